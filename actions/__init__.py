@@ -1,0 +1,1 @@
+"""Actions: the typed steps playbooks call (``@action`` in certsoar.registry)."""

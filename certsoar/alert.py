@@ -1,0 +1,98 @@
+"""CertificateAlert: the one shape every alert is normalized into."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from certsoar.errors import AlertError
+
+MAX_ALERT_BYTES = 4 * 1024 * 1024
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def normalize_hex(value: str) -> str:
+    """Lower-case hex without separators, from ``AB:CD``, ``ab cd`` or ``ABCD``."""
+    return re.sub(r"[\s:\-]", "", value).lower()
+
+
+class CertificateAlert(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=256, description="The alert's own id; a second run for the same id returns the first.")
+    time: datetime = Field(description="When the certificate was observed (timezone-aware; naive times are taken as UTC).")
+    source_format: str = Field(default="generic", description="Input format the alert came in.")
+    host: str | None = Field(default=None, max_length=1024, description="Host that saw or created the certificate.")
+    src_ip: str | None = None
+    dst_ip: str | None = Field(default=None, description="Server that presented the certificate.")
+    dst_port: int | None = Field(default=None, ge=0, le=65535)
+    sni: str | None = Field(default=None, max_length=1024)
+    certificate_pem: str | None = Field(default=None, max_length=1024 * 1024, description="The certificate, PEM.")
+    sha256: str | None = Field(default=None, description="SHA-256 of the DER, lower-case hex.")
+    sha1: str | None = Field(default=None, description="SHA-1 of the DER, lower-case hex.")
+    raw: dict[str, Any] = Field(default_factory=dict, description="The event as received.")
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+
+    @field_validator("src_ip", "dst_ip")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        try:
+            return str(ipaddress.ip_address(v.strip()))
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not an IP address") from exc
+
+    @field_validator("sha256", "sha1")
+    @classmethod
+    def _hash(cls, v: str | None, info: Any) -> str | None:
+        if v is None or v == "":
+            return None
+        h = normalize_hex(v)
+        want = 64 if info.field_name == "sha256" else 40
+        if len(h) != want or not _HEX.match(h):
+            raise ValueError(f"must be {want} hex digits")
+        return h
+
+    @model_validator(mode="after")
+    def _identifies_a_certificate(self) -> "CertificateAlert":
+        if not (self.certificate_pem or self.sha256 or self.sha1):
+            raise ValueError("the alert names no certificate: give certificate_pem, sha256 or sha1")
+        if self.certificate_pem and "-----BEGIN CERTIFICATE-----" not in self.certificate_pem:
+            raise ValueError("certificate_pem holds no PEM certificate block")
+        return self
+
+
+def parse_alert(data: bytes | str) -> CertificateAlert:
+    """Generic JSON alert → CertificateAlert, or AlertError naming the field."""
+    if len(data) > MAX_ALERT_BYTES:
+        raise AlertError(f"alert is larger than {MAX_ALERT_BYTES} bytes")
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AlertError(f"alert is not JSON: {exc}") from exc
+    return alert_from_mapping(obj)
+
+
+def alert_from_mapping(obj: Any) -> CertificateAlert:
+    if not isinstance(obj, dict):
+        raise AlertError("alert must be a JSON object")
+    known = set(CertificateAlert.model_fields) - {"raw", "source_format"}
+    fields = {k: v for k, v in obj.items() if k in known}
+    try:
+        return CertificateAlert.model_validate({**fields, "raw": obj})
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "alert"
+            parts.append(f"{loc}: {err['msg']}")
+        raise AlertError("bad alert: " + "; ".join(parts)) from exc

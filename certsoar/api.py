@@ -1,0 +1,94 @@
+"""The Python API: what the CLI (and a SOAR that embeds Python) calls."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+from typing import Any
+
+from certsoar.alert import CertificateAlert
+from certsoar.config import Config
+from certsoar.connections import Connections
+from certsoar.errors import ApprovalError, RunError
+from certsoar.playbook import Playbook, find_playbook, parse_playbook
+from certsoar.runner import Runner
+from certsoar.runview import run_view
+from certsoar.store import RunStore
+from certsoar.validate import check_playbook
+
+
+def load_checked_playbook(name_or_path: str) -> tuple[Playbook, str]:
+    """Find, parse and statically check a playbook; returns it with its YAML text."""
+    path = find_playbook(name_or_path)
+    text = path.read_text(encoding="utf-8")
+    return _checked(text, str(path)), text
+
+
+def _checked(text: str, file: str) -> Playbook:
+    playbook, raw = parse_playbook(text, file)
+    problems = check_playbook(playbook, raw, file)
+    if problems:
+        raise problems[0]
+    return playbook
+
+
+@contextmanager
+def open_store(config: Config, *, read_only: bool = False) -> Iterator[RunStore]:
+    store = RunStore.in_state_dir(config.state_dir, read_only=read_only)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+async def run_playbook(config: Config, playbook: str, alert: CertificateAlert, *, dry_run: bool = False,
+                       requester: str | None = None, trigger: str = "alert",
+                       connections: Connections | None = None) -> dict[str, Any]:
+    """Run a playbook for an alert and return the run object. A dry run writes nothing anywhere."""
+    book, text = load_checked_playbook(playbook)
+    with open_store(config, read_only=dry_run) as store:
+        runner = Runner(config, store, dry_run=dry_run, connections=connections or Connections(config, store))
+        runner.connections.validate()
+        run_id = await runner.start(book, alert, trigger=trigger, requester=requester, definition=text)
+        return run_view(runner.journal, run_id)
+
+
+def _playbook_of(store: RunStore, run_id: str) -> Playbook:
+    run = store.get_run(run_id)
+    if not run["definition"]:
+        raise RunError(f"run {run_id} has no playbook definition to resume from")
+    return _checked(run["definition"], f"<{run['playbook']} as of run {run_id}>")
+
+
+async def decide(config: Config, run_id: str, *, analyst: str, decision: str, comment: str | None = None,
+                 connections: Connections | None = None) -> dict[str, Any]:
+    """Approve or deny a waiting run; the run resumes in this process when the gate is decided."""
+    if decision not in ("approved", "denied"):
+        raise ApprovalError(f"unknown decision {decision!r}")
+    with open_store(config) as store:
+        runner = Runner(config, store, connections=connections or Connections(config, store))
+        await runner.decide(_playbook_of(store, run_id), run_id, analyst=analyst, decision=decision, comment=comment)
+        return run_view(store, run_id)
+
+
+async def resume(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:
+    """Carry on a run that was cut short (status running after a crash) or end one whose approval expired."""
+    with open_store(config) as store:
+        runner = Runner(config, store, connections=connections or Connections(config, store))
+        playbook = _playbook_of(store, run_id)
+        status = store.get_run(run_id)["status"]
+        if status == "running":
+            await runner.resume(playbook, run_id)
+        elif status == "waiting_approval":
+            await runner.expire_due(playbook, run_id)
+        return run_view(store, run_id)
+
+
+def show_run(config: Config, run_id: str) -> dict[str, Any]:
+    with open_store(config, read_only=True) as store:
+        return run_view(store, run_id)
+
+
+def list_runs(config: Config, limit: int = 100) -> list[dict[str, Any]]:
+    with open_store(config, read_only=True) as store:
+        return store.list_runs(limit)

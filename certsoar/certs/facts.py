@@ -1,0 +1,337 @@
+"""CertificateFacts: everything the playbook needs to know about one certificate."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from pydantic import BaseModel, ConfigDict, Field
+
+from certsoar.certs import anomalies as checks
+from certsoar.certs.brands import names_of_cas, reference_brands
+from certsoar.certs.chain import (
+    ChainFacts,
+    certifi_roots,
+    directly_issued_by,
+    load_certificates_quietly,
+    self_signed_by_signature,
+    validate_chain,
+)
+from certsoar.certs.fingerprints import serial_hex, sha1_hex, sha256_hex, spki_sha256
+from certsoar.certs.mimicry import MimicryFacts, match_issuer
+from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside_domains
+from certsoar.errors import AlertError
+
+__all__ = ["CertificateFacts", "ChainFacts", "MimicryFacts", "analyze_certificate", "facts_from_fingerprints", "load_pem_bundle"]
+
+MAX_CERT_BYTES = 1024 * 1024
+
+
+class CertificateFacts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parsed: bool = Field(description="False when only fingerprints were known (no certificate body).")
+    sha256: str | None = Field(default=None, description="SHA-256 of the DER, lower-case hex.")
+    sha1: str | None = Field(default=None, description="SHA-1 of the DER, lower-case hex.")
+    spki_sha256: str | None = Field(default=None, description="SHA-256 of the SubjectPublicKeyInfo, lower-case hex.")
+    serial: str | None = Field(default=None, description="Upper-case hex, no separators ('-' first when negative).")
+    subject: str | None = Field(default=None, description="RFC 4514.")
+    issuer: str | None = Field(default=None, description="RFC 4514.")
+    subject_cn: str | None = None
+    issuer_cn: str | None = None
+    issuer_org: str | None = None
+    names: list[str] = Field(default_factory=list, description="DNS SANs plus a host-like CN, lower-case, IDNA-decoded.")
+    ip_addresses: list[str] = Field(default_factory=list)
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    validity_days: int | None = None
+    key_type: str | None = Field(default=None, description="RSA, EC, DSA, Ed25519, Ed448 or 'unsupported (<oid>)'.")
+    key_size: int | None = None
+    signature_algorithm: str | None = None
+    self_signed: bool = Field(default=False, description="The certificate's own key verifies its signature.")
+    self_signed_name: bool = Field(default=False, description="Issuer DN equals subject DN.")
+    chain: ChainFacts = Field(default_factory=lambda: ChainFacts(store="none", reason="certificate not available"))
+    mimicry: MimicryFacts = Field(default_factory=MimicryFacts)
+    issued_by_managed_ca: bool = False
+    managed_ca: str | None = Field(default=None, description="Subject (RFC 4514) of the managed CA that signed it.")
+    outside_domains: list[str] = Field(default_factory=list, description="Names outside the organization's domains.")
+    anomalies: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list, description="What could not be parsed.")
+
+
+def facts_from_fingerprints(sha256: str | None, sha1: str | None) -> CertificateFacts:
+    """Facts for an alert that carries only hashes."""
+    return CertificateFacts(
+        parsed=False,
+        sha256=sha256.lower() if sha256 else None,
+        sha1=sha1.lower() if sha1 else None,
+        chain=ChainFacts(store="none", reason="only fingerprints known; the certificate was not available"),
+    )
+
+
+def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
+    """Certificates of a PEM bundle (trust roots, CA files); deprecation warnings silenced."""
+    return load_certificates_quietly(data)
+
+
+def _load(pem_or_der: bytes) -> list[x509.Certificate]:
+    if not pem_or_der:
+        raise AlertError("certificate is empty")
+    if len(pem_or_der) > MAX_CERT_BYTES:
+        raise AlertError(f"certificate is larger than {MAX_CERT_BYTES} bytes")
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in pem_or_der:
+            return x509.load_pem_x509_certificates(pem_or_der)
+        return [x509.load_der_x509_certificate(pem_or_der)]
+    except ValueError as exc:
+        raise AlertError(f"certificate does not parse (neither a PEM certificate block nor DER X.509): {exc}") from exc
+
+
+class _Collector:
+    """Gathers anomalies and errors while tolerating any single attribute failing to parse."""
+
+    def __init__(self) -> None:
+        self.anomalies: list[str] = []
+        self.errors: list[str] = []
+
+    def flag(self, *codes: str) -> None:
+        for code in codes:
+            if code not in self.anomalies:
+                self.anomalies.append(code)
+
+    def attempt(self, what: str, fn: Any, default: Any = None) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - degrade: any parse failure becomes a recorded error
+            self.errors.append(f"{what}: {type(exc).__name__}: {exc}")
+            return default
+
+
+def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
+    for attr in name.get_attributes_for_oid(oid):
+        if isinstance(attr.value, str):
+            return attr.value
+    return None
+
+
+def _issuer_attributes(name: x509.Name) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for label, oid in (("O", NameOID.ORGANIZATION_NAME), ("CN", NameOID.COMMON_NAME), ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME)):
+        for attr in name.get_attributes_for_oid(oid):
+            if isinstance(attr.value, str):
+                pairs.append((label, attr.value))
+    return pairs
+
+
+def _key_facts(cert: x509.Certificate) -> tuple[str, int | None]:
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return f"unsupported ({cert.public_key_algorithm_oid.dotted_string})", None
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    return f"unsupported ({cert.public_key_algorithm_oid.dotted_string})", None
+
+
+def _hash_name(cert: x509.Certificate) -> str | None:
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    return algorithm.name if algorithm is not None else None
+
+
+def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _forged_issuer(cert: x509.Certificate, known: list[x509.Certificate]) -> bool:
+    """A known certificate carries the issuer's name, yet none of them verifies the signature."""
+    namesakes = [c for c in known if c.subject == cert.issuer]
+    return bool(namesakes) and not any(directly_issued_by(cert, c) for c in namesakes)
+
+
+def analyze_certificate(
+    pem_or_der: bytes,
+    *,
+    at: datetime,
+    internal_roots: list[x509.Certificate],
+    managed_cas: list[x509.Certificate],
+    org_domains: list[str],
+) -> CertificateFacts:
+    """Parse the first certificate of ``pem_or_der`` (further ones are taken as presented intermediates).
+
+    Raises AlertError only when nothing parses; anything odd inside a parsed certificate becomes an
+    anomaly or an entry in ``errors``.
+    """
+    at = _aware(at)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        certs = _load(pem_or_der)
+        facts = _analyze(certs[0], certs[1:], at, internal_roots, managed_cas, org_domains)
+    notes = sorted({str(w.message) for w in caught})
+    extra_anomalies = []
+    if any("serial number which wasn't positive" in n for n in notes):
+        extra_anomalies.append("non_positive_serial")
+    if any("Attribute's length" in n for n in notes) and "country_len_ne_2" not in facts.anomalies:
+        extra_anomalies.append("country_len_ne_2")
+    warnings_as_errors = [f"warning: {n}" for n in notes]
+    return facts.model_copy(
+        update={
+            "anomalies": facts.anomalies + [a for a in extra_anomalies if a not in facts.anomalies],
+            "errors": facts.errors + warnings_as_errors,
+        }
+    )
+
+
+def _analyze(
+    cert: x509.Certificate,
+    presented: list[x509.Certificate],
+    at: datetime,
+    internal_roots: list[x509.Certificate],
+    managed_cas: list[x509.Certificate],
+    org_domains: list[str],
+) -> CertificateFacts:
+    out = _Collector()
+    der = cert.public_bytes(Encoding.DER)
+
+    if cert.version == x509.Version.v1:
+        out.flag("x509_v1")
+    subject = out.attempt("subject", lambda: cert.subject.rfc4514_string())
+    issuer = out.attempt("issuer", lambda: cert.issuer.rfc4514_string())
+    subject_cn = out.attempt("subject CN", lambda: _first(cert.subject, NameOID.COMMON_NAME))
+    issuer_cn = out.attempt("issuer CN", lambda: _first(cert.issuer, NameOID.COMMON_NAME))
+    issuer_org = out.attempt("issuer O", lambda: _first(cert.issuer, NameOID.ORGANIZATION_NAME))
+    out.flag(*out.attempt("subject attributes", lambda: checks.name_anomalies(cert), []))
+    serial_number = out.attempt("serial", lambda: cert.serial_number)
+    if isinstance(serial_number, int) and serial_number <= 0:
+        out.flag("non_positive_serial")
+
+    key_type, key_size = _key_facts(cert)
+    out.flag(*checks.key_anomalies(key_type, key_size))
+    if key_type.startswith("unsupported"):
+        out.errors.append(f"public key: unsupported key type {key_type.removeprefix('unsupported ').strip('()')}")
+    sig_oid = cert.signature_algorithm_oid.dotted_string
+    hash_name = _hash_name(cert)
+    signature_algorithm = checks.SIGNATURE_NAMES.get(sig_oid, sig_oid)
+    out.flag(*checks.signature_anomalies(sig_oid, hash_name))
+
+    names: list[str] = []
+    ip_addresses: list[str] = []
+    san = out.attempt("extensions", lambda: _san(cert), None)
+    extensions_ok = not any(e.startswith("extensions:") for e in out.errors)
+    if san is not None:
+        for dns in out.attempt("SAN DNS names", lambda: san.get_values_for_type(x509.DNSName), []):
+            host = normalize_host(dns)
+            if host and host not in names:
+                names.append(host)
+        for ip in out.attempt("SAN IP addresses", lambda: san.get_values_for_type(x509.IPAddress), []):
+            if str(ip) not in ip_addresses:
+                ip_addresses.append(str(ip))
+    if subject_cn:
+        if looks_like_host(subject_cn):
+            host = normalize_host(subject_cn)
+            if host not in names:
+                names.append(host)
+        elif is_ip(subject_cn) and subject_cn.strip() not in ip_addresses:
+            ip_addresses.append(subject_cn.strip())
+
+    is_ca = out.attempt("basic constraints", lambda: _is_ca(cert), False) if extensions_ok else False
+
+    self_signed_sig = self_signed_by_signature(cert)
+    if self_signed_sig is None:
+        out.errors.append("self-signed check: the public key cannot be loaded, signature not verified")
+    self_signed_name = cert.issuer == cert.subject
+    if self_signed_sig is False and self_signed_name and hash_name is None and not key_type.startswith("Ed"):
+        out.errors.append(f"self-signed check: signature algorithm {signature_algorithm} is not supported, signature not verified")
+
+    managed = next((ca for ca in managed_cas if directly_issued_by(cert, ca)), None)
+    chain = out.attempt(
+        "chain validation",
+        lambda: validate_chain(
+            cert, presented, at=at, internal_roots=internal_roots, extra_internal_intermediates=managed_cas
+        ),
+        ChainFacts(store="none", reason="chain validation failed to run"),
+    )
+    is_store_root = chain.reason is not None and "itself" in chain.reason
+    if san is None and extensions_ok and not is_store_root:
+        out.flag("missing_san")
+    presented_as_leaf = not is_ca
+    if is_ca and not is_store_root and managed is None and not any(cert == ca for ca in managed_cas):
+        out.flag("ca_true_on_leaf")
+        presented_as_leaf = True
+
+    not_before = _aware(cert.not_valid_before_utc)
+    not_after = _aware(cert.not_valid_after_utc)
+    out.flag(*checks.validity_anomalies(not_before, not_after, at, is_ca=not presented_as_leaf, chains_public=chain.store == "public"))
+
+    # An exact brand name counts only when something shows the certificate is not that brand's:
+    # it signed itself, or a known certificate bearing the issuer's name did not sign it. A leaf
+    # whose intermediate is merely missing is not evidence of forgery (cert-domain §4 E1).
+    trusted_chain = chain.store != "none" or managed is not None
+    known_issuers = [*presented, *managed_cas, *internal_roots, *certifi_roots()]
+    provably_not_brand = bool(self_signed_sig) or _forged_issuer(cert, known_issuers)
+    brands = reference_brands(names_of_cas(managed_cas))
+    mimicry = out.attempt(
+        "issuer mimicry",
+        lambda: match_issuer(_issuer_attributes(cert.issuer), brands, trusted=trusted_chain or not provably_not_brand),
+        MimicryFacts(),
+    )
+
+    return CertificateFacts(
+        parsed=True,
+        sha256=sha256_hex(der),
+        sha1=sha1_hex(der),
+        spki_sha256=spki_sha256(cert),
+        serial=serial_hex(serial_number) if isinstance(serial_number, int) else None,
+        subject=subject,
+        issuer=issuer,
+        subject_cn=subject_cn,
+        issuer_cn=issuer_cn,
+        issuer_org=issuer_org,
+        names=names,
+        ip_addresses=ip_addresses,
+        not_before=not_before,
+        not_after=not_after,
+        validity_days=(not_after - not_before).days,
+        key_type=key_type,
+        key_size=key_size,
+        signature_algorithm=signature_algorithm,
+        self_signed=bool(self_signed_sig),
+        self_signed_name=self_signed_name,
+        chain=chain,
+        mimicry=mimicry,
+        issued_by_managed_ca=managed is not None,
+        managed_ca=managed.subject.rfc4514_string() if managed is not None else None,
+        outside_domains=outside_domains(names, org_domains),
+        anomalies=out.anomalies,
+        errors=out.errors,
+    )

@@ -1,0 +1,55 @@
+"""Host names and addresses a certificate covers, and which of them lie outside the organization."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_LABEL = re.compile(r"^[\w-]{1,63}$", re.UNICODE)
+
+
+def decode_idna(name: str) -> str:
+    """Decode ``xn--`` labels to Unicode; labels that do not decode stay as written."""
+    labels = []
+    for label in name.split("."):
+        if label.lower().startswith("xn--"):
+            try:
+                label = label.encode("ascii").decode("idna")
+            except (UnicodeError, ValueError):
+                pass
+        labels.append(label)
+    return ".".join(labels)
+
+
+def normalize_host(name: str) -> str:
+    return decode_idna(name.strip().rstrip(".")).lower()
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_host(text: str) -> bool:
+    """A DNS name with at least two labels (``*.`` allowed first), not an IP address."""
+    candidate = text.strip().rstrip(".")
+    if not candidate or " " in candidate or is_ip(candidate):
+        return False
+    labels = candidate.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+    return len(labels) >= 2 and all(_LABEL.match(label) and not label.startswith("-") for label in labels)
+
+
+def inside(name: str, domains: list[str]) -> bool:
+    host = name[2:] if name.startswith("*.") else name
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def outside_domains(names: list[str], domains: list[str]) -> list[str]:
+    """Names not equal to or below any organization domain (IP addresses never count as names)."""
+    org = [normalize_host(d) for d in domains if d.strip()]
+    return [n for n in names if not is_ip(n) and not inside(n, org)]

@@ -1,0 +1,239 @@
+"""The ``certsoar`` command. Errors become exit codes here and nowhere else.
+
+Exit codes: 0 ok (a run that completed, waits for approval, was denied or expired);
+1 a run failed, a playbook does not validate, or a decision was refused;
+2 usage, configuration or input error (bad config, bad alert, unknown run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from certsoar.errors import (
+    AlertError,
+    ApprovalError,
+    CertsoarError,
+    ConfigError,
+    PlaybookError,
+    RunError,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def fail(message: str, code: int) -> NoReturn:
+    click.echo(f"certsoar: {message}", err=True)
+    sys.exit(code)
+
+
+def exit_code_for(exc: CertsoarError) -> int:
+    if isinstance(exc, (ConfigError, AlertError, RunError)):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+def guarded(fn: Any) -> Any:
+    """Turn certsoar's errors into a message and an exit code."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PlaybookError as exc:
+            fail(str(exc), EXIT_USAGE if "no playbook" in exc.message else EXIT_FAILED)
+        except CertsoarError as exc:
+            fail(str(exc), exit_code_for(exc))
+
+    return wrapper
+
+
+def _config(path: str | None) -> Any:
+    from certsoar.config import load_config
+
+    return load_config(path)
+
+
+def _print_run(run: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(run, indent=2, sort_keys=False, default=str))
+        return
+    from certsoar.report import describe_run
+
+    click.echo(describe_run(run))
+
+
+def _exit_for_run(run: dict[str, Any]) -> None:
+    if run["status"] == "failed":
+        sys.exit(EXIT_FAILED)
+
+
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                             help="Config file (default: $CERTSOAR_CONFIG, else the bundled lab).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+
+
+@click.group()
+@click.version_option(package_name="certsoar")
+def main() -> None:
+    """Triage, escalate and contain adversary-built certificates (MITRE ATT&CK T1587.003)."""
+
+
+@main.command()
+@click.argument("playbook")
+@click.option("--alert", "alert_file", required=True, help="Alert file (generic JSON), or - for standard input.")
+@config_option
+@click.option("--dry-run", is_flag=True, help="Read everything, change nothing; show the plan and the notifications.")
+@click.option("--as", "requester", default=None, help="Analyst starting the run (for requester != approver gates).")
+@json_option
+@guarded
+def run(playbook: str, alert_file: str, config_path: str | None, dry_run: bool, requester: str | None,
+        as_json: bool) -> None:
+    """Run PLAYBOOK (a shipped playbook's id or a YAML file) for an alert."""
+    from certsoar.alert import parse_alert
+    from certsoar.api import run_playbook
+
+    data = sys.stdin.buffer.read() if alert_file == "-" else _read(alert_file)
+    alert = parse_alert(data)
+    config = _config(config_path)
+    result = asyncio.run(run_playbook(config, playbook, alert, dry_run=dry_run, requester=requester))
+    _print_run(result, as_json)
+    _exit_for_run(result)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise AlertError(f"cannot read alert {path}: {exc.strerror or exc}") from exc
+
+
+def _decide(decision: str, run_id: str, analyst: str, comment: str | None, config_path: str | None,
+            as_json: bool) -> None:
+    from certsoar.api import decide
+
+    result = asyncio.run(decide(_config(config_path), run_id, analyst=analyst, decision=decision, comment=comment))
+    _print_run(result, as_json)
+    _exit_for_run(result)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--as", "analyst", required=True, help="Analyst name (config analysts.<name>).")
+@click.option("--comment", default=None)
+@config_option
+@json_option
+@guarded
+def approve(run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool) -> None:
+    """Approve the waiting gate of RUN_ID; the run resumes here once the gate has its approvals."""
+    _decide("approved", run_id, analyst, comment, config_path, as_json)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--as", "analyst", required=True, help="Analyst name (config analysts.<name>).")
+@click.option("--comment", default=None)
+@config_option
+@json_option
+@guarded
+def deny(run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool) -> None:
+    """Deny the waiting gate of RUN_ID; the run ends denied without containment."""
+    _decide("denied", run_id, analyst, comment, config_path, as_json)
+
+
+@main.group()
+def runs() -> None:
+    """List, show and resume runs."""
+
+
+@runs.command("list")
+@config_option
+@json_option
+@guarded
+def runs_list(config_path: str | None, as_json: bool) -> None:
+    """The latest runs, newest first."""
+    from certsoar.api import list_runs
+
+    rows = list_runs(_config(config_path))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r['id']}  {r['status']:<16} {r['playbook']:<20} {r['alert_id'] or '-':<24} {r['created']}")
+
+
+@runs.command("show")
+@click.argument("run_id")
+@config_option
+@json_option
+@guarded
+def runs_show(run_id: str, config_path: str | None, as_json: bool) -> None:
+    """One run: verdict, steps, effects, ticket."""
+    from certsoar.api import show_run
+
+    _print_run(show_run(_config(config_path), run_id), as_json)
+
+
+@runs.command("resume")
+@click.argument("run_id")
+@config_option
+@json_option
+@guarded
+def runs_resume(run_id: str, config_path: str | None, as_json: bool) -> None:
+    """Carry on a run cut short by a crash, or end one whose approval expired."""
+    from certsoar.api import resume
+
+    result = asyncio.run(resume(_config(config_path), run_id))
+    _print_run(result, as_json)
+    _exit_for_run(result)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check playbooks statically (default: the shipped ones); prints file:line: message."""
+    from certsoar.playbook import shipped_playbooks_dir
+    from certsoar.validate import validate_paths
+
+    errors = validate_paths(list(paths) or [shipped_playbooks_dir()])
+    for e in errors:
+        click.echo(str(e))
+    if errors:
+        sys.exit(EXIT_FAILED)
+    click.echo("ok")
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Fail when manifest.json differs from what the code declares.")
+@click.option("--path", "target", type=click.Path(path_type=Path), default=Path("manifest.json"), show_default=True)
+def manifest(check: bool, target: Path) -> None:
+    """Write manifest.json from the code (or --check that it has not drifted)."""
+    from certsoar.manifest import build_manifest, render_manifest
+
+    text = render_manifest(build_manifest())
+    if check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            fail(f"{target} has drifted from the code: run `certsoar manifest`", EXIT_FAILED)
+        click.echo(f"{target} is up to date")
+        return
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}")
+
+
+@main.command()
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the lab and the runs live (default: $CERTSOAR_HOME or ./.certsoar).")
+@guarded
+def demo(state_dir: Path | None) -> None:
+    """Both stories on the bundled lab: a self-signed certificate imitating a real CA, and one our own
+    CA issued for an outside domain; each approved, contained and verified."""
+    from certsoar.demo import run_demo
+
+    sys.exit(asyncio.run(run_demo(state_dir)))

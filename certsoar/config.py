@@ -1,0 +1,135 @@
+"""Configuration: one YAML file, validated by pydantic; secrets come from the environment or files.
+
+Connector sections are kept as plain mappings here and validated against the settings model of
+the connector type they name when the connector is built (certsoar.connections), so a third-party
+connector brings its own settings without touching this module.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from certsoar.errors import ConfigError
+
+CONFIG_ENV = "CERTSOAR_CONFIG"
+HOME_ENV = "CERTSOAR_HOME"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConnectorSection(BaseModel):
+    """``{type: <name>, name: <instance>, ...settings of that type}``."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str = Field(description="Connector type, as registered in the entry-point group of its kind.")
+    name: str | None = Field(default=None, description="Instance name used in effect keys; defaults to the type.")
+
+    @property
+    def instance(self) -> str:
+        return self.name or self.type
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Connectors(_Strict):
+    siem: ConnectorSection | None = None
+    ca: ConnectorSection | None = None
+    firewall: ConnectorSection | None = None
+    proxy: ConnectorSection | None = None
+    ticket: ConnectorSection | None = None
+    notify: list[ConnectorSection] = Field(default_factory=list)
+
+
+class Analyst(_Strict):
+    roles: list[str] = Field(default_factory=list)
+
+
+class Trust(_Strict):
+    internal_roots: list[Path] = Field(default_factory=list, description="PEM files of the organization's own root CAs.")
+
+
+class Organization(_Strict):
+    domains: list[str] = Field(default_factory=list, description="DNS domains the organization owns; names below them are inside.")
+
+    @field_validator("domains")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [d.strip().lower().rstrip(".") for d in v if d.strip()]
+
+
+class Config(_Strict):
+    state_dir: Path = Field(default=Path(".certsoar"), description="Run store, lab and outbox live here.")
+    connectors: Connectors = Field(default_factory=Connectors)
+    analysts: dict[str, Analyst] = Field(default_factory=dict)
+    trust: Trust = Field(default_factory=Trust)
+    organization: Organization = Field(default_factory=Organization)
+    config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here.")
+
+    def resolve(self, path: Path | str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.config_dir / p
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get(HOME_ENV) or ".certsoar")
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Load ``path``, else ``$CERTSOAR_CONFIG``, else the bundled lab under the state dir."""
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if not chosen:
+        from certsoar.lab import ensure_lab
+
+        return load_config(ensure_lab(default_state_dir()).config)
+    file = Path(chosen)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the config: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else str(file)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: the config must be a mapping")
+    base = file.resolve().parent
+    try:
+        config = Config.model_validate({**raw, "config_dir": base})
+    except ValidationError as exc:
+        raise ConfigError(f"{file}: {format_validation_error(exc)}") from exc
+    state = config.state_dir if config.state_dir.is_absolute() else base / config.state_dir
+    return config.model_copy(update={"state_dir": state})
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def secret_from(value: str) -> str:
+    """Resolve ``env:NAME`` or ``file:PATH`` to the secret; anything else is refused."""
+    kind, _, ref = value.partition(":")
+    if kind == "env":
+        if ref not in os.environ:
+            raise ConfigError(f"secret: environment variable {ref} is not set")
+        return os.environ[ref]
+    if kind == "file":
+        try:
+            return Path(ref).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"secret: cannot read {ref}: {exc.strerror or exc}") from exc
+    raise ConfigError("secret: write secrets as env:NAME or file:PATH, never inline")

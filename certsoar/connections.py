@@ -1,0 +1,98 @@
+"""The connectors of one configuration, built on first use (``ctx.connectors.ca``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from certsoar.config import Config, ConnectorSection, format_validation_error
+from certsoar.errors import ConfigError
+from certsoar.registry import connector_class
+
+if TYPE_CHECKING:
+    from certsoar.connectors.ca import CertificateAuthority
+    from certsoar.connectors.firewall import Firewall
+    from certsoar.connectors.notify import Notifier
+    from certsoar.connectors.proxy import Proxy
+    from certsoar.connectors.siem import Siem
+    from certsoar.connectors.ticket import Ticketing
+    from certsoar.store import RunStore
+
+
+def build_connector(kind: str, section: ConnectorSection, config: Config, store: "RunStore | None") -> Any:
+    from certsoar.connectors import ConnectorEnv
+
+    cls = connector_class(kind, section.type)
+    try:
+        settings = cls.settings_model.model_validate(section.settings())
+    except ValidationError as exc:
+        raise ConfigError(f"connectors.{kind} ({section.type}): {format_validation_error(exc)}") from exc
+    env = ConnectorEnv(name=section.instance, state_dir=config.state_dir, store=store, config_dir=config.config_dir)
+    return cls(settings, env)
+
+
+class Connections:
+    def __init__(self, config: Config, store: "RunStore | None" = None, overrides: dict[str, Any] | None = None) -> None:
+        self._config = config
+        self._store = store
+        self._built: dict[str, Any] = dict(overrides or {})
+
+    def has(self, kind: str) -> bool:
+        if kind in self._built:
+            return True
+        section = getattr(self._config.connectors, kind)
+        return bool(section)
+
+    def instance(self, kind: str) -> str:
+        """Instance name of the configured connector of ``kind`` (for effect keys)."""
+        section = getattr(self._config.connectors, kind, None)
+        if isinstance(section, ConnectorSection):
+            return section.instance
+        obj = self._built.get(kind)
+        return getattr(obj, "instance", kind)
+
+    def _get(self, kind: str) -> Any:
+        if kind not in self._built:
+            section = getattr(self._config.connectors, kind)
+            if section is None:
+                raise ConfigError(f"connectors.{kind}: not configured")
+            self._built[kind] = build_connector(kind, section, self._config, self._store)
+        return self._built[kind]
+
+    def validate(self) -> None:
+        """Build every configured connector now, so a bad section fails before the run starts."""
+        for kind in ("siem", "ca", "firewall", "proxy", "ticket"):
+            if self.has(kind):
+                self._get(kind)
+        _ = self.notify
+
+    @property
+    def siem(self) -> "Siem":
+        return self._get("siem")
+
+    @property
+    def ca(self) -> "CertificateAuthority":
+        return self._get("ca")
+
+    @property
+    def firewall(self) -> "Firewall":
+        return self._get("firewall")
+
+    @property
+    def proxy(self) -> "Proxy":
+        return self._get("proxy")
+
+    @property
+    def ticket(self) -> "Ticketing":
+        return self._get("ticket")
+
+    @property
+    def notify(self) -> list[tuple[str, "Notifier"]]:
+        """(instance name, notifier) for every configured notification channel."""
+        if "notify" not in self._built:
+            self._built["notify"] = [
+                (s.instance, build_connector("notify", s, self._config, self._store))
+                for s in self._config.connectors.notify
+            ]
+        return self._built["notify"]

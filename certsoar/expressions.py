@@ -1,0 +1,140 @@
+"""Playbook expressions: Jinja2 in an immutable sandbox with StrictUndefined.
+
+A value that is exactly one ``{{ expr }}`` evaluates to the expression's native value (a list
+stays a list); any other string with ``{{`` is rendered as text; everything else is literal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from certsoar.errors import CertsoarError
+
+_WHOLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+
+
+class ExpressionError(CertsoarError):
+    pass
+
+
+ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+def whole_expression(text: str) -> str | None:
+    """The expression inside ``{{ … }}`` when ``text`` is nothing but one expression."""
+    m = _WHOLE.match(text)
+    if m and "{{" not in m.group("expr") and "}}" not in m.group("expr"):
+        return m.group("expr").strip()
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _compiled_expression(expr: str) -> Any:
+    return ENV.compile_expression(expr, undefined_to_none=False)
+
+
+@lru_cache(maxsize=1024)
+def _compiled_template(text: str) -> Any:
+    return ENV.from_string(text)
+
+
+def check(text: str) -> None:
+    """Raise ExpressionError when ``text`` does not compile."""
+    try:
+        expr = whole_expression(text)
+        if expr is not None:
+            _compiled_expression(expr)
+        else:
+            _compiled_template(text)
+    except TemplateSyntaxError as exc:
+        raise ExpressionError(f"expression {text!r} does not compile: {exc.message}") from exc
+
+
+def evaluate(value: Any, context: dict[str, Any]) -> Any:
+    """Evaluate a playbook value (strings, lists and mappings, recursively) against ``context``."""
+    if isinstance(value, str):
+        if "{{" not in value and "{%" not in value:
+            return value
+        try:
+            expr = whole_expression(value)
+            if expr is not None:
+                return _defined(_compiled_expression(expr)(**context), value)
+            return _compiled_template(value).render(**context)
+        except (UndefinedError, SecurityError, TypeError, ValueError, AttributeError, KeyError) as exc:
+            raise ExpressionError(f"{value!r}: {exc}") from exc
+        except TemplateSyntaxError as exc:
+            raise ExpressionError(f"{value!r} does not compile: {exc.message}") from exc
+    if isinstance(value, list):
+        return [evaluate(v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: evaluate(v, context) for k, v in value.items()}
+    return value
+
+
+def _defined(result: Any, source: str) -> Any:
+    """StrictUndefined only raises when used; a bare undefined value must fail here too."""
+    if isinstance(result, Undefined):
+        try:
+            str(result)
+        except UndefinedError as exc:
+            raise ExpressionError(f"{source!r}: {exc}") from exc
+    if isinstance(result, (list, tuple)):
+        for v in result:
+            _defined(v, source)
+    elif isinstance(result, dict):
+        for v in result.values():
+            _defined(v, source)
+    return result
+
+
+def truthy(value: Any, context: dict[str, Any]) -> bool:
+    """A ``when:`` condition; plain booleans pass through."""
+    return bool(evaluate(value, context))
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings_in(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings_in(v)
+
+
+def unknown_names(text: str, known: tuple[str, ...]) -> set[str]:
+    """Top-level names an expression reads that are neither in ``known`` nor Jinja globals."""
+    expr = whole_expression(text)
+    source = f"{{{{ {expr} }}}}" if expr is not None else text
+    try:
+        names = meta.find_undeclared_variables(ENV.parse(source))
+    except TemplateSyntaxError:
+        return set()
+    return {n for n in names if n not in known and n not in ENV.globals}
+
+
+def step_references(text: str) -> set[str]:
+    """Step ids an expression reads as ``steps.<id>`` (or ``steps['id']``)."""
+    expr = whole_expression(text)
+    source = f"{{{{ {expr} }}}}" if expr is not None else text
+    try:
+        ast = ENV.parse(source)
+    except TemplateSyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "steps":
+            if isinstance(node, nodes.Getattr):
+                found.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                found.add(node.arg.value)
+    return found

@@ -1,0 +1,126 @@
+"""Where actions and connectors are found.
+
+Actions are async functions marked with ``@action``; the marker only attaches metadata and
+returns the function unchanged, so an action stays directly callable in tests. Connectors are
+found through the entry-point groups ``certsoar.connectors.<kind>``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
+
+from pydantic import BaseModel
+
+from certsoar.errors import ConfigError
+
+if TYPE_CHECKING:
+    from certsoar.context import ActionContext
+
+ACTION_MODULES = (
+    "certsoar.actions.certificate",
+    "certsoar.actions.siem",
+    "certsoar.actions.escalation",
+    "certsoar.actions.notify",
+    "certsoar.actions.ticket",
+    "certsoar.actions.ca",
+    "certsoar.actions.firewall",
+    "certsoar.actions.proxy",
+)
+
+ActionFn = Callable[[Any, "ActionContext"], Awaitable[BaseModel]]
+F = TypeVar("F", bound=ActionFn)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    fn: ActionFn
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    description: str
+    mutates: bool
+    reversible: bool
+
+    async def __call__(self, inp: BaseModel, ctx: "ActionContext") -> BaseModel:
+        return await self.fn(inp, ctx)
+
+
+_ACTIONS: dict[str, ActionSpec] = {}
+
+
+def action(name: str, *, mutates: bool = False, reversible: bool = True) -> Callable[[F], F]:
+    """Register an ``async def fn(inp: Input, ctx: ActionContext) -> Output`` under ``name``.
+
+    ``mutates`` marks actions that change something outside certsoar (they go through the effect
+    ledger and honour dry runs); ``reversible=False`` marks what cannot be undone (revocation).
+    """
+
+    def mark(fn: F) -> F:
+        hints = get_type_hints(fn)
+        params = list(inspect.signature(fn).parameters)
+        spec = ActionSpec(
+            name=name,
+            fn=fn,
+            input_model=hints[params[0]],
+            output_model=hints["return"],
+            description=inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0].replace("\n", " "),
+            mutates=mutates,
+            reversible=reversible,
+        )
+        if name in _ACTIONS and _ACTIONS[name].fn is not fn:
+            raise RuntimeError(f"action {name!r} is registered twice")
+        _ACTIONS[name] = spec
+        return fn
+
+    return mark
+
+
+@cache
+def _load_actions() -> None:
+    for module in ACTION_MODULES:
+        importlib.import_module(module)
+
+
+def actions() -> dict[str, ActionSpec]:
+    _load_actions()
+    return dict(sorted(_ACTIONS.items()))
+
+
+def get_action(name: str) -> ActionSpec:
+    found = actions().get(name)
+    if found is None:
+        raise KeyError(name)
+    return found
+
+
+def connector_group(kind: str) -> str:
+    return f"certsoar.connectors.{kind}"
+
+
+@cache
+def connector_types(kind: str) -> dict[str, Any]:
+    """Connector classes of one kind by type name, loaded from the entry points."""
+    found: dict[str, Any] = {}
+    for ep in entry_points(group=connector_group(kind)):
+        if ep.name in found:
+            raise ConfigError(f"connector {kind}/{ep.name} is declared twice (by {ep.value} too)")
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # a broken third-party plugin must name itself
+            dist = ep.dist.name if ep.dist else "?"
+            raise ConfigError(f"connector {kind}/{ep.name} from {dist} does not load: {exc}") from exc
+    return dict(sorted(found.items()))
+
+
+def connector_class(kind: str, type_name: str) -> Any:
+    types = connector_types(kind)
+    if type_name not in types:
+        known = ", ".join(types) or "none installed"
+        raise ConfigError(f"connectors.{kind}.type: unknown type {type_name!r} (known: {known})")
+    return types[type_name]

@@ -1,0 +1,281 @@
+"""The runner: executes a playbook's steps, journals each one, pauses at approval gates.
+
+A run is replayed from its journal: steps already recorded are not executed again, so a run
+resumes after an approval, a crash or a restart at the first unfinished step. Effects inside a
+step that was cut short are kept from repeating by the effect ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from certsoar.alert import CertificateAlert
+from certsoar.config import Config, format_validation_error
+from certsoar.connections import Connections
+from certsoar.context import ActionContext
+from certsoar.errors import ActionError, ApprovalError, CertsoarError, ConnectorUnavailable, RunError
+from certsoar.expressions import evaluate, truthy
+from certsoar.faults import crashpoint
+from certsoar.ledger import EffectLedger
+from certsoar.playbook import Approval, Playbook, Step
+from certsoar.registry import get_action
+from certsoar.store import RunStore, utcnow
+from certsoar.templating import Templates
+from certsoar.timeparse import parse_duration
+
+DONE = ("completed", "skipped", "failed")
+
+
+class WaitingForApproval(Exception):
+    """Raised inside a run to stop it at an approval gate (not an error)."""
+
+
+@dataclass
+class RunState:
+    run_id: str
+    playbook: Playbook
+    alert: CertificateAlert
+    trigger: str
+    requester: str | None
+    outcome: str = "completed"
+    journal: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(self, config: Config, store: RunStore, *, dry_run: bool = False,
+                 connections: Connections | None = None, templates: Templates | None = None) -> None:
+        """``store`` is the persistent run store. In a dry run it is only read (connectors and the
+        ledger look at it) and the run itself is journaled in memory."""
+        self.config = config
+        self.store = store
+        self.dry_run = dry_run
+        self.journal = RunStore(":memory:") if dry_run else store
+        self.connections = connections or Connections(config, store)
+        self.templates = templates or Templates()
+
+    # entry points -------------------------------------------------------
+    async def start(self, playbook: Playbook, alert: CertificateAlert, *, trigger: str = "alert",
+                    requester: str | None = None, definition: str | None = None) -> str:
+        """Run ``playbook`` for ``alert``; an alert that already has a run returns that run (resumed if it
+        was cut short)."""
+        run_id, created = self.journal.create_run(playbook=playbook.id, alert_id=alert.id, trigger=trigger,
+                                                  alert=alert.model_dump(mode="json"), requester=requester,
+                                                  dry_run=self.dry_run, definition=definition)
+        if created or self.journal.get_run(run_id)["status"] == "running":
+            await self._execute(playbook, run_id)
+        return run_id
+
+    async def resume(self, playbook: Playbook, run_id: str) -> None:
+        await self._execute(playbook, run_id)
+
+    async def decide(self, playbook: Playbook, run_id: str, *, analyst: str, decision: str,
+                     comment: str | None = None) -> None:
+        """Record ``analyst``'s approve/deny on the waiting gate and resume the run when it is decided."""
+        run = self.store.get_run(run_id)
+        if run["status"] != "waiting_approval":
+            raise ApprovalError(f"run {run_id} is {run['status']}, not waiting for approval")
+        gate = self.store.approval(run_id)
+        if gate is None:
+            raise ApprovalError(f"run {run_id} has no open approval")
+        if utcnow() >= datetime.fromisoformat(gate["expires"]):
+            self.store.close_approval(run_id, gate["step_id"], "expired")
+            await self._claim_and_resume(playbook, run_id)
+            raise ApprovalError(f"the approval of run {run_id} expired at {gate['expires']}; the run ended expired")
+        analyst_cfg = self.config.analysts.get(analyst)
+        if analyst_cfg is None:
+            raise ApprovalError(f"{analyst!r} is not an analyst in the config")
+        if not set(analyst_cfg.roles) & set(gate["roles"]):
+            raise ApprovalError(f"{analyst} has roles {sorted(analyst_cfg.roles)}; this approval needs one of "
+                                f"{gate['roles']}")
+        if gate["distinct_from_requester"] and analyst == gate["requester"]:
+            raise ApprovalError(f"{analyst} started run {run_id} and may not approve it")
+        self.store.add_decision(run_id, gate["step_id"], analyst=analyst, decision=decision, comment=comment)
+        gate = self.store.approval(run_id, gate["step_id"])
+        assert gate is not None
+        approvals = sum(1 for d in gate["decisions"] if d["decision"] == "approved")
+        if any(d["decision"] == "denied" for d in gate["decisions"]):
+            self.store.close_approval(run_id, gate["step_id"], "denied")
+        elif approvals >= gate["required"]:
+            self.store.close_approval(run_id, gate["step_id"], "approved")
+        else:
+            return
+        await self._claim_and_resume(playbook, run_id)
+
+    async def expire_due(self, playbook: Playbook, run_id: str) -> bool:
+        """End a waiting run whose approval has expired; True when it did."""
+        gate = self.store.approval(run_id)
+        if gate is None or utcnow() < datetime.fromisoformat(gate["expires"]):
+            return False
+        self.store.close_approval(run_id, gate["step_id"], "expired")
+        await self._claim_and_resume(playbook, run_id)
+        return True
+
+    async def _claim_and_resume(self, playbook: Playbook, run_id: str) -> None:
+        with self.store.transaction() as db:
+            claimed = db.execute("UPDATE runs SET status='running' WHERE id=? AND status='waiting_approval'",
+                                 (run_id,)).rowcount
+        if claimed:
+            self.store.audit(run_id, "run.resumed", {"trigger": "approval"})
+            await self._execute(playbook, run_id)
+
+    # execution ----------------------------------------------------------
+    async def _execute(self, playbook: Playbook, run_id: str) -> None:
+        run = self.journal.get_run(run_id)
+        if run["playbook"] != playbook.id:
+            raise RunError(f"run {run_id} belongs to playbook {run['playbook']}, not {playbook.id}")
+        state = RunState(run_id=run_id, playbook=playbook, alert=CertificateAlert.model_validate(run["alert"]),
+                         trigger=run["trigger"], requester=run["requester"])
+        state.journal = {s["step_id"]: s for s in self.journal.steps(run_id)}
+        state.variables = {
+            "alert": run["alert"],
+            "steps": {},
+            "vars": dict(playbook.vars),
+            "run": {"id": run_id, "playbook": playbook.id, "trigger": run["trigger"], "dry_run": self.dry_run,
+                    "requester": run["requester"]},
+            "config": {"organization": {"domains": list(self.config.organization.domains)}},
+            "playbook": {"id": playbook.id, "rules": [r.model_dump() for r in playbook.rules]},
+        }
+        self.journal.update_run(run_id, status="running")
+        try:
+            for step in playbook.steps:
+                await self._step(state, step)
+        except WaitingForApproval:
+            self.journal.update_run(run_id, status="waiting_approval")
+            return
+        except CertsoarError as exc:
+            self.journal.update_run(run_id, status="failed", error=str(exc))
+            return
+        self.journal.update_run(run_id, status=state.outcome, error=None)
+
+    async def _step(self, state: RunState, step: Step) -> None:
+        recorded = state.journal.get(step.id)
+        if recorded and recorded["status"] in DONE:
+            state.variables["steps"][step.id] = recorded["output"]
+            if step.approval is not None:
+                self._note_outcome(state, recorded["output"])
+            return
+        crashpoint(f"before:{step.id}")
+        started = utcnow()
+        if step.when is not None and not truthy(step.when, state.variables):
+            output: Any = {"skipped": True, "approved": False} if step.approval else {"skipped": True}
+            self._record(state, step, "skipped", output, started=started)
+            return
+        if step.approval is not None:
+            output = await self._gate(state, step, step.approval)
+            self._note_outcome(state, output)
+            self._record(state, step, "completed", output, started=started)
+            return
+        if step.parallel is not None:
+            await asyncio.gather(*(self._step(state, child) for child in step.parallel))
+            output = {child.id: state.variables["steps"][child.id] for child in step.parallel}
+            self._record(state, step, "completed", output, started=started)
+            return
+        try:
+            output, attempts = await self._action(state, step)
+        except CertsoarError as exc:
+            if step.on_error == "continue":
+                self._record(state, step, "failed", {"failed": True, "error": str(exc)}, error=str(exc),
+                             started=started)
+                return
+            self._record(state, step, "failed", None, error=str(exc), started=started)
+            raise ActionError(f"step {step.id} failed: {exc}") from exc
+        self._record(state, step, "completed", output, attempts=attempts, started=started)
+
+    def _record(self, state: RunState, step: Step, status: str, output: Any, *, error: str | None = None,
+                attempts: int = 1, started: datetime) -> None:
+        state.variables["steps"][step.id] = output
+        self.journal.record_step(state.run_id, step.id, action=step.action, status=status, output=output,
+                                 error=error, attempts=attempts, started=started)
+        crashpoint(f"after:{step.id}")
+
+    async def _action(self, state: RunState, step: Step) -> tuple[Any, int]:
+        assert step.action is not None
+        spec = get_action(step.action)
+        if step.for_each is None:
+            return await self._call(state, step, spec, state.variables)
+        items = evaluate(step.for_each, state.variables)
+        if not isinstance(items, list):
+            raise ActionError(f"step {step.id}: for_each gave {type(items).__name__}, not a list")
+        outputs, attempts = [], 0
+        for item in items:
+            out, n = await self._call(state, step, spec, {**state.variables, "item": item})
+            outputs.append(out)
+            attempts = max(attempts, n)
+        return outputs, attempts
+
+    async def _call(self, state: RunState, step: Step, spec: Any, variables: dict[str, Any]) -> tuple[Any, int]:
+        try:
+            inp = spec.input_model.model_validate(evaluate(step.with_, variables))
+        except ValidationError as exc:
+            raise ActionError(f"bad input to {spec.name}: {format_validation_error(exc)}") from exc
+        ctx = ActionContext(
+            run_id=state.run_id, step_id=step.id, dry_run=self.dry_run, now=utcnow(), config=self.config,
+            connectors=self.connections, ledger=EffectLedger(self.store, self.journal, state.run_id, dry_run=self.dry_run),
+            templates=self.templates, variables=variables,
+        )
+        timeout = parse_duration(step.timeout).total_seconds() if step.timeout else None
+        retry = step.retry
+        attempts = 0
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(retry.attempts if retry else 1),
+            wait=wait_exponential(multiplier=parse_duration(retry.delay).total_seconds() if retry else 0,
+                                  max=parse_duration(retry.max_delay).total_seconds() if retry else 0),
+            retry=retry_if_exception_type(ConnectorUnavailable),
+            reraise=True,
+        ):
+            with attempt:
+                attempts += 1
+                try:
+                    result = await asyncio.wait_for(spec(inp, ctx), timeout)
+                except asyncio.TimeoutError:
+                    raise ConnectorUnavailable(f"step {step.id} timed out after {step.timeout}") from None
+        return result.model_dump(mode="json"), attempts
+
+    async def _gate(self, state: RunState, step: Step, approval: Approval) -> dict[str, Any]:
+        if self.dry_run:
+            await self._request_approval(state, step, approval)
+            return {"approved": True, "status": "planned", "decisions": [],
+                    "note": "dry run: the plan assumes the approval is given"}
+        gate = self.store.approval(state.run_id, step.id)
+        if gate is None:
+            expires = utcnow() + parse_duration(approval.expires)
+            self.store.open_approval(state.run_id, step.id, roles=approval.roles, required=approval.required,
+                                     distinct_from_requester=approval.distinct_from_requester,
+                                     requester=state.requester, expires=expires)
+            await self._request_approval(state, step, approval)
+            raise WaitingForApproval
+        if gate["status"] == "pending":
+            if utcnow() < datetime.fromisoformat(gate["expires"]):
+                raise WaitingForApproval
+            self.store.close_approval(state.run_id, step.id, "expired")
+            gate = self.store.approval(state.run_id, step.id)
+            assert gate is not None
+        return {"approved": gate["status"] == "approved", "status": gate["status"], "decisions": gate["decisions"],
+                "required": gate["required"], "roles": gate["roles"], "expires": gate["expires"]}
+
+    async def _request_approval(self, state: RunState, step: Step, approval: Approval) -> None:
+        if approval.template is None:
+            return
+        from certsoar.actions.notify import NotifyInput, send
+
+        variables = {**state.variables, "approval": approval.model_dump()}
+        ctx = ActionContext(
+            run_id=state.run_id, step_id=step.id, dry_run=self.dry_run, now=utcnow(), config=self.config,
+            connectors=self.connections, ledger=EffectLedger(self.store, self.journal, state.run_id, dry_run=self.dry_run),
+            templates=self.templates, variables=variables,
+        )
+        result = await send(NotifyInput(template=approval.template), ctx)
+        self.journal.record_step(state.run_id, f"{step.id}.request", action="notify.send", status="completed",
+                                 output=result.model_dump(mode="json"))
+
+    @staticmethod
+    def _note_outcome(state: RunState, output: dict[str, Any]) -> None:
+        if output.get("status") in ("denied", "expired"):
+            state.outcome = output["status"]

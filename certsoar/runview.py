@@ -1,0 +1,51 @@
+"""The run object that ``--json`` prints and the SOAR reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from certsoar.store import RunStore
+
+VERDICT_ACTION = "escalation.evaluate"
+TICKET_ACTIONS = ("ticket.open",)
+
+
+def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
+    run = store.get_run(run_id)
+    steps = store.steps(run_id)
+    verdict = None
+    ticket = None
+    notifications = []
+    for s in steps:
+        out = s["output"] if isinstance(s["output"], dict) else {}
+        if s["action"] == VERDICT_ACTION and s["status"] == "completed":
+            verdict = out
+        if s["action"] in TICKET_ACTIONS and s["status"] == "completed" and out.get("ticket"):
+            ticket = out["ticket"]
+        if s["action"] == "notify.send" and s["status"] == "completed":
+            notifications.append({"step": s["step_id"], **{k: out.get(k) for k in ("template", "subject", "body", "sent_to")}})
+    gate = store.approval(run_id, pending_only=False)
+    return {
+        "id": run["id"],
+        "playbook": run["playbook"],
+        "trigger": run["trigger"],
+        "alert_id": run["alert_id"],
+        "status": run["status"],
+        "dry_run": run["dry_run"],
+        "created": run["created"],
+        "updated": run["updated"],
+        "error": run["error"],
+        "verdict": verdict,
+        "effects": [
+            {k: e[k] for k in ("key", "action", "target", "changed", "verified", "planned", "evidence")}
+            for e in store.run_effects(run_id)
+        ],
+        "steps": [
+            {"id": s["step_id"], "action": s["action"], "status": s["status"], "attempts": s["attempts"],
+             "error": s["error"], "output": s["output"]}
+            for s in steps
+        ],
+        "ticket": ticket,
+        "approval": gate and {k: gate[k] for k in ("step_id", "roles", "required", "expires", "status", "decisions")},
+        "notifications": notifications,
+    }

@@ -1,0 +1,353 @@
+"""The run store: SQLite (stdlib, WAL) in the state dir.
+
+Tables: runs, steps (the journal), approvals and decisions, effects (the ledger) with the
+per-run view run_effects, and audit, a hash chain that makes a rewritten record visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from certsoar.errors import RunError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    playbook TEXT NOT NULL,
+    alert_id TEXT,
+    trigger TEXT NOT NULL,
+    status TEXT NOT NULL,
+    dry_run INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    requester TEXT,
+    alert TEXT,
+    definition TEXT,
+    error TEXT,
+    UNIQUE (playbook, alert_id)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    action TEXT,
+    seq INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    output TEXT,
+    error TEXT,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    required INTEGER NOT NULL,
+    distinct_from_requester INTEGER NOT NULL,
+    requester TEXT,
+    expires TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    run_id TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    analyst TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    comment TEXT,
+    time TEXT NOT NULL,
+    PRIMARY KEY (run_id, step_id, analyst)
+);
+CREATE TABLE IF NOT EXISTS effects (
+    key TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    verified INTEGER NOT NULL DEFAULT 0,
+    evidence TEXT,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_effects (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    step_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    changed INTEGER NOT NULL,
+    verified INTEGER NOT NULL,
+    planned INTEGER NOT NULL DEFAULT 0,
+    evidence TEXT,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    run_id TEXT,
+    event TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"""
+
+GENESIS = "0" * 64
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class RunStore:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        if read_only:
+            uri = f"file:{Path(path).resolve()}?mode=ro" if Path(path).exists() else "file::memory:"
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            if not Path(path).exists():
+                self.db.executescript(SCHEMA)
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        self.db.execute("PRAGMA busy_timeout=10000")
+        self.db.row_factory = sqlite3.Row
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path, *, read_only: bool = False) -> "RunStore":
+        return cls(Path(state_dir) / "runs.sqlite3", read_only=read_only)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise RunError("the run store is open read-only (dry run)")
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # runs ---------------------------------------------------------------
+    def create_run(self, *, playbook: str, alert_id: str | None, trigger: str, alert: Any,
+                   requester: str | None = None, dry_run: bool = False, definition: str | None = None) -> tuple[str, bool]:
+        """Create a run, or return the existing run for the same alert id. Returns (id, created)."""
+        now = utcnow().isoformat()
+        with self.transaction() as db:
+            if alert_id is not None:
+                row = db.execute("SELECT id FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)).fetchone()
+                if row:
+                    return row["id"], False
+            run_id = uuid.uuid4().hex[:16]
+            db.execute(
+                "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
+                " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, playbook, alert_id, trigger, "running", int(dry_run), now, now, requester, _dumps(alert),
+                 definition),
+            )
+            self._audit(db, run_id, "run.created", {"playbook": playbook, "trigger": trigger, "alert_id": alert_id})
+        return run_id, True
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise RunError(f"no run {run_id!r}")
+        run = dict(row)
+        run["alert"] = _loads(run["alert"])
+        run["dry_run"] = bool(run["dry_run"])
+        return run
+
+    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, playbook, alert_id, trigger, status, created, updated FROM runs ORDER BY created DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        fields["updated"] = utcnow().isoformat()
+        cols = ", ".join(f"{k}=?" for k in fields)
+        with self.transaction() as db:
+            db.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
+            if "status" in fields:
+                self._audit(db, run_id, "run.status", {"status": fields["status"], "error": fields.get("error")})
+
+    # journal ------------------------------------------------------------
+    def record_step(self, run_id: str, step_id: str, *, action: str | None, status: str, output: Any = None,
+                    error: str | None = None, attempts: int = 1, started: datetime | None = None) -> None:
+        now = utcnow().isoformat()
+        with self.transaction() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id=?", (run_id,)).fetchone()[0]
+            db.execute(
+                "INSERT INTO steps (run_id, step_id, action, seq, status, started, finished, attempts, output, error)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, step_id) DO UPDATE SET status=excluded.status,"
+                " finished=excluded.finished, attempts=excluded.attempts, output=excluded.output, error=excluded.error",
+                (run_id, step_id, action, seq, status, (started or utcnow()).isoformat(), now, attempts, _dumps(output), error),
+            )
+            self._audit(db, run_id, "step." + status, {"step": step_id, "error": error})
+
+    def steps(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM steps WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["output"] = _loads(d["output"])
+            out.append(d)
+        return out
+
+    # approvals ----------------------------------------------------------
+    def open_approval(self, run_id: str, step_id: str, *, roles: list[str], required: int,
+                      distinct_from_requester: bool, requester: str | None, expires: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO approvals VALUES (?,?,?,?,?,?,?,?)",
+                (run_id, step_id, _dumps(roles), required, int(distinct_from_requester), requester,
+                 expires.isoformat(), "pending"),
+            )
+            self._audit(db, run_id, "approval.requested", {"step": step_id, "roles": roles, "required": required,
+                                                           "expires": expires.isoformat()})
+
+    def approval(self, run_id: str, step_id: str | None = None, *, pending_only: bool = True) -> dict[str, Any] | None:
+        """The gate of ``step_id``, else the run's pending gate (or, with pending_only=False, its latest)."""
+        if step_id:
+            row = self.db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?", (run_id, step_id)).fetchone()
+        else:
+            pending = " AND status='pending'" if pending_only else ""
+            row = self.db.execute(f"SELECT * FROM approvals WHERE run_id=?{pending} ORDER BY rowid DESC LIMIT 1",
+                                  (run_id,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["roles"] = _loads(d["roles"])
+        d["decisions"] = [dict(x) for x in self.db.execute(
+            "SELECT analyst, decision, comment, time FROM decisions WHERE run_id=? AND step_id=? ORDER BY time",
+            (run_id, d["step_id"])).fetchall()]
+        return d
+
+    def add_decision(self, run_id: str, step_id: str, *, analyst: str, decision: str, comment: str | None) -> bool:
+        """Record a decision; False when this analyst already decided (a second click changes nothing)."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO decisions VALUES (?,?,?,?,?,?)",
+                (run_id, step_id, analyst, decision, comment, utcnow().isoformat()),
+            )
+            if cur.rowcount:
+                self._audit(db, run_id, "approval." + decision, {"step": step_id, "analyst": analyst, "comment": comment})
+            return bool(cur.rowcount)
+
+    def close_approval(self, run_id: str, step_id: str, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE approvals SET status=? WHERE run_id=? AND step_id=?", (status, run_id, step_id))
+            self._audit(db, run_id, "approval." + status, {"step": step_id})
+
+    # effects ------------------------------------------------------------
+    def effect(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM effects WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["evidence"] = _loads(d["evidence"])
+        return d
+
+    def effect_intent(self, key: str, *, action: str, target: str, run_id: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO effects (key, action, target, state, run_id, updated) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(key) DO UPDATE SET run_id=excluded.run_id, updated=excluded.updated"
+                " WHERE effects.state='intent'",
+                (key, action, target, "intent", run_id, utcnow().isoformat()),
+            )
+            self._audit(db, run_id, "effect.intent", {"key": key, "action": action, "target": target})
+
+    def effect_done(self, key: str, *, action: str, target: str, run_id: str, verified: bool,
+                    evidence: dict[str, Any]) -> None:
+        now = utcnow().isoformat()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO effects (key, action, target, state, run_id, verified, evidence, updated)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET state='done', verified=excluded.verified,"
+                " evidence=excluded.evidence, updated=excluded.updated",
+                (key, action, target, "done", run_id, int(verified), _dumps(evidence), now),
+            )
+            self._audit(db, run_id, "effect.done", {"key": key, "verified": verified})
+
+    def record_run_effect(self, run_id: str, key: str, *, step_id: str, action: str, target: str, changed: bool,
+                          verified: bool, planned: bool, evidence: dict[str, Any]) -> None:
+        """What one run did (or planned) about an effect; a later run may find it already done.
+
+        A run that resumes after a crash keeps ``changed`` from its first attempt.
+        """
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO run_effects VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, key) DO UPDATE SET"
+                " changed=MAX(changed, excluded.changed), verified=excluded.verified, planned=excluded.planned,"
+                " evidence=excluded.evidence",
+                (run_id, key, step_id, action, target, int(changed), int(verified), int(planned), _dumps(evidence)),
+            )
+
+    def run_effects(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT * FROM run_effects WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["changed"], d["verified"], d["planned"] = bool(d["changed"]), bool(d["verified"]), bool(d["planned"])
+            d["evidence"] = _loads(d["evidence"])
+            out.append(d)
+        return out
+
+    # audit --------------------------------------------------------------
+    def audit(self, run_id: str | None, event: str, data: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            self._audit(db, run_id, event, data)
+
+    @staticmethod
+    def _audit(db: sqlite3.Connection, run_id: str | None, event: str, data: dict[str, Any]) -> None:
+        row = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS
+        time = utcnow().isoformat()
+        body = _dumps(data)
+        digest = hashlib.sha256(_dumps([prev, time, run_id, event, body]).encode()).hexdigest()
+        db.execute("INSERT INTO audit (time, run_id, event, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+                   (time, run_id, event, body, prev, digest))
+
+    def audit_records(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        if run_id is None:
+            rows = self.db.execute("SELECT * FROM audit ORDER BY seq").fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM audit WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def verify_audit(self) -> int:
+        """Check the whole chain; return the number of records or raise RunError at the first break."""
+        prev = GENESIS
+        records = self.audit_records()
+        for rec in records:
+            digest = hashlib.sha256(_dumps([prev, rec["time"], rec["run_id"], rec["event"], rec["data"]]).encode()).hexdigest()
+            if rec["prev_hash"] != prev or rec["hash"] != digest:
+                raise RunError(f"audit chain broken at record {rec['seq']}")
+            prev = rec["hash"]
+        return len(records)

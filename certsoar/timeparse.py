@@ -1,0 +1,21 @@
+"""Durations as playbooks and configs write them: ``90s``, ``15m``, ``24h``, ``7d``, ``2w``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """Parse a duration; a bare number is seconds. Raises ValueError with the accepted forms."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return timedelta(seconds=float(text))
+    match = _PATTERN.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (write e.g. 90s, 15m, 24h, 7d, 2w)")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})

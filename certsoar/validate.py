@@ -1,0 +1,97 @@
+"""Static checks of a playbook, before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from certsoar.errors import PlaybookError
+from certsoar.expressions import ExpressionError, check, step_references, strings_in, unknown_names
+from certsoar.playbook import Playbook, Step, line_of, parse_playbook_file, step_locations
+from certsoar.registry import actions
+from certsoar.templating import Templates
+
+CONTEXT_ROOTS = ("alert", "steps", "vars", "run", "config", "item", "playbook")
+
+
+def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates | None = None) -> list[PlaybookError]:
+    templates = templates or Templates()
+    known = actions()
+    locations = step_locations(raw)
+    errors: list[PlaybookError] = []
+
+    def err(message: str, loc: tuple[Any, ...]) -> None:
+        errors.append(PlaybookError(message, file=file, line=line_of(raw, loc)))
+
+    def check_expressions(values: list[str], earlier: set[str], loc: tuple[Any, ...], what: str) -> None:
+        for text in values:
+            try:
+                check(text)
+            except ExpressionError as exc:
+                err(f"{what}: {exc}", loc)
+                continue
+            for name in sorted(unknown_names(text, CONTEXT_ROOTS)):
+                err(f"{what}: unknown name {name!r} (known: {', '.join(CONTEXT_ROOTS)})", loc)
+            for ref in sorted(step_references(text) - earlier):
+                err(f"{what}: refers to step {ref!r}, which does not run before it", loc)
+
+    def check_step(step: Step, earlier: set[str]) -> None:
+        loc = locations.get(step.id, ("steps",))
+        if step.action is not None:
+            spec = known.get(step.action)
+            if spec is None:
+                err(f"step {step.id}: unknown action {step.action!r}", (*loc, "action"))
+            else:
+                fields = {f.alias or name: f for name, f in spec.input_model.model_fields.items()}
+                for key in step.with_:
+                    if key not in fields:
+                        err(f"step {step.id}: {step.action} takes no input {key!r} (it takes: {', '.join(fields)})",
+                            (*loc, "with", key))
+                for key, f in fields.items():
+                    if f.is_required() and key not in step.with_:
+                        err(f"step {step.id}: {step.action} needs input {key!r}", (*loc, "with"))
+            template = step.with_.get("template")
+            if isinstance(template, str) and "{{" not in template and not templates.exists(template):
+                err(f"step {step.id}: template {template!r} does not exist", (*loc, "with", "template"))
+        if step.approval and step.approval.template and not templates.exists(step.approval.template):
+            err(f"step {step.id}: template {step.approval.template!r} does not exist", (*loc, "approval", "template"))
+        exprs = list(strings_in(step.with_))
+        if isinstance(step.when, str):
+            exprs.append(step.when)
+        if step.for_each:
+            exprs.append(step.for_each)
+        check_expressions(exprs, earlier, loc, f"step {step.id}")
+
+    earlier: set[str] = set()
+    for step in playbook.steps:
+        if step.parallel is not None:
+            check_step(step, earlier)
+            for child in step.parallel:
+                check_step(child, earlier)
+            earlier |= {s.id for s in step.walk()}
+        else:
+            check_step(step, earlier)
+            if step.action == "escalation.evaluate":
+                for i, rule in enumerate(playbook.rules):
+                    check_expressions([rule.when, rule.reason], earlier, ("rules", i), f"rule {rule.id}")
+            earlier.add(step.id)
+    if playbook.rules and not any(s.action == "escalation.evaluate" for s in playbook.all_steps()):
+        err("rules are declared but no step runs escalation.evaluate", ("rules",))
+    return errors
+
+
+def validate_paths(paths: list[Path]) -> list[PlaybookError]:
+    """Every problem in the given playbook files (folders are searched for *.yaml)."""
+    files: list[Path] = []
+    for p in paths:
+        files.extend(sorted(p.glob("*.y*ml")) if p.is_dir() else [p])
+    errors: list[PlaybookError] = []
+    templates = Templates()
+    for f in files:
+        try:
+            playbook, raw = parse_playbook_file(f)
+        except PlaybookError as exc:
+            errors.append(exc)
+            continue
+        errors.extend(check_playbook(playbook, raw, str(f), templates))
+    return errors

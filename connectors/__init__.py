@@ -1,0 +1,45 @@
+"""Connectors: one class per vendor, grouped by kind (``connectors/<kind>/<vendor>.py``).
+
+Every kind declares a ``typing.Protocol`` in its package with read methods apart from write
+methods, so a dry run can read. A connector class carries its settings model in
+``settings_model`` and is built as ``Cls(settings, env)``. Connectors are found through the
+entry-point group ``certsoar.connectors.<kind>``; the built-in ones go through the same path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from certsoar.store import RunStore
+
+KINDS = ("siem", "ca", "firewall", "proxy", "ticket", "notify")
+
+
+class ConnectorSettings(BaseModel):
+    """Base of every connector's settings model: strict, immutable, described."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ConnectorEnv:
+    """What a connector may use besides its settings."""
+
+    name: str
+    """Instance name, used in effect keys (``ca:<name>:revoke:...``)."""
+    state_dir: Path
+    store: "RunStore | None" = None
+    config_dir: Path = field(default_factory=Path.cwd)
+    """Relative paths in settings are resolved against the config file's folder."""
+
+    def resolve(self, path: Path | str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.config_dir / p)
+
+    def extra(self) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,527 @@
+"""``openssl-ca``: an internal CA run with ``openssl ca`` (index.txt database, newcerts/, CRL file).
+
+Reads come from the files the CA keeps (index.txt, newcerts/<SERIAL>.pem, the CRL) and are
+checked with ``cryptography``; writes go through the ``openssl ca`` command, run with the working
+directory set to the folder of the openssl.cnf so relative paths mean what they mean to openssl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import signal
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import AsyncIterator, ClassVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pydantic import Field, field_validator
+
+from certsoar.config import secret_from
+from certsoar.connectors import ConnectorEnv, ConnectorSettings
+from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
+from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
+from certsoar.opensslcnf import parse_openssl_config
+
+PASSIN_VAR = "CERTSOAR_CA_PASSIN"
+LOCK_NAME = ".certsoar-ca.lock"
+_SECTION_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_HEX = re.compile(r"^[0-9A-F]+$")
+_SERIAL_INPUT = re.compile(r"^(?:0X)?[0-9A-F]+$")
+# `openssl ca -crl_reason` knows the first eight RFC 5280 reasons only.
+_UNSUPPORTED_REASONS = {RevocationReason.privilege_withdrawn, RevocationReason.aa_compromise}
+# Special forms openssl writes in the revocation field of index.txt.
+_INDEX_REASON_ALIASES = {"keyTime": "keyCompromise", "CAkeyTime": "CACompromise", "holdInstruction": "certificateHold"}
+_OID_FOR_SHORT_NAME = {"emailAddress": "1.2.840.113549.1.9.1", "serialNumber": "2.5.4.5"}
+
+
+class OpenSslCaSettings(ConnectorSettings):
+    openssl_config: Path = Field(description="The openssl.cnf that defines the CA (relative to the certsoar config).")
+    section: str | None = Field(default=None, description="CA section of the cnf; default: [ca] default_ca.")
+    openssl: str = Field(default="openssl", description="The openssl binary to run.")
+    crl_days: int = Field(default=7, ge=1, le=3650, description="Validity of a CRL generated after a revocation.")
+    timeout: float = Field(default=30, gt=0, description="Seconds one openssl command may take.")
+    passphrase: str | None = Field(default=None, description="CA key passphrase as env:NAME or file:PATH.")
+
+    @field_validator("section")
+    @classmethod
+    def _section_name(cls, v: str | None) -> str | None:
+        if v is not None and not _SECTION_NAME.match(v):
+            raise ValueError("a section name is letters, digits, '_', '.' or '-'")
+        return v
+
+    @field_validator("passphrase")
+    @classmethod
+    def _secret_reference(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("env:", "file:")):
+            raise ValueError("write the passphrase as env:NAME or file:PATH, never inline")
+        return v
+
+
+@dataclass(frozen=True)
+class CaLayout:
+    """Absolute paths of the files of one ``openssl ca`` section."""
+
+    config: Path
+    workdir: Path
+    section: str
+    home: Path
+    database: Path
+    certificate: Path
+    crl: Path
+    new_certs_dir: Path | None
+    private_key: Path | None
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    lineno: int
+    line: str
+    status: str
+    expires: datetime
+    revoked_at: datetime | None
+    reason: str | None
+    serial_text: str
+    serial: int
+    subject_oneline: str
+
+
+@dataclass(frozen=True)
+class CrlFinding:
+    listed: bool
+    number: int | None
+    next_update: datetime | None
+    evidence: dict[str, str]
+
+
+def load_layout(config_path: Path, section: str | None) -> CaLayout:
+    """Find the CA files named by ``config_path``; ConfigError when the cnf does not define a CA."""
+    cnf = parse_openssl_config(config_path)
+    name = section or cnf.get("ca", "default_ca")
+    if not name:
+        raise ConfigError(f"{config_path}: no CA section given and no [ca] default_ca")
+    if name not in cnf.sections:
+        raise ConfigError(f"{config_path}: no section [{name}]")
+    workdir = config_path.parent
+
+    def path_of(key: str, required: bool) -> Path | None:
+        value = cnf.get(name, key)
+        if not value:
+            if required:
+                raise ConfigError(f"{config_path}: [{name}] has no '{key}'")
+            return None
+        p = Path(value)
+        return p if p.is_absolute() else workdir / p
+
+    home = path_of("dir", False) or workdir
+    database = path_of("database", True)
+    certificate = path_of("certificate", True)
+    assert database is not None and certificate is not None
+    return CaLayout(
+        config=config_path,
+        workdir=workdir,
+        section=name,
+        home=home,
+        database=database,
+        certificate=certificate,
+        crl=path_of("crl", False) or home / "crl.pem",
+        new_certs_dir=path_of("new_certs_dir", False),
+        private_key=path_of("private_key", False),
+    )
+
+
+def parse_serial(text: str) -> int:
+    """``10:00``, ``1000``, ``001000``, ``0x1000`` → 4096; ConnectorRejected for anything else."""
+    cleaned = re.sub(r"[\s:\-]", "", str(text)).upper()
+    if not cleaned or not _SERIAL_INPUT.match(cleaned):
+        raise ConnectorRejected(f"{text!r} is not a hexadecimal serial number")
+    return int(cleaned.removeprefix("0X"), 16)
+
+
+def serial_hex(number: int) -> str:
+    return format(number, "X")
+
+
+def parse_asn1_time(text: str) -> datetime:
+    """UTCTime ``YYMMDDHHMMSSZ`` or GeneralizedTime ``YYYYMMDDHHMMSSZ`` as written in index.txt."""
+    if not text.endswith("Z") or not text[:-1].isdigit() or len(text) not in (13, 15):
+        raise ValueError(f"{text!r} is not an ASN.1 time")
+    digits = text[:-1]
+    if len(digits) == 12:
+        yy = int(digits[:2])
+        digits = ("19" if yy >= 50 else "20") + digits
+    return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+
+
+def parse_index(path: Path) -> list[IndexEntry]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise ConnectorRejected(f"{path}: cannot read the CA database: {exc.strerror or exc}") from exc
+    entries = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if line.strip():
+            entries.append(_parse_index_line(path, lineno, line))
+    return entries
+
+
+def _parse_index_line(path: Path, lineno: int, line: str) -> IndexEntry:
+    def bad(why: str) -> ConnectorRejected:
+        return ConnectorRejected(f"{path}:{lineno}: malformed index.txt line ({why}): {line[:200]!r}")
+
+    fields = line.split("\t")
+    if len(fields) != 6:
+        raise bad(f"{len(fields)} tab-separated fields instead of 6")
+    status, expiry, revocation, serial_text, _filename, subject = fields
+    if status not in ("V", "R", "E"):
+        raise bad(f"status {status!r} is not V, R or E")
+    try:
+        expires = parse_asn1_time(expiry)
+    except ValueError as exc:
+        raise bad(f"expiry: {exc}") from None
+    if not _HEX.match(serial_text.upper()):
+        raise bad(f"serial {serial_text!r} is not hexadecimal")
+    revoked_at: datetime | None = None
+    reason: str | None = None
+    if status == "R":
+        when, _, rest = revocation.partition(",")
+        try:
+            revoked_at = parse_asn1_time(when)
+        except ValueError as exc:
+            raise bad(f"revocation date: {exc}") from None
+        code = rest.partition(",")[0] or None
+        reason = _INDEX_REASON_ALIASES.get(code, code) if code else None
+    return IndexEntry(
+        lineno=lineno,
+        line=line,
+        status=status,
+        expires=expires,
+        revoked_at=revoked_at,
+        reason=reason,
+        serial_text=serial_text,
+        serial=int(serial_text, 16),
+        subject_oneline=subject,
+    )
+
+
+def oneline_to_rfc4514(oneline: str) -> str:
+    """``/C=US/O=Example/CN=host`` (openssl's index form) → ``CN=host,O=Example,C=US``."""
+    body = oneline[1:] if oneline.startswith("/") else oneline
+    if not body:
+        return ""
+    parts = re.split(r"/(?=[A-Za-z][A-Za-z0-9.\-]*=)", body)
+    rdns = []
+    for part in parts:
+        key, _, value = part.partition("=")
+        rdns.append(f"{_OID_FOR_SHORT_NAME.get(key, key)}={_escape_dn_value(value)}")
+    return ",".join(reversed(rdns))
+
+
+def _escape_dn_value(value: str) -> str:
+    out = value.replace("\\", "\\\\")
+    for ch in '"+,;<>':
+        out = out.replace(ch, "\\" + ch)
+    out = out.replace("\0", "\\00")
+    if out.startswith(("#", " ")):
+        out = "\\" + out
+    if out.endswith(" ") and not out.endswith("\\ "):
+        out = out[:-1] + "\\ "
+    return out
+
+
+class OpenSslCa:
+    """CertificateAuthority on an ``openssl ca`` directory."""
+
+    settings_model: ClassVar[type[ConnectorSettings]] = OpenSslCaSettings
+
+    def __init__(self, settings: OpenSslCaSettings, env: ConnectorEnv) -> None:
+        self.settings = settings
+        self.env = env
+        self.instance = env.name
+        self.layout = load_layout(env.resolve(settings.openssl_config).absolute(), settings.section)
+        self._lock = asyncio.Lock()
+
+    # ---------------------------------------------------------------- read
+
+    async def ca_certificates(self) -> list[str]:
+        return [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in self._ca_certs()]
+
+    async def list_issued(self, since: datetime | None = None) -> list[IssuedCertificate]:
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        now = datetime.now(timezone.utc)
+        issued = []
+        for entry in parse_index(self.layout.database):
+            cert = self._issued_cert(entry)
+            if since is not None and cert is not None and cert.not_valid_before_utc < since:
+                continue
+            if entry.status == "R":
+                state = "revoked"
+            elif entry.status == "E" or entry.expires <= now:
+                state = "expired"
+            else:
+                state = "valid"
+            issued.append(
+                IssuedCertificate(
+                    serial=serial_hex(entry.serial),
+                    subject=cert.subject.rfc4514_string() if cert else oneline_to_rfc4514(entry.subject_oneline),
+                    not_after=entry.expires,
+                    status=state,
+                    revoked_at=entry.revoked_at,
+                    sha256=hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest() if cert else None,
+                )
+            )
+        return issued
+
+    async def status(self, serial: str) -> RevocationStatus:
+        number = parse_serial(serial)
+        entry = self._find(number)
+        crl = self._crl_finding(number)
+        evidence = {"index": str(self.layout.database)}
+        if entry is None:
+            evidence["index_line"] = "(serial not in the database)"
+            return RevocationStatus(
+                serial=serial_hex(number),
+                known=False,
+                revoked=False,
+                in_crl=crl.listed,
+                crl_number=crl.number,
+                crl_next_update=crl.next_update,
+                evidence={**evidence, **crl.evidence},
+            )
+        evidence["index"] = f"{self.layout.database}:{entry.lineno}"
+        evidence["index_line"] = entry.line
+        _code, out, err = await self._run(["ca", *self._ca_args(), "-status", entry.serial_text], with_key=False)
+        # `openssl ca -status` prints to stderr and exits 1 even when the serial is found,
+        # so its text is evidence, not a verdict.
+        evidence["openssl_ca_status"] = _without_preamble(out + err)
+        return RevocationStatus(
+            serial=serial_hex(number),
+            known=True,
+            revoked=entry.status == "R",
+            reason=entry.reason,
+            revoked_at=entry.revoked_at,
+            in_crl=crl.listed,
+            crl_number=crl.number,
+            crl_next_update=crl.next_update,
+            evidence={**evidence, **crl.evidence},
+        )
+
+    # --------------------------------------------------------------- write
+
+    async def revoke(self, serial: str, reason: RevocationReason) -> RevocationStatus:
+        number = parse_serial(serial)
+        reason = RevocationReason(reason)
+        if reason in _UNSUPPORTED_REASONS:
+            raise ConnectorRejected(f"openssl ca cannot revoke with reason {reason.value}", connector=self.instance)
+        async with self._write_lock():
+            entry = self._find(number)
+            if entry is None:
+                raise ConnectorRejected(f"serial {serial_hex(number)} was not issued by this CA", connector=self.instance)
+            if entry.status != "R":
+                await self._revoke_in_database(entry, reason)
+            if not self._crl_finding(number).listed:
+                await self._publish_crl()
+            return await self.status(serial)
+
+    async def _revoke_in_database(self, entry: IndexEntry, reason: RevocationReason) -> None:
+        if self.layout.new_certs_dir is None:
+            raise ConnectorRejected(f"{self.layout.config}: [{self.layout.section}] has no new_certs_dir", connector=self.instance)
+        cert_file = self.layout.new_certs_dir / f"{entry.serial_text}.pem"
+        if not cert_file.is_file():
+            raise ConnectorRejected(f"{cert_file}: the CA kept no copy of serial {entry.serial_text}; openssl ca -revoke needs it", connector=self.instance)
+        args = ["ca", *self._ca_args(), "-batch", "-revoke", str(cert_file), "-crl_reason", reason.value]
+        code, _out, err = await self._run(args, with_key=True)
+        if code != 0 and "Already revoked" not in err:
+            raise ConnectorRejected(f"openssl ca -revoke failed (exit {code}): {err.strip()}", connector=self.instance)
+
+    async def _publish_crl(self) -> None:
+        target = self.layout.crl
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        args = ["ca", *self._ca_args(), "-batch", "-gencrl", "-crldays", str(self.settings.crl_days), "-out", str(tmp)]
+        try:
+            code, _out, err = await self._run(args, with_key=True)
+            if code != 0:
+                raise ConnectorRejected(f"openssl ca -gencrl failed (exit {code}): {err.strip()}", connector=self.instance)
+            try:
+                x509.load_pem_x509_crl(tmp.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise ConnectorRejected(f"openssl ca -gencrl wrote no readable CRL: {exc}", connector=self.instance) from exc
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @asynccontextmanager
+    async def _write_lock(self) -> AsyncIterator[None]:
+        """One writer per CA: an asyncio lock in this process, flock across processes."""
+        async with self._lock:
+            lock_path = self.layout.home / LOCK_NAME
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise ConnectorRejected(f"{lock_path}: cannot open the lock file: {exc.strerror}", connector=self.instance) from exc
+            try:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + self.settings.timeout
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if loop.time() >= deadline:
+                            raise ConnectorUnavailable(f"{lock_path}: the CA is locked by another writer", connector=self.instance) from None
+                        await asyncio.sleep(0.05)
+                yield
+            finally:
+                os.close(fd)
+
+    # ------------------------------------------------------------- helpers
+
+    def _ca_args(self) -> list[str]:
+        args = ["-config", str(self.layout.config)]
+        if self.settings.section:
+            args += ["-name", self.settings.section]
+        return args
+
+    def _find(self, number: int) -> IndexEntry | None:
+        for entry in parse_index(self.layout.database):
+            if entry.serial == number:
+                return entry
+        return None
+
+    def _ca_certs(self) -> list[x509.Certificate]:
+        path = self.layout.certificate
+        try:
+            return x509.load_pem_x509_certificates(path.read_bytes())
+        except OSError as exc:
+            raise ConnectorRejected(f"{path}: cannot read the CA certificate: {exc.strerror or exc}", connector=self.instance) from exc
+        except ValueError as exc:
+            raise ConnectorRejected(f"{path}: not a PEM certificate: {exc}", connector=self.instance) from exc
+
+    def _issued_cert(self, entry: IndexEntry) -> x509.Certificate | None:
+        if self.layout.new_certs_dir is None:
+            return None
+        path = self.layout.new_certs_dir / f"{entry.serial_text}.pem"
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return cert if cert.serial_number == entry.serial else None
+
+    def _crl_finding(self, number: int) -> CrlFinding:
+        path = self.layout.crl
+        evidence = {"crl": str(path)}
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            evidence["crl_check"] = f"no CRL: {exc.strerror or exc}"
+            return CrlFinding(False, None, None, evidence)
+        evidence["crl_sha256"] = hashlib.sha256(data).hexdigest()
+        try:
+            crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+        except ValueError as exc:
+            evidence["crl_check"] = f"unreadable CRL: {exc}"
+            return CrlFinding(False, None, None, evidence)
+        issuers = [c for c in self._ca_certs() if c.subject == crl.issuer]
+        if not issuers:
+            evidence["crl_check"] = f"CRL issuer {crl.issuer.rfc4514_string()} is not this CA"
+            return CrlFinding(False, None, None, evidence)
+        try:
+            signed = crl.is_signature_valid(issuers[0].public_key())  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            signed = False
+            evidence["crl_signature_error"] = str(exc)
+        if not signed:
+            evidence["crl_check"] = "signature invalid: the CRL was not signed by the CA certificate's key"
+            return CrlFinding(False, None, None, evidence)
+        try:
+            crl_number: int | None = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        except x509.ExtensionNotFound:
+            crl_number = None
+        next_update = crl.next_update_utc
+        revoked = crl.get_revoked_certificate_by_serial_number(number)
+        if revoked is None:
+            evidence["crl_check"] = "signature valid; serial not listed"
+        else:
+            try:
+                listed_reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
+            except x509.ExtensionNotFound:
+                listed_reason = "none"
+            evidence["crl_check"] = f"signature valid; serial listed (reason {listed_reason}, revoked {revoked.revocation_date_utc.isoformat()})"
+        if next_update is not None and next_update < datetime.now(timezone.utc):
+            evidence["crl_check"] += f"; CRL expired at {next_update.isoformat()}"
+        return CrlFinding(revoked is not None, crl_number, next_update, evidence)
+
+    def _passphrase(self) -> str | None:
+        if self.settings.passphrase is None:
+            return None
+        return secret_from(self.settings.passphrase)
+
+    async def _run(self, args: list[str], *, with_key: bool) -> tuple[int, str, str]:
+        """Run openssl; the passphrase travels only in the child's environment and is scrubbed from its output."""
+        child_env = {k: v for k, v in os.environ.items() if k != PASSIN_VAR}
+        command = [self.settings.openssl, *args]
+        secret = self._passphrase() if with_key else None
+        if secret is not None:
+            child_env[PASSIN_VAR] = secret
+            command += ["-passin", f"env:{PASSIN_VAR}"]
+        label = " ".join([args[0], *(a for a in args if a in ("-status", "-revoke", "-gencrl"))])
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=self.layout.workdir,
+                env=child_env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                # No controlling terminal: openssl cannot prompt for a passphrase and hang.
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise ConnectorRejected(f"{self.settings.openssl}: openssl binary not found", connector=self.instance) from exc
+        except OSError as exc:
+            raise ConnectorUnavailable(f"cannot start {self.settings.openssl}: {exc.strerror or exc}", connector=self.instance) from exc
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), self.settings.timeout)
+        except TimeoutError:
+            await _kill(proc)
+            raise ConnectorUnavailable(f"openssl {label} timed out after {self.settings.timeout:g}s", connector=self.instance) from None
+        except BaseException:
+            await _kill(proc)
+            raise
+        code = proc.returncode if proc.returncode is not None else -1
+        return code, _scrub(out.decode(errors="replace"), secret), _scrub(err.decode(errors="replace"), secret)
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        await asyncio.wait_for(proc.communicate(), 5)
+    except (TimeoutError, ValueError, RuntimeError):
+        pass
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def _without_preamble(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("Using configuration from")]
+    return "\n".join(lines)
+
+
+__all__ = ["OpenSslCa", "OpenSslCaSettings", "CaLayout", "load_layout", "parse_serial", "parse_index", "oneline_to_rfc4514"]

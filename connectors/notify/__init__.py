@@ -1,0 +1,23 @@
+"""Notification channels: deliver a rendered message."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="Stable identity of this message (run id + step id); a channel may use it to deduplicate.")
+    subject: str
+    body: str
+    format: str = Field(default="md", description="md, txt or html, taken from the template name.")
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    async def send(self, message: Message) -> str:
+        """Deliver and return where it went (a path, a message id)."""
+        ...

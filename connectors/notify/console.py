@@ -1,0 +1,26 @@
+"""Notifications on standard error, for a person at a terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import ClassVar
+
+from certsoar.connectors import ConnectorEnv, ConnectorSettings
+from certsoar.connectors.notify import Message
+
+
+class ConsoleNotifierSettings(ConnectorSettings):
+    pass
+
+
+class ConsoleNotifier:
+    settings_model: ClassVar[type[ConnectorSettings]] = ConsoleNotifierSettings
+
+    def __init__(self, settings: ConsoleNotifierSettings, env: ConnectorEnv) -> None:
+        self.name = env.name
+
+    async def send(self, message: Message) -> str:
+        rule = "-" * 72
+        sys.stderr.write(f"{rule}\n{message.body.rstrip()}\n{rule}\n")
+        sys.stderr.flush()
+        return "console"

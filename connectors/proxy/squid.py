@@ -1,0 +1,225 @@
+"""Squid: keep the list of rogue server-certificate SHA-1s that a fingerprint ACL loads.
+
+The proxy configuration owns the policy; certsoar owns only one file, loaded by an ACL such as::
+
+    acl rogue_certs server_cert_fingerprint "/etc/squid/rogue_fp.txt"
+    ssl_bump peek step1
+    ssl_bump peek step2
+    ssl_bump terminate step3 rogue_certs
+    ssl_bump splice all
+
+The file holds one fingerprint per line in the form ``openssl x509 -fingerprint -sha1`` prints
+(upper-case, colon-separated), each after a ``#`` line giving the reason; Squid skips ``#``
+lines in ACL files. No ``-sha1`` flag is written (Squid 6 removed it; SHA-1 is the default).
+With ``reconfigure: true`` the new file is validated with ``squid -k parse`` and applied with
+``squid -k reconfigure``; if either fails the previous file is put back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+
+from certsoar.connectors import ConnectorEnv, ConnectorSettings
+from certsoar.errors import ConnectorError, ConnectorRejected, ConnectorUnavailable
+
+_SHA1 = re.compile(r"[0-9A-Fa-f]{40}|(?:[0-9A-Fa-f]{2}:){19}[0-9A-Fa-f]{2}")
+COMMENT_MAX_CHARS = 200
+HEADER = (
+    "# Managed by certsoar: SHA-1 fingerprints of rogue TLS server certificates,\n"
+    '# loaded by a Squid "server_cert_fingerprint" ACL. Rewritten on every change; do not edit.\n'
+)
+_HEADER_LINES = frozenset(HEADER.splitlines())
+_PROBLEM = re.compile(r"FATAL|ERROR|unrecognized|Bungled", re.IGNORECASE)
+
+
+class SquidSettings(ConnectorSettings):
+    fingerprint_file: Path = Field(description="File loaded by the server_cert_fingerprint ACL.")
+    reconfigure: bool = Field(False, description="Run 'squid -k parse' then 'squid -k reconfigure' after a change.")
+    squid: str = Field("squid", description="squid binary (name on PATH or absolute path).")
+    squid_config: Path | None = Field(None, description="squid.conf passed as -f (Squid's default when unset).")
+    timeout: float = Field(30, gt=0, description="Seconds allowed per squid call.")
+
+
+def normalize_sha1(text: str) -> str:
+    """40 hex digits, with or without colons, any case → lower-case hex without separators."""
+    if not isinstance(text, str) or not _SHA1.fullmatch(text):
+        raise ConnectorRejected(f"not a SHA-1 fingerprint (40 hex digits, colons optional): {text!r}")
+    return text.replace(":", "").lower()
+
+
+def squid_form(sha1: str) -> str:
+    """Lower-case hex → ``AB:CD:...`` as openssl prints it."""
+    return ":".join(sha1[i : i + 2] for i in range(0, 40, 2)).upper()
+
+
+def sanitize_comment(comment: str) -> str:
+    """One line of printable ASCII, whitespace collapsed, bounded length."""
+    kept = "".join(ch if " " <= ch <= "~" else " " for ch in comment)
+    collapsed = " ".join(kept.split())
+    if len(collapsed) > COMMENT_MAX_CHARS:
+        collapsed = collapsed[: COMMENT_MAX_CHARS - 3].rstrip() + "..."
+    return collapsed
+
+
+@dataclass(frozen=True)
+class _Entry:
+    sha1: str
+    comment: str
+
+
+def render(entries: list[_Entry]) -> str:
+    lines = [HEADER]
+    for entry in entries:
+        if entry.comment:
+            lines.append(f"# {entry.comment}\n")
+        lines.append(squid_form(entry.sha1) + "\n")
+    return "".join(lines)
+
+
+def parse(text: str, source: Path) -> list[_Entry]:
+    """Entries in file order, duplicates dropped (first one kept)."""
+    entries: list[_Entry] = []
+    seen: set[str] = set()
+    pending_comment = ""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or raw in _HEADER_LINES:
+            continue
+        if line.startswith("#"):
+            pending_comment = sanitize_comment(line.lstrip("#"))
+            continue
+        try:
+            sha1 = normalize_sha1(line)
+        except ConnectorRejected:
+            raise ConnectorRejected(f"{source}:{number}: not a SHA-1 fingerprint: {line[:80]!r}") from None
+        if sha1 not in seen:
+            seen.add(sha1)
+            entries.append(_Entry(sha1, pending_comment))
+        pending_comment = ""
+    return entries
+
+
+class SquidProxy:
+    settings_model: ClassVar[type[ConnectorSettings]] = SquidSettings
+
+    def __init__(self, settings: SquidSettings, env: ConnectorEnv) -> None:
+        self.settings = settings
+        self.env = env
+        self.path = env.resolve(settings.fingerprint_file)
+        self.config = env.resolve(settings.squid_config) if settings.squid_config is not None else None
+
+    # ----------------------------------------------------------------- read
+
+    async def blocked_fingerprints(self) -> set[str]:
+        return {entry.sha1 for entry in self._read()}
+
+    # ---------------------------------------------------------------- write
+
+    async def block_fingerprint(self, sha1: str, comment: str) -> None:
+        wanted = normalize_sha1(sha1)
+        entries = self._read()
+        if any(entry.sha1 == wanted for entry in entries):
+            return
+        previous = self._current_text()
+        _write_atomically(self.path, render([*entries, _Entry(wanted, sanitize_comment(comment))]))
+        if not self.settings.reconfigure:
+            return
+        try:
+            await self._parse_config()
+            await self._squid("-k", "reconfigure")
+        except ConnectorError:
+            self._restore(previous)
+            raise
+
+    # -------------------------------------------------------------- helpers
+
+    def _current_text(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConnectorRejected(f"cannot read {self.path}: {exc}", connector=self.env.name) from None
+
+    def _read(self) -> list[_Entry]:
+        text = self._current_text()
+        if text is None:
+            return []
+        try:
+            return parse(text, self.path)
+        except ConnectorRejected as exc:
+            raise ConnectorRejected(str(exc), connector=self.env.name) from None
+
+    def _restore(self, previous: str | None) -> None:
+        if previous is None:
+            self.path.unlink(missing_ok=True)
+        else:
+            _write_atomically(self.path, previous)
+
+    async def _parse_config(self) -> None:
+        # squid -k parse exits 0 when an ACL file cannot be opened; it only logs an ERROR line.
+        output = await self._squid("-k", "parse")
+        for line in output.splitlines():
+            if "FATAL" in line or ("ERROR" in line and str(self.path) in line):
+                raise ConnectorRejected(f"squid -k parse: {line.strip()}", connector=self.env.name)
+
+    async def _squid(self, *args: str) -> str:
+        argv = [self.settings.squid]
+        if self.config is not None:
+            argv += ["-f", str(self.config)]
+        return await _run([*argv, *args], self.settings.timeout, self.env.name)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644  # Squid reads the file after dropping to its own user
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+async def _run(argv: list[str], timeout: float, connector: str) -> str:
+    """Run without a shell; stdout+stderr text on success (squid logs to stderr).
+
+    Timeout → ConnectorUnavailable; a missing binary or a non-zero exit → ConnectorRejected.
+    """
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        raise ConnectorRejected(f"{argv[0]}: cannot run: {exc.strerror}", connector=connector) from None
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise ConnectorUnavailable(f"squid {' '.join(argv[-2:])}: no answer within {timeout:g}s", connector=connector) from None
+    text = output.decode("utf-8", "replace")
+    if process.returncode != 0:
+        problems = [line.strip() for line in text.splitlines() if _PROBLEM.search(line)]
+        detail = "; ".join(problems[-3:]) or text.strip()[-500:] or f"exit status {process.returncode}"
+        raise ConnectorRejected(f"squid {' '.join(argv[-2:])}: {detail}", connector=connector)
+    return text

@@ -1,0 +1,1 @@
+"""Shipped playbooks (package data)."""

@@ -1,0 +1,1 @@
+"""Shipped notification templates (package data)."""

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from certsoar.actions.certificate import AnalyzeInput, analyze
+from certsoar.alert import CertificateAlert
+from certsoar.config import Config
+from certsoar.connections import Connections
+from certsoar.context import ActionContext
+from certsoar.errors import ConfigError
+from certsoar.registry import get_action
+
+SEEN = datetime(2026, 5, 30, 10, 15, tzinfo=timezone.utc)
+
+
+def make(cn: str, *, org: str | None = None, signer: tuple[x509.Certificate, Any] | None = None, ca: bool = False,
+         sans: list[str] | None = None) -> tuple[x509.Certificate, Any]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)] + ([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)] if org else [])
+    name = x509.Name(attrs)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(signer[0].subject if signer else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(SEEN - timedelta(days=10))
+        .not_valid_after(SEEN + timedelta(days=80))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
+    return builder.sign(signer[1] if signer else key, hashes.SHA256()), key
+
+
+def pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+class FakeCa:
+    def __init__(self, cas: list[x509.Certificate]) -> None:
+        self.cas = cas
+        self.calls = 0
+
+    async def ca_certificates(self) -> list[str]:
+        self.calls += 1
+        return [pem(c) for c in self.cas]
+
+
+def context(tmp_path: Path, overrides: dict[str, Any] | None = None, **config: Any) -> ActionContext:
+    cfg = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path, **config})
+    return ActionContext(
+        run_id="r1", step_id="analyze", dry_run=False, now=SEEN, config=cfg,
+        connectors=Connections(cfg, overrides=overrides), ledger=None, templates=None,  # type: ignore[arg-type]
+    )
+
+
+def alert(**fields: Any) -> CertificateAlert:
+    return CertificateAlert.model_validate({"id": "a-1", "time": SEEN, **fields})
+
+
+def test_registered():
+    spec = get_action("certificate.analyze")
+    assert spec.input_model is AnalyzeInput and spec.mutates is False
+
+
+async def test_uses_internal_roots_org_domains_and_managed_ca(tmp_path):
+    root = make("Corp Root CA", org="Corp", ca=True)
+    leaf = make("vpn.corp.example", signer=root, sans=["vpn.corp.example", "vpn.evil.example"])
+    (tmp_path / "roots.pem").write_text(pem(root[0]))
+    ca = FakeCa([root[0]])
+    ctx = context(
+        tmp_path, overrides={"ca": ca},
+        trust={"internal_roots": ["roots.pem"]}, organization={"domains": ["Corp.Example"]},
+    )
+    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(leaf[0]))), ctx)
+    assert facts.parsed and facts.chain.store == "internal"
+    assert facts.issued_by_managed_ca and facts.managed_ca == "O=Corp,CN=Corp Root CA"
+    assert facts.outside_domains == ["vpn.evil.example"]
+    assert ca.calls == 1
+
+
+async def test_self_signed_brand_impersonation_without_connectors(tmp_path):
+    fake = make("Microsoft Update Secure Server CA 2.1", org="Micr0soft Corporation", sans=["update.example.net"])
+    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(fake[0]))), context(tmp_path))
+    assert facts.self_signed and facts.chain.store == "none"
+    assert facts.mimicry.kind == "homoglyph" and facts.mimicry.brand == "Microsoft Corporation"
+    assert facts.issued_by_managed_ca is False
+
+
+async def test_hash_only_alert(tmp_path):
+    facts = await analyze(AnalyzeInput(alert=alert(sha1="6E:CE:5E:CE:41:92:68:3D:2D:84:E2:5B:0B:A7:E0:4F:9C:B7:EB:7C")), context(tmp_path))
+    assert facts.parsed is False and facts.sha1 == "6ece5ece4192683d2d84e25b0ba7e04f9cb7eb7c"
+
+
+async def test_alert_hash_that_disagrees_with_the_certificate_is_recorded(tmp_path):
+    cert = make("x.example.net", sans=["x.example.net"])
+    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]), sha256="00" * 32)), context(tmp_path))
+    assert any("does not match the certificate" in e for e in facts.errors)
+
+
+async def test_unreadable_internal_roots_is_a_config_error(tmp_path):
+    cert = make("x.example.net", sans=["x.example.net"])
+    (tmp_path / "bad.pem").write_text("garbage")
+    for roots, message in ((["missing.pem"], "cannot read"), (["bad.pem"], "not a PEM")):
+        ctx = context(tmp_path, trust={"internal_roots": roots})
+        with pytest.raises(ConfigError, match=message):
+            await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]))), ctx)
