@@ -6,6 +6,7 @@ import ipaddress
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from certsoar.connectors.firewall import covers
 from certsoar.context import ActionContext
 from certsoar.ledger import Effect
 from certsoar.registry import action
@@ -40,7 +41,7 @@ async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
     for address in inp.addresses:
 
         async def present(address: str = address) -> tuple[bool, dict[str, object]]:
-            return address in await firewall.blocked(), {"address": address, "list": instance}
+            return covers(await firewall.blocked(), address), {"address": address, "list": instance}
 
         async def write(address: str = address) -> None:
             await firewall.block([address], inp.comment)

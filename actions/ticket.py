@@ -63,12 +63,15 @@ async def comment_ticket(inp: CommentInput, ctx: ActionContext) -> TicketOutput:
     body = ctx.templates.render(inp.template, ctx.variables)
     tickets = ctx.connectors.ticket
     key = f"{_ticket_key(ctx, inp.key)}:comment:{ctx.run_id}:{ctx.step_id}"
-    found = await tickets.find(inp.key)
 
     async def commented() -> tuple[bool, dict[str, str]]:
-        return ctx.ledger.recorded(key), {"ticket": found.id} if found else {}
+        found = await tickets.find(inp.key)
+        if found is None:
+            return False, {}
+        return ctx.ledger.recorded(key) or body in found.comments, {"ticket": found.id}
 
     async def write() -> None:
+        found = await tickets.find(inp.key)
         if found is None:
             raise ActionError(f"no ticket for {inp.key} to comment on")
         await tickets.comment(found.id, body)

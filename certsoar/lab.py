@@ -106,14 +106,14 @@ def lab_paths(root: Path) -> LabPaths:
 
 def ensure_lab(state_dir: Path) -> LabPaths:
     """Build ``<state_dir>/lab`` unless it is there already; return its paths."""
-    root = Path(state_dir) / "lab"
+    state = Path(state_dir).expanduser().absolute()
+    root = state / "lab"
     paths = lab_paths(root)
     if paths.config.is_file():
         return paths
     openssl = shutil.which("openssl")
     if openssl is None:
         raise ConfigError("the bundled lab needs the openssl command (install OpenSSL, or give a config with --config)")
-    state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)
     if root.exists():
         # A lab without config.yaml is not ours to trust; keep it for inspection, build anew.
@@ -145,7 +145,7 @@ def _build(root: Path, openssl: str, now: datetime) -> None:
     sessions = _sessions(now, leaves, mimicry)
     _write_zeek(paths.logs_dir / "zeek", sessions, now)
     _write_suricata(paths.logs_dir / "suricata" / "eve.json", sessions)
-    _write_alerts(paths, sessions, leaves[ROGUE_HOST], mimicry)
+    _write_alerts(paths, sessions, leaves[ROGUE_HOST], mimicry, now)
     _write_config(paths)
     (root / "README.txt").write_text(_README, encoding="utf-8")
 
@@ -469,7 +469,7 @@ def _write_suricata(path: Path, sessions: list[Session]) -> None:
 # ---------------------------------------------------------------- alerts, config
 
 
-def _write_alerts(paths: LabPaths, sessions: list[Session], rogue: x509.Certificate, mimicry: x509.Certificate) -> None:
+def _write_alerts(paths: LabPaths, sessions: list[Session], rogue: x509.Certificate, mimicry: x509.Certificate, built: datetime) -> None:
     stories = {
         "mimicry": (mimicry, "Self-signed certificate whose issuer imitates a public CA", "ws-0137.corp.example"),
         "internal": (rogue, "Internal CA issued a certificate for a name outside the organization", "ws-0161.corp.example"),
@@ -477,7 +477,8 @@ def _write_alerts(paths: LabPaths, sessions: list[Session], rogue: x509.Certific
     for key, (cert, title, host) in stories.items():
         first = next(s for s in sessions if s.chain and s.chain[0] == cert)
         alert = {
-            "id": f"lab-{key}-{first.uid}",
+            # Unique per build: the run store outlives a rebuilt lab and dedupes by alert id.
+            "id": f"lab-{key}-{built:%Y%m%dT%H%M%SZ}-{first.uid}",
             "time": first.ts.isoformat(),
             "title": title,
             "host": host,

@@ -51,7 +51,10 @@ class EffectLedger:
         """
         done, evidence = await is_done()
         if done:
-            effect = Effect(key=key, action=action, target=target, changed=False, verified=True, evidence=evidence)
+            # Done already: by another run, or by this one before a crash cut it short after its intent.
+            prior = self.effects.effect(key)
+            ours = bool(prior and prior["state"] == "intent" and prior["run_id"] == self.run_id)
+            effect = Effect(key=key, action=action, target=target, changed=ours, verified=True, evidence=evidence)
         elif self.dry_run:
             effect = Effect(key=key, action=action, target=target, changed=True, verified=False, planned=True,
                             evidence=evidence)

@@ -142,6 +142,10 @@ class Runner:
             "config": {"organization": {"domains": list(self.config.organization.domains)}},
             "playbook": {"id": playbook.id, "rules": [r.model_dump() for r in playbook.rules]},
         }
+        for step in playbook.all_steps():
+            recorded = state.journal.get(step.id)
+            if recorded and recorded["status"] in DONE:
+                state.variables["steps"][step.id] = recorded["output"]
         self.journal.update_run(run_id, status="running")
         try:
             for step in playbook.steps:
@@ -157,7 +161,6 @@ class Runner:
     async def _step(self, state: RunState, step: Step) -> None:
         recorded = state.journal.get(step.id)
         if recorded and recorded["status"] in DONE:
-            state.variables["steps"][step.id] = recorded["output"]
             if step.approval is not None:
                 self._note_outcome(state, recorded["output"])
             return

@@ -250,3 +250,11 @@ def test_an_incomplete_lab_is_set_aside(tmp_path: Path) -> None:
     assert paths.config.is_file()
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("lab.incomplete-")]
     assert len(aside) == 1 and (aside[0] / "leftover").read_text() == "x"
+
+
+def test_relative_state_dir_gives_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    paths = ensure_lab(Path("state"))
+    assert paths.root.is_absolute() and paths.root == tmp_path / "state" / "lab"
+    monkeypatch.chdir(paths.root.parent)
+    assert ensure_lab(Path(".")) == paths

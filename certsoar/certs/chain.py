@@ -146,6 +146,11 @@ def _is_store_root(cert: x509.Certificate, roots: list[x509.Certificate] | tuple
     return any(cert == root for root in roots)
 
 
+def is_trust_anchor(cert: x509.Certificate, internal_roots: list[x509.Certificate]) -> bool:
+    """The certificate is itself a root of the public or the internal store."""
+    return _is_store_root(cert, certifi_roots()) or _is_store_root(cert, internal_roots)
+
+
 def validate_chain(
     leaf: x509.Certificate,
     intermediates: list[x509.Certificate],

@@ -19,6 +19,7 @@ from certsoar.certs.chain import (
     ChainFacts,
     certifi_roots,
     directly_issued_by,
+    is_trust_anchor,
     load_certificates_quietly,
     self_signed_by_signature,
     validate_chain,
@@ -89,7 +90,7 @@ def _load(pem_or_der: bytes) -> list[x509.Certificate]:
         if b"-----BEGIN CERTIFICATE-----" in pem_or_der:
             return x509.load_pem_x509_certificates(pem_or_der)
         return [x509.load_der_x509_certificate(pem_or_der)]
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise AlertError(f"certificate does not parse (neither a PEM certificate block nor DER X.509): {exc}") from exc
 
 
@@ -169,6 +170,29 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def _names_and_addresses(
+    san: x509.SubjectAlternativeName | None, subject_cn: str | None, out: _Collector
+) -> tuple[list[str], list[str]]:
+    """DNS SANs plus a host-like CN (IDNA-decoded, lower-case); IP SANs plus an IP-address CN (Covenant)."""
+    names: list[str] = []
+    addresses: list[str] = []
+    if san is not None:
+        for dns in out.attempt("SAN DNS names", lambda: san.get_values_for_type(x509.DNSName), []):
+            host = normalize_host(dns)
+            if host and host not in names:
+                names.append(host)
+        for ip in out.attempt("SAN IP addresses", lambda: san.get_values_for_type(x509.IPAddress), []):
+            if str(ip) not in addresses:
+                addresses.append(str(ip))
+    if subject_cn and looks_like_host(subject_cn):
+        host = normalize_host(subject_cn)
+        if host not in names:
+            names.append(host)
+    elif subject_cn and is_ip(subject_cn) and subject_cn.strip() not in addresses:
+        addresses.append(subject_cn.strip())
+    return names, addresses
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
@@ -196,7 +220,10 @@ def analyze_certificate(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         certs = _load(pem_or_der)
-        facts = _analyze(certs[0], certs[1:], at, internal_roots, managed_cas, org_domains)
+        try:
+            facts = _analyze(certs[0], certs[1:], at, internal_roots, managed_cas, org_domains)
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            facts = _fingerprints_only(certs[0], exc)
     notes = sorted({str(w.message) for w in caught})
     extra_anomalies = []
     if any("serial number which wasn't positive" in n for n in notes):
@@ -212,6 +239,19 @@ def analyze_certificate(
     )
 
 
+def _fingerprints_only(cert: x509.Certificate, exc: Exception) -> CertificateFacts:
+    """Last resort for a certificate whose body is damaged beyond the fields parsed one by one."""
+    der = cert.public_bytes(Encoding.DER)
+    return CertificateFacts(
+        parsed=True,
+        sha256=sha256_hex(der),
+        sha1=sha1_hex(der),
+        chain=ChainFacts(store="none", reason="the certificate body does not parse"),
+        anomalies=["malformed"],
+        errors=[f"certificate body: {type(exc).__name__}: {exc}"],
+    )
+
+
 def _analyze(
     cert: x509.Certificate,
     presented: list[x509.Certificate],
@@ -223,7 +263,7 @@ def _analyze(
     out = _Collector()
     der = cert.public_bytes(Encoding.DER)
 
-    if cert.version == x509.Version.v1:
+    if out.attempt("version", lambda: cert.version) == x509.Version.v1:
         out.flag("x509_v1")
     subject = out.attempt("subject", lambda: cert.subject.rfc4514_string())
     issuer = out.attempt("issuer", lambda: cert.issuer.rfc4514_string())
@@ -244,32 +284,16 @@ def _analyze(
     signature_algorithm = checks.SIGNATURE_NAMES.get(sig_oid, sig_oid)
     out.flag(*checks.signature_anomalies(sig_oid, hash_name))
 
-    names: list[str] = []
-    ip_addresses: list[str] = []
     san = out.attempt("extensions", lambda: _san(cert), None)
     extensions_ok = not any(e.startswith("extensions:") for e in out.errors)
-    if san is not None:
-        for dns in out.attempt("SAN DNS names", lambda: san.get_values_for_type(x509.DNSName), []):
-            host = normalize_host(dns)
-            if host and host not in names:
-                names.append(host)
-        for ip in out.attempt("SAN IP addresses", lambda: san.get_values_for_type(x509.IPAddress), []):
-            if str(ip) not in ip_addresses:
-                ip_addresses.append(str(ip))
-    if subject_cn:
-        if looks_like_host(subject_cn):
-            host = normalize_host(subject_cn)
-            if host not in names:
-                names.append(host)
-        elif is_ip(subject_cn) and subject_cn.strip() not in ip_addresses:
-            ip_addresses.append(subject_cn.strip())
+    names, ip_addresses = _names_and_addresses(san, subject_cn, out)
 
     is_ca = out.attempt("basic constraints", lambda: _is_ca(cert), False) if extensions_ok else False
 
     self_signed_sig = self_signed_by_signature(cert)
     if self_signed_sig is None:
         out.errors.append("self-signed check: the public key cannot be loaded, signature not verified")
-    self_signed_name = cert.issuer == cert.subject
+    self_signed_name = bool(out.attempt("issuer/subject comparison", lambda: cert.issuer == cert.subject, False))
     if self_signed_sig is False and self_signed_name and hash_name is None and not key_type.startswith("Ed"):
         out.errors.append(f"self-signed check: signature algorithm {signature_algorithm} is not supported, signature not verified")
 
@@ -281,7 +305,7 @@ def _analyze(
         ),
         ChainFacts(store="none", reason="chain validation failed to run"),
     )
-    is_store_root = chain.reason is not None and "itself" in chain.reason
+    is_store_root = is_trust_anchor(cert, internal_roots)
     if san is None and extensions_ok and not is_store_root:
         out.flag("missing_san")
     presented_as_leaf = not is_ca

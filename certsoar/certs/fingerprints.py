@@ -8,7 +8,7 @@ import re
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-_HEX = re.compile(r"^-?[0-9a-fA-F]+$")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
 def sha256_hex(der: bytes) -> str:
@@ -35,13 +35,13 @@ def serial_hex(serial: int) -> str:
 
 
 def normalize_serial(value: str) -> str | None:
-    """``00:C7:D4``, ``c7d4``, ``C7 D4`` → ``C7D4`` (leading zero bytes dropped); None if not hex."""
-    text = re.sub(r"[\s:\-]", "", value.strip()) if not value.strip().startswith("-") else "-" + re.sub(r"[\s:\-]", "", value.strip()[1:])
-    if not text or not _HEX.match(text):
-        return None
+    """``00:C7:D4``, ``c7d4``, ``C7 D4`` → ``C7D4`` (leading zero bytes dropped, '-' kept); None if not hex."""
+    text = value.strip()
     sign = "-" if text.startswith("-") else ""
-    digits = text.lstrip("-").upper().lstrip("0") or "0"
-    return sign + digits
+    digits = re.sub(r"[\s:\-]", "", text.removeprefix("-"))
+    if not digits or not _HEX.match(digits):
+        return None
+    return sign + (digits.upper().lstrip("0") or "0")
 
 
 def normalize_digest(value: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,7 +100,8 @@ class _Reference:
 _RANK = {"homoglyph": 3, "exact_brand_untrusted": 2, "fuzzy": 1}
 
 
-def _references(brands: Iterable[str]) -> list[_Reference]:
+@cache
+def _references(brands: tuple[str, ...]) -> list[_Reference]:
     refs = []
     for name in brands:
         core = brand_core(name)
@@ -141,7 +143,7 @@ def match_issuer(attributes: list[tuple[str, str]], brands: Iterable[str], *, tr
     trust store, was issued by a managed CA, or nothing shows it was forged). Script alone never
     fires: only a match with a reference brand does.
     """
-    refs = _references(brands)
+    refs = _references(tuple(brands))
     best: MimicryFacts | None = None
     best_key: tuple[int, float] = (0, 0.0)
     for attribute, value in attributes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Protocol, runtime_checkable
 
 
@@ -16,3 +17,16 @@ class Firewall(Protocol):
     async def block(self, addresses: list[str], comment: str) -> None:
         """Add the addresses; those already present are left as they are."""
         ...
+
+
+def covers(blocked: set[str], address: str) -> bool:
+    """An address or network is blocked when a listed entry equals or contains it.
+
+    Interval sets refuse overlapping elements, so a host inside a listed network is not listed itself.
+    """
+    wanted = ipaddress.ip_network(address, strict=False)
+    for entry in blocked:
+        listed = ipaddress.ip_network(entry, strict=False)
+        if listed.version == wanted.version and wanted.subnet_of(listed):  # type: ignore[arg-type]
+            return True
+    return False

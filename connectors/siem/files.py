@@ -118,6 +118,10 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def _record_time(record: dict[str, Any]) -> datetime | None:
     for name in TIME_FIELDS:
         if record.get(name) not in (None, ""):
@@ -395,6 +399,7 @@ class FilesSiem:
 
     def _search(self, query: SiemQuery) -> list[SiemEvent]:
         stats = ScanStats()
+        query = query.model_copy(update={"start": _utc(query.start), "end": _utc(query.end)})
         wanted = normalize_query(query)
         events: list[SiemEvent] = []
         for path in self.files(stats):

@@ -126,3 +126,11 @@ def test_facts_from_fingerprints_only():
     assert facts.sha256 == "ab" * 32 and facts.sha1 is None
     assert facts.names == [] and facts.subject is None and facts.mimicry.matched is False
     assert facts.chain.store == "none"
+
+
+def test_ip_common_name_goes_to_addresses_not_names(analyze, make_cert):
+    covenant_like = make_cert(dn(CN="192.0.2.10"))
+    facts = analyze(covenant_like.pem)
+    assert facts.ip_addresses == ["192.0.2.10"]
+    assert facts.names == [] and facts.outside_domains == []
+    assert facts.self_signed and "missing_san" in facts.anomalies

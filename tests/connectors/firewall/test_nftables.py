@@ -162,7 +162,6 @@ async def test_file_mode_is_kept(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------ real nft in namespaces
 
-pytestmark_real = pytest.mark.real
 
 
 def _netns_or_skip() -> None:
@@ -220,7 +219,7 @@ def netns() -> Iterator[Namespaces]:
         spaces.close()
 
 
-@pytestmark_real
+@pytest.mark.real
 async def test_nft_check_accepts_generated_file(tmp_path: Path, netns: Namespaces) -> None:
     ns = netns.add()
     fw = make_firewall(tmp_path)
@@ -236,7 +235,7 @@ async def test_nft_check_accepts_generated_file(tmp_path: Path, netns: Namespace
     assert "hook output" in listing
 
 
-@pytestmark_real
+@pytest.mark.real
 async def test_apply_loads_the_live_set(tmp_path: Path, netns: Namespaces) -> None:
     ns = netns.add()
     fw = make_firewall(tmp_path, apply=True, nft=netns.nft_wrapper(ns, tmp_path))
@@ -255,7 +254,7 @@ async def test_apply_loads_the_live_set(tmp_path: Path, netns: Namespaces) -> No
     assert "192.0.2.77" in await fw.blocked()
 
 
-@pytestmark_real
+@pytest.mark.real
 async def test_apply_with_failing_nft_keeps_old_file(tmp_path: Path, netns: Namespaces) -> None:
     ns = netns.add()
     fw = make_firewall(tmp_path, apply=True, nft=netns.nft_wrapper(ns, tmp_path))
@@ -298,7 +297,7 @@ CONNECT = textwrap.dedent(
 )
 
 
-@pytestmark_real
+@pytest.mark.real
 async def test_block_stops_real_traffic_between_namespaces(tmp_path: Path, netns: Namespaces) -> None:
     server_ns, client_ns = netns.add(), netns.add()
     veth = f"v{uuid.uuid4().hex[:8]}"

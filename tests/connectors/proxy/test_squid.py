@@ -295,27 +295,38 @@ class TlsServer:
         self.listener.close()
 
 
+UNAVAILABLE = "proxy unavailable"
+
+
 def through_proxy(proxy_port: int, server_port: int, sni: str) -> str:
-    """CONNECT through squid, then a TLS handshake; 'ok' or the reason it failed."""
+    """CONNECT through squid, then a TLS handshake: 'ok', UNAVAILABLE (squid is not
+    accepting, e.g. while it reconfigures), or 'tls failed: ...' after a 200 to CONNECT."""
     try:
-        with socket.create_connection(("127.0.0.1", proxy_port), timeout=5) as raw:
+        raw = socket.create_connection(("127.0.0.1", proxy_port), timeout=5)
+    except OSError:
+        return UNAVAILABLE
+    with raw:
+        try:
             raw.sendall(f"CONNECT {sni}:{server_port} HTTP/1.1\r\nHost: {sni}:{server_port}\r\n\r\n".encode())
             reply = b""
             while b"\r\n\r\n" not in reply:
                 chunk = raw.recv(1024)
                 if not chunk:
-                    return "proxy closed before answering CONNECT"
+                    return UNAVAILABLE
                 reply += chunk
-            if not reply.startswith(b"HTTP/1.1 200"):
-                return "CONNECT refused: " + reply.split(b"\r\n", 1)[0].decode()
-            client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            client.check_hostname = False
-            client.verify_mode = ssl.CERT_NONE
+        except OSError:
+            return UNAVAILABLE
+        if not reply.startswith(b"HTTP/1.1 200"):
+            return "CONNECT refused: " + reply.split(b"\r\n", 1)[0].decode()
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client.check_hostname = False
+        client.verify_mode = ssl.CERT_NONE
+        try:
             with client.wrap_socket(raw, server_hostname=sni) as tls:
                 data = tls.recv(16)
-                return "ok" if data == b"hello\n" else f"unexpected {data!r}"
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
+        except OSError as exc:
+            return f"tls failed: {type(exc).__name__}: {exc}"
+        return "ok" if data == b"hello\n" else f"tls failed: got {data!r}"
 
 
 def server_certificate(folder: Path, name: str, ca: tuple[Path, Path]) -> tuple[Path, Path, str]:
@@ -418,24 +429,27 @@ async def test_live_squid_terminates_listed_certificate_only(tmp_path: Path, liv
     rogue_cert, rogue_key, rogue_sha1 = server_certificate(tmp_path, "rogue.test", live_squid.server_ca)
     good_cert, good_key, _ = server_certificate(tmp_path, "good.test", live_squid.server_ca)
     rogue, good = TlsServer(rogue_cert, rogue_key), TlsServer(good_cert, good_key)
+
+    async def attempt(server: TlsServer, sni: str, *, until_not: str = "") -> str:
+        deadline = time.monotonic() + 20  # squid -k reconfigure only signals; the reload is asynchronous
+        while True:
+            outcome = await asyncio.to_thread(through_proxy, live_squid.port, server.port, sni)
+            if outcome not in (UNAVAILABLE, until_not) or time.monotonic() > deadline:
+                return outcome
+            await asyncio.sleep(0.3)
+
     try:
-
-        async def attempt(server: TlsServer, sni: str) -> str:
-            return await asyncio.to_thread(through_proxy, live_squid.port, server.port, sni)
-
         assert await attempt(rogue, "rogue.test") == "ok"  # not listed yet: spliced
         assert await attempt(good, "good.test") == "ok"
 
-        settings = {"reconfigure": True, "squid_config": str(live_squid.conf)}
+        settings = {"fingerprint_file": "rogue_fp.txt", "reconfigure": True, "squid_config": str(live_squid.conf)}
         env = ConnectorEnv(name="proxy", state_dir=tmp_path, config_dir=live_squid.folder)
-        proxy = SquidProxy(SquidSettings.model_validate({"fingerprint_file": "rogue_fp.txt", **settings}), env)
+        proxy = SquidProxy(SquidSettings.model_validate(settings), env)
         await proxy.block_fingerprint(rogue_sha1, "rogue.test presents an adversary-built certificate")
-        assert normalize_sha1(rogue_sha1) in await proxy.blocked_fingerprints()
+        assert await proxy.blocked_fingerprints() == {normalize_sha1(rogue_sha1), FP_B}
 
-        deadline = time.monotonic() + 20  # squid -k reconfigure only signals; the reload is asynchronous
-        while (outcome := await attempt(rogue, "rogue.test")) == "ok" and time.monotonic() < deadline:
-            await asyncio.sleep(0.3)
-        assert outcome != "ok", "squid still lets the listed certificate through"
+        outcome = await attempt(rogue, "rogue.test", until_not="ok")
+        assert outcome.startswith("tls failed"), outcome  # CONNECT accepted, then squid terminated the handshake
         assert await attempt(good, "good.test") == "ok"  # the unlisted certificate still passes
     finally:
         rogue.close()

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 import json
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import Siem, SiemQuery
@@ -196,3 +198,22 @@ def test_parse_time(text, expected):
     assert got == expected
     if got is not None:
         assert got.utcoffset() == timedelta(0) or got.tzinfo is not None
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["ts", "tls", "sni", "dest_ip", "dest_port", "fingerprint", "host", "x"]), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.sampled_from(["ts", "timestamp", "event_type", "tls", "dest_ip", "dest_port", "sni", "host", "cert_chain_fps"]), _json, max_size=6), max_size=5))
+def test_arbitrary_json_records_never_crash(tmp_path, records):
+    log = tmp_path / "fuzz.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    s = siem(tmp_path, log)
+    naive = datetime(2000, 1, 1)  # a naive window is taken as UTC
+    events = asyncio.run(s.search(SiemQuery(indicators={"sni": ["a"], "ip": ["10.0.0.1"], "sha1": ["ab" * 20]}, start=naive, end=datetime(2100, 1, 1))))
+    assert s.last_stats.records == len(records)
+    assert all(e.matched for e in events)

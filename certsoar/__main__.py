@@ -1,0 +1,3 @@
+from certsoar.cli import main
+
+main()
