@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.alert import CertificateAlert
 from certsoar.certs import CertificateFacts, analyze_certificate, facts_from_fingerprints, load_pem_bundle
@@ -17,7 +17,7 @@ from certsoar.registry import action
 class AnalyzeInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    alert: CertificateAlert
+    alert: CertificateAlert = Field(description="The normalized alert; in a playbook: \"{{ alert }}\".")
 
 
 def _read_roots(path: Path) -> list[x509.Certificate]:

@@ -14,7 +14,7 @@ class BlockCertificateInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sha1: str = Field(description="SHA-1 of the certificate's DER (any hex form).")
-    comment: str = Field(default="", max_length=200)
+    comment: str = Field(default="", max_length=200, description="Why, kept beside the entry.")
 
     @field_validator("sha1")
     @classmethod

@@ -21,8 +21,8 @@ CERTIFICATE_KINDS = frozenset({"sha256", "sha1", "serial"})
 class RelatedInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    alert: CertificateAlert
-    cert: CertificateFacts
+    alert: CertificateAlert = Field(description="The normalized alert.")
+    cert: CertificateFacts = Field(description="Facts from certificate.analyze.")
     window: str = Field(default="7d", description="Search this long before and after the alert time (90s, 15m, 24h, 7d, 2w).")
 
     @field_validator("window")

@@ -110,7 +110,14 @@ class Playbook(_Strict):
 # loading --------------------------------------------------------------------
 
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key and sequence item."""
+    """SafeLoader that remembers the line of every mapping key and sequence item, and refuses
+    aliases (a few nested aliases expand into billions of nodes once something walks them)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise PlaybookError("YAML aliases (*name) are not allowed in playbooks", line=event.start_mark.line + 1)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -183,7 +190,12 @@ def step_locations(data: Any, path: tuple[Any, ...] = ("steps",)) -> dict[str, t
     found: dict[str, tuple[Any, ...]] = {}
     node = data
     for part in path:
-        node = node[part] if isinstance(node, (dict, list)) else None
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
     for i, raw in enumerate(node if isinstance(node, list) else []):
         if not (isinstance(raw, dict) and "id" in raw):
             continue

@@ -1,0 +1,116 @@
+"""The CLI's contract: exit codes, clear errors naming the field, nothing written on bad input,
+hostile alert fields rendered literally."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import Cli, snapshot
+
+
+def alert(cli: Cli, **changes: object) -> bytes:
+    data = json.loads(cli.lab.alerts["internal"].read_text())
+    data.update(changes)
+    return json.dumps({k: v for k, v in data.items() if v is not None}).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"certificate_pem": None}, "the alert names no certificate: give certificate_pem, sha256 or sha1"),
+        ({"time": "yesterday"}, "time: Input should be a valid datetime"),
+        ({"dst_ip": "not-an-ip"}, "dst_ip: Value error, 'not-an-ip' is not an IP address"),
+        ({"dst_port": 70000}, "dst_port: Input should be less than or equal to 65535"),
+        ({"sha1": "abc"}, "sha1: Value error, must be 40 hex digits"),
+        ({"id": ""}, "id: String should have at least 1 character"),
+        ({"certificate_pem": "hello"}, "certificate_pem holds no PEM certificate block"),
+    ],
+)
+def test_bad_alert_exits_2_naming_the_field_and_writes_nothing(cli: Cli, changes: dict, message: str) -> None:
+    state = cli.lab.root.parent
+    before = snapshot(state)
+    done = cli.run("run", "certificate-alert", "--alert", "-", stdin=alert(cli, **changes))
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert snapshot(state) == before
+
+
+def test_unparseable_alert_and_missing_file(cli: Cli) -> None:
+    bad = cli.run("run", "certificate-alert", "--alert", "-", stdin=b"{not json")
+    assert bad.returncode == 2 and "alert is not JSON" in bad.stderr
+    missing = cli.run("run", "certificate-alert", "--alert", "/nonexistent/alert.json")
+    assert missing.returncode == 2 and "cannot read alert /nonexistent/alert.json" in missing.stderr
+    array = cli.run("run", "certificate-alert", "--alert", "-", stdin=b"[1, 2]")
+    assert array.returncode == 2 and "alert must be a JSON object" in array.stderr
+
+
+def test_bad_config_exits_2_naming_the_key(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(cli.lab.config.read_text().replace("organization:", "organisation:"))
+    done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(config))
+    assert done.returncode == 2
+    assert "organisation: Extra inputs are not permitted" in done.stderr
+
+    config.write_text("connectors:\n  firewall: {type: nftables, ruleset: x.nft, aply: true}\n")
+    done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(config))
+    assert done.returncode == 2 and "connectors.firewall (nftables): aply: Extra inputs are not permitted" in done.stderr
+
+    config.write_text("connectors:\n  ca: {type: no-such-ca}\n")
+    done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(config))
+    assert done.returncode == 2 and "connectors.ca.type: unknown type 'no-such-ca' (known: openssl-ca)" in done.stderr
+
+    config.write_text("state_dir: [unclosed\n")
+    done = cli.run("runs", "list", "--config", str(config))
+    assert done.returncode == 2 and f"{config}:2: not valid YAML" in done.stderr
+
+
+def test_hostile_alert_fields_render_literally(cli: Cli) -> None:
+    hostile = alert(cli, id="x`](http://evil)`{{ 7*7 }}", host="{{ config }}<script>alert(1)</script>",
+                    sni="{% for x in range(10**9) %}{% endfor %}\n# forged heading")
+    plan = json.loads(cli.run("run", "certificate-alert", "--alert", "-", "--dry-run", "--json", stdin=hostile).stdout)
+    summary = plan["notifications"][0]["body"]
+    assert "{{ 7*7 }}" in summary and "49" not in summary.split("Observed")[0]
+    assert "{{ config }}" in summary
+    assert "{% for x in range(10**9) %}" in summary
+    assert "\n# forged heading" not in summary  # untrusted text stays on one line
+    assert "`x'](http://evil)'{{ 7*7 }}`" in summary  # backticks cannot close the code span
+
+
+def test_runs_show_unknown_run_exits_2(cli: Cli) -> None:
+    done = cli.run("runs", "show", "does-not-exist")
+    assert done.returncode == 2 and "no run 'does-not-exist'" in done.stderr
+    done = cli.run("approve", "does-not-exist", "--as", "alice")
+    assert done.returncode == 2
+
+
+def test_unknown_playbook_exits_2(cli: Cli) -> None:
+    done = cli.run("run", "no-such-playbook", "--alert", str(cli.lab.alerts["internal"]))
+    assert done.returncode == 2 and "no playbook 'no-such-playbook' (shipped: certificate-alert)" in done.stderr
+
+
+def test_validate_reports_file_line_and_exits_1(cli: Cli, tmp_path: Path) -> None:
+    good = cli.run("validate")
+    assert good.returncode == 0 and good.stdout.strip() == "ok"
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: b\ntrigger: {alert: certificate}\nsteps:\n  - id: a\n    action: ca.revok\n")
+    done = cli.run("validate", str(broken))
+    assert done.returncode == 1
+    assert done.stdout.startswith(f"{broken}:5: step a: unknown action 'ca.revok'")
+
+
+def test_run_with_a_playbook_file_that_does_not_validate_exits_1(cli: Cli, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: b\ntrigger: {alert: certificate}\nsteps:\n  - {id: a, action: notify.send, with: {template: x.j2}}\n")
+    done = cli.run("run", str(broken), "--alert", str(cli.lab.alerts["internal"]))
+    assert done.returncode == 1 and "template 'x.j2' does not exist" in done.stderr
+
+
+def test_human_output_of_a_run(cli: Cli) -> None:
+    done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["mimicry"]))
+    assert done.returncode == 0
+    assert "status waiting_approval" in done.stdout
+    assert "issuer_mimicry (high)" in done.stdout
+    assert "# Approval needed" in done.stderr  # the console notifier

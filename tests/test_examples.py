@@ -1,0 +1,21 @@
+"""The shipped examples load: the config validates, the alert parses."""
+
+from pathlib import Path
+
+from certsoar.alert import parse_alert
+from certsoar.config import load_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_example_config_loads() -> None:
+    config = load_config(EXAMPLES / "config.yaml")
+    assert config.connectors.ca is not None and config.connectors.ca.type == "openssl-ca"
+    assert config.organization.domains == ["corp.example", "corp.example.net"]
+    assert [n.type for n in config.connectors.notify] == ["console", "file"]
+
+
+def test_example_alert_parses_and_normalizes_the_hash() -> None:
+    alert = parse_alert((EXAMPLES / "alerts" / "fingerprint-only.json").read_bytes())
+    assert alert.sha1 == "52d35370630e6d8c49f7811db7354a17d4e57d44"
+    assert alert.certificate_pem is None
