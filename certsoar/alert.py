@@ -21,6 +21,28 @@ def normalize_hex(value: str) -> str:
     return re.sub(r"[\s:\-]", "", value).lower()
 
 
+class LoggedCertificate(BaseModel):
+    """Certificate attributes as a log source recorded them (Zeek x509.log, Suricata tls, ECS, AD CS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str | None = Field(default=None, max_length=4096, description="Subject DN as the source wrote it.")
+    issuer: str | None = Field(default=None, max_length=4096, description="Issuer DN as the source wrote it.")
+    serial: str | None = Field(default=None, max_length=200, description="Upper-case hex without separators ('-' first when negative).")
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    key_type: str | None = Field(default=None, max_length=64, description="rsa, ec, dsa, ... as the source names it.")
+    key_length: int | None = Field(default=None, ge=0, le=1_000_000)
+    signature_algorithm: str | None = Field(default=None, max_length=128)
+    san_dns: list[str] = Field(default_factory=list, max_length=10_000)
+    san_ip: list[str] = Field(default_factory=list, max_length=10_000)
+    basic_constraints_ca: bool | None = None
+    version: int | None = Field(default=None, ge=0, le=100)
+    validation_status: str | None = Field(default=None, max_length=512, description="The sensor's own verdict (Zeek ssl.log validation_status).")
+    template: str | None = Field(default=None, max_length=512, description="AD CS certificate template.")
+    request_id: str | None = Field(default=None, max_length=64, description="AD CS request id.")
+
+
 class CertificateAlert(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -35,6 +57,13 @@ class CertificateAlert(BaseModel):
     certificate_pem: str | None = Field(default=None, max_length=1024 * 1024, description="The certificate, PEM.")
     sha256: str | None = Field(default=None, description="SHA-256 of the DER, lower-case hex.")
     sha1: str | None = Field(default=None, description="SHA-1 of the DER, lower-case hex.")
+    logged_certificate: LoggedCertificate | None = Field(
+        default=None, description="What the log said about the certificate, when its DER is not in the alert."
+    )
+    requester: str | None = Field(default=None, max_length=512, description="Account that requested or created the certificate (AD CS).")
+    ja3: str | None = Field(default=None, max_length=64)
+    ja3s: str | None = Field(default=None, max_length=64)
+    event: str | None = Field(default=None, max_length=64, description="What the source saw: tls, x509, adcs-4887, ...")
     raw: dict[str, Any] = Field(default_factory=dict, description="The event as received.")
 
     @field_validator("time")
@@ -65,8 +94,9 @@ class CertificateAlert(BaseModel):
 
     @model_validator(mode="after")
     def _identifies_a_certificate(self) -> "CertificateAlert":
-        if not (self.certificate_pem or self.sha256 or self.sha1):
-            raise ValueError("the alert names no certificate: give certificate_pem, sha256 or sha1")
+        logged_serial = self.logged_certificate.serial if self.logged_certificate else None
+        if not (self.certificate_pem or self.sha256 or self.sha1 or logged_serial):
+            raise ValueError("the alert names no certificate: give certificate_pem, sha256, sha1 or a logged serial")
         if self.certificate_pem and "-----BEGIN CERTIFICATE-----" not in self.certificate_pem:
             raise ValueError("certificate_pem holds no PEM certificate block")
         return self

@@ -8,6 +8,7 @@ connector brings its own settings without touching this module.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,7 @@ class Analyst(_Strict):
 
 class Trust(_Strict):
     internal_roots: list[Path] = Field(default_factory=list, description="PEM files of the organization's own root CAs.")
+    crls: list[Path] = Field(default_factory=list, description="CRL files (PEM or DER) checked for the certificates their issuer signed.")
 
 
 class Organization(_Strict):
@@ -66,12 +68,57 @@ class Organization(_Strict):
         return [d.strip().lower().rstrip(".") for d in v if d.strip()]
 
 
+class Intel(_Strict):
+    sslbl: Path | None = Field(default=None, description="abuse.ch SSLBL blacklist CSV (SHA-1 of listed certificates); re-read when it changes.")
+
+
+class AllowlistEntry(_Strict):
+    """A known legitimate certificate: suppresses escalation while it has not expired."""
+
+    sha256: str | None = Field(default=None, description="SHA-256 of the certificate's DER.")
+    spki_sha256: str | None = Field(default=None, description="SHA-256 of the SubjectPublicKeyInfo (survives re-issue).")
+    subject: str | None = Field(default=None, description="Regular expression over the subject DN (RFC 4514).")
+    issuer: str | None = Field(default=None, description="Regular expression over the issuer DN (RFC 4514).")
+    assets: list[str] = Field(default_factory=list, description="IP networks where a subject/issuer entry applies (the servers).")
+    owner: str = Field(min_length=1, description="Who vouches for it.")
+    reason: str = Field(min_length=1)
+    expires: datetime = Field(description="After this the entry no longer suppresses anything.")
+
+
+class CreationBurst(_Strict):
+    window: str = "24h"
+    count: int = Field(default=3, ge=1, description="Unrelated creation incidents within window that escalate.")
+    short_window: str = "1h"
+    short_count: int = Field(default=2, ge=1)
+    renewal_window: str = Field(default="30d", description="Same subject and key within this is one incident.")
+    automation: list[str] = Field(default_factory=list, description="Requester accounts or templates of allowlisted automation (ACME, autoenrollment).")
+
+
+class TrafficChange(_Strict):
+    after: str = Field(default="24h", description="How long after first-seen to measure.")
+    baseline: str = Field(default="7d", description="Trailing baseline before first-seen.")
+    z: float = 3.5
+    ratio: float = 3.0
+    bytes_floor: int = Field(default=10 * 1024 * 1024, description="Bytes out per hour below which no spike counts.")
+    connections_floor: int = Field(default=50, description="Connections per hour below which no spike counts.")
+    beacon_min_connections: int = 10
+    beacon_max_cv: float = Field(default=0.2, description="Inter-arrival coefficient of variation below which it is beaconing.")
+
+
+class Thresholds(_Strict):
+    creation_burst: CreationBurst = Field(default_factory=CreationBurst)
+    traffic_change: TrafficChange = Field(default_factory=TrafficChange)
+
+
 class Config(_Strict):
     state_dir: Path = Field(default=Path(".certsoar"), description="Run store, lab and outbox live here.")
     connectors: Connectors = Field(default_factory=Connectors)
     analysts: dict[str, Analyst] = Field(default_factory=dict)
     trust: Trust = Field(default_factory=Trust)
     organization: Organization = Field(default_factory=Organization)
+    intel: Intel = Field(default_factory=Intel)
+    allowlist: list[AllowlistEntry] = Field(default_factory=list)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here.")
 
     def resolve(self, path: Path | str) -> Path:

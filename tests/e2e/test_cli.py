@@ -20,7 +20,7 @@ def alert(cli: Cli, **changes: object) -> bytes:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"certificate_pem": None}, "the alert names no certificate: give certificate_pem, sha256 or sha1"),
+        ({"certificate_pem": None}, "the alert names no certificate: give certificate_pem, sha256, sha1 or a logged serial"),
         ({"time": "yesterday"}, "time: Input should be a valid datetime"),
         ({"dst_ip": "not-an-ip"}, "dst_ip: Value error, 'not-an-ip' is not an IP address"),
         ({"dst_port": 70000}, "dst_port: Input should be less than or equal to 65535"),
