@@ -9,7 +9,7 @@ DEMO_HOME ?= .certsoar-demo
 $(VENV)/.python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "certsoar needs Python 3.11 or newer ($(PYTHON) is older)"; exit 2; }
 	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu install python3-venv"; exit 2; }
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=68" wheel
 	@touch $@
 
 $(VENV)/.installed: $(VENV)/.python setup.cfg pyproject.toml

@@ -1,0 +1,134 @@
+"""certsoar benchmarks, run on demand (`make bench`): where the time of a run goes.
+
+Prints one line per measurement (median of the repeats) and writes bench/results/latest.json.
+Nothing here asserts a speed; compare the numbers across changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from certsoar.alert import parse_alert
+from certsoar.api import decide, run_playbook
+from certsoar.certs import analyze_certificate
+from certsoar.config import load_config
+from certsoar.connectors import ConnectorEnv
+from certsoar.connectors.siem import SiemQuery
+from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
+from certsoar.lab import ensure_lab, lab_paths
+
+RESULTS: dict[str, dict[str, float]] = {}
+
+
+def measure(name: str, fn: Callable[[], Any], *, repeats: int = 5, per: int = 1, unit: str = "op") -> None:
+    fn()  # warm caches (certifi store, templates, imports)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    RESULTS[name] = {"median_s": median, "per_op_ms": median / per * 1000, "ops": per}
+    print(f"{name:<48} {median / per * 1000:10.3f} ms/{unit}   ({per} {unit}s, median of {repeats})", flush=True)
+
+
+def bench_analysis(lab: Any) -> None:
+    pems = [p.read_bytes() for p in lab.certificates.values()]
+    roots = []
+    from cryptography import x509
+
+    roots = [x509.load_pem_x509_certificate(lab.ca_cert.read_bytes())]
+    at = datetime.now(timezone.utc)
+
+    def analyze_all() -> None:
+        for _ in range(25):
+            for pem in pems:
+                analyze_certificate(pem, at=at, internal_roots=roots, managed_cas=roots, org_domains=["corp.example"])
+
+    measure("certificate.analyze (lab certificates)", analyze_all, per=25 * len(pems), unit="cert")
+
+
+def synthetic_zeek_ssl(path: Path, lines: int) -> str:
+    now = datetime.now(timezone.utc).timestamp()
+    fields = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "version", "server_name",
+              "established", "cert_chain_fps", "validation_status"]
+    target = "ab" * 32
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tssl\n")
+        fh.write("#fields\t" + "\t".join(fields) + "\n")
+        fh.write("#types\ttime\tstring\taddr\tport\taddr\tport\tstring\tstring\tbool\tvector[string]\tstring\n")
+        for i in range(lines):
+            fp = target if i % 1000 == 0 else f"{i:064x}"
+            fh.write(f"{now - i:.6f}\tC{i:x}\t10.20.{i % 250}.{i % 200}\t{40000 + i % 20000}\t198.51.100.{i % 250}\t443"
+                     f"\tTLSv13\thost{i % 5000}.example\tT\t{fp}\tok\n")
+    return target
+
+
+def bench_siem(tmp: Path) -> None:
+    log = tmp / "ssl.log"
+    lines = 200_000
+    target = synthetic_zeek_ssl(log, lines)
+    siem = FilesSiem(FilesSiemSettings(paths=[log]), ConnectorEnv(name="files", state_dir=tmp))
+    now = datetime.now(timezone.utc)
+    query = SiemQuery(indicators={"sha256": [target]}, start=now - timedelta(days=7), end=now + timedelta(hours=1))
+
+    def search() -> None:
+        found = asyncio.run(siem.search(query))
+        assert len(found) == lines // 1000, len(found)
+
+    measure(f"siem files search, Zeek ssl.log {lines} lines", search, repeats=3, per=lines, unit="line")
+    RESULTS[f"siem files search, Zeek ssl.log {lines} lines"]["lines_per_s"] = lines / RESULTS[
+        f"siem files search, Zeek ssl.log {lines} lines"]["median_s"]
+
+
+def bench_runs(pristine: Path, tmp: Path) -> None:
+    lab = lab_paths(pristine / "lab")
+    config = load_config(lab.config)
+    alert = parse_alert(lab.alerts["internal"].read_bytes())
+
+    def dry() -> None:
+        for _ in range(10):
+            run = asyncio.run(run_playbook(config, "certificate-alert", alert, dry_run=True))
+            assert run["status"] == "completed"
+
+    measure("certificate-alert dry run (lab, internal story)", dry, repeats=3, per=10, unit="run")
+
+    counter = iter(range(10_000))
+
+    def contain() -> None:
+        state = tmp / f"state-{next(counter)}"
+        shutil.copytree(pristine, state)
+        cfg = load_config(lab_paths(state / "lab").config)
+        run = asyncio.run(run_playbook(cfg, "certificate-alert", alert))
+        done = asyncio.run(decide(cfg, run["id"], analyst="alice", decision="approved"))
+        assert done["status"] == "completed"
+
+    measure("full run + approval + verified containment", contain, repeats=3, per=1, unit="run")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="certsoar-bench-") as name:
+        tmp = Path(name)
+        pristine = tmp / "pristine"
+        lab = ensure_lab(pristine)
+        bench_analysis(lab)
+        bench_siem(tmp)
+        bench_runs(pristine, tmp)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps({"python": sys.version.split()[0], "results": RESULTS}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
