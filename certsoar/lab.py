@@ -46,6 +46,9 @@ MIMICRY_SERVERS = ("203.0.113.45", "203.0.113.46")
 ROGUE_HOST = "login.microsoftonline.com"
 ROGUE_SERVER = ("198.51.100.23", 8443)
 _OPENSSL_TIMEOUT = 60
+CA_BACKDATE = timedelta(days=30)
+"""How long before the lab was built its CA became valid: well before the oldest leaf and log event."""
+_ROOT_BOOKKEEPING = ".root-signing"
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,9 @@ def _build(root: Path, openssl: str, now: datetime) -> None:
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "ca" / "private").chmod(0o700)
     leaves = _build_ca(paths, openssl, now)
+    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
     mimicry = _build_mimicry(paths, now)
-    sessions = _sessions(now, leaves, mimicry)
+    sessions = _sessions(now, leaves, ca, mimicry)
     _write_zeek(paths.logs_dir / "zeek", sessions, now)
     _write_suricata(paths.logs_dir / "suricata" / "eve.json", sessions)
     _write_alerts(paths, sessions, leaves[ROGUE_HOST], mimicry, now)
@@ -150,8 +154,12 @@ def _build(root: Path, openssl: str, now: datetime) -> None:
     (root / "README.txt").write_text(_README, encoding="utf-8")
 
 
-def build_ca_dir(ca_dir: Path, openssl: str = "openssl") -> Path:
-    """Create an empty ``openssl ca`` directory with its CA certificate; return the openssl.cnf."""
+def build_ca_dir(ca_dir: Path, openssl: str = "openssl", *, not_before: datetime | None = None) -> Path:
+    """Create an empty ``openssl ca`` directory with its CA certificate; return the openssl.cnf.
+
+    The CA certificate is valid from ``not_before`` (default: ``CA_BACKDATE`` ago), so that the
+    backdated leaves and log events validate at their own times.
+    """
     ca_dir.mkdir(parents=True, exist_ok=True)
     for sub in ("private", "newcerts"):
         (ca_dir / sub).mkdir(exist_ok=True)
@@ -162,13 +170,27 @@ def build_ca_dir(ca_dir: Path, openssl: str = "openssl") -> Path:
     (ca_dir / "index.txt.attr").write_text("unique_subject = no\n", encoding="utf-8")
     (ca_dir / "serial").write_text("1000\n", encoding="utf-8")
     (ca_dir / "crlnumber").write_text("1000\n", encoding="utf-8")
-    _openssl(
-        openssl, ca_dir,
-        "req", "-config", "openssl.cnf", "-x509", "-newkey", "rsa:2048", "-nodes",
-        "-keyout", "private/ca.key", "-out", "ca.pem", "-days", "3650", "-sha256",
-        "-subj", CA_SUBJECT, "-extensions", "v3_ca",
-    )
-    (ca_dir / "private" / "ca.key").chmod(0o600)
+    start = not_before or datetime.now(timezone.utc) - CA_BACKDATE
+    # `openssl req -x509` (3.0) cannot set a start date; `openssl ca -selfsign` can. Its own
+    # bookkeeping (section CA_root) is thrown away so that index.txt and serial list the leaves only.
+    bookkeeping = ca_dir / _ROOT_BOOKKEEPING
+    bookkeeping.mkdir()
+    try:
+        (bookkeeping / "index.txt").write_text("", encoding="utf-8")
+        _openssl(
+            openssl, ca_dir,
+            "req", "-config", "openssl.cnf", "-new", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", "private/ca.key", "-out", f"{_ROOT_BOOKKEEPING}/ca.csr", "-subj", CA_SUBJECT,
+        )
+        (ca_dir / "private" / "ca.key").chmod(0o600)
+        _openssl(
+            openssl, ca_dir,
+            "ca", "-config", "openssl.cnf", "-name", "CA_root", "-selfsign", "-batch", "-notext",
+            "-keyfile", "private/ca.key", "-in", f"{_ROOT_BOOKKEEPING}/ca.csr", "-out", "ca.pem",
+            "-startdate", start.strftime("%Y%m%d%H%M%SZ"), "-days", "3650",
+        )
+    finally:
+        shutil.rmtree(bookkeeping, ignore_errors=True)
     return cnf
 
 
@@ -199,7 +221,7 @@ def generate_crl(ca_dir: Path, openssl: str = "openssl", days: int = 30) -> None
 
 
 def _build_ca(paths: LabPaths, openssl: str, now: datetime) -> dict[str, x509.Certificate]:
-    build_ca_dir(paths.ca_dir, openssl)
+    build_ca_dir(paths.ca_dir, openssl, not_before=now - CA_BACKDATE)
     issued = {}
     for leaf in LEAVES:
         issued[leaf.name] = issue_leaf(
@@ -262,12 +284,12 @@ class Session:
     validation: str
 
 
-# The servers send their leaf only. The lab CA is created now (`openssl req -x509` cannot
-# backdate), so a chain with it would show it in logs older than the CA itself.
-_NO_ISSUER = "unable to get local issuer certificate"
+# The internal servers send leaf + CA, and the sensor trusts the internal CA (as the
+# organization's clients do): their chains validate, the rogue one included.
+_VALID = "ok"
 
 
-def _sessions(now: datetime, leaves: dict[str, x509.Certificate], mimicry: x509.Certificate) -> list[Session]:
+def _sessions(now: datetime, leaves: dict[str, x509.Certificate], ca: x509.Certificate, mimicry: x509.Certificate) -> list[Session]:
     rng = random.Random(1587003)
     out: list[Session] = []
 
@@ -284,14 +306,15 @@ def _sessions(now: datetime, leaves: dict[str, x509.Certificate], mimicry: x509.
         add(now - timedelta(hours=2, minutes=-17 * i), "10.20.0.52", MIMICRY_SERVERS[1], 443, MIMICRY_HOST, (mimicry,), "self signed certificate")
     # internal: the internal CA's certificate for a Microsoft name, on an outside server
     rogue_ip, rogue_port = ROGUE_SERVER
+    rogue_chain = (leaves[ROGUE_HOST], ca)
     for i in range(5):
-        add(now - timedelta(hours=3, minutes=-31 * i), "10.20.0.61", rogue_ip, rogue_port, ROGUE_HOST, (leaves[ROGUE_HOST],), _NO_ISSUER)
-    add(now - timedelta(minutes=47), "10.20.0.88", rogue_ip, rogue_port, ROGUE_HOST, (leaves[ROGUE_HOST],), _NO_ISSUER)
+        add(now - timedelta(hours=3, minutes=-31 * i), "10.20.0.61", rogue_ip, rogue_port, ROGUE_HOST, rogue_chain, _VALID)
+    add(now - timedelta(minutes=47), "10.20.0.88", rogue_ip, rogue_port, ROGUE_HOST, rogue_chain, _VALID)
     # benign: internal sites with the internal CA, public sites over TLS 1.3
     for leaf in LEAVES[:2]:
         for _ in range(12):
             when = now - timedelta(seconds=rng.randrange(300, 5 * 3600))
-            add(when, f"10.20.0.{rng.randrange(10, 200)}", leaf.server[0], leaf.server[1], leaf.name, (leaves[leaf.name],), _NO_ISSUER)
+            add(when, f"10.20.0.{rng.randrange(10, 200)}", leaf.server[0], leaf.server[1], leaf.name, (leaves[leaf.name], ca), _VALID)
     for server, sni in (("192.0.2.80", "www.example.org"), ("192.0.2.81", "updates.example.net"), ("192.0.2.82", "mail.example.com")):
         for _ in range(8):
             when = now - timedelta(seconds=rng.randrange(300, 5 * 3600))
@@ -534,6 +557,18 @@ x509_extensions   = server_cert
 crl_extensions    = crl_ext
 # Copy the subjectAltName the request asks for.
 copy_extensions   = copy
+
+# Only for making ca.pem itself (`openssl ca -selfsign`, which can backdate it); the lab builder
+# creates this bookkeeping folder for the one signature and removes it afterwards.
+[ CA_root ]
+dir               = ./.root-signing
+database          = $dir/index.txt
+new_certs_dir     = $dir
+rand_serial       = yes
+default_md        = sha256
+unique_subject    = no
+policy            = policy_server
+x509_extensions   = v3_ca
 
 [ policy_server ]
 countryName            = optional

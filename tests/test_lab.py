@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certsoar import lab
 from certsoar.alert import parse_alert
+from certsoar.certs import analyze_certificate
 from certsoar.config import load_config
 from certsoar.errors import ConfigError
 from certsoar.lab import MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
@@ -158,6 +159,32 @@ def test_leaves_were_issued_by_openssl_ca(built: tuple[lab.LabPaths, datetime, d
         assert any(line.endswith(f"CN={name}") for line in index)
 
 
+def test_ca_is_valid_before_every_leaf_and_log_event(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    paths, start, _end = built
+    ca = _cert(paths.ca_cert)
+    ca.verify_directly_issued_by(ca)
+    assert ca.not_valid_before_utc <= start - lab.CA_BACKDATE + timedelta(minutes=1)
+    oldest_leaf = min(_cert(paths.certificates[key]).not_valid_before_utc for key in ("intranet", "wiki", "rogue"))
+    assert ca.not_valid_before_utc < oldest_leaf - timedelta(days=7)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    # the CA's own signature left no trace in the CA database: index.txt lists the three leaves only
+    assert len((paths.ca_dir / "index.txt").read_text().splitlines()) == 3
+    assert not (paths.ca_dir / ".root-signing").exists()
+
+
+def test_rogue_leaf_chains_to_the_internal_ca_at_alert_time(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    paths = built[0]
+    alert = parse_alert(paths.alerts["internal"].read_text())
+    facts = analyze_certificate(
+        paths.certificates["rogue"].read_bytes(),
+        at=alert.time,
+        internal_roots=[_cert(paths.ca_cert)],
+        managed_cas=[],
+        org_domains=["corp.example"],
+    )
+    assert facts.chain.store == "internal", facts.chain.reason
+
+
 def test_mimicry_cert_is_self_signed(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     cert = _cert(built[0].certificates["mimicry"])
     assert cert.subject == cert.issuer
@@ -176,10 +203,11 @@ def test_zeek_logs(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     assert x509_fields == X509_FIELDS and len(x509_types) == len(X509_FIELDS)
     assert (zeek / "ssl.log").read_text().startswith("#separator \\x09\n#set_separator\t,\n")
 
-    certs = {key: _cert(p) for key, p in paths.certificates.items()}
+    certs = {key: _cert(p) for key, p in paths.certificates.items()} | {"ca": _cert(paths.ca_cert)}
     sha256 = {key: hashlib.sha256(_der(c)).hexdigest() for key, c in certs.items()}
     by_fp = {row["fingerprint"]: row for row in x509_rows}
     assert set(by_fp) == set(sha256.values())
+    assert by_fp[sha256["ca"]]["host_cert"] == "F" and by_fp[sha256["ca"]]["basic_constraints.ca"] == "T"
     mimicry_row = by_fp[sha256["mimicry"]]
     assert mimicry_row["certificate.subject"] == mimicry_row["certificate.issuer"]
     assert mimicry_row["san.dns"] == "cdn-update.net"
@@ -196,6 +224,11 @@ def test_zeek_logs(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
             servers.setdefault(row["cert_chain_fps"].split(",")[0], set()).add((row["id.resp_h"], row["id.resp_p"]))
     assert servers[sha256["mimicry"]] == {(ip, "443") for ip in MIMICRY_SERVERS}
     assert servers[sha256["rogue"]] == {(ROGUE_SERVER[0], str(ROGUE_SERVER[1]))}
+    # the internal servers send leaf then CA, and their chains validate (the sensor trusts the internal CA)
+    for key in ("intranet", "wiki", "rogue"):
+        rows = [row for row in ssl_rows if row["cert_chain_fps"].split(",")[0] == sha256[key]]
+        assert rows and all(row["cert_chain_fps"] == f"{sha256[key]},{sha256['ca']}" for row in rows)
+        assert {row["validation_status"] for row in rows} == {"ok"}
     assert all(row["id.orig_h"].startswith("10.20.0.") for row in ssl_rows)
     # unrelated benign sessions are there too
     assert any(row["version"] == "TLSv13" and row["cert_chain_fps"] == "-" for row in ssl_rows)

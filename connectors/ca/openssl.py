@@ -12,8 +12,6 @@ import fcntl
 import hashlib
 import os
 import re
-import secrets
-import signal
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,7 +26,9 @@ from certsoar.config import secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
+from certsoar.fileio import replacing
 from certsoar.opensslcnf import parse_openssl_config
+from certsoar.proc import ToolResult, require_success, run_tool
 
 PASSIN_VAR = "CERTSOAR_CA_PASSIN"
 LOCK_NAME = ".certsoar-ca.lock"
@@ -299,10 +299,10 @@ class OpenSslCa:
             )
         evidence["index"] = f"{self.layout.database}:{entry.lineno}"
         evidence["index_line"] = entry.line
-        _code, out, err = await self._run(["ca", *self._ca_args(), "-status", entry.serial_text], with_key=False)
+        result = await self._run(["ca", *self._ca_args(), "-status", entry.serial_text], with_key=False)
         # `openssl ca -status` prints to stderr and exits 1 even when the serial is found,
         # so its text is evidence, not a verdict.
-        evidence["openssl_ca_status"] = _without_preamble(out + err)
+        evidence["openssl_ca_status"] = _without_preamble(result.stdout + result.stderr)
         return RevocationStatus(
             serial=serial_hex(number),
             known=True,
@@ -339,27 +339,19 @@ class OpenSslCa:
         if not cert_file.is_file():
             raise ConnectorRejected(f"{cert_file}: the CA kept no copy of serial {entry.serial_text}; openssl ca -revoke needs it", connector=self.instance)
         args = ["ca", *self._ca_args(), "-batch", "-revoke", str(cert_file), "-crl_reason", reason.value]
-        code, _out, err = await self._run(args, with_key=True)
-        if code != 0 and "Already revoked" not in err:
-            raise ConnectorRejected(f"openssl ca -revoke failed (exit {code}): {err.strip()}", connector=self.instance)
+        result = await self._run(args, with_key=True)
+        if result.returncode != 0 and "Already revoked" not in result.stderr:
+            require_success(result, label="openssl ca -revoke", connector=self.instance)
 
     async def _publish_crl(self) -> None:
-        target = self.layout.crl
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        args = ["ca", *self._ca_args(), "-batch", "-gencrl", "-crldays", str(self.settings.crl_days), "-out", str(tmp)]
-        try:
-            code, _out, err = await self._run(args, with_key=True)
-            if code != 0:
-                raise ConnectorRejected(f"openssl ca -gencrl failed (exit {code}): {err.strip()}", connector=self.instance)
+        # openssl writes the CRL beside the old one; it replaces the old one only once it reads back.
+        with replacing(self.layout.crl) as candidate:
+            args = ["ca", *self._ca_args(), "-batch", "-gencrl", "-crldays", str(self.settings.crl_days), "-out", str(candidate)]
+            require_success(await self._run(args, with_key=True), label="openssl ca -gencrl", connector=self.instance)
             try:
-                x509.load_pem_x509_crl(tmp.read_bytes())
+                x509.load_pem_x509_crl(candidate.read_bytes())
             except (OSError, ValueError) as exc:
                 raise ConnectorRejected(f"openssl ca -gencrl wrote no readable CRL: {exc}", connector=self.instance) from exc
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
 
     @asynccontextmanager
     async def _write_lock(self) -> AsyncIterator[None]:
@@ -467,7 +459,7 @@ class OpenSslCa:
             return None
         return secret_from(self.settings.passphrase)
 
-    async def _run(self, args: list[str], *, with_key: bool) -> tuple[int, str, str]:
+    async def _run(self, args: list[str], *, with_key: bool) -> ToolResult:
         """Run openssl; the passphrase travels only in the child's environment and is scrubbed from its output."""
         child_env = {k: v for k, v in os.environ.items() if k != PASSIN_VAR}
         command = [self.settings.openssl, *args]
@@ -475,44 +467,10 @@ class OpenSslCa:
         if secret is not None:
             child_env[PASSIN_VAR] = secret
             command += ["-passin", f"env:{PASSIN_VAR}"]
-        label = " ".join([args[0], *(a for a in args if a in ("-status", "-revoke", "-gencrl"))])
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *command,
-                cwd=self.layout.workdir,
-                env=child_env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                # No controlling terminal: openssl cannot prompt for a passphrase and hang.
-                start_new_session=True,
-            )
-        except FileNotFoundError as exc:
-            raise ConnectorRejected(f"{self.settings.openssl}: openssl binary not found", connector=self.instance) from exc
-        except OSError as exc:
-            raise ConnectorUnavailable(f"cannot start {self.settings.openssl}: {exc.strerror or exc}", connector=self.instance) from exc
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), self.settings.timeout)
-        except TimeoutError:
-            await _kill(proc)
-            raise ConnectorUnavailable(f"openssl {label} timed out after {self.settings.timeout:g}s", connector=self.instance) from None
-        except BaseException:
-            await _kill(proc)
-            raise
-        code = proc.returncode if proc.returncode is not None else -1
-        return code, _scrub(out.decode(errors="replace"), secret), _scrub(err.decode(errors="replace"), secret)
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        await asyncio.wait_for(proc.communicate(), 5)
-    except (TimeoutError, ValueError, RuntimeError):
-        pass
+        label = " ".join(["openssl", args[0], *(a for a in args if a in ("-status", "-revoke", "-gencrl"))])
+        result = await run_tool(command, timeout=self.settings.timeout, connector=self.instance, env=child_env,
+                                cwd=self.layout.workdir, label=label)
+        return ToolResult(result.returncode, _scrub(result.stdout, secret), _scrub(result.stderr, secret))
 
 
 def _scrub(text: str, secret: str | None) -> str:

@@ -19,14 +19,18 @@ class Firewall(Protocol):
         ...
 
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def network_covers(outer: IpNetwork, inner: IpNetwork) -> bool:
+    """``outer`` equals or contains ``inner`` (never across IP versions)."""
+    return outer.version == inner.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+
+
 def covers(blocked: set[str], address: str) -> bool:
     """An address or network is blocked when a listed entry equals or contains it.
 
     Interval sets refuse overlapping elements, so a host inside a listed network is not listed itself.
     """
     wanted = ipaddress.ip_network(address, strict=False)
-    for entry in blocked:
-        listed = ipaddress.ip_network(entry, strict=False)
-        if listed.version == wanted.version and wanted.subnet_of(listed):  # type: ignore[arg-type]
-            return True
-    return False
+    return any(network_covers(ipaddress.ip_network(entry, strict=False), wanted) for entry in blocked)

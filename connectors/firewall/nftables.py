@@ -13,10 +13,8 @@ reads come from the live kernel set so that a verification step sees the real st
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
-import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -26,9 +24,10 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.errors import ConnectorRejected, ConnectorUnavailable
-
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from certsoar.connectors.firewall import IpNetwork, network_covers
+from certsoar.errors import ConnectorRejected
+from certsoar.fileio import printable_line, write_atomically
+from certsoar.proc import require_success, run_tool
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,30}$")
 COMMENT_MAX_CHARS = 120
@@ -74,12 +73,7 @@ def address_text(network: IpNetwork) -> str:
 
 def sanitize_comment(comment: str) -> str:
     """Printable ASCII without quotes or backslashes, whitespace collapsed, bounded length."""
-    translated = comment.replace('"', "'").replace("\\", "/")
-    kept = "".join(ch if " " <= ch <= "~" else " " for ch in translated)
-    collapsed = " ".join(kept.split())
-    if len(collapsed) > COMMENT_MAX_CHARS:
-        collapsed = collapsed[: COMMENT_MAX_CHARS - 3].rstrip() + "..."
-    return collapsed
+    return printable_line(comment.replace('"', "'").replace("\\", "/"), COMMENT_MAX_CHARS)
 
 
 @dataclass(frozen=True)
@@ -88,19 +82,15 @@ class _Entry:
     comment: str
 
 
-def _covers(outer: IpNetwork, inner: IpNetwork) -> bool:
-    return outer.version == inner.version and inner.subnet_of(outer)  # type: ignore[arg-type]
-
-
 def merge_entries(existing: list[_Entry], new: list[_Entry]) -> list[_Entry]:
     """Add ``new`` to ``existing``. An address inside a network already listed is already
     blocked; a new network swallows the entries it contains (nft refuses overlapping
     elements in an interval set)."""
     merged = list(existing)
     for entry in new:
-        if any(_covers(kept.network, entry.network) for kept in merged):
+        if any(network_covers(kept.network, entry.network) for kept in merged):
             continue
-        merged = [kept for kept in merged if not _covers(entry.network, kept.network)]
+        merged = [kept for kept in merged if not network_covers(entry.network, kept.network)]
         merged.append(entry)
     return merged
 
@@ -141,7 +131,7 @@ class NftablesFirewall:
             await self._check(script)
         previous = self.path.read_text(encoding="ascii") if file_changed and self.path.exists() else None
         if file_changed:
-            _write_atomically(self.path, script)
+            write_atomically(self.path, script, encoding="ascii")
         if self.settings.apply:
             try:
                 await self._run("-f", str(self.path))
@@ -154,7 +144,7 @@ class NftablesFirewall:
         if previous is None:
             self.path.unlink(missing_ok=True)
         else:
-            _write_atomically(self.path, previous)
+            write_atomically(self.path, previous, encoding="ascii")
 
     # ------------------------------------------------------------ the file
 
@@ -234,7 +224,7 @@ class NftablesFirewall:
 
     async def _live_covers(self, requested: list[IpNetwork]) -> bool:
         live = [parse_address(text) for text in await self._live_addresses()]
-        return all(any(_covers(have, want) for have in live) for want in requested)
+        return all(any(network_covers(have, want) for have in live) for want in requested)
 
     async def _live_set(self, name: str) -> set[str]:
         s = self.settings
@@ -259,7 +249,11 @@ class NftablesFirewall:
             await self._run("-c", "-f", str(candidate))
 
     async def _run(self, *args: str) -> str:
-        return await run_tool([self.settings.nft, *args], self.settings.timeout, self.env.name)
+        """stdout of ``nft <args>``; a non-zero exit → ConnectorRejected with nft's stderr."""
+        argv = [self.settings.nft, *args]
+        label = " ".join(argv[:3])
+        result = await run_tool(argv, timeout=self.settings.timeout, connector=self.env.name, label=label)
+        return require_success(result, label=label, connector=self.env.name)
 
 
 def _element_text(elem: object) -> str:
@@ -277,51 +271,3 @@ def _element_text(elem: object) -> str:
             return address_text(networks[0])
         return f"{low}-{high}"
     raise ConnectorRejected(f"unexpected set element in nft output: {elem!r}")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-async def run_tool(argv: list[str], timeout: float, connector: str) -> str:
-    """Run a command without a shell; stdout on success.
-
-    Timeout → ConnectorUnavailable; a missing binary or a non-zero exit → ConnectorRejected
-    carrying the tool's stderr.
-    """
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    except FileNotFoundError:
-        raise ConnectorRejected(f"{argv[0]}: command not found", connector=connector) from None
-    except PermissionError as exc:
-        raise ConnectorRejected(f"{argv[0]}: {exc}", connector=connector) from None
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise ConnectorUnavailable(f"{argv[0]} {argv[1]}: no answer within {timeout:g}s", connector=connector) from None
-    if process.returncode != 0:
-        message = stderr.decode("utf-8", "replace").strip() or f"exit status {process.returncode}"
-        raise ConnectorRejected(f"{' '.join(argv[:3])}: {message}", connector=connector)
-    return stdout.decode("utf-8", "replace")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,6 +10,9 @@ from pydantic import Field
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.notify import Message
+from certsoar.fileio import write_atomically
+
+_NEW_FILE_MODE = 0o600  # messages may name hosts and analysts: the outbox's owner alone reads them
 
 
 class FileNotifierSettings(ConnectorSettings):
@@ -25,11 +26,7 @@ class FileNotifier:
         self.outbox = env.resolve(settings.outbox)
 
     async def send(self, message: Message) -> str:
-        self.outbox.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", message.key) + f".{message.format}"
         target = self.outbox / name
-        fd, tmp = tempfile.mkstemp(dir=self.outbox, prefix=".tmp-")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(f"Subject: {message.subject}\n\n{message.body}")
-        os.replace(tmp, target)
+        write_atomically(target, f"Subject: {message.subject}\n\n{message.body}", mode_if_new=_NEW_FILE_MODE)
         return str(target)

@@ -17,10 +17,7 @@ With ``reconfigure: true`` the new file is validated with ``squid -k parse`` and
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -28,7 +25,9 @@ from typing import ClassVar
 from pydantic import Field
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.errors import ConnectorError, ConnectorRejected, ConnectorUnavailable
+from certsoar.errors import ConnectorError, ConnectorRejected
+from certsoar.fileio import printable_line, write_atomically
+from certsoar.proc import run_tool
 
 _SHA1 = re.compile(r"[0-9A-Fa-f]{40}|(?:[0-9A-Fa-f]{2}:){19}[0-9A-Fa-f]{2}")
 COMMENT_MAX_CHARS = 200
@@ -38,6 +37,7 @@ HEADER = (
 )
 _HEADER_LINES = frozenset(HEADER.splitlines())
 _PROBLEM = re.compile(r"FATAL|ERROR|unrecognized|Bungled", re.IGNORECASE)
+_NEW_FILE_MODE = 0o644  # Squid reads the file after dropping to its own user
 
 
 class SquidSettings(ConnectorSettings):
@@ -62,11 +62,7 @@ def squid_form(sha1: str) -> str:
 
 def sanitize_comment(comment: str) -> str:
     """One line of printable ASCII, whitespace collapsed, bounded length."""
-    kept = "".join(ch if " " <= ch <= "~" else " " for ch in comment)
-    collapsed = " ".join(kept.split())
-    if len(collapsed) > COMMENT_MAX_CHARS:
-        collapsed = collapsed[: COMMENT_MAX_CHARS - 3].rstrip() + "..."
-    return collapsed
+    return printable_line(comment, COMMENT_MAX_CHARS)
 
 
 @dataclass(frozen=True)
@@ -129,7 +125,7 @@ class SquidProxy:
         if any(entry.sha1 == wanted for entry in entries):
             return
         previous = self._current_text()
-        _write_atomically(self.path, render([*entries, _Entry(wanted, sanitize_comment(comment))]))
+        self._write(render([*entries, _Entry(wanted, sanitize_comment(comment))]))
         if not self.settings.reconfigure:
             return
         try:
@@ -162,7 +158,10 @@ class SquidProxy:
         if previous is None:
             self.path.unlink(missing_ok=True)
         else:
-            _write_atomically(self.path, previous)
+            self._write(previous)
+
+    def _write(self, text: str) -> None:
+        write_atomically(self.path, text, mode_if_new=_NEW_FILE_MODE, encoding="ascii")
 
     async def _parse_config(self) -> None:
         # squid -k parse exits 0 when an ACL file cannot be opened; it only logs an ERROR line.
@@ -172,54 +171,18 @@ class SquidProxy:
                 raise ConnectorRejected(f"squid -k parse: {line.strip()}", connector=self.env.name)
 
     async def _squid(self, *args: str) -> str:
+        """Output of ``squid [-f conf] <args>`` (stderr merged: squid logs there).
+
+        A non-zero exit → ConnectorRejected naming the problem lines of the output.
+        """
         argv = [self.settings.squid]
         if self.config is not None:
             argv += ["-f", str(self.config)]
-        return await _run([*argv, *args], self.settings.timeout, self.env.name)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644  # Squid reads the file after dropping to its own user
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-async def _run(argv: list[str], timeout: float, connector: str) -> str:
-    """Run without a shell; stdout+stderr text on success (squid logs to stderr).
-
-    Timeout → ConnectorUnavailable; a missing binary or a non-zero exit → ConnectorRejected.
-    """
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    except (FileNotFoundError, PermissionError) as exc:
-        raise ConnectorRejected(f"{argv[0]}: cannot run: {exc.strerror}", connector=connector) from None
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise ConnectorUnavailable(f"squid {' '.join(argv[-2:])}: no answer within {timeout:g}s", connector=connector) from None
-    text = output.decode("utf-8", "replace")
-    if process.returncode != 0:
-        problems = [line.strip() for line in text.splitlines() if _PROBLEM.search(line)]
-        detail = "; ".join(problems[-3:]) or text.strip()[-500:] or f"exit status {process.returncode}"
-        raise ConnectorRejected(f"squid {' '.join(argv[-2:])}: {detail}", connector=connector)
-    return text
+        label = "squid " + " ".join(args)
+        result = await run_tool([*argv, *args], timeout=self.settings.timeout, connector=self.env.name,
+                                merge_stderr=True, label=label)
+        if result.returncode != 0:
+            problems = [line.strip() for line in result.stdout.splitlines() if _PROBLEM.search(line)]
+            detail = "; ".join(problems[-3:]) or result.stdout.strip()[-500:] or f"exit status {result.returncode}"
+            raise ConnectorRejected(f"{label}: {detail}", connector=self.env.name)
+        return result.stdout
