@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.context import ActionContext
 from certsoar.expressions import evaluate, truthy
-from certsoar.playbook import Rule
+from certsoar.errors import ActionError
+from certsoar.playbook import SEVERITIES, Rule
 from certsoar.registry import action
 
 SEVERITY_ORDER = ("none", "low", "medium", "high", "critical")
@@ -42,7 +43,10 @@ async def evaluate_escalation(inp: EvaluateInput, ctx: ActionContext) -> Verdict
     for rule in inp.rules:
         if truthy(rule.when, ctx.variables):
             text = str(evaluate(rule.reason, ctx.variables))
-            fired.append(Reason(rule=rule.id, severity=rule.severity, contain=rule.contain, reason=text))
+            severity = str(evaluate(rule.severity, ctx.variables)).strip()
+            if severity not in SEVERITIES:
+                raise ActionError(f"rule {rule.id}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+            fired.append(Reason(rule=rule.id, severity=severity, contain=rule.contain, reason=text))
     severity = max((r.severity for r in fired), key=SEVERITY_ORDER.index, default="none")
     return Verdict(escalate=bool(fired), contain=any(r.contain for r in fired), severity=severity,  # type: ignore[arg-type]
                    reasons=fired, evaluated=[r.id for r in inp.rules])

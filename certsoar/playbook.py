@@ -14,6 +14,7 @@ from certsoar.timeparse import parse_duration
 
 SLUG = r"^[a-z][a-z0-9_]{0,63}$"
 MAX_PLAYBOOK_BYTES = 1024 * 1024
+SEVERITIES = ("low", "medium", "high", "critical")
 
 
 class _Strict(BaseModel):
@@ -46,9 +47,16 @@ class Approval(_Strict):
 class Rule(_Strict):
     id: str = Field(pattern=SLUG)
     when: str = Field(description="Jinja condition over the run context.")
-    severity: Literal["low", "medium", "high", "critical"]
+    severity: str = Field(description="low, medium, high or critical, or a Jinja expression that gives one.")
     contain: bool = Field(default=False, description="Firing recommends containment.")
     reason: str = Field(description="Jinja text telling the analyst why it fired.")
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, v: str) -> str:
+        if v not in SEVERITIES and "{{" not in v:
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)} or a {{{{ expression }}}}")
+        return v
 
 
 class Step(_Strict):

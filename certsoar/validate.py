@@ -73,7 +73,7 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
             check_step(step, earlier)
             if step.action == "escalation.evaluate":
                 for i, rule in enumerate(playbook.rules):
-                    check_expressions([rule.when, rule.reason], earlier, ("rules", i), f"rule {rule.id}")
+                    check_expressions([rule.when, rule.reason, rule.severity], earlier, ("rules", i), f"rule {rule.id}")
             earlier.add(step.id)
     if playbook.rules and not any(s.action == "escalation.evaluate" for s in playbook.all_steps()):
         err("rules are declared but no step runs escalation.evaluate", ("rules",))
