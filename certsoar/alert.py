@@ -41,6 +41,9 @@ class LoggedCertificate(BaseModel):
     validation_status: str | None = Field(default=None, max_length=512, description="The sensor's own verdict (Zeek ssl.log validation_status).")
     template: str | None = Field(default=None, max_length=512, description="AD CS certificate template.")
     request_id: str | None = Field(default=None, max_length=64, description="AD CS request id.")
+    subject_key_identifier: str | None = Field(
+        default=None, max_length=256, description="Subject key identifier as the source logged it (AD CS SKI), lower-case hex."
+    )
 
 
 class CertificateAlert(BaseModel):
@@ -94,9 +97,15 @@ class CertificateAlert(BaseModel):
 
     @model_validator(mode="after")
     def _identifies_a_certificate(self) -> "CertificateAlert":
-        logged_serial = self.logged_certificate.serial if self.logged_certificate else None
-        if not (self.certificate_pem or self.sha256 or self.sha1 or logged_serial):
-            raise ValueError("the alert names no certificate: give certificate_pem, sha256, sha1 or a logged serial")
+        logged = self.logged_certificate
+        logged_serial = logged.serial if logged else None
+        # AD CS 4886/4888 (and 4887 v0) name the certificate only by the CA's request id
+        request_id = logged.request_id if logged else None
+        if not (self.certificate_pem or self.sha256 or self.sha1 or logged_serial or request_id):
+            raise ValueError(
+                "the alert names no certificate: give certificate_pem, sha256, sha1 or a logged serial"
+                " (or, for AD CS, logged_certificate.request_id)"
+            )
         if self.certificate_pem and "-----BEGIN CERTIFICATE-----" not in self.certificate_pem:
             raise ValueError("certificate_pem holds no PEM certificate block")
         return self

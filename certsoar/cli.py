@@ -87,20 +87,23 @@ def main() -> None:
 
 @main.command()
 @click.argument("playbook")
-@click.option("--alert", "alert_file", required=True, help="Alert file (generic JSON), or - for standard input.")
+@click.option("--alert", "alert_file", required=True, help="Alert file, or - for standard input.")
+@click.option("--format", "alert_format", default=None, metavar="FORMAT",
+              help="Input format (default: detected): generic, pem, der, zeek-x509, zeek-ssl, suricata-tls, adcs, "
+                   "splunk-notable, ecs.")
 @config_option
 @click.option("--dry-run", is_flag=True, help="Read everything, change nothing; show the plan and the notifications.")
 @click.option("--as", "requester", default=None, help="Analyst starting the run (for requester != approver gates).")
 @json_option
 @guarded
-def run(playbook: str, alert_file: str, config_path: str | None, dry_run: bool, requester: str | None,
-        as_json: bool) -> None:
-    """Run PLAYBOOK (a shipped playbook's id or a YAML file) for an alert."""
-    from certsoar.alert import parse_alert
+def run(playbook: str, alert_file: str, alert_format: str | None, config_path: str | None, dry_run: bool,
+        requester: str | None, as_json: bool) -> None:
+    """Run PLAYBOOK (a shipped playbook's id or a YAML file) for an alert in any supported format."""
     from certsoar.api import run_playbook
+    from certsoar.intake import load_alert
 
     data = sys.stdin.buffer.read() if alert_file == "-" else _read(alert_file)
-    alert = parse_alert(data)
+    alert = load_alert(data, format=alert_format)
     config = _config(config_path)
     result = asyncio.run(run_playbook(config, playbook, alert, dry_run=dry_run, requester=requester))
     _print_run(result, as_json)

@@ -1,0 +1,93 @@
+"""``ecs``: an Elastic Common Schema document (nested or dotted; a search hit's ``_source`` too) with
+``tls.server.*``: hashes upper-case hex, ``tls.server.x509.*`` attributes (cert-domain §2.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from certsoar.alert import CertificateAlert
+from certsoar.connectors.siem.files import flatten
+from certsoar.intake.build import build_alert, certificate_from_base64, identifiers, to_pem
+from certsoar.intake.common import fallback_id, needs_json
+from certsoar.intake.document import Document
+from certsoar.intake.values import Fields, split_names
+
+NAME = "ecs"
+_X509 = "tls.server.x509."
+
+
+def _source(doc: Document) -> tuple[dict[str, Any], str | None]:
+    obj = doc.obj or {}
+    if isinstance(obj.get("_source"), dict):
+        hit_id = obj.get("_id")
+        return obj["_source"], hit_id if isinstance(hit_id, str) else None
+    return obj, None
+
+
+def miss(doc: Document) -> str | None:
+    reason = needs_json(doc)
+    if reason:
+        return reason
+    source, _ = _source(doc)
+    if "event_type" in source:
+        return "has Suricata's top-level event_type key"
+    flat = flatten(source)
+    if not any(key.startswith(("tls.server.", "tls.client.")) for key in flat):
+        return "no tls.server.* or tls.client.* fields"
+    return None
+
+
+def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
+    source, hit_id = _source(doc)
+    f = Fields(NAME, flatten(source))
+    when = f.time("@timestamp", required=True)
+    assert when is not None
+    hashes: dict[str, str] = {}
+    for kind in ("sha256", "sha1"):
+        digest = f.digest(f"tls.server.hash.{kind}", kind)
+        if digest:
+            hashes[kind] = digest[1]
+    pem = None
+    leaf_text = f.text("tls.server.certificate", max_len=1024 * 1024)
+    if leaf_text:
+        leaf = certificate_from_base64(NAME, "tls.server.certificate", leaf_text)
+        chain = [leaf]
+        for index, item in enumerate(f.texts("tls.server.certificate_chain")):
+            cert = certificate_from_base64(NAME, f"tls.server.certificate_chain[{index}]", item)
+            if cert != leaf:
+                chain.append(cert)
+        pem = to_pem(chain)
+        hashes = {**identifiers(leaf), **hashes}
+    dns, ips = split_names(f.texts(_X509 + "alternative_names"))
+    logged = {
+        "subject": f.text(_X509 + "subject.distinguished_name", "tls.server.subject"),
+        "issuer": f.text(_X509 + "issuer.distinguished_name", "tls.server.issuer"),
+        "serial": f.serial(_X509 + "serial_number"),
+        "not_before": f.time(_X509 + "not_before", "tls.server.not_before"),
+        "not_after": f.time(_X509 + "not_after", "tls.server.not_after"),
+        "key_type": f.text(_X509 + "public_key_algorithm", max_len=64),
+        "key_length": f.integer(_X509 + "public_key_size", high=1_000_000),
+        "signature_algorithm": f.text(_X509 + "signature_algorithm", max_len=128),
+        "version": f.integer(_X509 + "version_number", high=100),
+        "san_dns": dns,
+        "san_ip": ips,
+    }
+    event_id = f.text("event.id", max_len=240) or hit_id
+    fields = {
+        "id": f"ecs-{event_id}" if event_id else fallback_id("ecs", when, hashes.get("sha256"), hashes.get("sha1"), f.text("source.ip")),
+        "time": when,
+        "host": f.text("host.name", "host.hostname", "observer.name", max_len=1024),
+        "src_ip": f.ip("source.ip", "client.ip"),
+        "dst_ip": f.ip("destination.ip", "server.ip"),
+        "dst_port": f.port("destination.port", "server.port"),
+        "sni": f.text("tls.client.server_name", max_len=1024),
+        "ja3": f.text("tls.client.ja3", max_len=64),
+        "ja3s": f.text("tls.server.ja3s", max_len=64),
+        "certificate_pem": pem,
+        "event": "tls",
+        "raw": dict(doc.obj or {}),
+        **hashes,
+    }
+    return build_alert(NAME, fields, logged, identity_hint=(
+        "tls.server.hash.sha256, tls.server.hash.sha1, tls.server.x509.serial_number or tls.server.certificate"))

@@ -1,0 +1,75 @@
+"""``suricata-tls``: one eve.json ``event_type: tls`` event (cert-domain §2.2)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from certsoar.alert import CertificateAlert
+from certsoar.intake.build import build_alert, certificate_from_base64, identifiers, to_pem
+from certsoar.intake.common import fallback_id, needs_json
+from certsoar.intake.document import Document
+from certsoar.intake.values import Fields, split_names
+
+NAME = "suricata-tls"
+
+
+def miss(doc: Document) -> str | None:
+    reason = needs_json(doc)
+    if reason:
+        return reason
+    assert doc.obj is not None
+    if "event_type" not in doc.obj:
+        return "no event_type key"
+    if doc.obj["event_type"] != "tls":
+        return f"event_type is {str(doc.obj['event_type'])[:40]!r}, not 'tls'"
+    return None
+
+
+def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
+    f = Fields(NAME, doc.flat)
+    when = f.time("timestamp", required=True)
+    assert when is not None
+    hashes: dict[str, str] = {}
+    sha1 = f.digest("tls.fingerprint", "sha1")
+    if sha1:
+        hashes["sha1"] = sha1[1]
+    pem = None
+    leaf_text = f.text("tls.certificate", max_len=1024 * 1024)
+    if leaf_text:
+        leaf = certificate_from_base64(NAME, "tls.certificate", leaf_text)
+        computed = identifiers(leaf)
+        hashes = {**computed, **hashes}  # the logged SHA-1 wins; the analysis reports a mismatch
+        chain = [leaf]
+        for index, item in enumerate(f.texts("tls.chain")):
+            cert = certificate_from_base64(NAME, f"tls.chain[{index}]", item)
+            if cert != leaf:
+                chain.append(cert)
+        pem = to_pem(chain)
+    dns, ips = split_names(f.texts("tls.subjectaltname"))
+    logged = {
+        "subject": f.text("tls.subject"),
+        "issuer": f.text("tls.issuerdn"),
+        "serial": f.serial("tls.serial"),
+        "not_before": f.time("tls.notbefore"),
+        "not_after": f.time("tls.notafter"),
+        "san_dns": dns,
+        "san_ip": ips,
+    }
+    flow_id = f.integer("flow_id", high=2**64)
+    fields = {
+        "id": f"suricata-{flow_id}" if flow_id is not None else fallback_id("suricata-tls", when, hashes.get("sha1"), logged["serial"], f.text("src_ip")),
+        "time": when,
+        "host": f.text("host", max_len=1024),
+        "src_ip": f.ip("src_ip"),
+        "dst_ip": f.ip("dest_ip"),
+        "dst_port": f.port("dest_port"),
+        "sni": f.text("tls.sni", max_len=1024),
+        "ja3": f.text("tls.ja3.hash", max_len=64),
+        "ja3s": f.text("tls.ja3s.hash", max_len=64),
+        "certificate_pem": pem,
+        "event": "tls",
+        "raw": dict(doc.obj or {}),
+        **hashes,
+    }
+    return build_alert(NAME, fields, logged,
+                       identity_hint="tls.fingerprint, tls.serial or tls.certificate (TLS 1.3 sessions log none)")

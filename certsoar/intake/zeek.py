@@ -1,0 +1,118 @@
+"""``zeek-x509`` and ``zeek-ssl``: one Zeek record, TSV with its header or JSON (epoch or ISO ``ts``,
+``_path`` optional), cert-domain §2.1. The TSV reader is the one of the files SIEM connector."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from certsoar.alert import CertificateAlert
+from certsoar.intake.build import build_alert
+from certsoar.intake.common import envelope_name, fallback_id
+from certsoar.intake.document import Document
+from certsoar.intake.values import Fields
+
+_SHAPE = {
+    "x509": ("fingerprint", "certificate."),
+    "ssl": ("uid", "id.resp_h"),
+}
+_MISSING = {"x509": "no #fields header or _path/fingerprint keys", "ssl": "no #fields header or _path/uid keys"}
+
+
+def _fits_shape(flat: dict, path: str) -> bool:
+    key, other = _SHAPE[path]
+    if key not in flat:
+        return False
+    return any(name.startswith(other) for name in flat) if other.endswith(".") else other in flat
+
+
+def miss(doc: Document, path: str) -> str | None:
+    if doc.envelope == "zeek-tsv":
+        if doc.zeek_path and doc.zeek_path != path:
+            return f"#path is {doc.zeek_path!r}, not {path!r}"
+        if doc.problem:
+            return doc.problem
+        if not doc.zeek_path and not _fits_shape(doc.flat, path):
+            return f"the log has no #path and its #fields are not those of {path}.log"
+        return None
+    if doc.envelope != "json":
+        return f"the input is {envelope_name(doc)}"
+    if doc.problem or doc.obj is None:
+        return doc.problem or "alert must be a JSON object"
+    declared = doc.obj.get("_path")
+    if declared is not None:
+        return None if declared == path else f"_path is {str(declared)[:40]!r}, not {path!r}"
+    return None if _fits_shape(doc.flat, path) else _MISSING[path]
+
+
+def miss_x509(doc: Document) -> str | None:
+    return miss(doc, "x509")
+
+
+def miss_ssl(doc: Document) -> str | None:
+    return miss(doc, "ssl")
+
+
+def _raw(doc: Document) -> dict:
+    return dict(doc.obj or {})
+
+
+def normalize_x509(doc: Document, observed_at: datetime | None) -> CertificateAlert:
+    f = Fields("zeek-x509", doc.flat)
+    when = f.time("ts", required=True)
+    assert when is not None
+    digest = f.digest("fingerprint")
+    hashes = {digest[0]: digest[1]} if digest and digest[0] != "md5" else {}
+    dns = f.texts("san.dns")
+    ips = [Fields("zeek-x509", {"san.ip": ip}).ip("san.ip") for ip in f.texts("san.ip")]
+    logged = {
+        "subject": f.text("certificate.subject"),
+        "issuer": f.text("certificate.issuer"),
+        "serial": f.serial("certificate.serial"),
+        "not_before": f.time("certificate.not_valid_before"),
+        "not_after": f.time("certificate.not_valid_after"),
+        "key_type": f.text("certificate.key_type", max_len=64),
+        "key_length": f.integer("certificate.key_length", high=1_000_000),
+        "signature_algorithm": f.text("certificate.sig_alg", max_len=128),
+        "san_dns": dns,
+        "san_ip": ips,
+        "basic_constraints_ca": f.boolean("basic_constraints.ca"),
+        "version": f.integer("certificate.version", high=100),
+    }
+    file_id = f.text("id", "uid", max_len=200)
+    fingerprint = digest[1] if digest else None
+    alert_id = f"zeek-{file_id}" if file_id else fallback_id("zeek-x509", when, fingerprint, logged["serial"], logged["subject"])
+    fields = {"id": alert_id, "time": when, "event": "x509", "raw": _raw(doc), **hashes}
+    return build_alert("zeek-x509", fields, logged, identity_hint="fingerprint or certificate.serial")
+
+
+def normalize_ssl(doc: Document, observed_at: datetime | None) -> CertificateAlert:
+    f = Fields("zeek-ssl", doc.flat)
+    when = f.time("ts", required=True)
+    assert when is not None
+    chain = f.texts("cert_chain_fps")
+    hashes: dict[str, str] = {}
+    if chain:
+        digest = Fields("zeek-ssl", {"cert_chain_fps[0]": chain[0]}).digest("cert_chain_fps[0]")
+        if digest and digest[0] != "md5":
+            hashes[digest[0]] = digest[1]
+    uid = f.text("uid", max_len=200)
+    logged = {
+        "subject": f.text("subject"),
+        "issuer": f.text("issuer"),
+        "validation_status": f.text("validation_status", max_len=512),
+    }
+    fields = {
+        "id": f"zeek-{uid}" if uid else fallback_id("zeek-ssl", when, f.text("id.orig_h"), f.text("id.resp_h"), chain[0] if chain else None),
+        "time": when,
+        "src_ip": f.ip("id.orig_h"),
+        "dst_ip": f.ip("id.resp_h"),
+        "dst_port": f.port("id.resp_p"),
+        "sni": f.text("server_name", max_len=1024),
+        "ja3": f.text("ja3", max_len=64),
+        "ja3s": f.text("ja3s", max_len=64),
+        "event": "tls",
+        "raw": _raw(doc),
+        **hashes,
+    }
+    return build_alert("zeek-ssl", fields, logged,
+                       identity_hint="cert_chain_fps (empty when the session was TLS 1.3, which hides the certificate)")
