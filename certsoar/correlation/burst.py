@@ -1,0 +1,303 @@
+"""E2, certificate-creation burst: incidents from SIEM events, renewal/automation/duplicate exclusion,
+unrelated groups, and the sliding-window decision (cert-domain §4 E2).
+
+Two incidents are related when they share a host, a requester account or a subject DN; an unknown value
+relates to nothing. Incidents linked through any chain of shared values form one group; the number of
+groups inside a window is the number of *unrelated* incidents. A window is counted only if it contains the
+alert's time, so the question answered is "is this certificate part of a burst".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from certsoar.connectors.siem import SiemEvent
+from certsoar.correlation.commands import command_subject, creation_command
+from certsoar.correlation.identity import account_name, canonical_account, canonical_dn, machine_of_account, short_host
+
+IncidentKind = Literal["adcs-4887", "command", "first-seen-untrusted"]
+DUPLICATE_SPAN = timedelta(minutes=2)
+TRUSTED_STATUS = "ok"
+
+
+class Incident(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    time: datetime
+    host: str | None = Field(default=None, description="Host that created it (process host, machine-account requester) or the server presenting it.")
+    requester: str | None = Field(default=None, description="Account that requested or created it.")
+    subject: str | None = Field(default=None, description="Subject DN as logged (or named on the command line).")
+    kind: IncidentKind
+    evidence: str = Field(description="What was seen: the command line, the AD CS request, the certificate and why untrusted.")
+    source: str = Field(description="Log source of the event.")
+    key_id: str | None = Field(default=None, description="Key identity (SPKI SHA-256 or AD CS SubjectKeyIdentifier) for renewal detection.")
+    certificate: str | None = Field(default=None, description="Certificate id (SHA-256, SHA-1 or serial) when known.")
+    template: str | None = None
+    group: int | None = Field(default=None, description="Unrelated-group number within the decisive window (same number = related).")
+
+
+@dataclass(frozen=True)
+class BurstDecision:
+    burst: bool
+    reason: str
+    unrelated_in_window: int
+    unrelated_in_short_window: int
+    window_incidents: list[Incident]
+
+
+# --- incidents from events ---------------------------------------------------------------------------------
+
+
+def _adcs_incident(event: SiemEvent) -> Incident | None:
+    if event.event_code != "4887":
+        return None
+    if event.disposition not in (None, "", "3"):
+        return None
+    certificate = event.serial or event.sha256 or event.sha1
+    return Incident(
+        time=event.time,
+        host=machine_of_account(event.requester),
+        requester=event.requester,
+        subject=event.subject,
+        kind="adcs-4887",
+        evidence=f"AD CS issued request {event.request_id or '?'} (template {event.template or '?'}, serial {event.serial or '?'}) on {event.host or 'the CA'}",
+        source=event.source,
+        key_id=event.spki or event.subject_key_id,
+        certificate=certificate,
+        template=event.template,
+    )
+
+
+def _command_incident(event: SiemEvent) -> Incident | None:
+    if event.kind == "script":  # PowerShell 4104 script block: cmdlets count anywhere
+        label = creation_command(event.command, script=True)
+    elif event.kind == "process":
+        label = creation_command(event.command) or creation_command(event.image)
+    else:
+        return None
+    if label is None:
+        return None
+    return Incident(
+        time=event.time,
+        host=event.host,
+        requester=event.requester,
+        subject=command_subject(event.command),
+        kind="command",
+        evidence=f"{label}: {(event.command or event.image or '')[:300]}",
+        source=event.source,
+    )
+
+
+def _certificate_id(event: SiemEvent) -> str | None:
+    return event.sha256 or event.sha1 or (f"serial:{event.serial}|{canonical_dn(event.issuer) or ''}" if event.serial else None)
+
+
+def _untrusted_why(events: Sequence[SiemEvent]) -> str | None:
+    for event in events:
+        if event.validation_status and event.validation_status.strip().casefold() != TRUSTED_STATUS:
+            return f"validation_status '{event.validation_status}'"
+    for event in events:
+        if event.subject and event.issuer and canonical_dn(event.subject) == canonical_dn(event.issuer):
+            return "subject equals issuer"
+    return None
+
+
+def _first_seen_incidents(events: Iterable[SiemEvent]) -> list[Incident]:
+    by_certificate: dict[str, list[SiemEvent]] = {}
+    for event in events:
+        if event.kind in ("x509", "tls"):
+            certificate = _certificate_id(event)
+            if certificate:
+                by_certificate.setdefault(certificate, []).append(event)
+    found: list[Incident] = []
+    for certificate, sightings in by_certificate.items():
+        sightings.sort(key=lambda e: e.time)
+        why = _untrusted_why(sightings)
+        if why is None:
+            continue
+        first = sightings[0]
+        server = next((e.dst_ip for e in sightings if e.dst_ip), None)
+        subject = next((e.subject for e in sightings if e.subject), None)
+        found.append(Incident(
+            time=first.time,
+            host=server,
+            subject=subject,
+            kind="first-seen-untrusted",
+            evidence=f"certificate {certificate} first seen{f' on {server}' if server else ''}: {why}",
+            source=first.source,
+            key_id=next((e.spki for e in sightings if e.spki), None),
+            certificate=certificate,
+        ))
+    return found
+
+
+def incidents_from_events(events: Sequence[SiemEvent]) -> list[Incident]:
+    """Creation incidents in time order: AD CS 4887 issued, creation commands, first-seen untrusted certificates."""
+    incidents = [i for e in events for i in (_adcs_incident(e), _command_incident(e)) if i is not None]
+    incidents.extend(_first_seen_incidents(events))
+    return sorted(incidents, key=lambda i: i.time)
+
+
+# --- exclusions ----------------------------------------------------------------------------------------------
+
+
+def describe(incident: Incident) -> str:
+    who = ", ".join(
+        part for part in (
+            f"host {incident.host}" if incident.host else "",
+            f"requester {incident.requester}" if incident.requester else "",
+            f"subject {incident.subject}" if incident.subject else "",
+        ) if part
+    )
+    return f"{incident.kind} at {incident.time.isoformat()} ({who or 'no identity'})"
+
+
+def automation_match(incident: Incident, automation: Sequence[str]) -> str | None:
+    """The automation entry (account or template) an incident comes from, if any."""
+    requester = canonical_account(incident.requester)
+    for entry in automation:
+        wanted = canonical_account(entry)
+        if wanted is None:
+            continue
+        if requester and (requester == wanted or ("\\" not in wanted and "@" not in wanted and account_name(requester) == wanted)):
+            return entry
+        if incident.template and incident.template.casefold() == wanted:
+            return entry
+    return None
+
+
+def _duplicate_key(incident: Incident) -> tuple[object, ...]:
+    if incident.kind == "adcs-4887" and incident.certificate:
+        return ("adcs", incident.certificate)
+    return (incident.kind, short_host(incident.host), canonical_account(incident.requester), canonical_dn(incident.subject), incident.evidence)
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    incident: Incident
+    why: str
+
+    def __str__(self) -> str:
+        return f"{describe(self.incident)}: {self.why}"
+
+
+def exclude(incidents: Sequence[Incident], automation: Sequence[str], renewal_window: timedelta) -> tuple[list[Incident], list[Exclusion]]:
+    """Drop allowlisted automation, duplicates (same event logged twice) and renewals (same subject + key)."""
+    kept: list[Incident] = []
+    excluded: list[Exclusion] = []
+    last_by_duplicate: dict[tuple[object, ...], Incident] = {}
+    last_by_key: dict[tuple[str, str], Incident] = {}
+    for incident in sorted(incidents, key=lambda i: i.time):
+        entry = automation_match(incident, automation)
+        if entry is not None:
+            excluded.append(Exclusion(incident, f"allowlisted automation '{entry}'"))
+            continue
+        dup = _duplicate_key(incident)
+        previous = last_by_duplicate.get(dup)
+        if previous is not None and (incident.kind == "adcs-4887" or incident.time - previous.time <= DUPLICATE_SPAN):
+            excluded.append(Exclusion(incident, f"duplicate of the one at {previous.time.isoformat()}"))
+            continue
+        last_by_duplicate[dup] = incident
+        subject = canonical_dn(incident.subject)
+        if subject and incident.key_id:
+            key = (subject, incident.key_id.casefold())
+            earlier = last_by_key.get(key)
+            last_by_key[key] = incident
+            if earlier is not None and incident.time - earlier.time <= renewal_window:
+                excluded.append(Exclusion(incident, f"renewal (same subject and key as {earlier.time.isoformat()})"))
+                continue
+        kept.append(incident)
+    return kept, excluded
+
+
+# --- unrelated groups and the decision --------------------------------------------------------------------------
+
+
+def _links(incident: Incident) -> set[tuple[str, str]]:
+    links: set[tuple[str, str]] = set()
+    host = short_host(incident.host)
+    if host:
+        links.add(("host", host))
+    account = account_name(incident.requester)
+    if account:
+        links.add(("requester", account))
+    subject = canonical_dn(incident.subject)
+    if subject:
+        links.add(("subject", subject))
+    return links
+
+
+def unrelated_groups(incidents: Sequence[Incident]) -> list[list[Incident]]:
+    """Incidents grouped so that any two sharing a host, account or subject (directly or by a chain) share a group."""
+    parent = list(range(len(incidents)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[str, str], int] = {}
+    for index, incident in enumerate(incidents):
+        for link in _links(incident):
+            if link in owner:
+                parent[root(index)] = root(owner[link])
+            else:
+                owner[link] = index
+    groups: dict[int, list[Incident]] = {}
+    for index, incident in enumerate(incidents):
+        groups.setdefault(root(index), []).append(incident)
+    return sorted(groups.values(), key=lambda g: g[0].time)
+
+
+def _best_window(incidents: Sequence[Incident], at: datetime, span: timedelta) -> tuple[int, list[Incident], datetime]:
+    """Most unrelated groups in any window of length ``span`` that contains ``at``."""
+    starts = {at - span, at} | {i.time for i in incidents if at - span <= i.time <= at}
+    best: tuple[int, list[Incident], datetime] = (0, [], at - span)
+    for start in sorted(starts):
+        inside = [i for i in incidents if start <= i.time <= start + span]
+        count = len(unrelated_groups(inside))
+        if count > best[0]:
+            best = (count, inside, start)
+    return best
+
+
+def decide(
+    incidents: Sequence[Incident], at: datetime, *, window: timedelta, count: int, short_window: timedelta, short_count: int
+) -> BurstDecision:
+    """Burst when unrelated incidents ≥ ``count`` in ``window`` or ≥ ``short_count`` in ``short_window`` (sliding)."""
+    long_n, long_inside, long_start = _best_window(incidents, at, window)
+    short_n, short_inside, short_start = _best_window(incidents, at, short_window)
+    if short_n >= short_count:
+        decisive, start, span, n, threshold = short_inside, short_start, short_window, short_n, short_count
+    else:
+        decisive, start, span, n, threshold = long_inside, long_start, window, long_n, count
+    burst = long_n >= count or short_n >= short_count
+    groups = unrelated_groups(decisive)
+    numbered = [i.model_copy(update={"group": g}) for g, members in enumerate(groups, 1) for i in members]
+    numbered.sort(key=lambda i: i.time)
+    if not incidents:
+        reason = "no certificate-creation incidents in the logs around the alert"
+    else:
+        detail = "; ".join(f"group {g}: {', '.join(describe(i) for i in members[:3])}" + (f" (+{len(members) - 3})" if len(members) > 3 else "")
+                           for g, members in enumerate(groups, 1))
+        verdict = "burst" if burst else "no burst"
+        reason = (
+            f"{verdict}: {n} unrelated creation incident{'s' if n != 1 else ''} within {_span(span)} from {start.isoformat()} "
+            f"(thresholds: {short_count} in {_span(short_window)}, {count} in {_span(window)}; "
+            f"best counts {short_n} and {long_n}); {detail}"
+        )
+    return BurstDecision(burst=burst, reason=reason, unrelated_in_window=long_n, unrelated_in_short_window=short_n, window_incidents=numbered)
+
+
+def _span(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
