@@ -34,7 +34,7 @@ class RevokeOutput(BaseModel):
     status: RevocationStatus | None = Field(description="Read back from the CA after the change (the plan's read in a dry run).")
 
 
-@action("ca.revoke", mutates=True, reversible=False)
+@action("ca.revoke", mutates=True, reversible=False, needs_approval=True)
 async def revoke(inp: RevokeInput, ctx: ActionContext) -> RevokeOutput:
     """Revoke a certificate the managed CA issued; verified when the CA lists it revoked and its new CRL carries it."""
     ca = ctx.connectors.ca

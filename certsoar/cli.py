@@ -126,28 +126,21 @@ def _decide(decision: str, run_id: str, analyst: str, comment: str | None, confi
     _exit_for_run(result)
 
 
-@main.command()
-@click.argument("run_id")
-@click.option("--as", "analyst", required=True, help="Analyst name (config analysts.<name>).")
-@click.option("--comment", default=None)
-@config_option
-@json_option
-@guarded
-def approve(run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool) -> None:
-    """Approve the waiting gate of RUN_ID; the run resumes here once the gate has its approvals."""
-    _decide("approved", run_id, analyst, comment, config_path, as_json)
+def _decision_command(name: str, decision: str, doc: str) -> None:
+    @main.command(name, help=doc)
+    @click.argument("run_id")
+    @click.option("--as", "analyst", required=True, help="Analyst name (config analysts.<name>).")
+    @click.option("--comment", default=None, help="Why; kept in the run record and the audit log.")
+    @config_option
+    @json_option
+    @guarded
+    def command(run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool) -> None:
+        _decide(decision, run_id, analyst, comment, config_path, as_json)
 
 
-@main.command()
-@click.argument("run_id")
-@click.option("--as", "analyst", required=True, help="Analyst name (config analysts.<name>).")
-@click.option("--comment", default=None)
-@config_option
-@json_option
-@guarded
-def deny(run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool) -> None:
-    """Deny the waiting gate of RUN_ID; the run ends denied without containment."""
-    _decide("denied", run_id, analyst, comment, config_path, as_json)
+_decision_command("approve", "approved",
+                  "Approve the waiting gate of RUN_ID; the run resumes here once the gate has its approvals.")
+_decision_command("deny", "denied", "Deny the waiting gate of RUN_ID; the run ends denied without containment.")
 
 
 @main.group()

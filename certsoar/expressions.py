@@ -121,20 +121,33 @@ def unknown_names(text: str, known: tuple[str, ...]) -> set[str]:
     return {n for n in names if n not in known and n not in ENV.globals}
 
 
-def step_references(text: str) -> set[str]:
-    """Step ids an expression reads as ``steps.<id>`` (or ``steps['id']``)."""
+def _key(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.arg.value
+    return None
+
+
+def step_fields(text: str) -> set[tuple[str, str | None]]:
+    """(step id, first field) pairs an expression reads as ``steps.<id>.<field>``; field None when not read."""
     expr = whole_expression(text)
     source = f"{{{{ {expr} }}}}" if expr is not None else text
     try:
         ast = ENV.parse(source)
     except TemplateSyntaxError:
         return set()
-    found: set[str] = set()
+    found: set[tuple[str, str | None]] = set()
+    parents = {id(child): node for node in ast.find_all((nodes.Getattr, nodes.Getitem)) for child in [node.node]}
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         target = node.node
-        if isinstance(target, nodes.Name) and target.name == "steps":
-            if isinstance(node, nodes.Getattr):
-                found.add(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                found.add(node.arg.value)
+        step = _key(node)
+        if isinstance(target, nodes.Name) and target.name == "steps" and step is not None:
+            outer = parents.get(id(node))
+            found.add((step, _key(outer) if outer is not None else None))
     return found
+
+
+def step_references(text: str) -> set[str]:
+    """Step ids an expression reads as ``steps.<id>`` (or ``steps['id']``)."""
+    return {step for step, _ in step_fields(text)}

@@ -36,6 +36,7 @@ def build_manifest() -> dict[str, Any]:
                 "description": spec.description,
                 "mutates": spec.mutates,
                 "reversible": spec.reversible,
+                "needs_approval": spec.needs_approval,
                 "input_schema": spec.input_model.model_json_schema(),
                 "output_schema": spec.output_model.model_json_schema(),
             }

@@ -46,6 +46,7 @@ class ActionSpec:
     description: str
     mutates: bool
     reversible: bool
+    needs_approval: bool
 
     async def __call__(self, inp: BaseModel, ctx: "ActionContext") -> BaseModel:
         return await self.fn(inp, ctx)
@@ -54,11 +55,13 @@ class ActionSpec:
 _ACTIONS: dict[str, ActionSpec] = {}
 
 
-def action(name: str, *, mutates: bool = False, reversible: bool = True) -> Callable[[F], F]:
+def action(name: str, *, mutates: bool = False, reversible: bool = True,
+           needs_approval: bool = False) -> Callable[[F], F]:
     """Register an ``async def fn(inp: Input, ctx: ActionContext) -> Output`` under ``name``.
 
     ``mutates`` marks actions that change something outside certsoar (they go through the effect
-    ledger and honour dry runs); ``reversible=False`` marks what cannot be undone (revocation).
+    ledger and honour dry runs); ``reversible=False`` marks what cannot be undone; ``needs_approval``
+    makes ``certsoar validate`` refuse a playbook that runs the action without an approval gate.
     """
 
     def mark(fn: F) -> F:
@@ -72,6 +75,7 @@ def action(name: str, *, mutates: bool = False, reversible: bool = True) -> Call
             description=inspect.cleandoc(fn.__doc__ or "").split("\n\n")[0].replace("\n", " "),
             mutates=mutates,
             reversible=reversible,
+            needs_approval=needs_approval,
         )
         if name in _ACTIONS and _ACTIONS[name].fn is not fn:
             raise RuntimeError(f"action {name!r} is registered twice")

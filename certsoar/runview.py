@@ -7,6 +7,7 @@ from typing import Any
 from certsoar.store import RunStore
 
 VERDICT_ACTION = "escalation.evaluate"
+FACTS_ACTION = "certificate.analyze"
 TICKET_ACTIONS = ("ticket.open",)
 
 
@@ -14,12 +15,15 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
     run = store.get_run(run_id)
     steps = store.steps(run_id)
     verdict = None
+    facts = None
     ticket = None
     notifications = []
     for s in steps:
         out = s["output"] if isinstance(s["output"], dict) else {}
         if s["action"] == VERDICT_ACTION and s["status"] == "completed":
             verdict = out
+        if s["action"] == FACTS_ACTION and s["status"] == "completed":
+            facts = out
         if s["action"] in TICKET_ACTIONS and s["status"] == "completed" and out.get("ticket"):
             ticket = out["ticket"]
         if s["action"] == "notify.send" and s["status"] == "completed":
@@ -36,6 +40,7 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
         "updated": run["updated"],
         "error": run["error"],
         "verdict": verdict,
+        "facts": facts,
         "effects": [
             {k: e[k] for k in ("key", "action", "target", "changed", "verified", "planned", "evidence")}
             for e in store.run_effects(run_id)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from certsoar.errors import PlaybookError
-from certsoar.expressions import ExpressionError, check, step_references, strings_in, unknown_names
+from certsoar.expressions import ExpressionError, check, step_fields, step_references, strings_in, unknown_names
 from certsoar.playbook import Playbook, Step, line_of, parse_playbook_file, step_locations
 from certsoar.registry import actions
 from certsoar.templating import Templates
@@ -14,11 +14,29 @@ from certsoar.templating import Templates
 CONTEXT_ROOTS = ("alert", "steps", "vars", "run", "config", "item", "playbook")
 
 
+APPROVAL_OUTPUT = {"approved", "status", "decisions", "required", "roles", "expires", "note"}
+ALWAYS = {"skipped", "failed", "error"}
+
+
+def output_fields(playbook: Playbook, known: dict[str, Any]) -> dict[str, set[str]]:
+    """What ``steps.<id>.<field>`` may read for each step whose output has a known shape."""
+    fields: dict[str, set[str]] = {}
+    for step in playbook.all_steps():
+        if step.approval is not None:
+            fields[step.id] = APPROVAL_OUTPUT | ALWAYS
+        elif step.parallel is not None:
+            fields[step.id] = {child.id for child in step.parallel} | ALWAYS
+        elif step.action in known and step.for_each is None:
+            fields[step.id] = set(known[step.action].output_model.model_fields) | ALWAYS
+    return fields
+
+
 def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates | None = None) -> list[PlaybookError]:
     templates = templates or Templates()
     known = actions()
     locations = step_locations(raw)
     errors: list[PlaybookError] = []
+    outputs = output_fields(playbook, known)
 
     def err(message: str, loc: tuple[Any, ...]) -> None:
         errors.append(PlaybookError(message, file=file, line=line_of(raw, loc)))
@@ -34,6 +52,10 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
                 err(f"{what}: unknown name {name!r} (known: {', '.join(CONTEXT_ROOTS)})", loc)
             for ref in sorted(step_references(text) - earlier):
                 err(f"{what}: refers to step {ref!r}, which does not run before it", loc)
+            for ref, name in sorted(step_fields(text), key=str):
+                allowed = outputs.get(ref)
+                if ref in earlier and name is not None and allowed is not None and name not in allowed:
+                    err(f"{what}: step {ref!r} has no output {name!r} (it has: {', '.join(sorted(allowed))})", loc)
 
     def check_step(step: Step, earlier: set[str]) -> None:
         loc = locations.get(step.id, ("steps",))
@@ -62,15 +84,29 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
             exprs.append(step.for_each)
         check_expressions(exprs, earlier, loc, f"step {step.id}")
 
+    gates = {s.id for s in playbook.all_steps() if s.approval is not None}
+
+    def gated(step: Step, parent: Step | None) -> bool:
+        conditions = [c for c in (step.when, parent.when if parent else None) if isinstance(c, str)]
+        return any((gate, "approved") in step_fields(c) for c in conditions for gate in gates)
+
+    def check_approval(step: Step, parent: Step | None) -> None:
+        spec = known.get(step.action or "")
+        if spec is not None and spec.needs_approval and not gated(step, parent):
+            err(f"step {step.id}: {step.action} cannot be undone and runs only after an approval: give it (or its "
+                f"parallel block) a when: on steps.<approval step>.approved", locations.get(step.id, ("steps",)))
+
     earlier: set[str] = set()
     for step in playbook.steps:
         if step.parallel is not None:
             check_step(step, earlier)
             for child in step.parallel:
                 check_step(child, earlier)
+                check_approval(child, step)
             earlier |= {s.id for s in step.walk()}
         else:
             check_step(step, earlier)
+            check_approval(step, None)
             if step.action == "escalation.evaluate":
                 for i, rule in enumerate(playbook.rules):
                     check_expressions([rule.when, rule.reason, rule.severity], earlier, ("rules", i), f"rule {rule.id}")

@@ -4,12 +4,12 @@ or Splunk (top-level fields) produce. Field names: OSSEM-DD; v1 additions: cert-
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import datetime
 from typing import Any
 
 from certsoar.alert import CertificateAlert, normalize_hex
+from certsoar.certs.names import is_ip
 from certsoar.intake.build import build_alert
 from certsoar.intake.common import envelope_name, fallback_id
 from certsoar.intake.document import Document
@@ -116,7 +116,7 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         "request_id": request_id,
         "subject_key_identifier": _ski(f),
         "san_dns": _SAN_DNS.findall(san),
-        "san_ip": [ip for ip in _SAN_IP.findall(san) if _is_ip(ip)],
+        "san_ip": [ip for ip in _SAN_IP.findall(san) if is_ip(ip)],
     }
     alert_id = (f"adcs-{computer or 'ca'}-{record_id}" if record_id is not None
                 else fallback_id(f"adcs-{code}", when, computer, request_id, serial))
@@ -141,9 +141,3 @@ def _ski(f: Fields) -> str | None:
     return ski
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

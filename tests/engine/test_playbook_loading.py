@@ -52,6 +52,14 @@ def test_schema_errors_name_file_and_line(text: str, expected: str) -> None:
         ("  - id: a\n    action: notify.send\n    with: {template: nope/none.md.j2}\n",
          "pb.yaml:6: step a: template 'nope/none.md.j2' does not exist"),
         ("  - id: a\n    action: test.echo\n    with: {value: '{{ alrt.id }}'}\n", "pb.yaml:4: step a: unknown name 'alrt'"),
+        ("  - {id: a, action: test.echo}\n  - {id: b, action: test.echo, with: {value: '{{ steps.a.valu }}'}}\n",
+         "pb.yaml:5: step b: step 'a' has no output 'valu' (it has: error, failed, skipped, value)"),
+        ("  - {id: g, approval: {roles: [x]}}\n  - {id: b, action: test.echo, when: '{{ steps.g.aproved }}'}\n",
+         "pb.yaml:5: step b: step 'g' has no output 'aproved'"),
+        ("  - {id: r, action: ca.revoke, with: {serial: '01'}}\n",
+         "pb.yaml:4: step r: ca.revoke cannot be undone and runs only after an approval"),
+        ("  - {id: g, approval: {roles: [x]}}\n  - {id: r, action: ca.revoke, when: '{{ steps.g.status }}', with: {serial: '01'}}\n",
+         "pb.yaml:5: step r: ca.revoke cannot be undone"),
         ("  - id: p\n    parallel:\n      - {id: x, action: test.echo}\n      - {id: y, action: test.echo, with: {value: '{{ steps.x.value }}'}}\n",
          "pb.yaml:7: step y: refers to step 'x', which does not run before it"),
     ],
@@ -67,6 +75,13 @@ def test_rule_expressions_are_checked_against_earlier_steps() -> None:
             "steps:\n  - {id: v, action: escalation.evaluate, with: {rules: '{{ playbook.rules }}'}}\n"
             "  - {id: late, action: test.echo}\n")
     assert any("pb.yaml:4: rule r: refers to step 'late'" in p for p in problems(text))
+
+
+def test_an_approved_revocation_is_accepted() -> None:
+    text = HEAD + ("  - {id: g, approval: {roles: [x]}}\n"
+                   "  - id: c\n    when: '{{ steps.g.approved }}'\n    parallel:\n"
+                   "      - {id: r, action: ca.revoke, with: {serial: '01'}}\n")
+    assert problems(text) == []
 
 
 def test_a_valid_playbook_has_no_problems() -> None:
