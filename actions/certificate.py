@@ -1,4 +1,4 @@
-"""certificate.analyze: turn the alert's certificate into CertificateFacts."""
+"""certificate.analyze: turn the alert's certificate (or what a log recorded of it) into CertificateFacts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.alert import CertificateAlert
-from certsoar.certs import CertificateFacts, analyze_certificate, facts_from_fingerprints, load_pem_bundle
+from certsoar.certs import AnalysisContext, CertificateFacts, LoadedCrl, analyze_alert, load_crl, load_pem_bundle
+from certsoar.certs.revocation import CrlError
 from certsoar.context import ActionContext
 from certsoar.errors import ConfigError, ConnectorRejected
 from certsoar.registry import action
@@ -32,6 +33,15 @@ def _read_roots(path: Path) -> list[x509.Certificate]:
     return roots
 
 
+def _read_crl(path: Path) -> LoadedCrl:
+    try:
+        return load_crl(path)
+    except OSError as exc:
+        raise ConfigError(f"trust.crls: {path}: cannot read: {exc.strerror or exc}") from exc
+    except CrlError as exc:
+        raise ConfigError(f"trust.crls: {exc}") from exc
+
+
 async def _managed_cas(ctx: ActionContext) -> list[x509.Certificate]:
     if not ctx.connectors.has("ca"):
         return []
@@ -44,29 +54,28 @@ async def _managed_cas(ctx: ActionContext) -> list[x509.Certificate]:
     return cas
 
 
+async def analysis_context(alert: CertificateAlert, ctx: ActionContext) -> AnalysisContext:
+    """The AnalysisContext of ``alert`` from the configuration and the CA connector."""
+    config = ctx.config
+    return AnalysisContext(
+        at=alert.time,
+        internal_roots=[cert for path in config.trust.internal_roots for cert in _read_roots(config.resolve(path))],
+        managed_cas=await _managed_cas(ctx),
+        org_domains=list(config.organization.domains),
+        crls=[_read_crl(config.resolve(path)) for path in config.trust.crls],
+        sslbl=config.resolve(config.intel.sslbl) if config.intel.sslbl is not None else None,
+        allowlist=list(config.allowlist),
+        now=ctx.now,
+    )
+
+
 @action("certificate.analyze")
 async def analyze(inp: AnalyzeInput, ctx: ActionContext) -> CertificateFacts:
-    """Analyze the alert's certificate: identifiers, chain trust, self-signature, issuer mimicry, anomalies.
+    """Analyze the alert's certificate: identifiers, chain trust, CRL status, self-signature, issuer mimicry,
+    tool defaults, anomalies, SSLBL and allowlist.
 
-    An alert that carries only hashes yields facts with ``parsed=False``. Managed CAs come from the
-    configured CA connector, internal roots from ``trust.internal_roots``, the time from the alert.
+    With only logged attributes the facts say ``source="log"``; with only hashes ``source="fingerprint"``.
+    Managed CAs come from the configured CA connector, internal roots and CRLs from ``trust``, the SSLBL
+    file from ``intel.sslbl``, the observation time from the alert, allowlist expiry from the run's clock.
     """
-    alert = inp.alert
-    if not alert.certificate_pem:
-        return facts_from_fingerprints(alert.sha256, alert.sha1)
-    roots = [cert for path in ctx.config.trust.internal_roots for cert in _read_roots(ctx.config.resolve(path))]
-    facts = analyze_certificate(
-        alert.certificate_pem.encode("utf-8"),
-        at=alert.time,
-        internal_roots=roots,
-        managed_cas=await _managed_cas(ctx),
-        org_domains=list(ctx.config.organization.domains),
-    )
-    mismatches = [
-        f"alert {name} {claimed} does not match the certificate ({actual})"
-        for name, claimed, actual in (("sha256", alert.sha256, facts.sha256), ("sha1", alert.sha1, facts.sha1))
-        if claimed and claimed != actual
-    ]
-    if mismatches:
-        facts = facts.model_copy(update={"errors": facts.errors + mismatches})
-    return facts
+    return analyze_alert(inp.alert, await analysis_context(inp.alert, ctx))

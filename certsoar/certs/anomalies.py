@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography import x509
 
+from certsoar.certs.dn import attributes_of
+
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_PRIVATE_LEAF_DAYS = 825
 MAX_ANY_DAYS = 30 * 365
@@ -13,12 +15,17 @@ MIN_VALIDITY = timedelta(days=2)
 MIN_RSA_DSA_BITS = 2048
 MIN_EC_BITS = 256
 
-# CA/B Forum maximum TLS leaf validity by issuance date (SC-081 schedule, 398 days since 2020-09-01).
+# CA/B Forum maximum TLS leaf validity by issuance (notBefore) date: SC-081 schedule from 2026, 398 days
+# since 2020-09-01, and the earlier Baseline Requirements limits (825 days, 39 months, 60 months) so a
+# genuine older leaf is not judged by today's rule. Before 2012-07-01 there was no limit.
 PUBLIC_LEAF_LIMITS: tuple[tuple[datetime, int], ...] = (
     (datetime(2029, 3, 15, tzinfo=timezone.utc), 47),
     (datetime(2027, 3, 15, tzinfo=timezone.utc), 100),
     (datetime(2026, 3, 15, tzinfo=timezone.utc), 200),
     (datetime(2020, 9, 1, tzinfo=timezone.utc), 398),
+    (datetime(2018, 3, 1, tzinfo=timezone.utc), 825),
+    (datetime(2015, 4, 1, tzinfo=timezone.utc), 1186),
+    (datetime(2012, 7, 1, tzinfo=timezone.utc), 1827),
 )
 
 SIGNATURE_NAMES: dict[str, str] = {
@@ -65,6 +72,12 @@ def public_leaf_limit(not_before: datetime) -> int | None:
     return None
 
 
+def lifetime_exceeded(not_before: datetime, not_after: datetime) -> bool:
+    """Validity above the public-CA leaf limit in force at ``not_before`` (callers apply it to leaves)."""
+    limit = public_leaf_limit(not_before)
+    return limit is not None and not_after - not_before > timedelta(days=limit)
+
+
 def validity_anomalies(
     not_before: datetime, not_after: datetime, at: datetime, *, is_ca: bool, chains_public: bool
 ) -> list[str]:
@@ -78,8 +91,7 @@ def validity_anomalies(
         found.append("long_validity")
     if span < MIN_VALIDITY:
         found.append("short_validity")
-    limit = public_leaf_limit(not_before)
-    if chains_public and not is_ca and limit is not None and span.days > limit:
+    if chains_public and not is_ca and lifetime_exceeded(not_before, not_after):
         found.append("exceeds_public_max_validity")
     return found
 
@@ -102,12 +114,29 @@ def signature_anomalies(oid: str, hash_name: str | None) -> list[str]:
     return []
 
 
+_WEAK_SIGNATURE_NAMES = frozenset(SIGNATURE_NAMES[oid].casefold() for oid in WEAK_SIGNATURE_OIDS) | frozenset(
+    {"sha1withrsa", "md5withrsa", "md2withrsa", "shawithrsaencryption", "sha1withdsa", "dsawithsha1", "ecdsawithsha1", "sha1withecdsa"}
+)
+
+
+def signature_name_anomalies(name: str | None) -> list[str]:
+    """A signature algorithm as a log names it (Zeek sig_alg: 'sha1WithRSAEncryption'), compared by name."""
+    if not name:
+        return []
+    return ["weak_signature_hash"] if name.strip().casefold() in _WEAK_SIGNATURE_NAMES else []
+
+
 def name_anomalies(cert: x509.Certificate) -> list[str]:
+    return attribute_anomalies(attributes_of(cert.subject))
+
+
+def attribute_anomalies(subject: list[tuple[str, str]]) -> list[str]:
     found: list[str] = []
-    if len(cert.subject) == 0:
+    if len(subject) == 0:
         found.append("empty_subject")
-    for attr in cert.subject.get_attributes_for_oid(x509.NameOID.COUNTRY_NAME):
-        value = attr.value if isinstance(attr.value, str) else ""
+    for label, value in subject:
+        if label != "C":
+            continue
         if len(value) != 2:
             found.append("country_len_ne_2")
             if "/CN=" in value or "/ST=" in value or "/O=" in value:

@@ -44,7 +44,7 @@ CURATED_BRANDS: tuple[str, ...] = (
 # close to "Entrust Root CA" just because both end in "Root CA".
 GENERIC_WORDS: frozenset[str] = frozenset(
     """
-    root ca cas certificate certificates certification authority authorities secure security server servers
+    root rootca ca cas cert certs certificate certificates certification authority authorities secure security server servers
     global tls ssl trust trusted services service network networks public primary class level issuing
     intermediate validation validated domain organization extended ev ov dv hybrid code signing timestamping
     rsa ecc ecdsa sha sha1 sha2 sha256 sha384 and of the for de la del
@@ -60,10 +60,22 @@ def tokens(text: str) -> list[str]:
     return [t for t in _TOKEN_SPLIT.split(unicodedata.normalize("NFKC", text).casefold()) if t]
 
 
-def brand_core(text: str) -> str:
-    """The identifying words of a name: casefolded, generic words and generation markers removed."""
-    kept = [t for t in tokens(text) if t not in GENERIC_WORDS and not _GENERATION.match(t)]
+def identifying_words(text: str) -> str:
+    """The identifying words of a name in their written case: generic words and generation markers removed.
+
+    Case is kept because confusable prototypes are case-sensitive (Cyrillic М looks like M, not m).
+    """
+    kept = []
+    for token in _TOKEN_SPLIT.split(unicodedata.normalize("NFKC", text)):
+        folded = token.casefold()
+        if folded and folded not in GENERIC_WORDS and not _GENERATION.match(folded):
+            kept.append(token)
     return " ".join(kept)
+
+
+def brand_core(text: str) -> str:
+    """The identifying words of a name, casefolded."""
+    return identifying_words(text).casefold()
 
 
 def _organization(name: x509.Name) -> list[str]:
@@ -100,3 +112,25 @@ def reference_brands(extra: list[str] | None = None) -> list[str]:
     for name in (*CURATED_BRANDS, *certifi_brands(), *(extra or [])):
         merged.setdefault(name.casefold(), name)
     return list(merged.values())
+
+
+@cache
+def _public_cores() -> dict[str, str]:
+    cores: dict[str, str] = {}
+    for name in (*CURATED_BRANDS, *certifi_brands()):
+        core = brand_core(name)
+        if len(core) >= 4:
+            cores.setdefault(core, name)
+    return cores
+
+
+def public_brand_named(attributes: list[tuple[str, str]]) -> str | None:
+    """The public CA brand an issuer's O or CN names (identifying words equal), or None."""
+    cores = _public_cores()
+    for label, value in attributes:
+        if label not in ("O", "CN") or not isinstance(value, str):
+            continue
+        brand = cores.get(brand_core(value))
+        if brand is not None:
+            return brand
+    return None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -14,22 +16,35 @@ from cryptography.x509.oid import NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.certs import anomalies as checks
-from certsoar.certs.brands import names_of_cas, reference_brands
+from certsoar.certs.allowlist import AllowlistMatch
+from certsoar.certs.brands import names_of_cas, public_brand_named, reference_brands
 from certsoar.certs.chain import (
     ChainFacts,
-    certifi_roots,
+    certifi_by_subject,
     directly_issued_by,
     is_trust_anchor,
     load_certificates_quietly,
     self_signed_by_signature,
     validate_chain,
 )
+from certsoar.certs.dn import attributes_of
 from certsoar.certs.fingerprints import serial_hex, sha1_hex, sha256_hex, spki_sha256
+from certsoar.certs.intel import SslblMatch
 from certsoar.certs.mimicry import MimicryFacts, match_issuer
 from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside_domains
+from certsoar.certs.revocation import LoadedCrl, RevocationFacts, check_revocation
+from certsoar.certs.tools import CertView, ToolMatch, match_tools
 from certsoar.errors import AlertError
 
-__all__ = ["CertificateFacts", "ChainFacts", "MimicryFacts", "analyze_certificate", "facts_from_fingerprints", "load_pem_bundle"]
+__all__ = [
+    "CertificateFacts",
+    "ChainFacts",
+    "MimicryFacts",
+    "analyze_certificate",
+    "facts_from_fingerprints",
+    "ioc_reasons",
+    "load_pem_bundle",
+]
 
 MAX_CERT_BYTES = 1024 * 1024
 
@@ -64,16 +79,56 @@ class CertificateFacts(BaseModel):
     outside_domains: list[str] = Field(default_factory=list, description="Names outside the organization's domains.")
     anomalies: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list, description="What could not be parsed.")
+    source: Literal["certificate", "log", "fingerprint"] = Field(
+        default="certificate", description="certificate: parsed DER; log: attributes a log recorded; fingerprint: hashes only."
+    )
+    tools: list[ToolMatch] = Field(default_factory=list, description="Tool default certificates it matches (exact first).")
+    sslbl: SslblMatch | None = Field(default=None, description="SSLBL blacklist entry for its SHA-1.")
+    allowlisted: AllowlistMatch | None = Field(default=None, description="The unexpired allowlist entry that matches.")
+    revocation: RevocationFacts | None = Field(default=None, description="CRL status, when a configured CRL's issuer signed it.")
+    public_ca_named: bool = Field(default=False, description="The issuer's O or CN names a public CA brand.")
+    public_ca_brand: str | None = Field(default=None, description="That brand.")
+    lifetime_exceeded: bool = Field(
+        default=False, description="Leaf validity above the CA/B Forum limit in force at its notBefore (398 d; 200/100/47 d from 2026/2027/2029-03-15)."
+    )
+    ioc_reasons: list[str] = Field(default_factory=list, description="Always-escalate indicators, as sentences.")
+    notes: list[str] = Field(default_factory=list, description="What an analyst should know about how the facts were derived.")
+
+
+def ioc_reasons(facts: CertificateFacts) -> list[str]:
+    """SSLBL hit, exact tool default other than OpenSSL's, public-CA-named leaf beyond the lifetime limit."""
+    reasons: list[str] = []
+    if facts.sslbl is not None:
+        listed = f", listed {facts.sslbl.listed.date().isoformat()}" if facts.sslbl.listed else ""
+        reasons.append(f"SHA-1 {facts.sslbl.sha1} is on the abuse.ch SSL blacklist ({facts.sslbl.reason}{listed}).")
+    for match in facts.tools:
+        if match.exact and match.tool != "openssl":
+            reasons.append(f"It is the exact default certificate of {match.tool}: {'; '.join(match.matched_on)}.")
+    internal = facts.chain.store == "internal" or facts.issued_by_managed_ca
+    if facts.public_ca_named and facts.lifetime_exceeded and not internal and facts.not_before and facts.not_after:
+        limit = checks.public_leaf_limit(facts.not_before)
+        reasons.append(
+            f"The issuer names the public CA {facts.public_ca_brand}, but the leaf is valid for {facts.validity_days} days, "
+            f"above the {limit}-day limit for certificates issued on {facts.not_before.date().isoformat()}: "
+            "no public CA issues that."
+        )
+    return reasons
 
 
 def facts_from_fingerprints(sha256: str | None, sha1: str | None) -> CertificateFacts:
-    """Facts for an alert that carries only hashes."""
-    return CertificateFacts(
+    """Facts for an alert that carries only hashes (known tool certificates are still recognized by hash)."""
+    sha256 = sha256.lower() if sha256 else None
+    sha1 = sha1.lower() if sha1 else None
+    facts = CertificateFacts(
         parsed=False,
-        sha256=sha256.lower() if sha256 else None,
-        sha1=sha1.lower() if sha1 else None,
+        source="fingerprint",
+        sha256=sha256,
+        sha1=sha1,
         chain=ChainFacts(store="none", reason="only fingerprints known; the certificate was not available"),
+        tools=match_tools(CertView(subject=[], issuer=[], sha1=sha1, sha256=sha256)),
+        notes=["only the certificate's hashes are known: no attribute, chain or mimicry check was possible"],
     )
+    return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
 
 
 def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
@@ -210,6 +265,7 @@ def analyze_certificate(
     internal_roots: list[x509.Certificate],
     managed_cas: list[x509.Certificate],
     org_domains: list[str],
+    crls: Sequence[LoadedCrl] = (),
 ) -> CertificateFacts:
     """Parse the first certificate of ``pem_or_der`` (further ones are taken as presented intermediates).
 
@@ -221,7 +277,7 @@ def analyze_certificate(
         warnings.simplefilter("always")
         certs = _load(pem_or_der)
         try:
-            facts = _analyze(certs[0], certs[1:], at, internal_roots, managed_cas, org_domains)
+            facts = _analyze(certs[0], certs[1:], at, internal_roots, managed_cas, org_domains, crls)
         except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             facts = _fingerprints_only(certs[0], exc)
     notes = sorted({str(w.message) for w in caught})
@@ -242,14 +298,17 @@ def analyze_certificate(
 def _fingerprints_only(cert: x509.Certificate, exc: Exception) -> CertificateFacts:
     """Last resort for a certificate whose body is damaged beyond the fields parsed one by one."""
     der = cert.public_bytes(Encoding.DER)
-    return CertificateFacts(
+    facts = CertificateFacts(
         parsed=True,
         sha256=sha256_hex(der),
         sha1=sha1_hex(der),
         chain=ChainFacts(store="none", reason="the certificate body does not parse"),
         anomalies=["malformed"],
         errors=[f"certificate body: {type(exc).__name__}: {exc}"],
+        tools=match_tools(CertView(subject=[], issuer=[], sha1=sha1_hex(der), sha256=sha256_hex(der))),
+        notes=["the certificate body does not parse: only its hashes were used"],
     )
+    return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
 
 
 def _analyze(
@@ -259,6 +318,7 @@ def _analyze(
     internal_roots: list[x509.Certificate],
     managed_cas: list[x509.Certificate],
     org_domains: list[str],
+    crls: Sequence[LoadedCrl] = (),
 ) -> CertificateFacts:
     out = _Collector()
     der = cert.public_bytes(Encoding.DER)
@@ -321,16 +381,50 @@ def _analyze(
     # it signed itself, or a known certificate bearing the issuer's name did not sign it. A leaf
     # whose intermediate is merely missing is not evidence of forgery (cert-domain §4 E1).
     trusted_chain = chain.store != "none" or managed is not None
-    known_issuers = [*presented, *managed_cas, *internal_roots, *certifi_roots()]
+    known_issuers = [*presented, *managed_cas, *internal_roots, *certifi_by_subject().get(cert.issuer.public_bytes(), ())]
     provably_not_brand = bool(self_signed_sig) or _forged_issuer(cert, known_issuers)
-    brands = reference_brands(names_of_cas(managed_cas))
+    brands = reference_brands(names_of_cas([*managed_cas, *internal_roots]))
     mimicry = out.attempt(
         "issuer mimicry",
         lambda: match_issuer(_issuer_attributes(cert.issuer), brands, trusted=trusted_chain or not provably_not_brand),
         MimicryFacts(),
     )
 
-    return CertificateFacts(
+    subject_attrs = out.attempt("subject attributes", lambda: attributes_of(cert.subject), [])
+    issuer_attrs = out.attempt("issuer attributes", lambda: attributes_of(cert.issuer), [])
+    view = CertView(
+        subject=subject_attrs,
+        issuer=issuer_attrs,
+        serial=serial_number if isinstance(serial_number, int) else None,
+        sha1=sha1_hex(der),
+        sha256=sha256_hex(der),
+        md5=hashlib.md5(der).hexdigest(),  # noqa: S324 - only to recognize a published tool certificate
+        not_before=not_before,
+        not_after=not_after,
+        key_type=None if key_type.startswith("unsupported") else key_type,
+        key_size=key_size,
+        is_ca=is_ca if extensions_ok else None,
+        san_dns=_san_values(san, x509.DNSName) if extensions_ok else None,
+        san_ip=[str(ip) for ip in _san_values(san, x509.IPAddress)] if extensions_ok else None,
+        self_signed=self_signed_sig,
+        server_auth=out.attempt("extended key usage", lambda: _server_auth(cert), None) if extensions_ok else None,
+    )
+    tools = out.attempt("tool defaults", lambda: match_tools(view), [])
+    brand = public_brand_named(issuer_attrs)
+    exceeded = presented_as_leaf and checks.lifetime_exceeded(not_before, not_after)
+    if brand is not None and exceeded and "exceeds_public_max_validity" not in out.anomalies:
+        out.flag("exceeds_public_max_validity")
+    issuers = [c for c in (*presented, *managed_cas, *internal_roots) if directly_issued_by(cert, c)]
+    revocation = out.attempt(
+        "revocation",
+        lambda: check_revocation(
+            serial=serial_number if isinstance(serial_number, int) else None,
+            issuer=issuer_attrs, crls=crls, issuer_certs=issuers, at=at,
+        ),
+        None,
+    )
+
+    facts = CertificateFacts(
         parsed=True,
         sha256=sha256_hex(der),
         sha1=sha1_hex(der),
@@ -358,4 +452,27 @@ def _analyze(
         outside_domains=outside_domains(names, org_domains),
         anomalies=out.anomalies,
         errors=out.errors,
+        tools=tools,
+        revocation=revocation,
+        public_ca_named=brand is not None,
+        public_ca_brand=brand,
+        lifetime_exceeded=exceeded,
     )
+    return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
+
+
+def _san_values(san: x509.SubjectAlternativeName | None, kind: Any) -> list[Any]:
+    if san is None:
+        return []
+    try:
+        return list(san.get_values_for_type(kind))
+    except (ValueError, TypeError):
+        return []
+
+
+def _server_auth(cert: x509.Certificate) -> bool | None:
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    return x509.oid.ExtendedKeyUsageOID.SERVER_AUTH in usages

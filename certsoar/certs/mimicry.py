@@ -1,4 +1,11 @@
-"""Issuer mimicry: homoglyph skeletons (UTS #39 style), exact brands on untrusted chains, fuzzy matches."""
+"""Issuer mimicry: UTS #39 skeletons (Unicode confusables), exact brands on untrusted chains, fuzzy matches.
+
+An exact brand name fires only with proof that the certificate is not that brand's (the caller passes
+``trusted=False`` only then: it signed itself, or a known certificate bearing the issuer's name did not
+sign it). A leaf whose intermediate is merely absent is not forged (cert-domain §4 E1). Script alone
+never fires: a legitimate Hungarian, Cyrillic or Chinese CA name only counts when its skeleton or
+spelling meets a reference brand.
+"""
 
 from __future__ import annotations
 
@@ -10,56 +17,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certsoar.certs.brands import brand_core
+from certsoar.certs.brands import identifying_words
+from certsoar.certs.confusables import skeleton
 
 MimicryKind = Literal["homoglyph", "exact_brand_untrusted", "fuzzy"]
 
 MIN_VALUE_CHARS = 4
 MIN_FUZZY_CORE = 5
 FUZZY_THRESHOLD = 0.85
-
-# A compact prototype map in the spirit of Unicode confusables.txt, limited to look-alikes of
-# Latin letters. Keys are single code points or short sequences; values are the prototype. The
-# map is applied before casefolding so upper-case I and lower-case l can meet.
-_SEQUENCES: tuple[tuple[str, str], ...] = (("rn", "m"), ("vv", "w"), ("cl", "d"))
-_CHARS: dict[str, str] = {
-    # digits and ASCII punctuation that pass for letters
-    "0": "o", "1": "l", "|": "l", "!": "l", "I": "l", "3": "e", "5": "s", "$": "s", "@": "a",
-    # Cyrillic
-    "А": "a", "а": "a", "В": "b", "в": "b", "Е": "e", "е": "e", "Ё": "e", "ё": "e", "К": "k", "к": "k",
-    "М": "m", "м": "m", "Н": "h", "н": "h", "О": "o", "о": "o", "Р": "p", "р": "p", "С": "c", "с": "c",
-    "Т": "t", "т": "t", "У": "y", "у": "y", "Х": "x", "х": "x", "Ѕ": "s", "ѕ": "s", "І": "l", "і": "i",
-    "Ї": "l", "ї": "i", "Ј": "j", "ј": "j", "Ԛ": "q", "ԛ": "q", "Ԝ": "w", "ԝ": "w", "Ү": "y", "ү": "y",
-    "Һ": "h", "һ": "h", "Ԁ": "d", "ԁ": "d", "ɡ": "g", "Ӏ": "l", "ӏ": "l", "Ь": "b",
-    # Greek
-    "Α": "a", "α": "a", "Β": "b", "β": "b", "Ε": "e", "ε": "e", "Ζ": "z", "Η": "h", "Ι": "l", "ι": "i",
-    "Κ": "k", "κ": "k", "Μ": "m", "Ν": "n", "ν": "v", "Ο": "o", "ο": "o", "Ρ": "p", "ρ": "p",
-    "Τ": "t", "τ": "t", "Υ": "y", "υ": "u", "Χ": "x", "χ": "x", "ϲ": "c", "Ϲ": "c", "ω": "w",
-    # Latin look-alikes outside ASCII
-    "ı": "i", "ȷ": "j", "ℓ": "l", "ǀ": "l", "ƅ": "b", "ɑ": "a", "ο": "o", "ѵ": "v",
-}
-
-
-def skeleton(text: str) -> str:
-    """Prototype form of ``text``: equal skeletons mean the strings look alike.
-
-    NFKD folds compatibility forms (full-width letters, ligatures) and splits accents, which are
-    dropped; look-alike characters map to their Latin prototype; the result is casefolded. Applied
-    until it stops changing, as UTS #39 does.
-    """
-    current = text
-    for _ in range(4):
-        decomposed = unicodedata.normalize("NFKD", current)
-        stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-        mapped = "".join(_CHARS.get(ch, ch) for ch in stripped).casefold()
-        for seq, proto in _SEQUENCES:
-            mapped = mapped.replace(seq, proto)
-        mapped = " ".join(mapped.split())
-        if mapped == current:
-            break
-        current = mapped
-    return current
-
 
 def levenshtein(a: str, b: str) -> int:
     if len(a) < len(b):
@@ -104,34 +69,50 @@ _RANK = {"homoglyph": 3, "exact_brand_untrusted": 2, "fuzzy": 1}
 def _references(brands: tuple[str, ...]) -> list[_Reference]:
     refs = []
     for name in brands:
-        core = brand_core(name)
-        if len(core) < MIN_VALUE_CHARS:
+        words = identifying_words(name)
+        if len(words) < MIN_VALUE_CHARS:
             continue
-        refs.append(_Reference(name, core, skeleton(core), skeleton(name)))
+        refs.append(_Reference(name, words.casefold(), skeleton(words), skeleton(name)))
     return refs
 
 
-def _compare(value: str, ref: _Reference, trusted: bool) -> tuple[MimicryKind, float] | None:
-    folded = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
-    core = brand_core(value)
-    if not core:
+@dataclass(frozen=True)
+class _Value:
+    folded: str
+    core: str
+    core_skeleton: str
+    full_skeleton: str
+    token_skeletons: tuple[str, ...]
+
+    @classmethod
+    def of(cls, value: str) -> "_Value":
+        words = identifying_words(value)
+        return cls(
+            folded=" ".join(unicodedata.normalize("NFKC", value).casefold().split()),
+            core=words.casefold(),
+            core_skeleton=skeleton(words),
+            full_skeleton=skeleton(value),
+            token_skeletons=tuple(skeleton(t) for t in words.split() if len(t) >= MIN_FUZZY_CORE),
+        )
+
+
+def _compare(value: _Value, ref: _Reference, trusted: bool, *, fuzzy: bool = True) -> tuple[MimicryKind, float] | None:
+    if not value.core:
         return None
-    same_text = folded == ref.name.casefold() or core == ref.core
-    if same_text:
+    if value.folded == ref.name.casefold() or value.core == ref.core:
         return None if trusted else ("exact_brand_untrusted", 1.0)
-    core_skel = skeleton(core)
-    if skeleton(value) == ref.full_skeleton or core_skel == ref.core_skeleton:
+    if value.full_skeleton == ref.full_skeleton or value.core_skeleton == ref.core_skeleton:
         return ("homoglyph", 1.0)
     # a look-alike brand word inside a longer name ("Micr0soft Update Services")
-    if " " not in ref.core:
-        for token in core.split():
-            if len(token) >= MIN_FUZZY_CORE and token != ref.core and skeleton(token) == ref.core_skeleton:
-                return ("homoglyph", 1.0)
-    if min(len(core_skel), len(ref.core_skeleton)) < MIN_FUZZY_CORE:
+    if " " not in ref.core and ref.core not in value.core.split() and ref.core_skeleton in value.token_skeletons:
+        return ("homoglyph", 1.0)
+    a, b = value.core_skeleton, ref.core_skeleton
+    if not fuzzy or min(len(a), len(b)) < MIN_FUZZY_CORE or abs(len(a) - len(b)) > max(len(a), len(b)) * (1 - FUZZY_THRESHOLD) + 2:
         return None
-    score = similarity(core_skel, ref.core_skeleton)
-    distance = levenshtein(core_skel, ref.core_skeleton)
-    if score >= FUZZY_THRESHOLD or (distance == 1 and min(len(core_skel), len(ref.core_skeleton)) >= 6):
+    distance = levenshtein(a, b)
+    score = 1.0 - distance / max(len(a), len(b))
+    shorter = min(len(a), len(b))
+    if score >= FUZZY_THRESHOLD or (distance == 1 and shorter >= 6) or (distance == 2 and shorter >= 9):
         return ("fuzzy", round(score, 3))
     return None
 
@@ -149,8 +130,11 @@ def match_issuer(attributes: list[tuple[str, str]], brands: Iterable[str], *, tr
     for attribute, value in attributes:
         if len(value.strip()) < MIN_VALUE_CHARS:
             continue
+        prepared = _Value.of(value)
+        # a name that is itself a reference brand (GeoTrust) is not a misspelling of another (Entrust)
+        is_a_brand = any(prepared.core == ref.core for ref in refs)
         for ref in refs:
-            hit = _compare(value, ref, trusted)
+            hit = _compare(prepared, ref, trusted, fuzzy=not is_a_brand)
             if hit is None:
                 continue
             kind, score = hit

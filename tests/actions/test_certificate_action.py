@@ -116,3 +116,63 @@ async def test_unreadable_internal_roots_is_a_config_error(tmp_path):
         ctx = context(tmp_path, trust={"internal_roots": roots})
         with pytest.raises(ConfigError, match=message):
             await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]))), ctx)
+
+
+PKITS = Path(__file__).resolve().parent.parent / "data" / "pkits"
+SSLBL = Path(__file__).resolve().parent.parent / "data" / "sslbl" / "sslblacklist-excerpt.csv"
+
+
+async def test_crls_sslbl_and_allowlist_come_from_the_config(tmp_path):
+    import shutil
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    anchor = x509.load_der_x509_certificate((PKITS / "TrustAnchorRootCertificate.crt").read_bytes())
+    good_ca = x509.load_der_x509_certificate((PKITS / "GoodCACert.crt").read_bytes())
+    revoked = x509.load_der_x509_certificate((PKITS / "InvalidRevokedEETest3EE.crt").read_bytes())
+    (tmp_path / "anchor.pem").write_bytes(anchor.public_bytes(Encoding.PEM))
+    shutil.copy(PKITS / "GoodCACRL.crl", tmp_path / "good.crl")
+    shutil.copy(SSLBL, tmp_path / "sslbl.csv")
+    ctx = context(
+        tmp_path, overrides={"ca": FakeCa([good_ca])},
+        trust={"internal_roots": ["anchor.pem"], "crls": ["good.crl"]}, intel={"sslbl": "sslbl.csv"},
+        allowlist=[{"spki_sha256": "00" * 32, "owner": "pki", "reason": "x", "expires": "2020-01-01T00:00:00Z"}],
+    )
+    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    facts = await analyze(AnalyzeInput(alert=CertificateAlert(id="r", time=old, certificate_pem=pem(revoked))), ctx)
+    assert facts.issued_by_managed_ca and facts.chain.store == "internal"
+    assert facts.revocation is not None and facts.revocation.revoked and facts.revocation.reason == "keyCompromise"
+    assert facts.sslbl is None and facts.allowlisted is None
+
+    listed = await analyze(AnalyzeInput(alert=alert(sha1="2e3519b7cb61a3cd6167f727df993f68311085ea")), ctx)
+    assert listed.source == "fingerprint" and listed.sslbl is not None and listed.sslbl.reason == "DCRat C&C"
+    assert listed.ioc_reasons
+
+
+async def test_allowlist_expiry_uses_the_run_clock(tmp_path):
+    cert = make("sep.corp.example", org="Symantec Corporation", sans=["sep.corp.example"])
+    entry = {"subject": "sep", "assets": ["10.0.0.0/8"], "owner": "endpoint", "reason": "SEP", "expires": (SEEN + timedelta(days=1)).isoformat()}
+    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]), dst_ip="10.1.2.3")), context(tmp_path, allowlist=[entry]))
+    assert facts.allowlisted is not None and facts.allowlisted.owner == "endpoint"
+    expired = {**entry, "expires": (SEEN - timedelta(minutes=1)).isoformat()}
+    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]), dst_ip="10.1.2.3")), context(tmp_path, allowlist=[expired]))
+    assert facts.allowlisted is None and any("expired" in n for n in facts.notes)
+
+
+async def test_logged_certificate_alert(tmp_path):
+    from certsoar.alert import LoggedCertificate
+
+    logged = LoggedCertificate(subject="O=Mythic C2", issuer="O=Mythic C2", serial="00:C7:D4",
+                               not_before=SEEN - timedelta(days=5), not_after=SEEN + timedelta(days=360))
+    facts = await analyze(AnalyzeInput(alert=alert(logged_certificate=logged, sha256="ab" * 32)), context(tmp_path))
+    assert facts.source == "log" and facts.serial == "C7D4"
+    assert [m.tool for m in facts.tools] == ["mythic"] and facts.tools[0].exact
+    assert any("mythic" in r for r in facts.ioc_reasons)
+
+
+async def test_unreadable_or_bad_crl_is_a_config_error(tmp_path):
+    cert = make("x.example.net", sans=["x.example.net"])
+    (tmp_path / "bad.crl").write_bytes(b"not a crl")
+    for crls, message in ((["missing.crl"], "cannot read"), (["bad.crl"], "not a PEM or DER CRL")):
+        with pytest.raises(ConfigError, match=message):
+            await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]))), context(tmp_path, trust={"crls": crls}))

@@ -29,6 +29,18 @@ def test_homoglyph_issuers_fire(analyze, org, brand):
     assert facts.mimicry.score == 1.0
 
 
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        {"O": "NetLock Kft.", "CN": "NetLock Üzleti (Class B) Tanúsítványkiadó"},  # non-ASCII brand, copied exactly
+        {"O": "Hellenic Academic and Research Institutions CA", "CN": "HARICA TLS RSA Root CA 2021"},
+    ],
+)
+def test_self_signed_copy_of_a_real_ca_name_is_exact_brand_untrusted(analyze, issuer):
+    facts = analyze(self_signed_with_issuer(**issuer))
+    assert facts.mimicry.kind == "exact_brand_untrusted"
+
+
 def test_genuine_looking_self_signed_brand_is_exact_brand_untrusted(analyze):
     facts = analyze(self_signed_with_issuer(O="DigiCert Inc", CN="DigiCert Global G2 TLS RSA SHA256 2020 CA1"))
     assert facts.self_signed and facts.chain.store == "none"
@@ -50,6 +62,8 @@ def test_fuzzy_brand_is_medium_evidence(analyze):
         {"O": "Példa Tanúsítványkiadó Kft.", "CN": "Példa Minősített Tanúsítványkiadó"},  # legit Hungarian
         {"O": "ООО Ромашка", "CN": "Головной удостоверяющий центр"},  # legit Cyrillic
         {"O": "Internet Widgits Pty Ltd", "C": "AU"},
+        {"O": "沃通电子认证服务有限公司", "CN": "沃通根证书"},  # WoSign's Chinese name
+        {"O": "Минкомсвязь России", "CN": "Головной удостоверяющий центр"},  # e-trust.ru
     ],
 )
 def test_ordinary_and_non_ascii_names_do_not_fire(analyze, issuer):
@@ -70,13 +84,40 @@ def test_brand_name_on_leaf_with_missing_intermediate_is_not_forgery(analyze, ma
     assert forged.mimicry.kind == "exact_brand_untrusted"
 
 
-def test_skeleton_and_levenshtein_basics():
-    assert skeleton("Micr0soft") == skeleton("Microsoft")
-    assert skeleton("DigiCert lnc") == skeleton("DigiCert Inc")
-    assert skeleton("rnicrosoft") == skeleton("microsoft")
-    assert skeleton("vvosign") == skeleton("wosign")
+@pytest.mark.parametrize(
+    ("look_alike", "original"),
+    [
+        ("Micr0soft", "Microsoft"),  # 0 → O, folded
+        ("DigiCert lnc", "DigiCert Inc"),  # I and l share a prototype
+        ("rnicrosoft", "microsoft"),  # m → rn in confusables.txt
+        ("\u041cicrosoft", "Microsoft"),  # Cyrillic capital EM
+        ("G\u043e\u043egle", "Google"),  # Cyrillic small o
+        ("\uff24igi\uff23ert", "DigiCert"),  # full-width letters
+        ("Exarnple", "Example"),
+        ("Sect\u00edgo", "Sectigo"),  # accent dropped
+        ("\u0391mazon", "Amazon"),  # Greek capital alpha
+    ],
+)
+def test_skeletons_of_look_alikes_are_equal(look_alike, original):
+    assert skeleton(look_alike) == skeleton(original)
+
+
+@pytest.mark.parametrize(("a", "b"), [("DigiCert", "Digital"), ("Sectigo", "Sectlgo"), ("vvosign", "wosign"), ("Entrust", "GeoTrust")])
+def test_different_names_keep_different_skeletons(a, b):
+    assert skeleton(a) != skeleton(b)  # spelling variants are the fuzzy rule's job, not the skeleton's
+
+
+def test_uts39_table_is_the_unicode_data():
+    from certsoar.certs.confusables import prototypes, uts39_skeleton
+
+    table = prototypes()
+    assert len(table) > 6000
+    assert table["\u0430"] == "a" and table["1"] == "l" and table["m"] == "rn"
+    assert uts39_skeleton("paypal") == uts39_skeleton("\u0440\u0430ypal")
+
+
+def test_skeleton_basics():
     assert skeleton("Tanúsítvány") == "tanusitvany"
-    assert skeleton("Exarnple") == skeleton("Example")
     assert levenshtein("sectigo", "sectlgo") == 1
     assert levenshtein("", "abc") == 3
     assert brand_core("DigiCert Global Root G3") == "digicert"
@@ -96,3 +137,13 @@ def test_short_values_and_trusted_exact_names_are_ignored():
     assert match_issuer([("O", "DCT")], brands, trusted=False).matched is False
     assert match_issuer([("O", "DigiCert Inc")], brands, trusted=True).matched is False
     assert match_issuer([("O", "DigiCert lnc")], brands, trusted=True).kind == "homoglyph"
+
+
+@pytest.mark.parametrize("where", ["internal_roots", "managed_cas"])
+def test_look_alike_of_the_customers_internal_ca_name(analyze, make_cert, where):
+    root = make_cert(dn(CN="Contoso Enterprise Root", O="Contoso Holdings"), ca=True, days=3650)
+    fake = build(dn(O="C\u043entoso Holdings", CN="Contoso Enterprise Root"), sans=["vpn.example.com"])  # Cyrillic o
+    facts = analyze(fake.pem, **{where: [root.cert]})
+    assert facts.mimicry.kind == "homoglyph" and facts.mimicry.brand == "Contoso Holdings"
+    without = analyze(fake.pem)
+    assert without.mimicry.matched is False  # not a public brand: only the customer's CA names make it one

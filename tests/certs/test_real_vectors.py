@@ -84,3 +84,29 @@ def test_digicert_root_in_certifi_chains_public():
     assert facts.self_signed is True
     assert facts.mimicry.matched is False  # the real DigiCert root is trusted
     assert "ca_true_on_leaf" not in facts.anomalies
+
+
+@pytest.mark.parametrize(
+    ("name", "tool", "exact"),
+    [
+        ("custom__ian_uri.pem", "openssl", True),  # issuer C=AU, ST=Some-State, O=Internet Widgits Pty Ltd
+        ("custom__dsa_selfsigned_ca.pem", "openssl", False),  # only O= kept the default
+    ],
+)
+def test_openssl_defaults_on_real_certificates(name, tool, exact):
+    facts = analyze(name)
+    assert [(m.tool, m.exact) for m in facts.tools] == [(tool, exact)]
+    assert facts.ioc_reasons == []  # OpenSSL's defaults are never an indicator by themselves
+
+
+@pytest.mark.parametrize("name", ["cryptography.io.chain.pem", "wildcard_san.pem", "utf8-dnsname.pem", "ecdsa_root.pem", "e-trust.ru.der"])
+def test_real_certificates_match_no_offensive_tool(name):
+    assert analyze(name).tools == []
+
+
+def test_ca_named_lifetime_on_real_leaves():
+    lets_encrypt = analyze("cryptography-scts.pem")
+    assert lets_encrypt.public_ca_named and not lets_encrypt.lifetime_exceeded
+    trustwave = analyze("wildcard_san.pem")  # 1095 days from 2014-12-15: within the 60-month rule of its day
+    assert trustwave.validity_days == 1095 and trustwave.lifetime_exceeded is False
+    assert trustwave.ioc_reasons == []

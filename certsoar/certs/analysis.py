@@ -1,0 +1,285 @@
+"""analyze_alert: CertificateFacts for an alert, whatever it carries (certificate, log attributes, hashes).
+
+With the certificate: the full analysis of facts.analyze_certificate. With only what a log recorded
+(``alert.logged_certificate``): the same signals from the recorded attributes, ``source="log"``, with
+notes where a decision rests on names rather than signatures. With only hashes: ``source="fingerprint"``.
+SSLBL and the allowlist apply in every case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography import x509
+
+from certsoar.alert import CertificateAlert, LoggedCertificate
+from certsoar.certs import anomalies as checks
+from certsoar.certs.allowlist import Identity, match_allowlist
+from certsoar.certs.brands import names_of_cas, public_brand_named, reference_brands
+from certsoar.certs.chain import ChainFacts, certifi_root_sha256s
+from certsoar.certs.dn import Attribute, attributes_of, first, parse_dn, rfc4514, same_name
+from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_from_fingerprints, ioc_reasons
+from certsoar.certs.fingerprints import normalize_serial
+from certsoar.certs.intel import SslblError, load_sslbl
+from certsoar.certs.mimicry import MimicryFacts, match_issuer
+from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside_domains
+from certsoar.certs.revocation import LoadedCrl, check_revocation
+from certsoar.certs.tools import CertView, match_tools
+from certsoar.config import AllowlistEntry
+from certsoar.errors import AlertError
+
+SELF_SIGNED_STATUS = "self signed certificate"
+SELF_SIGNED_IN_CHAIN_STATUS = "self signed certificate in certificate chain"
+_KEY_TYPES = {"rsa": "RSA", "ec": "EC", "ecdsa": "EC", "id-ecpublickey": "EC", "dsa": "DSA", "ed25519": "Ed25519", "ed448": "Ed448"}
+
+
+@dataclass(frozen=True)
+class AnalysisContext:
+    """Everything the analysis needs besides the alert (built once per run by certificate.analyze)."""
+
+    at: datetime  # when the certificate was observed: chain validity and CRL freshness are judged here
+    internal_roots: Sequence[x509.Certificate] = ()
+    managed_cas: Sequence[x509.Certificate] = ()
+    org_domains: Sequence[str] = ()
+    crls: Sequence[LoadedCrl] = ()
+    sslbl: Path | None = None
+    allowlist: Sequence[AllowlistEntry] = ()
+    now: datetime | None = field(default=None)  # allowlist expiry is judged here; defaults to ``at``
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def analyze_alert(alert: CertificateAlert, ctx: AnalysisContext) -> CertificateFacts:
+    """CertificateFacts for ``alert``; raises AlertError only when the alert names no usable certificate."""
+    notes: list[str] = []
+    facts: CertificateFacts | None = None
+    if alert.certificate_pem:
+        try:
+            facts = analyze_certificate(
+                alert.certificate_pem.encode("utf-8"),
+                at=ctx.at,
+                internal_roots=list(ctx.internal_roots),
+                managed_cas=list(ctx.managed_cas),
+                org_domains=list(ctx.org_domains),
+                crls=ctx.crls,
+            )
+        except AlertError as exc:
+            if not (alert.logged_certificate or alert.sha256 or alert.sha1):
+                raise
+            notes.append(f"the certificate in the alert is unusable ({exc}); facts come from what else the alert carries")
+        else:
+            notes.extend(_hash_mismatches(alert, facts))
+    if facts is None and alert.logged_certificate is not None:
+        facts = facts_from_log(alert.logged_certificate, alert, ctx)
+    if facts is None:
+        if not (alert.sha256 or alert.sha1):
+            raise AlertError("the alert carries no certificate, no logged certificate attributes and no hash")
+        facts = facts_from_fingerprints(alert.sha256, alert.sha1)
+    return _with_intel_and_allowlist(facts, alert, ctx, notes)
+
+
+def _hash_mismatches(alert: CertificateAlert, facts: CertificateFacts) -> list[str]:
+    return [
+        f"alert {name} {claimed} does not match the certificate ({actual})"
+        for name, claimed, actual in (("sha256", alert.sha256, facts.sha256), ("sha1", alert.sha1, facts.sha1))
+        if claimed and claimed != actual
+    ]
+
+
+def _with_intel_and_allowlist(facts: CertificateFacts, alert: CertificateAlert, ctx: AnalysisContext, notes: list[str]) -> CertificateFacts:
+    errors = list(facts.errors)
+    mismatches = [n for n in notes if "does not match the certificate" in n]
+    errors.extend(mismatches)
+    notes = [n for n in notes if n not in mismatches] + list(facts.notes)
+    sslbl = None
+    if ctx.sslbl is not None:
+        try:
+            index = load_sslbl(ctx.sslbl)
+        except SslblError as exc:
+            notes.append(f"{exc}: the SSLBL check was skipped")
+        else:
+            sha1 = facts.sha1 or alert.sha1
+            sslbl = index.lookup(sha1)
+            if sha1 is None:
+                notes.append("no SHA-1 is known for this certificate: the SSLBL check was not possible")
+    addresses = tuple(a for a in (alert.dst_ip, alert.src_ip) if a)
+    who = Identity(
+        sha256=facts.sha256 or alert.sha256,
+        spki_sha256=facts.spki_sha256,
+        subject=facts.subject,
+        issuer=facts.issuer,
+        addresses=addresses,
+    )
+    allowlisted, allow_notes = match_allowlist(list(ctx.allowlist), who, now=_aware(ctx.now or ctx.at))
+    notes.extend(allow_notes)
+    updated = facts.model_copy(update={"sslbl": sslbl, "allowlisted": allowlisted, "notes": notes, "errors": errors})
+    return updated.model_copy(update={"ioc_reasons": ioc_reasons(updated)})
+
+
+# --- facts from a log record -----------------------------------------------------------------------
+
+
+def _serial_int(serial: str | None) -> tuple[str | None, int | None]:
+    if not serial:
+        return None, None
+    normalized = normalize_serial(serial)
+    if normalized is None:
+        return None, None
+    return normalized, int(normalized, 16)
+
+
+def _key_type(logged: LoggedCertificate) -> str | None:
+    if not logged.key_type:
+        return None
+    return _KEY_TYPES.get(logged.key_type.strip().lower(), logged.key_type.strip())
+
+
+def _log_chain(status: str | None) -> ChainFacts:
+    if status is None or not status.strip():
+        return ChainFacts(store="none", reason="the log carried no certificate and no validation status: the chain was not validated")
+    if status.strip().lower() == "ok":
+        return ChainFacts(store="public", reason="reported by the sensor (validation_status=ok, its public store); not re-validated here")
+    return ChainFacts(store="none", reason=f"the sensor reported: {status.strip()}; not re-validated here")
+
+
+def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: AnalysisContext) -> CertificateFacts:
+    """The §1 signals that the recorded attributes allow; what they cannot decide goes to ``notes``."""
+    at = _aware(ctx.at)
+    notes: list[str] = []
+    anomalies: list[str] = []
+
+    def flag(*codes: str) -> None:
+        anomalies.extend(c for c in codes if c not in anomalies)
+
+    subject = parse_dn(logged.subject)
+    issuer = parse_dn(logged.issuer)
+    if logged.subject and not subject:
+        notes.append(f"the logged subject {logged.subject[:200]!r} does not read as a distinguished name")
+    if logged.issuer and not issuer:
+        notes.append(f"the logged issuer {logged.issuer[:200]!r} does not read as a distinguished name")
+    serial, serial_number = _serial_int(logged.serial)
+    if logged.serial and serial is None:
+        notes.append(f"the logged serial {logged.serial[:80]!r} is not hexadecimal")
+    if (serial is not None and serial.startswith("-")) or serial_number == 0:
+        flag("non_positive_serial")
+    if logged.version == 1:
+        flag("x509_v1")
+    if logged.subject is not None:
+        flag(*checks.attribute_anomalies(subject))
+
+    key_type = _key_type(logged)
+    if key_type is not None:
+        flag(*checks.key_anomalies(key_type, logged.key_length))
+    flag(*checks.signature_name_anomalies(logged.signature_algorithm))
+
+    self_signed_name = same_name(subject, issuer)
+    status = (logged.validation_status or "").strip().lower()
+    self_signed = self_signed_name or status == SELF_SIGNED_STATUS
+    if self_signed_name:
+        notes.append("self-signed decided from names only: the log carried no certificate (subject equals issuer)")
+    elif status == SELF_SIGNED_STATUS:
+        notes.append("self-signed as the sensor reported it (validation_status 'self signed certificate'); names differ")
+    else:
+        notes.append("self-signature not verifiable from a log: a certificate signed by its own key under another issuer name (old Metasploit) is missed")
+    if status == SELF_SIGNED_IN_CHAIN_STATUS:
+        notes.append("the sensor saw an untrusted self-signed root in the presented chain (a private CA), not a self-signed leaf")
+
+    names = [normalize_host(n) for n in logged.san_dns if n.strip()]
+    addresses = [a.strip() for a in logged.san_ip if a.strip()]
+    subject_cn = first(subject, "CN")
+    if subject_cn and looks_like_host(subject_cn) and normalize_host(subject_cn) not in names:
+        names.append(normalize_host(subject_cn))
+    elif subject_cn and is_ip(subject_cn) and subject_cn.strip() not in addresses:
+        addresses.append(subject_cn.strip())
+    names = list(dict.fromkeys(names))
+
+    is_ca = logged.basic_constraints_ca
+    looks_like_server = bool(logged.san_dns or logged.san_ip) or bool(subject_cn and (looks_like_host(subject_cn) or is_ip(subject_cn)))
+    leaf = not is_ca or looks_like_server
+    if is_ca and looks_like_server:
+        flag("ca_true_on_leaf")
+    if alert.source_format.lower().startswith("zeek") and not logged.san_dns and not logged.san_ip:
+        flag("missing_san")
+
+    chain = _log_chain(logged.validation_status)
+    not_before = _aware(logged.not_before) if logged.not_before else None
+    not_after = _aware(logged.not_after) if logged.not_after else None
+    exceeded = False
+    if not_before and not_after:
+        flag(*checks.validity_anomalies(not_before, not_after, at, is_ca=not leaf, chains_public=chain.store == "public"))
+        exceeded = leaf and checks.lifetime_exceeded(not_before, not_after)
+    brand = public_brand_named(issuer)
+    if brand is not None and exceeded and "exceeds_public_max_validity" not in anomalies:
+        flag("exceeds_public_max_validity")
+
+    managed = _managed_by_name(issuer, ctx.managed_cas)
+    if managed is not None:
+        notes.append("issuer name is a managed CA's; the signature could not be checked from a log")
+    genuine_root = bool(alert.sha256 and alert.sha256 in certifi_root_sha256s())
+    # Exact brand names count only with proof (cert-domain §4 E1): here a leaf that names itself as issuer,
+    # or a certificate the sensor itself found self-signed and untrusted.
+    proof = not genuine_root and ((self_signed_name and leaf) or status == SELF_SIGNED_STATUS)
+    trusted = chain.store != "none" or managed is not None or not proof
+    brands = reference_brands(names_of_cas(list(ctx.managed_cas)) + names_of_cas(list(ctx.internal_roots)))
+    mimicry = match_issuer([(k, v) for k, v in issuer if k in ("O", "CN", "OU")], brands, trusted=trusted) if issuer else MimicryFacts()
+
+    view = CertView(
+        subject=subject, issuer=issuer, serial=serial_number, sha1=alert.sha1, sha256=alert.sha256,
+        not_before=not_before, not_after=not_after, key_type=key_type, key_size=logged.key_length, is_ca=is_ca,
+        san_dns=list(logged.san_dns) if alert.source_format.lower().startswith("zeek") else (list(logged.san_dns) or None),
+        san_ip=list(logged.san_ip) if alert.source_format.lower().startswith("zeek") else (list(logged.san_ip) or None),
+        self_signed=True if status == SELF_SIGNED_STATUS else None,
+    )
+    revocation = check_revocation(
+        serial=serial_number, issuer=issuer, crls=ctx.crls,
+        issuer_certs=[c for c in (*ctx.managed_cas, *ctx.internal_roots) if same_name(attributes_of(c.subject), issuer)], at=at,
+    )
+    if logged.template:
+        notes.append(f"AD CS template {logged.template}" + (f", request {logged.request_id}" if logged.request_id else ""))
+    facts = CertificateFacts(
+        parsed=False,
+        source="log",
+        sha256=alert.sha256,
+        sha1=alert.sha1,
+        serial=serial,
+        subject=rfc4514(subject) if subject else logged.subject,
+        issuer=rfc4514(issuer) if issuer else logged.issuer,
+        subject_cn=subject_cn,
+        issuer_cn=first(issuer, "CN"),
+        issuer_org=first(issuer, "O"),
+        names=names,
+        ip_addresses=addresses,
+        not_before=not_before,
+        not_after=not_after,
+        validity_days=(not_after - not_before).days if not_before and not_after else None,
+        key_type=key_type,
+        key_size=logged.key_length,
+        signature_algorithm=logged.signature_algorithm,
+        self_signed=self_signed,
+        self_signed_name=self_signed_name,
+        chain=chain,
+        mimicry=mimicry,
+        issued_by_managed_ca=managed is not None,
+        managed_ca=managed.subject.rfc4514_string() if managed is not None else None,
+        outside_domains=outside_domains(names, list(ctx.org_domains)),
+        anomalies=anomalies,
+        tools=match_tools(view),
+        revocation=revocation,
+        public_ca_named=brand is not None,
+        public_ca_brand=brand,
+        lifetime_exceeded=exceeded,
+        notes=notes,
+    )
+    return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
+
+
+def _managed_by_name(issuer: list[Attribute], managed_cas: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    return next((ca for ca in managed_cas if same_name(attributes_of(ca.subject), issuer)), None)
+
+
+__all__ = ["AnalysisContext", "analyze_alert", "facts_from_log"]

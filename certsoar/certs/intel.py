@@ -1,0 +1,103 @@
+"""Threat intelligence: the abuse.ch SSLBL certificate blacklist (cert-domain §1.8).
+
+The CSV is regenerated upstream every few minutes and replaced on disk by whatever fetches it; the
+index is cached per path and re-read when the file's modification time or size changes.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_SSLBL_BYTES = 64 * 1024 * 1024
+_SHA1 = re.compile(r"^[0-9a-f]{40}$")
+
+
+class SslblMatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sha1: str = Field(description="The listed SHA-1, lower-case hex.")
+    reason: str = Field(description="SSLBL's listing reason, e.g. 'CobaltStrike C&C'.")
+    listed: datetime | None = Field(default=None, description="Listing date (UTC), when the row had a readable one.")
+
+
+@dataclass(frozen=True)
+class SslblIndex:
+    path: str
+    entries: dict[str, tuple[str, datetime | None]]
+    skipped_rows: int
+
+    def lookup(self, sha1: str | None) -> SslblMatch | None:
+        if not sha1:
+            return None
+        key = re.sub(r"[\s:]", "", sha1).lower()
+        hit = self.entries.get(key)
+        if hit is None:
+            return None
+        return SslblMatch(sha1=key, reason=hit[0], listed=hit[1])
+
+
+def _listing_date(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def parse_sslbl(text: str, path: str = "<memory>") -> SslblIndex:
+    """``Listingdate,SHA1,Listingreason`` rows; '#' lines are comments; split on the first two commas."""
+    entries: dict[str, tuple[str, datetime | None]] = {}
+    skipped = 0
+    for line in text.splitlines():
+        row = line.strip()
+        if not row or row.startswith("#"):
+            continue
+        parts = row.split(",", 2)
+        sha1 = parts[1].strip().lower() if len(parts) == 3 else ""
+        if not _SHA1.match(sha1):
+            skipped += 1
+            continue
+        entries[sha1] = (parts[2].strip() or "listed", _listing_date(parts[0]))
+    return SslblIndex(path=path, entries=entries, skipped_rows=skipped)
+
+
+class SslblError(Exception):
+    """The configured SSLBL file cannot be read (reported as a note, not raised to the playbook)."""
+
+
+_cache: dict[str, tuple[tuple[int, int], SslblIndex]] = {}
+_lock = threading.Lock()
+
+
+def load_sslbl(path: Path) -> SslblIndex:
+    """The index of ``path``; read again only when its mtime or size changed since the last call."""
+    key = str(path.resolve())
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise SslblError(f"SSLBL file {path}: cannot read: {exc.strerror or exc}") from exc
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    if stat.st_size > MAX_SSLBL_BYTES:
+        raise SslblError(f"SSLBL file {path}: larger than {MAX_SSLBL_BYTES} bytes")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise SslblError(f"SSLBL file {path}: cannot read: {exc.strerror or exc}") from exc
+    index = parse_sslbl(text, str(path))
+    with _lock:
+        _cache[key] = (stamp, index)
+    return index
+
+
+def clear_sslbl_cache() -> None:
+    with _lock:
+        _cache.clear()

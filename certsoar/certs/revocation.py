@@ -1,0 +1,111 @@
+"""CRL status: a configured CRL whose issuer signed the certificate, verified with that issuer's key.
+
+The verifier in cryptography does no revocation checking (cert-domain §1.7), so this looks the
+serial up in each configured CRL whose issuer name is the certificate's issuer and whose signature a
+known issuer certificate (internal roots, managed CAs, presented intermediates) verifies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from pydantic import BaseModel, ConfigDict, Field
+
+from certsoar.certs.dn import Attribute, attributes_of, same_name
+
+
+class RevocationFacts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    checked: bool = Field(description="The CRL's signature verified with the issuer's key and the serial was looked up.")
+    revoked: bool = False
+    reason: str | None = Field(default=None, description="CRL reason code name, e.g. keyCompromise.")
+    crl: str = Field(description="Path of the CRL file used.")
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class LoadedCrl:
+    path: str
+    crl: x509.CertificateRevocationList
+
+
+class CrlError(ValueError):
+    """A configured CRL file is not a CRL."""
+
+
+def load_crl(path: Path) -> LoadedCrl:
+    """PEM or DER CRL → LoadedCrl; OSError for unreadable files, CrlError for anything else."""
+    data = path.read_bytes()
+    try:
+        crl = x509.load_pem_x509_crl(data) if b"-----BEGIN X509 CRL-----" in data else x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise CrlError(f"{path}: not a PEM or DER CRL: {exc}") from exc
+    return LoadedCrl(path=str(path), crl=crl)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _reason(entry: x509.RevokedCertificate) -> str | None:
+    try:
+        return str(entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value)
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def check_revocation(
+    *,
+    serial: int | None,
+    issuer: list[Attribute],
+    crls: Sequence[LoadedCrl],
+    issuer_certs: Sequence[x509.Certificate],
+    at: datetime,
+) -> RevocationFacts | None:
+    """None when no configured CRL names the certificate's issuer."""
+    if serial is None or not issuer:
+        return None
+    candidates = [c for c in crls if same_name(attributes_of(c.crl.issuer), issuer)]
+    if not candidates:
+        return None
+    unverified: RevocationFacts | None = None
+    for loaded in candidates:
+        signer = _signer(loaded.crl, issuer_certs)
+        if signer is None:
+            unverified = unverified or RevocationFacts(
+                checked=False, crl=loaded.path,
+                detail="the CRL names the issuer, but no known issuer certificate (internal roots, managed CAs, presented chain) verifies its signature",
+            )
+            continue
+        notes = []
+        next_update = _aware(loaded.crl.next_update_utc)
+        if next_update is not None and next_update < at:
+            notes.append(f"the CRL is stale (nextUpdate {next_update.isoformat()})")
+        entry = loaded.crl.get_revoked_certificate_by_serial_number(serial)
+        if entry is None:
+            notes.insert(0, f"serial not listed in the CRL issued {loaded.crl.last_update_utc.isoformat()}")
+            return RevocationFacts(checked=True, revoked=False, crl=loaded.path, detail="; ".join(notes))
+        reason = _reason(entry)
+        notes.insert(0, f"revoked on {entry.revocation_date_utc.isoformat()}" + (f" ({reason})" if reason else ""))
+        return RevocationFacts(checked=True, revoked=True, reason=reason, crl=loaded.path, detail="; ".join(notes))
+    return unverified
+
+
+def _signer(crl: x509.CertificateRevocationList, issuer_certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    for cert in issuer_certs:
+        if cert.subject != crl.issuer:
+            continue
+        try:
+            if crl.is_signature_valid(cert.public_key()):  # type: ignore[arg-type]
+                return cert
+        except (UnsupportedAlgorithm, ValueError, TypeError):
+            continue
+    return None
