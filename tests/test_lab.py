@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,11 +15,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certsoar import lab
-from certsoar.alert import parse_alert
-from certsoar.certs import analyze_certificate
-from certsoar.config import load_config
+from certsoar.actions.certificate import AnalyzeInput, analyze
+from certsoar.actions.siem import CreationsInput, TrafficInput, certificate_creations, traffic_change
+from certsoar.alert import CertificateAlert, parse_alert
+from certsoar.certs import CertificateFacts, analyze_certificate
+from certsoar.config import Config, CreationBurst, TrafficChange, load_config
+from certsoar.connections import Connections
+from certsoar.connectors.siem import SiemQuery
+from certsoar.context import ActionContext
 from certsoar.errors import ConfigError
-from certsoar.lab import MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
+from certsoar.intake import detect, load_alert
+from certsoar.lab import MIMICRY_CLIENT, MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
 
 pytestmark = pytest.mark.real
 
@@ -88,13 +95,15 @@ def test_ensure_lab_is_idempotent(built: tuple[lab.LabPaths, datetime, datetime]
 
 def test_layout(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     paths = built[0]
-    for folder in ("firewall", "proxy", "outbox", "certs", "logs/zeek", "logs/suricata", "ca/newcerts"):
+    for folder in ("firewall", "proxy", "outbox", "certs", "logs/zeek", "logs/suricata", "logs/windows", "ca/newcerts"):
         assert (paths.root / folder).is_dir(), folder
     for name in ("index.txt", "serial", "crlnumber", "private/ca.key", "ca.pem", "crl.pem", "openssl.cnf"):
         assert (paths.ca_dir / name).is_file(), name
     for cert in paths.certificates.values():
         assert cert.is_file()
-    assert set(paths.alerts) == {"mimicry", "internal"}
+    assert set(paths.alerts) == {"mimicry", "internal", "mimicry-suricata", "mimicry-zeek", "internal-adcs"}
+    for alert in paths.alerts.values():
+        assert alert.is_file() and alert.parent == paths.root / "alerts"
     # the lab refers to nothing outside itself: it can be moved
     assert str(paths.root) not in paths.ca_config.read_text() + paths.config.read_text()
 
@@ -126,9 +135,11 @@ def test_alerts_parse(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     internal = parse_alert(paths.alerts["internal"].read_text())
     assert mimicry.sni == "cdn-update.net" and mimicry.dst_ip in MIMICRY_SERVERS and mimicry.dst_port == 443
     assert internal.sni == "login.microsoftonline.com" and (internal.dst_ip, internal.dst_port) == ROGUE_SERVER
+    # the mimicry alert is its first sighting, ~4 h before the build; the internal story is two days older
+    assert start - lab.MIMICRY_FIRST_SEEN - timedelta(minutes=1) < mimicry.time < end - lab.MIMICRY_FIRST_SEEN + timedelta(minutes=2)
+    assert start - lab.ROGUE_FIRST_SEEN - timedelta(minutes=1) < internal.time < end - lab.ROGUE_FIRST_SEEN + timedelta(minutes=2)
     for alert, key in ((mimicry, "mimicry"), (internal, "rogue")):
         assert alert.src_ip is not None and alert.src_ip.startswith("10.20.0.")
-        assert start - timedelta(hours=6) < alert.time < end
         assert alert.certificate_pem is not None
         assert _der(x509.load_pem_x509_certificate(alert.certificate_pem.encode())) == _der(_cert(paths.certificates[key]))
     assert mimicry.id != internal.id
@@ -217,7 +228,7 @@ def test_zeek_logs(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     servers: dict[str, set[tuple[str, str]]] = {}
     for row in ssl_rows:
         ts = datetime.fromtimestamp(float(row["ts"]), timezone.utc)
-        assert start - timedelta(hours=6) < ts < end
+        assert start - lab.LOG_SPAN - timedelta(hours=1) < ts < end
         if row["cert_chain_fps"] != "-":
             for fp in row["cert_chain_fps"].split(","):
                 assert fp in by_fp
@@ -260,7 +271,7 @@ def test_suricata_eve(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
 
 
 def test_a_failed_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(_paths: lab.LabPaths) -> None:
+    def boom(*_args: object) -> None:
         raise RuntimeError("crash while writing the config")
 
     monkeypatch.setattr(lab, "_write_config", boom)
@@ -291,3 +302,262 @@ def test_relative_state_dir_gives_absolute_paths(tmp_path: Path, monkeypatch: py
     assert paths.root.is_absolute() and paths.root == tmp_path / "state" / "lab"
     monkeypatch.chdir(paths.root.parent)
     assert ensure_lab(Path(".")) == paths
+
+
+# --- the stories' evidence: conn.log traffic, Windows creation events, more alert formats, E2 and E3 --------------
+
+
+CONN_FIELDS = (
+    "ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration orig_bytes resp_bytes conn_state local_orig "
+    "local_resp missed_bytes history orig_pkts orig_ip_bytes resp_pkts resp_ip_bytes tunnel_parents"
+).split()
+
+
+def _context(paths: lab.LabPaths) -> ActionContext:
+    config = load_config(paths.config)
+    return ActionContext(
+        run_id="lab-test", step_id="context", dry_run=True, now=datetime.now(timezone.utc), config=config,
+        connectors=Connections(config), ledger=None, templates=None,  # type: ignore[arg-type]
+    )
+
+
+async def _story(paths: lab.LabPaths, key: str) -> tuple[ActionContext, CertificateAlert, CertificateFacts]:
+    ctx = _context(paths)
+    alert = load_alert(paths.alerts[key].read_bytes())
+    return ctx, alert, await analyze(AnalyzeInput(alert=alert), ctx)
+
+
+def _ts(row: dict[str, str]) -> datetime:
+    return datetime.fromtimestamp(float(row["ts"]), timezone.utc)
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+async def test_every_log_parses_through_the_files_siem_without_a_malformed_line(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    paths, start, end = built
+    siem = _context(paths).connectors.siem
+    events = await siem.search(SiemQuery(kinds=["conn", "tls", "x509", "process", "adcs"], start=start - lab.LOG_SPAN - timedelta(hours=2),
+                                         end=end, limit=100_000))
+    stats = siem.last_stats
+    assert stats.files_read == 6 and stats.files_skipped == 0
+    assert stats.malformed == 0 and stats.no_time == 0 and stats.over_limit == 0
+    kinds: dict[str, int] = {}
+    for event in events:
+        kinds[event.kind] = kinds.get(event.kind, 0) + 1
+    assert kinds["conn"] > 1000 and kinds["tls"] > 1000 and kinds["x509"] >= 4
+    assert kinds["process"] == 7 and kinds["adcs"] == 18  # 5 Sysmon 1 + 2 4688; 9 requests, each 4886 + 4887
+    assert {e.source for e in events if e.kind == "adcs"} == {"security.jsonl (windows-adcs-4886)", "security.jsonl (windows-adcs-4887)"}
+    # a few thousand lines at most
+    for log in (paths.logs_dir / "zeek" / "conn.log", paths.logs_dir / "zeek" / "ssl.log", paths.logs_dir / "suricata" / "eve.json"):
+        assert len(log.read_text().splitlines()) < 4000, log
+
+
+def test_conn_log_is_zeek_tsv_sharing_uids_with_ssl_log(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    paths, start, _end = built
+    fields, types, conns = _zeek(paths.logs_dir / "zeek" / "conn.log")
+    assert fields == CONN_FIELDS and types[fields.index("orig_bytes")] == "count" and types[fields.index("ts")] == "time"
+    _f, _t, ssl_rows = _zeek(paths.logs_dir / "zeek" / "ssl.log")
+    by_uid = {row["uid"]: row for row in conns}
+    assert len(by_uid) == len(conns)
+    for session in ssl_rows:
+        conn = by_uid[session["uid"]]  # every TLS session has its connection, with the same endpoints and start
+        assert conn["service"] == "ssl" and conn["proto"] == "tcp"
+        assert [conn[k] for k in ("ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")] == \
+               [session[k] for k in ("ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")]
+    assert {row["service"] for row in conns} == {"ssl", "dns"}
+    assert all(int(row["orig_ip_bytes"]) > int(row["orig_bytes"]) for row in conns)
+    # the baseline covers 7 days before each story's first sighting, hour by hour, for every story client
+    first = min(_ts(row) for row in conns)
+    assert first < start - lab.ROGUE_FIRST_SEEN - timedelta(days=7)
+    for client in (MIMICRY_CLIENT, "10.20.0.52", "10.20.0.61", "10.20.0.88"):
+        hours = {_ts(row).replace(minute=0, second=0, microsecond=0) for row in conns if row["id.orig_h"] == client}
+        assert len(hours) >= 24 * 8, client
+    # busier in office hours than at night, and never a 10 MB/h upload before the mimicry story
+    t0 = start - lab.MIMICRY_FIRST_SEEN
+    per_client_hour: dict[tuple[str, datetime], int] = {}
+    for row in conns:
+        if _ts(row) < t0 - timedelta(minutes=1):
+            key = (row["id.orig_h"], _ts(row).replace(minute=0, second=0, microsecond=0))
+            per_client_hour[key] = per_client_hour.get(key, 0) + int(row["orig_bytes"])
+    assert max(per_client_hour.values()) < TrafficChange().bytes_floor
+
+
+def test_mimicry_traffic_in_conn_log_beacons_and_uploads(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    paths = built[0]
+    _f, _t, conns = _zeek(paths.logs_dir / "zeek" / "conn.log")
+    _f, _t, ssl_rows = _zeek(paths.logs_dir / "zeek" / "ssl.log")
+    mimicry_sha256 = hashlib.sha256(_der(_cert(paths.certificates["mimicry"]))).hexdigest()
+    t0 = min(_ts(row) for row in ssl_rows if row["cert_chain_fps"].startswith(mimicry_sha256))
+    to_c2 = sorted((row for row in conns if row["id.resp_h"] == MIMICRY_SERVERS[0]), key=_ts)
+    assert _ts(to_c2[0]) == t0 and {row["id.orig_h"] for row in to_c2} == {MIMICRY_CLIENT}
+    gaps = [(_ts(b) - _ts(a)).total_seconds() for a, b in zip(to_c2, to_c2[1:])]
+    assert len(to_c2) >= 10 and all(500 < g < 700 for g in gaps)
+    out, back = sum(int(r["orig_bytes"]) for r in to_c2), sum(int(r["resp_bytes"]) for r in to_c2)
+    assert out > 10 * back and out > 3 * TrafficChange().bytes_floor
+    # the rogue server only ever sees a handful of small connections
+    rogue = [row for row in conns if row["id.resp_h"] == ROGUE_SERVER[0]]
+    assert 0 < len(rogue) < 10 and all(int(row["orig_bytes"]) < 10_000 for row in rogue)
+
+
+def test_windows_logs_hold_the_creation_evidence(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    paths = built[0]
+    sysmon = _jsonl(paths.logs_dir / "windows" / "sysmon.jsonl")
+    security = _jsonl(paths.logs_dir / "windows" / "security.jsonl")
+    assert {e["winlog"]["event_id"] for e in sysmon} == {"1"}
+    assert {e["winlog"]["event_id"] for e in security} == {"4688", "4886", "4887"}
+    rogue, mimicry = _cert(paths.certificates["rogue"]), _cert(paths.certificates["mimicry"])
+
+    issued = [e for e in security if e["winlog"]["event_id"] == "4887"]
+    rogue_4887 = next(e for e in issued if int(e["winlog"]["event_data"]["SerialNumber"], 16) == rogue.serial_number)
+    data = rogue_4887["winlog"]["event_data"]
+    assert data["SerialNumber"] == data["SerialNumber"].lower() and len(data["SerialNumber"]) % 2 == 0
+    assert (data["Requester"], data["CertificateTemplate"], data["Disposition"]) == ("CORP\\mallory", "WebServer", "3")
+    assert data["Subject"].startswith("CN=login.microsoftonline.com, O=Microsoft Corporation")
+    assert rogue_4887["winlog"]["computer_name"] == "CA01.corp.example"
+    ski = rogue.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert bytes.fromhex(data["SubjectKeyIdentifier"].replace(" ", "")) == ski
+    issued_at = datetime.fromisoformat(rogue_4887["@timestamp"])
+    assert issued_at - rogue.not_valid_before_utc == timedelta(minutes=10)  # AD CS backdates notBefore by its clock skew
+    received = [e for e in security if e["winlog"]["event_id"] == "4886" and e["winlog"]["event_data"]["RequestId"] == data["RequestId"]]
+    assert len(received) == 1 and datetime.fromisoformat(received[0]["@timestamp"]) < issued_at
+    machine = [e for e in issued if e["winlog"]["event_data"]["CertificateTemplate"] == "Machine"]
+    assert machine and all(e["winlog"]["event_data"]["Requester"].endswith("$") for e in machine)
+
+    made = next(e for e in sysmon if "req -x509" in e["winlog"]["event_data"]["CommandLine"])
+    assert made["winlog"]["computer_name"] == "ws-0137.corp.example"
+    assert f'-subj "{lab.MIMICRY_SUBJECT}"' in made["winlog"]["event_data"]["CommandLine"]
+    made_at = datetime.fromisoformat(made["@timestamp"])
+    assert timedelta(0) <= mimicry.not_valid_before_utc - made_at < timedelta(seconds=2)
+    _f, _t, ssl_rows = _zeek(paths.logs_dir / "zeek" / "ssl.log")
+    mimicry_sha256 = hashlib.sha256(_der(mimicry)).hexdigest()
+    first_seen = min(_ts(row) for row in ssl_rows if row["cert_chain_fps"].startswith(mimicry_sha256))
+    assert timedelta(0) < first_seen - made_at < timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("key", "fmt", "cert"),
+    [
+        ("mimicry", "generic", "mimicry"),
+        ("internal", "generic", "rogue"),
+        ("mimicry-suricata", "suricata-tls", "mimicry"),
+        ("mimicry-zeek", "zeek-x509", "mimicry"),
+        ("internal-adcs", "adcs", "rogue"),
+    ],
+)
+def test_every_alert_file_loads_as_its_format(built: tuple[lab.LabPaths, datetime, datetime], key: str, fmt: str, cert: str) -> None:
+    paths = built[0]
+    data = paths.alerts[key].read_bytes()
+    assert detect(data) == fmt
+    alert = load_alert(data)
+    assert alert.source_format == fmt
+    expected = _cert(paths.certificates[cert])
+    named = {
+        "sha256": alert.sha256 == hashlib.sha256(_der(expected)).hexdigest(),
+        "sha1": alert.sha1 == hashlib.sha1(_der(expected)).hexdigest(),
+        "serial": alert.logged_certificate is not None and alert.logged_certificate.serial == format(expected.serial_number, "X"),
+        "pem": alert.certificate_pem is not None and _der(x509.load_pem_x509_certificate(alert.certificate_pem.encode())) == _der(expected),
+    }
+    assert any(named.values()), named
+    story = "mimicry" if cert == "mimicry" else "internal"
+    reference = parse_alert(paths.alerts[story].read_bytes())
+    if fmt == "adcs":  # the CA's own record: the issuance, before the first sighting
+        assert alert.requester == "CORP\\mallory" and alert.host == "CA01.corp.example"
+        assert alert.logged_certificate is not None and alert.logged_certificate.template == "WebServer"
+        assert alert.time < reference.time
+    else:
+        assert abs(alert.time - reference.time) < timedelta(seconds=1)
+
+
+def test_new_alert_ids_are_unique_per_build(tmp_path: Path, built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    first = built[0]
+    time.sleep(1.1)  # a later build: ids come from the build time
+    second = ensure_lab(tmp_path)
+    for key in first.alerts:
+        assert load_alert(first.alerts[key].read_bytes()).id != load_alert(second.alerts[key].read_bytes()).id, key
+
+
+async def test_traffic_change_fires_for_the_mimicry_servers(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    ctx, alert, facts = await _story(built[0], "mimicry")
+    out = await traffic_change(TrafficInput(alert=alert, cert=facts), ctx)
+    assert out.changed
+    assert out.first_seen is not None and abs(out.first_seen - alert.time) < timedelta(seconds=1)  # t0 from the TLS logs
+    c2 = f"{MIMICRY_SERVERS[0]}:443"
+    volume = next(s for s in out.servers if s.key == c2 and s.metric == "bytes_out_per_hour")
+    assert volume.fired and volume.observed > 3 * TrafficChange().bytes_floor and volume.baseline_hours >= 24 * 7
+    assert volume.upload_ratio is not None and volume.upload_ratio > 10
+    other = [s for s in out.servers if s.key == f"{MIMICRY_SERVERS[1]}:443"]
+    assert other and not any(s.fired for s in other)
+    client = next(s for s in out.clients if s.key == MIMICRY_CLIENT and s.metric == "bytes_out_per_hour")
+    assert client.fired and client.baseline_median > 0 and client.z is not None and client.z > TrafficChange().z
+    assert [(b.client, b.server) for b in out.beaconing] == [(MIMICRY_CLIENT, c2)]
+    beacon = out.beaconing[0]
+    assert beacon.connections >= 10 and beacon.cv < 0.2 and 540 < beacon.mean_interval_s < 660
+    assert "conn.log (zeek-conn)" in out.sources
+
+
+async def test_traffic_change_does_not_fire_for_the_rogue_internal_server(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    ctx, alert, facts = await _story(built[0], "internal")
+    out = await traffic_change(TrafficInput(alert=alert, cert=facts), ctx)
+    assert not out.changed and out.beaconing == []
+    assert out.first_seen is not None and out.first_seen <= alert.time
+    assert f"{ROGUE_SERVER[0]}:{ROGUE_SERVER[1]}" in {s.key for s in out.servers}
+    assert not any(s.fired for s in out.servers + out.clients)
+    assert "conn.log (zeek-conn)" in out.sources
+
+
+async def test_creation_burst_for_the_mimicry_alert(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    ctx, alert, facts = await _story(built[0], "mimicry")
+    assert ctx.config.thresholds.creation_burst.short_count == 2 and ctx.config.thresholds.creation_burst.count == 3
+    out = await certificate_creations(CreationsInput(alert=alert, cert=facts), ctx)
+    assert out.burst and out.unrelated_in_short_window == 3 and out.unrelated_in_window == 3
+    commands = [i for i in out.incidents if i.kind == "command"]
+    assert {i.host for i in commands} == {"ws-0137.corp.example", "ws-0212.corp.example", "BUILD-03.corp.example"}
+    made = next(i for i in commands if i.host == "ws-0137.corp.example")
+    assert made.evidence.startswith("openssl req -x509") and made.requester == "CORP\\jsmith"
+    # the openssl command and the certificate's first sighting are one incident group (same subject)
+    sighting = next(i for i in out.incidents if i.kind == "first-seen-untrusted")
+    assert sighting.group == made.group
+    assert any("allowlisted automation 'Machine'" in e for e in out.excluded)
+
+
+async def test_no_creation_burst_for_the_internal_alert(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    ctx, alert, facts = await _story(built[0], "internal")
+    out = await certificate_creations(CreationsInput(alert=alert, cert=facts), ctx)
+    assert not out.burst and out.unrelated_in_window == 1
+    issued = next(i for i in out.incidents if i.kind == "adcs-4887")
+    assert issued.requester == "CORP\\mallory" and issued.template == "WebServer"
+    assert issued.certificate == format(_cert(built[0].certificates["rogue"]).serial_number, "X")
+    # mallory's certreq on her workstation relates to the issuance; the machine autoenrollment is excluded
+    assert {i.kind for i in out.incidents} == {"adcs-4887", "command"}
+    assert any("allowlisted automation 'Machine'" in e for e in out.excluded)
+
+
+def test_config_sets_automation_and_allowlists_the_wiki(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    paths, start, _end = built
+    config = load_config(paths.config)
+    burst = config.thresholds.creation_burst
+    assert burst.automation == ["Machine"]
+    assert burst.model_dump(exclude={"automation"}) == CreationBurst().model_dump(exclude={"automation"})
+    assert config.thresholds.traffic_change == TrafficChange()
+    wiki = _cert(paths.certificates["wiki"])
+    spki = hashlib.sha256(wiki.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    [entry] = config.allowlist
+    assert entry.spki_sha256 == spki and entry.owner == "it-ops"
+    assert timedelta(days=364) < entry.expires - start < timedelta(days=366)
+
+
+async def test_the_wiki_certificate_is_allowlisted_and_the_rogue_is_not(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    paths = built[0]
+    ctx = _context(paths)
+    for key, server, allowlisted in (("wiki", "10.20.1.11", True), ("rogue", ROGUE_SERVER[0], False)):
+        alert = CertificateAlert.model_validate({
+            "id": f"allowlist-{key}", "time": datetime.now(timezone.utc) - timedelta(hours=1), "dst_ip": server, "dst_port": 443,
+            "certificate_pem": paths.certificates[key].read_text(),
+        })
+        facts = await analyze(AnalyzeInput(alert=alert), ctx)
+        assert (facts.allowlisted is not None) is allowlisted, key
+        if allowlisted:
+            assert facts.allowlisted.owner == "it-ops"
+
