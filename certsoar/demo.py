@@ -8,15 +8,16 @@ from typing import Any
 
 from cryptography import x509
 
-from certsoar.alert import parse_alert
 from certsoar.api import decide, run_playbook
 from certsoar.config import default_state_dir, load_config
+from certsoar.intake import load_alert
 from certsoar.lab import LabPaths, ensure_lab
 from certsoar.report import describe_run
 
 PLAYBOOK = "certificate-alert"
 STORIES = (
     ("mimicry", "Story 1: a self-signed certificate whose issuer imitates DigiCert"),
+    ("mimicry-suricata", "Story 1, again: Suricata reports the same certificate; nothing is done twice"),
     ("internal", "Story 2: our internal CA issued a certificate for login.microsoftonline.com"),
 )
 
@@ -69,8 +70,8 @@ async def run_demo(state_dir: Path | None) -> int:
     runs = []
     for key, title in STORIES:
         _banner(title)
-        alert = parse_alert(lab.alerts[key].read_bytes())
-        _say(f"$ certsoar run {PLAYBOOK} --alert {lab.alerts[key]}")
+        alert = load_alert(lab.alerts[key].read_bytes())
+        _say(f"$ certsoar run {PLAYBOOK} --alert {lab.alerts[key]}    # detected: {alert.source_format}")
         run = await run_playbook(config, PLAYBOOK, alert, requester="carol")
         _say(describe_run(run))
         if run["status"] == "waiting_approval":

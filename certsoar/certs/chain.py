@@ -119,6 +119,8 @@ _PROCESSING = re.compile(r"\s*\(encountered processing <Certificate.*\)$", re.DO
 def _readable(error: str) -> str:
     """Verifier messages name extensions by OID and embed a certificate repr: make them readable."""
     text = _PROCESSING.sub("", error)
+    text = text.replace("validation failed: candidates exhausted: all candidates exhausted with no interior errors",
+                        "no path to a root of this store (no issuer found)")
     for oid, name in _EXTENSION_NAMES.items():
         text = text.replace(f"{oid}:", f"{name} ({oid}):")
     return text

@@ -284,15 +284,23 @@ def decide(
     if not incidents:
         reason = "no certificate-creation incidents in the logs around the alert"
     else:
-        detail = "; ".join(f"group {g}: {', '.join(describe(i) for i in members[:3])}" + (f" (+{len(members) - 3})" if len(members) > 3 else "")
-                           for g, members in enumerate(groups, 1))
+        who = "; ".join(_group_label(members) for members in groups)
         verdict = "burst" if burst else "no burst"
         reason = (
-            f"{verdict}: {n} unrelated creation incident{'s' if n != 1 else ''} within {_span(span)} from {start.isoformat()} "
-            f"(thresholds: {short_count} in {_span(short_window)}, {count} in {_span(window)}; "
-            f"best counts {short_n} and {long_n}); {detail}"
+            f"{verdict}: {n} unrelated certificate creation{'s' if n != 1 else ''} within {_span(span)} "
+            f"(escalates at {short_count} in {_span(short_window)} or {count} in {_span(window)}): {who}"
         )
     return BurstDecision(burst=burst, reason=reason, unrelated_in_window=long_n, unrelated_in_short_window=short_n, window_incidents=numbered)
+
+
+def _group_label(members: Sequence[Incident]) -> str:
+    """One unrelated group in a few words: where, who and how, from its first incident."""
+    first = members[0]
+    parts = [first.host or "unknown host"]
+    if first.requester:
+        parts.append(f"by {first.requester}")
+    parts.append(f"({first.kind}{f', +{len(members) - 1} related' if len(members) > 1 else ''})")
+    return " ".join(parts)
 
 
 def _span(value: timedelta) -> str:

@@ -187,6 +187,15 @@ def measure(conns: Sequence[SiemEvent], t0: datetime, servers: Sequence[str], cl
     return TrafficResult(changed=changed, reason=_reason(changed, fired, beacons, upload_heavy, t0, coverage, servers, limits), servers=server_stats, clients=client_stats, beacons=beacons)
 
 
+def _amount(metric: str, value: float) -> str:
+    if metric.startswith("bytes"):
+        for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+            if value >= size:
+                return f"{value / size:.1f} {unit}/h"
+        return f"{value:.0f} B/h"
+    return f"{value:.0f} connections/h"
+
+
 def _reason(changed: bool, fired: Sequence[TrafficStat], beacons: Sequence[Beacon], upload_heavy: Sequence[str], t0: datetime,
             coverage: datetime | None, servers: Sequence[str], limits: TrafficChange) -> str:
     if not servers:
@@ -195,13 +204,20 @@ def _reason(changed: bool, fired: Sequence[TrafficStat], beacons: Sequence[Beaco
         return f"no connection records for {', '.join(servers)} or its clients around {t0.isoformat()}"
     parts: list[str] = []
     for stat in fired:
-        how = f"z {stat.z}" if stat.z is not None and stat.z >= limits.z else f"{stat.ratio}x the baseline median"
-        baseline = f"median {stat.baseline_median:g} over {stat.baseline_hours}h" if stat.baseline_hours else "no baseline in the logs"
-        parts.append(f"{stat.key} {stat.metric} peaked at {stat.observed:g} ({how}; {baseline})")
+        if not stat.baseline_hours:
+            against = "no baseline in the logs"
+        else:
+            against = f"baseline median {_amount(stat.metric, stat.baseline_median)} over {stat.baseline_hours} h"
+            if stat.z is not None and stat.z >= limits.z:
+                against += f", robust z {stat.z:.1f}"
+            elif stat.baseline_median >= 1:
+                against += f", {stat.ratio:.1f}x"
+        parts.append(f"{stat.key} peaked at {_amount(stat.metric, stat.observed)} ({against})")
     for found in beacons:
-        parts.append(f"{found.client} -> {found.server} beacons: {found.connections} connections every {found.mean_interval_s:g}s (CV {found.cv})")
+        parts.append(f"{found.client} -> {found.server} beacons: {found.connections} connections every "
+                     f"{found.mean_interval_s:.0f} s (CV {found.cv:.2f})")
     head = "traffic changed after first-seen " if changed else "no traffic change after first-seen "
-    text = head + t0.isoformat() + (": " + "; ".join(parts) if parts else f" (thresholds z {limits.z}, ratio {limits.ratio}, floors {limits.bytes_floor} B/h and {limits.connections_floor} conn/h)")
+    text = head + t0.isoformat() + (": " + "; ".join(parts) if parts else f" (thresholds z {limits.z}, ratio {limits.ratio}, floors {_amount('bytes', limits.bytes_floor)} and {limits.connections_floor} connections/h)")
     if upload_heavy:
-        text += "; upload-heavy: " + ", ".join(upload_heavy)
+        text += "; upload-heavy (more bytes out than in): " + ", ".join(upload_heavy)
     return text

@@ -53,9 +53,8 @@ def test_burst_decision_table(case, incidents, burst, long_n, short_n):
 
 def test_reason_names_groups_and_thresholds():
     decision = run([inc(-10, "ws1", "CORP\\alice", "CN=a"), inc(20, "ws2", "CORP\\bob", "CN=b")])
-    assert "2 unrelated creation incidents within 1h" in decision.reason
-    assert "group 1: command" in decision.reason and "group 2: command" in decision.reason
-    assert "host ws1" in decision.reason and "requester CORP\\bob" in decision.reason
+    assert "2 unrelated certificate creations within 1h (escalates at 2 in 1h or 3 in 1d)" in decision.reason
+    assert "ws1 by CORP\\alice (command); ws2 by CORP\\bob (command)" in decision.reason
     assert {i.group for i in decision.window_incidents} == {1, 2}
 
 

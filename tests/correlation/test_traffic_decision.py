@@ -99,7 +99,8 @@ def test_measure_exfil_upload_heavy_and_beacon():
     assert client_bytes.fired and client_bytes.z is not None and client_bytes.z > 3.5 and client_bytes.baseline_hours == 72
     assert not next(s for s in result.clients if s.metric == "connections_per_hour").fired  # 13/h is under the floor
     assert [(b.client, b.server) for b in result.beacons] == [("10.0.0.5", "203.0.113.66:443")]
-    assert "upload-heavy: 203.0.113.66:443" in result.reason and "beacons" in result.reason
+    assert "upload-heavy (more bytes out than in): 203.0.113.66:443" in result.reason and "beacons" in result.reason
+    assert "203.0.113.66:443 peaked at " in result.reason and " MB/h (baseline median 0 B/h over " in result.reason
 
 
 def test_measure_steady_server_does_not_change():
