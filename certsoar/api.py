@@ -13,7 +13,7 @@ from certsoar.errors import ApprovalError, RunError
 from certsoar.playbook import Playbook, find_playbook, parse_playbook
 from certsoar.runner import Runner
 from certsoar.runview import run_view
-from certsoar.store import RunStore
+from certsoar.store import RunStore, utcnow
 from certsoar.validate import check_playbook
 
 
@@ -72,16 +72,28 @@ async def decide(config: Config, run_id: str, *, analyst: str, decision: str, co
 
 
 async def resume(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:
-    """Carry on a run that was cut short (status running after a crash) or end one whose approval expired."""
+    """Carry on a run that was cut short (a crash), retry one that failed (from the failed step), or end
+    one whose approval expired."""
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
         playbook = _playbook_of(store, run_id)
         status = store.get_run(run_id)["status"]
-        if status == "running":
+        if status in ("running", "failed"):
             await runner.resume(playbook, run_id)
         elif status == "waiting_approval":
             await runner.expire_due(playbook, run_id)
         return run_view(store, run_id)
+
+
+async def expire_due_runs(config: Config, *, connections: Connections | None = None) -> list[dict[str, Any]]:
+    """End every run whose approval gate has expired (for a scheduler); returns those runs."""
+    with open_store(config) as store:
+        runner = Runner(config, store, connections=connections or Connections(config, store))
+        ended = []
+        for run_id in store.expired_gates(utcnow()):
+            if await runner.expire_due(_playbook_of(store, run_id), run_id):
+                ended.append(run_view(store, run_id))
+        return ended
 
 
 def show_run(config: Config, run_id: str) -> dict[str, Any]:

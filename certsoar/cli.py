@@ -182,12 +182,30 @@ def runs_show(run_id: str, config_path: str | None, as_json: bool) -> None:
 @json_option
 @guarded
 def runs_resume(run_id: str, config_path: str | None, as_json: bool) -> None:
-    """Carry on a run cut short by a crash, or end one whose approval expired."""
+    """Carry on a run cut short by a crash, retry a failed run from its failed step, or end one whose
+    approval expired."""
     from certsoar.api import resume
 
     result = asyncio.run(resume(_config(config_path), run_id))
     _print_run(result, as_json)
     _exit_for_run(result)
+
+
+@runs.command("expire")
+@config_option
+@json_option
+@guarded
+def runs_expire(config_path: str | None, as_json: bool) -> None:
+    """End every run whose approval has expired (run it from a scheduler)."""
+    from certsoar.api import expire_due_runs
+
+    ended = asyncio.run(expire_due_runs(_config(config_path)))
+    if as_json:
+        click.echo(json.dumps(ended, indent=2, default=str))
+        return
+    for run in ended:
+        click.echo(f"{run['id']}  expired")
+    click.echo(f"{len(ended)} run(s) ended expired")
 
 
 @main.command()

@@ -30,6 +30,7 @@ from certsoar.templating import Templates
 from certsoar.timeparse import parse_duration
 
 DONE = ("completed", "skipped", "failed")
+"""Journal states a replay keeps; a step that ended the run in "error" runs again on resume."""
 
 
 class WaitingForApproval(Exception):
@@ -187,7 +188,8 @@ class Runner:
                 self._record(state, step, "failed", {"failed": True, "error": str(exc)}, error=str(exc),
                              started=started)
                 return
-            self._record(state, step, "failed", None, error=str(exc), started=started)
+            # "error", not "failed": a resumed run tries this step again
+            self._record(state, step, "error", None, error=str(exc), started=started)
             raise ActionError(f"step {step.id} failed: {exc}") from exc
         self._record(state, step, "completed", output, attempts=attempts, started=started)
 

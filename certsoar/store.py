@@ -248,6 +248,13 @@ class RunStore:
             (run_id, d["step_id"])).fetchall()]
         return d
 
+    def expired_gates(self, now: datetime) -> list[str]:
+        """Runs waiting at a gate whose expiry has passed."""
+        rows = self.db.execute(
+            "SELECT a.run_id, a.expires FROM approvals a JOIN runs r ON r.id = a.run_id"
+            " WHERE a.status='pending' AND r.status='waiting_approval'").fetchall()
+        return [r["run_id"] for r in rows if datetime.fromisoformat(r["expires"]) <= now]
+
     def add_decision(self, run_id: str, step_id: str, *, analyst: str, decision: str, comment: str | None) -> bool:
         """Record a decision; False when this analyst already decided (a second click changes nothing)."""
         with self.transaction() as db:

@@ -114,3 +114,20 @@ def test_human_output_of_a_run(cli: Cli) -> None:
     assert "status waiting_approval" in done.stdout
     assert "issuer_mimicry (high)" in done.stdout
     assert "# Approval needed" in done.stderr  # the console notifier
+
+
+def test_runs_expire_ends_runs_whose_approval_expired(cli: Cli) -> None:
+    import sqlite3
+
+    waiting = cli.json("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
+    fresh = cli.json("run", "certificate-alert", "--alert", str(cli.lab.alerts["mimicry"]))
+    db = sqlite3.connect(cli.lab.root.parent / "runs.sqlite3")
+    with db:
+        db.execute("UPDATE approvals SET expires='2000-01-01T00:00:00+00:00' WHERE run_id=?", (waiting["id"],))
+    db.close()
+    ended = json.loads(cli.run("runs", "expire", "--json").stdout)
+    assert [r["id"] for r in ended] == [waiting["id"]]
+    assert ended[0]["status"] == "expired"
+    assert not [e for e in ended[0]["effects"] if e["action"] in ("ca.revoke", "firewall.block")]
+    assert cli.json("runs", "show", fresh["id"])["status"] == "waiting_approval"
+    assert "0 run(s) ended expired" in cli.run("runs", "expire").stdout

@@ -169,3 +169,19 @@ async def test_audit_chain_covers_the_run_and_detects_tampering(env) -> None:
     store.db.execute("UPDATE audit SET data='{\"step\":\"forged\"}' WHERE seq=2")
     with pytest.raises(Exception, match="audit chain broken at record 2"):
         store.verify_audit()
+
+
+async def test_a_failed_run_resumes_at_the_failed_step(env) -> None:
+    runner, store, _ = env
+    pb = book("""
+  - {id: a, action: test.echo, with: {value: 1}}
+  - {id: f, action: test.flaky, with: {value: 2}}
+  - {id: c, action: test.echo, with: {value: "{{ steps.f.value }}"}}
+""")
+    run_id = await runner.start(pb, fk.make_alert())
+    assert store.get_run(run_id)["status"] == "failed"
+    assert {s["step_id"]: s["status"] for s in store.steps(run_id)} == {"a": "completed", "f": "error"}
+    await runner.resume(pb, run_id)
+    assert store.get_run(run_id)["status"] == "completed"
+    assert fk.CALLS == {"a": 1, "f": 2, "c": 1}
+    assert store.steps(run_id)[-1]["output"] == {"value": 2}
