@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,9 @@ def load_checked_playbook(name_or_path: str) -> tuple[Playbook, str]:
     return _checked(text, str(path)), text
 
 
+@lru_cache(maxsize=32)
 def _checked(text: str, file: str) -> Playbook:
+    """Parse and check once per text: the result is immutable (frozen models)."""
     playbook, raw = parse_playbook(text, file)
     problems = check_playbook(playbook, raw, file)
     if problems:

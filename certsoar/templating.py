@@ -6,6 +6,7 @@ HTML templates are autoescaped; every template fails loudly on an undefined name
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,23 @@ def shipped_templates_dir() -> Path:
     return Path(str(files("certsoar.templates")))
 
 
+@lru_cache(maxsize=16)
+def _environment(search: tuple[str, ...]) -> ImmutableSandboxedEnvironment:
+    """One environment per search path, so compiled templates are reused across runs."""
+    env = ImmutableSandboxedEnvironment(
+        loader=ChoiceLoader([FileSystemLoader(list(search))]),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2", "xml.j2"), default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["literal"] = literal
+    return env
+
+
 class Templates:
     def __init__(self, extra_dirs: list[Path] | None = None) -> None:
-        search = [str(p) for p in (extra_dirs or [])] + [str(shipped_templates_dir())]
-        self.env = ImmutableSandboxedEnvironment(
-            loader=ChoiceLoader([FileSystemLoader(search)]),
-            undefined=StrictUndefined,
-            autoescape=select_autoescape(enabled_extensions=("html.j2", "xml.j2"), default_for_string=False),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters["literal"] = literal
+        self.env = _environment(tuple(str(p) for p in (extra_dirs or [])) + (str(shipped_templates_dir()),))
 
     def exists(self, name: str) -> bool:
         try:
