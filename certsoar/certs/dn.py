@@ -9,7 +9,6 @@ matched on attributes, never on the raw string.
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -50,7 +49,7 @@ _LABEL_AT_START = re.compile(rf"^\s*({_LABEL})\s*=")
 # a separator only counts when another attribute follows it: "O=Foo, Inc." stays one value
 _SLASH_SPLIT = re.compile(rf"/(?={_LABEL}=)")
 _ZEEK_HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
-_RFC4514_HEX = re.compile(r"\\([0-9a-fA-F]{2})")
+_RFC4514_ESCAPE = re.compile(r"\\([0-9a-fA-F]{2}|.)")
 MAX_DN_CHARS = 8192
 
 
@@ -113,11 +112,12 @@ def _unescape(value: str) -> str:
     if "\\" not in text:
         return text
 
-    def hex_byte(match: re.Match[str]) -> str:
-        return chr(int(match.group(1), 16))
+    def unescaped(match: re.Match[str]) -> str:
+        escaped = match.group(1)
+        return chr(int(escaped, 16)) if len(escaped) == 2 else escaped
 
-    decoded = _RFC4514_HEX.sub(hex_byte, text)
-    decoded = re.sub(r"\\(.)", r"\1", decoded)
+    # one pass, so an escaped backslash before hex digits (``\\0D``) stays a backslash
+    decoded = _RFC4514_ESCAPE.sub(unescaped, text)
     try:  # RFC 4514 hex escapes are UTF-8 bytes
         return decoded.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
@@ -131,6 +131,13 @@ def _looks_rfc4514_order(attrs: list[Attribute]) -> bool:
     first, last = attrs[0][0], attrs[-1][0]
     general = {"C", "DC"}
     return (first not in general and last in general) or (first == "CN" and last != "CN")
+
+
+def starts_with_attribute(text: str) -> bool:
+    """Whether the string opens with ``LABEL=`` (``/LABEL=`` in the OpenSSL one-line form): text that
+    does not is not a DN, though parse_dn would still pick attributes out of its tail."""
+    source = _decode_zeek_hex(text[:MAX_DN_CHARS]).strip()
+    return bool(_LABEL_AT_START.match(source[1:] if source.startswith("/") else source))
 
 
 def parse_dn(text: str | None) -> list[Attribute]:
@@ -176,15 +183,14 @@ def rfc4514(attrs: list[Attribute]) -> str:
     return ",".join(rendered)
 
 
+def comparison_key(attrs: list[Attribute]) -> list[Attribute]:
+    """What DN equality compares: the attributes in sorted order, values casefolded and space-collapsed."""
+    return sorted((label, " ".join(value.casefold().split())) for label, value in attrs)
+
+
 def same_name(a: list[Attribute], b: list[Attribute]) -> bool:
     """DN equality on attributes (order-insensitive, values compared casefolded and space-collapsed)."""
-    if not a or not b:
-        return False
-
-    def key(attrs: list[Attribute]) -> Counter[tuple[str, str]]:
-        return Counter((label, " ".join(value.casefold().split())) for label, value in attrs)
-
-    return key(a) == key(b)
+    return bool(a) and bool(b) and comparison_key(a) == comparison_key(b)
 
 
 def first(attrs: list[Attribute], label: str) -> str | None:

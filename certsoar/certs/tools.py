@@ -10,7 +10,6 @@ do not treat it as an indicator of compromise.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.certs.dn import Attribute, first, same_name
+from certsoar.certs.names import is_ip
 
 TOOLS = (
     "openssl", "cobalt-strike", "metasploit", "metasploit-legacy", "sliver", "covenant", "empire", "mythic",
@@ -287,16 +287,8 @@ def match_sliver(view: CertView) -> ToolMatch | None:
 # --- Covenant, Empire, Mythic, PoshC2, New-SelfSignedCertificate ---------------------------------
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
 def match_covenant(view: CertView) -> ToolMatch | None:
-    if len(view.subject) != 1 or view.subject[0][0] != "CN" or not _is_ip(view.subject[0][1]):
+    if len(view.subject) != 1 or view.subject[0][0] != "CN" or not is_ip(view.subject[0][1]):
         return None
     address = view.subject[0][1]
     ev = _Evidence()

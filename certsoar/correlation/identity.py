@@ -1,76 +1,26 @@
 """Canonical forms of distinguished names, accounts and host names, so different log sources compare equal.
 
 Zeek and cryptography write DNs RFC 4514 style (``CN=a,O=b``), Suricata and AD CS OpenSSL/Windows style
-(``C=US, O=b, CN=a`` in the opposite order, ``S=`` for state, ``E=`` for e-mail). A DN is compared as the
-multiset of its (attribute, value) pairs, case-insensitively.
+(``C=US, O=b, CN=a`` in the opposite order, ``S=`` for state, ``E=`` for e-mail). DNs are parsed by
+certsoar.certs.dn and compared as the multiset of their (attribute, value) pairs, case-insensitively, as
+the certificate analysis compares them.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 
-_ATTRIBUTE_ALIASES = {
-    "S": "ST", "STATEORPROVINCENAME": "ST", "E": "EMAILADDRESS", "EMAIL": "EMAILADDRESS",
-    "COMMONNAME": "CN", "ORGANIZATIONNAME": "O", "ORGANIZATIONALUNITNAME": "OU", "COUNTRYNAME": "C",
-    "LOCALITYNAME": "L", "2.5.4.3": "CN", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST",
-    "1.2.840.113549.1.9.1": "EMAILADDRESS", "DOMAINCOMPONENT": "DC", "0.9.2342.19200300.100.1.25": "DC",
-}
-_ATTRIBUTE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$|^\d+(?:\.\d+)+$")
-
-
-def _split_unescaped(text: str, separators: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    escaped = False
-    quoted = False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            current.append(char)
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-            current.append(char)
-        elif char in separators and not quoted:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
-def _unescape_value(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1]
-    return re.sub(r"\\(.)", r"\1", value)
+from certsoar.certs.dn import comparison_key, parse_dn, starts_with_attribute
 
 
 def canonical_dn(text: str | None) -> str | None:
     """``C=US, O=Acme, CN=x`` and ``CN=x,O=Acme,C=US`` → the same string; None when it is not a DN."""
-    if not text or not text.strip():
+    if not text or not starts_with_attribute(text):
         return None
-    body = text.strip()
-    if body.startswith("/"):  # OpenSSL -subj form: /C=US/O=Acme/CN=x
-        pieces = [p for p in _split_unescaped(body[1:], "/") if p]
-    else:
-        pieces = [p for p in _split_unescaped(body, ",;+") if p.strip()]
-    pairs: list[str] = []
-    for piece in pieces:
-        name, sep, value = piece.partition("=")
-        name = name.strip()
-        if not sep or not _ATTRIBUTE.match(name):
-            if pairs:  # an unescaped comma inside a value (Windows renders "O=Acme, Inc." unescaped)
-                pairs[-1] += "," + re.sub(r"\\(.)", r"\1", piece.rstrip()).casefold()
-                continue
-            return None
-        attribute = _ATTRIBUTE_ALIASES.get(name.upper(), name.upper())
-        pairs.append(f"{attribute}={_unescape_value(value).casefold()}")
-    return ";".join(sorted(pairs)) if pairs else None
+    attrs = parse_dn(text)
+    if not attrs:
+        return None
+    return ";".join(sorted(f"{label.upper()}={value}" for label, value in comparison_key(attrs)))
 
 
 def same_dn(a: str | None, b: str | None) -> bool:

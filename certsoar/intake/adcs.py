@@ -11,7 +11,7 @@ from typing import Any
 from certsoar.alert import CertificateAlert, normalize_hex
 from certsoar.certs.names import is_ip
 from certsoar.intake.build import build_alert
-from certsoar.intake.common import envelope_name, fallback_id
+from certsoar.intake.common import fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.intake.values import Fields
 
@@ -68,10 +68,9 @@ def _code(value: Any) -> int | None:
 
 
 def miss(doc: Document) -> str | None:
-    if doc.envelope not in ("json", "xml"):
-        return f"the input is {envelope_name(doc)}"
-    if doc.problem or doc.obj is None:
-        return doc.problem or "alert must be a JSON object"
+    reason = needs_json(doc, xml=True)
+    if reason:
+        return reason
     system, _ = _view(doc)
     found = _event_id(system)
     if found is None:

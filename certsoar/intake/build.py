@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.errors import AlertError
+from certsoar.intake.values import Fields
 
 _IDENTITY = ("certificate_pem", "sha256", "sha1")
 
@@ -71,3 +72,18 @@ def certificate_from_base64(fmt: str, name: str, value: str) -> x509.Certificate
         return load_der(base64.b64decode("".join(value.split()), validate=True))
     except (ValueError, x509.InvalidVersion, binascii.Error, UnicodeEncodeError, IndexError) as exc:
         raise AlertError(f"{fmt}: {name}: does not hold a certificate (base64 DER or PEM): {exc}") from exc
+
+
+def logged_chain(f: Fields, leaf_key: str, chain_key: str) -> tuple[str, dict[str, str]] | None:
+    """(PEM of the logged leaf followed by the other logged chain certificates, the leaf's sha256/sha1);
+    None when the record logs no certificate."""
+    leaf_text = f.text(leaf_key, max_len=1024 * 1024)
+    if not leaf_text:
+        return None
+    leaf = certificate_from_base64(f.fmt, leaf_key, leaf_text)
+    chain = [leaf]
+    for index, item in enumerate(f.texts(chain_key)):
+        cert = certificate_from_base64(f.fmt, f"{chain_key}[{index}]", item)
+        if cert != leaf:
+            chain.append(cert)
+    return to_pem(chain), identifiers(leaf)

@@ -21,9 +21,9 @@ def envelope_name(doc: Document) -> str:
     return _ENVELOPE_NAMES[doc.envelope]
 
 
-def needs_json(doc: Document) -> str | None:
-    """None when the document is one JSON object; else why not."""
-    if doc.envelope != "json":
+def needs_json(doc: Document, *, xml: bool = False) -> str | None:
+    """None when the document is one JSON object (with ``xml``, or one Windows event in XML); else why not."""
+    if doc.envelope != "json" and not (xml and doc.envelope == "xml"):
         return f"the input is {envelope_name(doc)}"
     if doc.problem or doc.obj is None:
         return doc.problem or "alert must be a JSON object"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from certsoar.alert import MAX_ALERT_BYTES
-from certsoar.connectors.siem.files import ScanStats, _read_zeek_tsv, flatten
 from certsoar.errors import AlertError
 from certsoar.intake.winxml import parse_event_xml
+from certsoar.logformats import flatten, read_zeek_tsv
 
 MAX_JSON_DEPTH = 32
 PEM_MARKER = "-----BEGIN CERTIFICATE-----"
@@ -138,9 +138,9 @@ def _zeek_document(raw: bytes, text: str) -> Document:
         what = "no data line" if not data_lines else f"{len(data_lines)} data lines"
         return Document(raw, "zeek-tsv", text=text, zeek_path=path,
                         problem=f"the Zeek log has {what}; an alert is one event: keep the header and the one line to raise")
-    stats = ScanStats()
-    records = list(_read_zeek_tsv(lines, stats))
-    if stats.malformed or len(records) != 1:
+    rows = list(read_zeek_tsv(lines))
+    record = rows[0].record if len(rows) == 1 else None
+    if record is None:
         return Document(raw, "zeek-tsv", text=text, zeek_path=path,
                         problem="the Zeek data line does not have as many columns as the #fields header")
-    return Document(raw, "zeek-tsv", text=text, obj=records[0].data, flat=dict(records[0].data), zeek_path=path)
+    return Document(raw, "zeek-tsv", text=text, obj=record, flat=dict(record), zeek_path=path)

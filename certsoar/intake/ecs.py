@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from certsoar.alert import CertificateAlert
-from certsoar.connectors.siem.files import flatten
-from certsoar.intake.build import build_alert, certificate_from_base64, identifiers, to_pem
+from certsoar.intake.build import build_alert, logged_chain
 from certsoar.intake.common import fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.intake.values import Fields, split_names
+from certsoar.logformats import flatten
 
 NAME = "ecs"
 _X509 = "tls.server.x509."
@@ -49,16 +49,10 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         if digest:
             hashes[kind] = digest[1]
     pem = None
-    leaf_text = f.text("tls.server.certificate", max_len=1024 * 1024)
-    if leaf_text:
-        leaf = certificate_from_base64(NAME, "tls.server.certificate", leaf_text)
-        chain = [leaf]
-        for index, item in enumerate(f.texts("tls.server.certificate_chain")):
-            cert = certificate_from_base64(NAME, f"tls.server.certificate_chain[{index}]", item)
-            if cert != leaf:
-                chain.append(cert)
-        pem = to_pem(chain)
-        hashes = {**identifiers(leaf), **hashes}
+    certificates = logged_chain(f, "tls.server.certificate", "tls.server.certificate_chain")
+    if certificates:
+        pem, computed = certificates
+        hashes = {**computed, **hashes}
     dns, ips = split_names(f.texts(_X509 + "alternative_names"))
     logged = {
         "subject": f.text(_X509 + "subject.distinguished_name", "tls.server.subject"),

@@ -6,16 +6,16 @@ CIM Certificates data model (``ssl_hash``, ``ssl_serial``, ``ssl_subject``, ``ss
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime
 from typing import Any
 
 from certsoar.alert import CertificateAlert
-from certsoar.connectors.siem.files import flatten
+from certsoar.certs.names import is_ip
 from certsoar.intake.build import build_alert
 from certsoar.intake.common import fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.intake.values import Fields
+from certsoar.logformats import flatten
 
 NAME = "splunk-notable"
 _MARKERS = ("event_id", "rule_name", "search_name")
@@ -44,16 +44,6 @@ def miss(doc: Document) -> str | None:
     if not any(key in result for key in _MARKERS):
         return "no result object and no event_id/rule_name/search_name keys"
     return None
-
-
-def _is_ip(value: str | None) -> bool:
-    if not value:
-        return False
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _dn(f: Fields, dn_key: str, cn_key: str) -> str | None:
@@ -90,9 +80,9 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     fields = {
         "id": f"splunk-{event_id}" if event_id else fallback_id("splunk", when, f.text("rule_name", "search_name"), hashes.get("sha1"), hashes.get("sha256"), logged["serial"]),
         "time": when,
-        "host": f.text("orig_host", "src_host", "src_nt_host", max_len=1024) or (src if src and not _is_ip(src) else None),
-        "src_ip": f.ip("src_ip") if f.has("src_ip") else (src if _is_ip(src) else None),
-        "dst_ip": f.ip("dest_ip") if f.has("dest_ip") else (dest if _is_ip(dest) else None),
+        "host": f.text("orig_host", "src_host", "src_nt_host", max_len=1024) or (src if src and not is_ip(src) else None),
+        "src_ip": f.ip("src_ip") if f.has("src_ip") else (src if src and is_ip(src) else None),
+        "dst_ip": f.ip("dest_ip") if f.has("dest_ip") else (dest if dest and is_ip(dest) else None),
         "dst_port": f.port("dest_port"),
         "sni": f.text("server_name", "sni", max_len=1024),
         "ja3": f.text("ja3", max_len=64),

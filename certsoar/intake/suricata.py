@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from certsoar.alert import CertificateAlert
-from certsoar.intake.build import build_alert, certificate_from_base64, identifiers, to_pem
+from certsoar.intake.build import build_alert, logged_chain
 from certsoar.intake.common import fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.intake.values import Fields, split_names
@@ -34,17 +34,10 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     if sha1:
         hashes["sha1"] = sha1[1]
     pem = None
-    leaf_text = f.text("tls.certificate", max_len=1024 * 1024)
-    if leaf_text:
-        leaf = certificate_from_base64(NAME, "tls.certificate", leaf_text)
-        computed = identifiers(leaf)
+    certificates = logged_chain(f, "tls.certificate", "tls.chain")
+    if certificates:
+        pem, computed = certificates
         hashes = {**computed, **hashes}  # the logged SHA-1 wins; the analysis reports a mismatch
-        chain = [leaf]
-        for index, item in enumerate(f.texts("tls.chain")):
-            cert = certificate_from_base64(NAME, f"tls.chain[{index}]", item)
-            if cert != leaf:
-                chain.append(cert)
-        pem = to_pem(chain)
     dns, ips = split_names(f.texts("tls.subjectaltname"))
     logged = {
         "subject": f.text("tls.subject"),

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from certsoar.certs.fingerprints import normalize_digest, normalize_serial
-from certsoar.connectors.siem.files import parse_time
 from certsoar.errors import AlertError
+from certsoar.logformats import parse_time
 
 DIGEST_KIND = {64: "sha256", 40: "sha1", 32: "md5"}
 _MASKED = re.compile(r"^X+(\.X+)?$")
@@ -57,12 +57,16 @@ class Fields:
             raise self.error(name, f"is an object {_shown(value)}, expected a single value")
         return value
 
-    def text(self, *names: str, max_len: int = 4096) -> str | None:
+    def _single(self, *names: str) -> tuple[str, Any] | None:
+        """The first non-empty field of ``names`` as (name, one scalar value); None when all are empty."""
         found = self.find(*names)
+        return None if found is None else (found[0], self._scalar(*found))
+
+    def text(self, *names: str, max_len: int = 4096) -> str | None:
+        found = self._single(*names)
         if found is None:
             return None
         name, value = found
-        value = self._scalar(name, value)
         if value is None or isinstance(value, bool):
             return None if value is None else str(value).lower()
         text = str(value).strip()
@@ -85,11 +89,10 @@ class Fields:
         return out
 
     def integer(self, *names: str, low: int = 0, high: int = 2**31) -> int | None:
-        found = self.find(*names)
+        found = self._single(*names)
         if found is None:
             return None
         name, value = found
-        value = self._scalar(name, value)
         if isinstance(value, bool):
             raise self.error(name, f"{value!r} is not a number")
         number: int | None = None
@@ -107,11 +110,10 @@ class Fields:
         return self.integer(*names, low=0, high=65535)
 
     def boolean(self, *names: str) -> bool | None:
-        found = self.find(*names)
+        found = self._single(*names)
         if found is None:
             return None
         name, value = found
-        value = self._scalar(name, value)
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
@@ -122,24 +124,22 @@ class Fields:
         raise self.error(name, f"{_shown(value)} is not a boolean")
 
     def ip(self, *names: str) -> str | None:
-        found = self.find(*names)
+        found = self._single(*names)
         if found is None:
             return None
         name, value = found
-        value = self._scalar(name, value)
         try:
             return str(ipaddress.ip_address(str(value).strip()))
         except ValueError:
             raise self.error(name, f"{_shown(value)} is not an IP address") from None
 
     def time(self, *names: str, required: bool = False) -> datetime | None:
-        found = self.find(*names)
+        found = self._single(*names)
         if found is None:
             if required:
                 raise self.error(" / ".join(names), "missing: the record has no time")
             return None
         name, value = found
-        value = self._scalar(name, value)
         parsed = to_utc(value)
         if parsed is None:
             if isinstance(value, str) and _MASKED.match(value.strip()):
@@ -149,11 +149,10 @@ class Fields:
 
     def digest(self, name: str, kind: str | None = None) -> tuple[str, str] | None:
         """(kind, lower hex) of a hash field; ``kind`` None means decide by length (sha256/sha1/md5)."""
-        found = self.find(name)
+        found = self._single(name)
         if found is None:
             return None
         _, value = found
-        value = self._scalar(name, value)
         digest = normalize_digest(str(value)) if isinstance(value, str) else None
         detected = DIGEST_KIND.get(len(digest)) if digest else None
         if digest is None or detected is None or (kind is not None and detected != kind):
@@ -162,11 +161,10 @@ class Fields:
         return detected, digest
 
     def serial(self, *names: str) -> str | None:
-        found = self.find(*names)
+        found = self._single(*names)
         if found is None:
             return None
         name, value = found
-        value = self._scalar(name, value)
         serial = normalize_serial(str(value)) if isinstance(value, str) else None
         if serial is None or len(serial) > 200:
             raise self.error(name, f"{_shown(value)} is not a hexadecimal serial number")

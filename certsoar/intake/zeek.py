@@ -1,5 +1,5 @@
 """``zeek-x509`` and ``zeek-ssl``: one Zeek record, TSV with its header or JSON (epoch or ISO ``ts``,
-``_path`` optional), cert-domain §2.1. The TSV reader is the one of the files SIEM connector."""
+``_path`` optional), cert-domain §2.1. The TSV reader (certsoar.logformats) is the one the files SIEM connector uses."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 
 from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert
-from certsoar.intake.common import envelope_name, fallback_id
+from certsoar.intake.common import fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.intake.values import Fields
 
@@ -34,10 +34,10 @@ def miss(doc: Document, path: str) -> str | None:
         if not doc.zeek_path and not _fits_shape(doc.flat, path):
             return f"the log has no #path and its #fields are not those of {path}.log"
         return None
-    if doc.envelope != "json":
-        return f"the input is {envelope_name(doc)}"
-    if doc.problem or doc.obj is None:
-        return doc.problem or "alert must be a JSON object"
+    reason = needs_json(doc)
+    if reason:
+        return reason
+    assert doc.obj is not None
     declared = doc.obj.get("_path")
     if declared is not None:
         return None if declared == path else f"_path is {str(declared)[:40]!r}, not {path!r}"

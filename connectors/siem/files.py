@@ -16,9 +16,8 @@ import heapq
 import ipaddress
 import itertools
 import json
-import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar
@@ -39,6 +38,7 @@ from certsoar.correlation.identity import (
     short_host,
 )
 from certsoar.errors import ConnectorUnavailable
+from certsoar.logformats import flatten, parse_time, read_zeek_tsv
 
 LOG_SUFFIXES = (".log", ".json", ".jsonl", ".ndjson")
 MAX_LINE_CHARS = 1024 * 1024
@@ -160,24 +160,6 @@ def _raw_values(record: dict[str, Any], kind: str) -> list[Any]:
 
 # --- time ------------------------------------------------------------------------------------
 
-_EPOCH = re.compile(r"^\d{9,11}(?:\.\d+)?$")
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Epoch seconds (number or string) or ISO 8601 (``Z``, ``+0000``, naive = UTC); None otherwise."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        if isinstance(value, (int, float)):
-            return datetime.fromtimestamp(float(value), tz=timezone.utc)
-        text = str(value).strip()
-        if _EPOCH.match(text):
-            return datetime.fromtimestamp(float(text), tz=timezone.utc)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except (ValueError, OverflowError, OSError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
 
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -193,54 +175,6 @@ def _record_time(record: dict[str, Any]) -> datetime | None:
 # --- readers -----------------------------------------------------------------------------------
 
 
-def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"tls": {"sni": x}}`` → ``{"tls.sni": x}``; keys that are already dotted (Zeek JSON) stay."""
-    flat: dict[str, Any] = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
-_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
-
-
-def _unescape(text: str) -> str:
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
-
-
-@dataclass
-class _ZeekHeader:
-    separator: str = "\t"
-    set_separator: str = ","
-    empty: str = "(empty)"
-    unset: str = "-"
-    path: str = ""
-    fields: list[str] = field(default_factory=list)
-    types: list[str] = field(default_factory=list)
-
-    def convert(self, raw: str, type_name: str) -> Any:
-        container = type_name.startswith(("vector", "set", "table"))
-        if raw == self.unset:
-            return None
-        if raw == self.empty:
-            return [] if container else ""
-        if container:
-            return [_unescape(part) for part in raw.split(self.set_separator)]
-        value = _unescape(raw)
-        if type_name == "bool":
-            return value == "T"
-        if type_name in ("count", "int", "port"):
-            try:
-                return int(value)
-            except ValueError:
-                return value
-        return value
-
-
 @dataclass(frozen=True)
 class _Record:
     data: dict[str, Any]
@@ -248,35 +182,11 @@ class _Record:
 
 
 def _read_zeek_tsv(lines: Iterable[str], stats: ScanStats) -> Iterator[_Record]:
-    header = _ZeekHeader()
-    for line in lines:
-        line = line.rstrip("\r\n")
-        if not line:
-            continue
-        if line.startswith("#"):
-            key, _, rest = line[1:].partition(" " if line.startswith("#separator") else header.separator)
-            if key == "separator":
-                header.separator = _unescape(rest.strip())
-            elif key == "set_separator":
-                header.set_separator = _unescape(rest)
-            elif key == "empty_field":
-                header.empty = rest
-            elif key == "unset_field":
-                header.unset = rest
-            elif key == "path":
-                header.path = rest
-            elif key == "fields":
-                header.fields = rest.split(header.separator)
-            elif key == "types":
-                header.types = rest.split(header.separator)
-            continue
-        parts = line.split(header.separator)
-        if not header.fields or len(parts) != len(header.fields):
+    for row in read_zeek_tsv(lines):
+        if row.record is None:
             stats.malformed += 1
             continue
-        types = header.types if len(header.types) == len(parts) else ["string"] * len(parts)
-        data = {name: header.convert(raw, t) for name, raw, t in zip(header.fields, parts, types)}
-        yield _known_certs(_Record(data, f"zeek-{header.path or 'log'}"))
+        yield _known_certs(_Record(row.record, f"zeek-{row.path or 'log'}"))
 
 
 def _classify_json(data: dict[str, Any]) -> str:

@@ -87,6 +87,11 @@ def _account(domain: str | None, name: str | None) -> str | None:
     return f"{domain}\\{name}" if domain and "\\" not in name else name
 
 
+def _subject_account(data: dict[str, Any]) -> str | None:
+    """The account the event's SubjectDomainName/SubjectUserName name (who acted)."""
+    return _account(_text(data.get("SubjectDomainName")), _text(data.get("SubjectUserName")))
+
+
 def normalize_windows(obj: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
     """(format, ``win.*`` fields) when ``obj`` is one of the handled Windows events, else None."""
     system = _system(obj)
@@ -110,7 +115,7 @@ def normalize_windows(obj: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
         fields |= {
             "win.image": image,
             "win.command": command or image,
-            "win.requester": _first(data.get("User"), _account(_text(data.get("SubjectDomainName")), _text(data.get("SubjectUserName")))),
+            "win.requester": _first(data.get("User"), _subject_account(data)),
             "win.parent": _first(data.get("ParentImage"), data.get("ParentProcessName")),
         }
         fmt = PROCESS_EVENTS[event_id]
@@ -127,7 +132,7 @@ def normalize_windows(obj: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
             return None
         fields |= {
             "win.request_id": request,
-            "win.requester": _first(data.get("Requester"), _account(_text(data.get("SubjectDomainName")), _text(data.get("SubjectUserName")))),
+            "win.requester": _first(data.get("Requester"), _subject_account(data)),
             "win.disposition": _first(data.get("Disposition")),
             "win.subject": _first(data.get("Subject")),
             "win.serial": serial,
