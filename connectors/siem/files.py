@@ -16,7 +16,8 @@ import heapq
 import ipaddress
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +49,11 @@ TIME_FIELDS = ("ts", "timestamp", "@timestamp", "time", "win.time")
 class FilesSiemSettings(ConnectorSettings):
     paths: list[Path] = Field(min_length=1, description="Log files or folders; folders are walked for *.log, *.json, *.jsonl, *.ndjson.")
     max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Larger files are skipped with a note.")
+    cache_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=0,
+        description="Files are parsed once per connector and kept in memory while their sizes add up to no more than "
+                    "this; a changed file is read again. Larger logs are streamed on every search.",
+    )
 
 
 class ScanStats(BaseModel):
@@ -471,6 +477,8 @@ class FilesSiem:
         self.instance = env.name
         self.paths = [env.resolve(p) for p in settings.paths]
         self.last_stats = ScanStats()
+        self._parsed: dict[Path, _ParsedFile] = {}
+        self._parsing = threading.Lock()
 
     def files(self, stats: ScanStats) -> list[Path]:
         found: list[Path] = []
@@ -509,7 +517,7 @@ class FilesSiem:
                 stats.notes.append(f"{path}: {size} bytes is over max_file_bytes ({self.settings.max_file_bytes}), skipped")
                 continue
             try:
-                for event in self._search_file(path, plan, stats):
+                for event in self._search_file(path, plan, stats, signature=(size, _mtime(path))):
                     item = (-event.time.timestamp(), next(order), event)
                     if len(kept) < query.limit:
                         heapq.heappush(kept, item)
@@ -528,15 +536,66 @@ class FilesSiem:
         self.last_stats = stats
         return [event for _, _, event in sorted(kept, key=lambda item: (-item[0], item[1]))]
 
-    def _search_file(self, path: Path, plan: _Plan, stats: ScanStats) -> Iterator[SiemEvent]:
+    def _search_file(self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int]) -> Iterator[SiemEvent]:
+        for when, record in self._timed_records(path, stats, signature):
+            if not (plan.start <= when <= plan.end):
+                continue
+            matched = plan.matched(record)
+            if matched is not None:
+                yield to_event(record, when, matched, path.name)
+
+    def _timed_records(self, path: Path, stats: ScanStats, signature: tuple[int, int]) -> Iterable[tuple[datetime, _Record]]:
+        """The file's records with their times: from the cache when the file is unchanged, else parsed
+        (and cached while the budget allows)."""
+        with self._parsing:  # concurrent searches of one run wait for the first parse instead of repeating it
+            cached = self._parsed.get(path)
+            if cached is None or cached.signature != signature:
+                self._parsed.pop(path, None)
+                budget = self.settings.cache_bytes - sum(p.signature[0] for p in self._parsed.values())
+                if signature[0] > budget:
+                    return self._stream(path, stats)
+                cached = self._parsed[path] = _ParsedFile.read(path, signature, self._stream)
+        cached.count_into(stats)
+        return cached.records
+
+    @staticmethod
+    def _stream(path: Path, stats: ScanStats) -> Iterator[tuple[datetime, _Record]]:
         for record in read_records(path, stats):
             stats.records += 1
             when = _record_time(record.data)
             if when is None:
                 stats.no_time += 1
                 continue
-            if not (plan.start <= when <= plan.end):
-                continue
-            matched = plan.matched(record)
-            if matched is not None:
-                yield to_event(record, when, matched, path.name)
+            yield when, record
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+@dataclass(frozen=True)
+class _ParsedFile:
+    """One log file parsed once, with what parsing it skipped, so a cached read reports the same."""
+
+    signature: tuple[int, int]
+    records: list[tuple[datetime, _Record]]
+    records_seen: int
+    malformed: int
+    no_time: int
+    notes: tuple[str, ...]
+
+    @classmethod
+    def read(cls, path: Path, signature: tuple[int, int],
+             stream: Callable[[Path, ScanStats], Iterator[tuple[datetime, _Record]]]) -> "_ParsedFile":
+        own = ScanStats()
+        records = list(stream(path, own))
+        return cls(signature, records, own.records, own.malformed, own.no_time, tuple(own.notes))
+
+    def count_into(self, stats: ScanStats) -> None:
+        stats.records += self.records_seen
+        stats.malformed += self.malformed
+        stats.no_time += self.no_time
+        stats.notes.extend(self.notes)

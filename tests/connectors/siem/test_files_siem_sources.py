@@ -161,3 +161,28 @@ async def test_ssl_log_leaf_and_validation_status(tmp_path):
     tls = events[0]
     assert tls.sha256 == "aa" * 32 and tls.validation_status == "self signed certificate" and tls.uid == "Cssl1"
     assert (tls.ja3, tls.ja3s) == ("1" * 32, "2" * 32)
+
+
+async def test_parsed_files_are_reused_until_they_change(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from certsoar.connectors import ConnectorEnv
+    from certsoar.connectors.siem import SiemQuery
+    from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
+
+    log = tmp_path / "alerts.jsonl"
+    now = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+    log.write_text('{"time": "2026-11-27T08:00:00Z", "sni": "a.example"}\nnot json\n')
+    siem = FilesSiem(FilesSiemSettings(paths=[log]), ConnectorEnv(name="files", state_dir=tmp_path))
+    query = SiemQuery(indicators={"sni": ["a.example"]}, start=now - timedelta(hours=1), end=now + timedelta(hours=1))
+    assert len(await siem.search(query)) == 1
+    first = siem.last_stats
+    assert len(await siem.search(query)) == 1
+    assert (siem.last_stats.records, siem.last_stats.malformed) == (first.records, first.malformed) == (1, 1)
+    cached = siem._parsed[log]
+    log.write_text(log.read_text() + '{"time": "2026-11-27T08:05:00Z", "sni": "a.example"}\n')
+    assert len(await siem.search(query)) == 2  # the changed file is read again
+    assert siem._parsed[log] is not cached
+
+    streaming = FilesSiem(FilesSiemSettings(paths=[log], cache_bytes=0), ConnectorEnv(name="files", state_dir=tmp_path))
+    assert len(await streaming.search(query)) == 2 and streaming._parsed == {}
