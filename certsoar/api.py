@@ -99,6 +99,16 @@ async def expire_due_runs(config: Config, *, connections: Connections | None = N
         return ended
 
 
+def audit_trail(config: Config, run_id: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """Verify the whole hash chain (RunError at the first broken record); return its length and the
+    records of one run (or all)."""
+    with open_store(config, read_only=True) as store:
+        length = store.verify_audit()
+        if run_id is not None:
+            store.get_run(run_id)
+        return length, store.audit_records(run_id)
+
+
 def show_run(config: Config, run_id: str) -> dict[str, Any]:
     with open_store(config, read_only=True) as store:
         return run_view(store, run_id)

@@ -145,7 +145,7 @@ _decision_command("deny", "denied", "Deny the waiting gate of RUN_ID; the run en
 
 @main.group()
 def runs() -> None:
-    """List, show and resume runs."""
+    """List, show, resume, expire and audit runs."""
 
 
 @runs.command("list")
@@ -189,6 +189,24 @@ def runs_resume(run_id: str, config_path: str | None, as_json: bool) -> None:
     result = asyncio.run(resume(_config(config_path), run_id))
     _print_run(result, as_json)
     _exit_for_run(result)
+
+
+@runs.command("audit")
+@click.argument("run_id", required=False)
+@config_option
+@json_option
+@guarded
+def runs_audit(run_id: str | None, config_path: str | None, as_json: bool) -> None:
+    """Verify the audit log's hash chain and print the records of RUN_ID (or all)."""
+    from certsoar.api import audit_trail
+
+    length, records = audit_trail(_config(config_path), run_id)
+    if as_json:
+        click.echo(json.dumps({"verified_records": length, "records": records}, indent=2))
+        return
+    for r in records:
+        click.echo(f"{r['seq']:>6} {r['time']} {r['run_id'] or '-':<16} {r['event']:<20} {r['data']}")
+    click.echo(f"audit chain intact: {length} record(s)")
 
 
 @runs.command("expire")

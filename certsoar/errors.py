@@ -9,6 +9,7 @@ code only at the edge (the runner and the CLI)::
     ├── AlertError           an alert that cannot be normalized (names the field)
     ├── ApprovalError        a decision that is refused (role, quorum, state, expiry)
     ├── RunError             a run that does not exist or cannot be resumed
+    ├── AuditError           the audit log's hash chain does not verify
     ├── ActionError          a step that failed for a reason of its own
     └── ConnectorError       a connector call that failed
         ├── ConnectorUnavailable   transport error, timeout, 429, 5xx: worth a retry
@@ -51,6 +52,10 @@ class ApprovalError(CertsoarError):
 
 
 class RunError(CertsoarError):
+    pass
+
+
+class AuditError(CertsoarError):
     pass
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from certsoar.errors import RunError
+from certsoar.errors import AuditError, RunError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -355,6 +355,6 @@ class RunStore:
         for rec in records:
             digest = hashlib.sha256(_dumps([prev, rec["time"], rec["run_id"], rec["event"], rec["data"]]).encode()).hexdigest()
             if rec["prev_hash"] != prev or rec["hash"] != digest:
-                raise RunError(f"audit chain broken at record {rec['seq']}")
+                raise AuditError(f"audit chain broken at record {rec['seq']}")
             prev = rec["hash"]
         return len(records)

@@ -123,3 +123,9 @@ def test_audit_chain_is_intact_after_a_story(cli: Cli) -> None:
     store = RunStore(cli.lab.root.parent / "runs.sqlite3")
     assert store.verify_audit() > 20
     store.close()
+    trail = cli.run("runs", "audit", run["id"])
+    assert trail.returncode == 0 and "audit chain intact" in trail.stdout and "approval.approved" in trail.stdout
+    with db:
+        db.execute("UPDATE audit SET data='{}' WHERE seq=3")
+    broken = cli.run("runs", "audit")
+    assert broken.returncode == 1 and "audit chain broken at record 3" in broken.stderr
