@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import lru_cache
-from collections.abc import Iterator
 from typing import Any
 
 from certsoar.alert import CertificateAlert
@@ -35,13 +33,8 @@ def _checked(text: str, file: str) -> Playbook:
     return playbook
 
 
-@contextmanager
-def open_store(config: Config, *, read_only: bool = False) -> Iterator[RunStore]:
-    store = RunStore.in_state_dir(config.state_dir, read_only=read_only)
-    try:
-        yield store
-    finally:
-        store.close()
+def open_store(config: Config, *, read_only: bool = False) -> RunStore:
+    return RunStore.in_state_dir(config.state_dir, read_only=read_only)
 
 
 async def run_playbook(config: Config, playbook: str, alert: CertificateAlert, *, dry_run: bool = False,

@@ -226,6 +226,40 @@ def runs_expire(config_path: str | None, as_json: bool) -> None:
     click.echo(f"{len(ended)} run(s) ended expired")
 
 
+@main.group()
+def connectors() -> None:
+    """Installed connector types, and a check of the configured ones."""
+
+
+@connectors.command("list")
+def connectors_list() -> None:
+    """Connector types installed (built-in and third-party), by kind."""
+    from certsoar.connectors import KINDS
+    from certsoar.registry import connector_types
+
+    for kind in KINDS:
+        for name, cls in connector_types(kind).items():
+            click.echo(f"{kind:<9} {name:<12} {cls.__module__}.{cls.__qualname__}")
+
+
+@connectors.command("check")
+@config_option
+@json_option
+@guarded
+def connectors_check(config_path: str | None, as_json: bool) -> None:
+    """Build every configured connector and read through it once; exit 1 when one fails."""
+    from certsoar.health import check_connectors
+
+    results = asyncio.run(check_connectors(_config(config_path)))
+    if as_json:
+        click.echo(json.dumps([r.model_dump() for r in results], indent=2))
+    else:
+        for r in results:
+            click.echo(f"{'ok  ' if r.ok else 'FAIL'} {r.kind:<9} {r.instance:<12} ({r.type}): {r.detail}")
+    if not all(r.ok for r in results):
+        sys.exit(EXIT_FAILED)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:

@@ -131,3 +131,30 @@ def test_runs_expire_ends_runs_whose_approval_expired(cli: Cli) -> None:
     assert not [e for e in ended[0]["effects"] if e["action"] in ("ca.revoke", "firewall.block")]
     assert cli.json("runs", "show", fresh["id"])["status"] == "waiting_approval"
     assert "0 run(s) ended expired" in cli.run("runs", "expire").stdout
+
+
+def test_connectors_check_reads_each_configured_connector_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    state = cli.lab.root.parent
+    before = snapshot(state)
+    checked = json.loads(cli.run("connectors", "check", "--json").stdout)
+    assert snapshot(state) == before
+    assert {(c["kind"], c["ok"]) for c in checked} == {("siem", True), ("ca", True), ("firewall", True), ("proxy", True),
+                                                       ("ticket", True), ("notify", True)}
+    ca = next(c for c in checked if c["kind"] == "ca")
+    assert ca["detail"] == "1 CA certificate(s), 3 issued"
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(cli.lab.config.read_text().replace("paths: [logs]", "paths: [no-such-logs]")
+                      .replace("openssl_config: ca/openssl.cnf", "openssl_config: ca/missing.cnf"))
+    (tmp_path / "ca").mkdir()
+    done = cli.run("connectors", "check", "--config", str(broken))
+    assert done.returncode == 1
+    failed = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
+    assert [line.split()[1] for line in failed] == ["siem", "ca"]
+    assert "none of the configured log paths exist" in done.stdout
+
+
+def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
+    listed = cli.run("connectors", "list").stdout
+    assert "ca        openssl-ca   certsoar.connectors.ca.openssl.OpenSslCa" in listed
+    assert len(listed.splitlines()) == 7
