@@ -26,6 +26,7 @@ from certsoar.context import ActionContext
 from certsoar.errors import ConfigError
 from certsoar.intake import detect, load_alert
 from certsoar.lab import MIMICRY_CLIENT, MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
+from certsoar.lab import build as lab_build
 
 pytestmark = pytest.mark.real
 
@@ -274,14 +275,14 @@ def test_a_failed_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     def boom(*_args: object) -> None:
         raise RuntimeError("crash while writing the config")
 
-    monkeypatch.setattr(lab, "_write_config", boom)
+    monkeypatch.setattr(lab_build, "write_config", boom)
     with pytest.raises(RuntimeError):
         ensure_lab(tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_openssl_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lab.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(lab_build.shutil, "which", lambda _name: None)
     with pytest.raises(ConfigError, match="openssl"):
         ensure_lab(tmp_path)
     assert not (tmp_path / "lab").exists()
