@@ -1,13 +1,13 @@
 """Where actions and connectors are found.
 
 Actions are async functions marked with ``@action``; the marker only attaches metadata and
-returns the function unchanged, so an action stays directly callable in tests. Connectors are
-found through the entry-point groups ``certsoar.connectors.<kind>``.
+returns the function unchanged, so an action stays directly callable in tests. Their modules are
+found through the entry-point group ``certsoar.actions``, connectors through the groups
+``certsoar.connectors.<kind>``; the built-in ones are declared the same way in setup.cfg.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,16 +22,7 @@ from certsoar.errors import ConfigError
 if TYPE_CHECKING:
     from certsoar.context import ActionContext
 
-ACTION_MODULES = (
-    "certsoar.actions.certificate",
-    "certsoar.actions.siem",
-    "certsoar.actions.escalation",
-    "certsoar.actions.notify",
-    "certsoar.actions.ticket",
-    "certsoar.actions.ca",
-    "certsoar.actions.firewall",
-    "certsoar.actions.proxy",
-)
+ACTION_GROUP = "certsoar.actions"
 
 ActionFn = Callable[[Any, "ActionContext"], Awaitable[BaseModel]]
 F = TypeVar("F", bound=ActionFn)
@@ -87,8 +78,14 @@ def action(name: str, *, mutates: bool = False, reversible: bool = True,
 
 @cache
 def _load_actions() -> None:
-    for module in ACTION_MODULES:
-        importlib.import_module(module)
+    """Import every module of the entry-point group ``certsoar.actions`` (built-ins included): their
+    ``@action`` decorators register them."""
+    for ep in entry_points(group=ACTION_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken third-party plugin must name itself
+            dist = ep.dist.name if ep.dist else "?"
+            raise ConfigError(f"actions {ep.name} ({ep.value}) from {dist} do not load: {exc}") from exc
 
 
 def actions() -> dict[str, ActionSpec]:
