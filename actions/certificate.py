@@ -5,20 +5,33 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from certsoar.alert import CertificateAlert
+from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import AnalysisContext, CertificateFacts, LoadedCrl, analyze_alert, load_crl, load_pem_bundle
 from certsoar.certs.revocation import CrlError
+from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext
-from certsoar.errors import ConfigError, ConnectorRejected
+from certsoar.errors import ConfigError, ConnectorError, ConnectorRejected
 from certsoar.registry import action
+from certsoar.timeparse import parse_duration
 
 
 class AnalyzeInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alert: CertificateAlert = Field(description="The normalized alert; in a playbook: \"{{ alert }}\".")
+    lookup_window: str = Field(
+        default="7d",
+        description="When the alert carries only a fingerprint, look for the certificate's logged attributes "
+                    "(x509/tls records) in the SIEM this long before and after the alert.",
+    )
+
+    @field_validator("lookup_window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        parse_duration(v)
+        return v
 
 
 def _read_roots(path: Path) -> list[x509.Certificate]:
@@ -78,4 +91,28 @@ async def analyze(inp: AnalyzeInput, ctx: ActionContext) -> CertificateFacts:
     Managed CAs come from the configured CA connector, internal roots and CRLs from ``trust``, the SSLBL
     file from ``intel.sslbl``, the observation time from the alert, allowlist expiry from the run's clock.
     """
-    return analyze_alert(inp.alert, await analysis_context(inp.alert, ctx))
+    alert, note = await _with_logged_attributes(inp.alert, inp.lookup_window, ctx)
+    facts = analyze_alert(alert, await analysis_context(alert, ctx))
+    return facts.model_copy(update={"notes": [*facts.notes, note]}) if note else facts
+
+
+async def _with_logged_attributes(alert: CertificateAlert, window: str, ctx: ActionContext) -> tuple[CertificateAlert, str | None]:
+    """A fingerprint-only alert gets the attributes the SIEM's x509/tls records hold for that fingerprint."""
+    hashes = {k: [v] for k, v in (("sha256", alert.sha256), ("sha1", alert.sha1)) if v}
+    if alert.certificate_pem or alert.logged_certificate or not hashes or not ctx.connectors.has("siem"):
+        return alert, None
+    span = parse_duration(window)
+    query = SiemQuery(indicators=hashes, kinds=["x509", "tls"], start=alert.time - span, end=alert.time + span, limit=200)
+    try:
+        events = await ctx.connectors.siem.search(query)
+    except ConnectorError as exc:
+        return alert, f"the alert carries only a fingerprint and the SIEM lookup of its attributes failed: {exc}"
+    found = next((e for e in sorted(events, key=lambda e: e.time) if e.subject or e.issuer), None)
+    if found is None:
+        return alert, "the alert carries only a fingerprint and the SIEM holds no record of its attributes"
+    logged = LoggedCertificate(subject=found.subject, issuer=found.issuer, serial=found.serial,
+                               validation_status=found.validation_status)
+    update = {"logged_certificate": logged, "sha256": alert.sha256 or found.sha256, "sha1": alert.sha1 or found.sha1}
+    note = (f"the alert carries only a fingerprint: subject, issuer and serial are those {found.source} logged "
+            f"at {found.time.isoformat()}")
+    return alert.model_copy(update=update), note

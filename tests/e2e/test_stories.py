@@ -129,3 +129,24 @@ def test_audit_chain_is_intact_after_a_story(cli: Cli) -> None:
         db.execute("UPDATE audit SET data='{}' WHERE seq=3")
     broken = cli.run("runs", "audit")
     assert broken.returncode == 1 and "audit chain broken at record 3" in broken.stderr
+
+
+def test_a_fingerprint_only_alert_is_analyzed_from_what_the_siem_logged(cli: Cli) -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    cert = x509.load_pem_x509_certificate(cli.lab.certificates["mimicry"].read_bytes())
+    base = json.loads(cli.lab.alerts["mimicry"].read_text())
+    alert = {"id": "notable-fp-only", "time": base["time"], "host": base["host"], "dst_ip": base["dst_ip"],
+             "dst_port": 443, "sha1": cert.fingerprint(hashes.SHA1()).hex().upper()}
+    plan = cli.json("run", "certificate-alert", "--alert", "-", "--dry-run", stdin=json.dumps(alert).encode())
+    facts = plan["facts"]
+    assert (facts["source"], facts["self_signed"], facts["mimicry"]["brand"]) == ("log", True, "DigiCert Inc")
+    assert any("the alert carries only a fingerprint: subject, issuer and serial are those eve.json" in n
+               for n in facts["notes"])
+    assert "issuer_mimicry" in [r["rule"] for r in plan["verdict"]["reasons"]]
+
+    unknown = {**alert, "id": "notable-unknown", "sha1": "00" * 20}
+    plan = cli.json("run", "certificate-alert", "--alert", "-", "--dry-run", stdin=json.dumps(unknown).encode())
+    assert plan["facts"]["source"] == "fingerprint"
+    assert "the SIEM holds no record of its attributes" in " ".join(plan["facts"]["notes"])
+    assert "issuer_mimicry" not in [r["rule"] for r in plan["verdict"]["reasons"]]
