@@ -27,6 +27,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/certsoar manifest --check
 	$(BIN)/certsoar validate
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test

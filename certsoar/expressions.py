@@ -138,8 +138,9 @@ def step_fields(text: str) -> set[tuple[str, str | None]]:
     except TemplateSyntaxError:
         return set()
     found: set[tuple[str, str | None]] = set()
-    parents = {id(child): node for node in ast.find_all((nodes.Getattr, nodes.Getitem)) for child in [node.node]}
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+    lookups: list[nodes.Getattr | nodes.Getitem] = list(ast.find_all((nodes.Getattr, nodes.Getitem)))  # type: ignore[arg-type]
+    parents = {id(node.node): node for node in lookups}
+    for node in lookups:
         target = node.node
         step = _key(node)
         if isinstance(target, nodes.Name) and target.name == "steps" and step is not None:

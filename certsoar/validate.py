@@ -52,10 +52,10 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
                 err(f"{what}: unknown name {name!r} (known: {', '.join(CONTEXT_ROOTS)})", loc)
             for ref in sorted(step_references(text) - earlier):
                 err(f"{what}: refers to step {ref!r}, which does not run before it", loc)
-            for ref, name in sorted(step_fields(text), key=str):
+            for ref, output in sorted(step_fields(text), key=str):
                 allowed = outputs.get(ref)
-                if ref in earlier and name is not None and allowed is not None and name not in allowed:
-                    err(f"{what}: step {ref!r} has no output {name!r} (it has: {', '.join(sorted(allowed))})", loc)
+                if ref in earlier and output is not None and allowed is not None and output not in allowed:
+                    err(f"{what}: step {ref!r} has no output {output!r} (it has: {', '.join(sorted(allowed))})", loc)
 
     def check_step(step: Step, earlier: set[str]) -> None:
         loc = locations.get(step.id, ("steps",))

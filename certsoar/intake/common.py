@@ -30,9 +30,9 @@ def needs_json(doc: Document, *, xml: bool = False) -> str | None:
     return None
 
 
-def fallback_id(prefix: str, when: datetime, *parts: str | None) -> str:
+def fallback_id(prefix: str, when: datetime, *parts: object) -> str:
     """A stable id for records that carry none of their own: same record, same id."""
-    material = "|".join(p or "" for p in parts)
+    material = "|".join("" if p is None else str(p) for p in parts)
     digest = hashlib.sha256(material.encode("utf-8", "replace")).hexdigest()[:16]
     return f"{prefix}-{int(when.timestamp())}-{digest}"
 

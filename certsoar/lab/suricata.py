@@ -15,7 +15,7 @@ from certsoar.lab.sessions import RESOLVER, Session
 
 
 def _suricata_dn(name: x509.Name) -> str:
-    return ", ".join(f"{attr.rfc4514_attribute_name}={attr.value}" for rdn in name.rdns for attr in rdn)
+    return ", ".join(f"{attr.rfc4514_attribute_name}={attr.value!s}" for rdn in name.rdns for attr in rdn)
 
 
 def _suricata_time(ts: datetime) -> str:

@@ -183,5 +183,5 @@ def windows_events(now: datetime, rogue: x509.Certificate) -> list[WinEvent]:
 def _adcs_subject(name: x509.Name) -> str:
     """The subject as AD CS logs it: most specific attribute first, ``S=`` for the state."""
     labels = {"ST": "S"}
-    parts = [f"{labels.get(a.rfc4514_attribute_name, a.rfc4514_attribute_name)}={a.value}" for rdn in name.rdns for a in rdn]
+    parts = [f"{labels.get(a.rfc4514_attribute_name, a.rfc4514_attribute_name)}={a.value!s}" for rdn in name.rdns for a in rdn]
     return ", ".join(reversed(parts))

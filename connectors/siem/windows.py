@@ -92,16 +92,21 @@ def _subject_account(data: dict[str, Any]) -> str | None:
     return _account(_text(data.get("SubjectDomainName")), _text(data.get("SubjectUserName")))
 
 
+def _mapping(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def normalize_windows(obj: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
     """(format, ``win.*`` fields) when ``obj`` is one of the handled Windows events, else None."""
     system = _system(obj)
-    winlog = obj.get("winlog") if isinstance(obj.get("winlog"), dict) else {}
-    ecs_event = obj.get("event") if isinstance(obj.get("event"), dict) else {}
+    winlog = _mapping(obj, "winlog")
+    ecs_event = _mapping(obj, "event")
     event_id = _first(obj.get("EventID"), obj.get("EventId"), obj.get("event_id"), system.get("EventID"), winlog.get("event_id"), ecs_event.get("code"))
     if event_id is None or event_id not in {**PROCESS_EVENTS, **SCRIPT_EVENTS, **ADCS_EVENTS}:
         return None
     data = _event_data(obj)
-    host_obj = obj.get("host") if isinstance(obj.get("host"), dict) else {}
+    host_obj = _mapping(obj, "host")
     fields: dict[str, str | None] = {
         "win.event_id": event_id,
         "win.computer": _first(obj.get("Computer"), obj.get("Hostname"), system.get("Computer"), winlog.get("computer_name"), host_obj.get("name")),
