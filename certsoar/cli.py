@@ -17,7 +17,6 @@ import click
 
 from certsoar.errors import (
     AlertError,
-    ApprovalError,
     CertsoarError,
     ConfigError,
     PlaybookError,

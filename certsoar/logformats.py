@@ -19,7 +19,7 @@ _EPOCH = re.compile(r"^\d{9,11}(?:\.\d+)?$")
 
 
 def parse_time(value: Any) -> datetime | None:
-    """Epoch seconds (number or string) or ISO 8601 (``Z``, ``+0000``, naive = UTC); None otherwise."""
+    """Epoch seconds (number or string) or ISO 8601 (``Z``, ``+0000``, naive = UTC), as UTC; None otherwise."""
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -31,7 +31,7 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except (ValueError, OverflowError, OSError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 # --- JSON ------------------------------------------------------------------------------------

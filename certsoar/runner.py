@@ -40,9 +40,6 @@ class WaitingForApproval(Exception):
 @dataclass
 class RunState:
     run_id: str
-    playbook: Playbook
-    alert: CertificateAlert
-    trigger: str
     requester: str | None
     outcome: str = "completed"
     journal: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -131,8 +128,7 @@ class Runner:
         run = self.journal.get_run(run_id)
         if run["playbook"] != playbook.id:
             raise RunError(f"run {run_id} belongs to playbook {run['playbook']}, not {playbook.id}")
-        state = RunState(run_id=run_id, playbook=playbook, alert=CertificateAlert.model_validate(run["alert"]),
-                         trigger=run["trigger"], requester=run["requester"])
+        state = RunState(run_id=run_id, requester=run["requester"])
         state.journal = {s["step_id"]: s for s in self.journal.steps(run_id)}
         state.variables = {
             "alert": run["alert"],
@@ -147,7 +143,8 @@ class Runner:
             recorded = state.journal.get(step.id)
             if recorded and recorded["status"] in DONE:
                 state.variables["steps"][step.id] = recorded["output"]
-        self.journal.update_run(run_id, status="running")
+        if run["status"] != "running":
+            self.journal.update_run(run_id, status="running")
         try:
             for step in playbook.steps:
                 await self._step(state, step)
@@ -220,11 +217,7 @@ class Runner:
             inp = spec.input_model.model_validate(evaluate(step.with_, variables))
         except ValidationError as exc:
             raise ActionError(f"bad input to {spec.name}: {format_validation_error(exc)}") from exc
-        ctx = ActionContext(
-            run_id=state.run_id, step_id=step.id, dry_run=self.dry_run, now=utcnow(), config=self.config,
-            connectors=self.connections, ledger=EffectLedger(self.store, self.journal, state.run_id, dry_run=self.dry_run),
-            templates=self.templates, variables=variables,
-        )
+        ctx = self._context(state, step, variables)
         timeout = parse_duration(step.timeout).total_seconds() if step.timeout else None
         retry = step.retry
         attempts = 0
@@ -268,17 +261,17 @@ class Runner:
     async def _request_approval(self, state: RunState, step: Step, approval: Approval) -> None:
         if approval.template is None:
             return
-        from certsoar.actions.notify import NotifyInput, send
-
-        variables = {**state.variables, "approval": approval.model_dump()}
-        ctx = ActionContext(
-            run_id=state.run_id, step_id=step.id, dry_run=self.dry_run, now=utcnow(), config=self.config,
-            connectors=self.connections, ledger=EffectLedger(self.store, self.journal, state.run_id, dry_run=self.dry_run),
-            templates=self.templates, variables=variables,
-        )
-        result = await send(NotifyInput(template=approval.template), ctx)
-        self.journal.record_step(state.run_id, f"{step.id}.request", action="notify.send", status="completed",
+        notify = get_action("notify.send")
+        ctx = self._context(state, step, {**state.variables, "approval": approval.model_dump()})
+        result = await notify(notify.input_model.model_validate({"template": approval.template}), ctx)
+        self.journal.record_step(state.run_id, f"{step.id}.request", action=notify.name, status="completed",
                                  output=result.model_dump(mode="json"))
+
+    def _context(self, state: RunState, step: Step, variables: dict[str, Any]) -> ActionContext:
+        ledger = EffectLedger(self.store, self.journal, state.run_id, dry_run=self.dry_run)
+        return ActionContext(run_id=state.run_id, step_id=step.id, dry_run=self.dry_run, now=utcnow(),
+                             config=self.config, connectors=self.connections, ledger=ledger,
+                             templates=self.templates, variables=variables)
 
     @staticmethod
     def _note_outcome(state: RunState, output: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +40,3 @@ class ConnectorEnv:
     def resolve(self, path: Path | str) -> Path:
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self.config_dir / p)
-
-    def extra(self) -> dict[str, Any]:
-        return {}

@@ -19,7 +19,7 @@ from certsoar.actions.certificate import AnalyzeInput, analyze
 from certsoar.actions.siem import CreationsInput, TrafficInput, certificate_creations, traffic_change
 from certsoar.alert import CertificateAlert, parse_alert
 from certsoar.certs import CertificateFacts, analyze_certificate
-from certsoar.config import Config, CreationBurst, TrafficChange, load_config
+from certsoar.config import CreationBurst, TrafficChange, load_config
 from certsoar.connections import Connections
 from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext
@@ -486,7 +486,8 @@ async def test_traffic_change_fires_for_the_mimicry_servers(built: tuple[lab.Lab
     assert out.first_seen is not None and abs(out.first_seen - alert.time) < timedelta(seconds=1)  # t0 from the TLS logs
     c2 = f"{MIMICRY_SERVERS[0]}:443"
     volume = next(s for s in out.servers if s.key == c2 and s.metric == "bytes_out_per_hour")
-    assert volume.fired and volume.observed > 3 * TrafficChange().bytes_floor and volume.baseline_hours >= 24 * 7
+    # coverage starts at the first logged connection, up to an hour into the 7-day window (random minutes)
+    assert volume.fired and volume.observed > 3 * TrafficChange().bytes_floor and volume.baseline_hours >= 24 * 7 - 1
     assert volume.upload_ratio is not None and volume.upload_ratio > 10
     other = [s for s in out.servers if s.key == f"{MIMICRY_SERVERS[1]}:443"]
     assert other and not any(s.fired for s in other)

@@ -49,7 +49,8 @@ _LABEL_AT_START = re.compile(rf"^\s*({_LABEL})\s*=")
 # a separator only counts when another attribute follows it: "O=Foo, Inc." stays one value
 _SLASH_SPLIT = re.compile(rf"/(?={_LABEL}=)")
 _ZEEK_HEX = re.compile(r"(?:\\x[0-9a-fA-F]{2})+")
-_RFC4514_ESCAPE = re.compile(r"\\([0-9a-fA-F]{2}|.)")
+# a run of hex escapes (UTF-8 bytes, decoded together) or one escaped character
+_RFC4514_ESCAPE = re.compile(r"((?:\\[0-9a-fA-F]{2})+)|\\(.)")
 MAX_DN_CHARS = 8192
 
 
@@ -113,15 +114,16 @@ def _unescape(value: str) -> str:
         return text
 
     def unescaped(match: re.Match[str]) -> str:
-        escaped = match.group(1)
-        return chr(int(escaped, 16)) if len(escaped) == 2 else escaped
+        if match.group(2) is not None:
+            return match.group(2)
+        raw = bytes.fromhex(match.group(1).replace("\\", ""))
+        try:  # RFC 4514 hex escapes are UTF-8 bytes; only they are decoded, literal characters stay
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
 
     # one pass, so an escaped backslash before hex digits (``\\0D``) stays a backslash
-    decoded = _RFC4514_ESCAPE.sub(unescaped, text)
-    try:  # RFC 4514 hex escapes are UTF-8 bytes
-        return decoded.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return decoded
+    return _RFC4514_ESCAPE.sub(unescaped, text)
 
 
 def _looks_rfc4514_order(attrs: list[Attribute]) -> bool:

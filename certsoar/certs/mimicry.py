@@ -38,11 +38,6 @@ def levenshtein(a: str, b: str) -> int:
     return previous[-1]
 
 
-def similarity(a: str, b: str) -> float:
-    longest = max(len(a), len(b))
-    return 1.0 if longest == 0 else 1.0 - levenshtein(a, b) / longest
-
-
 class MimicryFacts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -255,15 +255,15 @@ def unrelated_groups(incidents: Sequence[Incident]) -> list[list[Incident]]:
     return sorted(groups.values(), key=lambda g: g[0].time)
 
 
-def _best_window(incidents: Sequence[Incident], at: datetime, span: timedelta) -> tuple[int, list[Incident], datetime]:
-    """Most unrelated groups in any window of length ``span`` that contains ``at``."""
+def _best_window(incidents: Sequence[Incident], at: datetime, span: timedelta) -> tuple[int, list[Incident]]:
+    """Most unrelated groups in any window of length ``span`` that contains ``at``, and that window's incidents."""
     starts = {at - span, at} | {i.time for i in incidents if at - span <= i.time <= at}
-    best: tuple[int, list[Incident], datetime] = (0, [], at - span)
+    best: tuple[int, list[Incident]] = (0, [])
     for start in sorted(starts):
         inside = [i for i in incidents if start <= i.time <= start + span]
         count = len(unrelated_groups(inside))
         if count > best[0]:
-            best = (count, inside, start)
+            best = (count, inside)
     return best
 
 
@@ -271,12 +271,12 @@ def decide(
     incidents: Sequence[Incident], at: datetime, *, window: timedelta, count: int, short_window: timedelta, short_count: int
 ) -> BurstDecision:
     """Burst when unrelated incidents ≥ ``count`` in ``window`` or ≥ ``short_count`` in ``short_window`` (sliding)."""
-    long_n, long_inside, long_start = _best_window(incidents, at, window)
-    short_n, short_inside, short_start = _best_window(incidents, at, short_window)
+    long_n, long_inside = _best_window(incidents, at, window)
+    short_n, short_inside = _best_window(incidents, at, short_window)
     if short_n >= short_count:
-        decisive, start, span, n, threshold = short_inside, short_start, short_window, short_n, short_count
+        decisive, span, n = short_inside, short_window, short_n
     else:
-        decisive, start, span, n, threshold = long_inside, long_start, window, long_n, count
+        decisive, span, n = long_inside, window, long_n
     burst = long_n >= count or short_n >= short_count
     groups = unrelated_groups(decisive)
     numbered = [i.model_copy(update={"group": g}) for g, members in enumerate(groups, 1) for i in members]

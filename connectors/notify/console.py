@@ -17,7 +17,7 @@ class ConsoleNotifier:
     settings_model: ClassVar[type[ConnectorSettings]] = ConsoleNotifierSettings
 
     def __init__(self, settings: ConsoleNotifierSettings, env: ConnectorEnv) -> None:
-        self.name = env.name
+        pass
 
     async def send(self, message: Message) -> str:
         rule = "-" * 72

@@ -73,7 +73,3 @@ class LocalTicketing:
         found = self._row("id", ticket_id)
         assert found is not None
         return found
-
-    def body(self, ticket_id: str) -> str:
-        row = self.store.db.execute("SELECT body FROM tickets WHERE id=?", (ticket_id,)).fetchone()
-        return row["body"] if row else ""

@@ -136,3 +136,12 @@ def test_damaged_der_through_analyze_alert(position, value):
     except AlertError:
         return
     assert facts.sha256
+
+
+def test_only_hex_escapes_are_decoded_as_utf8() -> None:
+    # found by the property test above: literal non-ASCII characters were re-decoded as UTF-8 too
+    assert parse_dn("A=Â\x80;") == [("A", "Â\x80;")]
+    assert parse_dn(r"CN=caf\C3\A9") == [("CN", "café")]
+    assert parse_dn(r"CN=Ã©\C3\A9") == [("CN", "Ã©é")]
+    assert parse_dn(r"CN=a\\0D") == [("CN", "a\\0D")]
+    assert parse_dn(r"CN=\FF") == [("CN", "ÿ")]

@@ -197,7 +197,7 @@ def test_parse_time(text, expected):
     got = parse_time(text)
     assert got == expected
     if got is not None:
-        assert got.utcoffset() == timedelta(0) or got.tzinfo is not None
+        assert got.utcoffset() == timedelta(0)
 
 
 _json = st.recursive(
