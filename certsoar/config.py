@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from certsoar.addresses import network_text, parse_network
 from certsoar.errors import ConfigError
 
 CONFIG_ENV = "CERTSOAR_CONFIG"
@@ -110,6 +111,11 @@ class Thresholds(_Strict):
     traffic_change: TrafficChange = Field(default_factory=TrafficChange)
 
 
+class Blocking(_Strict):
+    widest_prefix_v4: int = Field(default=24, ge=0, le=32, description="Widest IPv4 network a block may cover, as a prefix length (24: at most a /24; smaller allows wider).")
+    widest_prefix_v6: int = Field(default=48, ge=0, le=128, description="Widest IPv6 network a block may cover, as a prefix length (48: at most a /48).")
+
+
 class Config(_Strict):
     state_dir: Path = Field(default=Path(".certsoar"), description="Run store, lab and outbox live here.")
     connectors: Connectors = Field(default_factory=Connectors)
@@ -119,11 +125,18 @@ class Config(_Strict):
     intel: Intel = Field(default_factory=Intel)
     allowlist: list[AllowlistEntry] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    protected_networks: list[str] = Field(default_factory=list, description="Networks never blocked, nor any network overlapping them (DNS servers, domain controllers, the SIEM, the firewall itself); CIDR or address.")
+    blocking: Blocking = Field(default_factory=Blocking, description="Limits on what the firewall may block.")
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here.")
 
     def resolve(self, path: Path | str) -> Path:
         p = Path(path).expanduser()
         return p if p.is_absolute() else self.config_dir / p
+
+    @field_validator("protected_networks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        return [network_text(parse_network(cidr.strip(), strict=False)) for cidr in v]
 
 
 def default_state_dir() -> Path:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from certsoar.blocking import BlockingPolicy
 from certsoar.config import Config, ConnectorSection, format_validation_error
 from certsoar.errors import ConfigError
 from certsoar.registry import connector_class
@@ -28,7 +29,8 @@ def build_connector(kind: str, section: ConnectorSection, config: Config, store:
         settings = cls.settings_model.model_validate(section.settings())
     except ValidationError as exc:
         raise ConfigError(f"connectors.{kind} ({section.type}): {format_validation_error(exc)}") from exc
-    env = ConnectorEnv(name=section.instance, state_dir=config.state_dir, store=store, config_dir=config.config_dir)
+    env = ConnectorEnv(name=section.instance, state_dir=config.state_dir, store=store, config_dir=config.config_dir,
+                       blocking=BlockingPolicy.from_config(config))
     return cls(settings, env)
 
 

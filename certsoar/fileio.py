@@ -1,12 +1,66 @@
-"""Replace a file atomically: readers see the old content or the new, never a torn one."""
+"""Files certsoar manages: replaced atomically (readers see the old content or the new, never a
+torn one) and changed by one writer at a time (``locked``)."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+
+_LOCK_POLL_SECONDS = 0.02
+_process_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+def lock_file_for(path: Path) -> Path:
+    """The lock file that guards ``path``: beside it, because ``path`` itself is replaced by rename."""
+    return path.parent / f".{path.name}.lock"
+
+
+@asynccontextmanager
+async def locked(path: Path, *, timeout: float, connector: str = "") -> AsyncIterator[None]:
+    """Hold the write lock of ``path`` for the block: one holder at a time across coroutines of this
+    process (an asyncio lock per path) and across processes (``flock`` on ``lock_file_for(path)``).
+
+    Waiting longer than ``timeout`` seconds raises ConnectorUnavailable (another writer holds it; a
+    retry may succeed). The lock is not reentrant: do not nest ``locked`` on one path.
+    """
+    key = path.absolute()
+    # asyncio locks belong to one event loop; a process may run several in turn (tests, threads).
+    loop = asyncio.get_running_loop()
+    process_lock = _process_locks.setdefault(loop, {}).setdefault(key, asyncio.Lock())
+    lock_path = lock_file_for(key)
+    deadline = loop.time() + timeout
+    try:
+        await asyncio.wait_for(process_lock.acquire(), timeout)
+    except TimeoutError:
+        raise ConnectorUnavailable(f"{path}: locked by another writer in this process for {timeout:g}s", connector=connector) from None
+    try:
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConnectorRejected(f"{lock_path}: cannot open the lock file: {exc.strerror}", connector=connector) from exc
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if loop.time() >= deadline:
+                        raise ConnectorUnavailable(f"{path}: locked by another writer for {timeout:g}s", connector=connector) from None
+                    await asyncio.sleep(_LOCK_POLL_SECONDS)
+            yield
+        finally:
+            os.close(fd)  # closing the last descriptor releases the flock
+    finally:
+        process_lock.release()
 
 
 @contextmanager

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
+from certsoar.blocking import BlockingPolicy
+
 if TYPE_CHECKING:
     from certsoar.store import RunStore
 
@@ -36,6 +38,8 @@ class ConnectorEnv:
     store: "RunStore | None" = None
     config_dir: Path = field(default_factory=Path.cwd)
     """Relative paths in settings are resolved against the config file's folder."""
+    blocking: BlockingPolicy = field(default_factory=BlockingPolicy)
+    """What a firewall must refuse to block (checked again before every write)."""
 
     def resolve(self, path: Path | str) -> Path:
         p = Path(path).expanduser()

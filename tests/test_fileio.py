@@ -1,12 +1,18 @@
-"""certsoar.fileio: files are replaced whole, keep their mode, and leave no temporary behind."""
+"""certsoar.fileio: files are replaced whole, keep their mode, leave no temporary behind, and have
+one writer at a time."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
+import time
 from pathlib import Path
 
 import pytest
 
-from certsoar.fileio import printable_line, replacing, write_atomically
+from certsoar.errors import ConnectorUnavailable
+from certsoar.fileio import lock_file_for, locked, printable_line, replacing, write_atomically
 
 
 def test_new_file_gets_mode_if_new_and_folders(tmp_path: Path) -> None:
@@ -51,3 +57,36 @@ def test_printable_line() -> None:
     assert printable_line("a\tb\n\x00c  é", 20) == "a b c"
     assert printable_line("x" * 30, 10) == "xxxxxxx..."
     assert len(printable_line("word " * 50, 40)) <= 40
+
+
+async def test_locked_waits_a_bounded_time_then_says_unavailable(tmp_path: Path) -> None:
+    target = tmp_path / "list.txt"
+    holder = os.open(lock_file_for(target), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another writer (a distinct open file conflicts even in-process)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConnectorUnavailable, match="locked by another writer"):
+            async with locked(target, timeout=0.3, connector="fw"):
+                pass
+        assert 0.3 <= time.monotonic() - started < 3
+    finally:
+        os.close(holder)
+    async with locked(target, timeout=0.3):
+        pass  # free again once the holder let go
+
+
+async def test_locked_serializes_coroutines_of_one_process(tmp_path: Path) -> None:
+    target = tmp_path / "list.txt"
+    inside: list[int] = []
+    overlaps: list[int] = []
+
+    async def writer(n: int) -> None:
+        async with locked(target, timeout=5):
+            inside.append(n)
+            if len(inside) > 1:
+                overlaps.append(n)
+            await asyncio.sleep(0.01)
+            inside.remove(n)
+
+    await asyncio.gather(*(writer(n) for n in range(6)))
+    assert overlaps == []

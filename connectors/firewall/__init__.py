@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Protocol, runtime_checkable
 
+from certsoar.addresses import IpNetwork
+
 
 @runtime_checkable
 class Firewall(Protocol):
@@ -15,11 +17,13 @@ class Firewall(Protocol):
 
     # write
     async def block(self, addresses: list[str], comment: str) -> None:
-        """Add the addresses; those already present are left as they are."""
+        """Add the addresses; those already present are left as they are. An address the
+        configured ``BlockingPolicy`` refuses (``certsoar.blocking``) raises ConnectorRejected
+        and nothing is written."""
         ...
 
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["Firewall", "IpNetwork", "covers", "network_covers"]
 
 
 def network_covers(outer: IpNetwork, inner: IpNetwork) -> bool:

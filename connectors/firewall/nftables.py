@@ -19,14 +19,17 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from contextlib import AbstractAsyncContextManager
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from certsoar.addresses import IpNetwork, network_text, parse_network
+from certsoar.blocking import network_refusal
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.firewall import IpNetwork, network_covers
+from certsoar.connectors.firewall import network_covers
 from certsoar.errors import ConnectorRejected
-from certsoar.fileio import printable_line, write_atomically
+from certsoar.fileio import locked, printable_line, write_atomically
 from certsoar.proc import require_success, run_tool
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,30}$")
@@ -55,20 +58,14 @@ class NftablesSettings(ConnectorSettings):
 
 
 def parse_address(text: str) -> IpNetwork:
-    """One address or CIDR network; host bits must be clear. Anything else is refused."""
-    if not isinstance(text, str) or not text or text.strip() != text:
+    """One address or CIDR network; host bits must be clear, no zone id. Anything else is refused.
+    Only the parsed value is ever rendered into the ruleset (``network_text``), never ``text``."""
+    if not isinstance(text, str):
         raise ConnectorRejected(f"not an IP address or network: {text!r}")
     try:
-        return ipaddress.ip_network(text, strict=True)
+        return parse_network(text)
     except ValueError as exc:
         raise ConnectorRejected(f"not an IP address or network: {text!r} ({exc})") from None
-
-
-def address_text(network: IpNetwork) -> str:
-    """Normalized text: a bare address for a single host, CIDR otherwise."""
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return str(network)
 
 
 def sanitize_comment(comment: str) -> str:
@@ -110,15 +107,29 @@ class NftablesFirewall:
     # ----------------------------------------------------------------- read
 
     async def blocked(self) -> set[str]:
-        if self.settings.apply:
-            return await self._live_addresses()
-        return {address_text(entry.network) for entry in self._read_entries()}
+        # Under the write lock, so a read-back sees the result of the writer before it, whole.
+        async with self._locked():
+            if self.settings.apply:
+                return await self._live_addresses()
+            return {network_text(entry.network) for entry in self._read_entries()}
 
     # ---------------------------------------------------------------- write
 
     async def block(self, addresses: list[str], comment: str) -> None:
         requested = [parse_address(text) for text in addresses]
+        for network in requested:
+            reason = network_refusal(network, self.env.blocking)
+            if reason is not None:
+                raise ConnectorRejected(f"refusing to block {network_text(network)}: {reason}", connector=self.env.name)
         note = sanitize_comment(comment)
+        async with self._locked():
+            await self._block_locked(requested, note)
+
+    def _locked(self) -> AbstractAsyncContextManager[None]:
+        """One writer at a time on the ruleset, across processes: read, merge, write, load."""
+        return locked(self.path, timeout=self.settings.timeout, connector=self.env.name)
+
+    async def _block_locked(self, requested: list[IpNetwork], note: str) -> None:
         existing = self._read_entries()
         merged = merge_entries(existing, [_Entry(network, note) for network in requested])
         file_changed = merged != existing
@@ -169,7 +180,7 @@ class NftablesFirewall:
                 lines.append("\t\telements = {\n")
                 for entry in members:
                     tail = f' comment "{entry.comment}"' if entry.comment else ""
-                    lines.append(f"\t\t\t{address_text(entry.network)}{tail},\n")
+                    lines.append(f"\t\t\t{network_text(entry.network)}{tail},\n")
                 lines.append("\t\t}\n")
             lines.append("\t}\n")
         drops = {
@@ -260,14 +271,14 @@ def _element_text(elem: object) -> str:
     """One element of ``nft -j list set`` as normalized text."""
     value = elem["elem"]["val"] if isinstance(elem, dict) and "elem" in elem else elem
     if isinstance(value, str):
-        return address_text(parse_address(value))
+        return network_text(parse_address(value))
     if isinstance(value, dict) and "prefix" in value:
         prefix = value["prefix"]
-        return address_text(parse_address(f"{prefix['addr']}/{prefix['len']}"))
+        return network_text(parse_address(f"{prefix['addr']}/{prefix['len']}"))
     if isinstance(value, dict) and "range" in value:
         low, high = (ipaddress.ip_address(v) for v in value["range"])
-        networks = list(ipaddress.summarize_address_range(low, high))  # type: ignore[type-var]
+        networks: list[IpNetwork] = list(ipaddress.summarize_address_range(low, high))  # type: ignore[type-var]
         if len(networks) == 1:
-            return address_text(networks[0])
+            return network_text(networks[0])
         return f"{low}-{high}"
     raise ConnectorRejected(f"unexpected set element in nft output: {elem!r}")

@@ -18,6 +18,7 @@ With ``reconfigure: true`` the new file is validated with ``squid -k parse`` and
 from __future__ import annotations
 
 import re
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +27,7 @@ from pydantic import Field
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.errors import ConnectorError, ConnectorRejected
-from certsoar.fileio import printable_line, write_atomically
+from certsoar.fileio import locked, printable_line, write_atomically
 from certsoar.proc import run_tool
 
 _SHA1 = re.compile(r"[0-9A-Fa-f]{40}|(?:[0-9A-Fa-f]{2}:){19}[0-9A-Fa-f]{2}")
@@ -115,12 +116,22 @@ class SquidProxy:
     # ----------------------------------------------------------------- read
 
     async def blocked_fingerprints(self) -> set[str]:
-        return {entry.sha1 for entry in self._read()}
+        # Under the write lock, so a read-back sees the result of the writer before it, whole.
+        async with self._locked():
+            return {entry.sha1 for entry in self._read()}
 
     # ---------------------------------------------------------------- write
 
     async def block_fingerprint(self, sha1: str, comment: str) -> None:
         wanted = normalize_sha1(sha1)
+        async with self._locked():
+            await self._block_locked(wanted, comment)
+
+    def _locked(self) -> AbstractAsyncContextManager[None]:
+        """One writer at a time on the list, across processes: read, add, write, reconfigure."""
+        return locked(self.path, timeout=self.settings.timeout, connector=self.env.name)
+
+    async def _block_locked(self, wanted: str, comment: str) -> None:
         entries = self._read()
         if any(entry.sha1 == wanted for entry in entries):
             return

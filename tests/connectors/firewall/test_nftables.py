@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -10,20 +12,22 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from certsoar.blocking import BlockingPolicy
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.firewall import Firewall
 from certsoar.connectors.firewall.nftables import NftablesFirewall, NftablesSettings, sanitize_comment
 from certsoar.errors import ConnectorRejected
 
 
-def make_firewall(tmp_path: Path, **overrides: object) -> NftablesFirewall:
+def make_firewall(tmp_path: Path, *, blocking: BlockingPolicy = BlockingPolicy(), **overrides: object) -> NftablesFirewall:
     settings = NftablesSettings.model_validate({"ruleset": "certsoar.nft", **overrides})
-    env = ConnectorEnv(name="fw", state_dir=tmp_path / "state", config_dir=tmp_path)
+    env = ConnectorEnv(name="fw", state_dir=tmp_path / "state", config_dir=tmp_path, blocking=blocking)
     return NftablesFirewall(settings, env)
 
 
@@ -84,7 +88,7 @@ async def test_idempotent_same_bytes_and_no_rewrite(tmp_path: Path) -> None:
 
 
 async def test_addresses_inside_a_listed_network_are_already_blocked(tmp_path: Path) -> None:
-    fw = make_firewall(tmp_path)
+    fw = make_firewall(tmp_path, blocking=BlockingPolicy(widest_prefix_v4=16))
     await fw.block(["10.99.7.1", "10.99.8.1"], "hosts")
     await fw.block(["10.99.0.0/16"], "whole net")  # swallows both hosts (nft refuses overlaps)
     assert await fw.blocked() == {"10.99.0.0/16"}
@@ -332,3 +336,72 @@ async def test_block_stops_real_traffic_between_namespaces(tmp_path: Path, netns
     after = connect()
     assert after.returncode == 1, after.stdout
     assert os.path.exists(f"/run/netns/{client_ns}")
+
+
+# ------------------------------------------------- concurrent writers in separate processes
+
+WRITERS = 8
+TRIALS = 10
+
+
+def _block_from_a_process(settings: dict[str, object], folder: Path, address: str, start: BarrierType,
+                          results: "multiprocessing.Queue[tuple[str, bool | str]]") -> None:
+    """One approval's worth of work in its own process: block one address, then read it back."""
+    fw = make_firewall(folder, **settings)
+
+    async def block_and_read_back() -> bool:
+        await fw.block([address], f"run for {address}")
+        return address in await fw.blocked()
+
+    start.wait()  # every process is released at the same instant
+    try:
+        results.put((address, asyncio.run(block_and_read_back())))
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        results.put((address, f"{type(exc).__name__}: {exc}"))
+
+
+def block_concurrently(folder: Path, addresses: list[str], **settings: object) -> dict[str, bool | str]:
+    """Each address blocked by its own process, all released together; each one's read-back."""
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(len(addresses))
+    results: multiprocessing.Queue[tuple[str, bool | str]] = context.Queue()
+    processes = [context.Process(target=_block_from_a_process, args=(settings, folder, address, start, results))
+                 for address in addresses]
+    for process in processes:
+        process.start()
+    try:
+        seen = dict(results.get(timeout=60) for _ in processes)
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+    return seen
+
+
+def test_concurrent_processes_lose_no_block_in_the_file(tmp_path: Path) -> None:
+    for trial in range(TRIALS):
+        folder = tmp_path / f"trial{trial}"
+        folder.mkdir()
+        addresses = [f"192.0.2.{trial * WRITERS + n + 1}" for n in range(WRITERS)]
+        read_backs = block_concurrently(folder, addresses, nft="/nonexistent/nft")
+        assert read_backs == {address: True for address in addresses}, f"trial {trial}"
+        assert await_blocked(make_firewall(folder)) == set(addresses), f"trial {trial}"
+
+
+@pytest.mark.real
+def test_concurrent_processes_lose_no_block_in_the_kernel(tmp_path: Path, netns: Namespaces) -> None:
+    ns = netns.add()
+    nft = netns.nft_wrapper(ns, tmp_path)
+    wanted: set[str] = set()
+    for trial in range(TRIALS):
+        addresses = [f"198.51.100.{trial * WRITERS + n + 1}" for n in range(WRITERS - 1)] + [f"2001:db8::{trial + 1:x}:{WRITERS}"]
+        wanted |= set(addresses)
+        read_backs = block_concurrently(tmp_path, addresses, apply=True, nft=nft)
+        assert read_backs == {address: True for address in addresses}, f"trial {trial}"
+        live = set(netns.run(ns, "nft", "-j", "list", "table", "inet", "certsoar").stdout.replace('"', " ").split())
+        assert wanted <= live, f"trial {trial}: the kernel lacks {sorted(wanted - live)}"
+        assert await_blocked(make_firewall(tmp_path)) == wanted, f"trial {trial}: the file"
+        assert await_blocked(make_firewall(tmp_path, apply=True, nft=nft)) == wanted, f"trial {trial}: the live set"
+
+
+def await_blocked(fw: NftablesFirewall) -> set[str]:
+    return asyncio.run(fw.blocked())

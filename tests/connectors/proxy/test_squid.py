@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import multiprocessing
 import os
 import pwd
 import shutil
@@ -14,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
 
 import pytest
@@ -454,3 +457,44 @@ async def test_live_squid_terminates_listed_certificate_only(tmp_path: Path, liv
     finally:
         rogue.close()
         good.close()
+
+
+# ------------------------------------------------- concurrent writers in separate processes
+
+WRITERS = 8
+TRIALS = 10
+
+
+def _block_from_a_process(folder: Path, sha1: str, start: BarrierType,
+                          results: "multiprocessing.Queue[tuple[str, bool | str]]") -> None:
+    """One approval's worth of work in its own process: block one fingerprint, then read it back."""
+    proxy = make_proxy(folder, squid="/nonexistent/squid")
+
+    async def block_and_read_back() -> bool:
+        await proxy.block_fingerprint(sha1, f"run for {sha1[:8]}")
+        return sha1 in await proxy.blocked_fingerprints()
+
+    start.wait()  # every process is released at the same instant
+    try:
+        results.put((sha1, asyncio.run(block_and_read_back())))
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        results.put((sha1, f"{type(exc).__name__}: {exc}"))
+
+
+def test_concurrent_processes_lose_no_fingerprint(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    for trial in range(TRIALS):
+        fingerprints = [hashlib.sha1(f"{trial}-{n}".encode()).hexdigest() for n in range(WRITERS)]
+        start = context.Barrier(WRITERS)
+        results: multiprocessing.Queue[tuple[str, bool | str]] = context.Queue()
+        processes = [context.Process(target=_block_from_a_process, args=(tmp_path, sha1, start, results))
+                     for sha1 in fingerprints]
+        for process in processes:
+            process.start()
+        read_backs = dict(results.get(timeout=60) for _ in processes)
+        for process in processes:
+            process.join(timeout=60)
+        assert read_backs == {sha1: True for sha1 in fingerprints}, f"trial {trial}"
+        listed = asyncio.run(make_proxy(tmp_path).blocked_fingerprints())
+        assert set(fingerprints) <= listed, f"trial {trial}: the list lacks {sorted(set(fingerprints) - listed)}"
+    assert len(listed) == WRITERS * TRIALS
