@@ -1,17 +1,25 @@
-"""firewall.block: block the servers that presented the certificate, one verified entry per address."""
+"""firewall.block: block the servers that presented the certificate, one verified entry per address.
+
+What may never be blocked is decided by ``certsoar.blocking`` (and checked again by the connector):
+a refused address is listed under ``refused`` with the reason and no effect is recorded for it.
+When every requested address is refused the step fails: nothing was contained.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from certsoar.addresses import network_text, parse_network
+from certsoar.blocking import BlockingPolicy, refusal
 from certsoar.connectors.firewall import covers
 from certsoar.context import ActionContext
+from certsoar.errors import ActionError
+from certsoar.fileio import printable_line
 from certsoar.ledger import Effect
 from certsoar.registry import action
 
 MAX_ADDRESSES = 256
+_SHOWN_CHARS = 80
 
 
 class BlockInput(BaseModel):
@@ -22,23 +30,44 @@ class BlockInput(BaseModel):
 
     @field_validator("addresses")
     @classmethod
-    def _ips(cls, values: list[str]) -> list[str]:
-        return list(dict.fromkeys(str(ipaddress.ip_network(v.strip(), strict=False)).removesuffix("/32").removesuffix("/128")
-                                  for v in values))
+    def _normalized(cls, values: list[str]) -> list[str]:
+        # Normalized when they parse; the rest stay (shown safely) to be refused with the reason.
+        return list(dict.fromkeys(_normalized(v) for v in values))
+
+
+def _normalized(text: str) -> str:
+    try:
+        return network_text(parse_network(text.strip()))
+    except ValueError:
+        return text
+
+
+class Refused(BaseModel):
+    address: str = Field(description="The address as requested (one printable line).")
+    reason: str = Field(description="Why it must not be blocked.")
 
 
 class BlockOutput(BaseModel):
     effects: list[Effect]
     blocked: list[str] = Field(description="Addresses verified as blocked after the step (planned ones in a dry run).")
+    refused: list[Refused] = Field(default_factory=list, description="Addresses that must never be blocked, with the reason; not blocked.")
 
 
-@action("firewall.block", mutates=True, reversible=True)
+@action("firewall.block", mutates=True, reversible=True, needs_approval=True)
 async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
-    """Add each address to the firewall's block list unless it is there; verify by reading the list back."""
+    """Add each address to the firewall's block list unless it is there or must never be blocked; verify by reading the list back."""
+    policy = BlockingPolicy.from_config(ctx.config)
+    decisions = [(address, refusal(address, policy)) for address in inp.addresses]
+    refused = [Refused(address=printable_line(address, _SHOWN_CHARS), reason=reason)
+               for address, reason in decisions if reason is not None]
+    allowed = [address for address, reason in decisions if reason is None]
+    if refused and not allowed:
+        listed = "; ".join(f"{r.address}: {r.reason}" for r in refused)
+        raise ActionError(f"nothing was blocked: every address was refused ({listed})")
     firewall = ctx.connectors.firewall
     instance = ctx.connectors.instance("firewall")
     effects: list[Effect] = []
-    for address in inp.addresses:
+    for address in allowed:
 
         async def present(address: str = address) -> tuple[bool, dict[str, object]]:
             return covers(await firewall.blocked(), address), {"address": address, "list": instance}
@@ -48,4 +77,4 @@ async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
 
         effects.append(await ctx.ledger.apply(f"firewall:{instance}:block:{address}", step_id=ctx.step_id,
                                               action="firewall.block", target=address, is_done=present, write=write))
-    return BlockOutput(effects=effects, blocked=[e.target for e in effects if e.verified or e.planned])
+    return BlockOutput(effects=effects, blocked=[e.target for e in effects if e.verified or e.planned], refused=refused)

@@ -29,7 +29,7 @@ class BlockCertificateOutput(BaseModel):
     effect: Effect
 
 
-@action("proxy.block_certificate", mutates=True, reversible=True)
+@action("proxy.block_certificate", mutates=True, reversible=True, needs_approval=True)
 async def block_certificate(inp: BlockCertificateInput, ctx: ActionContext) -> BlockCertificateOutput:
     """Add the certificate's SHA-1 to the proxy's fingerprint block list; verified by reading the list back."""
     proxy = ctx.connectors.proxy

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from datetime import datetime, timezone
@@ -10,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from certsoar.addresses import canonical_ip
 from certsoar.errors import AlertError
 
 MAX_ALERT_BYTES = 4 * 1024 * 1024
@@ -80,7 +80,7 @@ class CertificateAlert(BaseModel):
         if v is None or v == "":
             return None
         try:
-            return str(ipaddress.ip_address(v.strip()))
+            return canonical_ip(v)
         except ValueError as exc:
             raise ValueError(f"{v!r} is not an IP address") from exc
 

@@ -3,12 +3,12 @@ names the format, the field and what is wrong with its value (cert-domain §0 fo
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from certsoar.addresses import canonical_ip
 from certsoar.certs.fingerprints import normalize_digest, normalize_serial
 from certsoar.errors import AlertError
 from certsoar.logformats import parse_time
@@ -129,7 +129,7 @@ class Fields:
             return None
         name, value = found
         try:
-            return str(ipaddress.ip_address(str(value).strip()))
+            return canonical_ip(str(value))
         except ValueError:
             raise self.error(name, f"{_shown(value)} is not an IP address") from None
 
@@ -198,7 +198,7 @@ def split_names(names: list[str]) -> tuple[list[str], list[str]]:
     ips: list[str] = []
     for name in names:
         try:
-            ips.append(str(ipaddress.ip_address(name)))
+            ips.append(canonical_ip(name))
         except ValueError:
             dns.append(name)
     return dns, ips

@@ -1,0 +1,153 @@
+"""What may never be blocked: the one decision (certsoar.blocking), the firewall.block action that
+reports refusals, and the nftables connector that checks again before it writes."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from certsoar.actions.firewall import BlockInput, BlockOutput, block
+from certsoar.blocking import BlockingPolicy, refusal
+from certsoar.config import Config
+from certsoar.connections import Connections
+from certsoar.connectors import ConnectorEnv
+from certsoar.connectors.firewall.nftables import NftablesFirewall, NftablesSettings
+from certsoar.context import ActionContext
+from certsoar.errors import ActionError, ConnectorRejected
+from certsoar.ledger import EffectLedger
+from certsoar.registry import get_action
+from certsoar.store import RunStore
+
+NEVER = [
+    ("127.0.0.1", "loopback"),
+    ("127.255.0.9", "loopback"),
+    ("::1", "loopback"),
+    ("0.0.0.0", "unspecified"),
+    ("::", "unspecified"),
+    ("255.255.255.255", "broadcast"),
+    ("224.0.0.251", "multicast"),
+    ("ff02::1", "multicast"),
+    ("169.254.169.254", "link-local"),
+    ("fe80::1", "link-local"),
+    ("240.0.0.1", "reserved"),
+    ("::ffff:127.0.0.1", "IPv4-mapped"),
+    ("::ffff:203.0.113.5", "IPv4-mapped"),
+    ("::127.0.0.1", "IPv4-compatible"),
+    ("0.0.0.0/0", "unspecified"),
+    ("::/0", "unspecified"),
+    ("126.0.0.0/7", "loopback"),  # a network containing loopback is refused too
+    ("fe80::/9", "link-local"),
+]
+WIDTH = ["10.0.0.0/8", "198.51.0.0/16", "203.0.112.0/23", "2001:db8::/32", "2001:db8::/47"]
+ALLOWED = ["203.0.113.7", "10.20.0.5", "192.168.1.0/24", "2001:db8::1", "2001:db8:1::/48", "100.64.0.1"]
+PROTECTED = BlockingPolicy(protected=(ipaddress.ip_network("10.0.0.53/32"), ipaddress.ip_network("2001:db8:dc::/64")))
+
+
+@pytest.mark.parametrize(("address", "why"), NEVER)
+def test_never_blocked(address: str, why: str) -> None:
+    reason = refusal(address, BlockingPolicy(widest_prefix_v4=0, widest_prefix_v6=0))  # width is not why
+    assert reason is not None and why in reason
+
+
+@pytest.mark.parametrize("network", WIDTH)
+def test_wider_than_the_limit_is_refused_unless_the_config_allows_it(network: str) -> None:
+    assert "wider than" in (refusal(network, BlockingPolicy()) or "")
+    assert refusal(network, BlockingPolicy(widest_prefix_v4=8, widest_prefix_v6=32)) is None
+
+
+@pytest.mark.parametrize("address", ALLOWED)
+def test_ordinary_servers_may_be_blocked(address: str) -> None:
+    assert refusal(address, BlockingPolicy()) is None
+
+
+@pytest.mark.parametrize("address", ["10.0.0.53", "10.0.0.52/31", "10.0.0.0/24", "2001:db8:dc::9", "2001:db8:dc::/48"])
+def test_protected_networks_and_any_network_overlapping_them(address: str) -> None:
+    assert "protected network" in (refusal(address, PROTECTED) or "")
+    assert refusal(address, BlockingPolicy(widest_prefix_v6=48)) is None
+
+
+@pytest.mark.parametrize("text", ["fe80::1%x\n}\nflush ruleset", "203.0.113.7%eth0", "203.0.113.7/24", " 203.0.113.7", "x"])
+def test_unparseable_or_ambiguous_text_is_refused(text: str) -> None:
+    assert "not an IP address" in (refusal(text, BlockingPolicy()) or "")
+
+
+def test_config_keys() -> None:
+    config = Config.model_validate({"protected_networks": ["10.0.0.53", "2001:db8:dc::1/64"],
+                                    "blocking": {"widest_prefix_v4": 16}})
+    policy = BlockingPolicy.from_config(config)
+    assert [str(n) for n in policy.protected] == ["10.0.0.53/32", "2001:db8:dc::/64"]
+    assert (policy.widest_prefix_v4, policy.widest_prefix_v6) == (16, 48)
+    for bad in ({"protected_networks": ["dc1.corp"]}, {"protected_networks": ["fe80::1%eth0"]},
+                {"blocking": {"widest_prefix_v4": 33}}, {"blocking": {"widest": 8}}):
+        with pytest.raises(ValueError):
+            Config.model_validate(bad)
+
+
+# ------------------------------------------------------------------ the action
+
+
+def action_context(tmp_path: Path, **config: object) -> tuple[ActionContext, RunStore]:
+    cfg = Config.model_validate({
+        "state_dir": str(tmp_path / "state"), "config_dir": tmp_path,
+        "connectors": {"firewall": {"type": "nftables", "name": "fw", "ruleset": "blocked.nft"}}, **config,
+    })
+    store = RunStore(tmp_path / "runs.sqlite3")
+    run_id, _ = store.create_run(playbook="p", alert_id="a", trigger="test", alert={})
+    ctx = ActionContext(run_id=run_id, step_id="block", dry_run=False, now=datetime.now(timezone.utc), config=cfg,
+                        connectors=Connections(cfg, store), ledger=EffectLedger(store, store, run_id, dry_run=False),
+                        templates=None)  # type: ignore[arg-type]
+    return ctx, store
+
+
+async def test_action_blocks_the_allowed_and_reports_the_refused(tmp_path: Path) -> None:
+    ctx, store = action_context(tmp_path, protected_networks=["203.0.113.53"])
+    requested = ["203.0.113.7", "127.0.0.1", "::ffff:127.0.0.1", "203.0.113.53", "0.0.0.0/0", "2001:db8::1",
+                 "fe80::1%x\n}\nflush ruleset"]
+    out = await block(BlockInput(addresses=requested, comment="x"), ctx)
+    assert out.blocked == ["203.0.113.7", "2001:db8::1"]
+    assert [(r.address, r.reason.split(":")[0].split(" (")[0]) for r in out.refused] == [
+        ("127.0.0.1", "loopback"),
+        ("::ffff:7f00:1", "IPv4-mapped IPv6"),
+        ("203.0.113.53", "protected network 203.0.113.53/32"),
+        ("0.0.0.0/0", "unspecified"),
+        ("fe80::1%x } flush ruleset", "not an IP address or network"),
+    ]
+    assert [e.target for e in out.effects] == ["203.0.113.7", "2001:db8::1"]  # no effect for a refused one
+    assert {row["target"] for row in store.run_effects(ctx.run_id)} == {"203.0.113.7", "2001:db8::1"}
+    text = (tmp_path / "blocked.nft").read_text()
+    assert "127.0.0.1" not in text and "flush" not in text and "0.0.0.0" not in text
+
+
+async def test_action_fails_when_every_address_is_refused(tmp_path: Path) -> None:
+    ctx, store = action_context(tmp_path)
+    with pytest.raises(ActionError, match="nothing was blocked: every address was refused.*127.0.0.1: loopback"):
+        await block(BlockInput(addresses=["127.0.0.1", "10.0.0.0/8"], comment="x"), ctx)
+    assert store.run_effects(ctx.run_id) == []
+    assert not (tmp_path / "blocked.nft").exists()
+
+
+async def test_action_wider_network_when_the_config_allows_it(tmp_path: Path) -> None:
+    ctx, _ = action_context(tmp_path, blocking={"widest_prefix_v4": 16})
+    out = await block(BlockInput(addresses=["198.51.0.0/16"], comment="x"), ctx)
+    assert out.blocked == ["198.51.0.0/16"] and out.refused == []
+
+
+def test_block_actions_need_an_approval_gate() -> None:
+    assert get_action("firewall.block").needs_approval
+    assert get_action("proxy.block_certificate").needs_approval
+    assert "refused" in BlockOutput.model_json_schema()["properties"]
+
+
+# --------------------------------------------------------------- the connector
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "0.0.0.0/0", "255.255.255.255", "::ffff:127.0.0.1", "10.0.0.53"])
+async def test_connector_refuses_on_its_own_and_writes_nothing(tmp_path: Path, address: str) -> None:
+    env = ConnectorEnv(name="fw", state_dir=tmp_path, config_dir=tmp_path, blocking=PROTECTED)
+    fw = NftablesFirewall(NftablesSettings(ruleset=Path("blocked.nft")), env)
+    with pytest.raises(ConnectorRejected, match="refusing to block"):
+        await fw.block(["203.0.113.9", address], "x")
+    assert not fw.path.exists()
