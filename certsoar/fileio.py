@@ -24,10 +24,13 @@ def lock_file_for(path: Path) -> Path:
 
 
 @asynccontextmanager
-async def locked(path: Path, *, timeout: float, connector: str = "") -> AsyncIterator[None]:
-    """Hold the write lock of ``path`` for the block: one holder at a time across coroutines of this
-    process (an asyncio lock per path) and across processes (``flock`` on ``lock_file_for(path)``).
+async def locked(path: Path, *, timeout: float, connector: str = "", shared: bool = False) -> AsyncIterator[None]:
+    """Hold the lock of ``path`` for the block: one holder at a time across coroutines of this
+    process (an asyncio lock per path) and, across processes, ``flock`` on ``lock_file_for(path)``:
+    exclusive for a writer, shared for a reader (``shared=True``).
 
+    A reader creates nothing (a dry run and ``connectors check`` write nothing): when the lock file
+    does not exist no writer has ever held it, and the file itself is only ever replaced whole.
     Waiting longer than ``timeout`` seconds raises ConnectorUnavailable (another writer holds it; a
     retry may succeed). The lock is not reentrant: do not nest ``locked`` on one path.
     """
@@ -35,22 +38,20 @@ async def locked(path: Path, *, timeout: float, connector: str = "") -> AsyncIte
     # asyncio locks belong to one event loop; a process may run several in turn (tests, threads).
     loop = asyncio.get_running_loop()
     process_lock = _process_locks.setdefault(loop, {}).setdefault(key, asyncio.Lock())
-    lock_path = lock_file_for(key)
     deadline = loop.time() + timeout
     try:
         await asyncio.wait_for(process_lock.acquire(), timeout)
     except TimeoutError:
         raise ConnectorUnavailable(f"{path}: locked by another writer in this process for {timeout:g}s", connector=connector) from None
     try:
-        try:
-            lock_path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise ConnectorRejected(f"{lock_path}: cannot open the lock file: {exc.strerror}", connector=connector) from exc
+        fd = _open_lock_file(lock_file_for(key), shared=shared, connector=connector)
+        if fd is None:
+            yield
+            return
         try:
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
                     if loop.time() >= deadline:
@@ -61,6 +62,21 @@ async def locked(path: Path, *, timeout: float, connector: str = "") -> AsyncIte
             os.close(fd)  # closing the last descriptor releases the flock
     finally:
         process_lock.release()
+
+
+def _open_lock_file(lock_path: Path, *, shared: bool, connector: str) -> int | None:
+    """A descriptor to flock; None for a reader when no writer ever created the lock file."""
+    try:
+        if shared:
+            return os.open(lock_path, os.O_RDONLY)
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        if shared:
+            return None
+        raise ConnectorRejected(f"{lock_path}: cannot create the lock file", connector=connector) from None
+    except OSError as exc:
+        raise ConnectorRejected(f"{lock_path}: cannot open the lock file: {exc.strerror}", connector=connector) from exc
 
 
 @contextmanager

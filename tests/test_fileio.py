@@ -90,3 +90,20 @@ async def test_locked_serializes_coroutines_of_one_process(tmp_path: Path) -> No
 
     await asyncio.gather(*(writer(n) for n in range(6)))
     assert overlaps == []
+
+
+async def test_a_reader_creates_nothing_and_waits_for_a_writer(tmp_path: Path) -> None:
+    target = tmp_path / "list.txt"
+    async with locked(target, timeout=0.3, shared=True):
+        pass
+    assert list(tmp_path.iterdir()) == []  # a dry run or a check writes nothing, not even a lock file
+    holder = os.open(lock_file_for(target), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(ConnectorUnavailable):
+            async with locked(target, timeout=0.3, shared=True):
+                pass
+    finally:
+        os.close(holder)
+    async with locked(target, timeout=0.3, shared=True):
+        pass

@@ -107,8 +107,8 @@ class NftablesFirewall:
     # ----------------------------------------------------------------- read
 
     async def blocked(self) -> set[str]:
-        # Under the write lock, so a read-back sees the result of the writer before it, whole.
-        async with self._locked():
+        # Under the lock (shared), so a read-back sees the result of the writer before it.
+        async with self._locked(shared=True):
             if self.settings.apply:
                 return await self._live_addresses()
             return {network_text(entry.network) for entry in self._read_entries()}
@@ -125,9 +125,9 @@ class NftablesFirewall:
         async with self._locked():
             await self._block_locked(requested, note)
 
-    def _locked(self) -> AbstractAsyncContextManager[None]:
+    def _locked(self, *, shared: bool = False) -> AbstractAsyncContextManager[None]:
         """One writer at a time on the ruleset, across processes: read, merge, write, load."""
-        return locked(self.path, timeout=self.settings.timeout, connector=self.env.name)
+        return locked(self.path, timeout=self.settings.timeout, connector=self.env.name, shared=shared)
 
     async def _block_locked(self, requested: list[IpNetwork], note: str) -> None:
         existing = self._read_entries()

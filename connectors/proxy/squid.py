@@ -116,8 +116,8 @@ class SquidProxy:
     # ----------------------------------------------------------------- read
 
     async def blocked_fingerprints(self) -> set[str]:
-        # Under the write lock, so a read-back sees the result of the writer before it, whole.
-        async with self._locked():
+        # Under the lock (shared), so a read-back sees the result of the writer before it.
+        async with self._locked(shared=True):
             return {entry.sha1 for entry in self._read()}
 
     # ---------------------------------------------------------------- write
@@ -127,9 +127,9 @@ class SquidProxy:
         async with self._locked():
             await self._block_locked(wanted, comment)
 
-    def _locked(self) -> AbstractAsyncContextManager[None]:
+    def _locked(self, *, shared: bool = False) -> AbstractAsyncContextManager[None]:
         """One writer at a time on the list, across processes: read, add, write, reconfigure."""
-        return locked(self.path, timeout=self.settings.timeout, connector=self.env.name)
+        return locked(self.path, timeout=self.settings.timeout, connector=self.env.name, shared=shared)
 
     async def _block_locked(self, wanted: str, comment: str) -> None:
         entries = self._read()

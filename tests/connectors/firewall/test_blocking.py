@@ -3,17 +3,24 @@ reports refusals, and the nftables connector that checks again before it writes.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import Namespaces
 
 from certsoar.actions.firewall import BlockInput, BlockOutput, block
 from certsoar.blocking import BlockingPolicy, refusal
 from certsoar.config import Config
 from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
+from certsoar.connectors.firewall import covers
 from certsoar.connectors.firewall.nftables import NftablesFirewall, NftablesSettings
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError, ConnectorRejected
@@ -151,3 +158,56 @@ async def test_connector_refuses_on_its_own_and_writes_nothing(tmp_path: Path, a
     with pytest.raises(ConnectorRejected, match="refusing to block"):
         await fw.block(["203.0.113.9", address], "x")
     assert not fw.path.exists()
+
+
+# ------------------------------------------- hypothesis: no input ever reaches the ruleset
+
+
+def _zone(address: ipaddress.IPv6Address, zone: str) -> str:
+    return f"{address}%{zone}"
+
+
+ADDRESS_TEXT = st.one_of(
+    st.text(max_size=60),
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+    st.ip_addresses(v=6).map(lambda a: a.exploded.upper()),
+    st.builds(_zone, st.ip_addresses(v=6), st.text(min_size=1, max_size=30)),
+    st.builds(_zone, st.ip_addresses(v=6), st.sampled_from(["x\n}\nflush ruleset", 'eth0" ; drop', "0}"])),
+    st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
+    st.ip_addresses(v=4).map(lambda a: f"::{a}"),
+    st.builds(lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=4), st.integers(0, 32)),
+    st.builds(lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=6), st.integers(0, 128)),
+    st.builds(lambda a, p: f"{a}/{p}", st.ip_addresses(), st.integers(0, 128)),
+)
+
+
+@pytest.mark.real
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests=st.lists(st.lists(ADDRESS_TEXT, min_size=1, max_size=4), min_size=1, max_size=3),
+       comment=st.text(max_size=150))
+def test_any_input_through_the_block_path_leaves_a_valid_ruleset_of_allowed_addresses(
+        netns: Namespaces, requests: list[list[str]], comment: str) -> None:
+    ns = netns.names[0] if netns.names else netns.add()
+    with tempfile.TemporaryDirectory() as folder:
+        ctx, _ = action_context(Path(folder), protected_networks=["203.0.113.53"])
+        allowed: set[str] = set()
+        for addresses in requests:
+            try:
+                out = asyncio.run(block(BlockInput(addresses=addresses, comment=comment), ctx))
+            except ActionError as exc:
+                assert "every address was refused" in str(exc)
+                continue
+            allowed |= set(out.blocked)
+            for refused in out.refused:
+                assert refused.address not in out.blocked
+        ruleset = Path(folder) / "blocked.nft"
+        if not ruleset.exists():
+            assert allowed == set()
+            return
+        listed = asyncio.run(ctx.connectors.firewall.blocked())  # certsoar re-reads its own file
+        assert listed <= allowed  # nothing that was not requested and allowed (a network may swallow a host)
+        assert all(covers(listed, address) for address in allowed)
+        assert all(refusal(entry, BlockingPolicy.from_config(ctx.config)) is None for entry in listed)
+        checked = netns.run(ns, "nft", "-c", "-f", str(ruleset), check=False)
+        assert checked.returncode == 0, checked.stderr + ruleset.read_text()
