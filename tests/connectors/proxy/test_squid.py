@@ -7,6 +7,7 @@ import hashlib
 import multiprocessing
 import os
 import pwd
+import re
 import shutil
 import socket
 import ssl
@@ -20,6 +21,8 @@ from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.proxy import Proxy
@@ -498,3 +501,34 @@ def test_concurrent_processes_lose_no_fingerprint(tmp_path: Path) -> None:
         listed = asyncio.run(make_proxy(tmp_path).blocked_fingerprints())
         assert set(fingerprints) <= listed, f"trial {trial}: the list lacks {sorted(set(fingerprints) - listed)}"
     assert len(listed) == WRITERS * TRIALS
+
+
+# ------------------------------------------- hypothesis: no input text reaches the list
+
+
+HEX_FORMS = st.binary(min_size=20, max_size=20).flatmap(lambda digest: st.sampled_from([
+    digest.hex(), digest.hex().upper(), ":".join(f"{b:02X}" for b in digest), ":".join(f"{b:02x}" for b in digest),
+]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(fingerprints=st.lists(st.one_of(st.text(max_size=70), HEX_FORMS, HEX_FORMS.map(lambda h: h + "\n# x")),
+                             min_size=1, max_size=5),
+       comment=st.text(max_size=300))
+def test_any_fingerprint_and_comment_text_leaves_a_list_squid_and_certsoar_can_read(fingerprints: list[str],
+                                                                                     comment: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        proxy = make_proxy(Path(folder))
+        accepted: set[str] = set()
+        for text in fingerprints:
+            try:
+                asyncio.run(proxy.block_fingerprint(text, comment))
+            except ConnectorRejected:
+                continue
+            accepted.add(text.replace(":", "").lower())
+        if not proxy.path.exists():
+            assert accepted == set()
+            return
+        assert asyncio.run(proxy.blocked_fingerprints()) == accepted
+        for line in proxy.path.read_text(encoding="ascii").splitlines():
+            assert line.startswith("# ") or re.fullmatch(r"(?:[0-9A-F]{2}:){19}[0-9A-F]{2}", line), line
