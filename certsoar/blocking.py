@@ -73,17 +73,18 @@ def refusal(address: str, policy: BlockingPolicy) -> str | None:
 
 
 def network_refusal(network: IpNetwork, policy: BlockingPolicy) -> str | None:
-    """``refusal`` for a parsed network."""
-    for never, reason in NEVER_BLOCKED:
-        if _overlap(network, never):
-            return f"{reason}: overlaps {never}, which is never blocked"
-    for protected in policy.protected:
-        if _overlap(network, protected):
-            return f"protected network {protected} (protected_networks)"
+    """``refusal`` for a parsed network: every kind of reason that applies, the first of each."""
+    reasons: list[str] = []
     widest = policy.widest_prefix_v4 if network.version == 4 else policy.widest_prefix_v6
     if network.prefixlen < widest:
-        return f"wider than /{widest} (blocking.widest_prefix_v{network.version})"
-    return None
+        reasons.append(f"wider than /{widest} (blocking.widest_prefix_v{network.version})")
+    never = next(((n, why) for n, why in NEVER_BLOCKED if _overlap(network, n)), None)
+    if never is not None:
+        reasons.append(f"{never[1]}: overlaps {never[0]}, which is never blocked")
+    protected = next((p for p in policy.protected if _overlap(network, p)), None)
+    if protected is not None:
+        reasons.append(f"protected network {protected} (protected_networks)")
+    return "; ".join(reasons) or None
 
 
 def _overlap(a: IpNetwork, b: IpNetwork) -> bool:

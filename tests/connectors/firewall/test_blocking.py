@@ -25,8 +25,10 @@ from certsoar.connectors.firewall.nftables import NftablesFirewall, NftablesSett
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError, ConnectorRejected
 from certsoar.ledger import EffectLedger
+from certsoar.playbook import parse_playbook
 from certsoar.registry import get_action
 from certsoar.store import RunStore
+from certsoar.validate import check_playbook
 
 NEVER = [
     ("127.0.0.1", "loopback"),
@@ -119,7 +121,7 @@ async def test_action_blocks_the_allowed_and_reports_the_refused(tmp_path: Path)
         ("127.0.0.1", "loopback"),
         ("::ffff:7f00:1", "IPv4-mapped IPv6"),
         ("203.0.113.53", "protected network 203.0.113.53/32"),
-        ("0.0.0.0/0", "unspecified"),
+        ("0.0.0.0/0", "wider than /24"),
         ("fe80::1%x } flush ruleset", "not an IP address or network"),
     ]
     assert [e.target for e in out.effects] == ["203.0.113.7", "2001:db8::1"]  # no effect for a refused one
@@ -140,6 +142,20 @@ async def test_action_wider_network_when_the_config_allows_it(tmp_path: Path) ->
     ctx, _ = action_context(tmp_path, blocking={"widest_prefix_v4": 16})
     out = await block(BlockInput(addresses=["198.51.0.0/16"], comment="x"), ctx)
     assert out.blocked == ["198.51.0.0/16"] and out.refused == []
+
+
+@pytest.mark.parametrize("action", ["firewall.block", "proxy.block_certificate"])
+def test_a_custom_playbook_blocking_without_a_gate_fails_validate(action: str) -> None:
+    with_ = "addresses: ['0.0.0.0/0']" if action == "firewall.block" else "sha1: '" + "ab" * 20 + "'"
+    text = f"id: t\ntrigger: {{alert: certificate}}\nsteps:\n  - id: block\n    action: {action}\n    with:\n      {with_}\n"
+    playbook, raw = parse_playbook(text, "pb.yaml")
+    assert [str(e).split(": ")[0] for e in check_playbook(playbook, raw, "pb.yaml") if "approv" in str(e)] == ["pb.yaml:4"]
+
+
+def test_the_whole_internet_is_refused_as_too_wide_whatever_the_limit_allows() -> None:
+    assert (refusal("0.0.0.0/0", BlockingPolicy()) or "").startswith("wider than /24")
+    assert "which is never blocked" in (refusal("0.0.0.0/0", BlockingPolicy(widest_prefix_v4=0)) or "")
+    assert "which is never blocked" in (refusal("::/0", BlockingPolicy(widest_prefix_v6=0)) or "")
 
 
 def test_block_actions_need_an_approval_gate() -> None:
