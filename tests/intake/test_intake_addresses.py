@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from intake_data import INTAKE
+
 from certsoar.errors import AlertError
 from certsoar.intake import load_alert
 
@@ -27,7 +29,13 @@ def suricata(dest_ip: str) -> str:
                        "proto": "TCP", "tls": {"fingerprint": ":".join(SHA1[i:i + 2] for i in range(0, 40, 2))}})
 
 
-@pytest.mark.parametrize("alert", [generic, suricata])
+def splunk(dest: str) -> str:
+    document = json.loads((INTAKE / "splunk" / "notable-export.json").read_text())
+    document["result"]["dest"] = dest  # Splunk's dest is a host name or an address: an address is normalized
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize("alert", [generic, suricata, splunk])
 @pytest.mark.parametrize(("given_ip", "kept"), [
     ("fe80::1%x\n}\nflush ruleset", "fe80::1"),
     ("2001:DB8::0001%eth0", "2001:db8::1"),
