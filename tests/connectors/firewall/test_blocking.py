@@ -28,6 +28,7 @@ from certsoar.ledger import EffectLedger
 from certsoar.playbook import parse_playbook
 from certsoar.registry import get_action
 from certsoar.store import RunStore
+from certsoar.templating import Templates
 from certsoar.validate import check_playbook
 
 NEVER = [
@@ -227,3 +228,24 @@ def test_any_input_through_the_block_path_leaves_a_valid_ruleset_of_allowed_addr
         assert all(refusal(entry, BlockingPolicy.from_config(ctx.config)) is None for entry in listed)
         checked = netns.run(ns, "nft", "-c", "-f", str(ruleset), check=False)
         assert checked.returncode == 0, checked.stderr + ruleset.read_text()
+
+
+@pytest.mark.parametrize("template", ["outcome/containment.md.j2", "ticket/update.md.j2"])
+def test_outcome_and_ticket_list_refused_addresses_as_refused(template: str) -> None:
+    effect = {"key": "firewall:fw:block:203.0.113.7", "action": "firewall.block", "target": "203.0.113.7",
+              "changed": True, "verified": True, "planned": False, "evidence": {}}
+    steps = {
+        "cert": {"subject_cn": "c2.example", "sha256": None, "sha1": None, "issuer": "CN=x", "self_signed": True},
+        "approval": {"approved": True, "status": "approved", "decisions": [{"analyst": "alice", "decision": "approved"}]},
+        "revoke": {"skipped": True},
+        "block_servers": {"effects": [effect], "blocked": ["203.0.113.7"],
+                          "refused": [{"address": "127.0.0.1", "reason": "loopback: overlaps 127.0.0.0/8, which is never blocked"}]},
+        "block_cert": {"skipped": True},
+        "ticket": {"ticket": None},
+    }
+    text = Templates().render(template, {"run": {"id": "r1", "dry_run": False}, "steps": steps})
+    # values are quoted the way the channel needs (that is the templates' business): compare the words
+    firewall = next(line for line in text.splitlines() if line.startswith("- **Firewall**")).replace("`", "")
+    assert "203.0.113.7 blocked (verified)" in firewall
+    assert "Refused, NOT blocked: 127.0.0.1 (loopback" in firewall
+    assert "127.0.0.1 blocked" not in text.replace("`", "")
