@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Namespaces
+from namespaces import Namespaces
 
 from certsoar.actions.firewall import BlockInput, BlockOutput, block
 from certsoar.blocking import BlockingPolicy, refusal

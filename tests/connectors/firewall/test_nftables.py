@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from conftest import Namespaces
+from namespaces import Namespaces
 
 from certsoar.blocking import BlockingPolicy
 from certsoar.connectors import ConnectorEnv
