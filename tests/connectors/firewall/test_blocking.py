@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from namespaces import Namespaces
 
 from certsoar.actions.firewall import BlockInput, BlockOutput, block
+from certsoar.addresses import network_text, parse_network
 from certsoar.blocking import BlockingPolicy, refusal
 from certsoar.config import Config
 from certsoar.connections import Connections
@@ -249,3 +250,25 @@ def test_outcome_and_ticket_list_refused_addresses_as_refused(template: str) -> 
     assert "203.0.113.7 blocked (verified)" in firewall
     assert "Refused, NOT blocked: 127.0.0.1 (loopback" in firewall
     assert "127.0.0.1 blocked" not in text.replace("`", "")
+
+
+@pytest.mark.real
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(addresses=st.lists(ADDRESS_TEXT, min_size=1, max_size=4), comment=st.text(max_size=150))
+def test_the_connector_alone_refuses_or_writes_a_valid_ruleset(netns: Namespaces, addresses: list[str], comment: str) -> None:
+    """Defence in depth: text that never went through the action or intake."""
+    ns = netns.names[0] if netns.names else netns.add()
+    with tempfile.TemporaryDirectory() as folder:
+        env = ConnectorEnv(name="fw", state_dir=Path(folder), config_dir=Path(folder), blocking=PROTECTED)
+        fw = NftablesFirewall(NftablesSettings(ruleset=Path("blocked.nft")), env)
+        try:
+            asyncio.run(fw.block(addresses, comment))
+        except ConnectorRejected:
+            assert not fw.path.exists()  # all or nothing
+            return
+        assert all(refusal(address, PROTECTED) is None for address in addresses)
+        listed = asyncio.run(fw.blocked())
+        assert listed <= {network_text(parse_network(address)) for address in addresses}
+        assert all(covers(listed, address) for address in addresses)
+        checked = netns.run(ns, "nft", "-c", "-f", str(fw.path), check=False)
+        assert checked.returncode == 0, checked.stderr + fw.path.read_text()
