@@ -5,12 +5,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from certsoar.errors import AlertError
+from certsoar.timeparse import as_utc
 
 MAX_ALERT_BYTES = 4 * 1024 * 1024
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -72,7 +73,7 @@ class CertificateAlert(BaseModel):
     @field_validator("time")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return as_utc(v)
 
     @field_validator("src_ip", "dst_ip")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -23,13 +23,14 @@ from certsoar.certs.chain import ChainFacts, certifi_root_sha256s
 from certsoar.certs.dn import Attribute, attributes_of, first, parse_dn, rfc4514, same_name
 from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_from_fingerprints, ioc_reasons
 from certsoar.certs.fingerprints import normalize_serial
-from certsoar.certs.intel import SslblError, load_sslbl
+from certsoar.certs.intel import load_sslbl
 from certsoar.certs.mimicry import MimicryFacts, match_issuer
 from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside_domains
 from certsoar.certs.revocation import LoadedCrl, check_revocation
 from certsoar.certs.tools import CertView, match_tools
 from certsoar.config import AllowlistEntry
-from certsoar.errors import AlertError
+from certsoar.errors import AlertError, SslblError
+from certsoar.timeparse import as_utc
 
 SELF_SIGNED_STATUS = "self signed certificate"
 SELF_SIGNED_IN_CHAIN_STATUS = "self signed certificate in certificate chain"
@@ -48,10 +49,6 @@ class AnalysisContext:
     sslbl: Path | None = None
     allowlist: Sequence[AllowlistEntry] = ()
     now: datetime | None = field(default=None)  # allowlist expiry is judged here; defaults to ``at``
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def analyze_alert(alert: CertificateAlert, ctx: AnalysisContext) -> CertificateFacts:
@@ -115,7 +112,7 @@ def _with_intel_and_allowlist(facts: CertificateFacts, alert: CertificateAlert, 
         issuer=facts.issuer,
         addresses=addresses,
     )
-    allowlisted, allow_notes = match_allowlist(list(ctx.allowlist), who, now=_aware(ctx.now or ctx.at))
+    allowlisted, allow_notes = match_allowlist(list(ctx.allowlist), who, now=as_utc(ctx.now or ctx.at))
     notes.extend(allow_notes)
     updated = facts.model_copy(update={"sslbl": sslbl, "allowlisted": allowlisted, "notes": notes, "errors": errors})
     return updated.model_copy(update={"ioc_reasons": ioc_reasons(updated)})
@@ -149,7 +146,7 @@ def _log_chain(status: str | None) -> ChainFacts:
 
 def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: AnalysisContext) -> CertificateFacts:
     """The §1 signals that the recorded attributes allow; what they cannot decide goes to ``notes``."""
-    at = _aware(ctx.at)
+    at = as_utc(ctx.at)
     notes: list[str] = []
     anomalies: list[str] = []
 
@@ -207,8 +204,8 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         flag("missing_san")
 
     chain = _log_chain(logged.validation_status)
-    not_before = _aware(logged.not_before) if logged.not_before else None
-    not_after = _aware(logged.not_after) if logged.not_after else None
+    not_before = as_utc(logged.not_before) if logged.not_before else None
+    not_after = as_utc(logged.not_after) if logged.not_after else None
     exceeded = False
     if not_before and not_after:
         flag(*checks.validity_anomalies(not_before, not_after, at, is_ca=not leaf, chains_public=chain.store == "public"))

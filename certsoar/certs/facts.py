@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from cryptography import x509
@@ -35,6 +35,7 @@ from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside
 from certsoar.certs.revocation import LoadedCrl, RevocationFacts, check_revocation
 from certsoar.certs.tools import CertView, ToolMatch, match_tools
 from certsoar.errors import AlertError
+from certsoar.timeparse import as_utc
 
 __all__ = [
     "CertificateFacts",
@@ -248,10 +249,6 @@ def _names_and_addresses(
     return names, addresses
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _forged_issuer(cert: x509.Certificate, known: list[x509.Certificate]) -> bool:
     """A known certificate carries the issuer's name, yet none of them verifies the signature."""
     namesakes = [c for c in known if c.subject == cert.issuer]
@@ -272,7 +269,7 @@ def analyze_certificate(
     Raises AlertError only when nothing parses; anything odd inside a parsed certificate becomes an
     anomaly or an entry in ``errors``.
     """
-    at = _aware(at)
+    at = as_utc(at)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         certs = _load(pem_or_der)
@@ -373,8 +370,8 @@ def _analyze(
         out.flag("ca_true_on_leaf")
         presented_as_leaf = True
 
-    not_before = _aware(cert.not_valid_before_utc)
-    not_after = _aware(cert.not_valid_after_utc)
+    not_before = as_utc(cert.not_valid_before_utc)
+    not_after = as_utc(cert.not_valid_after_utc)
     out.flag(*checks.validity_anomalies(not_before, not_after, at, is_ca=not presented_as_leaf, chains_public=chain.store == "public"))
 
     # An exact brand name counts only when something shows the certificate is not that brand's:

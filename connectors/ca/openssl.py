@@ -29,6 +29,7 @@ from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
 from certsoar.fileio import replacing
 from certsoar.opensslcnf import parse_openssl_config
 from certsoar.proc import ToolResult, require_success, run_tool
+from certsoar.timeparse import as_utc
 
 PASSIN_VAR = "CERTSOAR_CA_PASSIN"
 LOCK_NAME = ".certsoar-ca.lock"
@@ -157,7 +158,7 @@ def parse_asn1_time(text: str) -> datetime:
     if len(digits) == 12:
         yy = int(digits[:2])
         digits = ("19" if yy >= 50 else "20") + digits
-    return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    return as_utc(datetime.strptime(digits, "%Y%m%d%H%M%S"))
 
 
 def parse_index(path: Path) -> list[IndexEntry]:
@@ -255,8 +256,7 @@ class OpenSslCa:
         return [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in self._ca_certs()]
 
     async def list_issued(self, since: datetime | None = None) -> list[IssuedCertificate]:
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
+        since = as_utc(since) if since is not None else None
         now = datetime.now(timezone.utc)
         issued = []
         for entry in parse_index(self.layout.database):
