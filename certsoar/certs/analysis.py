@@ -25,7 +25,7 @@ from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_fr
 from certsoar.certs.fingerprints import normalize_serial
 from certsoar.certs.intel import load_sslbl
 from certsoar.certs.mimicry import MimicryFacts, match_issuer
-from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside_domains
+from certsoar.certs.names import covered_names, is_ip, looks_like_host, outside_domains
 from certsoar.certs.revocation import LoadedCrl, check_revocation
 from certsoar.certs.tools import CertView, match_tools
 from certsoar.config import AllowlistEntry
@@ -186,14 +186,8 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     if status == SELF_SIGNED_IN_CHAIN_STATUS:
         notes.append("the sensor saw an untrusted self-signed root in the presented chain (a private CA), not a self-signed leaf")
 
-    names = [normalize_host(n) for n in logged.san_dns if n.strip()]
-    addresses = [a.strip() for a in logged.san_ip if a.strip()]
     subject_cn = first(subject, "CN")
-    if subject_cn and looks_like_host(subject_cn) and normalize_host(subject_cn) not in names:
-        names.append(normalize_host(subject_cn))
-    elif subject_cn and is_ip(subject_cn) and subject_cn.strip() not in addresses:
-        addresses.append(subject_cn.strip())
-    names = list(dict.fromkeys(names))
+    names, addresses = covered_names(logged.san_dns, logged.san_ip, subject_cn)
 
     is_ca = logged.basic_constraints_ca
     looks_like_server = bool(logged.san_dns or logged.san_ip) or bool(subject_cn and (looks_like_host(subject_cn) or is_ip(subject_cn)))

@@ -31,7 +31,7 @@ from certsoar.certs.dn import attributes_of
 from certsoar.certs.fingerprints import serial_hex, sha1_hex, sha256_hex, spki_sha256
 from certsoar.certs.intel import SslblMatch
 from certsoar.certs.mimicry import MimicryFacts, match_issuer
-from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside_domains
+from certsoar.certs.names import covered_names, outside_domains
 from certsoar.certs.revocation import LoadedCrl, RevocationFacts, check_revocation
 from certsoar.certs.tools import CertView, ToolMatch, match_tools
 from certsoar.errors import AlertError
@@ -229,24 +229,12 @@ def _is_ca(cert: x509.Certificate) -> bool:
 def _names_and_addresses(
     san: x509.SubjectAlternativeName | None, subject_cn: str | None, out: _Collector
 ) -> tuple[list[str], list[str]]:
-    """DNS SANs plus a host-like CN (IDNA-decoded, lower-case); IP SANs plus an IP-address CN (Covenant)."""
-    names: list[str] = []
-    addresses: list[str] = []
+    dns: list[str] = []
+    ips: list[str] = []
     if san is not None:
-        for dns in out.attempt("SAN DNS names", lambda: san.get_values_for_type(x509.DNSName), []):
-            host = normalize_host(dns)
-            if host and host not in names:
-                names.append(host)
-        for ip in out.attempt("SAN IP addresses", lambda: san.get_values_for_type(x509.IPAddress), []):
-            if str(ip) not in addresses:
-                addresses.append(str(ip))
-    if subject_cn and looks_like_host(subject_cn):
-        host = normalize_host(subject_cn)
-        if host not in names:
-            names.append(host)
-    elif subject_cn and is_ip(subject_cn) and subject_cn.strip() not in addresses:
-        addresses.append(subject_cn.strip())
-    return names, addresses
+        dns = out.attempt("SAN DNS names", lambda: san.get_values_for_type(x509.DNSName), [])
+        ips = [str(ip) for ip in out.attempt("SAN IP addresses", lambda: san.get_values_for_type(x509.IPAddress), [])]
+    return covered_names(dns, ips, subject_cn)
 
 
 def _forged_issuer(cert: x509.Certificate, known: list[x509.Certificate]) -> bool:
@@ -281,7 +269,8 @@ def analyze_certificate(
     extra_anomalies = []
     if any("serial number which wasn't positive" in n for n in notes):
         extra_anomalies.append("non_positive_serial")
-    if any("Attribute's length" in n for n in notes) and "country_len_ne_2" not in facts.anomalies:
+    # cryptography warns about every attribute outside its length bounds: only the 2..2 bound is a country's
+    if any("Attribute's length must be >= 2 and <= 2" in n for n in notes) and "country_len_ne_2" not in facts.anomalies:
         extra_anomalies.append("country_len_ne_2")
     warnings_as_errors = [f"warning: {n}" for n in notes]
     return facts.model_copy(
