@@ -18,13 +18,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from certsoar.alert import parse_alert
 from certsoar.api import decide, run_playbook
 from certsoar.certs import analyze_certificate
 from certsoar.config import load_config
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import SiemQuery
 from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
+from certsoar.intake import load_alert
 from certsoar.lab import ensure_lab, lab_paths
 
 RESULTS: dict[str, dict[str, float]] = {}
@@ -132,7 +132,7 @@ def bench_siem(tmp: Path) -> None:
 def bench_runs(pristine: Path, tmp: Path) -> None:
     lab = lab_paths(pristine / "lab")
     config = load_config(lab.config)
-    alert = parse_alert(lab.alerts["internal"].read_bytes())
+    alert = load_alert(lab.alerts["internal"].read_bytes(), format="generic")
 
     def dry() -> None:
         for _ in range(10):
