@@ -220,7 +220,10 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     # or a certificate the sensor itself found self-signed and untrusted.
     proof = not genuine_root and ((self_signed_name and leaf) or status == SELF_SIGNED_STATUS)
     trusted = chain.store != "none" or managed is not None or not proof
-    mimicry = issuer_mimicry(issuer, [*ctx.managed_cas, *ctx.internal_roots], trusted=trusted)
+    compared = issuer_mimicry(issuer, [*ctx.managed_cas, *ctx.internal_roots], trusted=trusted)
+    mimicry = compared.facts
+    if skipped := compared.note():
+        notes.append(skipped)
 
     view = CertView(
         subject=subject, issuer=issuer, serial=serial_number, sha1=alert.sha1, sha256=alert.sha256,

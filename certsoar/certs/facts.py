@@ -361,11 +361,14 @@ def _analyze(
     trusted_chain = chain.store != "none" or managed is not None
     known_issuers = [*presented, *managed_cas, *internal_roots, *certifi_by_subject().get(cert.issuer.public_bytes(), ())]
     provably_not_brand = bool(self_signed_sig) or _forged_issuer(cert, known_issuers)
-    mimicry = out.attempt(
+    compared = out.attempt(
         "issuer mimicry",
         lambda: issuer_mimicry(issuer_attrs, [*managed_cas, *internal_roots], trusted=trusted_chain or not provably_not_brand),
-        MimicryFacts(),
+        None,
     )
+    mimicry = compared.facts if compared is not None else MimicryFacts()
+    if compared is not None and (skipped := compared.note()):
+        out.errors.append(skipped)
 
     view = CertView(
         subject=subject_attrs,

@@ -17,6 +17,9 @@ from certsoar.certs.dn import Attribute, first
 from certsoar.certs.mimicry import MimicryFacts, match_issuer
 
 _MIMICRY_LABELS = ("O", "CN", "OU")
+# A CA's name carries one to three of them; comparing one with every reference brand costs milliseconds,
+# so a hostile name with thousands would cost minutes.
+MAX_MIMICRY_VALUES = 16
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,24 @@ def validity_signals(
     return ValiditySignals(found, (not_after - not_before).days, exceeded)
 
 
-def issuer_mimicry(issuer: list[Attribute], our_cas: Sequence[x509.Certificate], *, trusted: bool) -> MimicryFacts:
-    """The issuer's O, CN and OU values (in that order) against the reference brands and our CAs' names."""
-    attributes = [(label, value) for wanted in _MIMICRY_LABELS for label, value in issuer if label == wanted]
-    if not attributes:
-        return MimicryFacts()
-    return match_issuer(attributes, reference_brands(names_of_cas(list(our_cas))), trusted=trusted)
+@dataclass(frozen=True)
+class IssuerMimicry:
+    facts: MimicryFacts
+    not_compared: int
+    """O/CN/OU values beyond MAX_MIMICRY_VALUES (distinct) that were not compared."""
+
+    def note(self) -> str | None:
+        if not self.not_compared:
+            return None
+        return f"issuer mimicry: {self.not_compared} issuer O/CN/OU values beyond the first {MAX_MIMICRY_VALUES} were not compared"
+
+
+def issuer_mimicry(issuer: list[Attribute], our_cas: Sequence[x509.Certificate], *, trusted: bool) -> IssuerMimicry:
+    """The issuer's distinct O, CN and OU values (in that order, at most MAX_MIMICRY_VALUES) against the
+    reference brands and our CAs' names."""
+    distinct = list(dict.fromkeys((label, value) for wanted in _MIMICRY_LABELS for label, value in issuer if label == wanted))
+    compared = distinct[:MAX_MIMICRY_VALUES]
+    if not compared:
+        return IssuerMimicry(MimicryFacts(), 0)
+    facts = match_issuer(compared, reference_brands(names_of_cas(list(our_cas))), trusted=trusted)
+    return IssuerMimicry(facts, len(distinct) - len(compared))
