@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok (a run that completed, waits for approval, was denied or expired);
 1 a run failed, a playbook does not validate, or a decision was refused;
-2 usage, configuration or input error (bad config, bad alert, unknown run).
+2 usage, configuration or input error (bad config, bad alert, unknown run or playbook).
+The code is the one the error's class carries (certsoar.errors).
 """
 
 from __future__ import annotations
