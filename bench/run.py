@@ -18,13 +18,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from certsoar.alert import parse_alert
 from certsoar.api import decide, run_playbook
 from certsoar.certs import analyze_certificate
 from certsoar.config import load_config
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import SiemQuery
 from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
+from certsoar.intake import load_alert
 from certsoar.lab import ensure_lab, lab_paths
 
 RESULTS: dict[str, dict[str, float]] = {}
@@ -56,6 +56,40 @@ def bench_analysis(lab: Any) -> None:
                 analyze_certificate(pem, at=at, internal_roots=roots, managed_cas=roots, org_domains=["corp.example"])
 
     measure("certificate.analyze (lab certificates)", analyze_all, per=25 * len(pems), unit="cert")
+
+
+def hostile_certificate(ip_sans: int) -> bytes:
+    """A self-signed certificate with ``ip_sans`` IP SANs (issue 8.13: 120 000 of them, 720 KB of DER)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "many-sans")])
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    first = int(ipaddress.ip_address("10.0.0.0"))
+    sans = [x509.IPAddress(ipaddress.ip_address(first + i)) for i in range(ip_sans)]
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(1).not_valid_before(start).not_valid_after(start + timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(Encoding.DER)
+
+
+def bench_hostile_certificate() -> None:
+    der = hostile_certificate(120_000)
+    at = datetime(2026, 2, 1, tzinfo=timezone.utc)
+
+    def analyze() -> None:
+        analyze_certificate(der, at=at, internal_roots=[], managed_cas=[], org_domains=["corp.example"])
+
+    measure(f"certificate.analyze, 120 000 IP SANs ({len(der) // 1000} KB)", analyze, repeats=3, unit="cert")
 
 
 def synthetic_zeek_ssl(path: Path, lines: int) -> str:
@@ -98,7 +132,7 @@ def bench_siem(tmp: Path) -> None:
 def bench_runs(pristine: Path, tmp: Path) -> None:
     lab = lab_paths(pristine / "lab")
     config = load_config(lab.config)
-    alert = parse_alert(lab.alerts["internal"].read_bytes())
+    alert = load_alert(lab.alerts["internal"].read_bytes(), format="generic")
 
     def dry() -> None:
         for _ in range(10):
@@ -126,6 +160,7 @@ def main() -> int:
         pristine = tmp / "pristine"
         lab = ensure_lab(pristine)
         bench_analysis(lab)
+        bench_hostile_certificate()
         bench_siem(tmp)
         bench_runs(pristine, tmp)
     out = Path(__file__).parent / "results"

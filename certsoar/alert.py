@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from certsoar.addresses import canonical_ip
-from certsoar.errors import AlertError
+from certsoar.timeparse import as_utc
 
 MAX_ALERT_BYTES = 4 * 1024 * 1024
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -72,7 +71,7 @@ class CertificateAlert(BaseModel):
     @field_validator("time")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return as_utc(v)
 
     @field_validator("src_ip", "dst_ip")
     @classmethod
@@ -109,29 +108,3 @@ class CertificateAlert(BaseModel):
         if self.certificate_pem and "-----BEGIN CERTIFICATE-----" not in self.certificate_pem:
             raise ValueError("certificate_pem holds no PEM certificate block")
         return self
-
-
-def parse_alert(data: bytes | str) -> CertificateAlert:
-    """Generic JSON alert → CertificateAlert, or AlertError naming the field."""
-    if len(data) > MAX_ALERT_BYTES:
-        raise AlertError(f"alert is larger than {MAX_ALERT_BYTES} bytes")
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise AlertError(f"alert is not JSON: {exc}") from exc
-    return alert_from_mapping(obj)
-
-
-def alert_from_mapping(obj: Any) -> CertificateAlert:
-    if not isinstance(obj, dict):
-        raise AlertError("alert must be a JSON object")
-    known = set(CertificateAlert.model_fields) - {"raw", "source_format"}
-    fields = {k: v for k, v in obj.items() if k in known}
-    try:
-        return CertificateAlert.model_validate({**fields, "raw": obj})
-    except ValidationError as exc:
-        parts = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "alert"
-            parts.append(f"{loc}: {err['msg']}")
-        raise AlertError("bad alert: " + "; ".join(parts)) from exc

@@ -2,7 +2,8 @@
 
 Exit codes: 0 ok (a run that completed, waits for approval, was denied or expired);
 1 a run failed, a playbook does not validate, or a decision was refused;
-2 usage, configuration or input error (bad config, bad alert, unknown run).
+2 usage, configuration or input error (bad config, bad alert, unknown run or playbook).
+The code is the one the error's class carries (certsoar.errors).
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from typing import Any, NoReturn
 
 import click
 
-from certsoar.errors import (
-    AlertError,
-    CertsoarError,
-    ConfigError,
-    PlaybookError,
-    RunError,
-)
+from certsoar.errors import EXIT_FAILED, AlertError, CertsoarError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -32,9 +27,8 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 def exit_code_for(exc: CertsoarError) -> int:
-    if isinstance(exc, (ConfigError, AlertError, RunError)):
-        return EXIT_USAGE
-    return EXIT_FAILED
+    """The exit code the error's type carries (see certsoar.errors)."""
+    return exc.exit_code
 
 
 def guarded(fn: Any) -> Any:
@@ -45,8 +39,6 @@ def guarded(fn: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except PlaybookError as exc:
-            fail(str(exc), EXIT_USAGE if "no playbook" in exc.message else EXIT_FAILED)
         except CertsoarError as exc:
             fail(str(exc), exit_code_for(exc))
 

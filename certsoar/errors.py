@@ -1,32 +1,51 @@
 """The one error hierarchy of certsoar.
 
 Errors are raised where the problem is found and turned into a run outcome or an exit
-code only at the edge (the runner and the CLI)::
+code only at the edge (the runner and the CLI). Every class carries its exit code by type
+(``exit_code``: 1 something failed or was refused, 2 usage, configuration or input)::
 
-    CertsoarError
-    ├── ConfigError          bad or missing configuration (exit 2)
-    ├── PlaybookError        a playbook that does not load or validate (file, line, message)
-    ├── AlertError           an alert that cannot be normalized (names the field)
-    ├── ApprovalError        a decision that is refused (role, quorum, state, expiry)
-    ├── RunError             a run that does not exist or cannot be resumed
-    ├── AuditError           the audit log's hash chain does not verify
-    ├── ActionError          a step that failed for a reason of its own
-    └── ConnectorError       a connector call that failed
-        ├── ConnectorUnavailable   transport error, timeout, 429, 5xx: worth a retry
-        └── ConnectorRejected      the other side said no: never retried
+    CertsoarError               (1)
+    ├── ConfigError             (2) bad or missing configuration
+    │   ├── SslblError          (2) the configured SSLBL file cannot be read
+    │   └── RegistryError       (2) an action or connector that is unknown or declared twice
+    ├── PlaybookError           (1) a playbook that does not load or validate (file, line, message)
+    │   └── PlaybookNotFound    (2) no shipped playbook and no file by that name
+    ├── ExpressionError         (1) a playbook expression that does not compile or evaluate
+    ├── AlertError              (2) an alert that cannot be normalized (names the field)
+    ├── ApprovalError           (1) a decision that is refused (role, quorum, state, expiry)
+    ├── RunError                (2) a run that does not exist or cannot be resumed
+    ├── AuditError              (1) the audit log's hash chain does not verify
+    ├── ActionError             (1) a step that failed for a reason of its own
+    └── ConnectorError          (1) a connector call that failed
+        ├── ConnectorUnavailable    transport error, timeout, 429, 5xx: worth a retry
+        └── ConnectorRejected       the other side said no: never retried
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
 
 
 class CertsoarError(Exception):
     """Base of every error certsoar raises on purpose."""
 
+    exit_code: ClassVar[int] = EXIT_FAILED
+
 
 class ConfigError(CertsoarError):
-    pass
+    exit_code = EXIT_USAGE
+
+
+class SslblError(ConfigError):
+    """The configured SSLBL file cannot be read (the analysis reports it as a note and goes on)."""
+
+
+class RegistryError(ConfigError):
+    """An action or connector name that nothing installed provides, or that two plugins claim."""
 
 
 class PlaybookError(CertsoarError):
@@ -43,8 +62,18 @@ class PlaybookError(CertsoarError):
         return f"{where}: {self.message}"
 
 
+class PlaybookNotFound(PlaybookError):
+    """The name is neither a shipped playbook nor a file: a usage error, not a broken playbook."""
+
+    exit_code = EXIT_USAGE
+
+
+class ExpressionError(CertsoarError):
+    """A ``{{ expression }}`` in a playbook that does not compile or evaluate."""
+
+
 class AlertError(CertsoarError):
-    pass
+    exit_code = EXIT_USAGE
 
 
 class ApprovalError(CertsoarError):
@@ -52,7 +81,7 @@ class ApprovalError(CertsoarError):
 
 
 class RunError(CertsoarError):
-    pass
+    exit_code = EXIT_USAGE
 
 
 class AuditError(CertsoarError):

@@ -15,13 +15,9 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from certsoar.errors import CertsoarError
+from certsoar.errors import ExpressionError
 
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
-
-
-class ExpressionError(CertsoarError):
-    pass
 
 
 ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from certsoar.timeparse import as_utc
+
 # --- time ------------------------------------------------------------------------------------
 
 _EPOCH = re.compile(r"^\d{9,11}(?:\.\d+)?$")
@@ -28,10 +30,9 @@ def parse_time(value: Any) -> datetime | None:
         text = str(value).strip()
         if _EPOCH.match(text):
             return datetime.fromtimestamp(float(text), tz=timezone.utc)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+        return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text))
     except (ValueError, OverflowError, OSError):
         return None
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 # --- JSON ------------------------------------------------------------------------------------

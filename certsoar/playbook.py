@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from certsoar.errors import PlaybookError
+from certsoar.errors import PlaybookError, PlaybookNotFound
 from certsoar.timeparse import parse_duration
 
 SLUG = r"^[a-z][a-z0-9_]{0,63}$"
@@ -261,10 +261,10 @@ def find_playbook(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise PlaybookError("no such playbook file", file=path)
+            raise PlaybookNotFound("no such playbook file", file=path)
         return path
     shipped = shipped_playbooks_dir() / f"{name_or_path}.yaml"
     if not shipped.is_file():
         names = ", ".join(p.stem for p in shipped_playbooks())
-        raise PlaybookError(f"no playbook {name_or_path!r} (shipped: {names})")
+        raise PlaybookNotFound(f"no playbook {name_or_path!r} (shipped: {names})")
     return shipped

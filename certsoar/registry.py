@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from pydantic import BaseModel
 
-from certsoar.errors import ConfigError
+from certsoar.errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:
     from certsoar.context import ActionContext
@@ -69,7 +69,7 @@ def action(name: str, *, mutates: bool = False, reversible: bool = True,
             needs_approval=needs_approval,
         )
         if name in _ACTIONS and _ACTIONS[name].fn is not fn:
-            raise RuntimeError(f"action {name!r} is registered twice")
+            raise RegistryError(f"action {name!r} is registered twice (by {_ACTIONS[name].fn.__module__} and {fn.__module__})")
         _ACTIONS[name] = spec
         return fn
 
@@ -94,10 +94,10 @@ def actions() -> dict[str, ActionSpec]:
 
 
 def get_action(name: str) -> ActionSpec:
-    found = actions().get(name)
-    if found is None:
-        raise KeyError(name)
-    return found
+    known = actions()
+    if name not in known:
+        raise RegistryError(f"unknown action {name!r} (installed: {', '.join(known) or 'none'})")
+    return known[name]
 
 
 def connector_group(kind: str) -> str:
@@ -110,7 +110,7 @@ def connector_types(kind: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for ep in entry_points(group=connector_group(kind)):
         if ep.name in found:
-            raise ConfigError(f"connector {kind}/{ep.name} is declared twice (by {ep.value} too)")
+            raise RegistryError(f"connector {kind}/{ep.name} is declared twice (by {ep.value} too)")
         try:
             found[ep.name] = ep.load()
         except Exception as exc:  # a broken third-party plugin must name itself
@@ -123,5 +123,5 @@ def connector_class(kind: str, type_name: str) -> Any:
     types = connector_types(kind)
     if type_name not in types:
         known = ", ".join(types) or "none installed"
-        raise ConfigError(f"connectors.{kind}.type: unknown type {type_name!r} (known: {known})")
+        raise RegistryError(f"connectors.{kind}.type: unknown type {type_name!r} (known: {known})")
     return types[type_name]

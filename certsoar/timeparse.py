@@ -1,9 +1,10 @@
-"""Durations as playbooks and configs write them: ``90s``, ``15m``, ``24h``, ``7d``, ``2w``."""
+"""Time as certsoar reads it: durations as playbooks and configs write them (``90s``, ``15m``, ``24h``,
+``7d``, ``2w``), and the one rule for times without a zone: a naive time is UTC."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -19,3 +20,17 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if not match:
         raise ValueError(f"{text!r} is not a duration (write e.g. 90s, 15m, 24h, 7d, 2w)")
     return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def as_utc(value: datetime) -> datetime:
+    """The same instant as an aware UTC datetime; a naive time is taken as UTC.
+
+    Raises ValueError (not OverflowError) when the instant falls outside datetime's range in UTC,
+    so that validators and parsers treat it as any other bad value.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise ValueError(f"{value.isoformat()} is outside the representable range in UTC") from exc

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from certsoar.alert import parse_alert
 from certsoar.config import load_config
+from certsoar.intake import load_alert
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -16,6 +16,6 @@ def test_example_config_loads() -> None:
 
 
 def test_example_alert_parses_and_normalizes_the_hash() -> None:
-    alert = parse_alert((EXAMPLES / "alerts" / "fingerprint-only.json").read_bytes())
+    alert = load_alert((EXAMPLES / "alerts" / "fingerprint-only.json").read_bytes(), format="generic")
     assert alert.sha1 == "52d35370630e6d8c49f7811db7354a17d4e57d44"
     assert alert.certificate_pem is None

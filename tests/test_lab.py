@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from certsoar import lab
 from certsoar.actions.certificate import AnalyzeInput, analyze
 from certsoar.actions.siem import CreationsInput, TrafficInput, certificate_creations, traffic_change
-from certsoar.alert import CertificateAlert, parse_alert
+from certsoar.alert import CertificateAlert
 from certsoar.certs import CertificateFacts, analyze_certificate
 from certsoar.config import CreationBurst, TrafficChange, load_config
 from certsoar.connections import Connections
@@ -132,8 +132,8 @@ def test_config_less_load_uses_the_lab(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_alerts_parse(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     paths, start, end = built
-    mimicry = parse_alert(paths.alerts["mimicry"].read_text())
-    internal = parse_alert(paths.alerts["internal"].read_text())
+    mimicry = load_alert(paths.alerts["mimicry"].read_text(), format="generic")
+    internal = load_alert(paths.alerts["internal"].read_text(), format="generic")
     assert mimicry.sni == "cdn-update.net" and mimicry.dst_ip in MIMICRY_SERVERS and mimicry.dst_port == 443
     assert internal.sni == "login.microsoftonline.com" and (internal.dst_ip, internal.dst_port) == ROGUE_SERVER
     # the mimicry alert is its first sighting, ~4 h before the build; the internal story is two days older
@@ -186,7 +186,7 @@ def test_ca_is_valid_before_every_leaf_and_log_event(built: tuple[lab.LabPaths, 
 
 def test_rogue_leaf_chains_to_the_internal_ca_at_alert_time(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     paths = built[0]
-    alert = parse_alert(paths.alerts["internal"].read_text())
+    alert = load_alert(paths.alerts["internal"].read_text(), format="generic")
     facts = analyze_certificate(
         paths.certificates["rogue"].read_bytes(),
         at=alert.time,
@@ -462,7 +462,7 @@ def test_every_alert_file_loads_as_its_format(built: tuple[lab.LabPaths, datetim
     }
     assert any(named.values()), named
     story = "mimicry" if cert == "mimicry" else "internal"
-    reference = parse_alert(paths.alerts[story].read_bytes())
+    reference = load_alert(paths.alerts[story].read_bytes(), format="generic")
     if fmt == "adcs":  # the CA's own record: the issuance, before the first sighting
         assert alert.requester == "CORP\\mallory" and alert.host == "CA01.corp.example"
         assert alert.logged_certificate is not None and alert.logged_certificate.template == "WebServer"

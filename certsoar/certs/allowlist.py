@@ -10,11 +10,12 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.config import AllowlistEntry
+from certsoar.timeparse import as_utc
 
 
 class AllowlistMatch(BaseModel):
@@ -108,7 +109,7 @@ def match_allowlist(entries: list[AllowlistEntry], who: Identity, *, now: dateti
         matched = _criteria(entry, who, notes)
         if matched is None:
             continue
-        expires = entry.expires if entry.expires.tzinfo else entry.expires.replace(tzinfo=timezone.utc)
+        expires = as_utc(entry.expires)
         if expires <= now:
             notes.append(f"{_describe(entry)} matches ({', '.join(matched)}) but expired on {entry.expires.isoformat()}: it no longer suppresses")
             continue

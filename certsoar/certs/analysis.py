@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -18,18 +18,25 @@ from cryptography import x509
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import anomalies as checks
 from certsoar.certs.allowlist import Identity, match_allowlist
-from certsoar.certs.brands import names_of_cas, public_brand_named, reference_brands
 from certsoar.certs.chain import ChainFacts, certifi_root_sha256s
-from certsoar.certs.dn import Attribute, attributes_of, first, parse_dn, rfc4514, same_name
+from certsoar.certs.dn import Attribute, attributes_of, parse_dn, rfc4514, same_name
 from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_from_fingerprints, ioc_reasons
 from certsoar.certs.fingerprints import normalize_serial
-from certsoar.certs.intel import SslblError, load_sslbl
-from certsoar.certs.mimicry import MimicryFacts, match_issuer
-from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside_domains
+from certsoar.certs.intel import load_sslbl
+from certsoar.certs.names import covered_names, outside_domains
 from certsoar.certs.revocation import LoadedCrl, check_revocation
+from certsoar.certs.signals import (
+    issuer_mimicry,
+    name_fields,
+    presented_as_leaf,
+    public_ca_brand,
+    serial_anomalies,
+    validity_signals,
+)
 from certsoar.certs.tools import CertView, match_tools
 from certsoar.config import AllowlistEntry
-from certsoar.errors import AlertError
+from certsoar.errors import AlertError, SslblError
+from certsoar.timeparse import as_utc
 
 SELF_SIGNED_STATUS = "self signed certificate"
 SELF_SIGNED_IN_CHAIN_STATUS = "self signed certificate in certificate chain"
@@ -48,10 +55,6 @@ class AnalysisContext:
     sslbl: Path | None = None
     allowlist: Sequence[AllowlistEntry] = ()
     now: datetime | None = field(default=None)  # allowlist expiry is judged here; defaults to ``at``
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def analyze_alert(alert: CertificateAlert, ctx: AnalysisContext) -> CertificateFacts:
@@ -115,7 +118,7 @@ def _with_intel_and_allowlist(facts: CertificateFacts, alert: CertificateAlert, 
         issuer=facts.issuer,
         addresses=addresses,
     )
-    allowlisted, allow_notes = match_allowlist(list(ctx.allowlist), who, now=_aware(ctx.now or ctx.at))
+    allowlisted, allow_notes = match_allowlist(list(ctx.allowlist), who, now=as_utc(ctx.now or ctx.at))
     notes.extend(allow_notes)
     updated = facts.model_copy(update={"sslbl": sslbl, "allowlisted": allowlisted, "notes": notes, "errors": errors})
     return updated.model_copy(update={"ioc_reasons": ioc_reasons(updated)})
@@ -149,7 +152,7 @@ def _log_chain(status: str | None) -> ChainFacts:
 
 def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: AnalysisContext) -> CertificateFacts:
     """The §1 signals that the recorded attributes allow; what they cannot decide goes to ``notes``."""
-    at = _aware(ctx.at)
+    at = as_utc(ctx.at)
     notes: list[str] = []
     anomalies: list[str] = []
 
@@ -165,8 +168,7 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     serial, serial_number = _serial_int(logged.serial)
     if logged.serial and serial is None:
         notes.append(f"the logged serial {logged.serial[:80]!r} is not hexadecimal")
-    if (serial is not None and serial.startswith("-")) or serial_number == 0:
-        flag("non_positive_serial")
+    flag(*serial_anomalies(serial_number))
     if logged.version == 1:
         flag("x509_v1")
     if logged.subject is not None:
@@ -189,44 +191,39 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     if status == SELF_SIGNED_IN_CHAIN_STATUS:
         notes.append("the sensor saw an untrusted self-signed root in the presented chain (a private CA), not a self-signed leaf")
 
-    names = [normalize_host(n) for n in logged.san_dns if n.strip()]
-    addresses = [a.strip() for a in logged.san_ip if a.strip()]
-    subject_cn = first(subject, "CN")
-    if subject_cn and looks_like_host(subject_cn) and normalize_host(subject_cn) not in names:
-        names.append(normalize_host(subject_cn))
-    elif subject_cn and is_ip(subject_cn) and subject_cn.strip() not in addresses:
-        addresses.append(subject_cn.strip())
-    names = list(dict.fromkeys(names))
-
-    is_ca = logged.basic_constraints_ca
-    looks_like_server = bool(logged.san_dns or logged.san_ip) or bool(subject_cn and (looks_like_host(subject_cn) or is_ip(subject_cn)))
-    leaf = not is_ca or looks_like_server
-    if is_ca and looks_like_server:
-        flag("ca_true_on_leaf")
-    if alert.source_format.lower().startswith("zeek") and not logged.san_dns and not logged.san_ip:
-        flag("missing_san")
-
-    chain = _log_chain(logged.validation_status)
-    not_before = _aware(logged.not_before) if logged.not_before else None
-    not_after = _aware(logged.not_after) if logged.not_after else None
-    exceeded = False
-    if not_before and not_after:
-        flag(*checks.validity_anomalies(not_before, not_after, at, is_ca=not leaf, chains_public=chain.store == "public"))
-        exceeded = leaf and checks.lifetime_exceeded(not_before, not_after)
-    brand = public_brand_named(issuer)
-    if brand is not None and exceeded and "exceeds_public_max_validity" not in anomalies:
-        flag("exceeds_public_max_validity")
+    named = name_fields(subject, issuer)
+    names, addresses = covered_names(logged.san_dns, logged.san_ip, named.subject_cn)
 
     managed = _managed_by_name(issuer, ctx.managed_cas)
     if managed is not None:
         notes.append("issuer name is a managed CA's; the signature could not be checked from a log")
     genuine_root = bool(alert.sha256 and alert.sha256 in certifi_root_sha256s())
+    internal_root = self_signed_name and any(same_name(attributes_of(r.subject), subject) for r in ctx.internal_roots)
+    is_ca = logged.basic_constraints_ca
+    leaf = presented_as_leaf(
+        is_ca, trust_anchor=genuine_root or internal_root, ours=managed is not None or _managed_by_name(subject, ctx.managed_cas) is not None
+    )
+    if is_ca and leaf:
+        flag("ca_true_on_leaf")
+    if alert.source_format.lower().startswith("zeek") and not logged.san_dns and not logged.san_ip and not (genuine_root or internal_root):
+        flag("missing_san")
+
+    chain = _log_chain(logged.validation_status)
+    not_before = as_utc(logged.not_before) if logged.not_before else None
+    not_after = as_utc(logged.not_after) if logged.not_after else None
+    brand = public_ca_brand(issuer)
+    validity = None
+    if not_before and not_after:
+        validity = validity_signals(not_before, not_after, at, leaf=leaf, chains_public=chain.store == "public", brand=brand)
+        flag(*validity.anomalies)
     # Exact brand names count only with proof (cert-domain §4 E1): here a leaf that names itself as issuer,
     # or a certificate the sensor itself found self-signed and untrusted.
     proof = not genuine_root and ((self_signed_name and leaf) or status == SELF_SIGNED_STATUS)
     trusted = chain.store != "none" or managed is not None or not proof
-    brands = reference_brands(names_of_cas(list(ctx.managed_cas)) + names_of_cas(list(ctx.internal_roots)))
-    mimicry = match_issuer([(k, v) for k, v in issuer if k in ("O", "CN", "OU")], brands, trusted=trusted) if issuer else MimicryFacts()
+    compared = issuer_mimicry(issuer, [*ctx.managed_cas, *ctx.internal_roots], trusted=trusted)
+    mimicry = compared.facts
+    if skipped := compared.note():
+        notes.append(skipped)
 
     view = CertView(
         subject=subject, issuer=issuer, serial=serial_number, sha1=alert.sha1, sha256=alert.sha256,
@@ -249,14 +246,14 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         serial=serial,
         subject=rfc4514(subject) if subject else logged.subject,
         issuer=rfc4514(issuer) if issuer else logged.issuer,
-        subject_cn=subject_cn,
-        issuer_cn=first(issuer, "CN"),
-        issuer_org=first(issuer, "O"),
+        subject_cn=named.subject_cn,
+        issuer_cn=named.issuer_cn,
+        issuer_org=named.issuer_org,
         names=names,
         ip_addresses=addresses,
         not_before=not_before,
         not_after=not_after,
-        validity_days=(not_after - not_before).days if not_before and not_after else None,
+        validity_days=validity.validity_days if validity else None,
         key_type=key_type,
         key_size=logged.key_length,
         signature_algorithm=logged.signature_algorithm,
@@ -272,7 +269,7 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         revocation=revocation,
         public_ca_named=brand is not None,
         public_ca_brand=brand,
-        lifetime_exceeded=exceeded,
+        lifetime_exceeded=bool(validity and validity.lifetime_exceeded),
         notes=notes,
     )
     return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from cryptography import x509
-
-from certsoar.certs.dn import attributes_of
-
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_PRIVATE_LEAF_DAYS = 825
 MAX_ANY_DAYS = 30 * 365
@@ -120,14 +116,12 @@ _WEAK_SIGNATURE_NAMES = frozenset(SIGNATURE_NAMES[oid].casefold() for oid in WEA
 
 
 def signature_name_anomalies(name: str | None) -> list[str]:
-    """A signature algorithm as a log names it (Zeek sig_alg: 'sha1WithRSAEncryption'), compared by name."""
+    """A signature algorithm as a log names it (Zeek sig_alg: 'sha1WithRSAEncryption', or the dotted OID
+    when the algorithm has no name), judged as signature_anomalies judges the parsed certificate's."""
     if not name:
         return []
-    return ["weak_signature_hash"] if name.strip().casefold() in _WEAK_SIGNATURE_NAMES else []
-
-
-def name_anomalies(cert: x509.Certificate) -> list[str]:
-    return attribute_anomalies(attributes_of(cert.subject))
+    text = name.strip()
+    return ["weak_signature_hash"] if text in WEAK_SIGNATURE_OIDS or text.casefold() in _WEAK_SIGNATURE_NAMES else []
 
 
 def attribute_anomalies(subject: list[tuple[str, str]]) -> list[str]:

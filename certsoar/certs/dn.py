@@ -1,6 +1,6 @@
 """Distinguished names as (label, value) attributes, from parsed certificates and from log strings.
 
-Log sources write DNs three ways: RFC 4514 (Zeek: ``CN=a,O=b``), OpenSSL one-line (``/C=US/O=b``)
+Log sources write DNs three ways: RFC 4514 (Zeek: ``CN=a,O=b``), OpenSSL one-line (``/C=US/O=b``, values raw)
 and OpenSSL/Windows print form (Suricata, AD CS: ``C=US, O=b`` or ``CN=a, O=b``). All become the
 same attribute list in X.500 order (most general first), so tool defaults and brand names are
 matched on attributes, never on the raw string.
@@ -106,8 +106,17 @@ def _split_unescaped(text: str, separators: str) -> list[str]:
     return parts
 
 
-def _unescape(value: str) -> str:
+def _strip_unescaped(value: str) -> str:
+    """Surrounding white space goes, but not a trailing space escaped as ``\\ ``."""
     text = value.strip()
+    trailing_backslashes = len(text) - len(text.rstrip("\\"))
+    if trailing_backslashes % 2 == 1 and len(text) < len(value.lstrip()):
+        text += " "
+    return text
+
+
+def _unescape(value: str) -> str:
+    text = _strip_unescaped(value)
     if len(text) >= 2 and text.startswith('"') and text.endswith('"'):
         text = text[1:-1].replace('""', '"')
     if "\\" not in text:
@@ -146,7 +155,7 @@ def parse_dn(text: str | None) -> list[Attribute]:
     """A DN string as a log wrote it → attributes in X.500 order; [] for an empty or label-less string."""
     if not text:
         return []
-    source = _decode_zeek_hex(text[:MAX_DN_CHARS]).strip()
+    source = _strip_unescaped(_decode_zeek_hex(text[:MAX_DN_CHARS]))
     if not source:
         return []
     if source.startswith("/") and _LABEL_AT_START.match(source[1:]):
@@ -163,26 +172,45 @@ def parse_dn(text: str | None) -> list[Attribute]:
                 prev_label, prev_value = attrs[-1]
                 attrs[-1] = (prev_label, f"{prev_value},{piece}")
             continue
-        attrs.append((canonical_label(label), _unescape(value)))
+        # openssl's one-line form writes values raw: no RFC 4514 quoting or escapes to undo
+        attrs.append((canonical_label(label), value.strip() if in_x500_order else _unescape(value)))
     if not in_x500_order and _looks_rfc4514_order(attrs):
         attrs.reverse()
     return attrs
 
 
-_ESCAPE_FIRST = re.compile(r"^[ #]")
-_ESCAPE_ANY = re.compile(r'([,+"\\<>;=])')
+# the labels cryptography's Name.rfc4514_string() writes by name; every other attribute by its dotted OID
+_RFC4514_NAMES = {"CN": "CN", "L": "L", "ST": "ST", "O": "O", "OU": "OU", "C": "C", "street": "STREET", "DC": "DC", "UID": "UID"}
+_OIDS_BY_LABEL = {label: oid for oid, label in _OID_LABELS.items()}
+_ESCAPE_ANY = re.compile(r'([\\"+,;<>])')
+
+
+def _rfc4514_value(value: str) -> str:
+    """RFC 4514 §2.4 escaping, character for character as cryptography writes it."""
+    if not value:
+        return ""
+    escaped = _ESCAPE_ANY.sub(r"\\\1", value).replace("\0", "\\00")
+    if escaped[0] == "#" or (escaped[0] == " " and len(escaped) > 1):
+        escaped = "\\" + escaped
+    if escaped[-1] == " ":
+        escaped = escaped[:-1] + "\\ "
+    return escaped
 
 
 def rfc4514(attrs: list[Attribute]) -> str:
-    """Attributes in X.500 order → an RFC 4514 string (most specific first), as cryptography prints it."""
+    """Attributes in X.500 order → an RFC 4514 string (most specific first), exactly as cryptography's
+    ``Name.rfc4514_string()`` prints the same name, so a DN read from a log and the one parsed from the
+    certificate compare as text."""
     rendered = []
     for label, value in reversed(attrs):
-        escaped = _ESCAPE_ANY.sub(r"\\\1", value)
-        escaped = _ESCAPE_FIRST.sub(lambda m: "\\" + m.group(0), escaped)
-        if escaped.endswith(" "):
-            escaped = escaped[:-1] + "\\ "
-        rendered.append(f"{label}={escaped}")
+        name = _RFC4514_NAMES.get(label) or _OIDS_BY_LABEL.get(label, label)
+        rendered.append(f"{name}={_rfc4514_value(value)}")
     return ",".join(rendered)
+
+
+def to_rfc4514(text: str) -> str:
+    """A DN as a log or a tool wrote it (RFC 4514, OpenSSL ``/C=US/O=x/CN=y``, or ``C=US, O=x``) → RFC 4514."""
+    return rfc4514(parse_dn(text))
 
 
 def comparison_key(attrs: list[Attribute]) -> list[Attribute]:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.certs import anomalies as checks
 from certsoar.certs.allowlist import AllowlistMatch
-from certsoar.certs.brands import names_of_cas, public_brand_named, reference_brands
 from certsoar.certs.chain import (
     ChainFacts,
     certifi_by_subject,
@@ -30,11 +28,20 @@ from certsoar.certs.chain import (
 from certsoar.certs.dn import attributes_of
 from certsoar.certs.fingerprints import serial_hex, sha1_hex, sha256_hex, spki_sha256
 from certsoar.certs.intel import SslblMatch
-from certsoar.certs.mimicry import MimicryFacts, match_issuer
-from certsoar.certs.names import is_ip, looks_like_host, normalize_host, outside_domains
+from certsoar.certs.mimicry import MimicryFacts
+from certsoar.certs.names import covered_names, outside_domains
 from certsoar.certs.revocation import LoadedCrl, RevocationFacts, check_revocation
+from certsoar.certs.signals import (
+    issuer_mimicry,
+    name_fields,
+    presented_as_leaf,
+    public_ca_brand,
+    serial_anomalies,
+    validity_signals,
+)
 from certsoar.certs.tools import CertView, ToolMatch, match_tools
 from certsoar.errors import AlertError
+from certsoar.timeparse import as_utc
 
 __all__ = [
     "CertificateFacts",
@@ -169,22 +176,6 @@ class _Collector:
             return default
 
 
-def _first(name: x509.Name, oid: x509.ObjectIdentifier) -> str | None:
-    for attr in name.get_attributes_for_oid(oid):
-        if isinstance(attr.value, str):
-            return attr.value
-    return None
-
-
-def _issuer_attributes(name: x509.Name) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
-    for label, oid in (("O", NameOID.ORGANIZATION_NAME), ("CN", NameOID.COMMON_NAME), ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME)):
-        for attr in name.get_attributes_for_oid(oid):
-            if isinstance(attr.value, str):
-                pairs.append((label, attr.value))
-    return pairs
-
-
 def _key_facts(cert: x509.Certificate) -> tuple[str, int | None]:
     try:
         key = cert.public_key()
@@ -228,28 +219,12 @@ def _is_ca(cert: x509.Certificate) -> bool:
 def _names_and_addresses(
     san: x509.SubjectAlternativeName | None, subject_cn: str | None, out: _Collector
 ) -> tuple[list[str], list[str]]:
-    """DNS SANs plus a host-like CN (IDNA-decoded, lower-case); IP SANs plus an IP-address CN (Covenant)."""
-    names: list[str] = []
-    addresses: list[str] = []
+    dns: list[str] = []
+    ips: list[str] = []
     if san is not None:
-        for dns in out.attempt("SAN DNS names", lambda: san.get_values_for_type(x509.DNSName), []):
-            host = normalize_host(dns)
-            if host and host not in names:
-                names.append(host)
-        for ip in out.attempt("SAN IP addresses", lambda: san.get_values_for_type(x509.IPAddress), []):
-            if str(ip) not in addresses:
-                addresses.append(str(ip))
-    if subject_cn and looks_like_host(subject_cn):
-        host = normalize_host(subject_cn)
-        if host not in names:
-            names.append(host)
-    elif subject_cn and is_ip(subject_cn) and subject_cn.strip() not in addresses:
-        addresses.append(subject_cn.strip())
-    return names, addresses
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        dns = out.attempt("SAN DNS names", lambda: san.get_values_for_type(x509.DNSName), [])
+        ips = [str(ip) for ip in out.attempt("SAN IP addresses", lambda: san.get_values_for_type(x509.IPAddress), [])]
+    return covered_names(dns, ips, subject_cn)
 
 
 def _forged_issuer(cert: x509.Certificate, known: list[x509.Certificate]) -> bool:
@@ -272,7 +247,7 @@ def analyze_certificate(
     Raises AlertError only when nothing parses; anything odd inside a parsed certificate becomes an
     anomaly or an entry in ``errors``.
     """
-    at = _aware(at)
+    at = as_utc(at)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         certs = _load(pem_or_der)
@@ -284,7 +259,8 @@ def analyze_certificate(
     extra_anomalies = []
     if any("serial number which wasn't positive" in n for n in notes):
         extra_anomalies.append("non_positive_serial")
-    if any("Attribute's length" in n for n in notes) and "country_len_ne_2" not in facts.anomalies:
+    # cryptography warns about every attribute outside its length bounds: only the 2..2 bound is a country's
+    if any("Attribute's length must be >= 2 and <= 2" in n for n in notes) and "country_len_ne_2" not in facts.anomalies:
         extra_anomalies.append("country_len_ne_2")
     warnings_as_errors = [f"warning: {n}" for n in notes]
     return facts.model_copy(
@@ -327,13 +303,14 @@ def _analyze(
         out.flag("x509_v1")
     subject = out.attempt("subject", lambda: cert.subject.rfc4514_string())
     issuer = out.attempt("issuer", lambda: cert.issuer.rfc4514_string())
-    subject_cn = out.attempt("subject CN", lambda: _first(cert.subject, NameOID.COMMON_NAME))
-    issuer_cn = out.attempt("issuer CN", lambda: _first(cert.issuer, NameOID.COMMON_NAME))
-    issuer_org = out.attempt("issuer O", lambda: _first(cert.issuer, NameOID.ORGANIZATION_NAME))
-    out.flag(*out.attempt("subject attributes", lambda: checks.name_anomalies(cert), []))
+    subject_attrs = out.attempt("subject attributes", lambda: attributes_of(cert.subject), [])
+    issuer_attrs = out.attempt("issuer attributes", lambda: attributes_of(cert.issuer), [])
+    named = name_fields(subject_attrs, issuer_attrs)
+    out.flag(*checks.attribute_anomalies(subject_attrs))
     serial_number = out.attempt("serial", lambda: cert.serial_number)
-    if isinstance(serial_number, int) and serial_number <= 0:
-        out.flag("non_positive_serial")
+    if not isinstance(serial_number, int):
+        serial_number = None
+    out.flag(*serial_anomalies(serial_number))
 
     key_type, key_size = _key_facts(cert)
     out.flag(*checks.key_anomalies(key_type, key_size))
@@ -346,7 +323,7 @@ def _analyze(
 
     san = out.attempt("extensions", lambda: _san(cert), None)
     extensions_ok = not any(e.startswith("extensions:") for e in out.errors)
-    names, ip_addresses = _names_and_addresses(san, subject_cn, out)
+    names, ip_addresses = _names_and_addresses(san, named.subject_cn, out)
 
     is_ca = out.attempt("basic constraints", lambda: _is_ca(cert), False) if extensions_ok else False
 
@@ -368,14 +345,15 @@ def _analyze(
     is_store_root = is_trust_anchor(cert, internal_roots)
     if san is None and extensions_ok and not is_store_root:
         out.flag("missing_san")
-    presented_as_leaf = not is_ca
-    if is_ca and not is_store_root and managed is None and not any(cert == ca for ca in managed_cas):
+    leaf = presented_as_leaf(is_ca, trust_anchor=is_store_root, ours=managed is not None or any(cert == ca for ca in managed_cas))
+    if is_ca and leaf:
         out.flag("ca_true_on_leaf")
-        presented_as_leaf = True
 
-    not_before = _aware(cert.not_valid_before_utc)
-    not_after = _aware(cert.not_valid_after_utc)
-    out.flag(*checks.validity_anomalies(not_before, not_after, at, is_ca=not presented_as_leaf, chains_public=chain.store == "public"))
+    not_before = as_utc(cert.not_valid_before_utc)
+    not_after = as_utc(cert.not_valid_after_utc)
+    brand = public_ca_brand(issuer_attrs)
+    validity = validity_signals(not_before, not_after, at, leaf=leaf, chains_public=chain.store == "public", brand=brand)
+    out.flag(*validity.anomalies)
 
     # An exact brand name counts only when something shows the certificate is not that brand's:
     # it signed itself, or a known certificate bearing the issuer's name did not sign it. A leaf
@@ -383,19 +361,19 @@ def _analyze(
     trusted_chain = chain.store != "none" or managed is not None
     known_issuers = [*presented, *managed_cas, *internal_roots, *certifi_by_subject().get(cert.issuer.public_bytes(), ())]
     provably_not_brand = bool(self_signed_sig) or _forged_issuer(cert, known_issuers)
-    brands = reference_brands(names_of_cas([*managed_cas, *internal_roots]))
-    mimicry = out.attempt(
+    compared = out.attempt(
         "issuer mimicry",
-        lambda: match_issuer(_issuer_attributes(cert.issuer), brands, trusted=trusted_chain or not provably_not_brand),
-        MimicryFacts(),
+        lambda: issuer_mimicry(issuer_attrs, [*managed_cas, *internal_roots], trusted=trusted_chain or not provably_not_brand),
+        None,
     )
+    mimicry = compared.facts if compared is not None else MimicryFacts()
+    if compared is not None and (skipped := compared.note()):
+        out.errors.append(skipped)
 
-    subject_attrs = out.attempt("subject attributes", lambda: attributes_of(cert.subject), [])
-    issuer_attrs = out.attempt("issuer attributes", lambda: attributes_of(cert.issuer), [])
     view = CertView(
         subject=subject_attrs,
         issuer=issuer_attrs,
-        serial=serial_number if isinstance(serial_number, int) else None,
+        serial=serial_number,
         sha1=sha1_hex(der),
         sha256=sha256_hex(der),
         md5=hashlib.md5(der).hexdigest(),  # noqa: S324 - only to recognize a published tool certificate
@@ -410,16 +388,11 @@ def _analyze(
         server_auth=out.attempt("extended key usage", lambda: _server_auth(cert), None) if extensions_ok else None,
     )
     tools = out.attempt("tool defaults", lambda: match_tools(view), [])
-    brand = public_brand_named(issuer_attrs)
-    exceeded = presented_as_leaf and checks.lifetime_exceeded(not_before, not_after)
-    if brand is not None and exceeded and "exceeds_public_max_validity" not in out.anomalies:
-        out.flag("exceeds_public_max_validity")
     issuers = [c for c in (*presented, *managed_cas, *internal_roots) if directly_issued_by(cert, c)]
     revocation = out.attempt(
         "revocation",
         lambda: check_revocation(
-            serial=serial_number if isinstance(serial_number, int) else None,
-            issuer=issuer_attrs, crls=crls, issuer_certs=issuers, at=at,
+            serial=serial_number, issuer=issuer_attrs, crls=crls, issuer_certs=issuers, at=at,
         ),
         None,
     )
@@ -429,17 +402,17 @@ def _analyze(
         sha256=sha256_hex(der),
         sha1=sha1_hex(der),
         spki_sha256=spki_sha256(cert),
-        serial=serial_hex(serial_number) if isinstance(serial_number, int) else None,
+        serial=serial_hex(serial_number) if serial_number is not None else None,
         subject=subject,
         issuer=issuer,
-        subject_cn=subject_cn,
-        issuer_cn=issuer_cn,
-        issuer_org=issuer_org,
+        subject_cn=named.subject_cn,
+        issuer_cn=named.issuer_cn,
+        issuer_org=named.issuer_org,
         names=names,
         ip_addresses=ip_addresses,
         not_before=not_before,
         not_after=not_after,
-        validity_days=(not_after - not_before).days,
+        validity_days=validity.validity_days,
         key_type=key_type,
         key_size=key_size,
         signature_algorithm=signature_algorithm,
@@ -456,7 +429,7 @@ def _analyze(
         revocation=revocation,
         public_ca_named=brand is not None,
         public_ca_brand=brand,
-        lifetime_exceeded=exceeded,
+        lifetime_exceeded=validity.lifetime_exceeded,
     )
     return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
 

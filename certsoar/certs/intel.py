@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from certsoar.errors import SslblError
+from certsoar.timeparse import as_utc
 
 MAX_SSLBL_BYTES = 64 * 1024 * 1024
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
@@ -44,7 +47,7 @@ class SslblIndex:
 
 def _listing_date(text: str) -> datetime | None:
     try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        return as_utc(datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S"))
     except ValueError:
         return None
 
@@ -64,10 +67,6 @@ def parse_sslbl(text: str, path: str = "<memory>") -> SslblIndex:
             continue
         entries[sha1] = (parts[2].strip() or "listed", _listing_date(parts[0]))
     return SslblIndex(path=path, entries=entries, skipped_rows=skipped)
-
-
-class SslblError(Exception):
-    """The configured SSLBL file cannot be read (reported as a note, not raised to the playbook)."""
 
 
 _cache: dict[str, tuple[tuple[int, int], SslblIndex]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -17,6 +17,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.certs.dn import Attribute, attributes_of, same_name
+from certsoar.timeparse import as_utc
 
 
 class RevocationFacts(BaseModel):
@@ -52,7 +53,7 @@ def load_crl(path: Path) -> LoadedCrl:
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return as_utc(value)
 
 
 def _reason(entry: x509.RevokedCertificate) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime
 
 from certsoar.intake.document import Document
 
@@ -35,7 +35,3 @@ def fallback_id(prefix: str, when: datetime, *parts: object) -> str:
     material = "|".join("" if p is None else str(p) for p in parts)
     digest = hashlib.sha256(material.encode("utf-8", "replace")).hexdigest()[:16]
     return f"{prefix}-{int(when.timestamp())}-{digest}"
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)

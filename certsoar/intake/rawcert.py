@@ -9,8 +9,9 @@ from cryptography import x509
 from certsoar.alert import CertificateAlert
 from certsoar.errors import AlertError
 from certsoar.intake.build import build_alert, identifiers, load_der, load_pem_chain, to_pem
-from certsoar.intake.common import as_utc, envelope_name
+from certsoar.intake.common import envelope_name
 from certsoar.intake.document import Document
+from certsoar.timeparse import as_utc
 
 
 def miss_pem(doc: Document) -> str | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from certsoar.addresses import canonical_ip
 from certsoar.certs.fingerprints import normalize_digest, normalize_serial
 from certsoar.errors import AlertError
 from certsoar.logformats import parse_time
+from certsoar.timeparse import as_utc
 
 DIGEST_KIND = {64: "sha256", 40: "sha1", 32: "md5"}
 _MASKED = re.compile(r"^X+(\.X+)?$")
@@ -180,15 +181,15 @@ def to_utc(value: Any) -> datetime | None:
         text = " ".join(value.split())
         for pattern in _OPENSSL_TIME:
             try:
-                parsed = datetime.strptime(text, pattern).replace(tzinfo=timezone.utc)
+                parsed = datetime.strptime(text, pattern)
                 break
             except ValueError:
                 continue
     if parsed is None:
         return None
     try:
-        return parsed.astimezone(timezone.utc)
-    except (OverflowError, ValueError):
+        return as_utc(parsed)
+    except ValueError:
         return None
 
 

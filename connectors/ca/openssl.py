@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import Field, field_validator
 
+from certsoar.certs.dn import to_rfc4514
 from certsoar.config import secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
@@ -29,6 +30,7 @@ from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
 from certsoar.fileio import replacing
 from certsoar.opensslcnf import parse_openssl_config
 from certsoar.proc import ToolResult, require_success, run_tool
+from certsoar.timeparse import as_utc
 
 PASSIN_VAR = "CERTSOAR_CA_PASSIN"
 LOCK_NAME = ".certsoar-ca.lock"
@@ -39,7 +41,6 @@ _SERIAL_INPUT = re.compile(r"^(?:0X)?[0-9A-F]+$")
 _UNSUPPORTED_REASONS = {RevocationReason.privilege_withdrawn, RevocationReason.aa_compromise}
 # Special forms openssl writes in the revocation field of index.txt.
 _INDEX_REASON_ALIASES = {"keyTime": "keyCompromise", "CAkeyTime": "CACompromise", "holdInstruction": "certificateHold"}
-_OID_FOR_SHORT_NAME = {"emailAddress": "1.2.840.113549.1.9.1", "serialNumber": "2.5.4.5"}
 
 
 class OpenSslCaSettings(ConnectorSettings):
@@ -157,7 +158,7 @@ def parse_asn1_time(text: str) -> datetime:
     if len(digits) == 12:
         yy = int(digits[:2])
         digits = ("19" if yy >= 50 else "20") + digits
-    return datetime.strptime(digits, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    return as_utc(datetime.strptime(digits, "%Y%m%d%H%M%S"))
 
 
 def parse_index(path: Path) -> list[IndexEntry]:
@@ -212,31 +213,6 @@ def _parse_index_line(path: Path, lineno: int, line: str) -> IndexEntry:
     )
 
 
-def oneline_to_rfc4514(oneline: str) -> str:
-    """``/C=US/O=Example/CN=host`` (openssl's index form) → ``CN=host,O=Example,C=US``."""
-    body = oneline[1:] if oneline.startswith("/") else oneline
-    if not body:
-        return ""
-    parts = re.split(r"/(?=[A-Za-z][A-Za-z0-9.\-]*=)", body)
-    rdns = []
-    for part in parts:
-        key, _, value = part.partition("=")
-        rdns.append(f"{_OID_FOR_SHORT_NAME.get(key, key)}={_escape_dn_value(value)}")
-    return ",".join(reversed(rdns))
-
-
-def _escape_dn_value(value: str) -> str:
-    out = value.replace("\\", "\\\\")
-    for ch in '"+,;<>':
-        out = out.replace(ch, "\\" + ch)
-    out = out.replace("\0", "\\00")
-    if out.startswith(("#", " ")):
-        out = "\\" + out
-    if out.endswith(" ") and not out.endswith("\\ "):
-        out = out[:-1] + "\\ "
-    return out
-
-
 class OpenSslCa:
     """CertificateAuthority on an ``openssl ca`` directory."""
 
@@ -255,8 +231,7 @@ class OpenSslCa:
         return [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in self._ca_certs()]
 
     async def list_issued(self, since: datetime | None = None) -> list[IssuedCertificate]:
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
+        since = as_utc(since) if since is not None else None
         now = datetime.now(timezone.utc)
         issued = []
         for entry in parse_index(self.layout.database):
@@ -272,7 +247,7 @@ class OpenSslCa:
             issued.append(
                 IssuedCertificate(
                     serial=serial_hex(entry.serial),
-                    subject=cert.subject.rfc4514_string() if cert else oneline_to_rfc4514(entry.subject_oneline),
+                    subject=cert.subject.rfc4514_string() if cert else to_rfc4514(entry.subject_oneline),
                     not_after=entry.expires,
                     status=state,
                     revoked_at=entry.revoked_at,
@@ -482,4 +457,4 @@ def _without_preamble(text: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["OpenSslCa", "OpenSslCaSettings", "CaLayout", "load_layout", "parse_serial", "parse_index", "oneline_to_rfc4514"]
+__all__ = ["OpenSslCa", "OpenSslCaSettings", "CaLayout", "load_layout", "parse_serial", "parse_index"]

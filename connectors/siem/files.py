@@ -19,7 +19,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +40,7 @@ from certsoar.correlation.identity import (
 )
 from certsoar.errors import ConnectorUnavailable
 from certsoar.logformats import flatten, parse_time, read_zeek_tsv
+from certsoar.timeparse import as_utc
 
 LOG_SUFFIXES = (".log", ".json", ".jsonl", ".ndjson")
 MAX_LINE_CHARS = 1024 * 1024
@@ -165,10 +166,6 @@ def _raw_values(record: dict[str, Any], kind: str) -> list[Any]:
 
 
 # --- time ------------------------------------------------------------------------------------
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _record_time(record: dict[str, Any]) -> datetime | None:
@@ -457,7 +454,7 @@ class _Plan:
     @classmethod
     def of(cls, query: SiemQuery) -> "_Plan":
         kinds = frozenset(query.kinds) if query.kinds is not None else None
-        return cls(_utc(query.start), _utc(query.end), normalize_query(query), kinds, kinds is not None and not query.indicators)
+        return cls(as_utc(query.start), as_utc(query.end), normalize_query(query), kinds, kinds is not None and not query.indicators)
 
     def matched(self, record: _Record) -> list[str] | None:
         """Indicator kinds the record matched ([] when selected by kind alone), None when it does not qualify."""

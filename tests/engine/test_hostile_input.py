@@ -1,5 +1,5 @@
-"""Arbitrary bytes and JSON into the alert parser and the playbook loader: only certsoar's own
-clear errors come out, never a traceback."""
+"""Arbitrary text and structures into the playbook loader: only certsoar's own clear errors come out,
+never a traceback (alerts are fuzzed through their real entry point in tests/intake/test_intake_fuzz.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from certsoar.alert import CertificateAlert, parse_alert
-from certsoar.errors import AlertError, PlaybookError
+from certsoar.errors import PlaybookError
 from certsoar.playbook import parse_playbook
 
 json_values = st.recursive(
@@ -17,30 +16,6 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=20,
 )
-alert_keys = st.sampled_from(["id", "time", "host", "src_ip", "dst_ip", "dst_port", "sni", "certificate_pem",
-                              "sha256", "sha1"])
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=300))
-def test_any_bytes_give_an_alert_or_an_alert_error(data: bytes) -> None:
-    try:
-        assert isinstance(parse_alert(data), CertificateAlert)
-    except AlertError as exc:
-        assert str(exc)
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(alert_keys, json_values, max_size=10))
-def test_any_alert_shaped_json_gives_an_alert_or_an_error_naming_a_field(obj: dict) -> None:
-    try:
-        alert = parse_alert(json.dumps(obj))
-    except AlertError as exc:
-        assert str(exc).startswith(("bad alert: ", "alert "))
-    else:
-        assert alert.certificate_pem or alert.sha256 or alert.sha1
-
-
 yaml_ish = st.text(alphabet=st.sampled_from(list("abcdefgh_:-[]{}'\"\n #|>&*!%@`0123456789.")), max_size=200)
 
 

@@ -1,10 +1,14 @@
-"""Property tests: arbitrary bytes, arbitrary JSON and JSON built from each format's own keys into
-load_alert and detect: an alert or an AlertError with a message, never another exception."""
+"""Property tests of the one alert entry point, certsoar.intake.load_alert (and detect): arbitrary
+bytes, arbitrary JSON, JSON built from each format's own keys, raw JSON text with the tokens parsers
+trip on, Windows event XML, Zeek TSV, and damaged PEM/DER certificates give an alert or an
+AlertError with a message, never another exception."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -140,3 +144,76 @@ def test_detect_only_raises_alert_error(data: bytes) -> None:
         assert detect(data) in FORMATS
     except AlertError as exc:
         assert str(exc)
+
+
+alert_keys = st.sampled_from(["id", "time", "host", "src_ip", "dst_ip", "dst_port", "sni", "certificate_pem", "sha256", "sha1",
+                              "logged_certificate", "requester", "ja3"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(alert_keys, plausible | json_values, max_size=10), st.sampled_from([None, "generic"]))
+def test_alert_shaped_json_gives_an_alert_or_an_error_naming_a_field(obj: dict, fmt: str | None) -> None:
+    """What the generic format promises: a refused alert names the field (or the missing keys)."""
+    obj = {"id": "a", "time": "2026-05-30T10:15:02Z", **obj}
+    try:
+        alert = load_alert(json.dumps(obj).encode(), format=fmt, observed_at=FIXED)
+    except AlertError as exc:
+        assert str(exc).startswith(("bad alert: ", "alert ", "not ", "ambiguous alert"))
+    else:
+        assert alert.certificate_pem or alert.sha256 or alert.sha1 or alert.logged_certificate
+
+
+# raw JSON tokens that json.dumps never writes but a hostile or broken sender does
+_TOKENS = st.sampled_from([
+    "NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1" * 5000, '"\\ud800"', '"\\u0000"', '"\\udfff\\ud800"', "[" * 40 + "]" * 40,
+    '{"a":' * 40 + "1" + "}" * 40, "true", "null", '""', '"2026-05-30T10:15:02+25:00"', '"0001-01-01T00:00:00+01:00"',
+    '"9999-12-31T23:59:59-01:00"', "-0", "1.5e308", "253402300800", "-62135596801", '"\\x41"', "01", "[1,]",
+])
+_FIELDS = st.sampled_from(["id", "time", "sha1", "sha256", "dst_ip", "dst_port", "ts", "@timestamp", "_time", "timestamp",
+                           "certificate.not_valid_before", "fingerprint", "event_type", "tls", "EventID"])
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_FIELDS, _TOKENS | plausible.map(json.dumps)), min_size=1, max_size=6),
+       st.sampled_from(["", "\ufeff", " \n"]), st.sampled_from([None, *FORMATS]))
+def test_raw_json_text_with_hostile_tokens(pairs: list[tuple[str, str]], prefix: str, fmt: str | None) -> None:
+    text = prefix + "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in pairs) + "}"
+    _check(text.encode("utf-8", "surrogatepass"), fmt)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["utf-16", "utf-32", "latin-1", "utf-8-sig"]), st.sampled_from(FORMAT_KEYS["generic"]))
+def test_other_text_encodings(encoding: str, key: str) -> None:
+    _check(json.dumps({"id": "é", "time": "2026-05-30T10:15:02Z", key: "ü"}).encode(encoding))
+
+
+_CERT_DER = (Path(__file__).resolve().parents[1] / "data" / "x509" / "e-trust.ru.der").read_bytes()
+
+
+def _pem(der: bytes) -> bytes:
+    body = base64.encodebytes(der).decode()
+    return f"-----BEGIN CERTIFICATE-----\n{body}-----END CERTIFICATE-----\n".encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=len(_CERT_DER) - 1), st.integers(min_value=0, max_value=255),
+       st.sampled_from([None, "pem", "der", "generic"]), st.sampled_from(["der", "pem", "json"]))
+def test_damaged_certificates(position: int, value: int, fmt: str | None, wrapping: str) -> None:
+    damaged = bytearray(_CERT_DER)
+    damaged[position] = value
+    der = bytes(damaged)
+    if wrapping == "der":
+        data = der
+    elif wrapping == "pem":
+        data = _pem(der)
+    else:
+        data = json.dumps({"id": "x", "time": "2026-05-30T10:15:02Z", "certificate_pem": _pem(der).decode()}).encode()
+    _check(data, fmt)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["{", "[", "<", "#fields\t", "#separator \\x09\n", "-----BEGIN CERTIFICATE-----\n", "0\x82", "<?xml ",
+                        "<!DOCTYPE x [<!ENTITY a 'b'>]>"]),
+       st.binary(max_size=300))
+def test_envelope_prefixes_with_garbage(prefix: str, tail: bytes) -> None:
+    _check(prefix.encode("latin-1") + tail)
