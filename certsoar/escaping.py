@@ -61,12 +61,13 @@ _ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});")
 # What opens a block when it starts a line (after up to three spaces): a heading, a list item, a
 # quote, a setext underline, a numbered item. HTML needs ``<``, which never passes raw.
-_MD_BLOCK_START = re.compile(r"^([ \t]*)(?:[#+=>-]|\d{1,9}(?=[.)]))")
+_MD_BLOCK_START = re.compile(r"^([ \t]*)(?:[#+=>-]|\d{1,9}(?=[.)](?:[ \t]|$)))")
 
 
 def markdown(text: str) -> str:
     """Inline Markdown that reads as the text itself and can open no heading, list, link, code,
     emphasis or HTML, on one line."""
+    text = visible(text)  # first, so the backslash of a shown \u202e is judged like any other
     out: list[str] = []
     for i, char in enumerate(text):
         if char in _MD_BACKSLASHED:
@@ -86,7 +87,7 @@ def markdown(text: str) -> str:
     if start:
         marker = start.end() if escaped[start.end() - 1].isdigit() else start.end() - 1
         escaped = escaped[:marker] + "\\" + escaped[marker:]
-    return visible(escaped)
+    return escaped
 
 
 def markdown_code(text: str, limit: int = 300) -> str:
