@@ -40,10 +40,10 @@ class Channel:
     markup: bool = False  # HTML: Jinja's autoescape with Markup is the trusted type
 
     def finalize(self, value: object) -> object:
-        if isinstance(value, Trusted | Markup):
-            return value
-        text = str(value)
-        return escaping.visible(text) if self.markup else self.escape(text)
+        if self.markup:  # autoescape escapes what is not Markup; controls are shown first
+            return value if isinstance(value, Markup) else escaping.visible(str(value))
+        # Markup (from Jinja's own | e, | safe, | tojson) means nothing outside HTML: escaped like any value
+        return value if isinstance(value, Trusted) else self.escape(str(value))
 
     def trust(self, text: str) -> str:
         return Markup(text) if self.markup else Trusted(text)

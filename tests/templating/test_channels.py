@@ -101,6 +101,7 @@ def custom(tmp_path: Path) -> Templates:
         (folder / "custom" / f"sni.{fmt}.j2").write_text(
             "# Alert\nSNI {{ alert.sni }}\ncode {{ alert.sni | literal }}\nmine {{ '<b>ok</b>' | trusted }}\n")
     (folder / "custom" / "table.csv.j2").write_text("{{ alert.sni }}\n")
+    (folder / "custom" / "jinja.md.j2").write_text("{{ alert.sni | e }} {{ alert.sni | safe }} {{ alert.sni | tojson }}\n")
     (folder / "custom" / "mixed.md.j2").write_text("{% include 'custom/sni.txt.j2' %}\n")
     return Templates([folder])
 
@@ -113,6 +114,12 @@ def test_a_new_markdown_template_cannot_forget_escaping(custom: Templates) -> No
     blocks, inlines = tokens(out)
     assert sum(b.type == "heading_open" for b in blocks) == 1
     assert {t.type for t in inlines} == {"text", "softbreak", "code_inline", "html_inline"}  # html only from | trusted
+
+
+def test_jinja_html_markers_do_not_unescape_markdown(custom: Templates) -> None:
+    out = custom.render("custom/jinja.md.j2", {"alert": {"sni": "[x](javascript:alert(1)) *b*"}})
+    blocks, inlines = tokens(out)
+    assert [b.type for b in blocks] == ["paragraph_open", "inline", "paragraph_close"] and {t.type for t in inlines} == {"text"}
 
 
 @pytest.mark.parametrize(("fmt", "sni_line", "code_line"), [
