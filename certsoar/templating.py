@@ -33,17 +33,17 @@ class Trusted(str):
 
 @dataclass(frozen=True)
 class Channel:
-    """How values are escaped in one format, and how ``literal`` shows one as code."""
+    """How one format escapes every ``{{ }}`` value, and how ``| literal`` shows one as code."""
 
     escape: Callable[[str], str]
     code: Callable[[str, int], str]
-    markup: bool = False  # HTML: Jinja's autoescape with Markup is the trusted type
+    markup: bool = False
+    """HTML and XML: Jinja's autoescape does the escaping after ``escape`` (which shows controls), and
+    Markup is the trusted type. Elsewhere Markup (from Jinja's own ``| e``, ``| safe``) means nothing
+    and is escaped like any value."""
 
     def finalize(self, value: object) -> object:
-        if self.markup:  # autoescape escapes what is not Markup; controls are shown first
-            return value if isinstance(value, Markup) else escaping.visible(str(value))
-        # Markup (from Jinja's own | e, | safe, | tojson) means nothing outside HTML: escaped like any value
-        return value if isinstance(value, Trusted) else self.escape(str(value))
+        return value if isinstance(value, Markup if self.markup else Trusted) else self.escape(str(value))
 
     def trust(self, text: str) -> str:
         return Markup(text) if self.markup else Trusted(text)
@@ -56,8 +56,8 @@ def _html_code(text: str, limit: int) -> str:
 CHANNELS: dict[str, Channel] = {
     "md": Channel(escape=escaping.markdown, code=escaping.markdown_code),
     "mrkdwn": Channel(escape=escaping.mrkdwn, code=escaping.mrkdwn_code),
-    "html": Channel(escape=escaping.html, code=_html_code, markup=True),
-    "xml": Channel(escape=escaping.html, code=lambda text, limit: escaping.html(escaping.one_line(text, limit)),
+    "html": Channel(escape=escaping.visible, code=_html_code, markup=True),
+    "xml": Channel(escape=escaping.visible, code=lambda text, limit: escaping.html(escaping.one_line(text, limit)),
                    markup=True),
     "txt": Channel(escape=escaping.visible, code=escaping.one_line),
 }
