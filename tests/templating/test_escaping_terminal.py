@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile import PAYLOADS, certificate
+from escaping_payloads import PAYLOADS, certificate
 from markdown_oracle import heading_lines, problems, raw_controls
 
 from certsoar.connectors import ConnectorEnv

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Captured
-from hostile import NOW, PAYLOADS, certificate, dn_value, hostile_text
+from escaping_payloads import NOW, PAYLOADS, certificate, dn_value, hostile_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_oracle import heading_lines, problems, tokens
@@ -18,6 +17,7 @@ from certsoar.alert import CertificateAlert
 from certsoar.certs import AnalysisContext, analyze_alert
 from certsoar.templating import Templates
 
+Captured = list[tuple[str, dict[str, Any]]]  # what the captured fixture of conftest.py holds
 DATA_KEYS = ("alert", "steps", "run", "approval", "vars")  # config and playbook are ours, not data
 
 
