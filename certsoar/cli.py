@@ -22,7 +22,9 @@ EXIT_OK = 0
 
 
 def fail(message: str, code: int) -> NoReturn:
-    click.echo(f"certsoar: {message}", err=True)
+    from certsoar.escaping import for_terminal
+
+    click.echo(f"certsoar: {for_terminal(message)}", err=True)
     sys.exit(code)
 
 
@@ -151,8 +153,10 @@ def runs_list(config_path: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
+    from certsoar.escaping import visible
+
     for r in rows:
-        click.echo(f"{r['id']}  {r['status']:<16} {r['playbook']:<20} {r['alert_id'] or '-':<24} {r['created']}")
+        click.echo(visible(f"{r['id']}  {r['status']:<16} {r['playbook']:<20} {r['alert_id'] or '-':<24} {r['created']}"))
 
 
 @runs.command("show")

@@ -13,7 +13,7 @@ class Message(BaseModel):
     key: str = Field(description="Stable identity of this message (run id + step id); a channel may use it to deduplicate.")
     subject: str
     body: str
-    format: str = Field(default="md", description="md, txt or html, taken from the template name.")
+    format: str = Field(default="md", description="md, mrkdwn, txt or html, taken from the template name.")
 
 
 @runtime_checkable

@@ -1,4 +1,4 @@
-"""Notifications on standard error, for a person at a terminal."""
+"""Notifications on standard error, for a person at a terminal: control characters shown, never sent."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.notify import Message
+from certsoar.escaping import for_terminal
 
 
 class ConsoleNotifierSettings(ConnectorSettings):
@@ -21,6 +22,6 @@ class ConsoleNotifier:
 
     async def send(self, message: Message) -> str:
         rule = "-" * 72
-        sys.stderr.write(f"{rule}\n{message.body.rstrip()}\n{rule}\n")
+        sys.stderr.write(f"{rule}\n{for_terminal(message.body.rstrip())}\n{rule}\n")
         sys.stderr.flush()
         return "console"

@@ -1,0 +1,53 @@
+"""Fixtures of the escaping tests: the contexts the shipped templates really get, captured from
+dry runs of the shipped playbook on the bundled lab."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certsoar.templating import Templates
+
+Captured = list[tuple[str, dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def lab_config(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: the lab needs it")
+    from certsoar.config import load_config
+    from certsoar.lab import ensure_lab, lab_paths
+
+    state = tmp_path_factory.mktemp("escaping-lab")
+    ensure_lab(state)
+    lab = lab_paths(state / "lab")
+    return lab, load_config(str(lab.config))
+
+
+def capture_dry_run(config: Any, alert_bytes: bytes) -> Captured:
+    """(template, context) of every render in a dry run of certificate-alert for this alert."""
+    from certsoar.api import run_playbook
+    from certsoar.intake import load_alert
+
+    seen: Captured = []
+    original = Templates.render
+
+    def recording(self: Templates, name: str, context: dict[str, Any]) -> str:
+        seen.append((name, copy.deepcopy(context)))
+        return original(self, name, context)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Templates, "render", recording)
+        asyncio.run(run_playbook(config, "certificate-alert", load_alert(alert_bytes), dry_run=True))
+    return seen
+
+
+@pytest.fixture(scope="session")
+def captured(lab_config: Any) -> Captured:
+    lab, config = lab_config
+    return [pair for story in ("mimicry", "internal") for pair in capture_dry_run(config, Path(lab.alerts[story]).read_bytes())]
