@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import Siem, SiemQuery
-from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings, parse_time
+from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
+from certsoar.logformats import parse_time
 from certsoar.errors import ConnectorUnavailable
 from certsoar.registry import connector_class
 
