@@ -14,6 +14,7 @@ import asyncio
 import heapq
 import itertools
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,16 +24,25 @@ from typing import ClassVar
 from pydantic import Field
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.siem import SiemEvent, SiemQuery
+from certsoar.connectors.siem import SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.events import as_utc, event_kind, record_time, to_event
 from certsoar.connectors.siem.indicators import match, normalize_query
-from certsoar.connectors.siem.readers import LOG_SUFFIXES, LogRecord, ScanStats, read_records
+from certsoar.connectors.siem.readers import LogRecord, LogTooLarge, ScanStats, gzip_content_size, is_gzip, read_records
+from certsoar.connectors.siem.sources import find_sources
 from certsoar.errors import ConnectorUnavailable
 
 
 class FilesSiemSettings(ConnectorSettings):
-    paths: list[Path] = Field(min_length=1, description="Log files or folders; folders are walked for *.log, *.json, *.jsonl, *.ndjson.")
-    max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Larger files are skipped with a note.")
+    paths: list[Path] = Field(
+        min_length=1,
+        description="Log files, folders or glob patterns (expanded sorted, ** recurses). Folders are walked for *.log, *.json, "
+                    "*.jsonl, *.ndjson and the same gzipped (.gz, as Zeek archives its logs). A pattern that matches nothing, a "
+                    "missing path and a file that is not read are warnings of every search, and fail `connectors check`.",
+    )
+    max_file_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1,
+        description="A larger file, or a gzipped one that decompresses to more, is not read (a warning).",
+    )
     cache_bytes: int = Field(
         default=64 * 1024 * 1024, ge=0,
         description="Files are parsed once per connector and kept in memory while their sizes add up to no more than "
@@ -77,60 +87,64 @@ class FilesSiem:
         self._parsing = threading.Lock()
 
     def files(self, stats: ScanStats) -> list[Path]:
-        found: list[Path] = []
-        existing = 0
-        for path in self.paths:
-            if path.is_dir():
-                existing += 1
-                found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(LOG_SUFFIXES)))
-            elif path.is_file():
-                existing += 1
-                found.append(path)
-            else:
-                stats.notes.append(f"{path}: does not exist")
-        if not existing:
-            raise ConnectorUnavailable("none of the configured log paths exist", connector=f"siem:{self.instance}")
-        return found
+        sources = find_sources(self.paths)
+        stats.warnings.extend(sources.warnings)
+        if not sources.found_any:
+            raise ConnectorUnavailable(f"none of the configured log paths exist ({'; '.join(sources.warnings)})",
+                                       connector=f"siem:{self.instance}")
+        return sources.files
 
     async def search(self, query: SiemQuery) -> list[SiemEvent]:
+        return (await self.search_report(query)).events
+
+    async def search_report(self, query: SiemQuery) -> SiemSearch:
         return await asyncio.to_thread(self._search, query)
 
-    def _search(self, query: SiemQuery) -> list[SiemEvent]:
+    def _search(self, query: SiemQuery) -> SiemSearch:
         stats = ScanStats()
         plan = _Plan.of(query)
-        # a max-heap (by negated time) of the `limit` earliest hits, so memory stays bounded whatever matches
-        kept: list[tuple[float, int, SiemEvent]] = []
         order = itertools.count()
+        kept = _Earliest(query.limit, stats, order)
         for path in self.files(stats):
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                stats.files_skipped += 1
-                stats.notes.append(f"{path}: cannot stat: {exc.strerror or exc}")
+            signature = self._signature(path, stats)
+            if signature is None:
                 continue
-            if size > self.settings.max_file_bytes:
-                stats.files_skipped += 1
-                stats.notes.append(f"{path}: {size} bytes is over max_file_bytes ({self.settings.max_file_bytes}), skipped")
-                continue
+            # a file's hits join the others only once the whole file was read: a file that fails midway adds nothing
+            from_file = _Earliest(query.limit, stats, order)
             try:
-                for event in self._search_file(path, plan, stats, signature=(size, _mtime(path))):
-                    item = (-event.time.timestamp(), next(order), event)
-                    if len(kept) < query.limit:
-                        heapq.heappush(kept, item)
-                    else:
-                        stats.over_limit += 1
-                        if item[0] > kept[0][0]:
-                            heapq.heapreplace(kept, item)
-                stats.files_read += 1
-            except OSError as exc:
+                for event in self._search_file(path, plan, stats, signature):
+                    from_file.add(event)
+            except LogTooLarge as exc:
                 stats.files_skipped += 1
-                stats.notes.append(f"{path}: cannot read: {exc.strerror or exc}")
+                stats.warnings.append(str(exc))
+                continue
+            except (OSError, EOFError, zlib.error) as exc:
+                stats.files_skipped += 1
+                stats.warnings.append(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+                continue
+            stats.files_read += 1
+            kept.merge(from_file)
         if stats.malformed or stats.no_time:
             stats.notes.append(f"skipped {stats.malformed} malformed lines and {stats.no_time} records without a usable time")
         if stats.over_limit:
             stats.notes.append(f"{stats.over_limit} more events matched than the limit of {query.limit}; the latest were dropped")
+        stats.warnings = list(dict.fromkeys(stats.warnings))
         self.last_stats = stats
-        return [event for _, _, event in sorted(kept, key=lambda item: (-item[0], item[1]))]
+        return SiemSearch(events=kept.events(), warnings=stats.warnings)
+
+    def _signature(self, path: Path, stats: ScanStats) -> tuple[int, int] | None:
+        """(size, mtime) of a file to read; None, with a warning, when it cannot be read or is too large."""
+        try:
+            status = path.stat()
+        except OSError as exc:
+            stats.files_skipped += 1
+            stats.warnings.append(f"{path}: cannot stat: {exc.strerror or exc}")
+            return None
+        if status.st_size > self.settings.max_file_bytes:
+            stats.files_skipped += 1
+            stats.warnings.append(f"{path}: {status.st_size} bytes is over max_file_bytes ({self.settings.max_file_bytes}), not read")
+            return None
+        return status.st_size, status.st_mtime_ns
 
     def _search_file(self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int]) -> Iterator[SiemEvent]:
         for when, record in self._timed_records(path, stats, signature):
@@ -147,16 +161,16 @@ class FilesSiem:
             cached = self._parsed.get(path)
             if cached is None or cached.signature != signature:
                 self._parsed.pop(path, None)
-                budget = self.settings.cache_bytes - sum(p.signature[0] for p in self._parsed.values())
-                if signature[0] > budget:
+                budget = self.settings.cache_bytes - sum(p.cost for p in self._parsed.values())
+                cost = _memory_cost(path, signature[0], self.settings.max_file_bytes)
+                if cost > budget:
                     return self._stream(path, stats)
-                cached = self._parsed[path] = _ParsedFile.read(path, signature, self._stream)
+                cached = self._parsed[path] = _ParsedFile.read(path, signature, cost, self._stream)
         cached.count_into(stats)
         return cached.records
 
-    @staticmethod
-    def _stream(path: Path, stats: ScanStats) -> Iterator[tuple[datetime, LogRecord]]:
-        for record in read_records(path, stats):
+    def _stream(self, path: Path, stats: ScanStats) -> Iterator[tuple[datetime, LogRecord]]:
+        for record in read_records(path, stats, self.settings.max_file_bytes):
             stats.records += 1
             when = record_time(record.data)
             if when is None:
@@ -165,11 +179,39 @@ class FilesSiem:
             yield when, record
 
 
-def _mtime(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return -1
+def _memory_cost(path: Path, size: int, bound: int) -> int:
+    """Bytes a parsed file stands for in the cache budget: its content, for gzip the size its trailer
+    claims (never more than the bound reading enforces)."""
+    return min(max(size, gzip_content_size(path)), bound) if is_gzip(path) else size
+
+
+class _Earliest:
+    """The ``limit`` earliest events, in a max-heap by negated time so memory stays bounded whatever
+    matches; every event that does not fit is counted in ``stats.over_limit`` once."""
+
+    def __init__(self, limit: int, stats: ScanStats, order: Iterator[int]) -> None:
+        self._limit = limit
+        self._stats = stats
+        self._order = order
+        self._heap: list[tuple[float, int, SiemEvent]] = []
+
+    def add(self, event: SiemEvent) -> None:
+        self._push((-event.time.timestamp(), next(self._order), event))
+
+    def merge(self, other: "_Earliest") -> None:
+        for item in other._heap:
+            self._push(item)
+
+    def _push(self, item: tuple[float, int, SiemEvent]) -> None:
+        if len(self._heap) < self._limit:
+            heapq.heappush(self._heap, item)
+            return
+        self._stats.over_limit += 1
+        if item[0] > self._heap[0][0]:
+            heapq.heapreplace(self._heap, item)
+
+    def events(self) -> list[SiemEvent]:
+        return [event for _, _, event in sorted(self._heap, key=lambda item: (-item[0], item[1]))]
 
 
 @dataclass(frozen=True)
@@ -177,6 +219,7 @@ class _ParsedFile:
     """One log file parsed once, with what parsing it skipped, so a cached read reports the same."""
 
     signature: tuple[int, int]
+    cost: int
     records: list[tuple[datetime, LogRecord]]
     records_seen: int
     malformed: int
@@ -184,11 +227,11 @@ class _ParsedFile:
     notes: tuple[str, ...]
 
     @classmethod
-    def read(cls, path: Path, signature: tuple[int, int],
+    def read(cls, path: Path, signature: tuple[int, int], cost: int,
              stream: Callable[[Path, ScanStats], Iterator[tuple[datetime, LogRecord]]]) -> "_ParsedFile":
         own = ScanStats()
         records = list(stream(path, own))
-        return cls(signature, records, own.records, own.malformed, own.no_time, tuple(own.notes))
+        return cls(signature, cost, records, own.records, own.malformed, own.no_time, tuple(own.notes))
 
     def count_into(self, stats: ScanStats) -> None:
         stats.records += self.records_seen

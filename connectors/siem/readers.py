@@ -4,8 +4,11 @@ counted in ScanStats."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.connectors.siem.windows import normalize_windows
+from certsoar.errors import ConnectorError
 from certsoar.logformats import flatten, read_zeek_tsv
 
 LOG_SUFFIXES = (".log", ".json", ".jsonl", ".ndjson")
+GZIP_SUFFIX = ".gz"
 MAX_LINE_CHARS = 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_HEAD_BYTES = 4096
+
+
+class LogTooLarge(ConnectorError):
+    """A gzipped log decompresses to more than the bound: it is not read (a gzip bomb stops here)."""
 
 
 class ScanStats(BaseModel):
@@ -31,6 +42,11 @@ class ScanStats(BaseModel):
     no_time: int = Field(default=0, description="Records whose time is missing or unparseable (e.g. masked).")
     over_limit: int = Field(default=0, description="Matching events dropped because the query's limit was reached (the latest go).")
     notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Sources not searched, or not whole, each naming the source: a pattern that matches no file, a missing "
+                    "path, a file over max_file_bytes (decompressed, for gzip), a file that cannot be read.",
+    )
 
 
 @dataclass(frozen=True)
@@ -111,17 +127,63 @@ def _read_json_document(text: str, stats: ScanStats) -> Iterator[LogRecord]:
             stats.malformed += 1
 
 
-def read_records(path: Path, stats: ScanStats) -> Iterator[LogRecord]:
-    """Records of one file, whatever its format; undecodable bytes are replaced, not fatal."""
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        head = handle.read(4096)
-        handle.seek(0)
+def read_records(path: Path, stats: ScanStats, max_bytes: int) -> Iterator[LogRecord]:
+    """Records of one file, plain or gzipped, whatever its format; undecodable bytes are replaced, not
+    fatal. LogTooLarge when a gzipped file decompresses to more than ``max_bytes``."""
+    with open_log(path, max_bytes) as binary:
+        head = binary.peek(_HEAD_BYTES)[:_HEAD_BYTES].decode("utf-8", errors="replace")
+        handle = io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
         if "#separator" in head or "#fields" in head:
             yield from _read_zeek_tsv(handle, stats)
         elif head.lstrip().startswith("[") or (head.lstrip().startswith("{") and not _one_object_per_line(head)):
             yield from _read_json_document(handle.read(), stats)
         else:
             yield from _read_json_lines(handle, stats)
+
+
+@contextmanager
+def open_log(path: Path, max_bytes: int) -> Iterator[io.BufferedReader]:
+    """The file's bytes, decompressed when it is gzip (by its magic bytes, whatever its name), the
+    decompressed bytes bounded by ``max_bytes``."""
+    with path.open("rb") as raw:
+        if raw.peek(len(_GZIP_MAGIC))[:len(_GZIP_MAGIC)] != _GZIP_MAGIC:
+            yield raw
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+            yield io.BufferedReader(_Bounded(unzipped, max_bytes, path), buffer_size=64 * 1024)
+
+
+def is_gzip(path: Path) -> bool:
+    with path.open("rb") as raw:
+        return raw.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC
+
+
+def gzip_content_size(path: Path) -> int:
+    """What the gzip trailer says the content's size is (modulo 4 GiB, and a forged file may lie):
+    an estimate for the cache budget, never the bound."""
+    with path.open("rb") as raw:
+        raw.seek(-4, io.SEEK_END)
+        return int.from_bytes(raw.read(4), "little")
+
+
+class _Bounded(io.RawIOBase):
+    """Raw reads through ``inner`` that raise LogTooLarge once more than ``limit`` bytes came out."""
+
+    def __init__(self, inner: io.BufferedIOBase, limit: int, path: Path) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._path = path
+        self._count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._inner.readinto(buffer)
+        self._count += count
+        if self._count > self._limit:
+            raise LogTooLarge(f"{self._path}: decompresses to more than max_file_bytes ({self._limit}), not read")
+        return int(count)
 
 
 def _one_object_per_line(head: str) -> bool:
