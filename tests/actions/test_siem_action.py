@@ -113,14 +113,15 @@ SPKI = "5e" * 32
 ISSUER = "CN=Micr0soft Update Secure Server CA 2.1,O=Micr0soft Corporation,C=US"
 
 
-def make_context(tmp_path: Path, files: dict[str, str], thresholds: dict[str, Any] | None = None) -> ActionContext:
+def make_context(tmp_path: Path, files: dict[str, str], thresholds: dict[str, Any] | None = None,
+                 paths: list[str] | None = None) -> ActionContext:
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
     for name, text in files.items():
         (logs / name).write_text(text)
     cfg = Config.model_validate({
         "state_dir": str(tmp_path / "state"), "config_dir": tmp_path,
-        "connectors": {"siem": {"type": "files", "name": "lab-logs", "paths": ["logs"]}},
+        "connectors": {"siem": {"type": "files", "name": "lab-logs", "paths": paths or ["logs"]}},
         "thresholds": thresholds or {},
     })
     return ActionContext(
@@ -348,3 +349,16 @@ async def test_v0_machine_enrolment_is_automation_not_a_burst(tmp_path):
     excluded = await certificate_creations(creations_input(), make_context(tmp_path, logs, {"creation_burst": {"automation": ["Machine"]}}))
     assert not excluded.burst and excluded.incidents == []
     assert [e.split(": ", 1)[1] for e in excluded.excluded] == ["allowlisted automation 'Machine'"] * 3
+
+
+async def test_every_siem_action_names_the_sources_it_could_not_search(tmp_path):
+    paths = ["logs", "zeek/*/ssl.log", "suricata/eve.json"]
+    warnings = [f"{tmp_path / 'zeek/*/ssl.log'}: the pattern matches no file", f"{tmp_path / 'suricata/eve.json'}: does not exist"]
+    ctx = make_context(tmp_path, creation_logs(), paths=paths)
+    related_out = await related(RelatedInput(alert=full_alert(), cert=full_cert()), ctx)
+    creations_out = await certificate_creations(creations_input(), ctx)
+    traffic_out = await traffic_change(TrafficInput(alert=full_alert(), cert=full_cert()), ctx)
+    assert related_out.warnings == creations_out.warnings == traffic_out.warnings == warnings
+    assert creations_out.incidents  # what could be read is still used
+    complete = await certificate_creations(creations_input(), make_context(tmp_path, creation_logs()))
+    assert complete.warnings == [] and complete.incidents == creations_out.incidents
