@@ -10,6 +10,8 @@ def describe_run(run: dict[str, Any], *, notifications: bool | None = None) -> s
              + ("  (dry run)" if run.get("dry_run") else "")]
     if run.get("error"):
         lines.append(f"  error: {run['error']}")
+    for warning in run.get("warnings", []):
+        lines.append(f"  warning: {warning}")
     verdict = run.get("verdict")
     if verdict:
         lines.append(f"  verdict: escalate={verdict['escalate']} contain={verdict['contain']} severity={verdict['severity']}")
