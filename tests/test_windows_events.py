@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import SiemEvent, SiemQuery
 from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
 from certsoar.intake import load_alert
 from certsoar.intake.winxml import parse_event_xml
-from certsoar.windows_events import read_windows_event
+from certsoar.windows_events import read_windows_event, template_in_attributes
 
 ADCS = Path(__file__).resolve().parent / "data" / "intake" / "adcs"
 
@@ -81,3 +83,35 @@ def test_splunk_eventcode_event_is_read_by_the_siem(tmp_path: Path) -> None:
 ])
 def test_records_that_are_not_handled_windows_events_stay_plain_records(tmp_path: Path, obj: dict[str, Any], why: str) -> None:
     assert siem_events(tmp_path, {"@timestamp": "2026-05-30T10:00:00Z", **obj}) == [], why
+
+
+# --- any EventData, in every rendering, reads the same ----------------------------------------------------------
+
+_NAMES = st.sampled_from(["RequestId", "Requester", "Attributes", "Disposition", "SubjectKeyIdentifier", "Subject",
+                          "SerialNumber", "CertificateTemplate", "CertificateSerialNumber", "RevocationReason"])
+_VALUES = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+
+
+def renderings(code: int, data: dict[str, str]) -> dict[str, dict[str, Any]]:
+    when = "2026-05-30T10:00:00.1234567Z"
+    return {
+        "xml": {"System": {"EventID": str(code), "TimeCreated": when, "Computer": "CA01"}, "EventData": dict(data)},
+        "xml-as-json": {"Event": {"System": {"EventID": {"#text": str(code)}, "TimeCreated": {"@SystemTime": when}, "Computer": "CA01"},
+                                  "EventData": {"Data": [{"@Name": k, "#text": v} for k, v in data.items()]}}},
+        "winlogbeat": {"@timestamp": when, "winlog": {"event_id": code, "computer_name": "CA01", "event_data": dict(data)}},
+        "splunk": {"_time": when, "EventCode": str(code), "ComputerName": "CA01", **data},
+        "get-winevent": {"TimeCreated": when, "EventID": code, "Computer": "CA01", **data},
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(code=st.sampled_from([4886, 4887, 4888, 4870]), data=st.dictionaries(_NAMES, _VALUES, max_size=6))
+def test_every_rendering_gives_the_same_event(code: int, data: dict[str, str]) -> None:
+    for rendering, obj in renderings(code, data).items():
+        event = read_windows_event(obj)
+        assert event is not None, rendering
+        assert event.code == code, rendering
+        assert {k: event.data.get(k) for k in data} == data, rendering
+        assert event.system_value(("winlog.computer_name", "Computer", "ComputerName")) == "CA01", rendering
+        named = data.get("CertificateTemplate", "").strip()
+        assert event.template() == (named if named not in ("", "-") else template_in_attributes(data.get("Attributes"))), rendering
