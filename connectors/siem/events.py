@@ -10,9 +10,10 @@ from certsoar.certs.fingerprints import normalize_digest, normalize_serial
 from certsoar.connectors.siem import SiemEvent
 from certsoar.connectors.siem.indicators import INDICATOR_FIELDS, ip_text, normalize_value, port_number, raw_values
 from certsoar.connectors.siem.readers import LogRecord
+from certsoar.logfields import in_any_format
 from certsoar.logformats import parse_time
 
-TIME_FIELDS = ("ts", "timestamp", "@timestamp", "time", "win.time")
+TIME_FIELDS = ("win.time",) + in_any_format("time")  # a Windows event's time is read as intake reads it
 
 
 def as_utc(value: datetime) -> datetime:
@@ -117,11 +118,11 @@ def _serial(record: dict[str, Any]) -> str | None:
 
 def to_event(record: LogRecord, when: datetime, matched: list[str], source: str) -> SiemEvent:
     data = record.data
-    src_ip = ip_text(_first(data, "id.orig_h", "src_ip", "source.ip"))
-    dst_ip = ip_text(_first(data, "id.resp_h", "dest_ip", "dst_ip", "destination.ip"))
-    dst_port = port_number(_first(data, "id.resp_p", "dest_port", "dst_port", "destination.port"))
-    sni_value = _first(data, "server_name", "tls.sni", "sni", "tls.client.server_name")
-    host_value = _first(data, "win.computer", "host", "hostname", "host.name", "host.hostname", "Computer", "Hostname")
+    src_ip = ip_text(_first(data, *in_any_format("src_ip")))
+    dst_ip = ip_text(_first(data, *in_any_format("dst_ip")))
+    dst_port = port_number(_first(data, *in_any_format("dst_port")))
+    sni_value = _first(data, *INDICATOR_FIELDS["sni"])
+    host_value = _first(data, "win.computer", *INDICATOR_FIELDS["host"])
     kind = event_kind(data, record.fmt)
     ski = _string(data.get("win.ski"))
     return SiemEvent(
@@ -130,14 +131,14 @@ def to_event(record: LogRecord, when: datetime, matched: list[str], source: str)
         kind=kind,
         matched=matched,
         src_ip=src_ip,
-        src_port=port_number(_first(data, "id.orig_p", "src_port", "source.port")),
+        src_port=port_number(_first(data, *in_any_format("src_port"))),
         dst_ip=dst_ip,
         dst_port=dst_port,
         host=str(host_value) if isinstance(host_value, (str, int)) and not isinstance(host_value, bool) else None,
         sni=str(sni_value).lower() if isinstance(sni_value, str) else None,
         summary=_summary(kind, src_ip, dst_ip, dst_port, sni_value if isinstance(sni_value, str) else None, data),
         raw=data,
-        uid=_string(_first(data, "uid", "flow_id"), 128),
+        uid=_string(_first(data, *in_any_format("uid")), 128),
         bytes_out=_count(_first(data, "orig_bytes", "flow.bytes_toserver", "source.bytes")),
         bytes_in=_count(_first(data, "resp_bytes", "flow.bytes_toclient", "destination.bytes")),
         duration=_seconds(_first(data, "duration", "flow.age", "event.duration")),
@@ -157,7 +158,7 @@ def to_event(record: LogRecord, when: datetime, matched: list[str], source: str)
         sha1=_digest(data, "sha1"),
         spki=_digest(data, "spki"),
         subject_key_id=normalize_digest(ski) if ski else None,
-        validation_status=_string(data.get("validation_status"), 512),
+        validation_status=_string(_first(data, *in_any_format("validation_status")), 512),
         ja3=_string(_first(data, *INDICATOR_FIELDS["ja3"]), 64),
         ja3s=_string(_first(data, *INDICATOR_FIELDS["ja3s"]), 64),
     )

@@ -18,23 +18,26 @@ from certsoar.correlation.identity import (
     parse_server,
     short_host,
 )
+from certsoar.logfields import in_any_format, servers_in_any_format
 
+# the formats intake reads too (certsoar.logfields), then names only seen in logs: generic JSON lines,
+# Zeek known_certs, ECS x509 outside tls, and the win.* keys of Windows events (connectors/siem/windows.py)
 INDICATOR_FIELDS: dict[str, tuple[str, ...]] = {
-    "sha256": ("fingerprint", "cert_chain_fps", "sha256", "cert_sha256", "certificate.sha256", "tls.server.hash.sha256", "hash.sha256", "file.hash.sha256"),
-    "sha1": ("fingerprint", "tls.fingerprint", "sha1", "cert_sha1", "certificate.sha1", "tls.server.hash.sha1", "hash.sha1", "file.hash.sha1"),
+    "sha256": in_any_format("sha256") + in_any_format("digest") + ("cert_sha256", "certificate.sha256", "hash.sha256", "file.hash.sha256"),
+    "sha1": in_any_format("sha1") + in_any_format("digest") + ("cert_sha1", "certificate.sha1", "hash.sha1", "file.hash.sha1"),
     "spki": ("spki_sha256", "spki", "certificate.spki_sha256", "x509.spki_sha256", "tls.server.x509.spki_sha256", "hash.spki_sha256"),
-    "serial": ("certificate.serial", "tls.serial", "serial", "certificate.serial_number", "tls.server.x509.serial_number", "x509.serial_number", "SerialNumber", "win.serial"),
-    "issuer": ("certificate.issuer", "tls.issuerdn", "issuer", "issuer_subject", "tls.server.x509.issuer.distinguished_name", "x509.issuer.distinguished_name"),
-    "sni": ("server_name", "tls.sni", "sni", "tls.client.server_name"),
-    "ip": ("id.orig_h", "id.resp_h", "src_ip", "dest_ip", "dst_ip", "source.ip", "destination.ip", "san.ip", "ip"),
-    "host": ("host", "hostname", "host.name", "host.hostname", "Computer", "computer", "Hostname", "win.computer"),
+    "serial": in_any_format("serial") + ("serial", "certificate.serial_number", "x509.serial_number", "SerialNumber", "win.serial"),
+    "issuer": in_any_format("issuer") + ("issuer_subject", "x509.issuer.distinguished_name"),
+    "sni": in_any_format("sni"),
+    "ip": in_any_format("src_ip") + in_any_format("dst_ip") + ("san.ip", "ip"),
+    "host": in_any_format("host") + ("hostname", "Computer", "computer", "Hostname", "win.computer"),
     "requester": ("win.requester", "Requester", "requester", "User", "user.name", "user"),
-    "subject": ("certificate.subject", "tls.subject", "subject", "tls.server.x509.subject.distinguished_name", "x509.subject.distinguished_name", "win.subject"),
-    "ja3": ("ja3", "tls.ja3.hash", "tls.client.ja3"),
-    "ja3s": ("ja3s", "tls.ja3s.hash", "tls.server.ja3s"),
+    "subject": in_any_format("subject") + ("x509.subject.distinguished_name", "win.subject"),
+    "ja3": in_any_format("ja3"),
+    "ja3s": in_any_format("ja3s"),
 }
 _DIGEST_LENGTH = {"sha256": 64, "sha1": 40, "spki": 64}
-_SERVERINDICATOR_FIELDS = (("id.resp_h", "id.resp_p"), ("dest_ip", "dest_port"), ("destination.ip", "destination.port"), ("dst_ip", "dst_port"))
+_SERVER_FIELDS = servers_in_any_format()
 
 
 def normalize_value(kind: str, value: Any) -> str | None:
@@ -87,7 +90,7 @@ def _values(record: dict[str, Any], kind: str) -> set[str]:
     """Normalized values of one indicator kind in a record (derived kinds are computed from several fields)."""
     if kind == "server":
         servers = set()
-        for ip_field, port_field in _SERVERINDICATOR_FIELDS:
+        for ip_field, port_field in _SERVER_FIELDS:
             ip, port = ip_text(record.get(ip_field)), port_number(record.get(port_field))
             if ip and port is not None:
                 servers.add(format_server(ip, port))
