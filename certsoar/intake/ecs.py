@@ -8,7 +8,7 @@ from typing import Any
 
 from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert, logged_chain
-from certsoar.intake.common import fallback_id, needs_json
+from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.logfields import ECS_TLS
 from certsoar.intake.values import Fields, split_names
@@ -73,12 +73,7 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         "id": f"ecs-{event_id}" if event_id else fallback_id("ecs", when, hashes.get("sha256"), hashes.get("sha1"), f.text("source.ip")),
         "time": when,
         "host": f.text(*ECS_TLS.host, max_len=1024),
-        "src_ip": f.ip(*ECS_TLS.src_ip),
-        "dst_ip": f.ip(*ECS_TLS.dst_ip),
-        "dst_port": f.port(*ECS_TLS.dst_port),
-        "sni": f.text(*ECS_TLS.sni, max_len=1024),
-        "ja3": f.text(*ECS_TLS.ja3, max_len=64),
-        "ja3s": f.text(*ECS_TLS.ja3s, max_len=64),
+        **connection_fields(f, ECS_TLS),
         "certificate_pem": pem,
         "event": "tls",
         "raw": dict(doc.obj or {}),

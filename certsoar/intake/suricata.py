@@ -6,7 +6,7 @@ from datetime import datetime
 
 from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert, logged_chain
-from certsoar.intake.common import fallback_id, needs_json
+from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.logfields import SURICATA_TLS
 from certsoar.intake.values import Fields, split_names
@@ -54,12 +54,7 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         "id": f"suricata-{flow_id}" if flow_id is not None else fallback_id("suricata-tls", when, hashes.get("sha1"), logged["serial"], f.text("src_ip")),
         "time": when,
         "host": f.text(*SURICATA_TLS.host, max_len=1024),
-        "src_ip": f.ip(*SURICATA_TLS.src_ip),
-        "dst_ip": f.ip(*SURICATA_TLS.dst_ip),
-        "dst_port": f.port(*SURICATA_TLS.dst_port),
-        "sni": f.text(*SURICATA_TLS.sni, max_len=1024),
-        "ja3": f.text(*SURICATA_TLS.ja3, max_len=64),
-        "ja3s": f.text(*SURICATA_TLS.ja3s, max_len=64),
+        **connection_fields(f, SURICATA_TLS),
         "certificate_pem": pem,
         "event": "tls",
         "raw": dict(doc.obj or {}),

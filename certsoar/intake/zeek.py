@@ -7,7 +7,7 @@ from datetime import datetime
 
 from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert
-from certsoar.intake.common import fallback_id, needs_json
+from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.logfields import ZEEK_SSL, ZEEK_X509
 from certsoar.intake.values import Fields
@@ -105,12 +105,7 @@ def normalize_ssl(doc: Document, observed_at: datetime | None) -> CertificateAle
     fields = {
         "id": f"zeek-{uid}" if uid else fallback_id("zeek-ssl", when, f.text("id.orig_h"), f.text("id.resp_h"), chain[0] if chain else None),
         "time": when,
-        "src_ip": f.ip(*ZEEK_SSL.src_ip),
-        "dst_ip": f.ip(*ZEEK_SSL.dst_ip),
-        "dst_port": f.port(*ZEEK_SSL.dst_port),
-        "sni": f.text(*ZEEK_SSL.sni, max_len=1024),
-        "ja3": f.text(*ZEEK_SSL.ja3, max_len=64),
-        "ja3s": f.text(*ZEEK_SSL.ja3s, max_len=64),
+        **connection_fields(f, ZEEK_SSL),
         "event": "tls",
         "raw": _raw(doc),
         **hashes,
