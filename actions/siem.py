@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from certsoar.alert import CertificateAlert
 from certsoar.certs import CertificateFacts
-from certsoar.connectors.siem import SiemEvent, SiemQuery
+from certsoar.connectors.siem import Siem, SiemEvent, SiemQuery, search_with_warnings
 from certsoar.context import ActionContext
 from certsoar.correlation.burst import Incident, decide, exclude, incidents_from_events
 from certsoar.correlation.identity import format_server
@@ -26,6 +26,22 @@ QUERY_LIMIT = 10_000
 BULK_LIMIT = 100_000
 CERTIFICATE_KINDS = frozenset({"sha256", "sha1", "serial", "serial_issuer", "spki"})
 CREATION_KINDS = ["adcs", "process", "script", "x509", "tls"]
+
+
+WARNINGS_DESCRIPTION = "Sources the SIEM could not search (missing, unreadable, too large): this answer may lack their evidence."
+
+
+class _Searches:
+    """An action's SIEM searches, gathering the warnings of all of them."""
+
+    def __init__(self, siem: Siem) -> None:
+        self._siem = siem
+        self.warnings: list[str] = []
+
+    async def __call__(self, query: SiemQuery) -> list[SiemEvent]:
+        report = await search_with_warnings(self._siem, query)
+        self.warnings.extend(w for w in report.warnings if w not in self.warnings)
+        return report.events
 
 
 def _duration(value: str | None) -> str | None:
@@ -58,6 +74,7 @@ class RelatedOutput(BaseModel):
     clients: list[str] = Field(description="Clients that received the certificate or talked to the alert's server.")
     first_seen: datetime | None = Field(description="Earliest event carrying the certificate itself (hash, serial+issuer, SPKI), from the logs; never notBefore.")
     sources: list[str] = Field(description="Log sources the events came from.")
+    warnings: list[str] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
 
 def certificate_indicators(alert: CertificateAlert, cert: CertificateFacts) -> dict[str, list[str]]:
@@ -119,7 +136,8 @@ async def related(inp: RelatedInput, ctx: ActionContext) -> RelatedOutput:
     alert, cert = inp.alert, inp.cert
     span = parse_duration(inp.window)
     query = SiemQuery(indicators=_indicators(alert, cert), start=alert.time - span, end=alert.time + span, limit=QUERY_LIMIT)
-    events = sorted(await ctx.connectors.siem.search(query), key=lambda e: e.time)
+    search = _Searches(ctx.connectors.siem)
+    events = sorted(await search(query), key=lambda e: e.time)
     carrying = _carrying(events)
     to_server = [e for e in events if alert.dst_ip and e.dst_ip == alert.dst_ip]
     counts = Counter(kind for e in events for kind in e.matched)
@@ -131,6 +149,7 @@ async def related(inp: RelatedInput, ctx: ActionContext) -> RelatedOutput:
         clients=_unique([alert.src_ip, *(e.src_ip for e in carrying + to_server)]),
         first_seen=carrying[0].time if carrying else None,
         sources=_unique([e.source for e in events]),
+        warnings=search.warnings,
     )
 
 
@@ -163,6 +182,7 @@ class CreationsOutput(BaseModel):
     window: str
     short_window: str
     sources: list[str]
+    warnings: list[str] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
 
 @action("siem.certificate_creations")
@@ -174,10 +194,10 @@ async def certificate_creations(inp: CreationsInput, ctx: ActionContext) -> Crea
     window, short_window = parse_duration(window_text), parse_duration(short_text)
     renewal = parse_duration(limits.renewal_window)
     at = inp.alert.time
-    siem = ctx.connectors.siem
-    recent = await siem.search(SiemQuery(kinds=CREATION_KINDS, start=at - window, end=at + window, limit=BULK_LIMIT))
+    search = _Searches(ctx.connectors.siem)
+    recent = await search(SiemQuery(kinds=CREATION_KINDS, start=at - window, end=at + window, limit=BULK_LIMIT))
     # earlier issuances decide renewals and whether a certificate was already known before the window
-    earlier = await siem.search(SiemQuery(kinds=["adcs", "x509"], start=at - window - renewal, end=at - window - timedelta(microseconds=1), limit=BULK_LIMIT))
+    earlier = await search(SiemQuery(kinds=["adcs", "x509"], start=at - window - renewal, end=at - window - timedelta(microseconds=1), limit=BULK_LIMIT))
     events = earlier + recent
     kept, excluded = exclude(incidents_from_events(events), limits.automation, renewal)
     around = [i for i in kept if at - window <= i.time <= at + window]
@@ -194,6 +214,7 @@ async def certificate_creations(inp: CreationsInput, ctx: ActionContext) -> Crea
         window=window_text,
         short_window=short_text,
         sources=_unique([i.source for i in around]),
+        warnings=search.warnings,
     )
 
 
@@ -231,6 +252,7 @@ class TrafficOutput(BaseModel):
     clients: list[TrafficStat]
     beaconing: list[Beacon]
     sources: list[str]
+    warnings: list[str] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
 
 _OVERRIDES = ("after", "baseline", "z", "ratio", "bytes_floor", "connections_floor", "beacon_min_connections", "beacon_max_cv")
@@ -243,12 +265,12 @@ async def traffic_change(inp: TrafficInput, ctx: ActionContext) -> TrafficOutput
         update={name: getattr(inp, name) for name in _OVERRIDES if getattr(inp, name) is not None}
     )
     alert = inp.alert
-    siem = ctx.connectors.siem
+    search = _Searches(ctx.connectors.siem)
     after, baseline = parse_duration(limits.after), parse_duration(limits.baseline)
     sightings_query = SiemQuery(
         indicators=certificate_indicators(alert, inp.cert), start=alert.time - parse_duration(inp.lookback), end=alert.time + after, limit=QUERY_LIMIT
     )
-    sightings = sorted(_carrying(await siem.search(sightings_query)), key=lambda e: e.time)
+    sightings = sorted(_carrying(await search(sightings_query)), key=lambda e: e.time)
     first_seen = sightings[0].time if sightings else None
     t0 = first_seen or alert.time
     presented = [e for e in sightings if e.kind in ("tls", "x509") and e.dst_ip and e.dst_port is not None]
@@ -260,7 +282,7 @@ async def traffic_change(inp: TrafficInput, ctx: ActionContext) -> TrafficOutput
     conns: list[SiemEvent] = []
     if servers or clients:
         indicators = {k: v for k, v in (("server", servers), ("ip", clients)) if v}
-        conns = await siem.search(SiemQuery(indicators=indicators, kinds=["conn"], start=t0 - baseline, end=t0 + after, limit=BULK_LIMIT))
+        conns = await search(SiemQuery(indicators=indicators, kinds=["conn"], start=t0 - baseline, end=t0 + after, limit=BULK_LIMIT))
     result = measure(conns, t0, servers, clients, limits)
     reason = result.reason if first_seen else result.reason + "; the logs never show the certificate, so t0 is the alert time"
     return TrafficOutput(
@@ -271,4 +293,5 @@ async def traffic_change(inp: TrafficInput, ctx: ActionContext) -> TrafficOutput
         clients=result.clients,
         beaconing=result.beacons,
         sources=_unique([e.source for e in sightings + conns]),
+        warnings=search.warnings,
     )

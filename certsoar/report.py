@@ -21,6 +21,8 @@ def describe_run(run: dict[str, Any], *, notifications: bool | None = None) -> s
              f"status {_v(run['status'])}" + ("  (dry run)" if run.get("dry_run") else "")]
     if run.get("error"):
         lines.append(f"  error: {_v(run['error'])}")
+    for warning in run.get("warnings", []):
+        lines.append(f"  warning: {_v(warning)}")
     verdict = run.get("verdict")
     if verdict:
         lines.append(f"  verdict: escalate={verdict['escalate']} contain={verdict['contain']} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from certsoar.runwarnings import run_warnings
 from certsoar.store import RunStore
 
 VERDICT_ACTION = "escalation.evaluate"
@@ -39,6 +40,7 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
         "created": run["created"],
         "updated": run["updated"],
         "error": run["error"],
+        "warnings": run_warnings(steps),
         "verdict": verdict,
         "facts": facts,
         "effects": [

@@ -1,11 +1,15 @@
-"""Pieces every format module shares: the envelope checks of detection and the alert id fallback."""
+"""Pieces every format module shares: the envelope checks of detection, the alert id fallback and the
+connection fields read by a format's field table."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from certsoar.intake.document import Document
+from certsoar.intake.values import Fields
+from certsoar.logfields import LogFields
 
 _ENVELOPE_NAMES = {
     "json": "JSON",
@@ -28,6 +32,18 @@ def needs_json(doc: Document, *, xml: bool = False) -> str | None:
     if doc.problem or doc.obj is None:
         return doc.problem or "alert must be a JSON object"
     return None
+
+
+def connection_fields(f: Fields, names: LogFields) -> dict[str, Any]:
+    """The alert's client, server, SNI and JA3/JA3S, where the format names them."""
+    return {
+        "src_ip": f.ip(*names.src_ip),
+        "dst_ip": f.ip(*names.dst_ip),
+        "dst_port": f.port(*names.dst_port),
+        "sni": f.text(*names.sni, max_len=1024),
+        "ja3": f.text(*names.ja3, max_len=64),
+        "ja3s": f.text(*names.ja3s, max_len=64),
+    }
 
 
 def fallback_id(prefix: str, when: datetime, *parts: object) -> str:

@@ -8,8 +8,9 @@ from typing import Any
 
 from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert, logged_chain
-from certsoar.intake.common import fallback_id, needs_json
+from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
+from certsoar.logfields import ECS_TLS
 from certsoar.intake.values import Fields, split_names
 from certsoar.logformats import flatten
 
@@ -41,11 +42,11 @@ def miss(doc: Document) -> str | None:
 def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     source, hit_id = _source(doc)
     f = Fields(NAME, flatten(source))
-    when = f.time("@timestamp", required=True)
+    when = f.time(*ECS_TLS.time, required=True)
     assert when is not None
     hashes: dict[str, str] = {}
-    for kind in ("sha256", "sha1"):
-        digest = f.digest(f"tls.server.hash.{kind}", kind)
+    for kind, names in (("sha256", ECS_TLS.sha256), ("sha1", ECS_TLS.sha1)):
+        digest = f.digest(names[0], kind)
         if digest:
             hashes[kind] = digest[1]
     pem = None
@@ -55,9 +56,9 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         hashes = {**computed, **hashes}
     dns, ips = split_names(f.texts(_X509 + "alternative_names"))
     logged = {
-        "subject": f.text(_X509 + "subject.distinguished_name", "tls.server.subject"),
-        "issuer": f.text(_X509 + "issuer.distinguished_name", "tls.server.issuer"),
-        "serial": f.serial(_X509 + "serial_number"),
+        "subject": f.text(*ECS_TLS.subject),
+        "issuer": f.text(*ECS_TLS.issuer),
+        "serial": f.serial(*ECS_TLS.serial),
         "not_before": f.time(_X509 + "not_before", "tls.server.not_before"),
         "not_after": f.time(_X509 + "not_after", "tls.server.not_after"),
         "key_type": f.text(_X509 + "public_key_algorithm", max_len=64),
@@ -71,13 +72,8 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     fields = {
         "id": f"ecs-{event_id}" if event_id else fallback_id("ecs", when, hashes.get("sha256"), hashes.get("sha1"), f.text("source.ip")),
         "time": when,
-        "host": f.text("host.name", "host.hostname", "observer.name", max_len=1024),
-        "src_ip": f.ip("source.ip", "client.ip"),
-        "dst_ip": f.ip("destination.ip", "server.ip"),
-        "dst_port": f.port("destination.port", "server.port"),
-        "sni": f.text("tls.client.server_name", max_len=1024),
-        "ja3": f.text("tls.client.ja3", max_len=64),
-        "ja3s": f.text("tls.server.ja3s", max_len=64),
+        "host": f.text(*ECS_TLS.host, max_len=1024),
+        **connection_fields(f, ECS_TLS),
         "certificate_pem": pem,
         "event": "tls",
         "raw": dict(doc.obj or {}),

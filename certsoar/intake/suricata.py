@@ -6,8 +6,9 @@ from datetime import datetime
 
 from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert, logged_chain
-from certsoar.intake.common import fallback_id, needs_json
+from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
+from certsoar.logfields import SURICATA_TLS
 from certsoar.intake.values import Fields, split_names
 
 NAME = "suricata-tls"
@@ -27,10 +28,10 @@ def miss(doc: Document) -> str | None:
 
 def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     f = Fields(NAME, doc.flat)
-    when = f.time("timestamp", required=True)
+    when = f.time(*SURICATA_TLS.time, required=True)
     assert when is not None
     hashes: dict[str, str] = {}
-    sha1 = f.digest("tls.fingerprint", "sha1")
+    sha1 = f.digest(SURICATA_TLS.sha1[0], "sha1")
     if sha1:
         hashes["sha1"] = sha1[1]
     pem = None
@@ -40,25 +41,20 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         hashes = {**computed, **hashes}  # the logged SHA-1 wins; the analysis reports a mismatch
     dns, ips = split_names(f.texts("tls.subjectaltname"))
     logged = {
-        "subject": f.text("tls.subject"),
-        "issuer": f.text("tls.issuerdn"),
-        "serial": f.serial("tls.serial"),
+        "subject": f.text(*SURICATA_TLS.subject),
+        "issuer": f.text(*SURICATA_TLS.issuer),
+        "serial": f.serial(*SURICATA_TLS.serial),
         "not_before": f.time("tls.notbefore"),
         "not_after": f.time("tls.notafter"),
         "san_dns": dns,
         "san_ip": ips,
     }
-    flow_id = f.integer("flow_id", high=2**64)
+    flow_id = f.integer(*SURICATA_TLS.uid, high=2**64)
     fields = {
         "id": f"suricata-{flow_id}" if flow_id is not None else fallback_id("suricata-tls", when, hashes.get("sha1"), logged["serial"], f.text("src_ip")),
         "time": when,
-        "host": f.text("host", max_len=1024),
-        "src_ip": f.ip("src_ip"),
-        "dst_ip": f.ip("dest_ip"),
-        "dst_port": f.port("dest_port"),
-        "sni": f.text("tls.sni", max_len=1024),
-        "ja3": f.text("tls.ja3.hash", max_len=64),
-        "ja3s": f.text("tls.ja3s.hash", max_len=64),
+        "host": f.text(*SURICATA_TLS.host, max_len=1024),
+        **connection_fields(f, SURICATA_TLS),
         "certificate_pem": pem,
         "event": "tls",
         "raw": dict(doc.obj or {}),

@@ -7,8 +7,9 @@ from datetime import datetime
 
 from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert
-from certsoar.intake.common import fallback_id, needs_json
+from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
+from certsoar.logfields import ZEEK_SSL, ZEEK_X509
 from certsoar.intake.values import Fields
 
 _SHAPE = {
@@ -58,16 +59,16 @@ def _raw(doc: Document) -> dict:
 
 def normalize_x509(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     f = Fields("zeek-x509", doc.flat)
-    when = f.time("ts", required=True)
+    when = f.time(*ZEEK_X509.time, required=True)
     assert when is not None
-    digest = f.digest("fingerprint")
+    digest = f.digest(ZEEK_X509.digest[0])
     hashes = {digest[0]: digest[1]} if digest and digest[0] != "md5" else {}
     dns = f.texts("san.dns")
     ips = [Fields("zeek-x509", {"san.ip": ip}).ip("san.ip") for ip in f.texts("san.ip")]
     logged = {
-        "subject": f.text("certificate.subject"),
-        "issuer": f.text("certificate.issuer"),
-        "serial": f.serial("certificate.serial"),
+        "subject": f.text(*ZEEK_X509.subject),
+        "issuer": f.text(*ZEEK_X509.issuer),
+        "serial": f.serial(*ZEEK_X509.serial),
         "not_before": f.time("certificate.not_valid_before"),
         "not_after": f.time("certificate.not_valid_after"),
         "key_type": f.text("certificate.key_type", max_len=64),
@@ -87,29 +88,24 @@ def normalize_x509(doc: Document, observed_at: datetime | None) -> CertificateAl
 
 def normalize_ssl(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     f = Fields("zeek-ssl", doc.flat)
-    when = f.time("ts", required=True)
+    when = f.time(*ZEEK_SSL.time, required=True)
     assert when is not None
-    chain = f.texts("cert_chain_fps")
+    chain = f.texts(*ZEEK_SSL.digest)
     hashes: dict[str, str] = {}
     if chain:
         digest = Fields("zeek-ssl", {"cert_chain_fps[0]": chain[0]}).digest("cert_chain_fps[0]")
         if digest and digest[0] != "md5":
             hashes[digest[0]] = digest[1]
-    uid = f.text("uid", max_len=200)
+    uid = f.text(*ZEEK_SSL.uid, max_len=200)
     logged = {
-        "subject": f.text("subject"),
-        "issuer": f.text("issuer"),
-        "validation_status": f.text("validation_status", max_len=512),
+        "subject": f.text(*ZEEK_SSL.subject),
+        "issuer": f.text(*ZEEK_SSL.issuer),
+        "validation_status": f.text(*ZEEK_SSL.validation_status, max_len=512),
     }
     fields = {
         "id": f"zeek-{uid}" if uid else fallback_id("zeek-ssl", when, f.text("id.orig_h"), f.text("id.resp_h"), chain[0] if chain else None),
         "time": when,
-        "src_ip": f.ip("id.orig_h"),
-        "dst_ip": f.ip("id.resp_h"),
-        "dst_port": f.port("id.resp_p"),
-        "sni": f.text("server_name", max_len=1024),
-        "ja3": f.text("ja3", max_len=64),
-        "ja3s": f.text("ja3s", max_len=64),
+        **connection_fields(f, ZEEK_SSL),
         "event": "tls",
         "raw": _raw(doc),
         **hashes,

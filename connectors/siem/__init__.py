@@ -81,6 +81,29 @@ class SiemEvent(BaseModel):
     ja3s: str | None = None
 
 
+class SiemSearch(BaseModel):
+    """A search's events and what the SIEM could not search (evidence may be missing: never silent)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: list[SiemEvent]
+    warnings: list[str] = Field(default_factory=list, description="Each source not searched, or not whole, and why.")
+
+
 @runtime_checkable
 class Siem(Protocol):
     async def search(self, query: SiemQuery) -> list[SiemEvent]: ...
+
+
+@runtime_checkable
+class ReportingSiem(Siem, Protocol):
+    """A SIEM that also says which of its sources a search could not cover."""
+
+    async def search_report(self, query: SiemQuery) -> SiemSearch: ...
+
+
+async def search_with_warnings(siem: Siem, query: SiemQuery) -> SiemSearch:
+    """The events and, from a SIEM that can say, the sources it could not search; others give no warnings."""
+    if isinstance(siem, ReportingSiem):
+        return await siem.search_report(query)
+    return SiemSearch(events=await siem.search(query))

@@ -3,442 +3,52 @@ Windows events as JSON lines (Sysmon 1, Security 4688, PowerShell 4104, AD CS 48
 generic JSON lines.
 
 Meant for the lab, for small deployments that keep logs on disk, and as the reference
-implementation of the Siem protocol. Every record is normalized into flat dotted keys
-(``tls.fingerprint``, ``id.resp_h``; Windows events also get ``win.*`` keys) and matched against the
-query's indicators after the hash, serial, DN, account and address forms have been normalized
-(cert-domain §0, §2). Files are read line by line and only the ``limit`` earliest hits are kept.
+implementation of the Siem protocol. Files are read line by line (readers), each record is
+matched against the query's indicators (indicators) and a match becomes a SiemEvent (events); this
+module finds the files, keeps the ``limit`` earliest hits and caches parsed files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import ipaddress
 import itertools
-import json
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from certsoar.certs.fingerprints import normalize_digest, normalize_serial
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.siem import SiemEvent, SiemQuery
-from certsoar.connectors.siem.windows import normalize_windows
-from certsoar.correlation.identity import (
-    account_name,
-    canonical_account,
-    canonical_dn,
-    canonical_host,
-    format_server,
-    parse_server,
-    short_host,
-)
+from certsoar.connectors.siem import SiemEvent, SiemQuery, SiemSearch
+from certsoar.connectors.siem.events import event_kind, record_time, to_event
+from certsoar.connectors.siem.indicators import match, normalize_query
+from certsoar.connectors.siem.readers import LogRecord, LogTooLarge, ScanStats, gzip_content_size, is_gzip, read_records
+from certsoar.connectors.siem.sources import find_sources
 from certsoar.errors import ConnectorUnavailable
-from certsoar.logformats import flatten, parse_time, read_zeek_tsv
 from certsoar.timeparse import as_utc
-
-LOG_SUFFIXES = (".log", ".json", ".jsonl", ".ndjson")
-MAX_LINE_CHARS = 1024 * 1024
-TIME_FIELDS = ("ts", "timestamp", "@timestamp", "time", "win.time")
 
 
 class FilesSiemSettings(ConnectorSettings):
-    paths: list[Path] = Field(min_length=1, description="Log files or folders; folders are walked for *.log, *.json, *.jsonl, *.ndjson.")
-    max_file_bytes: int = Field(default=256 * 1024 * 1024, ge=1, description="Larger files are skipped with a note.")
+    paths: list[Path] = Field(
+        min_length=1,
+        description="Log files, folders or glob patterns (expanded sorted, ** recurses). Folders are walked for *.log, *.json, "
+                    "*.jsonl, *.ndjson and the same gzipped (.gz, as Zeek archives its logs). A pattern that matches nothing, a "
+                    "missing path and a file that is not read are warnings of every search, and fail `connectors check`.",
+    )
+    max_file_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1,
+        description="A larger file, or a gzipped one that decompresses to more, is not read (a warning).",
+    )
     cache_bytes: int = Field(
         default=64 * 1024 * 1024, ge=0,
         description="Files are parsed once per connector and kept in memory while their sizes add up to no more than "
                     "this; a changed file is read again. Larger logs are streamed on every search.",
     )
-
-
-class ScanStats(BaseModel):
-    """What the last search read and what it had to skip."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    files_read: int = 0
-    files_skipped: int = 0
-    records: int = 0
-    malformed: int = Field(default=0, description="Lines that are not valid JSON objects or TSV rows.")
-    no_time: int = Field(default=0, description="Records whose time is missing or unparseable (e.g. masked).")
-    over_limit: int = Field(default=0, description="Matching events dropped because the query's limit was reached (the latest go).")
-    notes: list[str] = Field(default_factory=list)
-
-
-# --- indicator fields (flattened, dotted keys) -------------------------------------------------
-
-_FIELDS: dict[str, tuple[str, ...]] = {
-    "sha256": ("fingerprint", "cert_chain_fps", "sha256", "cert_sha256", "certificate.sha256", "tls.server.hash.sha256", "hash.sha256", "file.hash.sha256"),
-    "sha1": ("fingerprint", "tls.fingerprint", "sha1", "cert_sha1", "certificate.sha1", "tls.server.hash.sha1", "hash.sha1", "file.hash.sha1"),
-    "spki": ("spki_sha256", "spki", "certificate.spki_sha256", "x509.spki_sha256", "tls.server.x509.spki_sha256", "hash.spki_sha256"),
-    "serial": ("certificate.serial", "tls.serial", "serial", "certificate.serial_number", "tls.server.x509.serial_number", "x509.serial_number", "SerialNumber", "win.serial"),
-    "issuer": ("certificate.issuer", "tls.issuerdn", "issuer", "issuer_subject", "tls.server.x509.issuer.distinguished_name", "x509.issuer.distinguished_name"),
-    "sni": ("server_name", "tls.sni", "sni", "tls.client.server_name"),
-    "ip": ("id.orig_h", "id.resp_h", "src_ip", "dest_ip", "dst_ip", "source.ip", "destination.ip", "san.ip", "ip"),
-    "host": ("host", "hostname", "host.name", "host.hostname", "Computer", "computer", "Hostname", "win.computer"),
-    "requester": ("win.requester", "Requester", "requester", "User", "user.name", "user"),
-    "subject": ("certificate.subject", "tls.subject", "subject", "tls.server.x509.subject.distinguished_name", "x509.subject.distinguished_name", "win.subject"),
-    "ja3": ("ja3", "tls.ja3.hash", "tls.client.ja3"),
-    "ja3s": ("ja3s", "tls.ja3s.hash", "tls.server.ja3s"),
-}
-_DIGEST_LENGTH = {"sha256": 64, "sha1": 40, "spki": 64}
-_SERVER_FIELDS = (("id.resp_h", "id.resp_p"), ("dest_ip", "dest_port"), ("destination.ip", "destination.port"), ("dst_ip", "dst_port"))
-
-
-def _normalize(kind: str, value: Any) -> str | None:
-    if value is None or isinstance(value, (dict, bool)):
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    if kind in _DIGEST_LENGTH:
-        digest = normalize_digest(text)
-        return digest if digest and len(digest) == _DIGEST_LENGTH[kind] else None
-    if kind == "serial":
-        return normalize_serial(text)
-    if kind == "ip":
-        try:
-            return str(ipaddress.ip_address(text))
-        except ValueError:
-            return None
-    if kind == "sni":
-        return text.rstrip(".").lower()
-    if kind == "host":
-        return canonical_host(text)
-    if kind in ("subject", "issuer"):
-        return canonical_dn(text) or text.casefold()
-    if kind == "requester":
-        return canonical_account(text)
-    if kind == "server":
-        server = parse_server(text)
-        return format_server(*server) if server else None
-    if kind == "serial_issuer":
-        serial, sep, issuer = text.partition("|")
-        serial_norm, issuer_norm = normalize_serial(serial), canonical_dn(issuer)
-        return f"{serial_norm}|{issuer_norm}" if sep and serial_norm and issuer_norm else None
-    return text.casefold()
-
-
-def _field_values(record: dict[str, Any], kind: str) -> set[str]:
-    found: set[str] = set()
-    for name in _FIELDS.get(kind, (kind,)):
-        raw = record.get(name)
-        items = raw if isinstance(raw, list) else [raw]
-        for item in items:
-            norm = _normalize(kind, item)
-            if norm is not None:
-                found.add(norm)
-    return found
-
-
-def _values(record: dict[str, Any], kind: str) -> set[str]:
-    """Normalized values of one indicator kind in a record (derived kinds are computed from several fields)."""
-    if kind == "server":
-        servers = set()
-        for ip_field, port_field in _SERVER_FIELDS:
-            ip, port = _ip(record.get(ip_field)), _port(record.get(port_field))
-            if ip and port is not None:
-                servers.add(format_server(ip, port))
-        return servers
-    if kind == "serial_issuer":
-        issuers = {v for v in (canonical_dn(str(i)) for i in _raw_values(record, "issuer")) if v}
-        return {f"{serial}|{issuer}" for serial in _field_values(record, "serial") for issuer in issuers}
-    found = _field_values(record, kind)
-    if kind == "host":
-        found |= {short for short in (short_host(v) for v in found) if short}
-    if kind == "requester":
-        found |= {name for name in (account_name(v) for v in found) if name}
-    return found
-
-
-def _raw_values(record: dict[str, Any], kind: str) -> list[Any]:
-    values: list[Any] = []
-    for name in _FIELDS[kind]:
-        raw = record.get(name)
-        values.extend(raw if isinstance(raw, list) else [raw] if raw not in (None, "") else [])
-    return values
-
-
-# --- time ------------------------------------------------------------------------------------
-
-
-def _record_time(record: dict[str, Any]) -> datetime | None:
-    for name in TIME_FIELDS:
-        if record.get(name) not in (None, ""):
-            return parse_time(record[name])
-    return None
-
-
-# --- readers -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Record:
-    data: dict[str, Any]
-    fmt: str
-
-
-def _read_zeek_tsv(lines: Iterable[str], stats: ScanStats) -> Iterator[_Record]:
-    for row in read_zeek_tsv(lines):
-        if row.record is None:
-            stats.malformed += 1
-            continue
-        yield _known_certs(_Record(row.record, f"zeek-{row.path or 'log'}"))
-
-
-def _classify_json(data: dict[str, Any]) -> str:
-    if isinstance(data.get("event_type"), str):
-        return f"suricata-{data['event_type']}"
-    if isinstance(data.get("_path"), str):
-        return f"zeek-{data['_path']}"
-    if "fingerprint" in data and "certificate.serial" in data:
-        return "zeek-x509"
-    if "cert_chain_fps" in data or ("id.resp_h" in data and "server_name" in data):
-        return "zeek-ssl"
-    if "conn_state" in data and "id.orig_h" in data:
-        return "zeek-conn"
-    return "jsonl"
-
-
-def _json_record(obj: dict[str, Any]) -> _Record:
-    windows = normalize_windows(obj)
-    if windows is not None:
-        fmt, fields = windows
-        return _Record({**flatten(obj), **fields}, f"windows-{fmt}")
-    return _known_certs(_Record(flatten(obj), _classify_json(obj)))
-
-
-def _known_certs(record: _Record) -> _Record:
-    """known_certs.log names the server in ``host``/``port_num``: give it the connection keys so it is not a host."""
-    if record.fmt != "zeek-known_certs":
-        return record
-    data = dict(record.data)
-    data["id.resp_h"], data["id.resp_p"] = data.pop("host", None), data.pop("port_num", None)
-    return _Record(data, record.fmt)
-
-
-def _read_json_lines(lines: Iterable[str], stats: ScanStats) -> Iterator[_Record]:
-    for line in lines:
-        text = line.strip()
-        if not text:
-            continue
-        if len(text) > MAX_LINE_CHARS:
-            stats.malformed += 1
-            continue
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            stats.malformed += 1
-            continue
-        if not isinstance(obj, dict):
-            stats.malformed += 1
-            continue
-        yield _json_record(obj)
-
-
-def _read_json_document(text: str, stats: ScanStats) -> Iterator[_Record]:
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        stats.malformed += 1
-        return
-    items = doc if isinstance(doc, list) else [doc]
-    for obj in items:
-        if isinstance(obj, dict):
-            yield _json_record(obj)
-        else:
-            stats.malformed += 1
-
-
-def read_records(path: Path, stats: ScanStats) -> Iterator[_Record]:
-    """Records of one file, whatever its format; undecodable bytes are replaced, not fatal."""
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        head = handle.read(4096)
-        handle.seek(0)
-        if "#separator" in head or "#fields" in head:
-            yield from _read_zeek_tsv(handle, stats)
-        elif head.lstrip().startswith("[") or (head.lstrip().startswith("{") and not _one_object_per_line(head)):
-            yield from _read_json_document(handle.read(), stats)
-        else:
-            yield from _read_json_lines(handle, stats)
-
-
-def _one_object_per_line(head: str) -> bool:
-    first_line = head.lstrip().split("\n", 1)[0].strip()
-    try:
-        return isinstance(json.loads(first_line), dict)
-    except ValueError:
-        return False
-
-
-# --- events ------------------------------------------------------------------------------------
-
-_KIND_BY_FORMAT = {
-    "zeek-x509": "x509", "zeek-ssl": "tls", "zeek-known_certs": "x509", "zeek-conn": "conn",
-    "suricata-tls": "tls", "suricata-alert": "alert", "suricata-flow": "conn",
-    "windows-sysmon-1": "process", "windows-security-4688": "process", "windows-powershell-4104": "script",
-}
-
-
-def _first(record: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        value = record.get(name)
-        if value not in (None, "", []):
-            return value
-    return None
-
-
-def _port(value: Any) -> int | None:
-    try:
-        port = int(value)
-    except (TypeError, ValueError):
-        return None
-    return port if 0 <= port <= 65535 else None
-
-
-def _ip(value: Any) -> str | None:
-    return _normalize("ip", value) if value is not None else None
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number >= 0 else None
-
-
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number >= 0 and number == number and number != float("inf") else None
-
-
-def _string(value: Any, limit: int = 8192) -> str | None:
-    if value is None or isinstance(value, (dict, list, bool)):
-        return None
-    text = str(value).strip()
-    return text[:limit] if text and text != "-" else None
-
-
-def _kind(record: dict[str, Any], fmt: str) -> str:
-    if fmt in _KIND_BY_FORMAT:
-        return _KIND_BY_FORMAT[fmt]
-    if fmt.startswith("windows-adcs-"):
-        return "adcs"
-    if fmt.startswith(("suricata-", "zeek-")):
-        return fmt.split("-", 1)[1]
-    declared = record.get("kind")
-    return declared if isinstance(declared, str) and declared else "alert"
-
-
-def _summary(kind: str, src: str | None, dst: str | None, port: int | None, sni: str | None, record: dict[str, Any]) -> str:
-    parts = [kind]
-    if record.get("win.event_id"):
-        parts.append(f"event {record['win.event_id']} on {record.get('win.computer', '?')}")
-    if src or dst:
-        parts.append(f"{src or '?'} -> {dst or '?'}{f':{port}' if port is not None else ''}")
-    if sni:
-        parts.append(f"sni={sni}")
-    subject = _first(record, "certificate.subject", "tls.subject", "subject", "win.subject")
-    if subject:
-        parts.append(f"subject={subject}")
-    requester = record.get("win.requester")
-    if requester:
-        parts.append(f"by {requester}")
-    command = _first(record, "win.command", "win.script")
-    if isinstance(command, str):
-        parts.append(command[:200])
-    signature = _first(record, "alert.signature", "rule", "title", "message")
-    if isinstance(signature, str):
-        parts.append(signature)
-    return " ".join(parts)[:500]
-
-
-def _digest(record: dict[str, Any], kind: str) -> str | None:
-    for item in _raw_values(record, kind):  # ssl.log cert_chain_fps lists the leaf first
-        norm = _normalize(kind, item)
-        if norm is not None:
-            return norm
-    return None
-
-
-def _serial(record: dict[str, Any]) -> str | None:
-    value = _first(record, *_FIELDS["serial"])
-    return normalize_serial(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-
-
-def to_event(record: _Record, when: datetime, matched: list[str], source: str) -> SiemEvent:
-    data = record.data
-    src_ip = _ip(_first(data, "id.orig_h", "src_ip", "source.ip"))
-    dst_ip = _ip(_first(data, "id.resp_h", "dest_ip", "dst_ip", "destination.ip"))
-    dst_port = _port(_first(data, "id.resp_p", "dest_port", "dst_port", "destination.port"))
-    sni_value = _first(data, "server_name", "tls.sni", "sni", "tls.client.server_name")
-    host_value = _first(data, "win.computer", "host", "hostname", "host.name", "host.hostname", "Computer", "Hostname")
-    kind = _kind(data, record.fmt)
-    ski = _string(data.get("win.ski"))
-    return SiemEvent(
-        time=when,
-        source=f"{source} ({record.fmt})",
-        kind=kind,
-        matched=matched,
-        src_ip=src_ip,
-        src_port=_port(_first(data, "id.orig_p", "src_port", "source.port")),
-        dst_ip=dst_ip,
-        dst_port=dst_port,
-        host=str(host_value) if isinstance(host_value, (str, int)) and not isinstance(host_value, bool) else None,
-        sni=str(sni_value).lower() if isinstance(sni_value, str) else None,
-        summary=_summary(kind, src_ip, dst_ip, dst_port, sni_value if isinstance(sni_value, str) else None, data),
-        raw=data,
-        uid=_string(_first(data, "uid", "flow_id"), 128),
-        bytes_out=_count(_first(data, "orig_bytes", "flow.bytes_toserver", "source.bytes")),
-        bytes_in=_count(_first(data, "resp_bytes", "flow.bytes_toclient", "destination.bytes")),
-        duration=_seconds(_first(data, "duration", "flow.age", "event.duration")),
-        conn_state=_string(data.get("conn_state"), 32),
-        service=_string(_first(data, "service", "app_proto"), 64),
-        requester=_string(_first(data, "win.requester", "Requester", "requester", "user.name"), 512),
-        command=_string(_first(data, "win.command", "win.script", "process.command_line", "CommandLine", "command")),
-        image=_string(_first(data, "win.image", "process.executable", "Image"), 1024),
-        event_code=_string(data.get("win.event_id"), 16),
-        request_id=_string(data.get("win.request_id"), 64),
-        disposition=_string(data.get("win.disposition"), 64),
-        template=_string(data.get("win.template"), 512),
-        subject=_string(_first(data, *_FIELDS["subject"]), 4096),
-        issuer=_string(_first(data, *_FIELDS["issuer"]), 4096),
-        serial=_serial(data),
-        sha256=_digest(data, "sha256"),
-        sha1=_digest(data, "sha1"),
-        spki=_digest(data, "spki"),
-        subject_key_id=normalize_digest(ski) if ski else None,
-        validation_status=_string(data.get("validation_status"), 512),
-        ja3=_string(_first(data, *_FIELDS["ja3"]), 64),
-        ja3s=_string(_first(data, *_FIELDS["ja3s"]), 64),
-    )
-
-
-def normalize_query(query: SiemQuery) -> dict[str, set[str]]:
-    wanted: dict[str, set[str]] = {}
-    for kind, values in query.indicators.items():
-        normalized = {v for v in (_normalize(kind, value) for value in values) if v is not None}
-        if normalized:
-            wanted[kind] = normalized
-    return wanted
-
-
-def match(record: dict[str, Any], wanted: dict[str, set[str]]) -> list[str]:
-    return [kind for kind, values in wanted.items() if _values(record, kind) & values]
 
 
 @dataclass(frozen=True)
@@ -456,9 +66,9 @@ class _Plan:
         kinds = frozenset(query.kinds) if query.kinds is not None else None
         return cls(as_utc(query.start), as_utc(query.end), normalize_query(query), kinds, kinds is not None and not query.indicators)
 
-    def matched(self, record: _Record) -> list[str] | None:
+    def matched(self, record: LogRecord) -> list[str] | None:
         """Indicator kinds the record matched ([] when selected by kind alone), None when it does not qualify."""
-        if self.kinds is not None and _kind(record.data, record.fmt) not in self.kinds:
+        if self.kinds is not None and event_kind(record.data, record.fmt) not in self.kinds:
             return None
         if self.select_all:
             return []
@@ -478,60 +88,64 @@ class FilesSiem:
         self._parsing = threading.Lock()
 
     def files(self, stats: ScanStats) -> list[Path]:
-        found: list[Path] = []
-        existing = 0
-        for path in self.paths:
-            if path.is_dir():
-                existing += 1
-                found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(LOG_SUFFIXES)))
-            elif path.is_file():
-                existing += 1
-                found.append(path)
-            else:
-                stats.notes.append(f"{path}: does not exist")
-        if not existing:
-            raise ConnectorUnavailable("none of the configured log paths exist", connector=f"siem:{self.instance}")
-        return found
+        sources = find_sources(self.paths)
+        stats.warnings.extend(sources.warnings)
+        if not sources.found_any:
+            raise ConnectorUnavailable(f"none of the configured log paths exist ({'; '.join(sources.warnings)})",
+                                       connector=f"siem:{self.instance}")
+        return sources.files
 
     async def search(self, query: SiemQuery) -> list[SiemEvent]:
+        return (await self.search_report(query)).events
+
+    async def search_report(self, query: SiemQuery) -> SiemSearch:
         return await asyncio.to_thread(self._search, query)
 
-    def _search(self, query: SiemQuery) -> list[SiemEvent]:
+    def _search(self, query: SiemQuery) -> SiemSearch:
         stats = ScanStats()
         plan = _Plan.of(query)
-        # a max-heap (by negated time) of the `limit` earliest hits, so memory stays bounded whatever matches
-        kept: list[tuple[float, int, SiemEvent]] = []
         order = itertools.count()
+        kept = _Earliest(query.limit, stats, order)
         for path in self.files(stats):
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                stats.files_skipped += 1
-                stats.notes.append(f"{path}: cannot stat: {exc.strerror or exc}")
+            signature = self._signature(path, stats)
+            if signature is None:
                 continue
-            if size > self.settings.max_file_bytes:
-                stats.files_skipped += 1
-                stats.notes.append(f"{path}: {size} bytes is over max_file_bytes ({self.settings.max_file_bytes}), skipped")
-                continue
+            # a file's hits join the others only once the whole file was read: a file that fails midway adds nothing
+            from_file = _Earliest(query.limit, stats, order)
             try:
-                for event in self._search_file(path, plan, stats, signature=(size, _mtime(path))):
-                    item = (-event.time.timestamp(), next(order), event)
-                    if len(kept) < query.limit:
-                        heapq.heappush(kept, item)
-                    else:
-                        stats.over_limit += 1
-                        if item[0] > kept[0][0]:
-                            heapq.heapreplace(kept, item)
-                stats.files_read += 1
-            except OSError as exc:
+                for event in self._search_file(path, plan, stats, signature):
+                    from_file.add(event)
+            except LogTooLarge as exc:
                 stats.files_skipped += 1
-                stats.notes.append(f"{path}: cannot read: {exc.strerror or exc}")
+                stats.warnings.append(str(exc))
+                continue
+            except (OSError, EOFError, zlib.error) as exc:
+                stats.files_skipped += 1
+                stats.warnings.append(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+                continue
+            stats.files_read += 1
+            kept.merge(from_file)
         if stats.malformed or stats.no_time:
             stats.notes.append(f"skipped {stats.malformed} malformed lines and {stats.no_time} records without a usable time")
         if stats.over_limit:
             stats.notes.append(f"{stats.over_limit} more events matched than the limit of {query.limit}; the latest were dropped")
+        stats.warnings = list(dict.fromkeys(stats.warnings))
         self.last_stats = stats
-        return [event for _, _, event in sorted(kept, key=lambda item: (-item[0], item[1]))]
+        return SiemSearch(events=kept.events(), warnings=stats.warnings)
+
+    def _signature(self, path: Path, stats: ScanStats) -> tuple[int, int] | None:
+        """(size, mtime) of a file to read; None, with a warning, when it cannot be read or is too large."""
+        try:
+            status = path.stat()
+        except OSError as exc:
+            stats.files_skipped += 1
+            stats.warnings.append(f"{path}: cannot stat: {exc.strerror or exc}")
+            return None
+        if status.st_size > self.settings.max_file_bytes:
+            stats.files_skipped += 1
+            stats.warnings.append(f"{path}: {status.st_size} bytes is over max_file_bytes ({self.settings.max_file_bytes}), not read")
+            return None
+        return status.st_size, status.st_mtime_ns
 
     def _search_file(self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int]) -> Iterator[SiemEvent]:
         for when, record in self._timed_records(path, stats, signature):
@@ -541,36 +155,64 @@ class FilesSiem:
             if matched is not None:
                 yield to_event(record, when, matched, path.name)
 
-    def _timed_records(self, path: Path, stats: ScanStats, signature: tuple[int, int]) -> Iterable[tuple[datetime, _Record]]:
+    def _timed_records(self, path: Path, stats: ScanStats, signature: tuple[int, int]) -> Iterable[tuple[datetime, LogRecord]]:
         """The file's records with their times: from the cache when the file is unchanged, else parsed
         (and cached while the budget allows)."""
         with self._parsing:  # concurrent searches of one run wait for the first parse instead of repeating it
             cached = self._parsed.get(path)
             if cached is None or cached.signature != signature:
                 self._parsed.pop(path, None)
-                budget = self.settings.cache_bytes - sum(p.signature[0] for p in self._parsed.values())
-                if signature[0] > budget:
+                budget = self.settings.cache_bytes - sum(p.cost for p in self._parsed.values())
+                cost = _memory_cost(path, signature[0], self.settings.max_file_bytes)
+                if cost > budget:
                     return self._stream(path, stats)
-                cached = self._parsed[path] = _ParsedFile.read(path, signature, self._stream)
+                cached = self._parsed[path] = _ParsedFile.read(path, signature, cost, self._stream)
         cached.count_into(stats)
         return cached.records
 
-    @staticmethod
-    def _stream(path: Path, stats: ScanStats) -> Iterator[tuple[datetime, _Record]]:
-        for record in read_records(path, stats):
+    def _stream(self, path: Path, stats: ScanStats) -> Iterator[tuple[datetime, LogRecord]]:
+        for record in read_records(path, stats, self.settings.max_file_bytes):
             stats.records += 1
-            when = _record_time(record.data)
+            when = record_time(record.data)
             if when is None:
                 stats.no_time += 1
                 continue
             yield when, record
 
 
-def _mtime(path: Path) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return -1
+def _memory_cost(path: Path, size: int, bound: int) -> int:
+    """Bytes a parsed file stands for in the cache budget: its content, for gzip the size its trailer
+    claims (never more than the bound reading enforces)."""
+    return min(max(size, gzip_content_size(path)), bound) if is_gzip(path) else size
+
+
+class _Earliest:
+    """The ``limit`` earliest events, in a max-heap by negated time so memory stays bounded whatever
+    matches; every event that does not fit is counted in ``stats.over_limit`` once."""
+
+    def __init__(self, limit: int, stats: ScanStats, order: Iterator[int]) -> None:
+        self._limit = limit
+        self._stats = stats
+        self._order = order
+        self._heap: list[tuple[float, int, SiemEvent]] = []
+
+    def add(self, event: SiemEvent) -> None:
+        self._push((-event.time.timestamp(), next(self._order), event))
+
+    def merge(self, other: "_Earliest") -> None:
+        for item in other._heap:
+            self._push(item)
+
+    def _push(self, item: tuple[float, int, SiemEvent]) -> None:
+        if len(self._heap) < self._limit:
+            heapq.heappush(self._heap, item)
+            return
+        self._stats.over_limit += 1
+        if item[0] > self._heap[0][0]:
+            heapq.heapreplace(self._heap, item)
+
+    def events(self) -> list[SiemEvent]:
+        return [event for _, _, event in sorted(self._heap, key=lambda item: (-item[0], item[1]))]
 
 
 @dataclass(frozen=True)
@@ -578,18 +220,19 @@ class _ParsedFile:
     """One log file parsed once, with what parsing it skipped, so a cached read reports the same."""
 
     signature: tuple[int, int]
-    records: list[tuple[datetime, _Record]]
+    cost: int
+    records: list[tuple[datetime, LogRecord]]
     records_seen: int
     malformed: int
     no_time: int
     notes: tuple[str, ...]
 
     @classmethod
-    def read(cls, path: Path, signature: tuple[int, int],
-             stream: Callable[[Path, ScanStats], Iterator[tuple[datetime, _Record]]]) -> "_ParsedFile":
+    def read(cls, path: Path, signature: tuple[int, int], cost: int,
+             stream: Callable[[Path, ScanStats], Iterator[tuple[datetime, LogRecord]]]) -> "_ParsedFile":
         own = ScanStats()
         records = list(stream(path, own))
-        return cls(signature, records, own.records, own.malformed, own.no_time, tuple(own.notes))
+        return cls(signature, cost, records, own.records, own.malformed, own.no_time, tuple(own.notes))
 
     def count_into(self, stats: ScanStats) -> None:
         stats.records += self.records_seen

@@ -113,14 +113,15 @@ SPKI = "5e" * 32
 ISSUER = "CN=Micr0soft Update Secure Server CA 2.1,O=Micr0soft Corporation,C=US"
 
 
-def make_context(tmp_path: Path, files: dict[str, str], thresholds: dict[str, Any] | None = None) -> ActionContext:
+def make_context(tmp_path: Path, files: dict[str, str], thresholds: dict[str, Any] | None = None,
+                 paths: list[str] | None = None) -> ActionContext:
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
     for name, text in files.items():
         (logs / name).write_text(text)
     cfg = Config.model_validate({
         "state_dir": str(tmp_path / "state"), "config_dir": tmp_path,
-        "connectors": {"siem": {"type": "files", "name": "lab-logs", "paths": ["logs"]}},
+        "connectors": {"siem": {"type": "files", "name": "lab-logs", "paths": paths or ["logs"]}},
         "thresholds": thresholds or {},
     })
     return ActionContext(
@@ -327,3 +328,37 @@ async def test_traffic_when_the_logs_never_show_the_certificate(tmp_path):
     out = await traffic_change(TrafficInput(alert=full_alert(), cert=full_cert()), make_context(tmp_path, logs))
     assert out.first_seen is None and "t0 is the alert time" in out.reason
     assert {s.key for s in out.servers} == {"203.0.113.66:8443"}  # the alert's own server is still measured
+
+
+def machine_enrolments_v0() -> str:
+    """Machine auto-enrolment as version-0 4887 events write it: no CertificateTemplate field (OSSEM-DD
+    event-4887.yml), the template is a line of Attributes."""
+    return jsonl(*(
+        {"TimeCreated": iso(datetime(2026, 5, 30, 10, 5 + 10 * n, tzinfo=timezone.utc)), "EventID": 4887, "Version": 0,
+         "Computer": "CA01.corp.example", "RequestId": str(2000 + n), "Requester": f"CORP\\WS-{100 + n}$",
+         "Attributes": f"CertificateTemplate:Machine\nccm:WS-{100 + n}.corp.example", "Disposition": "3",
+         "SubjectKeyIdentifier": f"{n:02x} 22 33 44 55 66 77 88 99 00 aa bb cc dd ee ff 10 20 30 40", "Subject": f"CN=WS-{100 + n}.corp.example"}
+        for n in range(3)
+    ))
+
+
+async def test_v0_machine_enrolment_is_automation_not_a_burst(tmp_path):
+    logs = {"adcs.jsonl": machine_enrolments_v0()}
+    counted = await certificate_creations(creations_input(), make_context(tmp_path, logs))
+    assert counted.burst and counted.unrelated_in_window == 3 and {i.template for i in counted.incidents} == {"Machine"}
+    excluded = await certificate_creations(creations_input(), make_context(tmp_path, logs, {"creation_burst": {"automation": ["Machine"]}}))
+    assert not excluded.burst and excluded.incidents == []
+    assert [e.split(": ", 1)[1] for e in excluded.excluded] == ["allowlisted automation 'Machine'"] * 3
+
+
+async def test_every_siem_action_names_the_sources_it_could_not_search(tmp_path):
+    paths = ["logs", "zeek/*/ssl.log", "suricata/eve.json"]
+    warnings = [f"{tmp_path / 'zeek/*/ssl.log'}: the pattern matches no file", f"{tmp_path / 'suricata/eve.json'}: does not exist"]
+    ctx = make_context(tmp_path, creation_logs(), paths=paths)
+    related_out = await related(RelatedInput(alert=full_alert(), cert=full_cert()), ctx)
+    creations_out = await certificate_creations(creations_input(), ctx)
+    traffic_out = await traffic_change(TrafficInput(alert=full_alert(), cert=full_cert()), ctx)
+    assert related_out.warnings == creations_out.warnings == traffic_out.warnings == warnings
+    assert creations_out.incidents  # what could be read is still used
+    complete = await certificate_creations(creations_input(), make_context(tmp_path, creation_logs()))
+    assert complete.warnings == [] and complete.incidents == creations_out.incidents

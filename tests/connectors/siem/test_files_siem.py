@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import Siem, SiemQuery
-from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings, parse_time
+from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
+from certsoar.logformats import parse_time
 from certsoar.errors import ConnectorUnavailable
 from certsoar.registry import connector_class
 
@@ -160,10 +161,10 @@ async def test_generic_json_lines_array_and_zeek_json(tmp_path):
     assert s.last_stats.files_read == 3
 
 
-async def test_large_files_are_skipped_with_a_note(tmp_path):
+async def test_large_files_are_skipped_with_a_warning(tmp_path):
     s = siem(tmp_path, EVE, max_file_bytes=100)
     assert await s.search(query(sha1=[EVE_SHA1])) == []
-    assert s.last_stats.files_skipped == 1 and "max_file_bytes" in s.last_stats.notes[0]
+    assert s.last_stats.files_skipped == 1 and s.last_stats.warnings == [f"{EVE}: {EVE.stat().st_size} bytes is over max_file_bytes (100), not read"]
 
 
 async def test_missing_paths(tmp_path):
@@ -171,7 +172,7 @@ async def test_missing_paths(tmp_path):
         await siem(tmp_path, tmp_path / "nope").search(query(sha1=[EVE_SHA1]))
     s = siem(tmp_path, tmp_path / "nope", EVE)
     assert len(await s.search(query(sha1=[EVE_SHA1]))) == 4
-    assert any("does not exist" in n for n in s.last_stats.notes)
+    assert s.last_stats.warnings == [f"{tmp_path / 'nope'}: does not exist"]
 
 
 async def test_unreadable_bytes_do_not_crash(tmp_path):
