@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -13,12 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from certsoar.errors import AlertError
 
 MAX_ALERT_BYTES = 4 * 1024 * 1024
-_HEX = re.compile(r"^[0-9a-f]+$")
-
-
-def normalize_hex(value: str) -> str:
-    """Lower-case hex without separators, from ``AB:CD``, ``ab cd`` or ``ABCD``."""
-    return re.sub(r"[\s:\-]", "", value).lower()
 
 
 class LoggedCertificate(BaseModel):
@@ -89,9 +82,12 @@ class CertificateAlert(BaseModel):
     def _hash(cls, v: str | None, info: Any) -> str | None:
         if v is None or v == "":
             return None
-        h = normalize_hex(v)
-        want = 64 if info.field_name == "sha256" else 40
-        if len(h) != want or not _HEX.match(h):
+        # imported here: the certs package imports this module
+        from certsoar.certs.fingerprints import SHA1_DIGITS, SHA256_DIGITS, normalize_digest
+
+        want = SHA256_DIGITS if info.field_name == "sha256" else SHA1_DIGITS
+        h = normalize_digest(v, want)
+        if h is None:
             raise ValueError(f"must be {want} hex digits")
         return h
 

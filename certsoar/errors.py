@@ -5,6 +5,7 @@ code only at the edge (the runner and the CLI)::
 
     CertsoarError
     ├── ConfigError          bad or missing configuration (exit 2)
+    │   └── CrlError         a CRL file that is not a CRL
     ├── PlaybookError        a playbook that does not load or validate (file, line, message)
     ├── AlertError           an alert that cannot be normalized (names the field)
     ├── ApprovalError        a decision that is refused (role, quorum, state, expiry)
@@ -27,6 +28,10 @@ class CertsoarError(Exception):
 
 class ConfigError(CertsoarError):
     pass
+
+
+class CrlError(ConfigError):
+    """A CRL file (configured in trust.crls, or the managed CA's) is not a PEM or DER CRL."""
 
 
 class PlaybookError(CertsoarError):
