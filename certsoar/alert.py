@@ -38,6 +38,20 @@ class LoggedCertificate(BaseModel):
         default=None, max_length=256, description="Subject key identifier as the source logged it (AD CS SKI), lower-case hex."
     )
 
+    @field_validator("serial")
+    @classmethod
+    def _serial(cls, v: str | None) -> str | None:
+        """Every source's serial in one form, and a malformed one refused here, before anyone is asked to revoke it."""
+        if v is None or v == "":
+            return None
+        # imported here: the certs package imports this module
+        from certsoar.certs.fingerprints import normalize_serial
+
+        serial = normalize_serial(v)
+        if serial is None:
+            raise ValueError(f"{v[:80]!r} is not a hexadecimal serial number")
+        return serial
+
 
 class CertificateAlert(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

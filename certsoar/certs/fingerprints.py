@@ -8,7 +8,8 @@ import re
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
+# hex digits, optionally grouped by colons, spaces or dashes; a separator never starts or ends it
+_GROUPED_HEX = re.compile(r"[0-9a-fA-F]+(?:[\s:\-]+[0-9a-fA-F]+)*")
 _SEPARATORS = re.compile(r"[\s:\-]")
 # RFC 5280 allows 20 octets; logs and hostile input get some room, never an unbounded int().
 MAX_SERIAL_DIGITS = 200
@@ -51,10 +52,11 @@ def serial_number(value: str | int) -> int | None:
         return value
     text = value.strip()
     negative = text.startswith("-")
-    digits = _SEPARATORS.sub("", text.removeprefix("-"))
-    if digits[:2] in ("0x", "0X"):
-        digits = digits[2:]
-    if not digits or len(digits) > MAX_SERIAL_DIGITS or not _HEX.match(digits):
+    body = text.removeprefix("-")
+    if body[:2] in ("0x", "0X"):
+        body = body[2:]
+    digits = _hex_digits(body)
+    if digits is None or len(digits) > MAX_SERIAL_DIGITS:
         return None
     number = int(digits, 16)
     return -number if negative else number
@@ -71,10 +73,15 @@ def normalize_digest(value: str, length: int | tuple[int, ...] | None = None) ->
 
     None when it is not hex or, with ``length`` (hex digits, one or several), has another length.
     """
-    text = _SEPARATORS.sub("", value).lower()
-    if not text or not _HEX.match(text):
+    digits = _hex_digits(value.strip())
+    if digits is None:
         return None
+    text = digits.lower()
     allowed = (length,) if isinstance(length, int) else length
     if allowed is not None and len(text) not in allowed:
         return None
     return text
+
+
+def _hex_digits(text: str) -> str | None:
+    return _SEPARATORS.sub("", text) if _GROUPED_HEX.fullmatch(text) else None
