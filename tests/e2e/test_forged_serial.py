@@ -73,6 +73,17 @@ def test_approval_request_shows_what_the_ca_holds_and_marks_the_claim(cli: Cli, 
     assert "login.microsoftonline.com" in claimed
     assert "differs from the alert's" in request and "No revocation" in request and "- Revoke serial" not in request
 
+    # approved anyway: nothing is revoked, and the servers the SIEM relates to that serial (the wiki's) stay open
+    related = next(s for s in waiting["steps"] if s["id"] == "related")["output"]["servers"]
+    wiki_servers = [server for server in related if server != "203.0.113.80"]
+    assert wiki_servers, "the SIEM related no other server: the test proves nothing"
+    done = cli.json("approve", waiting["id"], "--as", "alice", "--config", str(cli.lab.config))
+    assert not [e for e in done["effects"] if e["action"] == "ca.revoke"]
+    assert [e["target"] for e in done["effects"] if e["action"] == "firewall.block"] == ["203.0.113.80"]
+    ruleset = (cli.lab.root / "firewall" / "certsoar.nft").read_text()
+    assert not [server for server in wiki_servers if server in ruleset]
+    assert f"{format(wiki, '04X')}=Valid" in ca_status(cli, wiki)
+
 
 def test_a_playbook_that_skips_the_check_still_cannot_revoke_the_wrong_certificate(cli: Cli, tmp_path: Path) -> None:
     # the old playbook's logic: revoke whatever serial the alert names once our CA's name is on it
