@@ -241,9 +241,12 @@ class OpenSslCa:
             args = ["ca", *self._ca_args(), "-batch", "-gencrl", "-crldays", str(self.settings.crl_days), "-out", str(candidate)]
             require_success(await self._run(args, with_key=True), label="openssl ca -gencrl", connector=self.instance)
             try:
-                x509.load_pem_x509_crl(candidate.read_bytes())
-            except (OSError, ValueError) as exc:
+                crl = parse_crl(candidate.read_bytes(), str(candidate))
+            except (OSError, CrlError) as exc:
                 raise ConnectorRejected(f"openssl ca -gencrl wrote no readable CRL: {exc}", connector=self.instance) from exc
+            if crl_signer(crl, self._ca_certs()) is None:
+                raise ConnectorRejected("openssl ca -gencrl wrote a CRL that no certificate of this CA verifies",
+                                        connector=self.instance)
 
     def _remove_stale_crl_candidates(self) -> None:
         """Candidates a killed writer left behind; called under the write lock, so none is being written."""
