@@ -30,7 +30,7 @@ from certsoar.connectors.ca.openssl_index import IndexEntry, oneline_to_rfc4514,
 from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable, CrlError
 from certsoar.fileio import replacing
 from certsoar.opensslcnf import parse_openssl_config
-from certsoar.proc import ToolResult, require_success, run_tool
+from certsoar.proc import ToolResult, require_success, run_tool, withhold_from_tools
 
 PASSIN_VAR = "CERTSOAR_CA_PASSIN"
 LOCK_NAME = ".certsoar-ca.lock"
@@ -151,6 +151,7 @@ class OpenSslCa:
         self.instance = env.name
         self.layout = load_layout(env.resolve(settings.openssl_config).absolute(), settings.section)
         self._lock = asyncio.Lock()
+        withhold_from_tools(*self._passphrase_variables())
 
     # ---------------------------------------------------------------- read
 
@@ -396,8 +397,7 @@ class OpenSslCa:
     async def _run(self, args: list[str], *, with_key: bool) -> ToolResult:
         """Run openssl; the passphrase travels only in the environment of a child that uses the key,
         and is scrubbed from its output. No child inherits the variable the passphrase is read from."""
-        withheld = {PASSIN_VAR, *self._passphrase_variables()}
-        child_env = {k: v for k, v in os.environ.items() if k not in withheld}
+        child_env = {k: v for k, v in os.environ.items() if k != PASSIN_VAR}
         command = [self.settings.openssl, *args]
         secret = self._passphrase() if with_key else None
         if secret is not None:
