@@ -9,10 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import AnalysisContext, CertificateFacts, LoadedCrl, analyze_alert, load_crl, load_pem_bundle
-from certsoar.certs.revocation import CrlError
 from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext
-from certsoar.errors import ConfigError, ConnectorError, ConnectorRejected
+from certsoar.errors import ConfigError, ConnectorError, ConnectorRejected, CrlError
 from certsoar.registry import action
 from certsoar.timeparse import parse_duration
 

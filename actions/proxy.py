@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from certsoar.alert import normalize_hex
+from certsoar.certs.fingerprints import SHA1_DIGITS, normalize_digest
 from certsoar.context import ActionContext
 from certsoar.ledger import Effect
 from certsoar.registry import action
@@ -19,8 +19,8 @@ class BlockCertificateInput(BaseModel):
     @field_validator("sha1")
     @classmethod
     def _hex(cls, v: str) -> str:
-        h = normalize_hex(v)
-        if len(h) != 40 or not all(c in "0123456789abcdef" for c in h):
+        h = normalize_digest(v, SHA1_DIGITS)
+        if h is None:
             raise ValueError("a SHA-1 is 40 hex digits")
         return h
 

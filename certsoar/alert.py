@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -12,12 +11,6 @@ from certsoar.addresses import canonical_ip
 from certsoar.timeparse import as_utc
 
 MAX_ALERT_BYTES = 4 * 1024 * 1024
-_HEX = re.compile(r"^[0-9a-f]+$")
-
-
-def normalize_hex(value: str) -> str:
-    """Lower-case hex without separators, from ``AB:CD``, ``ab cd`` or ``ABCD``."""
-    return re.sub(r"[\s:\-]", "", value).lower()
 
 
 class LoggedCertificate(BaseModel):
@@ -43,6 +36,20 @@ class LoggedCertificate(BaseModel):
     subject_key_identifier: str | None = Field(
         default=None, max_length=256, description="Subject key identifier as the source logged it (AD CS SKI), lower-case hex."
     )
+
+    @field_validator("serial")
+    @classmethod
+    def _serial(cls, v: str | None) -> str | None:
+        """Every source's serial in one form, and a malformed one refused here, before anyone is asked to revoke it."""
+        if v is None or v == "":
+            return None
+        # imported here: the certs package imports this module
+        from certsoar.certs.fingerprints import normalize_serial
+
+        serial = normalize_serial(v)
+        if serial is None:
+            raise ValueError(f"{v[:80]!r} is not a hexadecimal serial number")
+        return serial
 
 
 class CertificateAlert(BaseModel):
@@ -88,9 +95,12 @@ class CertificateAlert(BaseModel):
     def _hash(cls, v: str | None, info: Any) -> str | None:
         if v is None or v == "":
             return None
-        h = normalize_hex(v)
-        want = 64 if info.field_name == "sha256" else 40
-        if len(h) != want or not _HEX.match(h):
+        # imported here: the certs package imports this module
+        from certsoar.certs.fingerprints import SHA1_DIGITS, SHA256_DIGITS, normalize_digest
+
+        want = SHA256_DIGITS if info.field_name == "sha256" else SHA1_DIGITS
+        h = normalize_digest(v, want)
+        if h is None:
             raise ValueError(f"must be {want} hex digits")
         return h
 

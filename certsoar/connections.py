@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from certsoar.blocking import BlockingPolicy
 from certsoar.config import Config, ConnectorSection, format_validation_error
 from certsoar.errors import ConfigError
+from certsoar.proc import withhold_from_tools
 from certsoar.registry import connector_class
 
 if TYPE_CHECKING:
@@ -34,11 +35,34 @@ def build_connector(kind: str, section: ConnectorSection, config: Config, store:
     return cls(settings, env)
 
 
+def _secret_variables(config: Config) -> list[str]:
+    """The NAME of every ``env:NAME`` secret reference in the connector sections."""
+    sections = [getattr(config.connectors, kind) for kind in ("siem", "ca", "firewall", "proxy", "ticket")]
+    sections += list(config.connectors.notify or [])
+    found: list[str] = []
+
+    def scan(value: Any) -> None:
+        if isinstance(value, str) and value.startswith("env:"):
+            found.append(value.removeprefix("env:"))
+        elif isinstance(value, dict):
+            for item in value.values():
+                scan(item)
+        elif isinstance(value, list):
+            for item in value:
+                scan(item)
+
+    for section in sections:
+        if isinstance(section, ConnectorSection):
+            scan(section.settings())
+    return found
+
+
 class Connections:
     def __init__(self, config: Config, store: "RunStore | None" = None, overrides: dict[str, Any] | None = None) -> None:
         self._config = config
         self._store = store
         self._built: dict[str, Any] = dict(overrides or {})
+        withhold_from_tools(*_secret_variables(config))
 
     def has(self, kind: str) -> bool:
         if kind in self._built:

@@ -7,6 +7,7 @@ code only at the edge (the runner and the CLI). Every class carries its exit cod
     CertsoarError               (1)
     ├── ConfigError             (2) bad or missing configuration
     │   ├── SslblError          (2) the configured SSLBL file cannot be read
+    │   ├── CrlError            (2) a CRL file that cannot be read or is not a CRL
     │   └── RegistryError       (2) an action or connector that is unknown or declared twice
     ├── PlaybookError           (1) a playbook that does not load or validate (file, line, message)
     │   └── PlaybookNotFound    (2) no shipped playbook and no file by that name
@@ -46,6 +47,10 @@ class SslblError(ConfigError):
 
 class RegistryError(ConfigError):
     """An action or connector name that nothing installed provides, or that two plugins claim."""
+
+
+class CrlError(ConfigError):
+    """A CRL file (configured in trust.crls, or the managed CA's) is not a PEM or DER CRL."""
 
 
 class PlaybookError(CertsoarError):

@@ -15,6 +15,17 @@ from pathlib import Path
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 _REAP_SECONDS = 5
+# Names of environment variables that hold secrets (``env:NAME`` in the config): no tool inherits them.
+_WITHHELD: set[str] = set()
+
+
+def withhold_from_tools(*names: str) -> None:
+    """Keep these environment variables out of every tool ``run_tool`` starts from now on.
+
+    A tool that needs a secret gets it under its own name in the ``env`` it is given (as the CA's
+    signing calls get ``-passin env:…``), never the variable the configuration names.
+    """
+    _WITHHELD.update(names)
 
 
 @dataclass(frozen=True)
@@ -42,11 +53,12 @@ async def run_tool(
     The tool cannot be started (missing, not executable) → ConnectorRejected.
     """
     name = label or " ".join(argv[:2])
+    child_env = {k: v for k, v in (os.environ if env is None else env).items() if k not in _WITHHELD}
     try:
         process = await asyncio.create_subprocess_exec(
             *argv,
             cwd=cwd,
-            env=env,
+            env=child_env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,

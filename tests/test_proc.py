@@ -71,3 +71,33 @@ def test_require_success() -> None:
         require_success(ToolResult(1, "", "Error: boom\n"), label="nft -f", connector="t")
     with pytest.raises(ConnectorRejected, match="exit status 2"):
         require_success(ToolResult(2, "", ""), label="nft -f", connector="t")
+
+
+async def test_withheld_secret_variables_reach_no_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from certsoar.proc import withhold_from_tools
+
+    monkeypatch.setenv("CS_TEST_WITHHELD_SECRET", "s3cret")
+    monkeypatch.setenv("CS_TEST_PLAIN", "plain")
+    before = await run_tool(["env"], timeout=5, connector="t")
+    assert "CS_TEST_WITHHELD_SECRET=s3cret" in before.stdout  # inherited until withheld: the check can fail
+    withhold_from_tools("CS_TEST_WITHHELD_SECRET")
+    inherited = await run_tool(["env"], timeout=5, connector="t")
+    given = await run_tool(["/usr/bin/env"], timeout=5, connector="t", env=dict(os.environ))
+    for result in (inherited, given):
+        assert "s3cret" not in result.stdout and "CS_TEST_PLAIN=plain" in result.stdout
+
+
+async def test_every_env_secret_of_the_configured_connectors_is_withheld(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from certsoar.config import Config
+    from certsoar.connections import Connections
+
+    monkeypatch.setenv("CS_TEST_CA_PASS", "ca-pass")
+    monkeypatch.setenv("CS_TEST_NOTIFY_TOKEN", "hook-token")
+    config = Config.model_validate({
+        "state_dir": str(tmp_path / "state"), "config_dir": tmp_path,
+        "connectors": {"ca": {"type": "openssl-ca", "openssl_config": "ca.cnf", "passphrase": "env:CS_TEST_CA_PASS"},
+                       "notify": [{"type": "webhook", "auth": {"token": "env:CS_TEST_NOTIFY_TOKEN"}}]},
+    })
+    Connections(config)  # a firewall or proxy tool started later must not see the CA's passphrase either
+    result = await run_tool(["env"], timeout=5, connector="nftables")
+    assert "ca-pass" not in result.stdout and "hook-token" not in result.stdout

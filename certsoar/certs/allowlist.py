@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from certsoar.certs.fingerprints import SHA256_DIGITS, normalize_digest
 from certsoar.config import AllowlistEntry
 from certsoar.timeparse import as_utc
 
@@ -38,8 +39,8 @@ class Identity:
     addresses: tuple[str, ...]
 
 
-def _hex(value: str) -> str:
-    return re.sub(r"[\s:\-]", "", value).lower()
+def _hex(value: str) -> str | None:
+    return normalize_digest(value, SHA256_DIGITS)
 
 
 def _describe(entry: AllowlistEntry) -> str:

@@ -26,7 +26,15 @@ from certsoar.certs.chain import (
     validate_chain,
 )
 from certsoar.certs.dn import attributes_of
-from certsoar.certs.fingerprints import serial_hex, sha1_hex, sha256_hex, spki_sha256
+from certsoar.certs.fingerprints import (
+    SHA1_DIGITS,
+    SHA256_DIGITS,
+    normalize_digest,
+    serial_hex,
+    sha1_hex,
+    sha256_hex,
+    spki_sha256,
+)
 from certsoar.certs.intel import SslblMatch
 from certsoar.certs.mimicry import MimicryFacts
 from certsoar.certs.names import covered_names, outside_domains
@@ -124,8 +132,8 @@ def ioc_reasons(facts: CertificateFacts) -> list[str]:
 
 def facts_from_fingerprints(sha256: str | None, sha1: str | None) -> CertificateFacts:
     """Facts for an alert that carries only hashes (known tool certificates are still recognized by hash)."""
-    sha256 = sha256.lower() if sha256 else None
-    sha1 = sha1.lower() if sha1 else None
+    sha256 = normalize_digest(sha256, SHA256_DIGITS) if sha256 else None
+    sha1 = normalize_digest(sha1, SHA1_DIGITS) if sha1 else None
     facts = CertificateFacts(
         parsed=False,
         source="fingerprint",

@@ -8,7 +8,13 @@ import re
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
+# hex digits, optionally grouped by colons, spaces or dashes; a separator never starts or ends it
+_GROUPED_HEX = re.compile(r"[0-9a-fA-F]+(?:[\s:\-]+[0-9a-fA-F]+)*")
+_SEPARATORS = re.compile(r"[\s:\-]")
+# RFC 5280 allows 20 octets; logs and hostile input get some room, never an unbounded int().
+MAX_SERIAL_DIGITS = 200
+SHA1_DIGITS = 40
+SHA256_DIGITS = 64
 
 
 def sha256_hex(der: bytes) -> str:
@@ -29,24 +35,53 @@ def spki_sha256(cert: x509.Certificate) -> str | None:
 
 
 def serial_hex(serial: int) -> str:
-    """Upper-case hex without separators; negative serials keep a leading '-' as Zeek prints them."""
+    """Upper-case hex without separators or leading zeros; a negative serial keeps a leading '-' as Zeek prints it."""
     sign = "-" if serial < 0 else ""
     return f"{sign}{abs(serial):X}"
 
 
-def normalize_serial(value: str) -> str | None:
-    """``00:C7:D4``, ``c7d4``, ``C7 D4`` → ``C7D4`` (leading zero bytes dropped, '-' kept); None if not hex."""
-    text = value.strip()
-    sign = "-" if text.startswith("-") else ""
-    digits = re.sub(r"[\s:\-]", "", text.removeprefix("-"))
-    if not digits or not _HEX.match(digits):
+def serial_number(value: str | int) -> int | None:
+    """The integer a serial spells, or None when it is not hexadecimal.
+
+    Accepted: ``00:C7:D4``, ``c7d4``, ``C7 D4``, ``c7-d4``, ``0xC7D4``; a leading ``-`` (before any
+    ``0x``) is a sign, as Zeek prints negative serials, never a separator.
+    """
+    if isinstance(value, bool):
         return None
-    return sign + (digits.upper().lstrip("0") or "0")
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    negative = text.startswith("-")
+    body = text.removeprefix("-")
+    if body[:2] in ("0x", "0X"):
+        body = body[2:]
+    digits = _hex_digits(body)
+    if digits is None or len(digits) > MAX_SERIAL_DIGITS:
+        return None
+    number = int(digits, 16)
+    return -number if negative else number
 
 
-def normalize_digest(value: str) -> str | None:
-    """Hash in any of the usual spellings → lower hex without separators; None if not hex."""
-    text = re.sub(r"[\s:\-]", "", value).lower()
-    if not text or not re.fullmatch(r"[0-9a-f]+", text):
+def normalize_serial(value: str | int) -> str | None:
+    """A serial in any spelling (see ``serial_number``) → ``serial_hex`` form; None if not hex."""
+    number = serial_number(value)
+    return None if number is None else serial_hex(number)
+
+
+def normalize_digest(value: str, length: int | tuple[int, ...] | None = None) -> str | None:
+    """A hash in any usual spelling (``AB:CD``, ``ab cd``, ``AB-CD``) → lower hex without separators.
+
+    None when it is not hex or, with ``length`` (hex digits, one or several), has another length.
+    """
+    digits = _hex_digits(value.strip())
+    if digits is None:
+        return None
+    text = digits.lower()
+    allowed = (length,) if isinstance(length, int) else length
+    if allowed is not None and len(text) not in allowed:
         return None
     return text
+
+
+def _hex_digits(text: str) -> str | None:
+    return _SEPARATORS.sub("", text) if _GROUPED_HEX.fullmatch(text) else None

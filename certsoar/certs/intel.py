@@ -6,7 +6,6 @@ index is cached per path and re-read when the file's modification time or size c
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,11 +13,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from certsoar.certs.fingerprints import SHA1_DIGITS, normalize_digest
 from certsoar.errors import SslblError
 from certsoar.timeparse import as_utc
 
 MAX_SSLBL_BYTES = 64 * 1024 * 1024
-_SHA1 = re.compile(r"^[0-9a-f]{40}$")
 
 
 class SslblMatch(BaseModel):
@@ -38,9 +37,9 @@ class SslblIndex:
     def lookup(self, sha1: str | None) -> SslblMatch | None:
         if not sha1:
             return None
-        key = re.sub(r"[\s:]", "", sha1).lower()
-        hit = self.entries.get(key)
-        if hit is None:
+        key = normalize_digest(sha1, SHA1_DIGITS)
+        hit = self.entries.get(key) if key else None
+        if key is None or hit is None:
             return None
         return SslblMatch(sha1=key, reason=hit[0], listed=hit[1])
 
@@ -61,8 +60,8 @@ def parse_sslbl(text: str, path: str = "<memory>") -> SslblIndex:
         if not row or row.startswith("#"):
             continue
         parts = row.split(",", 2)
-        sha1 = parts[1].strip().lower() if len(parts) == 3 else ""
-        if not _SHA1.match(sha1):
+        sha1 = normalize_digest(parts[1], SHA1_DIGITS) if len(parts) == 3 else None
+        if sha1 is None:
             skipped += 1
             continue
         entries[sha1] = (parts[2].strip() or "listed", _listing_date(parts[0]))

@@ -17,6 +17,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.certs.dn import Attribute, attributes_of, same_name
+from certsoar.errors import CrlError
 from certsoar.timeparse import as_utc
 
 
@@ -36,18 +37,33 @@ class LoadedCrl:
     crl: x509.CertificateRevocationList
 
 
-class CrlError(ValueError):
-    """A configured CRL file is not a CRL."""
-
-
 def load_crl(path: Path) -> LoadedCrl:
-    """PEM or DER CRL → LoadedCrl; OSError for unreadable files, CrlError for anything else."""
-    data = path.read_bytes()
+    """PEM or DER CRL file → LoadedCrl; OSError for unreadable files, CrlError for anything else."""
+    return LoadedCrl(path=str(path), crl=parse_crl(path.read_bytes(), str(path)))
+
+
+def parse_crl(data: bytes, source: str) -> x509.CertificateRevocationList:
+    """PEM or DER bytes → CRL (its signature not checked: see ``crl_signer``); CrlError naming ``source``."""
     try:
-        crl = x509.load_pem_x509_crl(data) if b"-----BEGIN X509 CRL-----" in data else x509.load_der_x509_crl(data)
+        return x509.load_pem_x509_crl(data) if b"-----BEGIN X509 CRL-----" in data else x509.load_der_x509_crl(data)
     except ValueError as exc:
-        raise CrlError(f"{path}: not a PEM or DER CRL: {exc}") from exc
-    return LoadedCrl(path=str(path), crl=crl)
+        raise CrlError(f"{source}: not a PEM or DER CRL: {exc}") from exc
+
+
+def crl_signer(crl: x509.CertificateRevocationList, issuer_certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
+    """The first of ``issuer_certs`` named as the CRL's issuer whose key verifies its signature.
+
+    Every certificate with that name is tried: a CA renewed with a new key keeps its name.
+    """
+    for cert in issuer_certs:
+        if cert.subject != crl.issuer:
+            continue
+        try:
+            if crl.is_signature_valid(cert.public_key()):  # type: ignore[arg-type]
+                return cert
+        except (UnsupportedAlgorithm, ValueError, TypeError):
+            continue
+    return None
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -79,7 +95,7 @@ def check_revocation(
         return None
     unverified: RevocationFacts | None = None
     for loaded in candidates:
-        signer = _signer(loaded.crl, issuer_certs)
+        signer = crl_signer(loaded.crl, issuer_certs)
         if signer is None:
             unverified = unverified or RevocationFacts(
                 checked=False, crl=loaded.path,
@@ -99,14 +115,3 @@ def check_revocation(
         return RevocationFacts(checked=True, revoked=True, reason=reason, crl=loaded.path, detail="; ".join(notes))
     return unverified
 
-
-def _signer(crl: x509.CertificateRevocationList, issuer_certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
-    for cert in issuer_certs:
-        if cert.subject != crl.issuer:
-            continue
-        try:
-            if crl.is_signature_valid(cert.public_key()):  # type: ignore[arg-type]
-                return cert
-        except (UnsupportedAlgorithm, ValueError, TypeError):
-            continue
-    return None

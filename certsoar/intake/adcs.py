@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from certsoar.alert import CertificateAlert, normalize_hex
+from certsoar.alert import CertificateAlert
+from certsoar.certs.fingerprints import normalize_digest
 from certsoar.certs.names import is_ip
 from certsoar.intake.build import build_alert
 from certsoar.intake.common import fallback_id, needs_json
@@ -30,7 +31,6 @@ NAME = "adcs"
 EVENTS = ADCS_EVENTS
 _SAN_DNS = re.compile(r"DNS Name=([^\s,;]+)")
 _SAN_IP = re.compile(r"IP Address=([0-9A-Fa-f:.]+)")
-_HEX = re.compile(r"^[0-9a-f]+$")
 
 
 def miss(doc: Document) -> str | None:
@@ -96,8 +96,8 @@ def _ski(f: Fields) -> str | None:
     value = f.text("SubjectKeyIdentifier", max_len=512)
     if value is None:
         return None
-    ski = normalize_hex(value)
-    if not _HEX.match(ski):
+    ski = normalize_digest(value)
+    if ski is None:
         raise f.error("SubjectKeyIdentifier", f"{value[:80]!r} is not hex")
     return ski
 

@@ -29,10 +29,15 @@ class IssuedCertificate(BaseModel):
 
     serial: str = Field(description="Serial number, upper-case hex without separators.")
     subject: str = Field(description="Subject DN in RFC 4514 form.")
+    issuer: str | None = Field(default=None, description="Issuer DN in RFC 4514 form.")
+    not_before: datetime | None = Field(default=None, description="When the CA keeps the certificate.")
     not_after: datetime
     status: str = Field(description="valid, revoked or expired.")
     revoked_at: datetime | None = None
     sha256: str | None = Field(default=None, description="SHA-256 of the DER, lower-case hex, when the CA keeps the certificate.")
+    sha1: str | None = Field(default=None, description="SHA-1 of the DER, lower-case hex, when the CA keeps the certificate.")
+    san_dns: list[str] = Field(default_factory=list, description="DNS subject alternative names, when the CA keeps the certificate.")
+    san_ip: list[str] = Field(default_factory=list, description="IP subject alternative names, when the CA keeps the certificate.")
 
 
 class RevocationStatus(BaseModel):
@@ -57,6 +62,13 @@ class CertificateAuthority(Protocol):
         ...
 
     async def list_issued(self, since: datetime | None = None) -> list[IssuedCertificate]: ...
+
+    async def certificate(self, serial: str) -> IssuedCertificate | None:
+        """What the CA issued under ``serial`` (None when it issued nothing under it).
+
+        Revocation compares this with what the alert is about before anything is changed.
+        """
+        ...
 
     async def status(self, serial: str) -> RevocationStatus: ...
 

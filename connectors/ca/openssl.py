@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import hashlib
 import os
 import re
 from contextlib import asynccontextmanager
@@ -23,24 +22,23 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import Field, field_validator
 
 from certsoar.certs.dn import to_rfc4514
+from certsoar.certs.fingerprints import serial_hex, serial_number, sha1_hex, sha256_hex
+from certsoar.certs.revocation import crl_signer, parse_crl
 from certsoar.config import secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
-from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
+from certsoar.connectors.ca.openssl_index import IndexEntry, parse_index_text
+from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable, CrlError
 from certsoar.fileio import replacing
 from certsoar.opensslcnf import parse_openssl_config
-from certsoar.proc import ToolResult, require_success, run_tool
+from certsoar.proc import ToolResult, require_success, run_tool, withhold_from_tools
 from certsoar.timeparse import as_utc
 
 PASSIN_VAR = "CERTSOAR_CA_PASSIN"
 LOCK_NAME = ".certsoar-ca.lock"
 _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
-_HEX = re.compile(r"^[0-9A-F]+$")
-_SERIAL_INPUT = re.compile(r"^(?:0X)?[0-9A-F]+$")
 # `openssl ca -crl_reason` knows the first eight RFC 5280 reasons only.
 _UNSUPPORTED_REASONS = {RevocationReason.privilege_withdrawn, RevocationReason.aa_compromise}
-# Special forms openssl writes in the revocation field of index.txt.
-_INDEX_REASON_ALIASES = {"keyTime": "keyCompromise", "CAkeyTime": "CACompromise", "holdInstruction": "certificateHold"}
 
 
 class OpenSslCaSettings(ConnectorSettings):
@@ -79,19 +77,6 @@ class CaLayout:
     crl: Path
     new_certs_dir: Path | None
     private_key: Path | None
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    lineno: int
-    line: str
-    status: str
-    expires: datetime
-    revoked_at: datetime | None
-    reason: str | None
-    serial_text: str
-    serial: int
-    subject_oneline: str
 
 
 @dataclass(frozen=True)
@@ -139,26 +124,14 @@ def load_layout(config_path: Path, section: str | None) -> CaLayout:
 
 
 def parse_serial(text: str) -> int:
-    """``10:00``, ``1000``, ``001000``, ``0x1000`` → 4096; ConnectorRejected for anything else."""
-    cleaned = re.sub(r"[\s:\-]", "", str(text)).upper()
-    if not cleaned or not _SERIAL_INPUT.match(cleaned):
+    """A serial in any spelling ``normalize_serial`` accepts → its number; ConnectorRejected otherwise.
+
+    A negative serial is refused: ``openssl ca`` cannot have issued one.
+    """
+    number = serial_number(text) if isinstance(text, str) else None
+    if number is None or number < 0:
         raise ConnectorRejected(f"{text!r} is not a hexadecimal serial number")
-    return int(cleaned.removeprefix("0X"), 16)
-
-
-def serial_hex(number: int) -> str:
-    return format(number, "X")
-
-
-def parse_asn1_time(text: str) -> datetime:
-    """UTCTime ``YYMMDDHHMMSSZ`` or GeneralizedTime ``YYYYMMDDHHMMSSZ`` as written in index.txt."""
-    if not text.endswith("Z") or not text[:-1].isdigit() or len(text) not in (13, 15):
-        raise ValueError(f"{text!r} is not an ASN.1 time")
-    digits = text[:-1]
-    if len(digits) == 12:
-        yy = int(digits[:2])
-        digits = ("19" if yy >= 50 else "20") + digits
-    return as_utc(datetime.strptime(digits, "%Y%m%d%H%M%S"))
+    return number
 
 
 def parse_index(path: Path) -> list[IndexEntry]:
@@ -166,51 +139,7 @@ def parse_index(path: Path) -> list[IndexEntry]:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise ConnectorRejected(f"{path}: cannot read the CA database: {exc.strerror or exc}") from exc
-    entries = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if line.strip():
-            entries.append(_parse_index_line(path, lineno, line))
-    return entries
-
-
-def _parse_index_line(path: Path, lineno: int, line: str) -> IndexEntry:
-    def bad(why: str) -> ConnectorRejected:
-        return ConnectorRejected(f"{path}:{lineno}: malformed index.txt line ({why}): {line[:200]!r}")
-
-    fields = line.split("\t")
-    if len(fields) != 6:
-        raise bad(f"{len(fields)} tab-separated fields instead of 6")
-    status, expiry, revocation, serial_text, _filename, subject = fields
-    if status not in ("V", "R", "E"):
-        raise bad(f"status {status!r} is not V, R or E")
-    try:
-        expires = parse_asn1_time(expiry)
-    except ValueError as exc:
-        raise bad(f"expiry: {exc}") from None
-    if not _HEX.match(serial_text.upper()):
-        raise bad(f"serial {serial_text!r} is not hexadecimal")
-    revoked_at: datetime | None = None
-    reason: str | None = None
-    if status == "R":
-        when, _, rest = revocation.partition(",")
-        try:
-            revoked_at = parse_asn1_time(when)
-        except ValueError as exc:
-            raise bad(f"revocation date: {exc}") from None
-        code = rest.partition(",")[0] or None
-        reason = _INDEX_REASON_ALIASES.get(code, code) if code else None
-    return IndexEntry(
-        lineno=lineno,
-        line=line,
-        status=status,
-        expires=expires,
-        revoked_at=revoked_at,
-        reason=reason,
-        serial_text=serial_text,
-        serial=int(serial_text, 16),
-        subject_oneline=subject,
-    )
+    return parse_index_text(text, str(path))
 
 
 class OpenSslCa:
@@ -224,6 +153,7 @@ class OpenSslCa:
         self.instance = env.name
         self.layout = load_layout(env.resolve(settings.openssl_config).absolute(), settings.section)
         self._lock = asyncio.Lock()
+        withhold_from_tools(*self._passphrase_variables())
 
     # ---------------------------------------------------------------- read
 
@@ -232,29 +162,17 @@ class OpenSslCa:
 
     async def list_issued(self, since: datetime | None = None) -> list[IssuedCertificate]:
         since = as_utc(since) if since is not None else None
-        now = datetime.now(timezone.utc)
         issued = []
         for entry in parse_index(self.layout.database):
             cert = self._issued_cert(entry)
             if since is not None and cert is not None and cert.not_valid_before_utc < since:
                 continue
-            if entry.status == "R":
-                state = "revoked"
-            elif entry.status == "E" or entry.expires <= now:
-                state = "expired"
-            else:
-                state = "valid"
-            issued.append(
-                IssuedCertificate(
-                    serial=serial_hex(entry.serial),
-                    subject=cert.subject.rfc4514_string() if cert else to_rfc4514(entry.subject_oneline),
-                    not_after=entry.expires,
-                    status=state,
-                    revoked_at=entry.revoked_at,
-                    sha256=hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest() if cert else None,
-                )
-            )
+            issued.append(self._describe(entry, cert))
         return issued
+
+    async def certificate(self, serial: str) -> IssuedCertificate | None:
+        entry = self._find(parse_serial(serial))
+        return None if entry is None else self._describe(entry, self._issued_cert(entry))
 
     async def status(self, serial: str) -> RevocationStatus:
         number = parse_serial(serial)
@@ -320,13 +238,23 @@ class OpenSslCa:
 
     async def _publish_crl(self) -> None:
         # openssl writes the CRL beside the old one; it replaces the old one only once it reads back.
+        self._remove_stale_crl_candidates()
         with replacing(self.layout.crl) as candidate:
             args = ["ca", *self._ca_args(), "-batch", "-gencrl", "-crldays", str(self.settings.crl_days), "-out", str(candidate)]
             require_success(await self._run(args, with_key=True), label="openssl ca -gencrl", connector=self.instance)
             try:
-                x509.load_pem_x509_crl(candidate.read_bytes())
-            except (OSError, ValueError) as exc:
+                crl = parse_crl(candidate.read_bytes(), str(candidate))
+            except (OSError, CrlError) as exc:
                 raise ConnectorRejected(f"openssl ca -gencrl wrote no readable CRL: {exc}", connector=self.instance) from exc
+            if crl_signer(crl, self._ca_certs()) is None:
+                raise ConnectorRejected("openssl ca -gencrl wrote a CRL that no certificate of this CA verifies",
+                                        connector=self.instance)
+
+    def _remove_stale_crl_candidates(self) -> None:
+        """Candidates a killed writer left behind; called under the write lock, so none is being written."""
+        crl = self.layout.crl
+        for stale in crl.parent.glob(f".{crl.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
     @asynccontextmanager
     async def _write_lock(self) -> AsyncIterator[None]:
@@ -385,6 +313,40 @@ class OpenSslCa:
             return None
         return cert if cert.serial_number == entry.serial else None
 
+    def _describe(self, entry: IndexEntry, cert: x509.Certificate | None) -> IssuedCertificate:
+        """The index line, completed from the kept copy when there is one (the index has no issuer or SANs)."""
+        if entry.status == "R":
+            state = "revoked"
+        elif entry.status == "E" or entry.expires <= datetime.now(timezone.utc):
+            state = "expired"
+        else:
+            state = "valid"
+        if cert is None:
+            ca_certs = self._ca_certs()
+            return IssuedCertificate(
+                serial=serial_hex(entry.serial),
+                subject=to_rfc4514(entry.subject_oneline),
+                issuer=ca_certs[0].subject.rfc4514_string() if ca_certs else None,
+                not_after=entry.expires,
+                status=state,
+                revoked_at=entry.revoked_at,
+            )
+        der = cert.public_bytes(serialization.Encoding.DER)
+        dns, ips = _alternative_names(cert)
+        return IssuedCertificate(
+            serial=serial_hex(entry.serial),
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc,
+            not_after=entry.expires,
+            status=state,
+            revoked_at=entry.revoked_at,
+            sha256=sha256_hex(der),
+            sha1=sha1_hex(der),
+            san_dns=dns,
+            san_ip=ips,
+        )
+
     def _crl_finding(self, number: int) -> CrlFinding:
         path = self.layout.crl
         evidence = {"crl": str(path)}
@@ -393,22 +355,17 @@ class OpenSslCa:
         except OSError as exc:
             evidence["crl_check"] = f"no CRL: {exc.strerror or exc}"
             return CrlFinding(False, None, None, evidence)
-        evidence["crl_sha256"] = hashlib.sha256(data).hexdigest()
+        evidence["crl_sha256"] = sha256_hex(data)
         try:
-            crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
-        except ValueError as exc:
+            crl = parse_crl(data, str(path))
+        except CrlError as exc:
             evidence["crl_check"] = f"unreadable CRL: {exc}"
             return CrlFinding(False, None, None, evidence)
-        issuers = [c for c in self._ca_certs() if c.subject == crl.issuer]
-        if not issuers:
+        ca_certs = self._ca_certs()
+        if not any(c.subject == crl.issuer for c in ca_certs):
             evidence["crl_check"] = f"CRL issuer {crl.issuer.rfc4514_string()} is not this CA"
             return CrlFinding(False, None, None, evidence)
-        try:
-            signed = crl.is_signature_valid(issuers[0].public_key())  # type: ignore[arg-type]
-        except (TypeError, ValueError) as exc:
-            signed = False
-            evidence["crl_signature_error"] = str(exc)
-        if not signed:
+        if crl_signer(crl, ca_certs) is None:
             evidence["crl_check"] = "signature invalid: the CRL was not signed by the CA certificate's key"
             return CrlFinding(False, None, None, evidence)
         try:
@@ -434,8 +391,13 @@ class OpenSslCa:
             return None
         return secret_from(self.settings.passphrase)
 
+    def _passphrase_variables(self) -> list[str]:
+        reference = self.settings.passphrase
+        return [reference.removeprefix("env:")] if reference is not None and reference.startswith("env:") else []
+
     async def _run(self, args: list[str], *, with_key: bool) -> ToolResult:
-        """Run openssl; the passphrase travels only in the child's environment and is scrubbed from its output."""
+        """Run openssl; the passphrase travels only in the environment of a child that uses the key,
+        and is scrubbed from its output. No child inherits the variable the passphrase is read from."""
         child_env = {k: v for k, v in os.environ.items() if k != PASSIN_VAR}
         command = [self.settings.openssl, *args]
         secret = self._passphrase() if with_key else None
@@ -446,6 +408,14 @@ class OpenSslCa:
         result = await run_tool(command, timeout=self.settings.timeout, connector=self.instance, env=child_env,
                                 cwd=self.layout.workdir, label=label)
         return ToolResult(result.returncode, _scrub(result.stdout, secret), _scrub(result.stderr, secret))
+
+
+def _alternative_names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (x509.ExtensionNotFound, ValueError):
+        return [], []
+    return san.get_values_for_type(x509.DNSName), [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
 
 
 def _scrub(text: str, secret: str | None) -> str:

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from certsoar.certs.fingerprints import SHA1_DIGITS, normalize_digest
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.errors import ConnectorError, ConnectorRejected
 from certsoar.fileio import locked, printable_line, write_atomically
@@ -50,10 +51,12 @@ class SquidSettings(ConnectorSettings):
 
 
 def normalize_sha1(text: str) -> str:
-    """40 hex digits, with or without colons, any case → lower-case hex without separators."""
-    if not isinstance(text, str) or not _SHA1.fullmatch(text):
+    """``normalize_digest`` of a SHA-1 in exactly the two forms this file holds (40 hex digits, or
+    colon-separated pairs); ConnectorRejected for any other text."""
+    sha1 = normalize_digest(text, SHA1_DIGITS) if isinstance(text, str) and _SHA1.fullmatch(text) else None
+    if sha1 is None:
         raise ConnectorRejected(f"not a SHA-1 fingerprint (40 hex digits, colons optional): {text!r}")
-    return text.replace(":", "").lower()
+    return sha1
 
 
 def squid_form(sha1: str) -> str:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.connectors.ca import RevocationReason, RevocationStatus
+from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.notify import Message
 from certsoar.context import ActionContext
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
@@ -31,6 +31,13 @@ class FakeCa:
 
     async def list_issued(self, since: datetime | None = None) -> list[Any]:
         return []
+
+    async def certificate(self, serial: str) -> IssuedCertificate | None:
+        """Every issued serial holds the certificate of ``make_alert`` (SHA-1 aa…a)."""
+        if serial not in self.issued:
+            return None
+        return IssuedCertificate(serial=serial, subject="CN=fake", issuer="CN=Fake CA", sha1="a" * 40, status="valid",
+                                 not_after=datetime(2027, 1, 1, tzinfo=timezone.utc))
 
     async def status(self, serial: str) -> RevocationStatus:
         return RevocationStatus(serial=serial, known=serial in self.issued, revoked=serial in self.revoked,

@@ -24,7 +24,7 @@ steps:
   - id: contain
     when: "{{ steps.gate.approved }}"
     parallel:
-      - {id: revoke, action: ca.revoke, with: {serial: "0a1b"}}
+      - {id: revoke, action: ca.revoke, with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}
       - {id: block, action: firewall.block, with: {addresses: ["{{ alert.dst_ip }}", "203.0.113.10"]}}
       - {id: fp, action: proxy.block_certificate, with: {sha1: "{{ alert.sha1 }}"}}
   - {id: outcome, action: notify.send, with: {template: outcome.md.j2}}

@@ -80,7 +80,7 @@ def test_rule_expressions_are_checked_against_earlier_steps() -> None:
 def test_an_approved_revocation_is_accepted() -> None:
     text = HEAD + ("  - {id: g, approval: {roles: [x]}}\n"
                    "  - id: c\n    when: '{{ steps.g.approved }}'\n    parallel:\n"
-                   "      - {id: r, action: ca.revoke, with: {serial: '01'}}\n")
+                   "      - {id: r, action: ca.revoke, with: {serial: '01', expect: {sha1: '{{ alert.sha1 }}'}}}\n")
     assert problems(text) == []
 
 

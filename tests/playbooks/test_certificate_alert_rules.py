@@ -27,6 +27,7 @@ QUIET_CREATIONS = {"burst": False, "reason": "no burst", "incidents": [], "unrel
 QUIET_TRAFFIC = {"changed": False, "reason": "steady", "first_seen": None, "servers": [], "clients": [], "beaconing": [],
                  "sources": []}
 FAILED = {"failed": True, "error": "siem/files: no configured path exists"}
+SKIPPED = {"skipped": True}
 
 
 def facts(**changes: Any) -> dict[str, Any]:
@@ -37,9 +38,9 @@ def facts(**changes: Any) -> dict[str, Any]:
 
 
 def verdict(cert: dict[str, Any], creations: dict[str, Any] = QUIET_CREATIONS, traffic: dict[str, Any] = QUIET_TRAFFIC,
-            alert: dict[str, Any] | None = None) -> Any:
-    variables = {"alert": alert or {"id": "a", "ja3": None}, "steps": {"cert": cert, "creations": creations,
-                                                                      "traffic": traffic}}
+            alert: dict[str, Any] | None = None, ca_cert: dict[str, Any] = SKIPPED) -> Any:
+    variables = {"alert": alert or {"id": "a", "ja3": None}, "steps": {"cert": cert, "ca_cert": ca_cert,
+                                                                      "creations": creations, "traffic": traffic}}
     ctx = ActionContext(run_id="r", step_id="verdict", dry_run=True, now=NOW, config=None, connectors=None,  # type: ignore[arg-type]
                         ledger=None, templates=None, variables=variables)  # type: ignore[arg-type]
     return asyncio.run(evaluate_escalation(EvaluateInput(rules=RULES), ctx))
@@ -111,4 +112,26 @@ def test_reasons_name_the_evidence() -> None:
 
 def test_rule_ids_are_the_fixed_ones() -> None:
     assert [r["id"] for r in RULES] == ["issuer_mimicry", "creation_burst", "traffic_change", "known_malicious",
-                                        "unauthorized_internal"]
+                                        "unauthorized_internal", "ca_certificate_differs"]
+
+
+OUTSIDE_NAME = facts(issued_by_managed_ca=True, managed_ca="CN=Corp CA", serial="1002",
+                     outside_domains=["login.microsoftonline.com"])
+
+
+def _lookup(matches: bool) -> dict[str, Any]:
+    return {"serial": "1002", "found": True, "matches_alert": matches, "claimed": {"subject": "CN=login.microsoftonline.com"},
+            "certificate": {"subject": "CN=wiki.corp.example"},
+            "mismatch": None if matches else "the CA holds serial 1002 as subject 'CN=wiki.corp.example'"}
+
+
+def test_our_ca_holding_the_alerts_certificate_asks_to_contain() -> None:
+    result = verdict(OUTSIDE_NAME, ca_cert=_lookup(True))
+    assert [r.rule for r in result.reasons] == ["unauthorized_internal"] and result.contain
+
+
+def test_our_ca_holding_another_certificate_under_the_serial_escalates_without_containment() -> None:
+    result = verdict(OUTSIDE_NAME, ca_cert=_lookup(False))
+    assert [r.rule for r in result.reasons] == ["ca_certificate_differs"]
+    assert (result.escalate, result.severity, result.contain) == (True, "high", False)
+    assert "CN=wiki.corp.example" in result.reasons[0].reason and "serial 1002" in result.reasons[0].reason

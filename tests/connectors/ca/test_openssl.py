@@ -8,8 +8,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -357,3 +359,121 @@ async def test_crl_defaults_to_dir_crl_pem_and_relative_paths_follow_the_cnf(tmp
     status = await ca.revoke(ROGUE, RevocationReason.key_compromise)
     assert status.in_crl
     assert "Revoked" in status.evidence["openssl_ca_status"]
+
+
+async def test_certificate_is_what_the_ca_holds_under_the_serial(make_ca: MakeCa, lab_copy: LabPaths) -> None:
+    rogue = _cert(lab_copy.certificates["rogue"])
+    held = await make_ca().certificate("00:10:02")
+    assert held is not None and held.serial == ROGUE
+    assert held.subject == rogue.subject.rfc4514_string() and held.issuer == _cert(lab_copy.ca_cert).subject.rfc4514_string()
+    assert held.sha256 == hashlib.sha256(rogue.public_bytes(serialization.Encoding.DER)).hexdigest()
+    assert held.sha1 == hashlib.sha1(rogue.public_bytes(serialization.Encoding.DER)).hexdigest()
+    assert held.not_before == rogue.not_valid_before_utc and held.not_after == rogue.not_valid_after_utc
+    assert "login.microsoftonline.com" in held.san_dns and held.status == "valid"
+    assert await make_ca().certificate("ABCDEF") is None
+    with pytest.raises(ConnectorRejected, match="not a hexadecimal serial"):
+        await make_ca().certificate("-1002")  # a negative serial is not 1002
+
+
+async def test_certificate_without_a_kept_copy_comes_from_the_index(make_ca: MakeCa, lab_copy: LabPaths) -> None:
+    (lab_copy.ca_dir / "newcerts" / f"{ROGUE}.pem").unlink()
+    held = await make_ca().certificate(ROGUE)
+    assert held is not None and held.sha256 is None and held.sha1 is None and held.san_dns == []
+    assert held.subject.startswith("CN=login.microsoftonline.com,O=Microsoft Corporation")
+    assert held.issuer == _cert(lab_copy.ca_cert).subject.rfc4514_string()
+
+
+def _same_name_other_key(ca: x509.Certificate) -> x509.Certificate:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    return (x509.CertificateBuilder().subject_name(ca.subject).issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+
+
+async def test_crl_checked_against_every_ca_certificate_of_that_name(make_ca: MakeCa, lab_copy: LabPaths) -> None:
+    await make_ca().revoke(ROGUE, RevocationReason.key_compromise)
+    real = _cert(lab_copy.ca_cert)
+    # a renewed CA certificate (same name, new key) listed first: the CRL was signed by the second one
+    lab_copy.ca_cert.write_bytes(_same_name_other_key(real).public_bytes(serialization.Encoding.PEM)
+                                 + real.public_bytes(serialization.Encoding.PEM))
+    status = await make_ca().status(ROGUE)
+    assert status.in_crl and "signature valid" in status.evidence["crl_check"]
+    lab_copy.ca_cert.write_bytes(_same_name_other_key(real).public_bytes(serialization.Encoding.PEM))
+    forged = await make_ca().status(ROGUE)
+    assert not forged.in_crl and "signature invalid" in forged.evidence["crl_check"]
+
+
+_KILLED_WRITER = """
+import asyncio, sys
+from pathlib import Path
+from certsoar.connectors import ConnectorEnv
+from certsoar.connectors.ca import RevocationReason
+from certsoar.connectors.ca.openssl import OpenSslCa, OpenSslCaSettings
+root = Path(sys.argv[1])
+settings = OpenSslCaSettings(openssl_config=root / "lab/ca/openssl.cnf", openssl=sys.argv[2])
+ca = OpenSslCa(settings, ConnectorEnv(name="openssl-ca", state_dir=root, config_dir=root))
+asyncio.run(ca.revoke("1002", RevocationReason.key_compromise))
+"""
+
+
+async def test_a_writer_killed_during_gencrl_leaves_no_temp_file_behind(make_ca: MakeCa, lab_copy: LabPaths,
+                                                                        tmp_path: Path) -> None:
+    started = tmp_path / "gencrl-started"
+    real = shutil.which("openssl")
+    # openssl for everything, except that -gencrl writes half a CRL to its -out file and hangs there
+    fake = _fake_openssl(tmp_path, f"""
+case "$*" in
+  *-gencrl*)
+    out=""; prev=""
+    for a in "$@"; do [ "$prev" = "-out" ] && out="$a"; prev="$a"; done
+    echo "-----BEGIN X509 CRL-----" > "$out"
+    touch {started}
+    exec sleep 60;;
+esac
+exec {real} "$@"
+""")
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(tmp_path), str(fake)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer never reached -gencrl"
+            time.sleep(0.05)
+        os.killpg(writer.pid, signal.SIGKILL)
+        writer.wait(10)
+    finally:
+        if writer.poll() is None:
+            os.killpg(writer.pid, signal.SIGKILL)
+    assert list(lab_copy.ca_dir.glob(".crl.pem.*.tmp")), "the kill left no candidate: the test proves nothing"
+
+    status = await make_ca().revoke("1001", RevocationReason.superseded)
+    assert status.in_crl
+    assert not list(lab_copy.ca_dir.glob(".crl.pem.*.tmp"))
+    crl = x509.load_pem_x509_crl(lab_copy.crl.read_bytes())
+    assert {r.serial_number for r in crl} == {0x1001, 0x1002}  # the killed revocation reaches the CRL too
+
+
+async def test_passphrase_variable_reaches_only_the_openssl_calls_that_sign(make_ca: MakeCa, lab_copy: LabPaths,
+                                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _encrypt_ca_key(lab_copy)
+    dumps = tmp_path / "env"
+    dumps.mkdir()
+    real = shutil.which("openssl")
+    fake = _fake_openssl(tmp_path, f'echo "$*" > {dumps}/$$.args\nenv > {dumps}/$$.env\nexec {real} "$@"')
+    monkeypatch.setenv("LAB_CA_PASS", PASSPHRASE)
+    ca = make_ca(passphrase="env:LAB_CA_PASS", openssl=str(fake))
+    await ca.status(ROGUE)
+    status = await ca.revoke(ROGUE, RevocationReason.key_compromise)
+    assert status.revoked and status.in_crl
+
+    calls = [(args.read_text(), args.with_suffix(".env").read_text()) for args in dumps.glob("*.args")]
+    signing = [env for args, env in calls if "-revoke" in args or "-gencrl" in args]
+    reading = [env for args, env in calls if "-revoke" not in args and "-gencrl" not in args]
+    assert len(signing) == 2 and len(reading) >= 2
+    assert all(f"CERTSOAR_CA_PASSIN={PASSPHRASE}" in env for env in signing)
+    assert not any("CERTSOAR_CA_PASSIN" in env for env in reading)
+    assert not any(PASSPHRASE in env or "LAB_CA_PASS=" in env for env in reading)
+    assert not any("LAB_CA_PASS=" in env for env in signing)
