@@ -77,5 +77,5 @@ def servers_in_any_format() -> tuple[tuple[str, str], ...]:
 def in_any_format(concept: str) -> tuple[str, ...]:
     """Every key any format names ``concept`` by, in the order of FORMATS, each once."""
     if concept not in CONCEPTS:
-        raise KeyError(concept)
+        raise ValueError(f"unknown log field concept {concept!r} (known: {sorted(CONCEPTS)})")
     return tuple(dict.fromkeys(name for fmt in FORMATS for name in getattr(fmt, concept)))
