@@ -9,6 +9,7 @@ code only at the edge (the runner and the CLI)::
     ├── AlertError           an alert that cannot be normalized (names the field)
     ├── ApprovalError        a decision that is refused (role, quorum, state, expiry)
     ├── RunError             a run that does not exist or cannot be resumed
+    │   └── RunBusy          another live executor holds the run's lease
     ├── AuditError           the audit log's hash chain does not verify
     ├── ActionError          a step that failed for a reason of its own
     └── ConnectorError       a connector call that failed
@@ -53,6 +54,10 @@ class ApprovalError(CertsoarError):
 
 class RunError(CertsoarError):
     pass
+
+
+class RunBusy(RunError):
+    """Another executor holds the run's lease: it is being executed elsewhere."""
 
 
 class AuditError(CertsoarError):
