@@ -117,6 +117,10 @@ LEASE_SECONDS = 60.0
 (at once when the executor was a process on this host that no longer exists)."""
 
 
+BUSY_SECONDS = 10.0
+"""How long a write waits for another process's transaction before the store reports it locked."""
+
+
 class RunStatus(StrEnum):
     RUNNING = "running"
     WAITING_APPROVAL = "waiting_approval"
@@ -278,16 +282,18 @@ class RunStore:
         try:
             if read_only:
                 uri = f"file:{Path(path).resolve()}?mode=ro" if Path(path).exists() else "file::memory:"
-                self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+                self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                          timeout=BUSY_SECONDS)
                 if not Path(path).exists():
                     self.db.executescript(SCHEMA)
             else:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                # the busy timeout from the first statement: concurrent first opens all set WAL and the schema
+                self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                          timeout=BUSY_SECONDS)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
-            self.db.execute("PRAGMA busy_timeout=10000")
             self.db.execute("SELECT count(*) FROM runs").fetchone()
         except sqlite3.Error as exc:
             raise _database_error(self.path, exc) from exc
