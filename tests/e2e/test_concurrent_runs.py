@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from conftest import Cli
 from test_crash_resume import effects_in_targets
 
@@ -197,3 +198,19 @@ def test_a_broken_page_is_a_clear_error_not_an_intact_audit(cli: Cli) -> None:
     assert "run store " in done.stderr and "runs.sqlite3: " in done.stderr and "Traceback" not in done.stderr, done.stderr
     shown = cli.run("approve", run["id"], "--as", "alice", "--config", str(cli.lab.config))
     assert shown.returncode == 2 and "Traceback" not in shown.stderr, shown.stderr
+
+
+def test_a_read_only_run_store_is_a_clear_error(cli: Cli) -> None:
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], check=False).returncode != 0:
+        pytest.skip("needs unshare -m (a mount namespace) to mount the state dir read-only; as root even 0444 "
+                    "files are writable")
+    run = cmd(cli, "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
+    state = cli.lab.root.parent
+    script = (f'mount --bind -o ro "{state}" "{state}" && exec "{sys.executable}" -m certsoar approve {run["id"]} '
+              f'--as alice --config "{cli.lab.config}"')
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], env=cli.env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "run store " in done.stderr and "runs.sqlite3: " in done.stderr and "Traceback" not in done.stderr, \
+        done.stderr
+    assert cmd(cli, "runs", "show", run["id"])["status"] == "waiting_approval"
