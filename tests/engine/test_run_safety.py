@@ -47,6 +47,16 @@ def audit_events(store: RunStore, run_id: str) -> list[str]:
     return [r["event"] for r in store.audit_records(run_id)]
 
 
+async def executing(store: RunStore) -> str:
+    """The id of the run another task has started executing (once its lease is taken)."""
+    for _ in range(500):
+        runs = store.list_runs()
+        if runs and store.lease(runs[0]["id"]) is not None:
+            return str(runs[0]["id"])
+        await asyncio.sleep(0.01)
+    raise AssertionError("the run never started")
+
+
 # the lease -------------------------------------------------------------------------------------
 
 SLOW = """
@@ -57,10 +67,9 @@ SLOW = """
 
 async def test_a_run_held_by_a_live_executor_is_refused_to_a_second_one(env) -> None:
     runner, store, _ = env
-    pb = book(SLOW % 0.5)
+    pb = book(SLOW % 1)
     first = asyncio.create_task(runner().start(pb, fk.make_alert()))
-    await asyncio.sleep(0.2)
-    run_id = store.list_runs()[0]["id"]
+    run_id = await executing(store)
     with pytest.raises(RunBusy, match=f"run {run_id} is being executed by {socket.gethostname()}:"):
         await runner().resume(pb, run_id)
     # the same alert again returns the run without executing it a second time
@@ -73,14 +82,13 @@ async def test_a_run_held_by_a_live_executor_is_refused_to_a_second_one(env) -> 
 
 async def test_the_lease_is_renewed_while_the_run_executes(env, monkeypatch: pytest.MonkeyPatch) -> None:
     runner, store, _ = env
-    monkeypatch.setattr(store_module, "LEASE_SECONDS", 0.3)
+    monkeypatch.setattr(store_module, "LEASE_SECONDS", 0.5)
     monkeypatch.setattr(runner_module, "RENEW_SECONDS", 0.05)
-    pb = book(SLOW % 1.2)
+    pb = book(SLOW % 2.5)
     first = asyncio.create_task(runner().start(pb, fk.make_alert()))
-    await asyncio.sleep(0.1)
-    run_id = store.list_runs()[0]["id"]
-    for _ in range(4):  # well past the 0.3 s lease the executor took first
-        await asyncio.sleep(0.25)
+    run_id = await executing(store)
+    for _ in range(4):  # well past the 0.5 s lease the executor took first
+        await asyncio.sleep(0.45)
         with pytest.raises(RunBusy):
             await runner().resume(pb, run_id)
     await first
@@ -91,10 +99,9 @@ async def test_the_lease_is_renewed_while_the_run_executes(env, monkeypatch: pyt
 async def test_an_executor_that_lost_its_lease_stops_and_writes_no_status(env, monkeypatch) -> None:
     runner, store, _ = env
     monkeypatch.setattr(runner_module, "RENEW_SECONDS", 0.05)
-    pb = book(SLOW % 0.5)
+    pb = book(SLOW % 3)
     first = asyncio.create_task(runner().start(pb, fk.make_alert()))
-    await asyncio.sleep(0.1)
-    run_id = store.list_runs()[0]["id"]
+    run_id = await executing(store)
     later = (utcnow() + timedelta(minutes=5)).isoformat()
     store.db.execute("UPDATE run_leases SET owner='elsewhere:1:x', expires=? WHERE run_id=?", (later, run_id))
     with pytest.raises(RunBusy, match="lost the run's lease"):
