@@ -187,7 +187,7 @@ class Runner:
             if recorded and recorded.status in DONE:
                 state.variables["steps"][step.id] = recorded.output
         if run.status != RunStatus.RUNNING:
-            self.journal.update_run(run_id, status=RunStatus.RUNNING, owner=None if self.dry_run else self.owner)
+            self.journal.update_run(run_id, status=RunStatus.RUNNING, owner=self._fence())
         try:
             for step in playbook.steps:
                 await self._step(state, step)
@@ -278,7 +278,7 @@ class Runner:
                 attempts: int = 1, started: datetime) -> None:
         state.variables["steps"][step.id] = output
         self.journal.record_step(state.run_id, step.id, action=step.action, status=status, output=output,
-                                 error=error, attempts=attempts, started=started)
+                                 error=error, attempts=attempts, started=started, owner=self._fence())
         crashpoint(f"after:{step.id}")
 
     async def _action(self, state: RunState, step: Step, spec: ActionSpec) -> tuple[Any, int]:
@@ -348,7 +348,11 @@ class Runner:
         ctx = self._context(state, step, {**state.variables, "approval": approval.model_dump()})
         result = await notify(notify.input_model.model_validate({"template": approval.template}), ctx)
         self.journal.record_step(state.run_id, f"{step.id}.request", action=notify.name, status="completed",
-                                 output=result.model_dump(mode="json"))
+                                 output=result.model_dump(mode="json"), owner=self._fence())
+
+    def _fence(self) -> str | None:
+        """The lease owner journal writes are checked against (none for a dry run's in-memory journal)."""
+        return None if self.dry_run else self.owner
 
     def _context(self, state: RunState, step: Step, variables: dict[str, Any]) -> ActionContext:
         ledger = EffectLedger(self.store, self.journal, state.run_id, dry_run=self.dry_run)

@@ -435,9 +435,14 @@ class RunStore:
 
     # journal ------------------------------------------------------------
     def record_step(self, run_id: str, step_id: str, *, action: str | None, status: str, output: Any = None,
-                    error: str | None = None, attempts: int = 1, started: datetime | None = None) -> None:
+                    error: str | None = None, attempts: int = 1, started: datetime | None = None,
+                    owner: str | None = None) -> None:
+        """Journal a step; with ``owner``, only while ``owner`` holds the run's lease (RunBusy otherwise), so
+        an executor that was paused past its lease cannot write over the one that took the run over."""
         now = utcnow().isoformat()
         with self.transaction() as db:
+            if owner is not None:
+                self._check_lease(db, run_id, owner)
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id=?", (run_id,)).fetchone()[0]
             db.execute(
                 "INSERT INTO steps (run_id, step_id, action, seq, status, started, finished, attempts, output, error)"

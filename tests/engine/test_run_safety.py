@@ -111,6 +111,20 @@ async def test_an_executor_that_lost_its_lease_stops_and_writes_no_status(env, m
     assert "run.status" not in audit_events(store, run_id)[1:]
 
 
+async def test_an_executor_paused_past_its_lease_journals_nothing_more(env, monkeypatch) -> None:
+    runner, store, _ = env
+    monkeypatch.setattr(runner_module, "RENEW_SECONDS", 100)  # as if the process had been stopped
+    pb = book(SLOW % 0.5)
+    first = asyncio.create_task(runner().start(pb, fk.make_alert()))
+    run_id = await executing(store)
+    later = (utcnow() + timedelta(minutes=5)).isoformat()
+    store.db.execute("UPDATE run_leases SET owner='elsewhere:1:x', expires=? WHERE run_id=?", (later, run_id))
+    with pytest.raises(RunBusy, match="no longer holds the run's lease; elsewhere:1:x does"):
+        await first
+    assert fk.CALLS == {"slow": 1}  # its step ran, but neither it nor anything after it is journaled
+    assert store.steps(run_id) == [] and store.get_run(run_id).status == "running"
+
+
 async def test_a_crashed_or_expired_executor_leaves_the_run_resumable(env) -> None:
     runner, store, _ = env
     pb = book(SLOW % 0)
