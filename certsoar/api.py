@@ -12,7 +12,7 @@ from certsoar.errors import ApprovalError, RunError
 from certsoar.playbook import Playbook, find_playbook, parse_playbook
 from certsoar.runner import Runner
 from certsoar.runview import run_view
-from certsoar.store import RunStore, utcnow
+from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
 from certsoar.validate import check_playbook
 
 
@@ -51,32 +51,33 @@ async def run_playbook(config: Config, playbook: str, alert: CertificateAlert, *
 
 def _playbook_of(store: RunStore, run_id: str) -> Playbook:
     run = store.get_run(run_id)
-    if not run["definition"]:
+    if not run.definition:
         raise RunError(f"run {run_id} has no playbook definition to resume from")
-    return _checked(run["definition"], f"<{run['playbook']} as of run {run_id}>")
+    return _checked(run.definition, f"<{run.playbook} as of run {run_id}>")
 
 
 async def decide(config: Config, run_id: str, *, analyst: str, decision: str, comment: str | None = None,
                  connections: Connections | None = None) -> dict[str, Any]:
     """Approve or deny a waiting run; the run resumes in this process when the gate is decided."""
-    if decision not in ("approved", "denied"):
+    if decision not in (GateStatus.APPROVED, GateStatus.DENIED):
         raise ApprovalError(f"unknown decision {decision!r}")
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
-        await runner.decide(_playbook_of(store, run_id), run_id, analyst=analyst, decision=decision, comment=comment)
+        await runner.decide(_playbook_of(store, run_id), run_id, analyst=analyst, decision=GateStatus(decision),
+                            comment=comment)
         return run_view(store, run_id)
 
 
 async def resume(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:
     """Carry on a run that was cut short (a crash), retry one that failed (from the failed step), or end
-    one whose approval expired."""
+    one whose approval expired. RunBusy while another live executor has the run."""
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
         playbook = _playbook_of(store, run_id)
-        status = store.get_run(run_id)["status"]
-        if status in ("running", "failed"):
+        status = store.get_run(run_id).status
+        if status in (RunStatus.RUNNING, RunStatus.FAILED):
             await runner.resume(playbook, run_id)
-        elif status == "waiting_approval":
+        elif status == RunStatus.WAITING_APPROVAL:
             await runner.expire_due(playbook, run_id)
         return run_view(store, run_id)
 

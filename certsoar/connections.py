@@ -58,6 +58,14 @@ def _secret_variables(config: Config) -> list[str]:
 
 
 class Connections:
+    """Owns the connectors of one configuration for one process: each kind is built from its config
+    section on first use (``ctx.connectors.ca``) and shared by every step after that.
+
+    Guarantees: only the configured type of each kind is built, its settings validated by the type's
+    model (ConfigError naming the section otherwise); ``validate`` builds all of them before a run
+    starts, so a bad section fails before anything is written; tests pass ``overrides`` instead.
+    """
+
     def __init__(self, config: Config, store: "RunStore | None" = None, overrides: dict[str, Any] | None = None) -> None:
         self._config = config
         self._store = store

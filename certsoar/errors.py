@@ -15,6 +15,7 @@ code only at the edge (the runner and the CLI). Every class carries its exit cod
     ├── AlertError              (2) an alert that cannot be normalized (names the field)
     ├── ApprovalError           (1) a decision that is refused (role, quorum, state, expiry)
     ├── RunError                (2) a run that does not exist or cannot be resumed
+    │   └── RunBusy             (2) another live executor holds the run's lease
     ├── AuditError              (1) the audit log's hash chain does not verify
     ├── ActionError             (1) a step that failed for a reason of its own
     └── ConnectorError          (1) a connector call that failed
@@ -87,6 +88,10 @@ class ApprovalError(CertsoarError):
 
 class RunError(CertsoarError):
     exit_code = EXIT_USAGE
+
+
+class RunBusy(RunError):
+    """Another executor holds the run's lease: it is being executed elsewhere."""
 
 
 class AuditError(CertsoarError):

@@ -148,3 +148,34 @@ def step_fields(text: str) -> set[tuple[str, str | None]]:
 def step_references(text: str) -> set[str]:
     """Step ids an expression reads as ``steps.<id>`` (or ``steps['id']``)."""
     return {step for step, _ in step_fields(text)}
+
+
+def _conjuncts(node: nodes.Node) -> list[nodes.Node]:
+    if isinstance(node, nodes.And):
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def required_approvals(condition: str | bool | None) -> set[str]:
+    """Gate ids whose ``steps.<gate>.approved`` the condition requires: the condition is one expression,
+    a conjunction (``a and b and …``) with that lookup itself as one of its terms. Under ``not``, ``or``,
+    a comparison, a test or a filter the lookup guarantees nothing, so it does not count."""
+    if not isinstance(condition, str):
+        return set()
+    expr = whole_expression(condition)
+    if expr is None:
+        return set()
+    try:
+        body = ENV.parse(f"{{{{ {expr} }}}}").body
+    except TemplateSyntaxError:
+        return set()
+    if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:
+        return set()
+    gates: set[str] = set()
+    for term in _conjuncts(body[0].nodes[0]):
+        if isinstance(term, (nodes.Getattr, nodes.Getitem)) and _key(term) == "approved":
+            inner = term.node
+            if isinstance(inner, (nodes.Getattr, nodes.Getitem)) and isinstance(inner.node, nodes.Name) \
+                    and inner.node.name == "steps" and _key(inner) is not None:
+                gates.add(str(_key(inner)))
+    return gates

@@ -3,7 +3,9 @@
 Each change has a natural key (``ca:<instance>:revoke:<serial>``). ``apply`` reads the target
 first, records the intent, writes, reads back and records what it did. A crash after the intent
 is reconciled on the next attempt by that first read; "already done" is success with
-``changed=False``. In a dry run only the read happens and the plan is returned.
+``changed=False``. A write whose read-back does not show it is recorded "unverified" and fails
+the step (ActionError naming the key and target): the run ends failed, and its resume reads the
+target again and writes again. In a dry run only the read happens and the plan is returned.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from certsoar.errors import ActionError
 from certsoar.faults import crashpoint
 from certsoar.store import RunStore
 
@@ -31,6 +34,13 @@ ReadBack = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
 class EffectLedger:
+    """Owns the changes one run makes outside certsoar, each under its natural key.
+
+    Guarantees: a change is written at most once across runs, retries and crashes (the target is read
+    before writing, the intent is recorded before the write); every change is read back, and one that
+    does not verify raises ActionError instead of being reported made; a dry run only reads.
+    """
+
     def __init__(self, effects: RunStore, journal: RunStore, run_id: str, *, dry_run: bool) -> None:
         """``effects`` holds the ledger (read-only in a dry run); ``journal`` holds the run's records."""
         self.effects = effects
@@ -41,7 +51,7 @@ class EffectLedger:
     def recorded(self, key: str) -> bool:
         """The ledger says this change was made (for effects the target cannot show, like a sent message)."""
         found = self.effects.effect(key)
-        return bool(found and found["state"] == "done")
+        return bool(found and found.state == "done")
 
     async def apply(self, key: str, *, step_id: str, action: str, target: str, is_done: ReadBack,
                     write: Callable[[], Awaitable[None]]) -> Effect:
@@ -53,7 +63,7 @@ class EffectLedger:
         if done:
             # Done already: by another run, or by this one before a crash cut it short after its intent.
             prior = self.effects.effect(key)
-            ours = bool(prior and prior["state"] == "intent" and prior["run_id"] == self.run_id)
+            ours = bool(prior and prior.state in ("intent", "unverified") and prior.run_id == self.run_id)
             effect = Effect(key=key, action=action, target=target, changed=ours, verified=True, evidence=evidence)
         elif self.dry_run:
             effect = Effect(key=key, action=action, target=target, changed=True, verified=False, planned=True,
@@ -71,4 +81,7 @@ class EffectLedger:
         self.journal.record_run_effect(self.run_id, key, step_id=step_id, action=action, target=target,
                                        changed=effect.changed, verified=effect.verified, planned=effect.planned,
                                        evidence=effect.evidence)
+        if not effect.verified and not effect.planned:
+            raise ActionError(f"effect {key}: written to {target} but the read-back does not show it; "
+                              "the run is failed and its resume checks and writes it again")
         return effect

@@ -38,7 +38,9 @@ class Approval(_Strict):
     roles: list[str] = Field(min_length=1, description="Roles (config analysts.<name>.roles) whose members may decide.")
     required: int = Field(default=1, ge=1, le=10, description="Approvals needed (M of N).")
     expires: str = Field(default="24h", description="After this the run is not approved and ends expired.")
-    distinct_from_requester: bool = Field(default=False, description="The analyst who started the run may not approve it.")
+    distinct_from_requester: bool = Field(
+        default=True, description="The analyst who started the run (run --as) may not decide it: four eyes. A run "
+                                  "started without --as (by a SOAR) has no requester to exclude.")
     template: str | None = Field(default=None, description="Template of the approval request sent to the notifiers.")
 
     _check_expires = field_validator("expires")(_duration)

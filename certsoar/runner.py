@@ -8,7 +8,7 @@ step that was cut short are kept from repeating by the effect ledger.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,18 +19,22 @@ from certsoar.alert import CertificateAlert
 from certsoar.config import Config, format_validation_error
 from certsoar.connections import Connections
 from certsoar.context import ActionContext
-from certsoar.errors import ActionError, ApprovalError, CertsoarError, ConnectorUnavailable, RunError
+from certsoar.errors import ActionError, ApprovalError, CertsoarError, ConnectorUnavailable, RunBusy, RunError
 from certsoar.expressions import evaluate, truthy
 from certsoar.faults import crashpoint
 from certsoar.ledger import EffectLedger
 from certsoar.playbook import Approval, Playbook, Step
-from certsoar.registry import get_action
-from certsoar.store import RunStore, utcnow
+from certsoar.registry import ActionSpec, get_action
+from certsoar.store import GateRow, GateStatus, RunStatus, RunStore, StepRow, executor_id, utcnow
 from certsoar.templating import Templates
 from certsoar.timeparse import parse_duration
 
 DONE = ("completed", "skipped", "failed")
-"""Journal states a replay keeps; a step that ended the run in "error" runs again on resume."""
+"""Journal states a replay keeps; a step that ended the run in "error" (or was "cancelled" because a
+parallel sibling failed) runs again on resume."""
+
+RENEW_SECONDS = 15.0
+"""How often an executor renews its run's lease (well inside store.LEASE_SECONDS)."""
 
 
 class WaitingForApproval(Exception):
@@ -41,12 +45,23 @@ class WaitingForApproval(Exception):
 class RunState:
     run_id: str
     requester: str | None
-    outcome: str = "completed"
-    journal: dict[str, dict[str, Any]] = field(default_factory=dict)
+    playbook: Playbook
+    outcome: RunStatus = RunStatus.COMPLETED
+    journal: dict[str, StepRow] = field(default_factory=dict)
     variables: dict[str, Any] = field(default_factory=dict)
 
 
 class Runner:
+    """Executes playbooks: owns the order of steps, their journal, approval gates and the run's status.
+
+    Guarantees: one executor per run (a lease in the store, taken before executing, renewed while
+    running, released with the final status; RunBusy when another live executor has it); a step
+    recorded done is never executed again (replay); an action that needs approval runs only after an
+    approved gate earlier in the same run, whatever the playbook's conditions say; a failing branch of a
+    parallel block cancels its siblings and journals them before the step ends; a run ends completed
+    only when every effect was read back.
+    """
+
     def __init__(self, config: Config, store: RunStore, *, dry_run: bool = False,
                  connections: Connections | None = None, templates: Templates | None = None) -> None:
         """``store`` is the persistent run store. In a dry run it is only read (connectors and the
@@ -57,110 +72,136 @@ class Runner:
         self.journal = RunStore(":memory:") if dry_run else store
         self.connections = connections or Connections(config, store)
         self.templates = templates or Templates()
+        self.owner = executor_id()
+        self._lease_lost = False
 
     # entry points -------------------------------------------------------
     async def start(self, playbook: Playbook, alert: CertificateAlert, *, trigger: str = "alert",
                     requester: str | None = None, definition: str | None = None) -> str:
         """Run ``playbook`` for ``alert``; an alert that already has a run returns that run (resumed if it
-        was cut short)."""
+        was cut short, left alone while another executor has it)."""
         run_id, created = self.journal.create_run(playbook=playbook.id, alert_id=alert.id, trigger=trigger,
                                                   alert=alert.model_dump(mode="json"), requester=requester,
-                                                  dry_run=self.dry_run, definition=definition)
-        if created or self.journal.get_run(run_id)["status"] == "running":
-            await self._execute(playbook, run_id)
+                                                  dry_run=self.dry_run, definition=definition,
+                                                  owner=None if self.dry_run else self.owner)
+        if created:
+            await self._execute(playbook, run_id, leased=True)
+        elif self.journal.get_run(run_id).status == RunStatus.RUNNING:
+            try:
+                await self._execute(playbook, run_id)
+            except RunBusy:
+                pass  # being executed elsewhere: the caller gets the run as it stands
         return run_id
 
     async def resume(self, playbook: Playbook, run_id: str) -> None:
+        """Execute a run cut short or failed; RunBusy while another live executor has it."""
         await self._execute(playbook, run_id)
 
-    async def decide(self, playbook: Playbook, run_id: str, *, analyst: str, decision: str,
+    async def decide(self, playbook: Playbook, run_id: str, *, analyst: str, decision: GateStatus,
                      comment: str | None = None) -> None:
-        """Record ``analyst``'s approve/deny on the waiting gate and resume the run when it is decided."""
-        run = self.store.get_run(run_id)
-        if run["status"] != "waiting_approval":
-            raise ApprovalError(f"run {run_id} is {run['status']}, not waiting for approval")
+        """Record ``analyst``'s approve/deny on the waiting gate and, when that settles the gate, execute
+        the run here. The store settles the gate atomically: of two concurrent decisions exactly one
+        decides it and the other gets ApprovalError."""
         gate = self.store.approval(run_id)
         if gate is None:
-            raise ApprovalError(f"run {run_id} has no open approval")
-        if utcnow() >= datetime.fromisoformat(gate["expires"]):
-            self.store.close_approval(run_id, gate["step_id"], "expired")
-            await self._claim_and_resume(playbook, run_id)
-            raise ApprovalError(f"the approval of run {run_id} expired at {gate['expires']}; the run ended expired")
+            run = self.store.get_run(run_id)
+            latest = self.store.approval(run_id, pending_only=False)
+            raise ApprovalError(f"run {run_id} is {run.status}, not waiting for approval"
+                                + (f": {latest.describe()}" if latest else ""))
+        if utcnow() < gate.expires:
+            self._check_analyst(gate, analyst)
+        settled = self.store.decide(run_id, analyst=analyst, decision=decision, comment=comment, owner=self.owner)
+        if settled.status == GateStatus.PENDING:
+            return
+        await self._execute(playbook, run_id, leased=True)
+        if settled.status == GateStatus.EXPIRED:
+            raise ApprovalError(f"the approval of run {run_id} expired at {settled.expires.isoformat()}; "
+                                "the run ended expired")
+
+    def _check_analyst(self, gate: GateRow, analyst: str) -> None:
         analyst_cfg = self.config.analysts.get(analyst)
         if analyst_cfg is None:
             raise ApprovalError(f"{analyst!r} is not an analyst in the config")
-        if not set(analyst_cfg.roles) & set(gate["roles"]):
+        if not set(analyst_cfg.roles) & set(gate.roles):
             raise ApprovalError(f"{analyst} has roles {sorted(analyst_cfg.roles)}; this approval needs one of "
-                                f"{gate['roles']}")
-        if gate["distinct_from_requester"] and analyst == gate["requester"]:
-            raise ApprovalError(f"{analyst} started run {run_id} and may not approve it")
-        self.store.add_decision(run_id, gate["step_id"], analyst=analyst, decision=decision, comment=comment)
-        gate = self.store.approval(run_id, gate["step_id"])
-        assert gate is not None
-        approvals = sum(1 for d in gate["decisions"] if d["decision"] == "approved")
-        if any(d["decision"] == "denied" for d in gate["decisions"]):
-            self.store.close_approval(run_id, gate["step_id"], "denied")
-        elif approvals >= gate["required"]:
-            self.store.close_approval(run_id, gate["step_id"], "approved")
-        else:
-            return
-        await self._claim_and_resume(playbook, run_id)
+                                f"{gate.roles}")
+        if gate.distinct_from_requester and analyst == gate.requester:
+            raise ApprovalError(f"{analyst} started run {gate.run_id} and may not approve it")
 
     async def expire_due(self, playbook: Playbook, run_id: str) -> bool:
         """End a waiting run whose approval has expired; True when it did."""
-        gate = self.store.approval(run_id)
-        if gate is None or utcnow() < datetime.fromisoformat(gate["expires"]):
+        if not self.store.expire_gate(run_id, self.owner):
             return False
-        self.store.close_approval(run_id, gate["step_id"], "expired")
-        await self._claim_and_resume(playbook, run_id)
+        await self._execute(playbook, run_id, leased=True)
         return True
 
-    async def _claim_and_resume(self, playbook: Playbook, run_id: str) -> None:
-        with self.store.transaction() as db:
-            claimed = db.execute("UPDATE runs SET status='running' WHERE id=? AND status='waiting_approval'",
-                                 (run_id,)).rowcount
-        if claimed:
-            self.store.audit(run_id, "run.resumed", {"trigger": "approval"})
-            await self._execute(playbook, run_id)
-
     # execution ----------------------------------------------------------
-    async def _execute(self, playbook: Playbook, run_id: str) -> None:
+    async def _execute(self, playbook: Playbook, run_id: str, *, leased: bool = False) -> None:
+        """Execute the run as its one executor: take its lease (unless the caller's transaction took it),
+        keep it renewed while the steps run, and write the final status only while still holding it."""
+        if self.dry_run:
+            status, error = await self._run_steps(playbook, run_id)
+            self.journal.update_run(run_id, status=status, error=error)
+            return
+        if not leased:
+            self.store.take_lease(run_id, self.owner)
+        self._lease_lost = False
+        current = asyncio.current_task()
+        assert current is not None
+        keeper = asyncio.create_task(self._keep_lease(run_id, current))
+        try:
+            status, error = await self._run_steps(playbook, run_id)
+        except asyncio.CancelledError:
+            if self._lease_lost:
+                raise RunBusy(f"run {run_id}: this executor lost the run's lease (renewal failed); stopped") from None
+            raise
+        finally:
+            keeper.cancel()
+        self.store.update_run(run_id, status=status, error=error, owner=self.owner)
+
+    async def _keep_lease(self, run_id: str, executor: asyncio.Task[Any]) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            if not self.store.renew_lease(run_id, self.owner):
+                self._lease_lost = True
+                executor.cancel()
+                return
+
+    async def _run_steps(self, playbook: Playbook, run_id: str) -> tuple[RunStatus, str | None]:
         run = self.journal.get_run(run_id)
-        if run["playbook"] != playbook.id:
-            raise RunError(f"run {run_id} belongs to playbook {run['playbook']}, not {playbook.id}")
-        state = RunState(run_id=run_id, requester=run["requester"])
-        state.journal = {s["step_id"]: s for s in self.journal.steps(run_id)}
+        if run.playbook != playbook.id:
+            raise RunError(f"run {run_id} belongs to playbook {run.playbook}, not {playbook.id}")
+        state = RunState(run_id=run_id, requester=run.requester, playbook=playbook)
+        state.journal = {s.step_id: s for s in self.journal.steps(run_id)}
         state.variables = {
-            "alert": run["alert"],
+            "alert": run.alert,
             "steps": {},
             "vars": dict(playbook.vars),
-            "run": {"id": run_id, "playbook": playbook.id, "trigger": run["trigger"], "dry_run": self.dry_run,
-                    "requester": run["requester"]},
+            "run": {"id": run_id, "playbook": playbook.id, "trigger": run.trigger, "dry_run": self.dry_run,
+                    "requester": run.requester},
             "config": {"organization": {"domains": list(self.config.organization.domains)}},
             "playbook": {"id": playbook.id, "rules": [r.model_dump() for r in playbook.rules]},
         }
         for step in playbook.all_steps():
             recorded = state.journal.get(step.id)
-            if recorded and recorded["status"] in DONE:
-                state.variables["steps"][step.id] = recorded["output"]
-        if run["status"] != "running":
-            self.journal.update_run(run_id, status="running")
+            if recorded and recorded.status in DONE:
+                state.variables["steps"][step.id] = recorded.output
+        if run.status != RunStatus.RUNNING:
+            self.journal.update_run(run_id, status=RunStatus.RUNNING, owner=self._fence())
         try:
             for step in playbook.steps:
                 await self._step(state, step)
         except WaitingForApproval:
-            self.journal.update_run(run_id, status="waiting_approval")
-            return
+            return RunStatus.WAITING_APPROVAL, None
         except CertsoarError as exc:
-            self.journal.update_run(run_id, status="failed", error=str(exc))
-            return
-        self.journal.update_run(run_id, status=state.outcome, error=None)
+            return RunStatus.FAILED, str(exc)
+        return state.outcome, None
 
     async def _step(self, state: RunState, step: Step) -> None:
         recorded = state.journal.get(step.id)
-        if recorded and recorded["status"] in DONE:
+        if recorded and recorded.status in DONE:
             if step.approval is not None:
-                self._note_outcome(state, recorded["output"])
+                self._note_outcome(state, recorded.output)
             return
         crashpoint(f"before:{step.id}")
         started = utcnow()
@@ -174,12 +215,19 @@ class Runner:
             self._record(state, step, "completed", output, started=started)
             return
         if step.parallel is not None:
-            await asyncio.gather(*(self._step(state, child) for child in step.parallel))
+            await self._parallel(state, step, step.parallel)
             output = {child.id: state.variables["steps"][child.id] for child in step.parallel}
             self._record(state, step, "completed", output, started=started)
             return
+        assert step.action is not None
+        spec = get_action(step.action)
+        if spec.needs_approval and not self._approved_before(state, step):
+            error = (f"step {step.id}: {spec.name} needs an approval and no approval gate before it in this run "
+                     "was approved; refused")
+            self._record(state, step, "error", None, error=error, started=started)
+            raise ActionError(error)
         try:
-            output, attempts = await self._action(state, step)
+            output, attempts = await self._action(state, step, spec)
         except CertsoarError as exc:
             if step.on_error == "continue":
                 self._record(state, step, "failed", {"failed": True, "error": str(exc)}, error=str(exc),
@@ -190,16 +238,50 @@ class Runner:
             raise ActionError(f"step {step.id} failed: {exc}") from exc
         self._record(state, step, "completed", output, attempts=attempts, started=started)
 
+    async def _parallel(self, state: RunState, step: Step, children: list[Step]) -> None:
+        """Run the children concurrently; the first that fails cancels the others, which are journaled
+        "cancelled" (a resume runs them again) before the failure ends the step."""
+        started = utcnow()
+        tasks: dict[str, asyncio.Task[None]] = {}
+        try:
+            async with asyncio.TaskGroup() as group:
+                for child in children:
+                    tasks[child.id] = group.create_task(self._step(state, child))
+        except* WaitingForApproval:
+            raise WaitingForApproval from None
+        except* CertsoarError as failed:
+            for child in children:
+                if tasks[child.id].cancelled():
+                    self._record(state, child, "cancelled", None, error=f"cancelled: a sibling in {step.id} failed",
+                                 started=started)
+            first = failed.exceptions[0]
+            raise ActionError(str(first)) from first
+
+    def _approved_before(self, state: RunState, step: Step) -> bool:
+        """An approval gate that precedes ``step`` in the playbook was approved in this run (planned, in a
+        dry run)."""
+        for top in state.playbook.steps:
+            if step in top.walk():
+                return False
+            for gate in (s for s in top.walk() if s.approval is not None):
+                if self.dry_run:
+                    output = state.variables["steps"].get(gate.id) or {}
+                    if output.get("status") == "planned":
+                        return True
+                else:
+                    row = self.store.approval(state.run_id, gate.id)
+                    if row is not None and row.status == GateStatus.APPROVED:
+                        return True
+        return False
+
     def _record(self, state: RunState, step: Step, status: str, output: Any, *, error: str | None = None,
                 attempts: int = 1, started: datetime) -> None:
         state.variables["steps"][step.id] = output
         self.journal.record_step(state.run_id, step.id, action=step.action, status=status, output=output,
-                                 error=error, attempts=attempts, started=started)
+                                 error=error, attempts=attempts, started=started, owner=self._fence())
         crashpoint(f"after:{step.id}")
 
-    async def _action(self, state: RunState, step: Step) -> tuple[Any, int]:
-        assert step.action is not None
-        spec = get_action(step.action)
+    async def _action(self, state: RunState, step: Step, spec: ActionSpec) -> tuple[Any, int]:
         if step.for_each is None:
             return await self._call(state, step, spec, state.variables)
         items = evaluate(step.for_each, state.variables)
@@ -212,7 +294,7 @@ class Runner:
             attempts = max(attempts, n)
         return outputs, attempts
 
-    async def _call(self, state: RunState, step: Step, spec: Any, variables: dict[str, Any]) -> tuple[Any, int]:
+    async def _call(self, state: RunState, step: Step, spec: ActionSpec, variables: dict[str, Any]) -> tuple[Any, int]:
         try:
             inp = spec.input_model.model_validate(evaluate(step.with_, variables))
         except ValidationError as exc:
@@ -249,14 +331,15 @@ class Runner:
                                      requester=state.requester, expires=expires)
             await self._request_approval(state, step, approval)
             raise WaitingForApproval
-        if gate["status"] == "pending":
-            if utcnow() < datetime.fromisoformat(gate["expires"]):
+        if gate.status == GateStatus.PENDING:
+            if utcnow() < gate.expires:
                 raise WaitingForApproval
-            self.store.close_approval(state.run_id, step.id, "expired")
+            self.store.close_approval(state.run_id, step.id, GateStatus.EXPIRED)
             gate = self.store.approval(state.run_id, step.id)
             assert gate is not None
-        return {"approved": gate["status"] == "approved", "status": gate["status"], "decisions": gate["decisions"],
-                "required": gate["required"], "roles": gate["roles"], "expires": gate["expires"]}
+        return {"approved": gate.status == GateStatus.APPROVED, "status": str(gate.status),
+                "decisions": [asdict(d) for d in gate.decisions], "required": gate.required, "roles": gate.roles,
+                "expires": gate.expires.isoformat()}
 
     async def _request_approval(self, state: RunState, step: Step, approval: Approval) -> None:
         if approval.template is None:
@@ -265,7 +348,11 @@ class Runner:
         ctx = self._context(state, step, {**state.variables, "approval": approval.model_dump()})
         result = await notify(notify.input_model.model_validate({"template": approval.template}), ctx)
         self.journal.record_step(state.run_id, f"{step.id}.request", action=notify.name, status="completed",
-                                 output=result.model_dump(mode="json"))
+                                 output=result.model_dump(mode="json"), owner=self._fence())
+
+    def _fence(self) -> str | None:
+        """The lease owner journal writes are checked against (none for a dry run's in-memory journal)."""
+        return None if self.dry_run else self.owner
 
     def _context(self, state: RunState, step: Step, variables: dict[str, Any]) -> ActionContext:
         ledger = EffectLedger(self.store, self.journal, state.run_id, dry_run=self.dry_run)
@@ -275,5 +362,5 @@ class Runner:
 
     @staticmethod
     def _note_outcome(state: RunState, output: dict[str, Any]) -> None:
-        if output.get("status") in ("denied", "expired"):
-            state.outcome = output["status"]
+        if output.get("status") in (GateStatus.DENIED, GateStatus.EXPIRED):
+            state.outcome = RunStatus(output["status"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from certsoar.runwarnings import run_warnings
@@ -20,39 +21,44 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
     ticket = None
     notifications = []
     for s in steps:
-        out = s["output"] if isinstance(s["output"], dict) else {}
-        if s["action"] == VERDICT_ACTION and s["status"] == "completed":
+        out = s.output if isinstance(s.output, dict) else {}
+        if s.action == VERDICT_ACTION and s.status == "completed":
             verdict = out
-        if s["action"] == FACTS_ACTION and s["status"] == "completed":
+        if s.action == FACTS_ACTION and s.status == "completed":
             facts = out
-        if s["action"] in TICKET_ACTIONS and s["status"] == "completed" and out.get("ticket"):
+        if s.action in TICKET_ACTIONS and s.status == "completed" and out.get("ticket"):
             ticket = out["ticket"]
-        if s["action"] == "notify.send" and s["status"] == "completed":
-            notifications.append({"step": s["step_id"], **{k: out.get(k) for k in ("template", "subject", "body", "sent_to")}})
+        if s.action == "notify.send" and s.status == "completed":
+            notifications.append({"step": s.step_id, **{k: out.get(k) for k in ("template", "subject", "body", "sent_to")}})
     gate = store.approval(run_id, pending_only=False)
+    lease = store.lease(run_id)
     return {
-        "id": run["id"],
-        "playbook": run["playbook"],
-        "trigger": run["trigger"],
-        "alert_id": run["alert_id"],
-        "status": run["status"],
-        "dry_run": run["dry_run"],
-        "created": run["created"],
-        "updated": run["updated"],
-        "error": run["error"],
+        "id": run.id,
+        "playbook": run.playbook,
+        "trigger": run.trigger,
+        "alert_id": run.alert_id,
+        "status": str(run.status),
+        "dry_run": run.dry_run,
+        "created": run.created,
+        "updated": run.updated,
+        "error": run.error,
+        "executor": lease and {"owner": lease.owner, "until": lease.expires.isoformat()},
         "warnings": run_warnings(steps),
         "verdict": verdict,
         "facts": facts,
         "effects": [
-            {k: e[k] for k in ("key", "action", "target", "changed", "verified", "planned", "evidence")}
+            {"key": e.key, "action": e.action, "target": e.target, "changed": e.changed, "verified": e.verified,
+             "planned": e.planned, "evidence": e.evidence}
             for e in store.run_effects(run_id)
         ],
         "steps": [
-            {"id": s["step_id"], "action": s["action"], "status": s["status"], "attempts": s["attempts"],
-             "error": s["error"], "output": s["output"]}
+            {"id": s.step_id, "action": s.action, "status": s.status, "attempts": s.attempts, "error": s.error,
+             "output": s.output}
             for s in steps
         ],
         "ticket": ticket,
-        "approval": gate and {k: gate[k] for k in ("step_id", "roles", "required", "expires", "status", "decisions")},
+        "approval": gate and {"step_id": gate.step_id, "roles": gate.roles, "required": gate.required,
+                              "expires": gate.expires.isoformat(), "status": str(gate.status),
+                              "decisions": [asdict(d) for d in gate.decisions]},
         "notifications": notifications,
     }

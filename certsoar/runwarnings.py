@@ -5,18 +5,19 @@ so a verdict reached on partial evidence never looks complete."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+
+from certsoar.store import StepRow
 
 
-def run_warnings(steps: Iterable[dict[str, Any]]) -> list[str]:
+def run_warnings(steps: Iterable[StepRow]) -> list[str]:
     """One line per distinct warning, naming the steps it came from; the journal's latest row of a step counts.
     Steps are taken by id, not by when they ended, so parallel steps give the same lines in the same order."""
-    latest = {step["step_id"]: step for step in steps}
+    latest = {step.step_id: step for step in steps}
     steps_by_warning: dict[str, list[str]] = {}
     for step_id, step in sorted(latest.items()):
-        output = step["output"]
-        if step["status"] == "failed":
-            found = [f"failed, so what it answers is unknown: {step['error']}"]
+        output = step.output
+        if step.status == "failed":
+            found = [f"failed, so what it answers is unknown: {step.error}"]
         elif isinstance(output, dict) and isinstance(output.get("warnings"), list):
             found = [str(w) for w in output["warnings"]]
         else:

@@ -1,22 +1,27 @@
 """The run store: SQLite (stdlib, WAL) in the state dir.
 
-Tables: runs, steps (the journal), approvals and decisions, effects (the ledger) with the
-per-run view run_effects, and audit, a hash chain that makes a rewritten record visible.
+Tables: runs, run_leases (who executes a run, until when), steps (the journal), approvals and
+decisions, effects (the ledger) with the per-run view run_effects, and audit, a hash chain that
+makes a rewritten record visible. Rows come out as the frozen dataclasses below.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from certsoar.errors import AuditError, RunError
+from certsoar.errors import ApprovalError, AuditError, RunBusy, RunError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -33,6 +38,11 @@ CREATE TABLE IF NOT EXISTS runs (
     definition TEXT,
     error TEXT,
     UNIQUE (playbook, alert_id)
+);
+CREATE TABLE IF NOT EXISTS run_leases (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id),
+    owner TEXT NOT NULL,
+    expires TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -102,6 +112,30 @@ CREATE TABLE IF NOT EXISTS audit (
 
 GENESIS = "0" * 64
 
+LEASE_SECONDS = 60.0
+"""How long a run's executor holds it without renewing; a crashed executor's run is free after this
+(at once when the executor was a process on this host that no longer exists)."""
+
+
+BUSY_SECONDS = 10.0
+"""How long a write waits for another process's transaction before the store reports it locked."""
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    WAITING_APPROVAL = "waiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+class GateStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -115,22 +149,156 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+# rows -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    playbook: str
+    alert_id: str | None
+    trigger: str
+    status: RunStatus
+    dry_run: bool
+    created: str
+    updated: str
+    requester: str | None
+    alert: Any
+    definition: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StepRow:
+    run_id: str
+    step_id: str
+    action: str | None
+    seq: int
+    status: str
+    started: str
+    finished: str | None
+    attempts: int
+    output: Any
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    analyst: str
+    decision: str
+    comment: str | None
+    time: str
+
+
+@dataclass(frozen=True)
+class GateRow:
+    """An approval gate of a run with the decisions recorded on it."""
+
+    run_id: str
+    step_id: str
+    roles: list[str]
+    required: int
+    distinct_from_requester: bool
+    requester: str | None
+    expires: datetime
+    status: GateStatus
+    decisions: tuple[Decision, ...]
+
+    def describe(self) -> str:
+        who = ", ".join(f"{d.decision} by {d.analyst}" for d in self.decisions) or "no decision"
+        return f"gate {self.step_id} is {self.status} ({who})"
+
+
+@dataclass(frozen=True)
+class EffectRow:
+    """The ledger's record of one change: state intent, done, or unverified (written, not read back)."""
+
+    key: str
+    action: str
+    target: str
+    state: str
+    run_id: str
+    verified: bool
+    evidence: Any
+    updated: str
+
+
+@dataclass(frozen=True)
+class RunEffectRow:
+    run_id: str
+    key: str
+    step_id: str
+    action: str
+    target: str
+    changed: bool
+    verified: bool
+    planned: bool
+    evidence: Any
+
+
+@dataclass(frozen=True)
+class Lease:
+    run_id: str
+    owner: str
+    expires: datetime
+
+
+def executor_id() -> str:
+    """A lease owner id: host and pid (so a crashed local executor is recognized) and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_gone(owner: str) -> bool:
+    """The owner was a process on this host that no longer exists (it crashed or was killed)."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _database_error(path: str, exc: sqlite3.Error) -> RunError:
+    return RunError(f"run store {path}: {exc} (a corrupt, read-only or locked database file)")
+
+
 class RunStore:
+    """Owns the SQLite file of runs: the runs and their journal, approval gates and decisions, the effect
+    ledger, run leases, tickets (local connector) and the audit chain.
+
+    Guarantees: every write is one BEGIN IMMEDIATE transaction, so concurrent processes serialize; one
+    run per (playbook, alert id); a run has at most one live lease (its executor); a gate is decided once
+    (the decision, the quorum check, the close and the claim of the run happen in one transaction); a
+    database that is corrupt or cannot be written raises RunError naming the file, never sqlite3's errors.
+    """
+
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = str(path)
         self.read_only = read_only
-        if read_only:
-            uri = f"file:{Path(path).resolve()}?mode=ro" if Path(path).exists() else "file::memory:"
-            self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            if not Path(path).exists():
+        try:
+            if read_only:
+                uri = f"file:{Path(path).resolve()}?mode=ro" if Path(path).exists() else "file::memory:"
+                self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                                          timeout=BUSY_SECONDS)
+                if not Path(path).exists():
+                    self.db.executescript(SCHEMA)
+            else:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # the busy timeout from the first statement: concurrent first opens all set WAL and the schema
+                self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                          timeout=BUSY_SECONDS)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
-        self.db.execute("PRAGMA busy_timeout=10000")
+            self.db.execute("SELECT count(*) FROM runs").fetchone()
+        except sqlite3.Error as exc:
+            raise _database_error(self.path, exc) from exc
+        except OSError as exc:
+            raise RunError(f"run store {self.path}: {exc.strerror or exc}") from exc
         self.db.row_factory = sqlite3.Row
 
     @classmethod
@@ -143,8 +311,10 @@ class RunStore:
     def __enter__(self) -> "RunStore":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         self.close()
+        if isinstance(exc, sqlite3.Error):
+            raise _database_error(self.path, exc) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -160,9 +330,14 @@ class RunStore:
 
     # runs ---------------------------------------------------------------
     def create_run(self, *, playbook: str, alert_id: str | None, trigger: str, alert: Any,
-                   requester: str | None = None, dry_run: bool = False, definition: str | None = None) -> tuple[str, bool]:
-        """Create a run, or return the existing run for the same alert id. Returns (id, created)."""
-        now = utcnow().isoformat()
+                   requester: str | None = None, dry_run: bool = False, definition: str | None = None,
+                   owner: str | None = None) -> tuple[str, bool]:
+        """Create a run, or return the existing run for the same alert id. Returns (id, created).
+
+        A created run is leased to ``owner`` (when given) in the same transaction, so no other
+        process can execute it before its creator does.
+        """
+        now = utcnow()
         with self.transaction() as db:
             if alert_id is not None:
                 row = db.execute("SELECT id FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)).fetchone()
@@ -172,20 +347,25 @@ class RunStore:
             db.execute(
                 "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
                 " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, playbook, alert_id, trigger, "running", int(dry_run), now, now, requester, _dumps(alert),
-                 definition),
+                (run_id, playbook, alert_id, trigger, RunStatus.RUNNING, int(dry_run), now.isoformat(),
+                 now.isoformat(), requester, _dumps(alert), definition),
             )
             self._audit(db, run_id, "run.created", {"playbook": playbook, "trigger": trigger, "alert_id": alert_id})
+            if owner is not None:
+                self._take_lease(db, run_id, owner, now)
         return run_id, True
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
+    @staticmethod
+    def _run_row(row: sqlite3.Row) -> RunRow:
+        d = dict(row)
+        return RunRow(**{**d, "status": RunStatus(d["status"]), "alert": _loads(d["alert"]),
+                         "dry_run": bool(d["dry_run"])})
+
+    def get_run(self, run_id: str) -> RunRow:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
             raise RunError(f"no run {run_id!r}")
-        run = dict(row)
-        run["alert"] = _loads(run["alert"])
-        run["dry_run"] = bool(run["dry_run"])
-        return run
+        return self._run_row(row)
 
     def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -194,19 +374,75 @@ class RunStore:
         ).fetchall()
         return [dict(r) for r in rows]
 
-    def update_run(self, run_id: str, **fields: Any) -> None:
-        fields["updated"] = utcnow().isoformat()
-        cols = ", ".join(f"{k}=?" for k in fields)
+    def update_run(self, run_id: str, *, status: RunStatus, error: str | None = None,
+                   owner: str | None = None) -> None:
+        """Set the run's status. With ``owner`` the write happens only while ``owner`` holds the run's lease
+        (RunBusy otherwise), and a status other than running releases the lease in the same transaction."""
         with self.transaction() as db:
-            db.execute(f"UPDATE runs SET {cols} WHERE id=?", (*fields.values(), run_id))
-            if "status" in fields:
-                self._audit(db, run_id, "run.status", {"status": fields["status"], "error": fields.get("error")})
+            if owner is not None:
+                self._check_lease(db, run_id, owner)
+                if status != RunStatus.RUNNING:
+                    db.execute("DELETE FROM run_leases WHERE run_id=? AND owner=?", (run_id, owner))
+            db.execute("UPDATE runs SET status=?, error=?, updated=? WHERE id=?",
+                       (status, error, utcnow().isoformat(), run_id))
+            self._audit(db, run_id, "run.status", {"status": str(status), "error": error})
+
+    # leases -------------------------------------------------------------
+    def _take_lease(self, db: sqlite3.Connection, run_id: str, owner: str, now: datetime) -> None:
+        holder = self._holder(db, run_id, now)
+        if holder is not None and holder.owner != owner:
+            raise RunBusy(f"run {run_id} is being executed by {holder.owner} (its lease runs until "
+                          f"{holder.expires.isoformat(timespec='seconds')}); try again once it has finished")
+        db.execute("INSERT INTO run_leases VALUES (?,?,?) ON CONFLICT(run_id) DO UPDATE SET owner=excluded.owner,"
+                   " expires=excluded.expires", (run_id, owner, (now + timedelta(seconds=LEASE_SECONDS)).isoformat()))
+
+    @staticmethod
+    def _holder(db: sqlite3.Connection, run_id: str, now: datetime) -> Lease | None:
+        """The live lease on the run, if any (an expired lease or one of a dead local process is none)."""
+        row = db.execute("SELECT owner, expires FROM run_leases WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        lease = Lease(run_id=run_id, owner=row[0], expires=datetime.fromisoformat(row[1]))
+        if lease.expires <= now or _owner_gone(lease.owner):
+            return None
+        return lease
+
+    def _check_lease(self, db: sqlite3.Connection, run_id: str, owner: str) -> None:
+        row = db.execute("SELECT owner FROM run_leases WHERE run_id=?", (run_id,)).fetchone()
+        if row is None or row[0] != owner:
+            raise RunBusy(f"run {run_id}: this executor ({owner}) no longer holds the run's lease"
+                          + (f"; {row[0]} does" if row else ""))
+
+    def take_lease(self, run_id: str, owner: str) -> None:
+        """Become the run's one executor; RunBusy naming the holder while another live executor has it."""
+        with self.transaction() as db:
+            self._take_lease(db, run_id, owner, utcnow())
+
+    def renew_lease(self, run_id: str, owner: str) -> bool:
+        """Extend ``owner``'s lease; False when it is no longer ``owner``'s (it expired and was taken)."""
+        expires = (utcnow() + timedelta(seconds=LEASE_SECONDS)).isoformat()
+        with self.transaction() as db:
+            return bool(db.execute("UPDATE run_leases SET expires=? WHERE run_id=? AND owner=?",
+                                   (expires, run_id, owner)).rowcount)
+
+    def release_lease(self, run_id: str, owner: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM run_leases WHERE run_id=? AND owner=?", (run_id, owner))
+
+    def lease(self, run_id: str) -> Lease | None:
+        """The live lease on the run: who executes it now."""
+        return self._holder(self.db, run_id, utcnow())
 
     # journal ------------------------------------------------------------
     def record_step(self, run_id: str, step_id: str, *, action: str | None, status: str, output: Any = None,
-                    error: str | None = None, attempts: int = 1, started: datetime | None = None) -> None:
+                    error: str | None = None, attempts: int = 1, started: datetime | None = None,
+                    owner: str | None = None) -> None:
+        """Journal a step; with ``owner``, only while ``owner`` holds the run's lease (RunBusy otherwise), so
+        an executor that was paused past its lease cannot write over the one that took the run over."""
         now = utcnow().isoformat()
         with self.transaction() as db:
+            if owner is not None:
+                self._check_lease(db, run_id, owner)
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id=?", (run_id,)).fetchone()[0]
             db.execute(
                 "INSERT INTO steps (run_id, step_id, action, seq, status, started, finished, attempts, output, error)"
@@ -216,14 +452,9 @@ class RunStore:
             )
             self._audit(db, run_id, "step." + status, {"step": step_id, "error": error})
 
-    def steps(self, run_id: str) -> list[dict[str, Any]]:
+    def steps(self, run_id: str) -> list[StepRow]:
         rows = self.db.execute("SELECT * FROM steps WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["output"] = _loads(d["output"])
-            out.append(d)
-        return out
+        return [StepRow(**{**dict(r), "output": _loads(r["output"])}) for r in rows]
 
     # approvals ----------------------------------------------------------
     def open_approval(self, run_id: str, step_id: str, *, roles: list[str], required: int,
@@ -232,27 +463,32 @@ class RunStore:
             db.execute(
                 "INSERT OR IGNORE INTO approvals VALUES (?,?,?,?,?,?,?,?)",
                 (run_id, step_id, _dumps(roles), required, int(distinct_from_requester), requester,
-                 expires.isoformat(), "pending"),
+                 expires.isoformat(), GateStatus.PENDING),
             )
             self._audit(db, run_id, "approval.requested", {"step": step_id, "roles": roles, "required": required,
                                                            "expires": expires.isoformat()})
 
-    def approval(self, run_id: str, step_id: str | None = None, *, pending_only: bool = True) -> dict[str, Any] | None:
-        """The gate of ``step_id``, else the run's pending gate (or, with pending_only=False, its latest)."""
+    @staticmethod
+    def _gate(db: sqlite3.Connection, run_id: str, step_id: str | None, *, pending_only: bool) -> GateRow | None:
         if step_id:
-            row = self.db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?", (run_id, step_id)).fetchone()
+            row = db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?", (run_id, step_id)).fetchone()
         else:
             pending = " AND status='pending'" if pending_only else ""
-            row = self.db.execute(f"SELECT * FROM approvals WHERE run_id=?{pending} ORDER BY rowid DESC LIMIT 1",
-                                  (run_id,)).fetchone()
+            row = db.execute(f"SELECT * FROM approvals WHERE run_id=?{pending} ORDER BY rowid DESC LIMIT 1",
+                             (run_id,)).fetchone()
         if row is None:
             return None
-        d = dict(row)
-        d["roles"] = _loads(d["roles"])
-        d["decisions"] = [dict(x) for x in self.db.execute(
+        decisions = tuple(Decision(*d) for d in db.execute(
             "SELECT analyst, decision, comment, time FROM decisions WHERE run_id=? AND step_id=? ORDER BY time",
-            (run_id, d["step_id"])).fetchall()]
-        return d
+            (run_id, row["step_id"])).fetchall())
+        return GateRow(run_id=run_id, step_id=row["step_id"], roles=_loads(row["roles"]), required=row["required"],
+                       distinct_from_requester=bool(row["distinct_from_requester"]), requester=row["requester"],
+                       expires=datetime.fromisoformat(row["expires"]), status=GateStatus(row["status"]),
+                       decisions=decisions)
+
+    def approval(self, run_id: str, step_id: str | None = None, *, pending_only: bool = True) -> GateRow | None:
+        """The gate of ``step_id``, else the run's pending gate (or, with pending_only=False, its latest)."""
+        return self._gate(self.db, run_id, step_id, pending_only=pending_only)
 
     def expired_gates(self, now: datetime) -> list[str]:
         """Runs waiting at a gate whose expiry has passed."""
@@ -261,50 +497,104 @@ class RunStore:
             " WHERE a.status='pending' AND r.status='waiting_approval'").fetchall()
         return [r["run_id"] for r in rows if datetime.fromisoformat(r["expires"]) <= now]
 
-    def add_decision(self, run_id: str, step_id: str, *, analyst: str, decision: str, comment: str | None) -> bool:
-        """Record a decision; False when this analyst already decided (a second click changes nothing)."""
-        with self.transaction() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO decisions VALUES (?,?,?,?,?,?)",
-                (run_id, step_id, analyst, decision, comment, utcnow().isoformat()),
-            )
-            if cur.rowcount:
-                self._audit(db, run_id, "approval." + decision, {"step": step_id, "analyst": analyst, "comment": comment})
-            return bool(cur.rowcount)
+    def decide(self, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None,
+               owner: str) -> GateRow:
+        """Record ``analyst``'s decision on the run's waiting gate and settle the gate, atomically.
 
-    def close_approval(self, run_id: str, step_id: str, status: str) -> None:
+        One transaction re-checks that the run waits and its gate is pending (ApprovalError naming who
+        decided what otherwise), records the decision (a second one by the same analyst changes
+        nothing), and when the gate is settled (any denial, the required approvals, or its expiry)
+        closes it and claims the run for ``owner`` (status running, lease taken). Returns the gate as it
+        stands after; its status says whether the caller now executes the run.
+        """
+        now = utcnow()
         with self.transaction() as db:
-            db.execute("UPDATE approvals SET status=? WHERE run_id=? AND step_id=?", (status, run_id, step_id))
-            self._audit(db, run_id, "approval." + status, {"step": step_id})
+            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                raise RunError(f"no run {run_id!r}")
+            run = self._run_row(row)
+            gate = self._gate(db, run_id, None, pending_only=True)
+            if run.status != RunStatus.WAITING_APPROVAL or gate is None:
+                latest = self._gate(db, run_id, None, pending_only=False)
+                raise ApprovalError(f"run {run_id} is {run.status}, not waiting for approval"
+                                    + (f": {latest.describe()}" if latest else ""))
+            if now >= gate.expires:
+                status = GateStatus.EXPIRED
+            else:
+                if db.execute("INSERT OR IGNORE INTO decisions VALUES (?,?,?,?,?,?)",
+                              (run_id, gate.step_id, analyst, decision, comment, now.isoformat())).rowcount:
+                    self._audit(db, run_id, "approval." + decision,
+                                {"step": gate.step_id, "analyst": analyst, "comment": comment})
+                gate = self._gate(db, run_id, gate.step_id, pending_only=False)
+                assert gate is not None
+                approvals = sum(1 for d in gate.decisions if d.decision == GateStatus.APPROVED)
+                if any(d.decision == GateStatus.DENIED for d in gate.decisions):
+                    status = GateStatus.DENIED
+                elif approvals >= gate.required:
+                    status = GateStatus.APPROVED
+                else:
+                    return gate
+            self._settle(db, run_id, gate.step_id, status, owner, now)
+            settled = self._gate(db, run_id, gate.step_id, pending_only=False)
+            assert settled is not None
+            return settled
+
+    def expire_gate(self, run_id: str, owner: str) -> bool:
+        """Close the waiting gate of a run whose approval has expired and claim the run for ``owner``."""
+        now = utcnow()
+        with self.transaction() as db:
+            run = db.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()
+            gate = self._gate(db, run_id, None, pending_only=True)
+            if run is None or run[0] != RunStatus.WAITING_APPROVAL or gate is None or now < gate.expires:
+                return False
+            self._settle(db, run_id, gate.step_id, GateStatus.EXPIRED, owner, now)
+            return True
+
+    def _settle(self, db: sqlite3.Connection, run_id: str, step_id: str, status: GateStatus, owner: str,
+                now: datetime) -> None:
+        db.execute("UPDATE approvals SET status=? WHERE run_id=? AND step_id=? AND status='pending'",
+                   (status, run_id, step_id))
+        self._audit(db, run_id, "approval." + status, {"step": step_id})
+        db.execute("UPDATE runs SET status=?, updated=? WHERE id=?", (RunStatus.RUNNING, now.isoformat(), run_id))
+        self._take_lease(db, run_id, owner, now)
+        self._audit(db, run_id, "run.resumed", {"trigger": "approval"})
+
+    def close_approval(self, run_id: str, step_id: str, status: GateStatus) -> None:
+        """Close a gate that is still pending (a replay finding it expired)."""
+        with self.transaction() as db:
+            if db.execute("UPDATE approvals SET status=? WHERE run_id=? AND step_id=? AND status='pending'",
+                          (status, run_id, step_id)).rowcount:
+                self._audit(db, run_id, "approval." + status, {"step": step_id})
 
     # effects ------------------------------------------------------------
-    def effect(self, key: str) -> dict[str, Any] | None:
+    def effect(self, key: str) -> EffectRow | None:
         row = self.db.execute("SELECT * FROM effects WHERE key=?", (key,)).fetchone()
         if row is None:
             return None
-        d = dict(row)
-        d["evidence"] = _loads(d["evidence"])
-        return d
+        return EffectRow(**{**dict(row), "verified": bool(row["verified"]), "evidence": _loads(row["evidence"])})
 
     def effect_intent(self, key: str, *, action: str, target: str, run_id: str) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO effects (key, action, target, state, run_id, updated) VALUES (?,?,?,?,?,?)"
-                " ON CONFLICT(key) DO UPDATE SET run_id=excluded.run_id, updated=excluded.updated"
-                " WHERE effects.state='intent'",
+                " ON CONFLICT(key) DO UPDATE SET state='intent', run_id=excluded.run_id, updated=excluded.updated"
+                " WHERE effects.state IN ('intent', 'unverified')",
                 (key, action, target, "intent", run_id, utcnow().isoformat()),
             )
             self._audit(db, run_id, "effect.intent", {"key": key, "action": action, "target": target})
 
     def effect_done(self, key: str, *, action: str, target: str, run_id: str, verified: bool,
                     evidence: dict[str, Any]) -> None:
+        """Record the change as made; written but not read back is state "unverified", which the next
+        attempt checks and writes again."""
         now = utcnow().isoformat()
+        state = "done" if verified else "unverified"
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO effects (key, action, target, state, run_id, verified, evidence, updated)"
-                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET state='done', verified=excluded.verified,"
-                " evidence=excluded.evidence, updated=excluded.updated",
-                (key, action, target, "done", run_id, int(verified), _dumps(evidence), now),
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET state=excluded.state,"
+                " verified=excluded.verified, evidence=excluded.evidence, updated=excluded.updated",
+                (key, action, target, state, run_id, int(verified), _dumps(evidence), now),
             )
             self._audit(db, run_id, "effect.done", {"key": key, "verified": verified})
 
@@ -322,15 +612,10 @@ class RunStore:
                 (run_id, key, step_id, action, target, int(changed), int(verified), int(planned), _dumps(evidence)),
             )
 
-    def run_effects(self, run_id: str) -> list[dict[str, Any]]:
+    def run_effects(self, run_id: str) -> list[RunEffectRow]:
         rows = self.db.execute("SELECT * FROM run_effects WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["changed"], d["verified"], d["planned"] = bool(d["changed"]), bool(d["verified"]), bool(d["planned"])
-            d["evidence"] = _loads(d["evidence"])
-            out.append(d)
-        return out
+        return [RunEffectRow(**{**dict(r), "changed": bool(r["changed"]), "verified": bool(r["verified"]),
+                                "planned": bool(r["planned"]), "evidence": _loads(r["evidence"])}) for r in rows]
 
     # audit --------------------------------------------------------------
     def audit(self, run_id: str | None, event: str, data: dict[str, Any]) -> None:

@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from certsoar.errors import PlaybookError
-from certsoar.expressions import ExpressionError, check, step_fields, step_references, strings_in, unknown_names
+from certsoar.expressions import (
+    ExpressionError,
+    check,
+    required_approvals,
+    step_fields,
+    step_references,
+    strings_in,
+    unknown_names,
+)
 from certsoar.playbook import Playbook, Step, line_of, parse_playbook_file, step_locations
 from certsoar.registry import actions
 from certsoar.templating import Templates
@@ -87,14 +95,15 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
     gates = {s.id for s in playbook.all_steps() if s.approval is not None}
 
     def gated(step: Step, parent: Step | None) -> bool:
-        conditions = [c for c in (step.when, parent.when if parent else None) if isinstance(c, str)]
-        return any((gate, "approved") in step_fields(c) for c in conditions for gate in gates)
+        """The step's condition, or its parallel block's, requires an approval gate to have approved."""
+        return any(required_approvals(c) & gates for c in (step.when, parent.when if parent else None))
 
     def check_approval(step: Step, parent: Step | None) -> None:
         spec = known.get(step.action or "")
         if spec is not None and spec.needs_approval and not gated(step, parent):
-            err(f"step {step.id}: {step.action} cannot be undone and runs only after an approval: give it (or its "
-                f"parallel block) a when: on steps.<approval step>.approved", locations.get(step.id, ("steps",)))
+            err(f"step {step.id}: {step.action} needs an approval: its when: (or its parallel block's) must "
+                f"require it, as \"{{{{ steps.<approval step>.approved }}}}\" or \"{{{{ steps.<approval step>.approved "
+                f"and … }}}}\" (not under not, or, a comparison or a filter)", locations.get(step.id, ("steps",)))
 
     earlier: set[str] = set()
     for step in playbook.steps:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from certsoar.runwarnings import run_warnings
+from certsoar.store import StepRow
 
 
-def step(step_id: str, status: str, output: Any, error: str | None = None) -> dict[str, Any]:
-    return {"step_id": step_id, "status": status, "output": output, "error": error}
+def step(step_id: str, status: str, output: Any, error: str | None = None) -> StepRow:
+    return StepRow(run_id="r", step_id=step_id, action=None, seq=0, status=status, started="", finished=None,
+                   attempts=1, output=output, error=error)
 
 
 def test_warnings_are_merged_across_steps_naming_each_step_in_a_stable_order() -> None:

@@ -52,16 +52,19 @@ class FakeCa:
 
 
 class FakeFirewall:
-    def __init__(self) -> None:
+    def __init__(self, *, deaf: bool = False) -> None:
+        """``deaf``: block() is accepted and does nothing (a firewall that loses writes)."""
         self.addresses: set[str] = set()
         self.block_calls = 0
+        self.deaf = deaf
 
     async def blocked(self) -> set[str]:
         return set(self.addresses)
 
     async def block(self, addresses: list[str], comment: str) -> None:
         self.block_calls += 1
-        self.addresses.update(addresses)
+        if not self.deaf:
+            self.addresses.update(addresses)
 
 
 class FakeProxy:
@@ -143,6 +146,14 @@ async def rejected(inp: EchoInput, ctx: ActionContext) -> EchoOutput:
 @action("test.sleep")
 async def sleep(inp: EchoInput, ctx: ActionContext) -> EchoOutput:
     await asyncio.sleep(float(inp.value))
+    return EchoOutput(value="woke")
+
+
+@action("test.sleep_then_count")
+async def sleep_then_count(inp: EchoInput, ctx: ActionContext) -> EchoOutput:
+    """Sleeps `value` seconds, then counts the call (a count means it ran to the end)."""
+    await asyncio.sleep(float(inp.value))
+    CALLS[ctx.step_id] = CALLS.get(ctx.step_id, 0) + 1
     return EchoOutput(value="woke")
 
 

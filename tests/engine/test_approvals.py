@@ -55,17 +55,17 @@ async def test_run_waits_then_one_approval_contains_everything_once(env) -> None
     runner, store, fakes = env
     pb = gated()
     run_id = await runner().start(pb, fk.make_alert())
-    assert store.get_run(run_id)["status"] == "waiting_approval"
+    assert store.get_run(run_id).status == "waiting_approval"
     assert [m.subject for m in fakes["notify"].sent] == [f"Approve run {run_id} for `a-1`"]
     assert fakes["ca"].revoke_calls == 0 and not fakes["firewall"].addresses
 
     await runner().decide(pb, run_id, analyst="alice", decision="approved", comment="go")
-    assert store.get_run(run_id)["status"] == "completed"
+    assert store.get_run(run_id).status == "completed"
     assert fakes["ca"].revoked == {"A1B": "keyCompromise"}
     assert fakes["firewall"].addresses == {"203.0.113.9", "203.0.113.10"}
     assert fakes["proxy"].fingerprints == {"a" * 40}
     effects = store.run_effects(run_id)
-    assert len(effects) == 6 and all(e["changed"] and e["verified"] for e in effects)
+    assert len(effects) == 6 and all(e.changed and e.verified for e in effects)
 
     # a second approval, or the same alert again, changes nothing
     with pytest.raises(ApprovalError, match="not waiting"):
@@ -82,9 +82,9 @@ async def test_second_alert_for_same_certificate_finds_everything_done(env) -> N
     await runner().decide(pb, first, analyst="alice", decision="approved")
     second = await runner().start(pb, fk.make_alert("second"))
     await runner().decide(pb, second, analyst="alice", decision="approved")
-    assert store.get_run(second)["status"] == "completed"
-    contained = [e for e in store.run_effects(second) if not e["key"].startswith("notify:")]
-    assert contained and all(not e["changed"] and e["verified"] for e in contained)
+    assert store.get_run(second).status == "completed"
+    contained = [e for e in store.run_effects(second) if not e.key.startswith("notify:")]
+    assert contained and all(not e.changed and e.verified for e in contained)
     assert fakes["ca"].revoke_calls == 1 and fakes["firewall"].block_calls == 2
 
 
@@ -96,7 +96,7 @@ async def test_analyst_without_an_allowed_role_is_refused_and_run_keeps_waiting(
         await runner().decide(pb, run_id, analyst="carol", decision="approved")
     with pytest.raises(ApprovalError, match="not an analyst"):
         await runner().decide(pb, run_id, analyst="mallory", decision="approved")
-    assert store.get_run(run_id)["status"] == "waiting_approval"
+    assert store.get_run(run_id).status == "waiting_approval"
     assert fakes["ca"].revoke_calls == 0
 
 
@@ -106,10 +106,10 @@ async def test_m_of_n_needs_distinct_analysts(env) -> None:
     run_id = await runner().start(pb, fk.make_alert())
     await runner().decide(pb, run_id, analyst="alice", decision="approved")
     await runner().decide(pb, run_id, analyst="alice", decision="approved")  # the same analyst twice counts once
-    assert store.get_run(run_id)["status"] == "waiting_approval"
+    assert store.get_run(run_id).status == "waiting_approval"
     assert fakes["ca"].revoke_calls == 0
     await runner().decide(pb, run_id, analyst="bob", decision="approved")
-    assert store.get_run(run_id)["status"] == "completed"
+    assert store.get_run(run_id).status == "completed"
     assert fakes["ca"].revoke_calls == 1
 
 
@@ -120,7 +120,7 @@ async def test_requester_may_not_approve_own_run_when_the_gate_says_so(env) -> N
     with pytest.raises(ApprovalError, match="alice started run"):
         await runner().decide(pb, run_id, analyst="alice", decision="approved")
     await runner().decide(pb, run_id, analyst="bob", decision="approved")
-    assert store.get_run(run_id)["status"] == "completed"
+    assert store.get_run(run_id).status == "completed"
 
 
 async def test_deny_ends_the_run_denied_without_containment(env) -> None:
@@ -130,11 +130,11 @@ async def test_deny_ends_the_run_denied_without_containment(env) -> None:
     await runner().decide(pb, run_id, analyst="alice", decision="approved")
     await runner().decide(pb, run_id, analyst="bob", decision="denied", comment="known test server")
     run = store.get_run(run_id)
-    assert run["status"] == "denied"
+    assert run.status == "denied"
     assert fakes["ca"].revoke_calls == 0 and not fakes["firewall"].addresses
-    steps = {s["step_id"]: s for s in store.steps(run_id)}
-    assert steps["contain"]["status"] == "skipped"
-    assert steps["outcome"]["output"]["subject"] == "Outcome denied"
+    steps = {s.step_id: s for s in store.steps(run_id)}
+    assert steps["contain"].status == "skipped"
+    assert steps["outcome"].output["subject"] == "Outcome denied"
 
 
 async def test_expired_gate_is_not_approved_and_run_ends_expired(env) -> None:
@@ -145,9 +145,9 @@ async def test_expired_gate_is_not_approved_and_run_ends_expired(env) -> None:
     store.db.execute("UPDATE approvals SET expires=? WHERE run_id=?", (past, run_id))
     with pytest.raises(ApprovalError, match="expired"):
         await runner().decide(pb, run_id, analyst="alice", decision="approved")
-    assert store.get_run(run_id)["status"] == "expired"
+    assert store.get_run(run_id).status == "expired"
     assert fakes["ca"].revoke_calls == 0
-    assert store.approval(run_id, "gate")["status"] == "expired"
+    assert store.approval(run_id, "gate").status == "expired"
 
 
 async def test_expire_due_ends_a_waiting_run(env) -> None:
@@ -157,7 +157,7 @@ async def test_expire_due_ends_a_waiting_run(env) -> None:
     assert not await runner().expire_due(pb, run_id)
     store.db.execute("UPDATE approvals SET expires=? WHERE run_id=?", ((utcnow() - timedelta(1)).isoformat(), run_id))
     assert await runner().expire_due(pb, run_id)
-    assert store.get_run(run_id)["status"] == "expired"
+    assert store.get_run(run_id).status == "expired"
 
 
 async def test_dry_run_plans_containment_and_writes_nothing(env, tmp_path: Path) -> None:
@@ -167,11 +167,11 @@ async def test_dry_run_plans_containment_and_writes_nothing(env, tmp_path: Path)
     dry = Runner(config, store, dry_run=True, connections=fk.connections(config, store, **fakes),
                  templates=Templates([tmp_path / "tpl"]))
     run_id = await dry.start(pb, fk.make_alert())
-    assert dry.journal.get_run(run_id)["status"] == "completed"
+    assert dry.journal.get_run(run_id).status == "completed"
     effects = dry.journal.run_effects(run_id)
-    assert effects and all(e["planned"] and not e["verified"] for e in effects)
+    assert effects and all(e.planned and not e.verified for e in effects)
     assert fakes["ca"].revoke_calls == 0 and not fakes["firewall"].addresses and not fakes["proxy"].fingerprints
     assert fakes["notify"].sent == []
-    rendered = [s["output"]["subject"] for s in dry.journal.steps(run_id) if s["action"] == "notify.send"]
+    rendered = [s.output["subject"] for s in dry.journal.steps(run_id) if s.action == "notify.send"]
     assert rendered == [f"Approve run {run_id} for `a-1`", "Outcome planned"]
     assert store.list_runs() == [] and store.audit_records() == []

@@ -57,9 +57,9 @@ def test_schema_errors_name_file_and_line(text: str, expected: str) -> None:
         ("  - {id: g, approval: {roles: [x]}}\n  - {id: b, action: test.echo, when: '{{ steps.g.aproved }}'}\n",
          "pb.yaml:5: step b: step 'g' has no output 'aproved'"),
         ("  - {id: r, action: ca.revoke, with: {serial: '01'}}\n",
-         "pb.yaml:4: step r: ca.revoke cannot be undone and runs only after an approval"),
+         "pb.yaml:4: step r: ca.revoke needs an approval: its when: (or its parallel block's) must require it"),
         ("  - {id: g, approval: {roles: [x]}}\n  - {id: r, action: ca.revoke, when: '{{ steps.g.status }}', with: {serial: '01'}}\n",
-         "pb.yaml:5: step r: ca.revoke cannot be undone"),
+         "pb.yaml:5: step r: ca.revoke needs an approval"),
         ("  - id: p\n    parallel:\n      - {id: x, action: test.echo}\n      - {id: y, action: test.echo, with: {value: '{{ steps.x.value }}'}}\n",
          "pb.yaml:7: step y: refers to step 'x', which does not run before it"),
     ],
@@ -82,6 +82,46 @@ def test_an_approved_revocation_is_accepted() -> None:
                    "  - id: c\n    when: '{{ steps.g.approved }}'\n    parallel:\n"
                    "      - {id: r, action: ca.revoke, with: {serial: '01', expect: {sha1: '{{ alert.sha1 }}'}}}\n")
     assert problems(text) == []
+
+
+GATED = HEAD + ("  - {id: g, approval: {roles: [x]}}\n"
+                "  - {id: v, action: test.echo}\n"
+                "  - id: c\n    when: %s\n    parallel:\n"
+                "      - {id: r, action: ca.revoke, when: %s, with: {serial: '01'}}\n")
+
+
+@pytest.mark.parametrize("condition", [
+    "'{{ not steps.g.approved }}'",
+    "'{{ steps.g.approved or true }}'",
+    "'{{ true or steps.g.approved }}'",
+    "'{{ steps.g.approved == false }}'",
+    "'{{ steps.g.approved != true }}'",
+    "'{{ steps.g.approved is false }}'",
+    "'{{ steps.g.approved | default(true) }}'",
+    "'{{ (steps.g.approved | string) }}'",
+    "'{{ steps.g.approved if steps.v.value else true }}'",
+    "'{{ not (steps.g.approved and steps.v.value) }}'",
+    "'{{ steps.v.value and (steps.g.approved or steps.v.value) }}'",
+    "'{{ steps.g.status }}'",
+    "'{{ steps.g.approved }} and more'",
+    "'approved: {{ steps.g.approved }}'",
+    "true",
+])
+def test_an_approval_guard_that_does_not_require_the_approval_is_refused(condition: str) -> None:
+    for text in (GATED % (condition, "true"), GATED % ("true", condition)):
+        assert any("step r: ca.revoke needs an approval" in p for p in problems(text)), (condition, problems(text))
+
+
+@pytest.mark.parametrize(("block", "step"), [
+    ("'{{ steps.g.approved }}'", "true"),
+    ("true", "'{{ steps.g.approved }}'"),
+    ("'{{ steps.v.value and steps.g.approved }}'", "true"),
+    ("'{{ steps.g.approved and not steps.v.value }}'", "true"),
+    ("true", "'{{ (steps.v.value or true) and (steps.g.approved and steps.v.value) }}'"),
+    ("true", "\"{{ steps['g']['approved'] }}\""),
+])
+def test_an_approval_guard_that_requires_the_approval_is_accepted(block: str, step: str) -> None:
+    assert problems(GATED % (block, step)) == []
 
 
 def test_a_valid_playbook_has_no_problems() -> None:

@@ -37,11 +37,11 @@ async def test_when_false_skips_and_later_steps_see_it(env) -> None:
   - {id: c, action: test.echo, with: {value: "{{ steps.b.skipped }}"}}
 """)
     run_id = await runner.start(pb, fk.make_alert())
-    steps = {s["step_id"]: s for s in store.steps(run_id)}
-    assert steps["b"]["status"] == "skipped"
-    assert steps["c"]["output"] == {"value": True}
+    steps = {s.step_id: s for s in store.steps(run_id)}
+    assert steps["b"].status == "skipped"
+    assert steps["c"].output == {"value": True}
     assert "b" not in fk.CALLS
-    assert store.get_run(run_id)["status"] == "completed"
+    assert store.get_run(run_id).status == "completed"
 
 
 async def test_native_values_flow_between_steps(env) -> None:
@@ -52,7 +52,7 @@ async def test_native_values_flow_between_steps(env) -> None:
   - {id: c, action: test.echo, with: {value: "total {{ steps.b.value }}"}}
 """)
     run_id = await runner.start(pb, fk.make_alert())
-    out = {s["step_id"]: s["output"]["value"] for s in store.steps(run_id)}
+    out = {s.step_id: s.output["value"] for s in store.steps(run_id)}
     assert out == {"a": [1, 2, 3], "b": 6, "c": "total 6"}
 
 
@@ -67,8 +67,8 @@ async def test_parallel_children_run_concurrently(env) -> None:
   - {id: after, action: test.echo, with: {value: "{{ steps.waiter.value }}/{{ steps.both.setter.value }}"}}
 """)
     run_id = await runner.start(pb, fk.make_alert())
-    assert store.get_run(run_id)["status"] == "completed"
-    assert store.steps(run_id)[-1]["output"] == {"value": "saw go/set go"}
+    assert store.get_run(run_id).status == "completed"
+    assert store.steps(run_id)[-1].output == {"value": "saw go/set go"}
 
 
 async def test_for_each_collects_outputs(env) -> None:
@@ -77,7 +77,7 @@ async def test_for_each_collects_outputs(env) -> None:
   - {id: each, action: test.echo, for_each: "{{ [1, 2, 3] }}", with: {value: "{{ item * 10 }}"}}
 """)
     run_id = await runner.start(pb, fk.make_alert())
-    assert store.steps(run_id)[0]["output"] == [{"value": 10}, {"value": 20}, {"value": 30}]
+    assert store.steps(run_id)[0].output == [{"value": 10}, {"value": 20}, {"value": 30}]
 
 
 async def test_retry_retries_unavailable_until_success(env) -> None:
@@ -87,7 +87,7 @@ async def test_retry_retries_unavailable_until_success(env) -> None:
 """)
     run_id = await runner.start(pb, fk.make_alert())
     step = store.steps(run_id)[0]
-    assert (step["status"], step["attempts"], fk.CALLS["f"]) == ("completed", 3, 3)
+    assert (step.status, step.attempts, fk.CALLS["f"]) == ("completed", 3, 3)
 
 
 async def test_retry_gives_up_after_attempts(env) -> None:
@@ -97,7 +97,7 @@ async def test_retry_gives_up_after_attempts(env) -> None:
 """)
     run_id = await runner.start(pb, fk.make_alert())
     run = store.get_run(run_id)
-    assert run["status"] == "failed" and "try again" in run["error"]
+    assert run.status == "failed" and "try again" in run.error
     assert fk.CALLS["f"] == 2
 
 
@@ -107,7 +107,7 @@ async def test_rejection_is_not_retried(env) -> None:
   - {id: r, action: test.rejected, retry: {attempts: 5, delay: 0s}}
 """)
     run_id = await runner.start(pb, fk.make_alert())
-    assert store.get_run(run_id)["status"] == "failed"
+    assert store.get_run(run_id).status == "failed"
     assert fk.CALLS["r"] == 1
 
 
@@ -118,10 +118,10 @@ async def test_timeout_fails_the_step_and_on_error_continue_carries_on(env) -> N
   - {id: next, action: test.echo, with: {value: "{{ steps.slow.failed }}"}}
 """)
     run_id = await runner.start(pb, fk.make_alert())
-    steps = {s["step_id"]: s for s in store.steps(run_id)}
-    assert steps["slow"]["status"] == "failed" and "timed out" in steps["slow"]["error"]
-    assert steps["next"]["output"] == {"value": True}
-    assert store.get_run(run_id)["status"] == "completed"
+    steps = {s.step_id: s for s in store.steps(run_id)}
+    assert steps["slow"].status == "failed" and "timed out" in steps["slow"].error
+    assert steps["next"].output == {"value": True}
+    assert store.get_run(run_id).status == "completed"
 
 
 async def test_bad_expression_at_run_time_fails_the_run_with_the_step_named(env) -> None:
@@ -131,8 +131,8 @@ async def test_bad_expression_at_run_time_fails_the_run_with_the_step_named(env)
 """)
     run_id = await runner.start(pb, fk.make_alert())
     run = store.get_run(run_id)
-    assert run["status"] == "failed"
-    assert "no_such_field" in run["error"]
+    assert run.status == "failed"
+    assert "no_such_field" in run.error
 
 
 async def test_same_alert_returns_the_existing_run_without_rerunning(env) -> None:
@@ -156,7 +156,7 @@ async def test_resume_replays_the_journal_and_runs_only_unfinished_steps(env) ->
     store.update_run(run_id, status="running")
     await runner.resume(pb, run_id)
     assert fk.CALLS == {"a": 1, "b": 2}
-    assert store.steps(run_id)[-1]["output"] == {"value": 2}
+    assert store.steps(run_id)[-1].output == {"value": 2}
 
 
 async def test_audit_chain_covers_the_run_and_detects_tampering(env) -> None:
@@ -179,9 +179,9 @@ async def test_a_failed_run_resumes_at_the_failed_step(env) -> None:
   - {id: c, action: test.echo, with: {value: "{{ steps.f.value }}"}}
 """)
     run_id = await runner.start(pb, fk.make_alert())
-    assert store.get_run(run_id)["status"] == "failed"
-    assert {s["step_id"]: s["status"] for s in store.steps(run_id)} == {"a": "completed", "f": "error"}
+    assert store.get_run(run_id).status == "failed"
+    assert {s.step_id: s.status for s in store.steps(run_id)} == {"a": "completed", "f": "error"}
     await runner.resume(pb, run_id)
-    assert store.get_run(run_id)["status"] == "completed"
+    assert store.get_run(run_id).status == "completed"
     assert fk.CALLS == {"a": 1, "f": 2, "c": 1}
-    assert store.steps(run_id)[-1]["output"] == {"value": 2}
+    assert store.steps(run_id)[-1].output == {"value": 2}
