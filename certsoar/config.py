@@ -110,6 +110,21 @@ class Thresholds(_Strict):
     traffic_change: TrafficChange = Field(default_factory=TrafficChange)
 
 
+class Audit(_Strict):
+    key: str | None = Field(
+        default=None,
+        description="Secret of the audit log's HMAC chain, env:NAME or file:PATH, at least 32 characters. Without it "
+                    "a random key is generated into <state_dir>/audit.key (mode 0600); keep it off the state dir in "
+                    "production, or whoever can write the store can also rewrite its audit log.")
+
+    @field_validator("key")
+    @classmethod
+    def _reference(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("env:", "file:")):
+            raise ValueError("write the key as env:NAME or file:PATH, never inline")
+        return v
+
+
 class Config(_Strict):
     state_dir: Path = Field(default=Path(".certsoar"), description="Run store, lab and outbox live here.")
     connectors: Connectors = Field(default_factory=Connectors)
@@ -119,6 +134,7 @@ class Config(_Strict):
     intel: Intel = Field(default_factory=Intel)
     allowlist: list[AllowlistEntry] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    audit: Audit = Field(default_factory=Audit)
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here.")
 
     def resolve(self, path: Path | str) -> Path:

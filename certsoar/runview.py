@@ -29,6 +29,8 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
         if s["action"] == "notify.send" and s["status"] == "completed":
             notifications.append({"step": s["step_id"], **{k: out.get(k) for k in ("template", "subject", "body", "sent_to")}})
     gate = store.approval(run_id, pending_only=False)
+    if gate:
+        store.check_approval(run_id, gate)
     return {
         "id": run["id"],
         "playbook": run["playbook"],
