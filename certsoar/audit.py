@@ -210,7 +210,8 @@ def verify_chain(records: Iterable[sqlite3.Row], key: bytes, anchor: Anchor | No
         return ChainStatus(records=0, anchored_seq=0)
     if anchor.seq > prev_seq:
         raise AuditError(f"audit chain broken: it ends at record {prev_seq} but {anchor_file} anchors record "
-                         f"{anchor.seq}: records {prev_seq + 1}-{anchor.seq} were removed from the end")
+                         f"{anchor.seq}: records {prev_seq + 1}-{anchor.seq} were removed from the end (or lost with the "
+                         "last commits in a power cut)")
     if not hmac.compare_digest(anchored_mac, anchor.mac):
         raise AuditError(f"audit chain broken at record {anchor.seq}: it is not the record {anchor_file} anchors")
     return ChainStatus(records=prev_seq, anchored_seq=anchor.seq)

@@ -365,7 +365,11 @@ class RunStore:
             return
         self._anchor_due = False
         key = self._audit_key.material(create=True)
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # locked past the busy timeout: the records are committed, anchor next time
+            self._anchor_due = True
+            return
         try:
             head = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             try:
@@ -408,14 +412,14 @@ class RunStore:
             if problems != ["ok"]:
                 raise AuditError(f"the run store {self.path} is damaged ({'; '.join(problems)}): its audit log "
                                  "cannot be verified; restore it from a backup")
-            cursor = self.db.execute("SELECT * FROM audit ORDER BY seq")
-            has_records = self.db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is not None
             anchored = self._audit_anchor is not None and self._audit_anchor.exists()
-            if not has_records and not anchored:
+            if not anchored and self.db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is None:
                 return ChainStatus(records=0, anchored_seq=0)
             key = self._audit_key.material(create=False)
+            # The anchor first: it is written after its records commit, so the records read next hold
+            # all it anchors even while other processes append.
             anchor = read_anchor(self._audit_anchor, key) if self._audit_anchor is not None else None
-            return verify_chain(cursor, key, anchor, self._audit_anchor)
+            return verify_chain(self.db.execute("SELECT * FROM audit ORDER BY seq"), key, anchor, self._audit_anchor)
         except sqlite3.DatabaseError as exc:
             raise AuditError(f"the run store {self.path} is damaged ({exc}): its audit log cannot be verified; "
                              "restore it from a backup") from None

@@ -306,21 +306,38 @@ def _watch_anchor(path: str, barrier: Any, stop: Any, seen: Any) -> None:
             pass
 
 
+def _verify_meanwhile(path: str, barrier: Any, stop: Any, breaks: Any, lengths: Any) -> None:
+    barrier.wait()
+    while not stop.is_set():
+        try:
+            with RunStore(path, read_only=True) as store:
+                lengths.append(store.verify_audit())
+        except AuditError as exc:
+            if "does not exist" not in str(exc):  # the key, before the first writer made it
+                breaks.append(str(exc))
+
+
 @pytest.mark.parametrize("trial", range(2))
 def test_concurrent_writers_leave_one_key_a_whole_chain_and_an_anchor_that_never_went_back(
         tmp_path: Path, trial: int) -> None:
     writers, count = 6, 15
     path = str(tmp_path / "state" / "runs.sqlite3")
     ctx = multiprocessing.get_context("spawn")
-    barrier, stop, seen = ctx.Barrier(writers + 1), ctx.Event(), ctx.Manager().list()
-    watcher = ctx.Process(target=_watch_anchor, args=(path, barrier, stop, seen))
+    manager = ctx.Manager()
+    barrier, stop = ctx.Barrier(writers + 2), ctx.Event()
+    seen, breaks, lengths = manager.list(), manager.list(), manager.list()
+    watchers = [ctx.Process(target=_watch_anchor, args=(path, barrier, stop, seen)),
+                ctx.Process(target=_verify_meanwhile, args=(path, barrier, stop, breaks, lengths))]
     procs = [ctx.Process(target=_append, args=(path, barrier, count, f"w{n}")) for n in range(writers)]
-    for p in [watcher, *procs]:
+    for p in [*watchers, *procs]:
         p.start()
     for p in procs:
         p.join(120)
     stop.set()
-    watcher.join(30)
+    for p in watchers:
+        p.join(30)
+    assert list(breaks) == [], "a verifier running alongside the writers saw a break"
+    assert any(0 < n < writers * count for n in lengths), "the verifier never ran while the writers did"
     assert [p.exitcode for p in procs] == [0] * writers
     with RunStore(path, read_only=True) as store:
         assert store.check_audit() == audit.ChainStatus(records=writers * count, anchored_seq=writers * count)
