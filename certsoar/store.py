@@ -434,12 +434,12 @@ class RunStore:
         step, decided, closed = gate["step_id"], [], "pending"
         rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE 'approval.%' ORDER BY seq", (run_id,))
         for rec in rows:
-            data = _loads(rec["data"])
-            if not isinstance(data, dict) or data.get("step") != step or rec["event"] == "approval.requested":
-                continue
             if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
-                raise AuditError(f"run {run_id}: audit record {rec['seq']} of gate {step} does not verify with the "
+                raise AuditError(f"run {run_id}: audit record {rec['seq']} of its approvals does not verify with the "
                                  "audit key; run `certsoar runs audit`")
+            data = _loads(rec["data"])
+            if data.get("step") != step or rec["event"] == "approval.requested":
+                continue
             outcome = rec["event"].removeprefix("approval.")
             if "analyst" in data:
                 decided.append((data["analyst"], outcome, data.get("comment")))

@@ -213,12 +213,19 @@ def test_run_view_refuses_decisions_the_audit_does_not_show(tmp_path: Path, chan
             run_view(store, run_id)
 
 
-def test_run_view_refuses_a_decision_rewritten_in_the_audit_too(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("audit_change", "message"), [
+    ("UPDATE audit SET data=replace(data, 'alice', 'bob')", "audit record 3 of its approvals does not verify"),
+    ("UPDATE audit SET data='not json' WHERE event='approval.approved'", "does not verify with the audit key"),
+    ("UPDATE audit SET run_id='elsewhere' WHERE data LIKE '%alice%'", "but the audit log says approved with no decision"),
+    ("DELETE FROM audit WHERE data LIKE '%alice%'", "but the audit log says approved with no decision"),
+])
+def test_run_view_refuses_a_decision_rewritten_in_the_audit_too(tmp_path: Path, audit_change: str,
+                                                                 message: str) -> None:
     with RunStore(tmp_path / "runs.sqlite3") as store:
         run_id = approved_run(store)
         store.db.execute("UPDATE decisions SET analyst='bob'")
-        store.db.execute("UPDATE audit SET data=replace(data, 'alice', 'bob')")
-        with pytest.raises(AuditError, match="does not verify with the audit key"):
+        store.db.execute(audit_change)
+        with pytest.raises(AuditError, match=message):
             run_view(store, run_id)
 
 
