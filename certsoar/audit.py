@@ -74,9 +74,12 @@ class AuditKey:
 
 
 def key_for(config: Config) -> AuditKey:
-    if config.audit.key:
-        return AuditKey.from_reference(config.audit.key)
-    return AuditKey.generated(config.state_dir / KEY_FILE)
+    """The configured key (a relative ``file:`` path resolves against the config's folder), else the
+    one generated into the state dir."""
+    if not config.audit.key:
+        return AuditKey.generated(config.state_dir / KEY_FILE)
+    kind, _, ref = config.audit.key.partition(":")
+    return AuditKey.from_reference(f"file:{config.resolve(ref)}" if kind == "file" else config.audit.key)
 
 
 def _key_from_file(path: Path, *, create: bool) -> bytes:

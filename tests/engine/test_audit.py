@@ -421,3 +421,14 @@ def test_a_bad_audit_key_setting_exits_2(tmp_path: Path, setting: str, message: 
     config.write_text(f"state_dir: {tmp_path}\naudit:\n  {setting.format(inline='x' * 40)}\n")
     done = certsoar(config, "audit")
     assert done.returncode == 2 and message in done.stderr and "x" * 40 not in done.stderr
+
+
+def test_a_relative_key_file_resolves_against_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from certsoar.config import load_config
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "audit.key").write_text("q" * 64 + "\n")
+    (tmp_path / "conf" / "config.yaml").write_text("state_dir: state\naudit: {key: 'file:audit.key'}\n")
+    monkeypatch.chdir(tmp_path)
+    key = audit.key_for(load_config(tmp_path / "conf" / "config.yaml"))
+    assert key.material(create=False) == b"q" * 64 and "q" * 64 not in repr(key)
