@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from certsoar import audit
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
@@ -34,7 +37,7 @@ def _checked(text: str, file: str) -> Playbook:
 
 
 def open_store(config: Config, *, read_only: bool = False) -> RunStore:
-    return RunStore.in_state_dir(config.state_dir, read_only=read_only)
+    return RunStore.in_state_dir(config.state_dir, read_only=read_only, audit_key=audit.key_for(config))
 
 
 async def run_playbook(config: Config, playbook: str, alert: CertificateAlert, *, dry_run: bool = False,
@@ -93,14 +96,25 @@ async def expire_due_runs(config: Config, *, connections: Connections | None = N
         return ended
 
 
-def audit_trail(config: Config, run_id: str | None = None) -> tuple[int, list[dict[str, Any]]]:
-    """Verify the whole hash chain (RunError at the first broken record); return its length and the
-    records of one run (or all)."""
+@dataclass(frozen=True)
+class AuditTrail:
+    """A verified audit log: what was checked, against which key and anchor, and the records asked for."""
+
+    chain: audit.ChainStatus
+    key_source: str
+    anchor: Path | None
+    records: list[dict[str, Any]]
+
+
+def audit_trail(config: Config, run_id: str | None = None) -> AuditTrail:
+    """Verify the whole chain (AuditError at the first break) and return it with the records of one run
+    (or all)."""
     with open_store(config, read_only=True) as store:
-        length = store.verify_audit()
+        chain = store.check_audit()
         if run_id is not None:
             store.get_run(run_id)
-        return length, store.audit_records(run_id)
+        return AuditTrail(chain=chain, key_source=store.audit_key_source, anchor=store.audit_anchor,
+                          records=store.audit_records(run_id))
 
 
 def show_run(config: Config, run_id: str) -> dict[str, Any]:

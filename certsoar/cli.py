@@ -192,16 +192,26 @@ def runs_resume(run_id: str, config_path: str | None, as_json: bool) -> None:
 @json_option
 @guarded
 def runs_audit(run_id: str | None, config_path: str | None, as_json: bool) -> None:
-    """Verify the audit log's hash chain and print the records of RUN_ID (or all)."""
+    """Verify the audit log (MACs, linkage, numbering, the anchored head) and print the records of RUN_ID
+    (or all); exit 1 when it does not verify."""
     from certsoar.api import audit_trail
 
-    length, records = audit_trail(_config(config_path), run_id)
+    trail = audit_trail(_config(config_path), run_id)
+    chain = trail.chain
     if as_json:
-        click.echo(json.dumps({"verified_records": length, "records": records}, indent=2))
+        click.echo(json.dumps({"verified_records": chain.records, "anchored_seq": chain.anchored_seq,
+                               "anchor": str(trail.anchor) if trail.anchor else None, "key": trail.key_source,
+                               "records": trail.records}, indent=2))
         return
-    for r in records:
+    for r in trail.records:
         click.echo(f"{r['seq']:>6} {r['time']} {r['run_id'] or '-':<16} {r['event']:<20} {r['data']}")
-    click.echo(f"audit chain intact: {length} record(s)")
+    click.echo(f"audit chain intact: {chain.records} record(s), each MAC verified with the audit key ({trail.key_source}), "
+               f"head anchored at record {chain.anchored_seq} in {trail.anchor}.")
+    click.echo("This proves that nobody without that key changed, inserted, removed, reordered or cut off a record; "
+               "whoever holds the key and can write the run store could have rewritten it.")
+    if chain.anchored_seq < chain.records:
+        click.echo(f"Records {chain.anchored_seq + 1}-{chain.records} are not anchored yet (a writer stopped between "
+                   "commit and anchoring): cutting them off would not show until the next write anchors them.")
 
 
 @runs.command("expire")

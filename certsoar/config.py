@@ -116,6 +116,21 @@ class Blocking(_Strict):
     widest_prefix_v6: int = Field(default=48, ge=0, le=128, description="Widest IPv6 network a block may cover, as a prefix length (48: at most a /48).")
 
 
+class Audit(_Strict):
+    key: str | None = Field(
+        default=None,
+        description="Secret of the audit log's HMAC chain, env:NAME or file:PATH, at least 32 characters. Without it "
+                    "a random key is generated into <state_dir>/audit.key (mode 0600); keep it off the state dir in "
+                    "production, or whoever can write the store can also rewrite its audit log.")
+
+    @field_validator("key")
+    @classmethod
+    def _reference(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("env:", "file:")):
+            raise ValueError("write the key as env:NAME or file:PATH, never inline")
+        return v
+
+
 class Config(_Strict):
     state_dir: Path = Field(default=Path(".certsoar"), description="Run store, lab and outbox live here.")
     connectors: Connectors = Field(default_factory=Connectors)
@@ -127,6 +142,7 @@ class Config(_Strict):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     protected_networks: list[str] = Field(default_factory=list, description="Networks never blocked, nor any network overlapping them (DNS servers, domain controllers, the SIEM, the firewall itself); CIDR or address.")
     blocking: Blocking = Field(default_factory=Blocking, description="Limits on what the firewall may block.")
+    audit: Audit = Field(default_factory=Audit)
     config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here.")
 
     def resolve(self, path: Path | str) -> Path:

@@ -32,6 +32,8 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
             notifications.append({"step": s.step_id, **{k: out.get(k) for k in ("template", "subject", "body", "sent_to")}})
     gate = store.approval(run_id, pending_only=False)
     lease = store.lease(run_id)
+    if gate:
+        store.check_approval(run_id, gate)
     return {
         "id": run.id,
         "playbook": run.playbook,

@@ -1,18 +1,19 @@
 """The run store: SQLite (stdlib, WAL) in the state dir.
 
 Tables: runs, run_leases (who executes a run, until when), steps (the journal), approvals and
-decisions, effects (the ledger) with the per-run view run_effects, and audit, a hash chain that
-makes a rewritten record visible. Rows come out as the frozen dataclasses below.
+decisions, effects (the ledger) with the per-run view run_effects, and audit, a keyed chain whose
+head is anchored beside the database (certsoar.audit) so that a rewritten, removed or cut-off
+record shows. Rows come out as the frozen dataclasses below.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
 import sqlite3
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from certsoar.audit import GENESIS, KEY_FILE, AuditKey, ChainStatus, anchor_path, read_anchor, record_verifies
+from certsoar.audit import record_mac, verify_chain, write_anchor
 from certsoar.errors import ApprovalError, AuditError, RunBusy, RunError
 
 SCHEMA = """
@@ -109,8 +112,6 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL
 );
 """
-
-GENESIS = "0" * 64
 
 LEASE_SECONDS = 60.0
 """How long a run's executor holds it without renewing; a crashed executor's run is free after this
@@ -276,9 +277,15 @@ class RunStore:
     database that is corrupt or cannot be written raises RunError naming the file, never sqlite3's errors.
     """
 
-    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False, audit_key: AuditKey | None = None) -> None:
+        """``audit_key`` defaults to a key generated once into ``audit.key`` beside the database."""
         self.path = str(path)
         self.read_only = read_only
+        in_memory = self.path == ":memory:"
+        self._audit_key = audit_key or (AuditKey.ephemeral() if in_memory else
+                                        AuditKey.generated(Path(path).parent / KEY_FILE))
+        self._audit_anchor = None if in_memory else anchor_path(self.path)
+        self._anchor_due = False
         try:
             if read_only:
                 uri = f"file:{Path(path).resolve()}?mode=ro" if Path(path).exists() else "file::memory:"
@@ -302,8 +309,8 @@ class RunStore:
         self.db.row_factory = sqlite3.Row
 
     @classmethod
-    def in_state_dir(cls, state_dir: Path, *, read_only: bool = False) -> "RunStore":
-        return cls(Path(state_dir) / "runs.sqlite3", read_only=read_only)
+    def in_state_dir(cls, state_dir: Path, *, read_only: bool = False, audit_key: AuditKey | None = None) -> "RunStore":
+        return cls(Path(state_dir) / "runs.sqlite3", read_only=read_only, audit_key=audit_key)
 
     def close(self) -> None:
         self.db.close()
@@ -327,6 +334,7 @@ class RunStore:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        self._anchor_audit_head()
 
     # runs ---------------------------------------------------------------
     def create_run(self, *, playbook: str, alert_id: str | None, trigger: str, alert: Any,
@@ -622,15 +630,50 @@ class RunStore:
         with self.transaction() as db:
             self._audit(db, run_id, event, data)
 
-    @staticmethod
-    def _audit(db: sqlite3.Connection, run_id: str | None, event: str, data: dict[str, Any]) -> None:
-        row = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        prev = row[0] if row else GENESIS
-        time = utcnow().isoformat()
-        body = _dumps(data)
-        digest = hashlib.sha256(_dumps([prev, time, run_id, event, body]).encode()).hexdigest()
-        db.execute("INSERT INTO audit (time, run_id, event, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",
-                   (time, run_id, event, body, prev, digest))
+    def _audit(self, db: sqlite3.Connection, run_id: str | None, event: str, data: dict[str, Any]) -> None:
+        """Append a record inside the caller's write transaction; the head is anchored after its commit."""
+        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev_seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+        key = self._audit_key.material(create=True)
+        if prev_seq == 0 and self._audit_anchor is not None and not self._audit_anchor.exists():
+            write_anchor(self._audit_anchor, key, 0, GENESIS)
+        seq, time, body = prev_seq + 1, utcnow().isoformat(), _dumps(data)
+        mac = record_mac(key, prev=prev, seq=seq, time=time, run_id=run_id, event=event, data=body)
+        db.execute("INSERT INTO audit (seq, time, run_id, event, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
+                   (seq, time, run_id, event, body, prev, mac))
+        self._anchor_due = True
+
+    def _anchor_audit_head(self) -> None:
+        """Move the head anchor forward to the committed head, under the write lock so it never goes
+        back. An anchor the chain contradicts (records cut off or rewritten) is left for ``runs audit``
+        to report; only the first record creates an anchor, so a deleted one stays missing."""
+        if not self._anchor_due or self._audit_anchor is None:
+            return
+        self._anchor_due = False
+        key = self._audit_key.material(create=True)
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # locked past the busy timeout: the records are committed, anchor next time
+            self._anchor_due = True
+            return
+        try:
+            head = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            try:
+                anchor = read_anchor(self._audit_anchor, key)
+            except AuditError:
+                return
+            if head is None or anchor is None or anchor.seq >= head["seq"]:
+                return
+            if self._audit_mac_at(anchor.seq) == anchor.mac:
+                write_anchor(self._audit_anchor, key, head["seq"], head["hash"])
+        finally:
+            self.db.execute("COMMIT")
+
+    def _audit_mac_at(self, seq: int) -> str | None:
+        if seq == 0:
+            return GENESIS
+        row = self.db.execute("SELECT hash FROM audit WHERE seq=?", (seq,)).fetchone()
+        return None if row is None else str(row["hash"])
 
     def audit_records(self, run_id: str | None = None) -> list[dict[str, Any]]:
         if run_id is None:
@@ -639,13 +682,61 @@ class RunStore:
             rows = self.db.execute("SELECT * FROM audit WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
         return [dict(r) for r in rows]
 
+    @property
+    def audit_key_source(self) -> str:
+        return self._audit_key.source
+
+    @property
+    def audit_anchor(self) -> Path | None:
+        return self._audit_anchor
+
+    def check_audit(self) -> ChainStatus:
+        """Verify the whole chain against the key and the anchor; AuditError at the first break, and when
+        the database itself is damaged (a chain read from a broken file proves nothing)."""
+        try:
+            problems = [r[0] for r in self.db.execute("PRAGMA integrity_check(5)").fetchall()]
+            if problems != ["ok"]:
+                raise AuditError(f"the run store {self.path} is damaged ({'; '.join(problems)}): its audit log "
+                                 "cannot be verified; restore it from a backup")
+            anchored = self._audit_anchor is not None and self._audit_anchor.exists()
+            if not anchored and self.db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is None:
+                return ChainStatus(records=0, anchored_seq=0)
+            key = self._audit_key.material(create=False)
+            # The anchor first: it is written after its records commit, so the records read next hold
+            # all it anchors even while other processes append.
+            anchor = read_anchor(self._audit_anchor, key) if self._audit_anchor is not None else None
+            return verify_chain(self.db.execute("SELECT * FROM audit ORDER BY seq"), key, anchor, self._audit_anchor)
+        except sqlite3.DatabaseError as exc:
+            raise AuditError(f"the run store {self.path} is damaged ({exc}): its audit log cannot be verified; "
+                             "restore it from a backup") from None
+
     def verify_audit(self) -> int:
-        """Check the whole chain; return the number of records or raise RunError at the first break."""
-        prev = GENESIS
-        records = self.audit_records()
-        for rec in records:
-            digest = hashlib.sha256(_dumps([prev, rec["time"], rec["run_id"], rec["event"], rec["data"]]).encode()).hexdigest()
-            if rec["prev_hash"] != prev or rec["hash"] != digest:
-                raise AuditError(f"audit chain broken at record {rec['seq']}")
-            prev = rec["hash"]
-        return len(records)
+        """Check the whole chain; return the number of records or raise AuditError at the first break."""
+        return self.check_audit().records
+
+    def check_approval(self, run_id: str, gate: GateRow) -> None:
+        """Raise AuditError unless the gate's status and decisions are the ones its audit records show:
+        the approvals and decisions tables carry no MAC, the audit log does."""
+        step, decided, closed = gate.step_id, [], "pending"
+        rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE 'approval.%' ORDER BY seq", (run_id,))
+        for rec in rows:
+            if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
+                raise AuditError(f"run {run_id}: audit record {rec['seq']} of its approvals does not verify with the "
+                                 "audit key; run `certsoar runs audit`")
+            data = _loads(rec["data"])
+            if data.get("step") != step or rec["event"] == "approval.requested":
+                continue
+            outcome = rec["event"].removeprefix("approval.")
+            if "analyst" in data:
+                decided.append((data["analyst"], outcome, data.get("comment")))
+            else:
+                closed = outcome
+        recorded = [(d.analyst, d.decision, d.comment) for d in gate.decisions]
+        if Counter(recorded) != Counter(decided) or gate.status != closed:
+            raise AuditError(
+                f"run {run_id}: gate {step} is recorded {gate.status} with {_decisions_text(recorded)}, but the "
+                f"audit log says {closed} with {_decisions_text(decided)}: the run store was changed outside certsoar")
+
+
+def _decisions_text(decisions: list[tuple[str, str, str | None]]) -> str:
+    return ", ".join(f"{analyst} {decision}" for analyst, decision, _ in decisions) or "no decision"
