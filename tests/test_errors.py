@@ -47,7 +47,7 @@ def test_exit_code_by_type(name: str, code: int) -> None:
 
 
 def test_the_docstring_tree_names_every_class_with_its_exit_code() -> None:
-    documented = dict(re.findall(r"(\w+Error|\w+NotFound|ConnectorUnavailable|ConnectorRejected)\s+(?:\((\d)\))?", errors.__doc__ or ""))
+    documented = dict(re.findall(r"(?:^    |── )(\w+)\s+(?:\((\d)\))?", errors.__doc__ or "", re.M))
     for cls in _tree():
         assert cls.__name__ in documented, f"{cls.__name__} is missing from the tree in errors.py's docstring"
         if documented[cls.__name__]:

@@ -21,7 +21,7 @@ import pytest
 from certsoar import audit
 from certsoar.errors import AuditError, ConfigError
 from certsoar.runview import run_view
-from certsoar.store import RunStore, utcnow
+from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
 
 Forger = Callable[[str, sqlite3.Row], str]
 
@@ -30,9 +30,9 @@ def approved_run(store: RunStore, alert_id: str = "a-1", analyst: str = "alice")
     run_id, _ = store.create_run(playbook="p", alert_id=alert_id, trigger="alert", alert={"id": alert_id})
     store.open_approval(run_id, "gate", roles=["soc-tier2"], required=1, distinct_from_requester=False,
                         requester=None, expires=utcnow() + timedelta(hours=1))
-    store.add_decision(run_id, "gate", analyst=analyst, decision="approved", comment="go")
-    store.close_approval(run_id, "gate", "approved")
-    store.update_run(run_id, status="completed")
+    with store.transaction() as db:  # the runner's pause at the gate, without its audit record: 5 records a run
+        db.execute("UPDATE runs SET status=? WHERE id=?", (RunStatus.WAITING_APPROVAL, run_id))
+    store.decide(run_id, analyst=analyst, decision=GateStatus.APPROVED, comment="go", owner="test")
     return run_id
 
 
@@ -233,13 +233,14 @@ def test_run_view_of_untouched_gates(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite3") as store:
         run_id, _ = store.create_run(playbook="p", alert_id="a", trigger="alert", alert={})
         store.open_approval(run_id, "gate", roles=["r"], required=2, distinct_from_requester=False, requester=None,
-                            expires=utcnow())
+                            expires=utcnow() + timedelta(hours=1))
+        store.update_run(run_id, status=RunStatus.WAITING_APPROVAL)
         assert run_view(store, run_id)["approval"]["status"] == "pending"
-        store.add_decision(run_id, "gate", analyst="alice", decision="approved", comment=None)
-        store.add_decision(run_id, "gate", analyst="bob", decision="approved", comment="ok")
-        store.close_approval(run_id, "gate", "expired")
+        store.decide(run_id, analyst="alice", decision=GateStatus.APPROVED, comment=None, owner="test")
+        assert run_view(store, run_id)["approval"]["status"] == "pending"
+        store.decide(run_id, analyst="bob", decision=GateStatus.APPROVED, comment="ok", owner="test")
         view = run_view(store, run_id)["approval"]
-        assert view["status"] == "expired" and [d["analyst"] for d in view["decisions"]] == ["alice", "bob"]
+        assert view["status"] == "approved" and [d["analyst"] for d in view["decisions"]] == ["alice", "bob"]
 
 
 # the key ------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def test_an_approved_revocation_is_accepted() -> None:
 GATED = HEAD + ("  - {id: g, approval: {roles: [x]}}\n"
                 "  - {id: v, action: test.echo}\n"
                 "  - id: c\n    when: %s\n    parallel:\n"
-                "      - {id: r, action: ca.revoke, when: %s, with: {serial: '01'}}\n")
+                "      - {id: r, action: ca.revoke, when: %s, with: {serial: '01', expect: {sha1: '00'}}}\n")
 
 
 @pytest.mark.parametrize("condition", [

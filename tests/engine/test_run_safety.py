@@ -156,7 +156,7 @@ GATE = """
   - id: contain
     when: "{{ steps.gate.approved }}"
     parallel:
-      - {id: revoke, action: ca.revoke, with: {serial: "0a1b"}}
+      - {id: revoke, action: ca.revoke, with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}
 """
 
 
@@ -193,7 +193,7 @@ async def test_an_action_that_needs_approval_is_refused_without_an_approved_gate
     runner, store, fakes = env
     pb = book(f"""
   - {{id: gate, approval: {{roles: [soc-tier2], expires: 1h}}}}
-  - {{id: revoke, action: ca.revoke, when: "{condition}", with: {{serial: "0a1b"}}}}
+  - {{id: revoke, action: ca.revoke, when: "{condition}", with: {{serial: "0a1b", expect: {{sha1: "{{{{ alert.sha1 }}}}"}}}}}}
 """)
     run_id = await runner().start(pb, fk.make_alert())
     await runner().decide(pb, run_id, analyst="bob", decision="denied")
@@ -206,7 +206,7 @@ async def test_an_action_that_needs_approval_is_refused_without_an_approved_gate
 async def test_an_action_that_needs_approval_and_has_no_gate_is_refused_and_a_dry_run_plans_a_gated_one(
         env, tmp_path: Path) -> None:
     runner, store, fakes = env
-    ungated = book('  - {id: revoke, action: ca.revoke, on_error: continue, with: {serial: "0a1b"}}\n')
+    ungated = book('  - {id: revoke, action: ca.revoke, on_error: continue, with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}\n')
     run_id = await runner().start(ungated, fk.make_alert())
     assert store.get_run(run_id).status == "failed" and fakes["ca"].revoke_calls == 0
 
@@ -252,9 +252,12 @@ async def test_a_failing_branch_cancels_its_siblings_and_journals_them(env) -> N
 async def test_an_effect_that_does_not_read_back_fails_the_run_and_resume_writes_it_again(env) -> None:
     runner, store, fakes = env
     deaf = fk.FakeFirewall(deaf=True)
-    pb = book('  - {id: block, action: firewall.block, with: {addresses: ["203.0.113.9"]}}\n'
+    pb = book('  - {id: gate, approval: {roles: [soc-tier2], expires: 1h}}\n'
+              '  - {id: block, action: firewall.block, when: "{{ steps.gate.approved }}",'
+              ' with: {addresses: ["203.0.113.9"]}}\n'
               '  - {id: after, action: test.echo, with: {value: 1}}\n')
     run_id = await runner(firewall=deaf).start(pb, fk.make_alert())
+    await runner(firewall=deaf).decide(pb, run_id, analyst="bob", decision="approved")
     run = store.get_run(run_id)
     assert run.status == "failed"
     assert "effect firewall:firewall:block:203.0.113.9: written to 203.0.113.9 but the read-back does not show it" \
