@@ -27,6 +27,7 @@ from certsoar.errors import ConfigError
 from certsoar.intake import detect, load_alert
 from certsoar.lab import MIMICRY_CLIENT, MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
 from certsoar.lab import build as lab_build
+from certsoar.lab.windows_events import windows_events
 
 pytestmark = pytest.mark.real
 
@@ -477,6 +478,20 @@ def test_new_alert_ids_are_unique_per_build(tmp_path: Path, built: tuple[lab.Lab
     second = ensure_lab(tmp_path)
     for key in first.alerts:
         assert load_alert(first.alerts[key].read_bytes()).id != load_alert(second.alerts[key].read_bytes()).id, key
+
+
+def test_windows_record_ids_never_repeat_in_a_later_build(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    # The AD CS alert's id is its EventRecordID: a build one or more seconds later must number every event higher.
+    rogue = _cert(built[0].certificates["rogue"])
+    start = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)
+    ids = {}
+    for second in range(40):
+        now = start + timedelta(seconds=second)
+        ids[second] = {(e.computer, e.data.get("RequestId"), e.event_id): e.record_id
+                       for e in windows_events(now, rogue) if e.event_id == 4887}
+    for second in range(1, 40):
+        for key, record in ids[second].items():
+            assert record > ids[second - 1][key], (second, key)
 
 
 async def test_traffic_change_fires_for_the_mimicry_servers(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
