@@ -74,7 +74,7 @@ def _exit_for_run(run: dict[str, Any]) -> None:
 
 
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                             help="Config file (default: $CERTSOAR_CONFIG, else the bundled lab).")
+                             help="Config file (default: $CERTSOAR_CONFIG; `certsoar init` writes one).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
 
 
@@ -299,6 +299,18 @@ def manifest(check: bool, target: Path) -> None:
         return
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {target}")
+
+
+@main.command()
+@click.argument("folder", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@guarded
+def init(folder: Path) -> None:
+    """Write a commented starter config to FOLDER/config.yaml (default: here); never overwrites."""
+    from certsoar.starter import write_starter_config
+
+    target = write_starter_config(folder)
+    click.echo(f"wrote {target}: fill in the lines marked FILL IN, then "
+               f"`certsoar connectors check --config {target}`")
 
 
 @main.command()

@@ -127,16 +127,17 @@ class Config(_Strict):
 
 
 def default_state_dir() -> Path:
+    """Where ``certsoar demo`` builds its lab."""
     return Path(os.environ.get(HOME_ENV) or ".certsoar")
 
 
 def load_config(path: Path | str | None = None) -> Config:
-    """Load ``path``, else ``$CERTSOAR_CONFIG``, else the bundled lab under the state dir."""
+    """Load ``path``, else ``$CERTSOAR_CONFIG``. Never the bundled lab: a scheduler that lost its
+    environment must fail, not report containment against lab files (only ``certsoar demo`` uses the lab)."""
     chosen = path or os.environ.get(CONFIG_ENV)
     if not chosen:
-        from certsoar.lab import ensure_lab
-
-        return load_config(ensure_lab(default_state_dir()).config)
+        raise ConfigError(f"no configuration: give --config FILE or set ${CONFIG_ENV} "
+                          "(`certsoar init DIR` writes a starter config; `certsoar demo` runs on the bundled lab)")
     file = Path(chosen)
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))

@@ -123,14 +123,6 @@ def test_config_loads(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     assert config.analysts["bob"].roles == ["soc-tier2", "soc-lead"]
 
 
-def test_config_less_load_uses_the_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CERTSOAR_CONFIG", raising=False)
-    monkeypatch.setenv("CERTSOAR_HOME", str(tmp_path / "home"))
-    config = load_config()
-    assert config.config_dir == (tmp_path / "home" / "lab").resolve()
-    assert (tmp_path / "home" / "lab" / "ca" / "crl.pem").is_file()
-
-
 def test_alerts_parse(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     paths, start, end = built
     mimicry = parse_alert(paths.alerts["mimicry"].read_text())
