@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
@@ -28,11 +27,11 @@ from certsoar.intake import detect, load_alert
 from certsoar.lab import MIMICRY_CLIENT, MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
 from certsoar.lab import build as lab_build
 from certsoar.lab.windows_events import windows_events
+from realcomponents import require_tool
 
 pytestmark = pytest.mark.real
 
-if shutil.which("openssl") is None:  # pragma: no cover - openssl is installed where the suite runs
-    pytest.skip("the lab needs the openssl command", allow_module_level=True)
+require_tool("openssl", module=True)  # the lab needs the openssl command
 
 SSL_FIELDS = (
     "ts uid id.orig_h id.orig_p id.resp_h id.resp_p version cipher curve server_name resumed last_alert "

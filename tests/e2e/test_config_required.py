@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from certsoar.config import load_config
+from realcomponents import require_tool
 
 ALERT = {"id": "siem-notable-1", "time": "2026-11-27T08:12:44Z", "host": "ws-0137.corp.example", "src_ip": "10.20.0.37",
          "dst_ip": "203.0.113.45", "dst_port": 443, "sni": "cdn-update.net",
@@ -94,8 +94,7 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
 
 @pytest.mark.real
 def test_demo_still_builds_and_uses_the_lab(tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("the lab needs the openssl command")
+    require_tool("openssl")  # the lab needs it
     done = _certsoar(tmp_path, "demo", "--state-dir", str(tmp_path / "demo"))
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Both stories completed." in done.stdout + done.stderr

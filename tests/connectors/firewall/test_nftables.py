@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.firewall import Firewall
 from certsoar.connectors.firewall.nftables import NftablesFirewall, NftablesSettings, sanitize_comment
+from realcomponents import require_network_namespaces
 from certsoar.errors import ConnectorRejected
 
 
@@ -164,17 +164,6 @@ async def test_file_mode_is_kept(tmp_path: Path) -> None:
 
 
 
-def _netns_or_skip() -> None:
-    for tool in ("nft", "ip"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    probe = f"cs-probe-{uuid.uuid4().hex[:8]}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"ip netns add is not permitted here: {made.stderr.strip()}")
-    subprocess.run(["ip", "netns", "del", probe], check=True)
-
-
 class Namespaces:
     """Creates network namespaces and deletes every one of them at teardown."""
 
@@ -211,7 +200,7 @@ class Namespaces:
 
 @pytest.fixture
 def netns() -> Iterator[Namespaces]:
-    _netns_or_skip()
+    require_network_namespaces()
     spaces = Namespaces()
     try:
         yield spaces
