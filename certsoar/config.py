@@ -164,7 +164,7 @@ class Thresholds(_Strict):
 
 
 class Config(_Strict):
-    state_dir: Path = Field(default=Path(".certsoar"), description="Run store, lab and outbox live here.")
+    state_dir: Path = Field(default=Path(".certsoar"), description="The run store (runs, approvals, audit, tickets) lives here.")
     connectors: Connectors = Field(default_factory=Connectors)
     analysts: dict[str, Analyst] = Field(default_factory=dict)
     trust: Trust = Field(default_factory=Trust)
