@@ -67,6 +67,8 @@ def write_starter_config(folder: Path) -> Path:
     """Write ``folder/config.yaml`` (and the empty ``logs/`` it names); never overwrite a file."""
     folder = Path(folder)
     target = folder / CONFIG_NAME
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with target.open("x", encoding="utf-8") as out:

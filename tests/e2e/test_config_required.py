@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from certsoar.config import load_config
+from certsoar.errors import ConfigError
+from certsoar.starter import write_starter_config
 from realcomponents import require_tool
 
 ALERT = {"id": "siem-notable-1", "time": "2026-11-27T08:12:44Z", "host": "ws-0137.corp.example", "src_ip": "10.20.0.37",
@@ -52,8 +54,6 @@ def test_without_a_config_every_command_exits_2_and_builds_no_lab(tmp_path: Path
 
 
 def test_load_config_refuses_to_guess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from certsoar.errors import ConfigError
-
     monkeypatch.delenv("CERTSOAR_CONFIG", raising=False)
     monkeypatch.setenv("CERTSOAR_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
@@ -89,6 +89,11 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     done = _certsoar(tmp_path, "init")
     assert done.returncode == 2
     assert "config.yaml already exists; not overwritten" in done.stderr
+    assert existing.read_text(encoding="utf-8") == "state_dir: mine\n"
+    not_a_folder = _certsoar(tmp_path, "init", "config.yaml")
+    assert not_a_folder.returncode == 2 and "'config.yaml' is a file" in not_a_folder.stderr
+    with pytest.raises(ConfigError, match="config.yaml is not a folder"):
+        write_starter_config(existing)
     assert existing.read_text(encoding="utf-8") == "state_dir: mine\n"
 
 
