@@ -68,7 +68,7 @@ def _exit_for_run(run: dict[str, Any]) -> None:
 
 
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                             help="Config file (default: $CERTSOAR_CONFIG, else the bundled lab).")
+                             help="Config file (default: $CERTSOAR_CONFIG; `certsoar init` writes one).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
 
 
@@ -95,19 +95,28 @@ def run(playbook: str, alert_file: str, alert_format: str | None, config_path: s
     from certsoar.api import run_playbook
     from certsoar.intake import load_alert
 
-    data = sys.stdin.buffer.read() if alert_file == "-" else _read(alert_file)
-    alert = load_alert(data, format=alert_format)
+    alert = load_alert(_read_alert(alert_file), format=alert_format)
     config = _config(config_path)
     result = asyncio.run(run_playbook(config, playbook, alert, dry_run=dry_run, requester=requester))
     _print_run(result, as_json)
     _exit_for_run(result)
 
 
-def _read(path: str) -> bytes:
+def _read_alert(source: str) -> bytes:
+    """The alert from a file or ``-`` (standard input), never more than the intake limit held in memory."""
+    from certsoar.alert import MAX_ALERT_BYTES
+
     try:
-        return Path(path).read_bytes()
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_ALERT_BYTES + 1)
+        else:
+            with open(source, "rb") as stream:
+                data = stream.read(MAX_ALERT_BYTES + 1)
     except OSError as exc:
-        raise AlertError(f"cannot read alert {path}: {exc.strerror or exc}") from exc
+        raise AlertError(f"cannot read alert {source}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_ALERT_BYTES:
+        raise AlertError(f"alert {source} is larger than the limit of {MAX_ALERT_BYTES} bytes")
+    return data
 
 
 def _decide(decision: str, run_id: str, analyst: str, comment: str | None, config_path: str | None,
@@ -296,6 +305,18 @@ def manifest(check: bool, target: Path) -> None:
         return
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {target}")
+
+
+@main.command()
+@click.argument("folder", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@guarded
+def init(folder: Path) -> None:
+    """Write a commented starter config to FOLDER/config.yaml (default: here); never overwrites."""
+    from certsoar.starter import write_starter_config
+
+    target = write_starter_config(folder)
+    click.echo(f"wrote {target}: fill in the lines marked FILL IN, then "
+               f"`certsoar connectors check --config {target}`")
 
 
 @main.command()

@@ -7,15 +7,18 @@ connector brings its own settings without touching this module.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from certsoar.addresses import network_text, parse_network
+from certsoar.certs.fingerprints import SHA256_DIGITS, normalize_digest
 from certsoar.errors import ConfigError
 
 CONFIG_ENV = "CERTSOAR_CONFIG"
@@ -74,16 +77,65 @@ class Intel(_Strict):
 
 
 class AllowlistEntry(_Strict):
-    """A known legitimate certificate: suppresses escalation while it has not expired."""
+    """A known legitimate certificate: suppresses escalation while it has not expired.
 
-    sha256: str | None = Field(default=None, description="SHA-256 of the certificate's DER.")
+    Checked when the config loads: at least one certificate criterion (an entry of networks alone would
+    allowlist every certificate), hashes of the right length, patterns that compile, networks that parse,
+    and networks beside any subject/issuer pattern (anyone can copy a subject, not a server).
+    """
+
+    sha256: str | None = Field(default=None, description="SHA-256 of the certificate's DER (64 hex digits; ':' and spaces allowed).")
     spki_sha256: str | None = Field(default=None, description="SHA-256 of the SubjectPublicKeyInfo (survives re-issue).")
     subject: str | None = Field(default=None, description="Regular expression over the subject DN (RFC 4514).")
     issuer: str | None = Field(default=None, description="Regular expression over the issuer DN (RFC 4514).")
-    assets: list[str] = Field(default_factory=list, description="IP networks where a subject/issuer entry applies (the servers).")
+    assets: list[str] = Field(default_factory=list, description=(
+        "IP networks of the servers (the responder of the TLS session) where the entry applies; required with "
+        "subject/issuer. A client's address never matches, and an alert without a server (AD CS) never does."))
     owner: str = Field(min_length=1, description="Who vouches for it.")
     reason: str = Field(min_length=1)
     expires: datetime = Field(description="After this the entry no longer suppresses anything.")
+
+    @field_validator("sha256", "spki_sha256")
+    @classmethod
+    def _sha256_hex(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = normalize_digest(value, SHA256_DIGITS)
+        if digits is None:
+            raise ValueError(f"{value!r} is not a SHA-256 (64 hex digits)")
+        return digits
+
+    @field_validator("subject", "issuer")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value:
+                raise ValueError("an empty pattern matches every name")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from exc
+        return value
+
+    @field_validator("assets")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        networks = []
+        for text in value:
+            try:
+                networks.append(str(ipaddress.ip_network(str(text).strip(), strict=False)))
+            except ValueError as exc:
+                raise ValueError(f"{text!r} is not an IP network ({exc})") from exc
+        return networks
+
+    @model_validator(mode="after")
+    def _names_a_certificate(self) -> AllowlistEntry:
+        if not (self.sha256 or self.spki_sha256 or self.subject or self.issuer):
+            raise ValueError("names no certificate: give sha256, spki_sha256, subject or issuer "
+                             "(assets alone would allowlist every certificate those servers present)")
+        if (self.subject or self.issuer) and not self.assets:
+            raise ValueError("a subject/issuer pattern needs assets: the networks of the servers it applies to")
+        return self
 
 
 class CreationBurst(_Strict):
@@ -132,7 +184,7 @@ class Audit(_Strict):
 
 
 class Config(_Strict):
-    state_dir: Path = Field(default=Path(".certsoar"), description="Run store, lab and outbox live here.")
+    state_dir: Path = Field(default=Path(".certsoar"), description="The run store (runs, approvals, audit, tickets) lives here.")
     connectors: Connectors = Field(default_factory=Connectors)
     analysts: dict[str, Analyst] = Field(default_factory=dict)
     trust: Trust = Field(default_factory=Trust)
@@ -156,16 +208,17 @@ class Config(_Strict):
 
 
 def default_state_dir() -> Path:
+    """Where ``certsoar demo`` builds its lab."""
     return Path(os.environ.get(HOME_ENV) or ".certsoar")
 
 
 def load_config(path: Path | str | None = None) -> Config:
-    """Load ``path``, else ``$CERTSOAR_CONFIG``, else the bundled lab under the state dir."""
+    """Load ``path``, else ``$CERTSOAR_CONFIG``. Never the bundled lab: a scheduler that lost its
+    environment must fail, not report containment against lab files (only ``certsoar demo`` uses the lab)."""
     chosen = path or os.environ.get(CONFIG_ENV)
     if not chosen:
-        from certsoar.lab import ensure_lab
-
-        return load_config(ensure_lab(default_state_dir()).config)
+        raise ConfigError(f"no configuration: give --config FILE or set ${CONFIG_ENV} "
+                          "(`certsoar init DIR` writes a starter config; `certsoar demo` runs on the bundled lab)")
     file = Path(chosen)
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -189,10 +242,13 @@ def load_config(path: Path | str | None = None) -> Config:
 
 
 def format_validation_error(exc: ValidationError) -> str:
+    """``allowlist[2].subject: Value error, ...``: each error at the path of the key it is about."""
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
-        parts.append(f"{loc}: {err['msg']}")
+        loc = ""
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else f".{part}" if loc else str(part)
+        parts.append(f"{loc or '(top)'}: {err['msg']}")
     return "; ".join(parts)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
@@ -27,11 +26,12 @@ from certsoar.errors import ConfigError
 from certsoar.intake import detect, load_alert
 from certsoar.lab import MIMICRY_CLIENT, MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
 from certsoar.lab import build as lab_build
+from certsoar.lab.windows_events import windows_events
+from realcomponents import require_tool
 
 pytestmark = pytest.mark.real
 
-if shutil.which("openssl") is None:  # pragma: no cover - openssl is installed where the suite runs
-    pytest.skip("the lab needs the openssl command", allow_module_level=True)
+require_tool("openssl", module=True)  # the lab needs the openssl command
 
 SSL_FIELDS = (
     "ts uid id.orig_h id.orig_p id.resp_h id.resp_p version cipher curve server_name resumed last_alert "
@@ -120,14 +120,6 @@ def test_config_loads(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     assert [config.resolve(r) for r in config.trust.internal_roots] == [paths.ca_cert]
     assert config.organization.domains == ["corp.example"]
     assert config.analysts["bob"].roles == ["soc-tier2", "soc-lead"]
-
-
-def test_config_less_load_uses_the_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CERTSOAR_CONFIG", raising=False)
-    monkeypatch.setenv("CERTSOAR_HOME", str(tmp_path / "home"))
-    config = load_config()
-    assert config.config_dir == (tmp_path / "home" / "lab").resolve()
-    assert (tmp_path / "home" / "lab" / "ca" / "crl.pem").is_file()
 
 
 def test_alerts_parse(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
@@ -477,6 +469,20 @@ def test_new_alert_ids_are_unique_per_build(tmp_path: Path, built: tuple[lab.Lab
     second = ensure_lab(tmp_path)
     for key in first.alerts:
         assert load_alert(first.alerts[key].read_bytes()).id != load_alert(second.alerts[key].read_bytes()).id, key
+
+
+def test_windows_record_ids_never_repeat_in_a_later_build(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+    # The AD CS alert's id is its EventRecordID: a build one or more seconds later must number every event higher.
+    rogue = _cert(built[0].certificates["rogue"])
+    start = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)
+    ids = {}
+    for second in range(40):
+        now = start + timedelta(seconds=second)
+        ids[second] = {(e.computer, e.data.get("RequestId"), e.event_id): e.record_id
+                       for e in windows_events(now, rogue) if e.event_id == 4887}
+    for second in range(1, 40):
+        for key, record in ids[second].items():
+            assert record > ids[second - 1][key], (second, key)
 
 
 async def test_traffic_change_fires_for_the_mimicry_servers(built: tuple[lab.LabPaths, datetime, datetime]) -> None:

@@ -1,7 +1,10 @@
 """Allowlist entries (cert-domain §4 L1 step 2): SHA-256, SPKI SHA-256, or subject/issuer pattern + assets.
 
-Every criterion an entry gives must hold. A subject/issuer pattern applies only where the entry's
-asset networks contain one of the alert's addresses: an attacker can copy a subject, not a server.
+Every criterion an entry gives must hold. ``assets`` are the networks of the servers the entry vouches
+for, matched against the alert's server only (the responder: Zeek ``id.resp_h``, Suricata ``dest_ip``,
+generic ``dst_ip``), never its client: an attacker can copy a subject, and can talk to an internal
+client, but cannot present from our server's address. An alert without a server (an AD CS issuance)
+matches no entry that has assets. The config checked each entry when it loaded (certsoar.config).
 An entry past its expiry suppresses nothing; the caller records that it would have matched.
 """
 
@@ -14,7 +17,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certsoar.certs.fingerprints import SHA256_DIGITS, normalize_digest
 from certsoar.config import AllowlistEntry
 from certsoar.timeparse import as_utc
 
@@ -36,70 +38,45 @@ class Identity:
     spki_sha256: str | None
     subject: str | None
     issuer: str | None
-    addresses: tuple[str, ...]
-
-
-def _hex(value: str) -> str | None:
-    return normalize_digest(value, SHA256_DIGITS)
+    server: str | None
+    """The address that presented the certificate (the TLS responder), when the alert names one."""
 
 
 def _describe(entry: AllowlistEntry) -> str:
     return f"allowlist entry of {entry.owner} ({entry.reason})"
 
 
-def _criteria(entry: AllowlistEntry, who: Identity, notes: list[str]) -> list[str] | None:
-    """What matched, or None when a given criterion does not hold (or the entry is unusable)."""
+def _criteria(entry: AllowlistEntry, who: Identity) -> list[str] | None:
+    """What matched, or None when a criterion the entry gives does not hold."""
     matched: list[str] = []
-    if entry.sha256:
-        if not who.sha256 or _hex(entry.sha256) != who.sha256:
-            return None
-        matched.append("sha256")
-    if entry.spki_sha256:
-        if not who.spki_sha256 or _hex(entry.spki_sha256) != who.spki_sha256:
-            return None
-        matched.append("spki_sha256")
-    patterned = False
+    for label, wanted, actual in (("sha256", entry.sha256, who.sha256), ("spki_sha256", entry.spki_sha256, who.spki_sha256)):
+        if wanted:
+            if actual != wanted:
+                return None
+            matched.append(label)
     for label, pattern, value in (("subject", entry.subject, who.subject), ("issuer", entry.issuer, who.issuer)):
-        if not pattern:
-            continue
-        patterned = True
-        try:
-            compiled = re.compile(pattern)
-        except re.error as exc:
-            notes.append(f"{_describe(entry)}: {label} pattern {pattern!r} is not a valid regular expression ({exc}); ignored")
-            return None
-        if value is None or not compiled.search(value):
-            return None
-        matched.append(f"{label} ~ {pattern!r}")
-    if patterned:
-        if not entry.assets:
-            notes.append(f"{_describe(entry)}: a subject/issuer pattern needs asset networks; ignored")
-            return None
-        hit = _asset_hit(entry, who.addresses, notes)
+        if pattern:
+            if value is None or not re.search(pattern, value):
+                return None
+            matched.append(f"{label} ~ {pattern!r}")
+    if entry.assets:
+        hit = _server_in_assets(entry, who.server)
         if hit is None:
             return None
         matched.append(hit)
-    elif entry.assets:
-        hit = _asset_hit(entry, who.addresses, notes)
-        if hit is None:
-            return None
-        matched.append(hit)
-    return matched or None
+    return matched
 
 
-def _asset_hit(entry: AllowlistEntry, addresses: tuple[str, ...], notes: list[str]) -> str | None:
-    for network_text in entry.assets:
-        try:
-            network = ipaddress.ip_network(network_text, strict=False)
-        except ValueError:
-            notes.append(f"{_describe(entry)}: asset {network_text!r} is not an IP network; ignored")
-            continue
-        for address in addresses:
-            try:
-                if ipaddress.ip_address(address) in network:
-                    return f"asset {network} contains {address}"
-            except ValueError:
-                continue
+def _server_in_assets(entry: AllowlistEntry, server: str | None) -> str | None:
+    if server is None:
+        return None
+    try:
+        address = ipaddress.ip_address(server)
+    except ValueError:
+        return None
+    for network in entry.assets:
+        if address in ipaddress.ip_network(network):
+            return f"server {server} in asset {network}"
     return None
 
 
@@ -107,8 +84,8 @@ def match_allowlist(entries: list[AllowlistEntry], who: Identity, *, now: dateti
     """The first matching entry that has not expired, and notes (expired or unusable entries)."""
     notes: list[str] = []
     for entry in entries:
-        matched = _criteria(entry, who, notes)
-        if matched is None:
+        matched = _criteria(entry, who)
+        if not matched:
             continue
         expires = as_utc(entry.expires)
         if expires <= now:

@@ -110,13 +110,12 @@ def _with_intel_and_allowlist(facts: CertificateFacts, alert: CertificateAlert, 
             sslbl = index.lookup(sha1)
             if sha1 is None:
                 notes.append("no SHA-1 is known for this certificate: the SSLBL check was not possible")
-    addresses = tuple(a for a in (alert.dst_ip, alert.src_ip) if a)
     who = Identity(
         sha256=facts.sha256 or alert.sha256,
         spki_sha256=facts.spki_sha256,
         subject=facts.subject,
         issuer=facts.issuer,
-        addresses=addresses,
+        server=alert.dst_ip,
     )
     allowlisted, allow_notes = match_allowlist(list(ctx.allowlist), who, now=as_utc(ctx.now or ctx.at))
     notes.extend(allow_notes)

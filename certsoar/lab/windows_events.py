@@ -55,6 +55,8 @@ _MACHINE_ENROLLMENTS = (
     (timedelta(hours=75), "WS-0177"), (ROGUE_ISSUED - timedelta(minutes=40), "WS-0163"), (timedelta(hours=22), "WS-0129"),
     (MIMICRY_CREATED - timedelta(minutes=8), "WS-0144"),
 )
+_RECORD_STRIDE = 100_000
+_MAX_RECORD_STEP = 40
 
 
 class _WindowsLog:
@@ -125,12 +127,16 @@ class _WindowsLog:
 
     def numbered(self, now: datetime) -> list[WinEvent]:
         """The events in time order, each with its host's next EventRecordID (unique per build)."""
-        base = 1_000_000 + int(now.timestamp()) % 90_000_000
+        # Every host's numbering starts a full stride higher for each second of build time, and a build
+        # never uses a stride on one host, so no event of a later build repeats an earlier build's id
+        # (the AD CS alert's id is its record id).
+        assert len(self.events) * _MAX_RECORD_STEP < _RECORD_STRIDE
+        base = int(now.timestamp()) * _RECORD_STRIDE
         counters: dict[str, int] = {}
         out = []
         for event in sorted(self.events, key=lambda e: e.ts):
             start = base + int(hashlib.sha256(event.computer.encode()).hexdigest()[:4], 16) * 1000
-            counters[event.computer] = counters.get(event.computer, start) + self.ids.randrange(1, 40)
+            counters[event.computer] = counters.get(event.computer, start) + self.ids.randrange(1, _MAX_RECORD_STEP)
             out.append(WinEvent(event.ts, event.computer, event.event_id, event.data, counters[event.computer]))
         return out
 

@@ -14,6 +14,14 @@ from typing import Any
 import pytest
 
 from certsoar.lab import LabPaths, ensure_lab, lab_paths
+from realcomponents import require_tool
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test on the lab (the cli fixture included) needs openssl: it is a real-component test."""
+    for item in items:
+        if "pristine_lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real)
 
 
 @dataclass
@@ -36,8 +44,7 @@ class Cli:
 
 @pytest.fixture(scope="session")
 def pristine_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: the lab needs it")
+    require_tool("openssl")  # the lab needs it
     state = tmp_path_factory.mktemp("pristine")
     ensure_lab(state)
     return state

@@ -28,11 +28,11 @@ from certsoar.connectors.ca import CertificateAuthority, RevocationReason
 from certsoar.connectors.ca.openssl import OpenSslCa, OpenSslCaSettings
 from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
 from certsoar.lab import LabPaths, ensure_lab
+from realcomponents import require_tool
 
 pytestmark = pytest.mark.real
 
-if shutil.which("openssl") is None:  # pragma: no cover - openssl is installed where the suite runs
-    pytest.skip("these tests run the openssl command", allow_module_level=True)
+require_tool("openssl", module=True)
 
 ROGUE = "1002"
 PASSPHRASE = "Tr0ub4dor&3-lab"

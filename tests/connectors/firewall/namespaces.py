@@ -3,7 +3,6 @@ fixture, and by the tests for the type)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -11,16 +10,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _netns_or_skip() -> None:
-    for tool in ("nft", "ip"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    probe = f"cs-probe-{uuid.uuid4().hex[:8]}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"ip netns add is not permitted here: {made.stderr.strip()}")
-    subprocess.run(["ip", "netns", "del", probe], check=True)
+from realcomponents import require_network_namespaces
 
 
 class Namespaces:
@@ -59,7 +49,7 @@ class Namespaces:
 
 @pytest.fixture
 def netns() -> Iterator[Namespaces]:
-    _netns_or_skip()
+    require_network_namespaces()
     spaces = Namespaces()
     try:
         yield spaces

@@ -28,6 +28,7 @@ from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.proxy import Proxy
 from certsoar.connectors.proxy.squid import HEADER, SquidProxy, SquidSettings, normalize_sha1, squid_form
 from certsoar.errors import ConnectorRejected
+from realcomponents import missing, require_squid_with_ssl_bump, require_tool
 
 CERTGEN = "/usr/lib/squid/security_file_certgen"  # Debian's path; only the live test runs it
 FP_A = "ab2a82af46ae1f31217465bf564725d1875141ae"
@@ -41,10 +42,8 @@ def make_proxy(tmp_path: Path, **overrides: object) -> SquidProxy:
 
 
 def need(tool: str) -> str:
-    found = shutil.which(tool)
-    if found is None:
-        pytest.skip(f"{tool} is not installed")
-    return found
+    # every squid test here parses or runs an ssl-bump configuration
+    return require_squid_with_ssl_bump() if tool == "squid" else require_tool(tool)
 
 
 # ------------------------------------------------------------------------- file only
@@ -371,13 +370,13 @@ def live_squid() -> Iterator[LiveSquid]:
     squid = need("squid")
     need("openssl")
     if not os.access(CERTGEN, os.X_OK):
-        pytest.skip(f"{CERTGEN} (squid's certificate generator helper) is not installed")
+        raise missing(f"{CERTGEN} (squid's certificate generator helper) is not installed")
     user: pwd.struct_passwd | None = None
     if os.geteuid() == 0:
         try:
             user = pwd.getpwnam("proxy")
         except KeyError:
-            pytest.skip("running as root but there is no 'proxy' user for squid to switch to")
+            raise missing("running as root but there is no 'proxy' user for squid to switch to")
     folder = Path(tempfile.mkdtemp(prefix="certsoar-squid-", dir="/tmp"))
     process: subprocess.Popen[bytes] | None = None
     try:
