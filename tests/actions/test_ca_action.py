@@ -10,10 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from pydantic import ValidationError
-
 from certsoar.actions.ca import (
     ExpectedCertificate,
     LookupInput,
@@ -22,11 +18,16 @@ from certsoar.actions.ca import (
     lookup,
     revoke,
 )
-from certsoar.config import Config
-from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import IssuedCertificate
 from certsoar.connectors.ca.openssl import OpenSslCa, OpenSslCaSettings
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from pydantic import ValidationError
+from realcomponents import require_tool
+
+from certsoar.config import Config
+from certsoar.connections import Connections
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError
 from certsoar.lab import LabPaths, ensure_lab, lab_paths
@@ -111,8 +112,7 @@ def test_validate_refuses_a_revocation_without_an_expected_certificate() -> None
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> LabPaths:
-    if shutil.which("openssl") is None:
-        pytest.skip("the lab CA needs the openssl command")
+    require_tool("openssl")
     return ensure_lab(tmp_path_factory.mktemp("calab"))
 
 

@@ -13,8 +13,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from conftest import Cli
+from realcomponents import missing
 from test_crash_resume import effects_in_targets
 
 from certsoar.lab import lab_paths
@@ -204,8 +204,8 @@ def test_a_broken_page_is_a_clear_error_not_an_intact_audit(cli: Cli) -> None:
 
 def test_a_read_only_run_store_is_a_clear_error(cli: Cli) -> None:
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], check=False).returncode != 0:
-        pytest.skip("needs unshare -m (a mount namespace) to mount the state dir read-only; as root even 0444 "
-                    "files are writable")
+        raise missing("unshare -m (a mount namespace) to mount the state dir read-only; as root even 0444 "
+                      "files are writable")
     run = cmd(cli, "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
     state = cli.lab.root.parent
     script = (f'mount --bind -o ro "{state}" "{state}" && exec "{sys.executable}" -m certsoar approve {run["id"]} '

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from realcomponents import require_tool
 
 from certsoar.templating import Templates
 
@@ -18,8 +18,7 @@ Captured = list[tuple[str, dict[str, Any]]]
 
 @pytest.fixture(scope="session")
 def lab_config(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: the lab needs it")
+    require_tool("openssl")
     from certsoar.config import load_config
     from certsoar.lab import ensure_lab, lab_paths
 
