@@ -18,7 +18,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from certsoar.addresses import network_text, parse_network
-from certsoar.certs.fingerprints import SHA256_DIGITS, normalize_digest
 from certsoar.errors import ConfigError
 
 CONFIG_ENV = "CERTSOAR_CONFIG"
@@ -100,6 +99,8 @@ class AllowlistEntry(_Strict):
     def _sha256_hex(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        from certsoar.certs.fingerprints import SHA256_DIGITS, normalize_digest  # certsoar.certs imports this module
+
         digits = normalize_digest(value, SHA256_DIGITS)
         if digits is None:
             raise ValueError(f"{value!r} is not a SHA-256 (64 hex digits)")

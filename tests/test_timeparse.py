@@ -49,7 +49,7 @@ def test_parse_time_out_of_range_is_none_not_an_exception() -> None:
 
 def test_naive_allowlist_expiry_is_utc() -> None:
     entry = AllowlistEntry(sha256="a" * 64, owner="pki", reason="test", expires=datetime(2026, 11, 27, 8, 0))
-    who = Identity(sha256="a" * 64, spki_sha256=None, subject=None, issuer=None, addresses=())
+    who = Identity(sha256="a" * 64, spki_sha256=None, subject=None, issuer=None, server=None)
     just_before = datetime(2026, 11, 27, 9, 59, tzinfo=PLUS_TWO)  # 07:59 UTC
     just_after = datetime(2026, 11, 27, 10, 1, tzinfo=PLUS_TWO)  # 08:01 UTC
     assert match_allowlist([entry], who, now=just_before)[0] is not None

@@ -7,15 +7,13 @@ directory set to the folder of the openssl.cnf so relative paths mean what they 
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
 import os
 import re
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import AsyncIterator, ClassVar
+from typing import ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -28,14 +26,15 @@ from certsoar.config import secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.openssl_index import IndexEntry, parse_index_text
-from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable, CrlError
-from certsoar.fileio import replacing
+from certsoar.errors import ConfigError, ConnectorRejected, CrlError
+from certsoar.fileio import locked, replacing
 from certsoar.opensslcnf import parse_openssl_config
 from certsoar.proc import ToolResult, require_success, run_tool, withhold_from_tools
 from certsoar.timeparse import as_utc
 
 PASSIN_VAR = "CERTSOAR_CA_PASSIN"
-LOCK_NAME = ".certsoar-ca.lock"
+LOCK_TARGET = "certsoar-ca"
+"""The name the CA's lock file is derived from (fileio.lock_file_for: ``.certsoar-ca.lock``)."""
 _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 # `openssl ca -crl_reason` knows the first eight RFC 5280 reasons only.
 _UNSUPPORTED_REASONS = {RevocationReason.privilege_withdrawn, RevocationReason.aa_compromise}
@@ -152,7 +151,6 @@ class OpenSslCa:
         self.env = env
         self.instance = env.name
         self.layout = load_layout(env.resolve(settings.openssl_config).absolute(), settings.section)
-        self._lock = asyncio.Lock()
         withhold_from_tools(*self._passphrase_variables())
 
     # ---------------------------------------------------------------- read
@@ -256,29 +254,9 @@ class OpenSslCa:
         for stale in crl.parent.glob(f".{crl.name}.*.tmp"):
             stale.unlink(missing_ok=True)
 
-    @asynccontextmanager
-    async def _write_lock(self) -> AsyncIterator[None]:
-        """One writer per CA: an asyncio lock in this process, flock across processes."""
-        async with self._lock:
-            lock_path = self.layout.home / LOCK_NAME
-            try:
-                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            except OSError as exc:
-                raise ConnectorRejected(f"{lock_path}: cannot open the lock file: {exc.strerror}", connector=self.instance) from exc
-            try:
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + self.settings.timeout
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if loop.time() >= deadline:
-                            raise ConnectorUnavailable(f"{lock_path}: the CA is locked by another writer", connector=self.instance) from None
-                        await asyncio.sleep(0.05)
-                yield
-            finally:
-                os.close(fd)
+    def _write_lock(self) -> AbstractAsyncContextManager[None]:
+        """One writer per CA, across coroutines and processes (``.certsoar-ca.lock`` in the CA's folder)."""
+        return locked(self.layout.home / LOCK_TARGET, timeout=self.settings.timeout, connector=self.instance)
 
     # ------------------------------------------------------------- helpers
 

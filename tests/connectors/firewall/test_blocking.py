@@ -127,7 +127,7 @@ async def test_action_blocks_the_allowed_and_reports_the_refused(tmp_path: Path)
         ("fe80::1%x } flush ruleset", "not an IP address or network"),
     ]
     assert [e.target for e in out.effects] == ["203.0.113.7", "2001:db8::1"]  # no effect for a refused one
-    assert {row["target"] for row in store.run_effects(ctx.run_id)} == {"203.0.113.7", "2001:db8::1"}
+    assert {row.target for row in store.run_effects(ctx.run_id)} == {"203.0.113.7", "2001:db8::1"}
     text = (tmp_path / "blocked.nft").read_text()
     assert "127.0.0.1" not in text and "flush" not in text and "0.0.0.0" not in text
 
