@@ -27,6 +27,8 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/certsoar manifest --check
 	$(BIN)/certsoar validate
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
 

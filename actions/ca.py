@@ -71,18 +71,24 @@ def identity_mismatch(expected: ExpectedCertificate, held: IssuedCertificate) ->
         if claimed and holds:
             if claimed == holds:
                 return None
-            return (f"the alert's certificate has {kind.upper()} {claimed}, but the CA holds serial {held.serial} "
-                    f"as {kind.upper()} {holds} (subject {held.subject})")
+            return (
+                f"the alert's certificate has {kind.upper()} {claimed}, but the CA holds serial {held.serial} "
+                f"as {kind.upper()} {holds} (subject {held.subject})"
+            )
     if not (expected.subject and expected.issuer):
-        return (f"the alert names the certificate only by fingerprint and the CA kept no copy of serial {held.serial} "
-                "to compare it with")
+        return (
+            f"the alert names the certificate only by fingerprint and the CA kept no copy of serial {held.serial} "
+            "to compare it with"
+        )
     claimed_subject, claimed_issuer = parse_dn(expected.subject), parse_dn(expected.issuer)
     subject_same = bool(claimed_subject) and same_name(claimed_subject, parse_dn(held.subject))
     issuer_same = bool(claimed_issuer) and held.issuer is not None and same_name(claimed_issuer, parse_dn(held.issuer))
     if subject_same and issuer_same:
         return None
-    return (f"the alert claims serial {held.serial} is subject {expected.subject!r} issued by {expected.issuer!r}; "
-            f"the CA holds serial {held.serial} as subject {held.subject!r} issued by {held.issuer!r}")
+    return (
+        f"the alert claims serial {held.serial} is subject {expected.subject!r} issued by {expected.issuer!r}; "
+        f"the CA holds serial {held.serial} as subject {held.subject!r} issued by {held.issuer!r}"
+    )
 
 
 class LookupInput(BaseModel):
@@ -111,8 +117,14 @@ async def lookup(inp: LookupInput, ctx: ActionContext) -> LookupOutput:
         mismatch: str | None = f"the CA issued no certificate under serial {inp.serial}"
     else:
         mismatch = identity_mismatch(inp.expect, held)
-    return LookupOutput(serial=inp.serial, found=held is not None, certificate=held, claimed=inp.expect,
-                        matches_alert=mismatch is None, mismatch=mismatch)
+    return LookupOutput(
+        serial=inp.serial,
+        found=held is not None,
+        certificate=held,
+        claimed=inp.expect,
+        matches_alert=mismatch is None,
+        mismatch=mismatch,
+    )
 
 
 class RevokeInput(BaseModel):
@@ -129,7 +141,9 @@ class RevokeInput(BaseModel):
 
 class RevokeOutput(BaseModel):
     effect: Effect
-    status: RevocationStatus | None = Field(description="Read back from the CA after the change (the plan's read in a dry run).")
+    status: RevocationStatus | None = Field(
+        description="Read back from the CA after the change (the plan's read in a dry run)."
+    )
 
 
 @action("ca.revoke", mutates=True, reversible=False, needs_approval=True)
@@ -154,6 +168,7 @@ async def revoke(inp: RevokeInput, ctx: ActionContext) -> RevokeOutput:
         await ca.revoke(inp.serial, inp.reason)
 
     key = f"ca:{ctx.connectors.instance('ca')}:revoke:{inp.serial}"
-    effect = await ctx.ledger.apply(key, step_id=ctx.step_id, action="ca.revoke", target=inp.serial,
-                                    is_done=revoked, write=write)
+    effect = await ctx.ledger.apply(
+        key, step_id=ctx.step_id, action="ca.revoke", target=inp.serial, is_done=revoked, write=write
+    )
     return RevokeOutput(effect=effect, status=seen[-1] if seen else None)

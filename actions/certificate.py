@@ -19,11 +19,11 @@ from certsoar.timeparse import parse_duration
 class AnalyzeInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    alert: CertificateAlert = Field(description="The normalized alert; in a playbook: \"{{ alert }}\".")
+    alert: CertificateAlert = Field(description='The normalized alert; in a playbook: "{{ alert }}".')
     lookup_window: str = Field(
         default="7d",
         description="When the alert carries only a fingerprint, look for the certificate's logged attributes "
-                    "(x509/tls records) in the SIEM this long before and after the alert.",
+        "(x509/tls records) in the SIEM this long before and after the alert.",
     )
 
     @field_validator("lookup_window")
@@ -62,7 +62,9 @@ async def _managed_cas(ctx: ActionContext) -> list[x509.Certificate]:
         try:
             cas.extend(load_pem_bundle(pem.encode()))
         except ValueError as exc:
-            raise ConnectorRejected(f"CA certificate is not PEM: {exc}", connector=f"ca:{ctx.connectors.instance('ca')}") from exc
+            raise ConnectorRejected(
+                f"CA certificate is not PEM: {exc}", connector=f"ca:{ctx.connectors.instance('ca')}"
+            ) from exc
     return cas
 
 
@@ -95,13 +97,17 @@ async def analyze(inp: AnalyzeInput, ctx: ActionContext) -> CertificateFacts:
     return facts.model_copy(update={"notes": [*facts.notes, note]}) if note else facts
 
 
-async def _with_logged_attributes(alert: CertificateAlert, window: str, ctx: ActionContext) -> tuple[CertificateAlert, str | None]:
+async def _with_logged_attributes(
+    alert: CertificateAlert, window: str, ctx: ActionContext
+) -> tuple[CertificateAlert, str | None]:
     """A fingerprint-only alert gets the attributes the SIEM's x509/tls records hold for that fingerprint."""
     hashes = {k: [v] for k, v in (("sha256", alert.sha256), ("sha1", alert.sha1)) if v}
     if alert.certificate_pem or alert.logged_certificate or not hashes or not ctx.connectors.has("siem"):
         return alert, None
     span = parse_duration(window)
-    query = SiemQuery(indicators=hashes, kinds=["x509", "tls"], start=alert.time - span, end=alert.time + span, limit=200)
+    query = SiemQuery(
+        indicators=hashes, kinds=["x509", "tls"], start=alert.time - span, end=alert.time + span, limit=200
+    )
     try:
         events = await ctx.connectors.siem.search(query)
     except ConnectorError as exc:
@@ -109,9 +115,12 @@ async def _with_logged_attributes(alert: CertificateAlert, window: str, ctx: Act
     found = next((e for e in sorted(events, key=lambda e: e.time) if e.subject or e.issuer), None)
     if found is None:
         return alert, "the alert carries only a fingerprint and the SIEM holds no record of its attributes"
-    logged = LoggedCertificate(subject=found.subject, issuer=found.issuer, serial=found.serial,
-                               validation_status=found.validation_status)
+    logged = LoggedCertificate(
+        subject=found.subject, issuer=found.issuer, serial=found.serial, validation_status=found.validation_status
+    )
     update = {"logged_certificate": logged, "sha256": alert.sha256 or found.sha256, "sha1": alert.sha1 or found.sha1}
-    note = (f"the alert carries only a fingerprint: subject, issuer and serial are those {found.source} logged "
-            f"at {found.time.isoformat()}")
+    note = (
+        f"the alert carries only a fingerprint: subject, issuer and serial are those {found.source} logged "
+        f"at {found.time.isoformat()}"
+    )
     return alert.model_copy(update=update), note

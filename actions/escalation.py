@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.context import ActionContext
-from certsoar.expressions import evaluate, truthy
 from certsoar.errors import ActionError
+from certsoar.expressions import evaluate, truthy
 from certsoar.playbook import SEVERITIES, Rule
 from certsoar.registry import action
 
@@ -18,7 +18,7 @@ SEVERITY_ORDER = ("none", "low", "medium", "high", "critical")
 class EvaluateInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    rules: list[Rule] = Field(description="Escalation rules; in a playbook: \"{{ playbook.rules }}\".")
+    rules: list[Rule] = Field(description='Escalation rules; in a playbook: "{{ playbook.rules }}".')
 
 
 class Reason(BaseModel):
@@ -31,7 +31,9 @@ class Reason(BaseModel):
 class Verdict(BaseModel):
     escalate: bool = Field(description="At least one rule fired.")
     contain: bool = Field(description="A fired rule recommends containment.")
-    severity: Literal["none", "low", "medium", "high", "critical"] = Field(description="Highest severity among fired rules.")
+    severity: Literal["none", "low", "medium", "high", "critical"] = Field(
+        description="Highest severity among fired rules."
+    )
     reasons: list[Reason] = Field(description="Every rule that fired, with its rendered reason.")
     evaluated: list[str] = Field(description="Ids of every rule evaluated, fired or not.")
 
@@ -48,5 +50,10 @@ async def evaluate_escalation(inp: EvaluateInput, ctx: ActionContext) -> Verdict
                 raise ActionError(f"rule {rule.id}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
             fired.append(Reason(rule=rule.id, severity=severity, contain=rule.contain, reason=text))
     severity = max((r.severity for r in fired), key=SEVERITY_ORDER.index, default="none")
-    return Verdict(escalate=bool(fired), contain=any(r.contain for r in fired), severity=severity,  # type: ignore[arg-type]
-                   reasons=fired, evaluated=[r.id for r in inp.rules])
+    return Verdict(
+        escalate=bool(fired),
+        contain=any(r.contain for r in fired),
+        severity=severity,  # type: ignore[arg-type]
+        reasons=fired,
+        evaluated=[r.id for r in inp.rules],
+    )

@@ -50,7 +50,9 @@ class Refused(BaseModel):
 class BlockOutput(BaseModel):
     effects: list[Effect]
     blocked: list[str] = Field(description="Addresses verified as blocked after the step (planned ones in a dry run).")
-    refused: list[Refused] = Field(default_factory=list, description="Addresses that must never be blocked, with the reason; not blocked.")
+    refused: list[Refused] = Field(
+        default_factory=list, description="Addresses that must never be blocked, with the reason; not blocked."
+    )
 
 
 @action("firewall.block", mutates=True, reversible=True, needs_approval=True)
@@ -58,8 +60,11 @@ async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
     """Add each address to the firewall's block list unless it is there or must never be blocked; verify by reading the list back."""
     policy = BlockingPolicy.from_config(ctx.config)
     decisions = [(address, refusal(address, policy)) for address in inp.addresses]
-    refused = [Refused(address=printable_line(address, _SHOWN_CHARS), reason=reason)
-               for address, reason in decisions if reason is not None]
+    refused = [
+        Refused(address=printable_line(address, _SHOWN_CHARS), reason=reason)
+        for address, reason in decisions
+        if reason is not None
+    ]
     allowed = [address for address, reason in decisions if reason is None]
     if refused and not allowed:
         listed = "; ".join(f"{r.address}: {r.reason}" for r in refused)
@@ -75,6 +80,14 @@ async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
         async def write(address: str = address) -> None:
             await firewall.block([address], inp.comment)
 
-        effects.append(await ctx.ledger.apply(f"firewall:{instance}:block:{address}", step_id=ctx.step_id,
-                                              action="firewall.block", target=address, is_done=present, write=write))
+        effects.append(
+            await ctx.ledger.apply(
+                f"firewall:{instance}:block:{address}",
+                step_id=ctx.step_id,
+                action="firewall.block",
+                target=address,
+                is_done=present,
+                write=write,
+            )
+        )
     return BlockOutput(effects=effects, blocked=[e.target for e in effects if e.verified or e.planned], refused=refused)

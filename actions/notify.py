@@ -29,7 +29,9 @@ class NotifyOutput(BaseModel):
 async def send(inp: NotifyInput, ctx: ActionContext) -> NotifyOutput:
     """Render a notification template with the run's context and send it to every notifier, once."""
     body = ctx.templates.render(inp.template, ctx.variables)
-    message = Message(key=f"{ctx.run_id}:{ctx.step_id}", subject=subject_of(body), body=body, format=format_of(inp.template))
+    message = Message(
+        key=f"{ctx.run_id}:{ctx.step_id}", subject=subject_of(body), body=body, format=format_of(inp.template)
+    )
     sent_to: list[str] = []
     effects: list[Effect] = []
     for instance, notifier in ctx.connectors.notify:
@@ -42,8 +44,9 @@ async def send(inp: NotifyInput, ctx: ActionContext) -> NotifyOutput:
         async def deliver(notifier: object = notifier, where: list[str] = where) -> None:
             where.append(await notifier.send(message))  # type: ignore[attr-defined]
 
-        effect = await ctx.ledger.apply(key, step_id=ctx.step_id, action="notify.send", target=message.subject,
-                                        is_done=already_sent, write=deliver)
+        effect = await ctx.ledger.apply(
+            key, step_id=ctx.step_id, action="notify.send", target=message.subject, is_done=already_sent, write=deliver
+        )
         effects.append(effect)
         sent_to.extend(where)
     return NotifyOutput(template=inp.template, subject=message.subject, body=body, sent_to=sent_to, effects=effects)

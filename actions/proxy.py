@@ -41,6 +41,12 @@ async def block_certificate(inp: BlockCertificateInput, ctx: ActionContext) -> B
     async def write() -> None:
         await proxy.block_fingerprint(inp.sha1, inp.comment)
 
-    effect = await ctx.ledger.apply(f"proxy:{instance}:block:{inp.sha1}", step_id=ctx.step_id,
-                                    action="proxy.block_certificate", target=inp.sha1, is_done=present, write=write)
+    effect = await ctx.ledger.apply(
+        f"proxy:{instance}:block:{inp.sha1}",
+        step_id=ctx.step_id,
+        action="proxy.block_certificate",
+        target=inp.sha1,
+        is_done=present,
+        write=write,
+    )
     return BlockCertificateOutput(effect=effect)

@@ -28,7 +28,9 @@ CERTIFICATE_KINDS = frozenset({"sha256", "sha1", "serial", "serial_issuer", "spk
 CREATION_KINDS = ["adcs", "process", "script", "x509", "tls"]
 
 
-WARNINGS_DESCRIPTION = "Sources the SIEM could not search (missing, unreadable, too large): this answer may lack their evidence."
+WARNINGS_DESCRIPTION = (
+    "Sources the SIEM could not search (missing, unreadable, too large): this answer may lack their evidence."
+)
 
 
 class _Searches:
@@ -55,7 +57,9 @@ class RelatedInput(BaseModel):
 
     alert: CertificateAlert = Field(description="The normalized alert.")
     cert: CertificateFacts = Field(description="Facts from certificate.analyze.")
-    window: str = Field(default="7d", description="Search this long before and after the alert time (90s, 15m, 24h, 7d, 2w).")
+    window: str = Field(
+        default="7d", description="Search this long before and after the alert time (90s, 15m, 24h, 7d, 2w)."
+    )
 
     @field_validator("window")
     @classmethod
@@ -70,9 +74,13 @@ class RelatedOutput(BaseModel):
     count: int = Field(description="Events found (all of them, not only those kept).")
     events: list[SiemEvent] = Field(description=f"The first {MAX_EVENTS_KEPT} events by time.")
     by_indicator: dict[str, int] = Field(default_factory=dict, description="Events that matched each indicator kind.")
-    servers: list[str] = Field(description="Servers that presented this certificate (hash/serial match) and the alert's server.")
+    servers: list[str] = Field(
+        description="Servers that presented this certificate (hash/serial match) and the alert's server."
+    )
     clients: list[str] = Field(description="Clients that received the certificate or talked to the alert's server.")
-    first_seen: datetime | None = Field(description="Earliest event carrying the certificate itself (hash, serial+issuer, SPKI), from the logs; never notBefore.")
+    first_seen: datetime | None = Field(
+        description="Earliest event carrying the certificate itself (hash, serial+issuer, SPKI), from the logs; never notBefore."
+    )
     sources: list[str] = Field(description="Log sources the events came from.")
     warnings: list[str] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
@@ -135,7 +143,9 @@ async def related(inp: RelatedInput, ctx: ActionContext) -> RelatedOutput:
     """Search the SIEM ± window around the alert for the certificate (hashes, serial+issuer, SPKI), its SNI, server, JA3/JA3S, host and requester."""
     alert, cert = inp.alert, inp.cert
     span = parse_duration(inp.window)
-    query = SiemQuery(indicators=_indicators(alert, cert), start=alert.time - span, end=alert.time + span, limit=QUERY_LIMIT)
+    query = SiemQuery(
+        indicators=_indicators(alert, cert), start=alert.time - span, end=alert.time + span, limit=QUERY_LIMIT
+    )
     search = _Searches(ctx.connectors.siem)
     events = sorted(await search(query), key=lambda e: e.time)
     carrying = _carrying(events)
@@ -162,7 +172,9 @@ class CreationsInput(BaseModel):
     alert: CertificateAlert = Field(description="The normalized alert; its time anchors the sliding windows.")
     cert: CertificateFacts = Field(description="Facts from certificate.analyze.")
     window: str | None = Field(default=None, description="Sliding window; default thresholds.creation_burst.window.")
-    short_window: str | None = Field(default=None, description="Short sliding window; default thresholds.creation_burst.short_window.")
+    short_window: str | None = Field(
+        default=None, description="Short sliding window; default thresholds.creation_burst.short_window."
+    )
 
     @field_validator("window", "short_window")
     @classmethod
@@ -175,10 +187,14 @@ class CreationsOutput(BaseModel):
 
     burst: bool
     reason: str
-    incidents: list[Incident] = Field(description="Creation incidents counted around the alert (window before and after), in time order.")
+    incidents: list[Incident] = Field(
+        description="Creation incidents counted around the alert (window before and after), in time order."
+    )
     unrelated_in_window: int
     unrelated_in_short_window: int
-    excluded: list[str] = Field(description="Incidents not counted: allowlisted automation, duplicates, renewals; with why.")
+    excluded: list[str] = Field(
+        description="Incidents not counted: allowlisted automation, duplicates, renewals; with why."
+    )
     window: str
     short_window: str
     sources: list[str]
@@ -187,7 +203,8 @@ class CreationsOutput(BaseModel):
 
 @action("siem.certificate_creations")
 async def certificate_creations(inp: CreationsInput, ctx: ActionContext) -> CreationsOutput:
-    """E2: count unrelated certificate-creation incidents (AD CS 4887, creation commands, first-seen untrusted certificates) in sliding windows around the alert."""
+    """E2: count unrelated certificate-creation incidents (AD CS 4887, creation commands, first-seen untrusted
+    certificates) in sliding windows around the alert."""
     limits = ctx.config.thresholds.creation_burst
     window_text = inp.window or limits.window
     short_text = inp.short_window or limits.short_window
@@ -197,11 +214,20 @@ async def certificate_creations(inp: CreationsInput, ctx: ActionContext) -> Crea
     search = _Searches(ctx.connectors.siem)
     recent = await search(SiemQuery(kinds=CREATION_KINDS, start=at - window, end=at + window, limit=BULK_LIMIT))
     # earlier issuances decide renewals and whether a certificate was already known before the window
-    earlier = await search(SiemQuery(kinds=["adcs", "x509"], start=at - window - renewal, end=at - window - timedelta(microseconds=1), limit=BULK_LIMIT))
+    earlier = await search(
+        SiemQuery(
+            kinds=["adcs", "x509"],
+            start=at - window - renewal,
+            end=at - window - timedelta(microseconds=1),
+            limit=BULK_LIMIT,
+        )
+    )
     events = earlier + recent
     kept, excluded = exclude(incidents_from_events(events), limits.automation, renewal)
     around = [i for i in kept if at - window <= i.time <= at + window]
-    decision = decide(around, at, window=window, count=limits.count, short_window=short_window, short_count=limits.short_count)
+    decision = decide(
+        around, at, window=window, count=limits.count, short_window=short_window, short_count=limits.short_count
+    )
     truncated = " (the SIEM returned its limit of events; counts may be low)" if len(recent) >= BULK_LIMIT else ""
     grouped = {(i.time, i.evidence): i.group for i in decision.window_incidents}
     return CreationsOutput(
@@ -224,17 +250,33 @@ async def certificate_creations(inp: CreationsInput, ctx: ActionContext) -> Crea
 class TrafficInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    alert: CertificateAlert = Field(description="The normalized alert: its server, client and time (t0 when the logs never show the certificate).")
-    cert: CertificateFacts = Field(description="Facts from certificate.analyze: hashes, serial+issuer and SPKI find the first sighting.")
-    lookback: str = Field(default="7d", description="How far before the alert to look for the certificate's first sighting.")
+    alert: CertificateAlert = Field(
+        description="The normalized alert: its server, client and time (t0 when the logs never show the certificate)."
+    )
+    cert: CertificateFacts = Field(
+        description="Facts from certificate.analyze: hashes, serial+issuer and SPKI find the first sighting."
+    )
+    lookback: str = Field(
+        default="7d", description="How far before the alert to look for the certificate's first sighting."
+    )
     after: str | None = Field(default=None, description="Override thresholds.traffic_change.after.")
     baseline: str | None = Field(default=None, description="Override thresholds.traffic_change.baseline.")
     z: float | None = Field(default=None, gt=0, description="Override thresholds.traffic_change.z (robust z-score).")
-    ratio: float | None = Field(default=None, gt=0, description="Override thresholds.traffic_change.ratio (observed / baseline median).")
-    bytes_floor: int | None = Field(default=None, ge=0, description="Override thresholds.traffic_change.bytes_floor (bytes out per hour).")
-    connections_floor: int | None = Field(default=None, ge=0, description="Override thresholds.traffic_change.connections_floor (per hour).")
-    beacon_min_connections: int | None = Field(default=None, ge=3, description="Override thresholds.traffic_change.beacon_min_connections.")
-    beacon_max_cv: float | None = Field(default=None, gt=0, description="Override thresholds.traffic_change.beacon_max_cv.")
+    ratio: float | None = Field(
+        default=None, gt=0, description="Override thresholds.traffic_change.ratio (observed / baseline median)."
+    )
+    bytes_floor: int | None = Field(
+        default=None, ge=0, description="Override thresholds.traffic_change.bytes_floor (bytes out per hour)."
+    )
+    connections_floor: int | None = Field(
+        default=None, ge=0, description="Override thresholds.traffic_change.connections_floor (per hour)."
+    )
+    beacon_min_connections: int | None = Field(
+        default=None, ge=3, description="Override thresholds.traffic_change.beacon_min_connections."
+    )
+    beacon_max_cv: float | None = Field(
+        default=None, gt=0, description="Override thresholds.traffic_change.beacon_max_cv."
+    )
 
     @field_validator("lookback", "after", "baseline")
     @classmethod
@@ -247,7 +289,9 @@ class TrafficOutput(BaseModel):
 
     changed: bool
     reason: str
-    first_seen: datetime | None = Field(description="Earliest log sighting of the certificate (t0); None when the logs never show it (the alert time is used).")
+    first_seen: datetime | None = Field(
+        description="Earliest log sighting of the certificate (t0); None when the logs never show it (the alert time is used)."
+    )
     servers: list[TrafficStat]
     clients: list[TrafficStat]
     beaconing: list[Beacon]
@@ -255,12 +299,22 @@ class TrafficOutput(BaseModel):
     warnings: list[str] = Field(default_factory=list, description=WARNINGS_DESCRIPTION)
 
 
-_OVERRIDES = ("after", "baseline", "z", "ratio", "bytes_floor", "connections_floor", "beacon_min_connections", "beacon_max_cv")
+_OVERRIDES = (
+    "after",
+    "baseline",
+    "z",
+    "ratio",
+    "bytes_floor",
+    "connections_floor",
+    "beacon_min_connections",
+    "beacon_max_cv",
+)
 
 
 @action("siem.traffic_change")
 async def traffic_change(inp: TrafficInput, ctx: ActionContext) -> TrafficOutput:
-    """E3: per server that presented the certificate and per client, bytes out and connections per hour after first-seen against the trailing baseline, and beaconing."""
+    """E3: per server that presented the certificate and per client, bytes out and connections per hour after
+    first-seen against the trailing baseline, and beaconing."""
     limits = ctx.config.thresholds.traffic_change.model_copy(
         update={name: getattr(inp, name) for name in _OVERRIDES if getattr(inp, name) is not None}
     )
@@ -268,23 +322,34 @@ async def traffic_change(inp: TrafficInput, ctx: ActionContext) -> TrafficOutput
     search = _Searches(ctx.connectors.siem)
     after, baseline = parse_duration(limits.after), parse_duration(limits.baseline)
     sightings_query = SiemQuery(
-        indicators=certificate_indicators(alert, inp.cert), start=alert.time - parse_duration(inp.lookback), end=alert.time + after, limit=QUERY_LIMIT
+        indicators=certificate_indicators(alert, inp.cert),
+        start=alert.time - parse_duration(inp.lookback),
+        end=alert.time + after,
+        limit=QUERY_LIMIT,
     )
     sightings = sorted(_carrying(await search(sightings_query)), key=lambda e: e.time)
     first_seen = sightings[0].time if sightings else None
     t0 = first_seen or alert.time
     presented = [e for e in sightings if e.kind in ("tls", "x509") and e.dst_ip and e.dst_port is not None]
-    servers = _unique([
-        format_server(alert.dst_ip, alert.dst_port) if alert.dst_ip and alert.dst_port is not None else None,
-        *(format_server(e.dst_ip, e.dst_port) for e in presented if e.dst_ip and e.dst_port is not None),
-    ])
+    servers = _unique(
+        [
+            format_server(alert.dst_ip, alert.dst_port) if alert.dst_ip and alert.dst_port is not None else None,
+            *(format_server(e.dst_ip, e.dst_port) for e in presented if e.dst_ip and e.dst_port is not None),
+        ]
+    )
     clients = _unique([alert.src_ip, *(e.src_ip for e in presented)])
     conns: list[SiemEvent] = []
     if servers or clients:
         indicators = {k: v for k, v in (("server", servers), ("ip", clients)) if v}
-        conns = await search(SiemQuery(indicators=indicators, kinds=["conn"], start=t0 - baseline, end=t0 + after, limit=BULK_LIMIT))
+        conns = await search(
+            SiemQuery(indicators=indicators, kinds=["conn"], start=t0 - baseline, end=t0 + after, limit=BULK_LIMIT)
+        )
     result = measure(conns, t0, servers, clients, limits)
-    reason = result.reason if first_seen else result.reason + "; the logs never show the certificate, so t0 is the alert time"
+    reason = (
+        result.reason
+        if first_seen
+        else result.reason + "; the logs never show the certificate, so t0 is the alert time"
+    )
     return TrafficOutput(
         changed=result.changed,
         reason=reason,

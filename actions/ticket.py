@@ -45,8 +45,14 @@ async def open_ticket(inp: OpenInput, ctx: ActionContext) -> TicketOutput:
     async def create() -> None:
         await tickets.open(inp.key, title, body, inp.severity)
 
-    effect = await ctx.ledger.apply(_ticket_key(ctx, inp.key), step_id=ctx.step_id, action="ticket.open",
-                                    target=inp.key, is_done=exists, write=create)
+    effect = await ctx.ledger.apply(
+        _ticket_key(ctx, inp.key),
+        step_id=ctx.step_id,
+        action="ticket.open",
+        target=inp.key,
+        is_done=exists,
+        write=create,
+    )
     return TicketOutput(ticket=await tickets.find(inp.key), title=title, body=body, effect=effect)
 
 
@@ -76,7 +82,7 @@ async def comment_ticket(inp: CommentInput, ctx: ActionContext) -> TicketOutput:
             raise ActionError(f"no ticket for {inp.key} to comment on")
         await tickets.comment(found.id, body)
 
-    effect = await ctx.ledger.apply(key, step_id=ctx.step_id, action="ticket.comment", target=inp.key,
-                                    is_done=commented, write=write)
+    effect = await ctx.ledger.apply(
+        key, step_id=ctx.step_id, action="ticket.comment", target=inp.key, is_done=commented, write=write
+    )
     return TicketOutput(ticket=await tickets.find(inp.key), title=subject_of(body), body=body, effect=effect)
-

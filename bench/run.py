@@ -74,8 +74,13 @@ def hostile_certificate(ip_sans: int) -> bytes:
     first = int(ipaddress.ip_address("10.0.0.0"))
     sans = [x509.IPAddress(ipaddress.ip_address(first + i)) for i in range(ip_sans)]
     cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(1).not_valid_before(start).not_valid_after(start + timedelta(days=90))
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=90))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -94,8 +99,19 @@ def bench_hostile_certificate() -> None:
 
 def synthetic_zeek_ssl(path: Path, lines: int) -> str:
     now = datetime.now(timezone.utc).timestamp()
-    fields = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "version", "server_name",
-              "established", "cert_chain_fps", "validation_status"]
+    fields = [
+        "ts",
+        "uid",
+        "id.orig_h",
+        "id.orig_p",
+        "id.resp_h",
+        "id.resp_p",
+        "version",
+        "server_name",
+        "established",
+        "cert_chain_fps",
+        "validation_status",
+    ]
     target = "ab" * 32
     with path.open("w", encoding="utf-8") as fh:
         fh.write("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tssl\n")
@@ -103,8 +119,10 @@ def synthetic_zeek_ssl(path: Path, lines: int) -> str:
         fh.write("#types\ttime\tstring\taddr\tport\taddr\tport\tstring\tstring\tbool\tvector[string]\tstring\n")
         for i in range(lines):
             fp = target if i % 1000 == 0 else f"{i:064x}"
-            fh.write(f"{now - i:.6f}\tC{i:x}\t10.20.{i % 250}.{i % 200}\t{40000 + i % 20000}\t198.51.100.{i % 250}\t443"
-                     f"\tTLSv13\thost{i % 5000}.example\tT\t{fp}\tok\n")
+            fh.write(
+                f"{now - i:.6f}\tC{i:x}\t10.20.{i % 250}.{i % 200}\t{40000 + i % 20000}\t198.51.100.{i % 250}\t443"
+                f"\tTLSv13\thost{i % 5000}.example\tT\t{fp}\tok\n"
+            )
     return target
 
 
@@ -123,8 +141,10 @@ def bench_siem(tmp: Path) -> None:
     def cold() -> None:  # a new connector: the file is parsed again
         search(FilesSiem(FilesSiemSettings(paths=[log]), ConnectorEnv(name="files", state_dir=tmp)))
 
-    for name, fn in ((f"siem files search, cold, Zeek ssl.log {lines} lines", cold),
-                     (f"siem files search, parsed file reused, {lines} lines", lambda: search(warm))):
+    for name, fn in (
+        (f"siem files search, cold, Zeek ssl.log {lines} lines", cold),
+        (f"siem files search, parsed file reused, {lines} lines", lambda: search(warm)),
+    ):
         measure(name, fn, repeats=3, per=lines, unit="line")
         RESULTS[name]["lines_per_s"] = lines / RESULTS[name]["median_s"]
 

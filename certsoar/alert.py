@@ -20,7 +20,9 @@ class LoggedCertificate(BaseModel):
 
     subject: str | None = Field(default=None, max_length=4096, description="Subject DN as the source wrote it.")
     issuer: str | None = Field(default=None, max_length=4096, description="Issuer DN as the source wrote it.")
-    serial: str | None = Field(default=None, max_length=200, description="Upper-case hex without separators ('-' first when negative).")
+    serial: str | None = Field(
+        default=None, max_length=200, description="Upper-case hex without separators ('-' first when negative)."
+    )
     not_before: datetime | None = None
     not_after: datetime | None = None
     key_type: str | None = Field(default=None, max_length=64, description="rsa, ec, dsa, ... as the source names it.")
@@ -30,11 +32,15 @@ class LoggedCertificate(BaseModel):
     san_ip: list[str] = Field(default_factory=list, max_length=10_000)
     basic_constraints_ca: bool | None = None
     version: int | None = Field(default=None, ge=0, le=100)
-    validation_status: str | None = Field(default=None, max_length=512, description="The sensor's own verdict (Zeek ssl.log validation_status).")
+    validation_status: str | None = Field(
+        default=None, max_length=512, description="The sensor's own verdict (Zeek ssl.log validation_status)."
+    )
     template: str | None = Field(default=None, max_length=512, description="AD CS certificate template.")
     request_id: str | None = Field(default=None, max_length=64, description="AD CS request id.")
     subject_key_identifier: str | None = Field(
-        default=None, max_length=256, description="Subject key identifier as the source logged it (AD CS SKI), lower-case hex."
+        default=None,
+        max_length=256,
+        description="Subject key identifier as the source logged it (AD CS SKI), lower-case hex.",
     )
 
     @field_validator("serial")
@@ -55,8 +61,12 @@ class LoggedCertificate(BaseModel):
 class CertificateAlert(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1, max_length=256, description="The alert's own id; a second run for the same id returns the first.")
-    time: datetime = Field(description="When the certificate was observed (timezone-aware; naive times are taken as UTC).")
+    id: str = Field(
+        min_length=1, max_length=256, description="The alert's own id; a second run for the same id returns the first."
+    )
+    time: datetime = Field(
+        description="When the certificate was observed (timezone-aware; naive times are taken as UTC)."
+    )
     source_format: str = Field(default="generic", description="Input format the alert came in.")
     host: str | None = Field(default=None, max_length=1024, description="Host that saw or created the certificate.")
     src_ip: str | None = None
@@ -69,7 +79,9 @@ class CertificateAlert(BaseModel):
     logged_certificate: LoggedCertificate | None = Field(
         default=None, description="What the log said about the certificate, when its DER is not in the alert."
     )
-    requester: str | None = Field(default=None, max_length=512, description="Account that requested or created the certificate (AD CS).")
+    requester: str | None = Field(
+        default=None, max_length=512, description="Account that requested or created the certificate (AD CS)."
+    )
     ja3: str | None = Field(default=None, max_length=64)
     ja3s: str | None = Field(default=None, max_length=64)
     event: str | None = Field(default=None, max_length=64, description="What the source saw: tls, x509, adcs-4887, ...")

@@ -40,9 +40,16 @@ def open_store(config: Config, *, read_only: bool = False) -> RunStore:
     return RunStore.in_state_dir(config.state_dir, read_only=read_only, audit_key=audit.key_for(config))
 
 
-async def run_playbook(config: Config, playbook: str, alert: CertificateAlert, *, dry_run: bool = False,
-                       requester: str | None = None, trigger: str = "alert",
-                       connections: Connections | None = None) -> dict[str, Any]:
+async def run_playbook(
+    config: Config,
+    playbook: str,
+    alert: CertificateAlert,
+    *,
+    dry_run: bool = False,
+    requester: str | None = None,
+    trigger: str = "alert",
+    connections: Connections | None = None,
+) -> dict[str, Any]:
     """Run a playbook for an alert and return the run object. A dry run writes nothing anywhere."""
     book, text = load_checked_playbook(playbook)
     with open_store(config, read_only=dry_run) as store:
@@ -59,15 +66,23 @@ def _playbook_of(store: RunStore, run_id: str) -> Playbook:
     return _checked(run.definition, f"<{run.playbook} as of run {run_id}>")
 
 
-async def decide(config: Config, run_id: str, *, analyst: str, decision: str, comment: str | None = None,
-                 connections: Connections | None = None) -> dict[str, Any]:
+async def decide(
+    config: Config,
+    run_id: str,
+    *,
+    analyst: str,
+    decision: str,
+    comment: str | None = None,
+    connections: Connections | None = None,
+) -> dict[str, Any]:
     """Approve or deny a waiting run; the run resumes in this process when the gate is decided."""
     if decision not in (GateStatus.APPROVED, GateStatus.DENIED):
         raise ApprovalError(f"unknown decision {decision!r}")
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
-        await runner.decide(_playbook_of(store, run_id), run_id, analyst=analyst, decision=GateStatus(decision),
-                            comment=comment)
+        await runner.decide(
+            _playbook_of(store, run_id), run_id, analyst=analyst, decision=GateStatus(decision), comment=comment
+        )
         return run_view(store, run_id)
 
 
@@ -113,8 +128,12 @@ def audit_trail(config: Config, run_id: str | None = None) -> AuditTrail:
         chain = store.check_audit()
         if run_id is not None:
             store.get_run(run_id)
-        return AuditTrail(chain=chain, key_source=store.audit_key_source, anchor=store.audit_anchor,
-                          records=store.audit_records(run_id))
+        return AuditTrail(
+            chain=chain,
+            key_source=store.audit_key_source,
+            anchor=store.audit_anchor,
+            records=store.audit_records(run_id),
+        )
 
 
 def show_run(config: Config, run_id: str) -> dict[str, Any]:

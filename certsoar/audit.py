@@ -53,8 +53,10 @@ class AuditKey:
         except ConfigError as exc:
             raise ConfigError(f"audit.key: {exc}") from None
         if len(secret) < MIN_KEY_CHARS:
-            raise ConfigError(f"audit.key: the key in {reference} is shorter than {MIN_KEY_CHARS} characters "
-                              "(make one with `openssl rand -hex 32`)")
+            raise ConfigError(
+                f"audit.key: the key in {reference} is shorter than {MIN_KEY_CHARS} characters "
+                "(make one with `openssl rand -hex 32`)"
+            )
         return cls(reference, material=secret.encode())
 
     @classmethod
@@ -91,7 +93,9 @@ def _key_from_file(path: Path, *, create: bool) -> bytes:
     except FileNotFoundError:
         raise AuditError(f"the audit key {path} does not exist: the audit log cannot be verified without it") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise AuditError(f"cannot read the audit key {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+        raise AuditError(
+            f"cannot read the audit key {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+        ) from None
     if stat.S_IMODE(mode) & 0o077:
         raise AuditError(f"the audit key {path} is readable by others (mode {stat.S_IMODE(mode):04o}): chmod 600 it")
     if len(text) < MIN_KEY_CHARS:
@@ -126,8 +130,15 @@ def record_mac(key: bytes, *, prev: str, seq: int, time: str, run_id: str | None
 
 
 def record_verifies(key: bytes, record: sqlite3.Row) -> bool:
-    expected = record_mac(key, prev=record["prev_hash"], seq=record["seq"], time=record["time"],
-                          run_id=record["run_id"], event=record["event"], data=record["data"])
+    expected = record_mac(
+        key,
+        prev=record["prev_hash"],
+        seq=record["seq"],
+        time=record["time"],
+        run_id=record["run_id"],
+        event=record["event"],
+        data=record["data"],
+    )
     return hmac.compare_digest(expected, str(record["hash"]))
 
 
@@ -163,8 +174,10 @@ def read_anchor(path: Path, key: bytes) -> Anchor | None:
     except ValidationError:
         raise AuditError(f"the audit head anchor {path} is not an anchor certsoar wrote") from None
     if not hmac.compare_digest(anchor.anchor_mac, _anchor_mac(key, anchor.seq, anchor.mac)):
-        raise AuditError(f"the audit head anchor {path} does not verify with the audit key: "
-                         "it was changed or written with another key")
+        raise AuditError(
+            f"the audit head anchor {path} does not verify with the audit key: "
+            "it was changed or written with another key"
+        )
     return anchor
 
 
@@ -185,8 +198,9 @@ class ChainStatus:
     anchored_seq: int
 
 
-def verify_chain(records: Iterable[sqlite3.Row], key: bytes, anchor: Anchor | None,
-                 anchor_file: Path | None) -> ChainStatus:
+def verify_chain(
+    records: Iterable[sqlite3.Row], key: bytes, anchor: Anchor | None, anchor_file: Path | None
+) -> ChainStatus:
     """Check seq contiguity, linkage and every MAC, then the anchor read from ``anchor_file`` (None: an
     in-memory store, which has nothing outside to anchor to); AuditError at the first break."""
     prev_seq, prev = 0, GENESIS
@@ -199,8 +213,10 @@ def verify_chain(records: Iterable[sqlite3.Row], key: bytes, anchor: Anchor | No
         if rec["prev_hash"] != prev:
             raise AuditError(f"audit chain broken at record {seq}: it does not link to record {prev_seq}")
         if not record_verifies(key, rec):
-            raise AuditError(f"audit chain broken at record {seq}: its MAC does not verify with the audit key "
-                             "(changed, or written with another key or before the audit log was keyed)")
+            raise AuditError(
+                f"audit chain broken at record {seq}: its MAC does not verify with the audit key "
+                "(changed, or written with another key or before the audit log was keyed)"
+            )
         prev_seq, prev = seq, rec["hash"]
         if anchor is not None and seq == anchor.seq:
             anchored_mac = prev
@@ -208,13 +224,17 @@ def verify_chain(records: Iterable[sqlite3.Row], key: bytes, anchor: Anchor | No
         return ChainStatus(records=prev_seq, anchored_seq=prev_seq)
     if anchor is None:
         if prev_seq:
-            raise AuditError(f"audit chain broken: its head anchor {anchor_file} is missing, so records cut off "
-                             "the end would not show")
+            raise AuditError(
+                f"audit chain broken: its head anchor {anchor_file} is missing, so records cut off "
+                "the end would not show"
+            )
         return ChainStatus(records=0, anchored_seq=0)
     if anchor.seq > prev_seq:
-        raise AuditError(f"audit chain broken: it ends at record {prev_seq} but {anchor_file} anchors record "
-                         f"{anchor.seq}: records {prev_seq + 1}-{anchor.seq} were removed from the end (or lost with the "
-                         "last commits in a power cut)")
+        raise AuditError(
+            f"audit chain broken: it ends at record {prev_seq} but {anchor_file} anchors record "
+            f"{anchor.seq}: records {prev_seq + 1}-{anchor.seq} were removed from the end (or lost with the "
+            "last commits in a power cut)"
+        )
     if not hmac.compare_digest(anchored_mac, anchor.mac):
         raise AuditError(f"audit chain broken at record {anchor.seq}: it is not the record {anchor_file} anchors")
     return ChainStatus(records=prev_seq, anchored_seq=anchor.seq)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from certsoar.addresses import IpNetwork, parse_network
@@ -52,7 +51,6 @@ class BlockingPolicy:
     protected: tuple[IpNetwork, ...] = ()
     widest_prefix_v4: int = DEFAULT_WIDEST_PREFIX_V4
     widest_prefix_v6: int = DEFAULT_WIDEST_PREFIX_V6
-
 
     @classmethod
     def from_config(cls, config: "Config") -> "BlockingPolicy":

@@ -67,8 +67,13 @@ def _exit_for_run(run: dict[str, Any]) -> None:
         sys.exit(EXIT_FAILED)
 
 
-config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                             help="Config file (default: $CERTSOAR_CONFIG; `certsoar init` writes one).")
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $CERTSOAR_CONFIG; `certsoar init` writes one).",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
 
 
@@ -81,16 +86,28 @@ def main() -> None:
 @main.command()
 @click.argument("playbook")
 @click.option("--alert", "alert_file", required=True, help="Alert file, or - for standard input.")
-@click.option("--format", "alert_format", default=None, metavar="FORMAT",
-              help="Input format (default: detected): generic, pem, der, zeek-x509, zeek-ssl, suricata-tls, adcs, "
-                   "splunk-notable, ecs.")
+@click.option(
+    "--format",
+    "alert_format",
+    default=None,
+    metavar="FORMAT",
+    help="Input format (default: detected): generic, pem, der, zeek-x509, zeek-ssl, suricata-tls, adcs, "
+    "splunk-notable, ecs.",
+)
 @config_option
 @click.option("--dry-run", is_flag=True, help="Read everything, change nothing; show the plan and the notifications.")
 @click.option("--as", "requester", default=None, help="Analyst starting the run (for requester != approver gates).")
 @json_option
 @guarded
-def run(playbook: str, alert_file: str, alert_format: str | None, config_path: str | None, dry_run: bool,
-        requester: str | None, as_json: bool) -> None:
+def run(
+    playbook: str,
+    alert_file: str,
+    alert_format: str | None,
+    config_path: str | None,
+    dry_run: bool,
+    requester: str | None,
+    as_json: bool,
+) -> None:
     """Run PLAYBOOK (a shipped playbook's id or a YAML file) for an alert in any supported format."""
     from certsoar.api import run_playbook
     from certsoar.intake import load_alert
@@ -119,8 +136,9 @@ def _read_alert(source: str) -> bytes:
     return data
 
 
-def _decide(decision: str, run_id: str, analyst: str, comment: str | None, config_path: str | None,
-            as_json: bool) -> None:
+def _decide(
+    decision: str, run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool
+) -> None:
     from certsoar.api import decide
 
     result = asyncio.run(decide(_config(config_path), run_id, analyst=analyst, decision=decision, comment=comment))
@@ -140,8 +158,9 @@ def _decision_command(name: str, decision: str, doc: str) -> None:
         _decide(decision, run_id, analyst, comment, config_path, as_json)
 
 
-_decision_command("approve", "approved",
-                  "Approve the waiting gate of RUN_ID; the run resumes here once the gate has its approvals.")
+_decision_command(
+    "approve", "approved", "Approve the waiting gate of RUN_ID; the run resumes here once the gate has its approvals."
+)
 _decision_command("deny", "denied", "Deny the waiting gate of RUN_ID; the run ends denied without containment.")
 
 
@@ -165,7 +184,9 @@ def runs_list(config_path: str | None, as_json: bool) -> None:
     from certsoar.escaping import visible
 
     for r in rows:
-        click.echo(visible(f"{r['id']}  {r['status']:<16} {r['playbook']:<20} {r['alert_id'] or '-':<24} {r['created']}"))
+        click.echo(
+            visible(f"{r['id']}  {r['status']:<16} {r['playbook']:<20} {r['alert_id'] or '-':<24} {r['created']}")
+        )
 
 
 @runs.command("show")
@@ -208,19 +229,34 @@ def runs_audit(run_id: str | None, config_path: str | None, as_json: bool) -> No
     trail = audit_trail(_config(config_path), run_id)
     chain = trail.chain
     if as_json:
-        click.echo(json.dumps({"verified_records": chain.records, "anchored_seq": chain.anchored_seq,
-                               "anchor": str(trail.anchor) if trail.anchor else None, "key": trail.key_source,
-                               "records": trail.records}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "verified_records": chain.records,
+                    "anchored_seq": chain.anchored_seq,
+                    "anchor": str(trail.anchor) if trail.anchor else None,
+                    "key": trail.key_source,
+                    "records": trail.records,
+                },
+                indent=2,
+            )
+        )
         return
     for r in trail.records:
         click.echo(f"{r['seq']:>6} {r['time']} {r['run_id'] or '-':<16} {r['event']:<20} {r['data']}")
-    click.echo(f"audit chain intact: {chain.records} record(s), each MAC verified with the audit key ({trail.key_source}), "
-               f"head anchored at record {chain.anchored_seq} in {trail.anchor}.")
-    click.echo("This proves that nobody without that key changed, inserted, removed, reordered or cut off a record; "
-               "whoever holds the key and can write the run store could have rewritten it.")
+    click.echo(
+        f"audit chain intact: {chain.records} record(s), each MAC verified with the audit key ({trail.key_source}), "
+        f"head anchored at record {chain.anchored_seq} in {trail.anchor}."
+    )
+    click.echo(
+        "This proves that nobody without that key changed, inserted, removed, reordered or cut off a record; "
+        "whoever holds the key and can write the run store could have rewritten it."
+    )
     if chain.anchored_seq < chain.records:
-        click.echo(f"Records {chain.anchored_seq + 1}-{chain.records} are not anchored yet (a writer stopped between "
-                   "commit and anchoring): cutting them off would not show until the next write anchors them.")
+        click.echo(
+            f"Records {chain.anchored_seq + 1}-{chain.records} are not anchored yet (a writer stopped between "
+            "commit and anchoring): cutting them off would not show until the next write anchors them."
+        )
 
 
 @runs.command("expire")
@@ -315,13 +351,16 @@ def init(folder: Path) -> None:
     from certsoar.starter import write_starter_config
 
     target = write_starter_config(folder)
-    click.echo(f"wrote {target}: fill in the lines marked FILL IN, then "
-               f"`certsoar connectors check --config {target}`")
+    click.echo(f"wrote {target}: fill in the lines marked FILL IN, then `certsoar connectors check --config {target}`")
 
 
 @main.command()
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the lab and the runs live (default: $CERTSOAR_HOME or ./.certsoar).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the lab and the runs live (default: $CERTSOAR_HOME or ./.certsoar).",
+)
 @guarded
 def demo(state_dir: Path | None) -> None:
     """Both stories on the bundled lab: a self-signed certificate imitating a real CA, and one our own

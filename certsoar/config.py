@@ -58,12 +58,18 @@ class Analyst(_Strict):
 
 
 class Trust(_Strict):
-    internal_roots: list[Path] = Field(default_factory=list, description="PEM files of the organization's own root CAs.")
-    crls: list[Path] = Field(default_factory=list, description="CRL files (PEM or DER) checked for the certificates their issuer signed.")
+    internal_roots: list[Path] = Field(
+        default_factory=list, description="PEM files of the organization's own root CAs."
+    )
+    crls: list[Path] = Field(
+        default_factory=list, description="CRL files (PEM or DER) checked for the certificates their issuer signed."
+    )
 
 
 class Organization(_Strict):
-    domains: list[str] = Field(default_factory=list, description="DNS domains the organization owns; names below them are inside.")
+    domains: list[str] = Field(
+        default_factory=list, description="DNS domains the organization owns; names below them are inside."
+    )
 
     @field_validator("domains")
     @classmethod
@@ -72,7 +78,10 @@ class Organization(_Strict):
 
 
 class Intel(_Strict):
-    sslbl: Path | None = Field(default=None, description="abuse.ch SSLBL blacklist CSV (SHA-1 of listed certificates); re-read when it changes.")
+    sslbl: Path | None = Field(
+        default=None,
+        description="abuse.ch SSLBL blacklist CSV (SHA-1 of listed certificates); re-read when it changes.",
+    )
 
 
 class AllowlistEntry(_Strict):
@@ -83,13 +92,21 @@ class AllowlistEntry(_Strict):
     and networks beside any subject/issuer pattern (anyone can copy a subject, not a server).
     """
 
-    sha256: str | None = Field(default=None, description="SHA-256 of the certificate's DER (64 hex digits; ':' and spaces allowed).")
-    spki_sha256: str | None = Field(default=None, description="SHA-256 of the SubjectPublicKeyInfo (survives re-issue).")
+    sha256: str | None = Field(
+        default=None, description="SHA-256 of the certificate's DER (64 hex digits; ':' and spaces allowed)."
+    )
+    spki_sha256: str | None = Field(
+        default=None, description="SHA-256 of the SubjectPublicKeyInfo (survives re-issue)."
+    )
     subject: str | None = Field(default=None, description="Regular expression over the subject DN (RFC 4514).")
     issuer: str | None = Field(default=None, description="Regular expression over the issuer DN (RFC 4514).")
-    assets: list[str] = Field(default_factory=list, description=(
-        "IP networks of the servers (the responder of the TLS session) where the entry applies; required with "
-        "subject/issuer. A client's address never matches, and an alert without a server (AD CS) never does."))
+    assets: list[str] = Field(
+        default_factory=list,
+        description=(
+            "IP networks of the servers (the responder of the TLS session) where the entry applies; required with "
+            "subject/issuer. A client's address never matches, and an alert without a server (AD CS) never does."
+        ),
+    )
     owner: str = Field(min_length=1, description="Who vouches for it.")
     reason: str = Field(min_length=1)
     expires: datetime = Field(description="After this the entry no longer suppresses anything.")
@@ -132,8 +149,10 @@ class AllowlistEntry(_Strict):
     @model_validator(mode="after")
     def _names_a_certificate(self) -> AllowlistEntry:
         if not (self.sha256 or self.spki_sha256 or self.subject or self.issuer):
-            raise ValueError("names no certificate: give sha256, spki_sha256, subject or issuer "
-                             "(assets alone would allowlist every certificate those servers present)")
+            raise ValueError(
+                "names no certificate: give sha256, spki_sha256, subject or issuer "
+                "(assets alone would allowlist every certificate those servers present)"
+            )
         if (self.subject or self.issuer) and not self.assets:
             raise ValueError("a subject/issuer pattern needs assets: the networks of the servers it applies to")
         return self
@@ -145,7 +164,10 @@ class CreationBurst(_Strict):
     short_window: str = "1h"
     short_count: int = Field(default=2, ge=1)
     renewal_window: str = Field(default="30d", description="Same subject and key within this is one incident.")
-    automation: list[str] = Field(default_factory=list, description="Requester accounts or templates of allowlisted automation (ACME, autoenrollment).")
+    automation: list[str] = Field(
+        default_factory=list,
+        description="Requester accounts or templates of allowlisted automation (ACME, autoenrollment).",
+    )
 
 
 class TrafficChange(_Strict):
@@ -156,7 +178,9 @@ class TrafficChange(_Strict):
     bytes_floor: int = Field(default=10 * 1024 * 1024, description="Bytes out per hour below which no spike counts.")
     connections_floor: int = Field(default=50, description="Connections per hour below which no spike counts.")
     beacon_min_connections: int = 10
-    beacon_max_cv: float = Field(default=0.2, description="Inter-arrival coefficient of variation below which it is beaconing.")
+    beacon_max_cv: float = Field(
+        default=0.2, description="Inter-arrival coefficient of variation below which it is beaconing."
+    )
 
 
 class Thresholds(_Strict):
@@ -165,16 +189,27 @@ class Thresholds(_Strict):
 
 
 class Blocking(_Strict):
-    widest_prefix_v4: int = Field(default=24, ge=0, le=32, description="Widest IPv4 network a block may cover, as a prefix length (24: at most a /24; smaller allows wider).")
-    widest_prefix_v6: int = Field(default=48, ge=0, le=128, description="Widest IPv6 network a block may cover, as a prefix length (48: at most a /48).")
+    widest_prefix_v4: int = Field(
+        default=24,
+        ge=0,
+        le=32,
+        description="Widest IPv4 network a block may cover, as a prefix length (24: at most a /24; smaller allows wider).",
+    )
+    widest_prefix_v6: int = Field(
+        default=48,
+        ge=0,
+        le=128,
+        description="Widest IPv6 network a block may cover, as a prefix length (48: at most a /48).",
+    )
 
 
 class Audit(_Strict):
     key: str | None = Field(
         default=None,
         description="Secret of the audit log's HMAC chain, env:NAME or file:PATH, at least 32 characters. Without it "
-                    "a random key is generated into <state_dir>/audit.key (mode 0600); keep it off the state dir in "
-                    "production, or whoever can write the store can also rewrite its audit log.")
+        "a random key is generated into <state_dir>/audit.key (mode 0600); keep it off the state dir in "
+        "production, or whoever can write the store can also rewrite its audit log.",
+    )
 
     @field_validator("key")
     @classmethod
@@ -185,7 +220,9 @@ class Audit(_Strict):
 
 
 class Config(_Strict):
-    state_dir: Path = Field(default=Path(".certsoar"), description="The run store (runs, approvals, audit, tickets) lives here.")
+    state_dir: Path = Field(
+        default=Path(".certsoar"), description="The run store (runs, approvals, audit, tickets) lives here."
+    )
     connectors: Connectors = Field(default_factory=Connectors)
     analysts: dict[str, Analyst] = Field(default_factory=dict)
     trust: Trust = Field(default_factory=Trust)
@@ -193,10 +230,16 @@ class Config(_Strict):
     intel: Intel = Field(default_factory=Intel)
     allowlist: list[AllowlistEntry] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
-    protected_networks: list[str] = Field(default_factory=list, description="Networks never blocked, nor any network overlapping them (DNS servers, domain controllers, the SIEM, the firewall itself); CIDR or address.")
+    protected_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks never blocked, nor any network overlapping them (DNS servers, domain controllers, "
+        "the SIEM, the firewall itself); CIDR or address.",
+    )
     blocking: Blocking = Field(default_factory=Blocking, description="Limits on what the firewall may block.")
     audit: Audit = Field(default_factory=Audit)
-    config_dir: Path = Field(default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here.")
+    config_dir: Path = Field(
+        default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here."
+    )
 
     def resolve(self, path: Path | str) -> Path:
         p = Path(path).expanduser()
@@ -218,8 +261,10 @@ def load_config(path: Path | str | None = None) -> Config:
     environment must fail, not report containment against lab files (only ``certsoar demo`` uses the lab)."""
     chosen = path or os.environ.get(CONFIG_ENV)
     if not chosen:
-        raise ConfigError(f"no configuration: give --config FILE or set ${CONFIG_ENV} "
-                          "(`certsoar init DIR` writes a starter config; `certsoar demo` runs on the bundled lab)")
+        raise ConfigError(
+            f"no configuration: give --config FILE or set ${CONFIG_ENV} "
+            "(`certsoar init DIR` writes a starter config; `certsoar demo` runs on the bundled lab)"
+        )
     file = Path(chosen)
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))

@@ -30,8 +30,13 @@ def build_connector(kind: str, section: ConnectorSection, config: Config, store:
         settings = cls.settings_model.model_validate(section.settings())
     except ValidationError as exc:
         raise ConfigError(f"connectors.{kind} ({section.type}): {format_validation_error(exc)}") from exc
-    env = ConnectorEnv(name=section.instance, state_dir=config.state_dir, store=store, config_dir=config.config_dir,
-                       blocking=BlockingPolicy.from_config(config))
+    env = ConnectorEnv(
+        name=section.instance,
+        state_dir=config.state_dir,
+        store=store,
+        config_dir=config.config_dir,
+        blocking=BlockingPolicy.from_config(config),
+    )
     return cls(settings, env)
 
 
@@ -66,7 +71,9 @@ class Connections:
     starts, so a bad section fails before anything is written; tests pass ``overrides`` instead.
     """
 
-    def __init__(self, config: Config, store: "RunStore | None" = None, overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, config: Config, store: "RunStore | None" = None, overrides: dict[str, Any] | None = None
+    ) -> None:
         self._config = config
         self._store = store
         self._built: dict[str, Any] = dict(overrides or {})

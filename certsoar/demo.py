@@ -47,9 +47,15 @@ def _proofs(lab: LabPaths, runs: list[dict[str, Any]]) -> None:
     _say(f"$ openssl ca -config {lab.ca_config.name} -status {serial}")
     _say(_openssl("ca", "-config", str(lab.ca_config), "-status", serial, cwd=lab.ca_dir))
     _say(f"$ openssl verify -crl_check -CAfile ca.pem -CRLfile crl.pem {rogue.name}")
-    _say(_openssl("verify", "-crl_check", "-CAfile", str(lab.ca_cert), "-CRLfile", str(lab.crl), str(rogue), cwd=lab.ca_dir))
-    for label, path in (("firewall (nftables ruleset)", lab.root / "firewall" / "certsoar.nft"),
-                        ("proxy (Squid server_cert_fingerprint list)", lab.root / "proxy" / "rogue-certs.txt")):
+    _say(
+        _openssl(
+            "verify", "-crl_check", "-CAfile", str(lab.ca_cert), "-CRLfile", str(lab.crl), str(rogue), cwd=lab.ca_dir
+        )
+    )
+    for label, path in (
+        ("firewall (nftables ruleset)", lab.root / "firewall" / "certsoar.nft"),
+        ("proxy (Squid server_cert_fingerprint list)", lab.root / "proxy" / "rogue-certs.txt"),
+    ):
         _say(f"--- {label}: {path}")
         _say(path.read_text(encoding="utf-8").rstrip() if path.exists() else "(not written)")
     outbox = sorted((lab.root / "outbox").glob("*"))

@@ -36,9 +36,7 @@ def visible(text: str, *, keep_newlines: bool = False) -> str:
     ``\\x1b`` → ``␛``, ``\\n`` → ``␊`` (kept as a line break with ``keep_newlines``), U+202E → ``\\u202e``."""
     if text.isprintable() and (keep_newlines or "\n" not in text):
         return text  # the common case; isprintable() is False for every hidden category
-    return "".join(
-        char if (char == "\n" and keep_newlines) or not _is_hidden(char) else _shown(char) for char in text
-    )
+    return "".join(char if (char == "\n" and keep_newlines) or not _is_hidden(char) else _shown(char) for char in text)
 
 
 def for_terminal(text: str) -> str:

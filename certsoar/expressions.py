@@ -175,7 +175,11 @@ def required_approvals(condition: str | bool | None) -> set[str]:
     for term in _conjuncts(body[0].nodes[0]):
         if isinstance(term, (nodes.Getattr, nodes.Getitem)) and _key(term) == "approved":
             inner = term.node
-            if isinstance(inner, (nodes.Getattr, nodes.Getitem)) and isinstance(inner.node, nodes.Name) \
-                    and inner.node.name == "steps" and _key(inner) is not None:
+            if (
+                isinstance(inner, (nodes.Getattr, nodes.Getitem))
+                and isinstance(inner.node, nodes.Name)
+                and inner.node.name == "steps"
+                and _key(inner) is not None
+            ):
                 gates.add(str(_key(inner)))
     return gates

@@ -15,7 +15,9 @@ from pathlib import Path
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 _LOCK_POLL_SECONDS = 0.02
-_process_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]] = weakref.WeakKeyDictionary()
+_process_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def lock_file_for(path: Path) -> Path:
@@ -42,7 +44,9 @@ async def locked(path: Path, *, timeout: float, connector: str = "", shared: boo
     try:
         await asyncio.wait_for(process_lock.acquire(), timeout)
     except TimeoutError:
-        raise ConnectorUnavailable(f"{path}: locked by another writer in this process for {timeout:g}s", connector=connector) from None
+        raise ConnectorUnavailable(
+            f"{path}: locked by another writer in this process for {timeout:g}s", connector=connector
+        ) from None
     try:
         fd = _open_lock_file(lock_file_for(key), shared=shared, connector=connector)
         if fd is None:
@@ -55,7 +59,9 @@ async def locked(path: Path, *, timeout: float, connector: str = "", shared: boo
                     break
                 except BlockingIOError:
                     if loop.time() >= deadline:
-                        raise ConnectorUnavailable(f"{path}: locked by another writer for {timeout:g}s", connector=connector) from None
+                        raise ConnectorUnavailable(
+                            f"{path}: locked by another writer for {timeout:g}s", connector=connector
+                        ) from None
                     await asyncio.sleep(_LOCK_POLL_SECONDS)
             yield
         finally:

@@ -7,11 +7,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from certsoar.api import open_store
 from certsoar.config import Config
 from certsoar.connections import Connections
 from certsoar.connectors.siem import SiemQuery, search_with_warnings
 from certsoar.errors import CertsoarError, ConnectorUnavailable
-from certsoar.api import open_store
 from certsoar.store import utcnow
 
 
@@ -27,7 +27,9 @@ async def _probe(kind: str, connector: Any) -> str:
     """One read that needs the connector's target to be there; returns what it saw."""
     if kind == "siem":
         now = utcnow()
-        report = await search_with_warnings(connector, SiemQuery(kinds=["tls"], start=now - timedelta(hours=1), end=now, limit=10))
+        report = await search_with_warnings(
+            connector, SiemQuery(kinds=["tls"], start=now - timedelta(hours=1), end=now, limit=10)
+        )
         if report.warnings:  # a source that is not searched is evidence a run would miss
             raise ConnectorUnavailable(f"{len(report.warnings)} source(s) not searched: {'; '.join(report.warnings)}")
         return f"searched the last hour: {len(report.events)} TLS event(s)"

@@ -53,8 +53,16 @@ class EffectLedger:
         found = self.effects.effect(key)
         return bool(found and found.state == "done")
 
-    async def apply(self, key: str, *, step_id: str, action: str, target: str, is_done: ReadBack,
-                    write: Callable[[], Awaitable[None]]) -> Effect:
+    async def apply(
+        self,
+        key: str,
+        *,
+        step_id: str,
+        action: str,
+        target: str,
+        is_done: ReadBack,
+        write: Callable[[], Awaitable[None]],
+    ) -> Effect:
         """Make the change behind ``key`` unless the target already shows it.
 
         ``is_done`` reads the target and returns (done, evidence); it is also the read-back after ``write``.
@@ -66,8 +74,9 @@ class EffectLedger:
             ours = bool(prior and prior.state in ("intent", "unverified") and prior.run_id == self.run_id)
             effect = Effect(key=key, action=action, target=target, changed=ours, verified=True, evidence=evidence)
         elif self.dry_run:
-            effect = Effect(key=key, action=action, target=target, changed=True, verified=False, planned=True,
-                            evidence=evidence)
+            effect = Effect(
+                key=key, action=action, target=target, changed=True, verified=False, planned=True, evidence=evidence
+            )
         else:
             self.effects.effect_intent(key, action=action, target=target, run_id=self.run_id)
             crashpoint(f"intent:{key}")
@@ -76,12 +85,28 @@ class EffectLedger:
             verified, evidence = await is_done()
             effect = Effect(key=key, action=action, target=target, changed=True, verified=verified, evidence=evidence)
         if not self.dry_run:
-            self.effects.effect_done(key, action=action, target=target, run_id=self.run_id,
-                                     verified=effect.verified, evidence=effect.evidence)
-        self.journal.record_run_effect(self.run_id, key, step_id=step_id, action=action, target=target,
-                                       changed=effect.changed, verified=effect.verified, planned=effect.planned,
-                                       evidence=effect.evidence)
+            self.effects.effect_done(
+                key,
+                action=action,
+                target=target,
+                run_id=self.run_id,
+                verified=effect.verified,
+                evidence=effect.evidence,
+            )
+        self.journal.record_run_effect(
+            self.run_id,
+            key,
+            step_id=step_id,
+            action=action,
+            target=target,
+            changed=effect.changed,
+            verified=effect.verified,
+            planned=effect.planned,
+            evidence=effect.evidence,
+        )
         if not effect.verified and not effect.planned:
-            raise ActionError(f"effect {key}: written to {target} but the read-back does not show it; "
-                              "the run is failed and its resume checks and writes it again")
+            raise ActionError(
+                f"effect {key}: written to {target} but the read-back does not show it; "
+                "the run is failed and its resume checks and writes it again"
+            )
         return effect

@@ -33,37 +33,85 @@ class LogFields:
 
 
 ZEEK_SSL = LogFields(
-    time=("ts",), src_ip=("id.orig_h",), src_port=("id.orig_p",), dst_ip=("id.resp_h",), dst_port=("id.resp_p",),
-    sni=("server_name",), ja3=("ja3",), ja3s=("ja3s",), subject=("subject",), issuer=("issuer",),
-    digest=("cert_chain_fps",), validation_status=("validation_status",), uid=("uid",),
+    time=("ts",),
+    src_ip=("id.orig_h",),
+    src_port=("id.orig_p",),
+    dst_ip=("id.resp_h",),
+    dst_port=("id.resp_p",),
+    sni=("server_name",),
+    ja3=("ja3",),
+    ja3s=("ja3s",),
+    subject=("subject",),
+    issuer=("issuer",),
+    digest=("cert_chain_fps",),
+    validation_status=("validation_status",),
+    uid=("uid",),
 )
 ZEEK_X509 = LogFields(
-    time=("ts",), subject=("certificate.subject",), issuer=("certificate.issuer",), serial=("certificate.serial",),
+    time=("ts",),
+    subject=("certificate.subject",),
+    issuer=("certificate.issuer",),
+    serial=("certificate.serial",),
     digest=("fingerprint",),
 )
 SURICATA_TLS = LogFields(
-    time=("timestamp",), src_ip=("src_ip",), src_port=("src_port",), dst_ip=("dest_ip",), dst_port=("dest_port",),
-    host=("host",), sni=("tls.sni",), ja3=("tls.ja3.hash",), ja3s=("tls.ja3s.hash",), subject=("tls.subject",),
-    issuer=("tls.issuerdn",), serial=("tls.serial",), sha1=("tls.fingerprint",), uid=("flow_id",),
+    time=("timestamp",),
+    src_ip=("src_ip",),
+    src_port=("src_port",),
+    dst_ip=("dest_ip",),
+    dst_port=("dest_port",),
+    host=("host",),
+    sni=("tls.sni",),
+    ja3=("tls.ja3.hash",),
+    ja3s=("tls.ja3s.hash",),
+    subject=("tls.subject",),
+    issuer=("tls.issuerdn",),
+    serial=("tls.serial",),
+    sha1=("tls.fingerprint",),
+    uid=("flow_id",),
 )
 _ECS_X509 = "tls.server.x509."
 ECS_TLS = LogFields(
-    time=("@timestamp",), src_ip=("source.ip", "client.ip"), src_port=("source.port", "client.port"),
-    dst_ip=("destination.ip", "server.ip"), dst_port=("destination.port", "server.port"),
-    host=("host.name", "host.hostname", "observer.name"), sni=("tls.client.server_name",), ja3=("tls.client.ja3",),
-    ja3s=("tls.server.ja3s",), subject=(_ECS_X509 + "subject.distinguished_name", "tls.server.subject"),
-    issuer=(_ECS_X509 + "issuer.distinguished_name", "tls.server.issuer"), serial=(_ECS_X509 + "serial_number",),
-    sha256=("tls.server.hash.sha256",), sha1=("tls.server.hash.sha1",),
+    time=("@timestamp",),
+    src_ip=("source.ip", "client.ip"),
+    src_port=("source.port", "client.port"),
+    dst_ip=("destination.ip", "server.ip"),
+    dst_port=("destination.port", "server.port"),
+    host=("host.name", "host.hostname", "observer.name"),
+    sni=("tls.client.server_name",),
+    ja3=("tls.client.ja3",),
+    ja3s=("tls.server.ja3s",),
+    subject=(_ECS_X509 + "subject.distinguished_name", "tls.server.subject"),
+    issuer=(_ECS_X509 + "issuer.distinguished_name", "tls.server.issuer"),
+    serial=(_ECS_X509 + "serial_number",),
+    sha256=("tls.server.hash.sha256",),
+    sha1=("tls.server.hash.sha1",),
 )
 SPLUNK_CIM = LogFields(  # the CIM Certificates data model
-    time=("_time",), src_ip=("src_ip", "src"), dst_ip=("dest_ip", "dest"), dst_port=("dest_port",),
+    time=("_time",),
+    src_ip=("src_ip", "src"),
+    dst_ip=("dest_ip", "dest"),
+    dst_port=("dest_port",),
     host=("orig_host", "src_host", "src_nt_host"),  # src and dest may be names or addresses
-    sni=("server_name", "sni"), ja3=("ja3",), ja3s=("ja3s",), subject=("ssl_subject",), issuer=("ssl_issuer",),
-    serial=("ssl_serial",), digest=("ssl_hash",),
+    sni=("server_name", "sni"),
+    ja3=("ja3",),
+    ja3s=("ja3s",),
+    subject=("ssl_subject",),
+    issuer=("ssl_issuer",),
+    serial=("ssl_serial",),
+    digest=("ssl_hash",),
 )
 CERTSOAR_ALERT = LogFields(  # the ``generic`` alert format: CertificateAlert's own keys
-    time=("time",), src_ip=("src_ip",), dst_ip=("dst_ip",), dst_port=("dst_port",), host=("host",), sni=("sni",),
-    ja3=("ja3",), ja3s=("ja3s",), sha256=("sha256",), sha1=("sha1",),
+    time=("time",),
+    src_ip=("src_ip",),
+    dst_ip=("dst_ip",),
+    dst_port=("dst_port",),
+    host=("host",),
+    sni=("sni",),
+    ja3=("ja3",),
+    ja3s=("ja3s",),
+    sha256=("sha256",),
+    sha1=("sha1",),
 )
 FORMATS = (ZEEK_SSL, ZEEK_X509, SURICATA_TLS, ECS_TLS, SPLUNK_CIM, CERTSOAR_ALERT)
 CONCEPTS = tuple(f.name for f in fields(LogFields))
@@ -71,7 +119,7 @@ CONCEPTS = tuple(f.name for f in fields(LogFields))
 
 def servers_in_any_format() -> tuple[tuple[str, str], ...]:
     """(address key, port key) pairs naming a connection's server, as each format pairs them."""
-    return tuple(dict.fromkeys(pair for fmt in FORMATS for pair in zip(fmt.dst_ip, fmt.dst_port)))
+    return tuple(dict.fromkeys(pair for fmt in FORMATS for pair in zip(fmt.dst_ip, fmt.dst_port, strict=False)))
 
 
 def in_any_format(concept: str) -> tuple[str, ...]:

@@ -130,4 +130,7 @@ def read_zeek_tsv(lines: Iterable[str]) -> Iterator[ZeekRow]:
             yield ZeekRow(header.path, None)
             continue
         types = header.types if len(header.types) == len(parts) else ["string"] * len(parts)
-        yield ZeekRow(header.path, {name: header.convert(raw, t) for name, raw, t in zip(header.fields, parts, types)})
+        yield ZeekRow(
+            header.path,
+            {name: header.convert(raw, t) for name, raw, t in zip(header.fields, parts, types, strict=True)},
+        )

@@ -44,15 +44,22 @@ def build_manifest() -> dict[str, Any]:
         ],
         "connectors": {
             kind: [
-                {"type": name, "class": f"{cls.__module__}.{cls.__qualname__}",
-                 "settings_schema": _settings_schema(cls.settings_model)}
+                {
+                    "type": name,
+                    "class": f"{cls.__module__}.{cls.__qualname__}",
+                    "settings_schema": _settings_schema(cls.settings_model),
+                }
                 for name, cls in connector_types(kind).items()
             ]
             for kind in KINDS
         },
         "playbooks": [
-            {"id": pb.id, "description": pb.description.strip(), "trigger": pb.trigger.model_dump(exclude_none=True),
-             "file": path.name}
+            {
+                "id": pb.id,
+                "description": pb.description.strip(),
+                "trigger": pb.trigger.model_dump(exclude_none=True),
+                "file": path.name,
+            }
             for path in shipped_playbooks()
             for pb in [load_playbook(path)]
         ],

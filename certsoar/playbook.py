@@ -39,8 +39,10 @@ class Approval(_Strict):
     required: int = Field(default=1, ge=1, le=10, description="Approvals needed (M of N).")
     expires: str = Field(default="24h", description="After this the run is not approved and ends expired.")
     distinct_from_requester: bool = Field(
-        default=True, description="The analyst who started the run (run --as) may not decide it: four eyes. A run "
-                                  "started without --as (by a SOAR) has no requester to exclude.")
+        default=True,
+        description="The analyst who started the run (run --as) may not decide it: four eyes. A run "
+        "started without --as (by a SOAR) has no requester to exclude.",
+    )
     template: str | None = Field(default=None, description="Template of the approval request sent to the notifiers.")
 
     _check_expires = field_validator("expires")(_duration)
@@ -119,6 +121,7 @@ class Playbook(_Strict):
 
 # loading --------------------------------------------------------------------
 
+
 class _LineLoader(yaml.SafeLoader):
     """SafeLoader that remembers the line of every mapping key and sequence item, and refuses
     aliases (a few nested aliases expand into billions of nodes once something walks them)."""
@@ -189,8 +192,9 @@ def load_yaml(text: str, file: str) -> Any:
         raise PlaybookError(exc.message, file=file, line=exc.line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise PlaybookError(f"not valid YAML: {exc.problem or exc}", file=file,
-                            line=mark.line + 1 if mark else None) from None
+        raise PlaybookError(
+            f"not valid YAML: {exc.problem or exc}", file=file, line=mark.line + 1 if mark else None
+        ) from None
     except yaml.YAMLError as exc:
         raise PlaybookError(f"not valid YAML: {exc}", file=file) from None
 

@@ -72,7 +72,9 @@ async def run_tool(
     except (PermissionError, NotADirectoryError) as exc:
         raise ConnectorRejected(f"{name}: cannot run {argv[0]}: {exc.strerror or exc}", connector=connector) from None
     except OSError as exc:  # out of processes or memory: may pass
-        raise ConnectorUnavailable(f"{name}: cannot start {argv[0]}: {exc.strerror or exc}", connector=connector) from None
+        raise ConnectorUnavailable(
+            f"{name}: cannot start {argv[0]}: {exc.strerror or exc}", connector=connector
+        ) from None
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:

@@ -46,8 +46,9 @@ class ActionSpec:
 _ACTIONS: dict[str, ActionSpec] = {}
 
 
-def action(name: str, *, mutates: bool = False, reversible: bool = True,
-           needs_approval: bool = False) -> Callable[[F], F]:
+def action(
+    name: str, *, mutates: bool = False, reversible: bool = True, needs_approval: bool = False
+) -> Callable[[F], F]:
     """Register an ``async def fn(inp: Input, ctx: ActionContext) -> Output`` under ``name``.
 
     ``mutates`` marks actions that change something outside certsoar (they go through the effect
@@ -69,7 +70,9 @@ def action(name: str, *, mutates: bool = False, reversible: bool = True,
             needs_approval=needs_approval,
         )
         if name in _ACTIONS and _ACTIONS[name].fn is not fn:
-            raise RegistryError(f"action {name!r} is registered twice (by {_ACTIONS[name].fn.__module__} and {fn.__module__})")
+            raise RegistryError(
+                f"action {name!r} is registered twice (by {_ACTIONS[name].fn.__module__} and {fn.__module__})"
+            )
         _ACTIONS[name] = spec
         return fn
 

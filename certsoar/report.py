@@ -17,16 +17,19 @@ def _v(value: object) -> str:
 
 
 def describe_run(run: dict[str, Any], *, notifications: bool | None = None) -> str:
-    lines = [f"run {_v(run['id'])}  playbook {_v(run['playbook'])}  trigger {_v(run['trigger'])}  "
-             f"status {_v(run['status'])}" + ("  (dry run)" if run.get("dry_run") else "")]
+    lines = [
+        f"run {_v(run['id'])}  playbook {_v(run['playbook'])}  trigger {_v(run['trigger'])}  "
+        f"status {_v(run['status'])}" + ("  (dry run)" if run.get("dry_run") else "")
+    ]
     if run.get("error"):
         lines.append(f"  error: {_v(run['error'])}")
     for warning in run.get("warnings", []):
         lines.append(f"  warning: {_v(warning)}")
     verdict = run.get("verdict")
     if verdict:
-        lines.append(f"  verdict: escalate={verdict['escalate']} contain={verdict['contain']} "
-                     f"severity={_v(verdict['severity'])}")
+        lines.append(
+            f"  verdict: escalate={verdict['escalate']} contain={verdict['contain']} severity={_v(verdict['severity'])}"
+        )
         for r in verdict["reasons"]:
             lines.append(f"    - {_v(r['rule'])} ({_v(r['severity'])}): {_v(r['reason'])}")
     for s in run.get("steps", []):
@@ -41,8 +44,10 @@ def describe_run(run: dict[str, Any], *, notifications: bool | None = None) -> s
     gate = run.get("approval")
     if gate:
         who = ", ".join(f"{_v(d['analyst'])} {_v(d['decision'])}" for d in gate["decisions"]) or "no decision yet"
-        lines.append(f"  approval ({_v(gate['status'])}): {gate['required']} of roles "
-                     f"{_v(gate['roles'])}, expires {_v(gate['expires'])}; {who}")
+        lines.append(
+            f"  approval ({_v(gate['status'])}): {gate['required']} of roles "
+            f"{_v(gate['roles'])}, expires {_v(gate['expires'])}; {who}"
+        )
     if run.get("ticket"):
         lines.append(f"  ticket: {_v(run['ticket']['id'])} ({_v(run['ticket']['status'])})")
     show = run.get("dry_run") if notifications is None else notifications

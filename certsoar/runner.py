@@ -62,8 +62,15 @@ class Runner:
     only when every effect was read back.
     """
 
-    def __init__(self, config: Config, store: RunStore, *, dry_run: bool = False,
-                 connections: Connections | None = None, templates: Templates | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: RunStore,
+        *,
+        dry_run: bool = False,
+        connections: Connections | None = None,
+        templates: Templates | None = None,
+    ) -> None:
         """``store`` is the persistent run store. In a dry run it is only read (connectors and the
         ledger look at it) and the run itself is journaled in memory."""
         self.config = config
@@ -76,14 +83,27 @@ class Runner:
         self._lease_lost = False
 
     # entry points -------------------------------------------------------
-    async def start(self, playbook: Playbook, alert: CertificateAlert, *, trigger: str = "alert",
-                    requester: str | None = None, definition: str | None = None) -> str:
+    async def start(
+        self,
+        playbook: Playbook,
+        alert: CertificateAlert,
+        *,
+        trigger: str = "alert",
+        requester: str | None = None,
+        definition: str | None = None,
+    ) -> str:
         """Run ``playbook`` for ``alert``; an alert that already has a run returns that run (resumed if it
         was cut short, left alone while another executor has it)."""
-        run_id, created = self.journal.create_run(playbook=playbook.id, alert_id=alert.id, trigger=trigger,
-                                                  alert=alert.model_dump(mode="json"), requester=requester,
-                                                  dry_run=self.dry_run, definition=definition,
-                                                  owner=None if self.dry_run else self.owner)
+        run_id, created = self.journal.create_run(
+            playbook=playbook.id,
+            alert_id=alert.id,
+            trigger=trigger,
+            alert=alert.model_dump(mode="json"),
+            requester=requester,
+            dry_run=self.dry_run,
+            definition=definition,
+            owner=None if self.dry_run else self.owner,
+        )
         if created:
             await self._execute(playbook, run_id, leased=True)
         elif self.journal.get_run(run_id).status == RunStatus.RUNNING:
@@ -97,8 +117,9 @@ class Runner:
         """Execute a run cut short or failed; RunBusy while another live executor has it."""
         await self._execute(playbook, run_id)
 
-    async def decide(self, playbook: Playbook, run_id: str, *, analyst: str, decision: GateStatus,
-                     comment: str | None = None) -> None:
+    async def decide(
+        self, playbook: Playbook, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None = None
+    ) -> None:
         """Record ``analyst``'s approve/deny on the waiting gate and, when that settles the gate, execute
         the run here. The store settles the gate atomically: of two concurrent decisions exactly one
         decides it and the other gets ApprovalError."""
@@ -106,8 +127,9 @@ class Runner:
         if gate is None:
             run = self.store.get_run(run_id)
             latest = self.store.approval(run_id, pending_only=False)
-            raise ApprovalError(f"run {run_id} is {run.status}, not waiting for approval"
-                                + (f": {latest.describe()}" if latest else ""))
+            raise ApprovalError(
+                f"run {run_id} is {run.status}, not waiting for approval" + (f": {latest.describe()}" if latest else "")
+            )
         if utcnow() < gate.expires:
             self._check_analyst(gate, analyst)
         settled = self.store.decide(run_id, analyst=analyst, decision=decision, comment=comment, owner=self.owner)
@@ -115,16 +137,18 @@ class Runner:
             return
         await self._execute(playbook, run_id, leased=True)
         if settled.status == GateStatus.EXPIRED:
-            raise ApprovalError(f"the approval of run {run_id} expired at {settled.expires.isoformat()}; "
-                                "the run ended expired")
+            raise ApprovalError(
+                f"the approval of run {run_id} expired at {settled.expires.isoformat()}; the run ended expired"
+            )
 
     def _check_analyst(self, gate: GateRow, analyst: str) -> None:
         analyst_cfg = self.config.analysts.get(analyst)
         if analyst_cfg is None:
             raise ApprovalError(f"{analyst!r} is not an analyst in the config")
         if not set(analyst_cfg.roles) & set(gate.roles):
-            raise ApprovalError(f"{analyst} has roles {sorted(analyst_cfg.roles)}; this approval needs one of "
-                                f"{gate.roles}")
+            raise ApprovalError(
+                f"{analyst} has roles {sorted(analyst_cfg.roles)}; this approval needs one of {gate.roles}"
+            )
         if gate.distinct_from_requester and analyst == gate.requester:
             raise ApprovalError(f"{analyst} started run {gate.run_id} and may not approve it")
 
@@ -177,8 +201,13 @@ class Runner:
             "alert": run.alert,
             "steps": {},
             "vars": dict(playbook.vars),
-            "run": {"id": run_id, "playbook": playbook.id, "trigger": run.trigger, "dry_run": self.dry_run,
-                    "requester": run.requester},
+            "run": {
+                "id": run_id,
+                "playbook": playbook.id,
+                "trigger": run.trigger,
+                "dry_run": self.dry_run,
+                "requester": run.requester,
+            },
             "config": {"organization": {"domains": list(self.config.organization.domains)}},
             "playbook": {"id": playbook.id, "rules": [r.model_dump() for r in playbook.rules]},
         }
@@ -222,16 +251,19 @@ class Runner:
         assert step.action is not None
         spec = get_action(step.action)
         if spec.needs_approval and not self._approved_before(state, step):
-            error = (f"step {step.id}: {spec.name} needs an approval and no approval gate before it in this run "
-                     "was approved; refused")
+            error = (
+                f"step {step.id}: {spec.name} needs an approval and no approval gate before it in this run "
+                "was approved; refused"
+            )
             self._record(state, step, "error", None, error=error, started=started)
             raise ActionError(error)
         try:
             output, attempts = await self._action(state, step, spec)
         except CertsoarError as exc:
             if step.on_error == "continue":
-                self._record(state, step, "failed", {"failed": True, "error": str(exc)}, error=str(exc),
-                             started=started)
+                self._record(
+                    state, step, "failed", {"failed": True, "error": str(exc)}, error=str(exc), started=started
+                )
                 return
             # "error", not "failed": a resumed run tries this step again
             self._record(state, step, "error", None, error=str(exc), started=started)
@@ -252,8 +284,14 @@ class Runner:
         except* CertsoarError as failed:
             for child in children:
                 if tasks[child.id].cancelled():
-                    self._record(state, child, "cancelled", None, error=f"cancelled: a sibling in {step.id} failed",
-                                 started=started)
+                    self._record(
+                        state,
+                        child,
+                        "cancelled",
+                        None,
+                        error=f"cancelled: a sibling in {step.id} failed",
+                        started=started,
+                    )
             first = failed.exceptions[0]
             raise ActionError(str(first)) from first
 
@@ -274,11 +312,29 @@ class Runner:
                         return True
         return False
 
-    def _record(self, state: RunState, step: Step, status: str, output: Any, *, error: str | None = None,
-                attempts: int = 1, started: datetime) -> None:
+    def _record(
+        self,
+        state: RunState,
+        step: Step,
+        status: str,
+        output: Any,
+        *,
+        error: str | None = None,
+        attempts: int = 1,
+        started: datetime,
+    ) -> None:
         state.variables["steps"][step.id] = output
-        self.journal.record_step(state.run_id, step.id, action=step.action, status=status, output=output,
-                                 error=error, attempts=attempts, started=started, owner=self._fence())
+        self.journal.record_step(
+            state.run_id,
+            step.id,
+            action=step.action,
+            status=status,
+            output=output,
+            error=error,
+            attempts=attempts,
+            started=started,
+            owner=self._fence(),
+        )
         crashpoint(f"after:{step.id}")
 
     async def _action(self, state: RunState, step: Step, spec: ActionSpec) -> tuple[Any, int]:
@@ -305,8 +361,10 @@ class Runner:
         attempts = 0
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(retry.attempts if retry else 1),
-            wait=wait_exponential(multiplier=parse_duration(retry.delay).total_seconds() if retry else 0,
-                                  max=parse_duration(retry.max_delay).total_seconds() if retry else 0),
+            wait=wait_exponential(
+                multiplier=parse_duration(retry.delay).total_seconds() if retry else 0,
+                max=parse_duration(retry.max_delay).total_seconds() if retry else 0,
+            ),
             retry=retry_if_exception_type(ConnectorUnavailable),
             reraise=True,
         ):
@@ -321,14 +379,24 @@ class Runner:
     async def _gate(self, state: RunState, step: Step, approval: Approval) -> dict[str, Any]:
         if self.dry_run:
             await self._request_approval(state, step, approval)
-            return {"approved": True, "status": "planned", "decisions": [],
-                    "note": "dry run: the plan assumes the approval is given"}
+            return {
+                "approved": True,
+                "status": "planned",
+                "decisions": [],
+                "note": "dry run: the plan assumes the approval is given",
+            }
         gate = self.store.approval(state.run_id, step.id)
         if gate is None:
             expires = utcnow() + parse_duration(approval.expires)
-            self.store.open_approval(state.run_id, step.id, roles=approval.roles, required=approval.required,
-                                     distinct_from_requester=approval.distinct_from_requester,
-                                     requester=state.requester, expires=expires)
+            self.store.open_approval(
+                state.run_id,
+                step.id,
+                roles=approval.roles,
+                required=approval.required,
+                distinct_from_requester=approval.distinct_from_requester,
+                requester=state.requester,
+                expires=expires,
+            )
             await self._request_approval(state, step, approval)
             raise WaitingForApproval
         if gate.status == GateStatus.PENDING:
@@ -337,9 +405,14 @@ class Runner:
             self.store.close_approval(state.run_id, step.id, GateStatus.EXPIRED)
             gate = self.store.approval(state.run_id, step.id)
             assert gate is not None
-        return {"approved": gate.status == GateStatus.APPROVED, "status": str(gate.status),
-                "decisions": [asdict(d) for d in gate.decisions], "required": gate.required, "roles": gate.roles,
-                "expires": gate.expires.isoformat()}
+        return {
+            "approved": gate.status == GateStatus.APPROVED,
+            "status": str(gate.status),
+            "decisions": [asdict(d) for d in gate.decisions],
+            "required": gate.required,
+            "roles": gate.roles,
+            "expires": gate.expires.isoformat(),
+        }
 
     async def _request_approval(self, state: RunState, step: Step, approval: Approval) -> None:
         if approval.template is None:
@@ -347,8 +420,14 @@ class Runner:
         notify = get_action("notify.send")
         ctx = self._context(state, step, {**state.variables, "approval": approval.model_dump()})
         result = await notify(notify.input_model.model_validate({"template": approval.template}), ctx)
-        self.journal.record_step(state.run_id, f"{step.id}.request", action=notify.name, status="completed",
-                                 output=result.model_dump(mode="json"), owner=self._fence())
+        self.journal.record_step(
+            state.run_id,
+            f"{step.id}.request",
+            action=notify.name,
+            status="completed",
+            output=result.model_dump(mode="json"),
+            owner=self._fence(),
+        )
 
     def _fence(self) -> str | None:
         """The lease owner journal writes are checked against (none for a dry run's in-memory journal)."""
@@ -356,9 +435,17 @@ class Runner:
 
     def _context(self, state: RunState, step: Step, variables: dict[str, Any]) -> ActionContext:
         ledger = EffectLedger(self.store, self.journal, state.run_id, dry_run=self.dry_run)
-        return ActionContext(run_id=state.run_id, step_id=step.id, dry_run=self.dry_run, now=utcnow(),
-                             config=self.config, connectors=self.connections, ledger=ledger,
-                             templates=self.templates, variables=variables)
+        return ActionContext(
+            run_id=state.run_id,
+            step_id=step.id,
+            dry_run=self.dry_run,
+            now=utcnow(),
+            config=self.config,
+            connectors=self.connections,
+            ledger=ledger,
+            templates=self.templates,
+            variables=variables,
+        )
 
     @staticmethod
     def _note_outcome(state: RunState, output: dict[str, Any]) -> None:

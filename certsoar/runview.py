@@ -29,7 +29,9 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
         if s.action in TICKET_ACTIONS and s.status == "completed" and out.get("ticket"):
             ticket = out["ticket"]
         if s.action == "notify.send" and s.status == "completed":
-            notifications.append({"step": s.step_id, **{k: out.get(k) for k in ("template", "subject", "body", "sent_to")}})
+            notifications.append(
+                {"step": s.step_id, **{k: out.get(k) for k in ("template", "subject", "body", "sent_to")}}
+            )
     gate = store.approval(run_id, pending_only=False)
     lease = store.lease(run_id)
     if gate:
@@ -49,18 +51,37 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
         "verdict": verdict,
         "facts": facts,
         "effects": [
-            {"key": e.key, "action": e.action, "target": e.target, "changed": e.changed, "verified": e.verified,
-             "planned": e.planned, "evidence": e.evidence}
+            {
+                "key": e.key,
+                "action": e.action,
+                "target": e.target,
+                "changed": e.changed,
+                "verified": e.verified,
+                "planned": e.planned,
+                "evidence": e.evidence,
+            }
             for e in store.run_effects(run_id)
         ],
         "steps": [
-            {"id": s.step_id, "action": s.action, "status": s.status, "attempts": s.attempts, "error": s.error,
-             "output": s.output}
+            {
+                "id": s.step_id,
+                "action": s.action,
+                "status": s.status,
+                "attempts": s.attempts,
+                "error": s.error,
+                "output": s.output,
+            }
             for s in steps
         ],
         "ticket": ticket,
-        "approval": gate and {"step_id": gate.step_id, "roles": gate.roles, "required": gate.required,
-                              "expires": gate.expires.isoformat(), "status": str(gate.status),
-                              "decisions": [asdict(d) for d in gate.decisions]},
+        "approval": gate
+        and {
+            "step_id": gate.step_id,
+            "roles": gate.roles,
+            "required": gate.required,
+            "expires": gate.expires.isoformat(),
+            "status": str(gate.status),
+            "decisions": [asdict(d) for d in gate.decisions],
+        },
         "notifications": notifications,
     }

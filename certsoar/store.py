@@ -22,8 +22,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from certsoar.audit import GENESIS, KEY_FILE, AuditKey, ChainStatus, anchor_path, read_anchor, record_verifies
-from certsoar.audit import record_mac, verify_chain, write_anchor
+from certsoar.audit import (
+    GENESIS,
+    KEY_FILE,
+    AuditKey,
+    ChainStatus,
+    anchor_path,
+    read_anchor,
+    record_mac,
+    record_verifies,
+    verify_chain,
+    write_anchor,
+)
 from certsoar.errors import ApprovalError, AuditError, RunBusy, RunError
 
 SCHEMA = """
@@ -151,6 +161,7 @@ def _loads(text: str | None) -> Any:
 
 
 # rows -------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RunRow:
@@ -282,22 +293,25 @@ class RunStore:
         self.path = str(path)
         self.read_only = read_only
         in_memory = self.path == ":memory:"
-        self._audit_key = audit_key or (AuditKey.ephemeral() if in_memory else
-                                        AuditKey.generated(Path(path).parent / KEY_FILE))
+        self._audit_key = audit_key or (
+            AuditKey.ephemeral() if in_memory else AuditKey.generated(Path(path).parent / KEY_FILE)
+        )
         self._audit_anchor = None if in_memory else anchor_path(self.path)
         self._anchor_due = False
         try:
             if read_only:
                 uri = f"file:{Path(path).resolve()}?mode=ro" if Path(path).exists() else "file::memory:"
-                self.db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
-                                          timeout=BUSY_SECONDS)
+                self.db = sqlite3.connect(
+                    uri, uri=True, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
+                )
                 if not Path(path).exists():
                     self.db.executescript(SCHEMA)
             else:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 # the busy timeout from the first statement: concurrent first opens all set WAL and the schema
-                self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                          timeout=BUSY_SECONDS)
+                self.db = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
+                )
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
@@ -337,9 +351,18 @@ class RunStore:
         self._anchor_audit_head()
 
     # runs ---------------------------------------------------------------
-    def create_run(self, *, playbook: str, alert_id: str | None, trigger: str, alert: Any,
-                   requester: str | None = None, dry_run: bool = False, definition: str | None = None,
-                   owner: str | None = None) -> tuple[str, bool]:
+    def create_run(
+        self,
+        *,
+        playbook: str,
+        alert_id: str | None,
+        trigger: str,
+        alert: Any,
+        requester: str | None = None,
+        dry_run: bool = False,
+        definition: str | None = None,
+        owner: str | None = None,
+    ) -> tuple[str, bool]:
         """Create a run, or return the existing run for the same alert id. Returns (id, created).
 
         A created run is leased to ``owner`` (when given) in the same transaction, so no other
@@ -355,8 +378,19 @@ class RunStore:
             db.execute(
                 "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
                 " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, playbook, alert_id, trigger, RunStatus.RUNNING, int(dry_run), now.isoformat(),
-                 now.isoformat(), requester, _dumps(alert), definition),
+                (
+                    run_id,
+                    playbook,
+                    alert_id,
+                    trigger,
+                    RunStatus.RUNNING,
+                    int(dry_run),
+                    now.isoformat(),
+                    now.isoformat(),
+                    requester,
+                    _dumps(alert),
+                    definition,
+                ),
             )
             self._audit(db, run_id, "run.created", {"playbook": playbook, "trigger": trigger, "alert_id": alert_id})
             if owner is not None:
@@ -366,8 +400,9 @@ class RunStore:
     @staticmethod
     def _run_row(row: sqlite3.Row) -> RunRow:
         d = dict(row)
-        return RunRow(**{**d, "status": RunStatus(d["status"]), "alert": _loads(d["alert"]),
-                         "dry_run": bool(d["dry_run"])})
+        return RunRow(
+            **{**d, "status": RunStatus(d["status"]), "alert": _loads(d["alert"]), "dry_run": bool(d["dry_run"])}
+        )
 
     def get_run(self, run_id: str) -> RunRow:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
@@ -382,8 +417,7 @@ class RunStore:
         ).fetchall()
         return [dict(r) for r in rows]
 
-    def update_run(self, run_id: str, *, status: RunStatus, error: str | None = None,
-                   owner: str | None = None) -> None:
+    def update_run(self, run_id: str, *, status: RunStatus, error: str | None = None, owner: str | None = None) -> None:
         """Set the run's status. With ``owner`` the write happens only while ``owner`` holds the run's lease
         (RunBusy otherwise), and a status other than running releases the lease in the same transaction."""
         with self.transaction() as db:
@@ -391,18 +425,24 @@ class RunStore:
                 self._check_lease(db, run_id, owner)
                 if status != RunStatus.RUNNING:
                     db.execute("DELETE FROM run_leases WHERE run_id=? AND owner=?", (run_id, owner))
-            db.execute("UPDATE runs SET status=?, error=?, updated=? WHERE id=?",
-                       (status, error, utcnow().isoformat(), run_id))
+            db.execute(
+                "UPDATE runs SET status=?, error=?, updated=? WHERE id=?", (status, error, utcnow().isoformat(), run_id)
+            )
             self._audit(db, run_id, "run.status", {"status": str(status), "error": error})
 
     # leases -------------------------------------------------------------
     def _take_lease(self, db: sqlite3.Connection, run_id: str, owner: str, now: datetime) -> None:
         holder = self._holder(db, run_id, now)
         if holder is not None and holder.owner != owner:
-            raise RunBusy(f"run {run_id} is being executed by {holder.owner} (its lease runs until "
-                          f"{holder.expires.isoformat(timespec='seconds')}); try again once it has finished")
-        db.execute("INSERT INTO run_leases VALUES (?,?,?) ON CONFLICT(run_id) DO UPDATE SET owner=excluded.owner,"
-                   " expires=excluded.expires", (run_id, owner, (now + timedelta(seconds=LEASE_SECONDS)).isoformat()))
+            raise RunBusy(
+                f"run {run_id} is being executed by {holder.owner} (its lease runs until "
+                f"{holder.expires.isoformat(timespec='seconds')}); try again once it has finished"
+            )
+        db.execute(
+            "INSERT INTO run_leases VALUES (?,?,?) ON CONFLICT(run_id) DO UPDATE SET owner=excluded.owner,"
+            " expires=excluded.expires",
+            (run_id, owner, (now + timedelta(seconds=LEASE_SECONDS)).isoformat()),
+        )
 
     @staticmethod
     def _holder(db: sqlite3.Connection, run_id: str, now: datetime) -> Lease | None:
@@ -418,8 +458,10 @@ class RunStore:
     def _check_lease(self, db: sqlite3.Connection, run_id: str, owner: str) -> None:
         row = db.execute("SELECT owner FROM run_leases WHERE run_id=?", (run_id,)).fetchone()
         if row is None or row[0] != owner:
-            raise RunBusy(f"run {run_id}: this executor ({owner}) no longer holds the run's lease"
-                          + (f"; {row[0]} does" if row else ""))
+            raise RunBusy(
+                f"run {run_id}: this executor ({owner}) no longer holds the run's lease"
+                + (f"; {row[0]} does" if row else "")
+            )
 
     def take_lease(self, run_id: str, owner: str) -> None:
         """Become the run's one executor; RunBusy naming the holder while another live executor has it."""
@@ -430,8 +472,11 @@ class RunStore:
         """Extend ``owner``'s lease; False when it is no longer ``owner``'s (it expired and was taken)."""
         expires = (utcnow() + timedelta(seconds=LEASE_SECONDS)).isoformat()
         with self.transaction() as db:
-            return bool(db.execute("UPDATE run_leases SET expires=? WHERE run_id=? AND owner=?",
-                                   (expires, run_id, owner)).rowcount)
+            return bool(
+                db.execute(
+                    "UPDATE run_leases SET expires=? WHERE run_id=? AND owner=?", (expires, run_id, owner)
+                ).rowcount
+            )
 
     def release_lease(self, run_id: str, owner: str) -> None:
         with self.transaction() as db:
@@ -442,9 +487,19 @@ class RunStore:
         return self._holder(self.db, run_id, utcnow())
 
     # journal ------------------------------------------------------------
-    def record_step(self, run_id: str, step_id: str, *, action: str | None, status: str, output: Any = None,
-                    error: str | None = None, attempts: int = 1, started: datetime | None = None,
-                    owner: str | None = None) -> None:
+    def record_step(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        action: str | None,
+        status: str,
+        output: Any = None,
+        error: str | None = None,
+        attempts: int = 1,
+        started: datetime | None = None,
+        owner: str | None = None,
+    ) -> None:
         """Journal a step; with ``owner``, only while ``owner`` holds the run's lease (RunBusy otherwise), so
         an executor that was paused past its lease cannot write over the one that took the run over."""
         now = utcnow().isoformat()
@@ -456,7 +511,18 @@ class RunStore:
                 "INSERT INTO steps (run_id, step_id, action, seq, status, started, finished, attempts, output, error)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, step_id) DO UPDATE SET status=excluded.status,"
                 " finished=excluded.finished, attempts=excluded.attempts, output=excluded.output, error=excluded.error",
-                (run_id, step_id, action, seq, status, (started or utcnow()).isoformat(), now, attempts, _dumps(output), error),
+                (
+                    run_id,
+                    step_id,
+                    action,
+                    seq,
+                    status,
+                    (started or utcnow()).isoformat(),
+                    now,
+                    attempts,
+                    _dumps(output),
+                    error,
+                ),
             )
             self._audit(db, run_id, "step." + status, {"step": step_id, "error": error})
 
@@ -465,16 +531,37 @@ class RunStore:
         return [StepRow(**{**dict(r), "output": _loads(r["output"])}) for r in rows]
 
     # approvals ----------------------------------------------------------
-    def open_approval(self, run_id: str, step_id: str, *, roles: list[str], required: int,
-                      distinct_from_requester: bool, requester: str | None, expires: datetime) -> None:
+    def open_approval(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        roles: list[str],
+        required: int,
+        distinct_from_requester: bool,
+        requester: str | None,
+        expires: datetime,
+    ) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO approvals VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, step_id, _dumps(roles), required, int(distinct_from_requester), requester,
-                 expires.isoformat(), GateStatus.PENDING),
+                (
+                    run_id,
+                    step_id,
+                    _dumps(roles),
+                    required,
+                    int(distinct_from_requester),
+                    requester,
+                    expires.isoformat(),
+                    GateStatus.PENDING,
+                ),
             )
-            self._audit(db, run_id, "approval.requested", {"step": step_id, "roles": roles, "required": required,
-                                                           "expires": expires.isoformat()})
+            self._audit(
+                db,
+                run_id,
+                "approval.requested",
+                {"step": step_id, "roles": roles, "required": required, "expires": expires.isoformat()},
+            )
 
     @staticmethod
     def _gate(db: sqlite3.Connection, run_id: str, step_id: str | None, *, pending_only: bool) -> GateRow | None:
@@ -482,17 +569,29 @@ class RunStore:
             row = db.execute("SELECT * FROM approvals WHERE run_id=? AND step_id=?", (run_id, step_id)).fetchone()
         else:
             pending = " AND status='pending'" if pending_only else ""
-            row = db.execute(f"SELECT * FROM approvals WHERE run_id=?{pending} ORDER BY rowid DESC LIMIT 1",
-                             (run_id,)).fetchone()
+            row = db.execute(
+                f"SELECT * FROM approvals WHERE run_id=?{pending} ORDER BY rowid DESC LIMIT 1", (run_id,)
+            ).fetchone()
         if row is None:
             return None
-        decisions = tuple(Decision(*d) for d in db.execute(
-            "SELECT analyst, decision, comment, time FROM decisions WHERE run_id=? AND step_id=? ORDER BY time",
-            (run_id, row["step_id"])).fetchall())
-        return GateRow(run_id=run_id, step_id=row["step_id"], roles=_loads(row["roles"]), required=row["required"],
-                       distinct_from_requester=bool(row["distinct_from_requester"]), requester=row["requester"],
-                       expires=datetime.fromisoformat(row["expires"]), status=GateStatus(row["status"]),
-                       decisions=decisions)
+        decisions = tuple(
+            Decision(*d)
+            for d in db.execute(
+                "SELECT analyst, decision, comment, time FROM decisions WHERE run_id=? AND step_id=? ORDER BY time",
+                (run_id, row["step_id"]),
+            ).fetchall()
+        )
+        return GateRow(
+            run_id=run_id,
+            step_id=row["step_id"],
+            roles=_loads(row["roles"]),
+            required=row["required"],
+            distinct_from_requester=bool(row["distinct_from_requester"]),
+            requester=row["requester"],
+            expires=datetime.fromisoformat(row["expires"]),
+            status=GateStatus(row["status"]),
+            decisions=decisions,
+        )
 
     def approval(self, run_id: str, step_id: str | None = None, *, pending_only: bool = True) -> GateRow | None:
         """The gate of ``step_id``, else the run's pending gate (or, with pending_only=False, its latest)."""
@@ -502,11 +601,11 @@ class RunStore:
         """Runs waiting at a gate whose expiry has passed."""
         rows = self.db.execute(
             "SELECT a.run_id, a.expires FROM approvals a JOIN runs r ON r.id = a.run_id"
-            " WHERE a.status='pending' AND r.status='waiting_approval'").fetchall()
+            " WHERE a.status='pending' AND r.status='waiting_approval'"
+        ).fetchall()
         return [r["run_id"] for r in rows if datetime.fromisoformat(r["expires"]) <= now]
 
-    def decide(self, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None,
-               owner: str) -> GateRow:
+    def decide(self, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None, owner: str) -> GateRow:
         """Record ``analyst``'s decision on the run's waiting gate and settle the gate, atomically.
 
         One transaction re-checks that the run waits and its gate is pending (ApprovalError naming who
@@ -524,15 +623,23 @@ class RunStore:
             gate = self._gate(db, run_id, None, pending_only=True)
             if run.status != RunStatus.WAITING_APPROVAL or gate is None:
                 latest = self._gate(db, run_id, None, pending_only=False)
-                raise ApprovalError(f"run {run_id} is {run.status}, not waiting for approval"
-                                    + (f": {latest.describe()}" if latest else ""))
+                raise ApprovalError(
+                    f"run {run_id} is {run.status}, not waiting for approval"
+                    + (f": {latest.describe()}" if latest else "")
+                )
             if now >= gate.expires:
                 status = GateStatus.EXPIRED
             else:
-                if db.execute("INSERT OR IGNORE INTO decisions VALUES (?,?,?,?,?,?)",
-                              (run_id, gate.step_id, analyst, decision, comment, now.isoformat())).rowcount:
-                    self._audit(db, run_id, "approval." + decision,
-                                {"step": gate.step_id, "analyst": analyst, "comment": comment})
+                if db.execute(
+                    "INSERT OR IGNORE INTO decisions VALUES (?,?,?,?,?,?)",
+                    (run_id, gate.step_id, analyst, decision, comment, now.isoformat()),
+                ).rowcount:
+                    self._audit(
+                        db,
+                        run_id,
+                        "approval." + decision,
+                        {"step": gate.step_id, "analyst": analyst, "comment": comment},
+                    )
                 gate = self._gate(db, run_id, gate.step_id, pending_only=False)
                 assert gate is not None
                 approvals = sum(1 for d in gate.decisions if d.decision == GateStatus.APPROVED)
@@ -558,10 +665,12 @@ class RunStore:
             self._settle(db, run_id, gate.step_id, GateStatus.EXPIRED, owner, now)
             return True
 
-    def _settle(self, db: sqlite3.Connection, run_id: str, step_id: str, status: GateStatus, owner: str,
-                now: datetime) -> None:
-        db.execute("UPDATE approvals SET status=? WHERE run_id=? AND step_id=? AND status='pending'",
-                   (status, run_id, step_id))
+    def _settle(
+        self, db: sqlite3.Connection, run_id: str, step_id: str, status: GateStatus, owner: str, now: datetime
+    ) -> None:
+        db.execute(
+            "UPDATE approvals SET status=? WHERE run_id=? AND step_id=? AND status='pending'", (status, run_id, step_id)
+        )
         self._audit(db, run_id, "approval." + status, {"step": step_id})
         db.execute("UPDATE runs SET status=?, updated=? WHERE id=?", (RunStatus.RUNNING, now.isoformat(), run_id))
         self._take_lease(db, run_id, owner, now)
@@ -570,8 +679,10 @@ class RunStore:
     def close_approval(self, run_id: str, step_id: str, status: GateStatus) -> None:
         """Close a gate that is still pending (a replay finding it expired)."""
         with self.transaction() as db:
-            if db.execute("UPDATE approvals SET status=? WHERE run_id=? AND step_id=? AND status='pending'",
-                          (status, run_id, step_id)).rowcount:
+            if db.execute(
+                "UPDATE approvals SET status=? WHERE run_id=? AND step_id=? AND status='pending'",
+                (status, run_id, step_id),
+            ).rowcount:
                 self._audit(db, run_id, "approval." + status, {"step": step_id})
 
     # effects ------------------------------------------------------------
@@ -591,8 +702,9 @@ class RunStore:
             )
             self._audit(db, run_id, "effect.intent", {"key": key, "action": action, "target": target})
 
-    def effect_done(self, key: str, *, action: str, target: str, run_id: str, verified: bool,
-                    evidence: dict[str, Any]) -> None:
+    def effect_done(
+        self, key: str, *, action: str, target: str, run_id: str, verified: bool, evidence: dict[str, Any]
+    ) -> None:
         """Record the change as made; written but not read back is state "unverified", which the next
         attempt checks and writes again."""
         now = utcnow().isoformat()
@@ -606,8 +718,19 @@ class RunStore:
             )
             self._audit(db, run_id, "effect.done", {"key": key, "verified": verified})
 
-    def record_run_effect(self, run_id: str, key: str, *, step_id: str, action: str, target: str, changed: bool,
-                          verified: bool, planned: bool, evidence: dict[str, Any]) -> None:
+    def record_run_effect(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        step_id: str,
+        action: str,
+        target: str,
+        changed: bool,
+        verified: bool,
+        planned: bool,
+        evidence: dict[str, Any],
+    ) -> None:
         """What one run did (or planned) about an effect; a later run may find it already done.
 
         A run that resumes after a crash keeps ``changed`` from its first attempt.
@@ -622,8 +745,18 @@ class RunStore:
 
     def run_effects(self, run_id: str) -> list[RunEffectRow]:
         rows = self.db.execute("SELECT * FROM run_effects WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()
-        return [RunEffectRow(**{**dict(r), "changed": bool(r["changed"]), "verified": bool(r["verified"]),
-                                "planned": bool(r["planned"]), "evidence": _loads(r["evidence"])}) for r in rows]
+        return [
+            RunEffectRow(
+                **{
+                    **dict(r),
+                    "changed": bool(r["changed"]),
+                    "verified": bool(r["verified"]),
+                    "planned": bool(r["planned"]),
+                    "evidence": _loads(r["evidence"]),
+                }
+            )
+            for r in rows
+        ]
 
     # audit --------------------------------------------------------------
     def audit(self, run_id: str | None, event: str, data: dict[str, Any]) -> None:
@@ -639,8 +772,10 @@ class RunStore:
             write_anchor(self._audit_anchor, key, 0, GENESIS)
         seq, time, body = prev_seq + 1, utcnow().isoformat(), _dumps(data)
         mac = record_mac(key, prev=prev, seq=seq, time=time, run_id=run_id, event=event, data=body)
-        db.execute("INSERT INTO audit (seq, time, run_id, event, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
-                   (seq, time, run_id, event, body, prev, mac))
+        db.execute(
+            "INSERT INTO audit (seq, time, run_id, event, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
+            (seq, time, run_id, event, body, prev, mac),
+        )
         self._anchor_due = True
 
     def _anchor_audit_head(self) -> None:
@@ -696,8 +831,10 @@ class RunStore:
         try:
             problems = [r[0] for r in self.db.execute("PRAGMA integrity_check(5)").fetchall()]
             if problems != ["ok"]:
-                raise AuditError(f"the run store {self.path} is damaged ({'; '.join(problems)}): its audit log "
-                                 "cannot be verified; restore it from a backup")
+                raise AuditError(
+                    f"the run store {self.path} is damaged ({'; '.join(problems)}): its audit log "
+                    "cannot be verified; restore it from a backup"
+                )
             anchored = self._audit_anchor is not None and self._audit_anchor.exists()
             if not anchored and self.db.execute("SELECT 1 FROM audit LIMIT 1").fetchone() is None:
                 return ChainStatus(records=0, anchored_seq=0)
@@ -707,8 +844,10 @@ class RunStore:
             anchor = read_anchor(self._audit_anchor, key) if self._audit_anchor is not None else None
             return verify_chain(self.db.execute("SELECT * FROM audit ORDER BY seq"), key, anchor, self._audit_anchor)
         except sqlite3.DatabaseError as exc:
-            raise AuditError(f"the run store {self.path} is damaged ({exc}): its audit log cannot be verified; "
-                             "restore it from a backup") from None
+            raise AuditError(
+                f"the run store {self.path} is damaged ({exc}): its audit log cannot be verified; "
+                "restore it from a backup"
+            ) from None
 
     def verify_audit(self) -> int:
         """Check the whole chain; return the number of records or raise AuditError at the first break."""
@@ -721,8 +860,10 @@ class RunStore:
         rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE 'approval.%' ORDER BY seq", (run_id,))
         for rec in rows:
             if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
-                raise AuditError(f"run {run_id}: audit record {rec['seq']} of its approvals does not verify with the "
-                                 "audit key; run `certsoar runs audit`")
+                raise AuditError(
+                    f"run {run_id}: audit record {rec['seq']} of its approvals does not verify with the "
+                    "audit key; run `certsoar runs audit`"
+                )
             data = _loads(rec["data"])
             if data.get("step") != step or rec["event"] == "approval.requested":
                 continue
@@ -735,7 +876,8 @@ class RunStore:
         if Counter(recorded) != Counter(decided) or gate.status != closed:
             raise AuditError(
                 f"run {run_id}: gate {step} is recorded {gate.status} with {_decisions_text(recorded)}, but the "
-                f"audit log says {closed} with {_decisions_text(decided)}: the run store was changed outside certsoar")
+                f"audit log says {closed} with {_decisions_text(decided)}: the run store was changed outside certsoar"
+            )
 
 
 def _decisions_text(decisions: list[tuple[str, str, str | None]]) -> str:

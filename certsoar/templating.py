@@ -57,8 +57,9 @@ CHANNELS: dict[str, Channel] = {
     "md": Channel(escape=escaping.markdown, code=escaping.markdown_code),
     "mrkdwn": Channel(escape=escaping.mrkdwn, code=escaping.mrkdwn_code),
     "html": Channel(escape=escaping.visible, code=_html_code, markup=True),
-    "xml": Channel(escape=escaping.visible, code=lambda text, limit: escaping.html(escaping.one_line(text, limit)),
-                   markup=True),
+    "xml": Channel(
+        escape=escaping.visible, code=lambda text, limit: escaping.html(escaping.one_line(text, limit)), markup=True
+    ),
     "txt": Channel(escape=escaping.visible, code=escaping.one_line),
 }
 
@@ -119,8 +120,9 @@ class Templates:
     def environment(self, name: str) -> ImmutableSandboxedEnvironment:
         fmt = format_of(name)
         if fmt not in CHANNELS:
-            raise ActionError(f"template {name}: no escaping is known for format {fmt!r} "
-                              f"(known: {', '.join(sorted(CHANNELS))})")
+            raise ActionError(
+                f"template {name}: no escaping is known for format {fmt!r} (known: {', '.join(sorted(CHANNELS))})"
+            )
         return _environment(self.search, fmt)
 
     def exists(self, name: str) -> bool:

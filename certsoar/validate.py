@@ -75,8 +75,10 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
                 fields = {f.alias or name: f for name, f in spec.input_model.model_fields.items()}
                 for key in step.with_:
                     if key not in fields:
-                        err(f"step {step.id}: {step.action} takes no input {key!r} (it takes: {', '.join(fields)})",
-                            (*loc, "with", key))
+                        err(
+                            f"step {step.id}: {step.action} takes no input {key!r} (it takes: {', '.join(fields)})",
+                            (*loc, "with", key),
+                        )
                 for key, f in fields.items():
                     if f.is_required() and key not in step.with_:
                         err(f"step {step.id}: {step.action} needs input {key!r}", (*loc, "with"))
@@ -101,9 +103,12 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
     def check_approval(step: Step, parent: Step | None) -> None:
         spec = known.get(step.action or "")
         if spec is not None and spec.needs_approval and not gated(step, parent):
-            err(f"step {step.id}: {step.action} needs an approval: its when: (or its parallel block's) must "
-                f"require it, as \"{{{{ steps.<approval step>.approved }}}}\" or \"{{{{ steps.<approval step>.approved "
-                f"and … }}}}\" (not under not, or, a comparison or a filter)", locations.get(step.id, ("steps",)))
+            err(
+                f"step {step.id}: {step.action} needs an approval: its when: (or its parallel block's) must "
+                f'require it, as "{{{{ steps.<approval step>.approved }}}}" or "{{{{ steps.<approval step>.approved '
+                f'and … }}}}" (not under not, or, a comparison or a filter)',
+                locations.get(step.id, ("steps",)),
+            )
 
     earlier: set[str] = set()
     for step in playbook.steps:

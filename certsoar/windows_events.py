@@ -80,7 +80,7 @@ def read_windows_event(obj: dict[str, Any]) -> WindowsEvent | None:
     for key, value in flat.items():
         for prefix in _SYSTEM_PREFIXES:
             if key.startswith(prefix):
-                system[key[len(prefix):]] = value
+                system[key[len(prefix) :]] = value
     for time_key in ("TimeCreated.@SystemTime", "TimeCreated.SystemTime"):
         if time_key in system and system.get("TimeCreated") in (None, "", {}):
             system["TimeCreated"] = system[time_key]
@@ -103,7 +103,7 @@ def _event_data(flat: dict[str, Any]) -> dict[str, Any]:
         for prefix in _DATA_PREFIXES:
             if not key.startswith(prefix):
                 continue
-            name = key[len(prefix):]
+            name = key[len(prefix) :]
             if name == "Data" and isinstance(value, list):  # [{"@Name": "RequestId", "#text": "42"}, ...]
                 for item in value:
                     item_name = item.get("@Name", item.get("Name")) if isinstance(item, dict) else None

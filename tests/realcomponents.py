@@ -40,8 +40,10 @@ def _squid_ssl_bump_problem(squid: str) -> str | None:
         return f"{squid} -v failed: {exc}"
     absent = [option for option in SSL_BUMP_CONFIGURE_OPTIONS if f"'{option}'" not in shown.stdout]
     if shown.returncode != 0 or absent:
-        return (f"{squid} was built without ssl-bump support (configure options lack {', '.join(absent) or '?'}; "
-                "on Debian install squid-openssl)")
+        return (
+            f"{squid} was built without ssl-bump support (configure options lack {', '.join(absent) or '?'}; "
+            "on Debian install squid-openssl)"
+        )
     return None
 
 

@@ -34,9 +34,20 @@ def _tree() -> list[type[CertsoarError]]:
 @pytest.mark.parametrize(
     ("name", "code"),
     [
-        ("CertsoarError", 1), ("ConfigError", 2), ("SslblError", 2), ("RegistryError", 2), ("PlaybookError", 1),
-        ("PlaybookNotFound", 2), ("ExpressionError", 1), ("AlertError", 2), ("ApprovalError", 1), ("RunError", 2),
-        ("AuditError", 1), ("ActionError", 1), ("ConnectorError", 1), ("ConnectorUnavailable", 1),
+        ("CertsoarError", 1),
+        ("ConfigError", 2),
+        ("SslblError", 2),
+        ("RegistryError", 2),
+        ("PlaybookError", 1),
+        ("PlaybookNotFound", 2),
+        ("ExpressionError", 1),
+        ("AlertError", 2),
+        ("ApprovalError", 1),
+        ("RunError", 2),
+        ("AuditError", 1),
+        ("ActionError", 1),
+        ("ConnectorError", 1),
+        ("ConnectorUnavailable", 1),
         ("ConnectorRejected", 1),
     ],
 )
@@ -112,8 +123,13 @@ def test_no_exception_class_outside_the_tree() -> None:
             continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ClassDef) and node.name not in OUTSIDE_THE_TREE:
-                bases = {b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else "" for b in node.bases}
-                exceptional = any(b.endswith(("Error", "Exception", "Unavailable", "Rejected", "NotFound")) for b in bases)
+                bases = {
+                    b.id if isinstance(b, ast.Name) else b.attr if isinstance(b, ast.Attribute) else ""
+                    for b in node.bases
+                }
+                exceptional = any(
+                    b.endswith(("Error", "Exception", "Unavailable", "Rejected", "NotFound")) for b in bases
+                )
                 # A connector may narrow a tree class for its own use (it stays in the tree by inheritance).
                 if exceptional and not bases & TREE:
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} class {node.name}")

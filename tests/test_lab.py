@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import subprocess
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from realcomponents import require_tool
 
 from certsoar import lab
 from certsoar.actions.certificate import AnalyzeInput, analyze
@@ -27,7 +29,6 @@ from certsoar.intake import detect, load_alert
 from certsoar.lab import MIMICRY_CLIENT, MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
 from certsoar.lab import build as lab_build
 from certsoar.lab.windows_events import windows_events
-from realcomponents import require_tool
 
 pytestmark = pytest.mark.real
 
@@ -72,7 +73,7 @@ def _zeek(path: Path) -> tuple[list[str], list[str], list[dict[str, str]]]:
         elif not line.startswith("#"):
             values = line.split("\t")
             assert len(values) == len(fields), line
-            rows.append(dict(zip(fields, values)))
+            rows.append(dict(zip(fields, values, strict=True)))
     return fields, types, rows
 
 
@@ -129,21 +130,39 @@ def test_alerts_parse(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     assert mimicry.sni == "cdn-update.net" and mimicry.dst_ip in MIMICRY_SERVERS and mimicry.dst_port == 443
     assert internal.sni == "login.microsoftonline.com" and (internal.dst_ip, internal.dst_port) == ROGUE_SERVER
     # the mimicry alert is its first sighting, ~4 h before the build; the internal story is two days older
-    assert start - lab.MIMICRY_FIRST_SEEN - timedelta(minutes=1) < mimicry.time < end - lab.MIMICRY_FIRST_SEEN + timedelta(minutes=2)
-    assert start - lab.ROGUE_FIRST_SEEN - timedelta(minutes=1) < internal.time < end - lab.ROGUE_FIRST_SEEN + timedelta(minutes=2)
+    assert (
+        start - lab.MIMICRY_FIRST_SEEN - timedelta(minutes=1)
+        < mimicry.time
+        < end - lab.MIMICRY_FIRST_SEEN + timedelta(minutes=2)
+    )
+    assert (
+        start - lab.ROGUE_FIRST_SEEN - timedelta(minutes=1)
+        < internal.time
+        < end - lab.ROGUE_FIRST_SEEN + timedelta(minutes=2)
+    )
     for alert, key in ((mimicry, "mimicry"), (internal, "rogue")):
         assert alert.src_ip is not None and alert.src_ip.startswith("10.20.0.")
         assert alert.certificate_pem is not None
-        assert _der(x509.load_pem_x509_certificate(alert.certificate_pem.encode())) == _der(_cert(paths.certificates[key]))
+        assert _der(x509.load_pem_x509_certificate(alert.certificate_pem.encode())) == _der(
+            _cert(paths.certificates[key])
+        )
     assert mimicry.id != internal.id
 
 
 def test_openssl_verify_accepts_the_issued_leaves(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     paths = built[0]
     for key in ("intranet", "wiki", "rogue"):
-        res = subprocess.run(["openssl", "verify", "-CAfile", str(paths.ca_cert), str(paths.certificates[key])], capture_output=True, text=True)
+        res = subprocess.run(
+            ["openssl", "verify", "-CAfile", str(paths.ca_cert), str(paths.certificates[key])],
+            capture_output=True,
+            text=True,
+        )
         assert res.returncode == 0 and res.stdout.strip().endswith(": OK"), res.stdout + res.stderr
-    res = subprocess.run(["openssl", "verify", "-CAfile", str(paths.ca_cert), str(paths.certificates["mimicry"])], capture_output=True, text=True)
+    res = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(paths.ca_cert), str(paths.certificates["mimicry"])],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode != 0
 
 
@@ -153,7 +172,11 @@ def test_leaves_were_issued_by_openssl_ca(built: tuple[lab.LabPaths, datetime, d
     assert len(index) == 3
     ca = _cert(paths.ca_cert)
     assert ca.subject.rfc4514_string() == "CN=Example Corp Internal Issuing CA,O=Example Corp,C=US"
-    for key, name in (("intranet", "intranet.corp.example"), ("wiki", "wiki.corp.example"), ("rogue", "login.microsoftonline.com")):
+    for key, name in (
+        ("intranet", "intranet.corp.example"),
+        ("wiki", "wiki.corp.example"),
+        ("rogue", "login.microsoftonline.com"),
+    ):
         cert = _cert(paths.certificates[key])
         kept = paths.ca_dir / "newcerts" / f"{cert.serial_number:X}.pem"
         assert _der(_cert(kept)) == _der(cert)
@@ -258,7 +281,11 @@ def test_suricata_eve(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
         assert datetime.fromisoformat(e["tls"]["notbefore"]).replace(tzinfo=timezone.utc) == cert.not_valid_before_utc
         seen.setdefault(key, set()).add(e["dest_ip"])
     mimicry = next(e for e in tls if e["tls"].get("sni") == "cdn-update.net")
-    assert mimicry["tls"]["subject"] == mimicry["tls"]["issuerdn"] == "C=US, O=DigiCert lnc, CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1"
+    assert (
+        mimicry["tls"]["subject"]
+        == mimicry["tls"]["issuerdn"]
+        == "C=US, O=DigiCert lnc, CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1"
+    )
     assert seen["mimicry"] == set(MIMICRY_SERVERS)
     assert seen["rogue"] == {ROGUE_SERVER[0]}
 
@@ -309,8 +336,14 @@ CONN_FIELDS = (
 def _context(paths: lab.LabPaths) -> ActionContext:
     config = load_config(paths.config)
     return ActionContext(
-        run_id="lab-test", step_id="context", dry_run=True, now=datetime.now(timezone.utc), config=config,
-        connectors=Connections(config), ledger=None, templates=None,  # type: ignore[arg-type]
+        run_id="lab-test",
+        step_id="context",
+        dry_run=True,
+        now=datetime.now(timezone.utc),
+        config=config,
+        connectors=Connections(config),
+        ledger=None,
+        templates=None,  # type: ignore[arg-type]
     )
 
 
@@ -328,11 +361,19 @@ def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-async def test_every_log_parses_through_the_files_siem_without_a_malformed_line(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+async def test_every_log_parses_through_the_files_siem_without_a_malformed_line(
+    built: tuple[lab.LabPaths, datetime, datetime],
+) -> None:
     paths, start, end = built
     siem = _context(paths).connectors.siem
-    events = await siem.search(SiemQuery(kinds=["conn", "tls", "x509", "process", "adcs"], start=start - lab.LOG_SPAN - timedelta(hours=2),
-                                         end=end, limit=100_000))
+    events = await siem.search(
+        SiemQuery(
+            kinds=["conn", "tls", "x509", "process", "adcs"],
+            start=start - lab.LOG_SPAN - timedelta(hours=2),
+            end=end,
+            limit=100_000,
+        )
+    )
     stats = siem.last_stats
     assert stats.files_read == 6 and stats.files_skipped == 0
     assert stats.malformed == 0 and stats.no_time == 0 and stats.over_limit == 0
@@ -341,24 +382,34 @@ async def test_every_log_parses_through_the_files_siem_without_a_malformed_line(
         kinds[event.kind] = kinds.get(event.kind, 0) + 1
     assert kinds["conn"] > 1000 and kinds["tls"] > 1000 and kinds["x509"] >= 4
     assert kinds["process"] == 7 and kinds["adcs"] == 18  # 5 Sysmon 1 + 2 4688; 9 requests, each 4886 + 4887
-    assert {e.source for e in events if e.kind == "adcs"} == {"security.jsonl (windows-adcs-4886)", "security.jsonl (windows-adcs-4887)"}
+    assert {e.source for e in events if e.kind == "adcs"} == {
+        "security.jsonl (windows-adcs-4886)",
+        "security.jsonl (windows-adcs-4887)",
+    }
     # a few thousand lines at most
-    for log in (paths.logs_dir / "zeek" / "conn.log", paths.logs_dir / "zeek" / "ssl.log", paths.logs_dir / "suricata" / "eve.json"):
+    for log in (
+        paths.logs_dir / "zeek" / "conn.log",
+        paths.logs_dir / "zeek" / "ssl.log",
+        paths.logs_dir / "suricata" / "eve.json",
+    ):
         assert len(log.read_text().splitlines()) < 4000, log
 
 
 def test_conn_log_is_zeek_tsv_sharing_uids_with_ssl_log(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
     paths, start, _end = built
     fields, types, conns = _zeek(paths.logs_dir / "zeek" / "conn.log")
-    assert fields == CONN_FIELDS and types[fields.index("orig_bytes")] == "count" and types[fields.index("ts")] == "time"
+    assert (
+        fields == CONN_FIELDS and types[fields.index("orig_bytes")] == "count" and types[fields.index("ts")] == "time"
+    )
     _f, _t, ssl_rows = _zeek(paths.logs_dir / "zeek" / "ssl.log")
     by_uid = {row["uid"]: row for row in conns}
     assert len(by_uid) == len(conns)
     for session in ssl_rows:
         conn = by_uid[session["uid"]]  # every TLS session has its connection, with the same endpoints and start
         assert conn["service"] == "ssl" and conn["proto"] == "tcp"
-        assert [conn[k] for k in ("ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")] == \
-               [session[k] for k in ("ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")]
+        assert [conn[k] for k in ("ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")] == [
+            session[k] for k in ("ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
+        ]
     assert {row["service"] for row in conns} == {"ssl", "dns"}
     assert all(int(row["orig_ip_bytes"]) > int(row["orig_bytes"]) for row in conns)
     # the baseline covers 7 days before each story's first sighting, hour by hour, for every story client
@@ -385,7 +436,7 @@ def test_mimicry_traffic_in_conn_log_beacons_and_uploads(built: tuple[lab.LabPat
     t0 = min(_ts(row) for row in ssl_rows if row["cert_chain_fps"].startswith(mimicry_sha256))
     to_c2 = sorted((row for row in conns if row["id.resp_h"] == MIMICRY_SERVERS[0]), key=_ts)
     assert _ts(to_c2[0]) == t0 and {row["id.orig_h"] for row in to_c2} == {MIMICRY_CLIENT}
-    gaps = [(_ts(b) - _ts(a)).total_seconds() for a, b in zip(to_c2, to_c2[1:])]
+    gaps = [(_ts(b) - _ts(a)).total_seconds() for a, b in itertools.pairwise(to_c2)]
     assert len(to_c2) >= 10 and all(500 < g < 700 for g in gaps)
     out, back = sum(int(r["orig_bytes"]) for r in to_c2), sum(int(r["resp_bytes"]) for r in to_c2)
     assert out > 10 * back and out > 3 * TrafficChange().bytes_floor
@@ -412,8 +463,14 @@ def test_windows_logs_hold_the_creation_evidence(built: tuple[lab.LabPaths, date
     ski = rogue.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     assert bytes.fromhex(data["SubjectKeyIdentifier"].replace(" ", "")) == ski
     issued_at = datetime.fromisoformat(rogue_4887["@timestamp"])
-    assert issued_at - rogue.not_valid_before_utc == timedelta(minutes=10)  # AD CS backdates notBefore by its clock skew
-    received = [e for e in security if e["winlog"]["event_id"] == "4886" and e["winlog"]["event_data"]["RequestId"] == data["RequestId"]]
+    assert issued_at - rogue.not_valid_before_utc == timedelta(
+        minutes=10
+    )  # AD CS backdates notBefore by its clock skew
+    received = [
+        e
+        for e in security
+        if e["winlog"]["event_id"] == "4886" and e["winlog"]["event_data"]["RequestId"] == data["RequestId"]
+    ]
     assert len(received) == 1 and datetime.fromisoformat(received[0]["@timestamp"]) < issued_at
     machine = [e for e in issued if e["winlog"]["event_data"]["CertificateTemplate"] == "Machine"]
     assert machine and all(e["winlog"]["event_data"]["Requester"].endswith("$") for e in machine)
@@ -439,7 +496,9 @@ def test_windows_logs_hold_the_creation_evidence(built: tuple[lab.LabPaths, date
         ("internal-adcs", "adcs", "rogue"),
     ],
 )
-def test_every_alert_file_loads_as_its_format(built: tuple[lab.LabPaths, datetime, datetime], key: str, fmt: str, cert: str) -> None:
+def test_every_alert_file_loads_as_its_format(
+    built: tuple[lab.LabPaths, datetime, datetime], key: str, fmt: str, cert: str
+) -> None:
     paths = built[0]
     data = paths.alerts[key].read_bytes()
     assert detect(data) == fmt
@@ -449,8 +508,10 @@ def test_every_alert_file_loads_as_its_format(built: tuple[lab.LabPaths, datetim
     named = {
         "sha256": alert.sha256 == hashlib.sha256(_der(expected)).hexdigest(),
         "sha1": alert.sha1 == hashlib.sha1(_der(expected)).hexdigest(),
-        "serial": alert.logged_certificate is not None and alert.logged_certificate.serial == format(expected.serial_number, "X"),
-        "pem": alert.certificate_pem is not None and _der(x509.load_pem_x509_certificate(alert.certificate_pem.encode())) == _der(expected),
+        "serial": alert.logged_certificate is not None
+        and alert.logged_certificate.serial == format(expected.serial_number, "X"),
+        "pem": alert.certificate_pem is not None
+        and _der(x509.load_pem_x509_certificate(alert.certificate_pem.encode())) == _der(expected),
     }
     assert any(named.values()), named
     story = "mimicry" if cert == "mimicry" else "internal"
@@ -478,8 +539,11 @@ def test_windows_record_ids_never_repeat_in_a_later_build(built: tuple[lab.LabPa
     ids = {}
     for second in range(40):
         now = start + timedelta(seconds=second)
-        ids[second] = {(e.computer, e.data.get("RequestId"), e.event_id): e.record_id
-                       for e in windows_events(now, rogue) if e.event_id == 4887}
+        ids[second] = {
+            (e.computer, e.data.get("RequestId"), e.event_id): e.record_id
+            for e in windows_events(now, rogue)
+            if e.event_id == 4887
+        }
     for second in range(1, 40):
         for key, record in ids[second].items():
             assert record > ids[second - 1][key], (second, key)
@@ -489,7 +553,9 @@ async def test_traffic_change_fires_for_the_mimicry_servers(built: tuple[lab.Lab
     ctx, alert, facts = await _story(built[0], "mimicry")
     out = await traffic_change(TrafficInput(alert=alert, cert=facts), ctx)
     assert out.changed
-    assert out.first_seen is not None and abs(out.first_seen - alert.time) < timedelta(seconds=1)  # t0 from the TLS logs
+    assert out.first_seen is not None and abs(out.first_seen - alert.time) < timedelta(
+        seconds=1
+    )  # t0 from the TLS logs
     c2 = f"{MIMICRY_SERVERS[0]}:443"
     volume = next(s for s in out.servers if s.key == c2 and s.metric == "bytes_out_per_hour")
     # coverage starts at the first logged connection, up to an hour into the 7-day window (random minutes)
@@ -505,7 +571,9 @@ async def test_traffic_change_fires_for_the_mimicry_servers(built: tuple[lab.Lab
     assert "conn.log (zeek-conn)" in out.sources
 
 
-async def test_traffic_change_does_not_fire_for_the_rogue_internal_server(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+async def test_traffic_change_does_not_fire_for_the_rogue_internal_server(
+    built: tuple[lab.LabPaths, datetime, datetime],
+) -> None:
     ctx, alert, facts = await _story(built[0], "internal")
     out = await traffic_change(TrafficInput(alert=alert, cert=facts), ctx)
     assert not out.changed and out.beaconing == []
@@ -550,22 +618,30 @@ def test_config_sets_automation_and_allowlists_the_wiki(built: tuple[lab.LabPath
     assert burst.model_dump(exclude={"automation"}) == CreationBurst().model_dump(exclude={"automation"})
     assert config.thresholds.traffic_change == TrafficChange()
     wiki = _cert(paths.certificates["wiki"])
-    spki = hashlib.sha256(wiki.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+    spki = hashlib.sha256(
+        wiki.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).hexdigest()
     [entry] = config.allowlist
     assert entry.spki_sha256 == spki and entry.owner == "it-ops"
     assert timedelta(days=364) < entry.expires - start < timedelta(days=366)
 
 
-async def test_the_wiki_certificate_is_allowlisted_and_the_rogue_is_not(built: tuple[lab.LabPaths, datetime, datetime]) -> None:
+async def test_the_wiki_certificate_is_allowlisted_and_the_rogue_is_not(
+    built: tuple[lab.LabPaths, datetime, datetime],
+) -> None:
     paths = built[0]
     ctx = _context(paths)
     for key, server, allowlisted in (("wiki", "10.20.1.11", True), ("rogue", ROGUE_SERVER[0], False)):
-        alert = CertificateAlert.model_validate({
-            "id": f"allowlist-{key}", "time": datetime.now(timezone.utc) - timedelta(hours=1), "dst_ip": server, "dst_port": 443,
-            "certificate_pem": paths.certificates[key].read_text(),
-        })
+        alert = CertificateAlert.model_validate(
+            {
+                "id": f"allowlist-{key}",
+                "time": datetime.now(timezone.utc) - timedelta(hours=1),
+                "dst_ip": server,
+                "dst_port": 443,
+                "certificate_pem": paths.certificates[key].read_text(),
+            }
+        )
         facts = await analyze(AnalyzeInput(alert=alert), ctx)
         assert (facts.allowlisted is not None) is allowlisted, key
         if allowlisted:
             assert facts.allowlisted.owner == "it-ops"
-

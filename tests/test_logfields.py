@@ -30,23 +30,46 @@ def record_of(name: str) -> dict[str, Any]:
 def siem_event(tmp_path: Path, record: dict[str, Any], alert: CertificateAlert) -> SiemEvent:
     log = tmp_path / "records.jsonl"
     log.write_text(json.dumps(record) + "\n")
-    siem = FilesSiem(FilesSiemSettings(paths=[log]), ConnectorEnv(name="logs", state_dir=tmp_path / "state", config_dir=tmp_path))
-    indicators = {k: [v] for k, v in (("sha256", alert.sha256), ("sha1", alert.sha1), ("sni", alert.sni), ("ip", alert.dst_ip)) if v}
-    query = SiemQuery(indicators=indicators, start=datetime(2000, 1, 1, tzinfo=timezone.utc), end=datetime(2100, 1, 1, tzinfo=timezone.utc))
+    siem = FilesSiem(
+        FilesSiemSettings(paths=[log]), ConnectorEnv(name="logs", state_dir=tmp_path / "state", config_dir=tmp_path)
+    )
+    indicators = {
+        k: [v]
+        for k, v in (("sha256", alert.sha256), ("sha1", alert.sha1), ("sni", alert.sni), ("ip", alert.dst_ip))
+        if v
+    }
+    query = SiemQuery(
+        indicators=indicators,
+        start=datetime(2000, 1, 1, tzinfo=timezone.utc),
+        end=datetime(2100, 1, 1, tzinfo=timezone.utc),
+    )
     [event] = asyncio.run(siem.search(query))
     return event
 
 
-@pytest.mark.parametrize("name", [
-    "zeek/ssl.cryptography-io.json", "zeek/x509.cryptography-io.json", "suricata/tls-with-certificate.json",
-    "ecs/tls-search-hit.json", "splunk/notable-export.json", "generic/alert.json",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "zeek/ssl.cryptography-io.json",
+        "zeek/x509.cryptography-io.json",
+        "suricata/tls-with-certificate.json",
+        "ecs/tls-search-hit.json",
+        "splunk/notable-export.json",
+        "generic/alert.json",
+    ],
+)
 def test_the_siem_reads_what_intake_reads(tmp_path: Path, name: str) -> None:
     alert = load_alert((INTAKE / name).read_bytes())
     event = siem_event(tmp_path, record_of(name), alert)
     assert event.time == alert.time
     assert (event.src_ip, event.dst_ip, event.dst_port, event.sni, event.ja3, event.ja3s) == (
-        alert.src_ip, alert.dst_ip, alert.dst_port, alert.sni, alert.ja3, alert.ja3s)
+        alert.src_ip,
+        alert.dst_ip,
+        alert.dst_port,
+        alert.sni,
+        alert.ja3,
+        alert.ja3s,
+    )
     if not alert.certificate_pem:  # hashes the log carried, not ones intake computed from the certificate
         assert (event.sha256, event.sha1) == (alert.sha256, alert.sha1)
     logged = alert.logged_certificate
@@ -54,7 +77,9 @@ def test_the_siem_reads_what_intake_reads(tmp_path: Path, name: str) -> None:
         assert event.serial == logged.serial
         record = record_of(name)
         for attribute in ("subject", "issuer"):
-            if getattr(event, attribute) is None and f"ssl_{attribute}_common_name" in record:  # intake makes CN=<name> of a CIM CN
+            if (
+                getattr(event, attribute) is None and f"ssl_{attribute}_common_name" in record
+            ):  # intake makes CN=<name> of a CIM CN
                 assert getattr(logged, attribute) == f"CN={record[f'ssl_{attribute}_common_name']}"
             else:
                 assert getattr(event, attribute) == getattr(logged, attribute)

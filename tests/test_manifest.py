@@ -20,8 +20,10 @@ def fresh(code: str) -> str:
 
 
 def test_manifest_json_matches_the_code() -> None:
-    generated = fresh("from certsoar.manifest import build_manifest, render_manifest\n"
-                      "import sys; sys.stdout.write(render_manifest(build_manifest()))")
+    generated = fresh(
+        "from certsoar.manifest import build_manifest, render_manifest\n"
+        "import sys; sys.stdout.write(render_manifest(build_manifest()))"
+    )
     assert (ROOT / "manifest.json").read_text(encoding="utf-8") == generated, (
         "manifest.json has drifted: run `certsoar manifest`"
     )
@@ -30,15 +32,23 @@ def test_manifest_json_matches_the_code() -> None:
 def test_manifest_describes_every_action_connector_and_playbook() -> None:
     manifest = json.loads((ROOT / "manifest.json").read_text(encoding="utf-8"))
     names = {a["name"]: a for a in manifest["actions"]}
-    assert sorted(names) == json.loads(fresh("from certsoar.registry import actions; import json; print(json.dumps(list(actions())))"))
+    assert sorted(names) == json.loads(
+        fresh("from certsoar.registry import actions; import json; print(json.dumps(list(actions())))")
+    )
     assert names["ca.revoke"]["mutates"] and not names["ca.revoke"]["reversible"]
     assert names["firewall.block"]["mutates"] and names["firewall.block"]["reversible"]
     assert not names["certificate.analyze"]["mutates"]
     for a in manifest["actions"]:
         assert a["input_schema"]["type"] == "object" and a["output_schema"]["type"] == "object"
     kinds = {kind: [c["type"] for c in types] for kind, types in manifest["connectors"].items()}
-    assert kinds == {"siem": ["files"], "ca": ["openssl-ca"], "firewall": ["nftables"], "proxy": ["squid"],
-                     "ticket": ["local"], "notify": ["console", "file"]}
+    assert kinds == {
+        "siem": ["files"],
+        "ca": ["openssl-ca"],
+        "firewall": ["nftables"],
+        "proxy": ["squid"],
+        "ticket": ["local"],
+        "notify": ["console", "file"],
+    }
     ca = manifest["connectors"]["ca"][0]["settings_schema"]["properties"]
     assert ca["passphrase"]["secret"] is True and "secret" not in ca["openssl_config"]
     assert [(p["id"], p["trigger"]) for p in manifest["playbooks"]] == [("certificate-alert", {"alert": "certificate"})]

@@ -39,20 +39,45 @@ def test_every_python_package_in_the_tree_is_declared() -> None:
 def test_non_editable_install_runs_from_site_packages(tmp_path: Path) -> None:
     require_python_modules("pip", "setuptools", "wheel")  # --no-build-isolation builds with these
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", ".certsoar*",
-                                                                  "__pycache__", ".pytest_cache", ".hypothesis"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", ".certsoar*", "__pycache__", ".pytest_cache", ".hypothesis"
+        ),
+    )
     target = tmp_path / "site"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(target),
-         str(source)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stderr
     check = subprocess.run(
-        [sys.executable, "-c",
-         "import certsoar, sys; assert certsoar.__file__.startswith(sys.argv[1]), certsoar.__file__\n"
-         "from certsoar.cli import main; sys.argv = ['certsoar', 'validate']; main()", str(target)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            "-c",
+            "import certsoar, sys; assert certsoar.__file__.startswith(sys.argv[1]), certsoar.__file__\n"
+            "from certsoar.cli import main; sys.argv = ['certsoar', 'validate']; main()",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip() == "ok"

@@ -27,8 +27,14 @@ async def test_output_and_status_are_returned_not_judged(tmp_path: Path) -> None
 
 async def test_merge_stderr_env_cwd_and_closed_stdin(tmp_path: Path) -> None:
     tool = _script(tmp_path, 'echo "$GREETING"; pwd; cat; echo "to stderr" >&2')
-    result = await run_tool([tool], timeout=5, connector="t", env={"GREETING": "hi", "PATH": "/usr/bin:/bin"},
-                            cwd=tmp_path, merge_stderr=True)
+    result = await run_tool(
+        [tool],
+        timeout=5,
+        connector="t",
+        env={"GREETING": "hi", "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        merge_stderr=True,
+    )
     assert result.returncode == 0
     assert result.stdout == f"hi\n{tmp_path}\nto stderr\n" and result.stderr == ""
 
@@ -87,17 +93,24 @@ async def test_withheld_secret_variables_reach_no_tool(tmp_path: Path, monkeypat
         assert "s3cret" not in result.stdout and "CS_TEST_PLAIN=plain" in result.stdout
 
 
-async def test_every_env_secret_of_the_configured_connectors_is_withheld(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_every_env_secret_of_the_configured_connectors_is_withheld(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from certsoar.config import Config
     from certsoar.connections import Connections
 
     monkeypatch.setenv("CS_TEST_CA_PASS", "ca-pass")
     monkeypatch.setenv("CS_TEST_NOTIFY_TOKEN", "hook-token")
-    config = Config.model_validate({
-        "state_dir": str(tmp_path / "state"), "config_dir": tmp_path,
-        "connectors": {"ca": {"type": "openssl-ca", "openssl_config": "ca.cnf", "passphrase": "env:CS_TEST_CA_PASS"},
-                       "notify": [{"type": "webhook", "auth": {"token": "env:CS_TEST_NOTIFY_TOKEN"}}]},
-    })
+    config = Config.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "config_dir": tmp_path,
+            "connectors": {
+                "ca": {"type": "openssl-ca", "openssl_config": "ca.cnf", "passphrase": "env:CS_TEST_CA_PASS"},
+                "notify": [{"type": "webhook", "auth": {"token": "env:CS_TEST_NOTIFY_TOKEN"}}],
+            },
+        }
+    )
     Connections(config)  # a firewall or proxy tool started later must not see the CA's passphrase either
     result = await run_tool(["env"], timeout=5, connector="nftables")
     assert "ca-pass" not in result.stdout and "hook-token" not in result.stdout

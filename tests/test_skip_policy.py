@@ -13,7 +13,6 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-
 import realcomponents
 from realcomponents import require_squid_with_ssl_bump
 
@@ -31,7 +30,7 @@ def _load_suite_conftest() -> ModuleType:
 
 suite_conftest = _load_suite_conftest()
 
-TINY_SUITE = '''
+TINY_SUITE = """
 import pytest
 from realcomponents import require_tool
 
@@ -48,16 +47,16 @@ def test_plain_skip():
 @pytest.mark.real
 def test_real_that_runs():
     assert True
-'''
+"""
 
-MODULE_SKIP = '''
+MODULE_SKIP = """
 from realcomponents import require_tool
 
 require_tool("certsoar-no-such-tool", module=True)
 
 def test_never_collected():
     pass
-'''
+"""
 
 
 def _outcomes(tmp_path: Path, ci: str | None) -> tuple[dict[str, str], str]:
@@ -71,9 +70,27 @@ def _outcomes(tmp_path: Path, ci: str | None) -> tuple[dict[str, str], str]:
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci is not None:
         env["CI"] = ci
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-rs", "--continue-on-collection-errors",
-                           "--junitxml", str(suite / "report.xml"), str(suite)],
-                          cwd=suite, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-rs",
+            "--continue-on-collection-errors",
+            "--junitxml",
+            str(suite / "report.xml"),
+            str(suite),
+        ],
+        cwd=suite,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     outcomes = {}
     for case in ET.parse(suite / "report.xml").getroot().iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
@@ -90,7 +107,10 @@ def test_in_ci_a_skipped_real_component_test_fails(tmp_path: Path) -> None:
         "test_tiny.test_real_that_runs": "passed",
         "test_module_skip": "error",  # the whole module skipped at import by a probe
     }, output
-    assert "CI: a real-component test may not skip (needs a real component: certsoar-no-such-tool is not installed)" in output
+    assert (
+        "CI: a real-component test may not skip (needs a real component: certsoar-no-such-tool is not installed)"
+        in output
+    )
 
 
 def test_outside_ci_the_same_tests_skip_with_the_reason(tmp_path: Path) -> None:
@@ -105,8 +125,19 @@ def test_outside_ci_the_same_tests_skip_with_the_reason(tmp_path: Path) -> None:
     assert "needs a real component: certsoar-no-such-tool is not installed" in output  # -rs prints why
 
 
-@pytest.mark.parametrize(("value", "ci"), [("true", True), ("1", True), ("yes", True), ("TRUE", True),
-                                           ("", False), ("false", False), ("0", False), ("no", False)])
+@pytest.mark.parametrize(
+    ("value", "ci"),
+    [
+        ("true", True),
+        ("1", True),
+        ("yes", True),
+        ("TRUE", True),
+        ("", False),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+    ],
+)
 def test_what_counts_as_ci(monkeypatch: pytest.MonkeyPatch, value: str, ci: bool) -> None:
     monkeypatch.setenv("CI", value)
     assert suite_conftest.in_ci() is ci
@@ -119,11 +150,15 @@ def test_the_policy_and_the_probes_agree_on_the_prefix() -> None:
 def test_a_squid_without_ssl_bump_is_a_missing_component(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # configure options of a plain build (no --with-openssl, no --enable-ssl-crtd), as `squid -v` prints them
     fake = tmp_path / "squid"
-    fake.write_text("#!/bin/sh\necho 'Squid Cache: Version 5.7'\n"
-                    "echo \"configure options:  '--prefix=/usr' '--enable-delay-pools' '--with-default-user=proxy'\"\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'Squid Cache: Version 5.7'\n"
+        "echo \"configure options:  '--prefix=/usr' '--enable-delay-pools' '--with-default-user=proxy'\"\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    with pytest.raises(pytest.skip.Exception, match="built without ssl-bump support .*--with-openssl, --enable-ssl-crtd"):
+    with pytest.raises(
+        pytest.skip.Exception, match="built without ssl-bump support .*--with-openssl, --enable-ssl-crtd"
+    ):
         require_squid_with_ssl_bump()
     fake.write_text("#!/bin/sh\necho \"configure options:  '--with-openssl' '--enable-ssl-crtd'\"\n")
     other = tmp_path / "bin2"

@@ -58,29 +58,36 @@ def test_an_entry_point_in_another_distribution_adds_a_firewall_type(tmp_path: P
     dist = site / "acme_fw-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-fw\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[certsoar.connectors.firewall]\nacme = acme_fw:AcmeFirewall\n"
-                                           "[certsoar.actions]\nacme = acme_fw\n")
+    (dist / "entry_points.txt").write_text(
+        "[certsoar.connectors.firewall]\nacme = acme_fw:AcmeFirewall\n[certsoar.actions]\nacme = acme_fw\n"
+    )
     config = tmp_path / "config.yaml"
-    config.write_text(f"state_dir: {tmp_path / 'state'}\nconnectors:\n  firewall: {{type: acme, group: rogue-servers}}\n")
+    config.write_text(
+        f"state_dir: {tmp_path / 'state'}\nconnectors:\n  firewall: {{type: acme, group: rogue-servers}}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(site)}
 
     def certsoar(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "certsoar", *args], env=env, capture_output=True, text=True,
-                              timeout=60, cwd=tmp_path)
+        return subprocess.run(
+            [sys.executable, "-m", "certsoar", *args], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
 
     listed = certsoar("connectors", "list")
     assert "firewall  acme         acme_fw.AcmeFirewall" in listed.stdout
     checked = json.loads(certsoar("connectors", "check", "--config", str(config), "--json").stdout)
-    assert checked == [{"kind": "firewall", "instance": "acme", "type": "acme", "ok": True,
-                        "detail": "0 address(es) blocked"}]
+    assert checked == [
+        {"kind": "firewall", "instance": "acme", "type": "acme", "ok": True, "detail": "0 address(es) blocked"}
+    ]
     config.write_text(f"state_dir: {tmp_path / 'state'}\nconnectors:\n  firewall: {{type: acme}}\n")
     refused = certsoar("connectors", "check", "--config", str(config))
     assert refused.returncode == 1 and "connectors.firewall (acme): group: Field required" in refused.stdout
 
     playbook = tmp_path / "tag.yaml"
-    playbook.write_text("id: tag\ntrigger: {alert: certificate}\nsteps:\n"
-                        "  - {id: t, action: acme.tag, with: {address: '{{ alert.dst_ip }}'}}\n"
-                        "  - {id: u, action: acme.tag, with: {adress: x}}\n")
+    playbook.write_text(
+        "id: tag\ntrigger: {alert: certificate}\nsteps:\n"
+        "  - {id: t, action: acme.tag, with: {address: '{{ alert.dst_ip }}'}}\n"
+        "  - {id: u, action: acme.tag, with: {adress: x}}\n"
+    )
     checked_playbook = certsoar("validate", str(playbook))
     assert checked_playbook.returncode == 1
     assert checked_playbook.stdout.splitlines() == [

@@ -49,7 +49,10 @@ def _describe(entry: AllowlistEntry) -> str:
 def _criteria(entry: AllowlistEntry, who: Identity) -> list[str] | None:
     """What matched, or None when a criterion the entry gives does not hold."""
     matched: list[str] = []
-    for label, wanted, actual in (("sha256", entry.sha256, who.sha256), ("spki_sha256", entry.spki_sha256, who.spki_sha256)):
+    for label, wanted, actual in (
+        ("sha256", entry.sha256, who.sha256),
+        ("spki_sha256", entry.spki_sha256, who.spki_sha256),
+    ):
         if wanted:
             if actual != wanted:
                 return None
@@ -80,7 +83,9 @@ def _server_in_assets(entry: AllowlistEntry, server: str | None) -> str | None:
     return None
 
 
-def match_allowlist(entries: list[AllowlistEntry], who: Identity, *, now: datetime) -> tuple[AllowlistMatch | None, list[str]]:
+def match_allowlist(
+    entries: list[AllowlistEntry], who: Identity, *, now: datetime
+) -> tuple[AllowlistMatch | None, list[str]]:
     """The first matching entry that has not expired, and notes (expired or unusable entries)."""
     notes: list[str] = []
     for entry in entries:
@@ -89,7 +94,9 @@ def match_allowlist(entries: list[AllowlistEntry], who: Identity, *, now: dateti
             continue
         expires = as_utc(entry.expires)
         if expires <= now:
-            notes.append(f"{_describe(entry)} matches ({', '.join(matched)}) but expired on {entry.expires.isoformat()}: it no longer suppresses")
+            notes.append(
+                f"{_describe(entry)} matches ({', '.join(matched)}) but expired on {entry.expires.isoformat()}: it no longer suppresses"
+            )
             continue
         return AllowlistMatch(owner=entry.owner, reason=entry.reason, expires=expires, matched_on=matched), notes
     return None, notes

@@ -40,7 +40,15 @@ from certsoar.timeparse import as_utc
 
 SELF_SIGNED_STATUS = "self signed certificate"
 SELF_SIGNED_IN_CHAIN_STATUS = "self signed certificate in certificate chain"
-_KEY_TYPES = {"rsa": "RSA", "ec": "EC", "ecdsa": "EC", "id-ecpublickey": "EC", "dsa": "DSA", "ed25519": "Ed25519", "ed448": "Ed448"}
+_KEY_TYPES = {
+    "rsa": "RSA",
+    "ec": "EC",
+    "ecdsa": "EC",
+    "id-ecpublickey": "EC",
+    "dsa": "DSA",
+    "ed25519": "Ed25519",
+    "ed448": "Ed448",
+}
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,9 @@ def analyze_alert(alert: CertificateAlert, ctx: AnalysisContext) -> CertificateF
         except AlertError as exc:
             if not (alert.logged_certificate or alert.sha256 or alert.sha1):
                 raise
-            notes.append(f"the certificate in the alert is unusable ({exc}); facts come from what else the alert carries")
+            notes.append(
+                f"the certificate in the alert is unusable ({exc}); facts come from what else the alert carries"
+            )
         else:
             notes.extend(_hash_mismatches(alert, facts))
     if facts is None and alert.logged_certificate is not None:
@@ -94,7 +104,9 @@ def _hash_mismatches(alert: CertificateAlert, facts: CertificateFacts) -> list[s
     ]
 
 
-def _with_intel_and_allowlist(facts: CertificateFacts, alert: CertificateAlert, ctx: AnalysisContext, notes: list[str]) -> CertificateFacts:
+def _with_intel_and_allowlist(
+    facts: CertificateFacts, alert: CertificateAlert, ctx: AnalysisContext, notes: list[str]
+) -> CertificateFacts:
     errors = list(facts.errors)
     mismatches = [n for n in notes if "does not match the certificate" in n]
     errors.extend(mismatches)
@@ -143,9 +155,14 @@ def _key_type(logged: LoggedCertificate) -> str | None:
 
 def _log_chain(status: str | None) -> ChainFacts:
     if status is None or not status.strip():
-        return ChainFacts(store="none", reason="the log carried no certificate and no validation status: the chain was not validated")
+        return ChainFacts(
+            store="none", reason="the log carried no certificate and no validation status: the chain was not validated"
+        )
     if status.strip().lower() == "ok":
-        return ChainFacts(store="public", reason="reported by the sensor (validation_status=ok, its public store); not re-validated here")
+        return ChainFacts(
+            store="public",
+            reason="reported by the sensor (validation_status=ok, its public store); not re-validated here",
+        )
     return ChainFacts(store="none", reason=f"the sensor reported: {status.strip()}; not re-validated here")
 
 
@@ -184,11 +201,17 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     if self_signed_name:
         notes.append("self-signed decided from names only: the log carried no certificate (subject equals issuer)")
     elif status == SELF_SIGNED_STATUS:
-        notes.append("self-signed as the sensor reported it (validation_status 'self signed certificate'); names differ")
+        notes.append(
+            "self-signed as the sensor reported it (validation_status 'self signed certificate'); names differ"
+        )
     else:
-        notes.append("self-signature not verifiable from a log: a certificate signed by its own key under another issuer name (old Metasploit) is missed")
+        notes.append(
+            "self-signature not verifiable from a log: a certificate signed by its own key under another issuer name (old Metasploit) is missed"
+        )
     if status == SELF_SIGNED_IN_CHAIN_STATUS:
-        notes.append("the sensor saw an untrusted self-signed root in the presented chain (a private CA), not a self-signed leaf")
+        notes.append(
+            "the sensor saw an untrusted self-signed root in the presented chain (a private CA), not a self-signed leaf"
+        )
 
     named = name_fields(subject, issuer)
     names, addresses = covered_names(logged.san_dns, logged.san_ip, named.subject_cn)
@@ -200,11 +223,18 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     internal_root = self_signed_name and any(same_name(attributes_of(r.subject), subject) for r in ctx.internal_roots)
     is_ca = logged.basic_constraints_ca
     leaf = presented_as_leaf(
-        is_ca, trust_anchor=genuine_root or internal_root, ours=managed is not None or _managed_by_name(subject, ctx.managed_cas) is not None
+        is_ca,
+        trust_anchor=genuine_root or internal_root,
+        ours=managed is not None or _managed_by_name(subject, ctx.managed_cas) is not None,
     )
     if is_ca and leaf:
         flag("ca_true_on_leaf")
-    if alert.source_format.lower().startswith("zeek") and not logged.san_dns and not logged.san_ip and not (genuine_root or internal_root):
+    if (
+        alert.source_format.lower().startswith("zeek")
+        and not logged.san_dns
+        and not logged.san_ip
+        and not (genuine_root or internal_root)
+    ):
         flag("missing_san")
 
     chain = _log_chain(logged.validation_status)
@@ -213,7 +243,9 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     brand = public_ca_brand(issuer)
     validity = None
     if not_before and not_after:
-        validity = validity_signals(not_before, not_after, at, leaf=leaf, chains_public=chain.store == "public", brand=brand)
+        validity = validity_signals(
+            not_before, not_after, at, leaf=leaf, chains_public=chain.store == "public", brand=brand
+        )
         flag(*validity.anomalies)
     # Exact brand names count only with proof (cert-domain §4 E1): here a leaf that names itself as issuer,
     # or a certificate the sensor itself found self-signed and untrusted.
@@ -225,18 +257,35 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         notes.append(skipped)
 
     view = CertView(
-        subject=subject, issuer=issuer, serial=serial_number, sha1=alert.sha1, sha256=alert.sha256,
-        not_before=not_before, not_after=not_after, key_type=key_type, key_size=logged.key_length, is_ca=is_ca,
-        san_dns=list(logged.san_dns) if alert.source_format.lower().startswith("zeek") else (list(logged.san_dns) or None),
+        subject=subject,
+        issuer=issuer,
+        serial=serial_number,
+        sha1=alert.sha1,
+        sha256=alert.sha256,
+        not_before=not_before,
+        not_after=not_after,
+        key_type=key_type,
+        key_size=logged.key_length,
+        is_ca=is_ca,
+        san_dns=list(logged.san_dns)
+        if alert.source_format.lower().startswith("zeek")
+        else (list(logged.san_dns) or None),
         san_ip=list(logged.san_ip) if alert.source_format.lower().startswith("zeek") else (list(logged.san_ip) or None),
         self_signed=True if status == SELF_SIGNED_STATUS else None,
     )
     revocation = check_revocation(
-        serial=serial_number, issuer=issuer, crls=ctx.crls,
-        issuer_certs=[c for c in (*ctx.managed_cas, *ctx.internal_roots) if same_name(attributes_of(c.subject), issuer)], at=at,
+        serial=serial_number,
+        issuer=issuer,
+        crls=ctx.crls,
+        issuer_certs=[
+            c for c in (*ctx.managed_cas, *ctx.internal_roots) if same_name(attributes_of(c.subject), issuer)
+        ],
+        at=at,
     )
     if logged.template:
-        notes.append(f"AD CS template {logged.template}" + (f", request {logged.request_id}" if logged.request_id else ""))
+        notes.append(
+            f"AD CS template {logged.template}" + (f", request {logged.request_id}" if logged.request_id else "")
+        )
     facts = CertificateFacts(
         parsed=False,
         source="log",

@@ -111,7 +111,16 @@ def signature_anomalies(oid: str, hash_name: str | None) -> list[str]:
 
 
 _WEAK_SIGNATURE_NAMES = frozenset(SIGNATURE_NAMES[oid].casefold() for oid in WEAK_SIGNATURE_OIDS) | frozenset(
-    {"sha1withrsa", "md5withrsa", "md2withrsa", "shawithrsaencryption", "sha1withdsa", "dsawithsha1", "ecdsawithsha1", "sha1withecdsa"}
+    {
+        "sha1withrsa",
+        "md5withrsa",
+        "md2withrsa",
+        "shawithrsaencryption",
+        "sha1withdsa",
+        "dsawithsha1",
+        "ecdsawithsha1",
+        "sha1withecdsa",
+    }
 )
 
 

@@ -25,7 +25,9 @@ StoreName = Literal["public", "internal", "none"]
 class ChainFacts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    store: StoreName = Field(description="Which trust store the certificate chains to: public (certifi), internal or none.")
+    store: StoreName = Field(
+        description="Which trust store the certificate chains to: public (certifi), internal or none."
+    )
     reason: str | None = Field(default=None, description="Why validation failed, or what had to be relaxed to pass.")
 
 
@@ -119,8 +121,10 @@ _PROCESSING = re.compile(r"\s*\(encountered processing <Certificate.*\)$", re.DO
 def _readable(error: str) -> str:
     """Verifier messages name extensions by OID and embed a certificate repr: make them readable."""
     text = _PROCESSING.sub("", error)
-    text = text.replace("validation failed: candidates exhausted: all candidates exhausted with no interior errors",
-                        "no path to a root of this store (no issuer found)")
+    text = text.replace(
+        "validation failed: candidates exhausted: all candidates exhausted with no interior errors",
+        "no path to a root of this store (no issuer found)",
+    )
     for oid, name in _EXTENSION_NAMES.items():
         text = text.replace(f"{oid}:", f"{name} ({oid}):")
     return text
@@ -133,8 +137,11 @@ def _verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], store
     rejects leaves without SAN (internal mTLS certificates, PKITS): the chain, CA constraints and
     validity are what we judge here; SAN/EKU problems are reported separately as anomalies.
     """
-    builder = PolicyBuilder().store(store).time(at).extension_policies(
-        ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()
+    builder = (
+        PolicyBuilder()
+        .store(store)
+        .time(at)
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all())
     )
     try:
         builder.build_client_verifier().verify(leaf, intermediates)
@@ -145,10 +152,17 @@ def _verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], store
     return None
 
 
-def _strict_server_gap(leaf: x509.Certificate, intermediates: list[x509.Certificate], store: Store, at: datetime) -> str | None:
+def _strict_server_gap(
+    leaf: x509.Certificate, intermediates: list[x509.Certificate], store: Store, at: datetime
+) -> str | None:
     """What the default webpki leaf policy would still reject once the chain itself is fine."""
-    builder = PolicyBuilder().store(store).time(at).extension_policies(
-        ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.webpki_defaults_ee()
+    builder = (
+        PolicyBuilder()
+        .store(store)
+        .time(at)
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.webpki_defaults_ee()
+        )
     )
     try:
         builder.build_client_verifier().verify(leaf, intermediates)
@@ -202,7 +216,9 @@ def validate_chain(
     return ChainFacts(store="none", reason="; ".join(failures))
 
 
-def _relaxed_note(leaf: x509.Certificate, intermediates: list[x509.Certificate], store: Store, at: datetime) -> str | None:
+def _relaxed_note(
+    leaf: x509.Certificate, intermediates: list[x509.Certificate], store: Store, at: datetime
+) -> str | None:
     gap = _strict_server_gap(leaf, intermediates, store, at)
     if gap is None:
         return None

@@ -41,7 +41,9 @@ def skeleton(text: str) -> str:
     """Comparison key: equal keys mean the two strings look alike."""
     current = " ".join(text.split())
     for _ in range(MAX_ROUNDS):
-        folded = "".join(ch for ch in uts39_skeleton(unicodedata.normalize("NFKD", current)) if not unicodedata.combining(ch)).casefold()
+        folded = "".join(
+            ch for ch in uts39_skeleton(unicodedata.normalize("NFKD", current)) if not unicodedata.combining(ch)
+        ).casefold()
         folded = " ".join(folded.split())
         if folded == current:
             break

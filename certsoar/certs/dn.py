@@ -33,16 +33,35 @@ _OID_LABELS: dict[str, str] = {
     NameOID.SURNAME.dotted_string: "SN",
 }
 _ALIASES: dict[str, str] = {
-    "c": "C", "countryname": "C",
-    "st": "ST", "s": "ST", "sp": "ST", "stateorprovincename": "ST",
-    "l": "L", "localityname": "L",
-    "o": "O", "organizationname": "O",
-    "ou": "OU", "organizationalunitname": "OU",
-    "cn": "CN", "commonname": "CN",
-    "e": "emailAddress", "email": "emailAddress", "emailaddress": "emailAddress",
-    "postalcode": "postalCode", "street": "street", "streetaddress": "street",
-    "dc": "DC", "domaincomponent": "DC", "serialnumber": "serialNumber", "uid": "UID",
-    "title": "title", "gn": "GN", "givenname": "GN", "sn": "SN", "surname": "SN",
+    "c": "C",
+    "countryname": "C",
+    "st": "ST",
+    "s": "ST",
+    "sp": "ST",
+    "stateorprovincename": "ST",
+    "l": "L",
+    "localityname": "L",
+    "o": "O",
+    "organizationname": "O",
+    "ou": "OU",
+    "organizationalunitname": "OU",
+    "cn": "CN",
+    "commonname": "CN",
+    "e": "emailAddress",
+    "email": "emailAddress",
+    "emailaddress": "emailAddress",
+    "postalcode": "postalCode",
+    "street": "street",
+    "streetaddress": "street",
+    "dc": "DC",
+    "domaincomponent": "DC",
+    "serialnumber": "serialNumber",
+    "uid": "UID",
+    "title": "title",
+    "gn": "GN",
+    "givenname": "GN",
+    "sn": "SN",
+    "surname": "SN",
 }
 _LABEL = r"(?:[A-Za-z][A-Za-z0-9-]{0,40}|\d+(?:\.\d+)+)"
 _LABEL_AT_START = re.compile(rf"^\s*({_LABEL})\s*=")
@@ -180,7 +199,17 @@ def parse_dn(text: str | None) -> list[Attribute]:
 
 
 # the labels cryptography's Name.rfc4514_string() writes by name; every other attribute by its dotted OID
-_RFC4514_NAMES = {"CN": "CN", "L": "L", "ST": "ST", "O": "O", "OU": "OU", "C": "C", "street": "STREET", "DC": "DC", "UID": "UID"}
+_RFC4514_NAMES = {
+    "CN": "CN",
+    "L": "L",
+    "ST": "ST",
+    "O": "O",
+    "OU": "OU",
+    "C": "C",
+    "street": "STREET",
+    "DC": "DC",
+    "UID": "UID",
+}
 _OIDS_BY_LABEL = {label: oid for oid, label in _OID_LABELS.items()}
 _ESCAPE_ANY = re.compile(r'([\\"+,;<>])')
 

@@ -77,7 +77,9 @@ class CertificateFacts(BaseModel):
     subject_cn: str | None = None
     issuer_cn: str | None = None
     issuer_org: str | None = None
-    names: list[str] = Field(default_factory=list, description="DNS SANs plus a host-like CN, lower-case, IDNA-decoded.")
+    names: list[str] = Field(
+        default_factory=list, description="DNS SANs plus a host-like CN, lower-case, IDNA-decoded."
+    )
     ip_addresses: list[str] = Field(default_factory=list)
     not_before: datetime | None = None
     not_after: datetime | None = None
@@ -95,19 +97,27 @@ class CertificateFacts(BaseModel):
     anomalies: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list, description="What could not be parsed.")
     source: Literal["certificate", "log", "fingerprint"] = Field(
-        default="certificate", description="certificate: parsed DER; log: attributes a log recorded; fingerprint: hashes only."
+        default="certificate",
+        description="certificate: parsed DER; log: attributes a log recorded; fingerprint: hashes only.",
     )
-    tools: list[ToolMatch] = Field(default_factory=list, description="Tool default certificates it matches (exact first).")
+    tools: list[ToolMatch] = Field(
+        default_factory=list, description="Tool default certificates it matches (exact first)."
+    )
     sslbl: SslblMatch | None = Field(default=None, description="SSLBL blacklist entry for its SHA-1.")
     allowlisted: AllowlistMatch | None = Field(default=None, description="The unexpired allowlist entry that matches.")
-    revocation: RevocationFacts | None = Field(default=None, description="CRL status, when a configured CRL's issuer signed it.")
+    revocation: RevocationFacts | None = Field(
+        default=None, description="CRL status, when a configured CRL's issuer signed it."
+    )
     public_ca_named: bool = Field(default=False, description="The issuer's O or CN names a public CA brand.")
     public_ca_brand: str | None = Field(default=None, description="That brand.")
     lifetime_exceeded: bool = Field(
-        default=False, description="Leaf validity above the CA/B Forum limit in force at its notBefore (398 d; 200/100/47 d from 2026/2027/2029-03-15)."
+        default=False,
+        description="Leaf validity above the CA/B Forum limit in force at its notBefore (398 d; 200/100/47 d from 2026/2027/2029-03-15).",
     )
     ioc_reasons: list[str] = Field(default_factory=list, description="Always-escalate indicators, as sentences.")
-    notes: list[str] = Field(default_factory=list, description="What an analyst should know about how the facts were derived.")
+    notes: list[str] = Field(
+        default_factory=list, description="What an analyst should know about how the facts were derived."
+    )
 
 
 def ioc_reasons(facts: CertificateFacts) -> list[str]:
@@ -268,7 +278,10 @@ def analyze_certificate(
     if any("serial number which wasn't positive" in n for n in notes):
         extra_anomalies.append("non_positive_serial")
     # cryptography warns about every attribute outside its length bounds: only the 2..2 bound is a country's
-    if any("Attribute's length must be >= 2 and <= 2" in n for n in notes) and "country_len_ne_2" not in facts.anomalies:
+    if (
+        any("Attribute's length must be >= 2 and <= 2" in n for n in notes)
+        and "country_len_ne_2" not in facts.anomalies
+    ):
         extra_anomalies.append("country_len_ne_2")
     warnings_as_errors = [f"warning: {n}" for n in notes]
     return facts.model_copy(
@@ -340,7 +353,9 @@ def _analyze(
         out.errors.append("self-signed check: the public key cannot be loaded, signature not verified")
     self_signed_name = bool(out.attempt("issuer/subject comparison", lambda: cert.issuer == cert.subject, False))
     if self_signed_sig is False and self_signed_name and hash_name is None and not key_type.startswith("Ed"):
-        out.errors.append(f"self-signed check: signature algorithm {signature_algorithm} is not supported, signature not verified")
+        out.errors.append(
+            f"self-signed check: signature algorithm {signature_algorithm} is not supported, signature not verified"
+        )
 
     managed = next((ca for ca in managed_cas if directly_issued_by(cert, ca)), None)
     chain = out.attempt(
@@ -353,25 +368,36 @@ def _analyze(
     is_store_root = is_trust_anchor(cert, internal_roots)
     if san is None and extensions_ok and not is_store_root:
         out.flag("missing_san")
-    leaf = presented_as_leaf(is_ca, trust_anchor=is_store_root, ours=managed is not None or any(cert == ca for ca in managed_cas))
+    leaf = presented_as_leaf(
+        is_ca, trust_anchor=is_store_root, ours=managed is not None or any(cert == ca for ca in managed_cas)
+    )
     if is_ca and leaf:
         out.flag("ca_true_on_leaf")
 
     not_before = as_utc(cert.not_valid_before_utc)
     not_after = as_utc(cert.not_valid_after_utc)
     brand = public_ca_brand(issuer_attrs)
-    validity = validity_signals(not_before, not_after, at, leaf=leaf, chains_public=chain.store == "public", brand=brand)
+    validity = validity_signals(
+        not_before, not_after, at, leaf=leaf, chains_public=chain.store == "public", brand=brand
+    )
     out.flag(*validity.anomalies)
 
     # An exact brand name counts only when something shows the certificate is not that brand's:
     # it signed itself, or a known certificate bearing the issuer's name did not sign it. A leaf
     # whose intermediate is merely missing is not evidence of forgery (cert-domain §4 E1).
     trusted_chain = chain.store != "none" or managed is not None
-    known_issuers = [*presented, *managed_cas, *internal_roots, *certifi_by_subject().get(cert.issuer.public_bytes(), ())]
+    known_issuers = [
+        *presented,
+        *managed_cas,
+        *internal_roots,
+        *certifi_by_subject().get(cert.issuer.public_bytes(), ()),
+    ]
     provably_not_brand = bool(self_signed_sig) or _forged_issuer(cert, known_issuers)
     compared = out.attempt(
         "issuer mimicry",
-        lambda: issuer_mimicry(issuer_attrs, [*managed_cas, *internal_roots], trusted=trusted_chain or not provably_not_brand),
+        lambda: issuer_mimicry(
+            issuer_attrs, [*managed_cas, *internal_roots], trusted=trusted_chain or not provably_not_brand
+        ),
         None,
     )
     mimicry = compared.facts if compared is not None else MimicryFacts()
@@ -400,7 +426,11 @@ def _analyze(
     revocation = out.attempt(
         "revocation",
         lambda: check_revocation(
-            serial=serial_number, issuer=issuer_attrs, crls=crls, issuer_certs=issuers, at=at,
+            serial=serial_number,
+            issuer=issuer_attrs,
+            crls=crls,
+            issuer_certs=issuers,
+            at=at,
         ),
         None,
     )

@@ -28,7 +28,9 @@ def sha1_hex(der: bytes) -> str:
 def spki_sha256(cert: x509.Certificate) -> str | None:
     """SHA-256 of the DER SubjectPublicKeyInfo; None when the key type is not supported (e.g. GOST)."""
     try:
-        spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        spki = cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     except Exception:  # noqa: BLE001 - unsupported key types raise several exception classes
         return None
     return hashlib.sha256(spki).hexdigest()

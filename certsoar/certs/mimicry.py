@@ -26,6 +26,7 @@ MIN_VALUE_CHARS = 4
 MIN_FUZZY_CORE = 5
 FUZZY_THRESHOLD = 0.85
 
+
 def levenshtein(a: str, b: str) -> int:
     if len(a) < len(b):
         a, b = b, a
@@ -102,7 +103,11 @@ def _compare(value: _Value, ref: _Reference, trusted: bool, *, fuzzy: bool = Tru
     if " " not in ref.core and ref.core not in value.core.split() and ref.core_skeleton in value.token_skeletons:
         return ("homoglyph", 1.0)
     a, b = value.core_skeleton, ref.core_skeleton
-    if not fuzzy or min(len(a), len(b)) < MIN_FUZZY_CORE or abs(len(a) - len(b)) > max(len(a), len(b)) * (1 - FUZZY_THRESHOLD) + 2:
+    if (
+        not fuzzy
+        or min(len(a), len(b)) < MIN_FUZZY_CORE
+        or abs(len(a) - len(b)) > max(len(a), len(b)) * (1 - FUZZY_THRESHOLD) + 2
+    ):
         return None
     distance = levenshtein(a, b)
     score = 1.0 - distance / max(len(a), len(b))
@@ -136,5 +141,7 @@ def match_issuer(attributes: list[tuple[str, str]], brands: Iterable[str], *, tr
             key = (_RANK[kind], score)
             if key > best_key:
                 best_key = key
-                best = MimicryFacts(matched=True, brand=ref.name, kind=kind, attribute=attribute, value=value, score=score)
+                best = MimicryFacts(
+                    matched=True, brand=ref.name, kind=kind, attribute=attribute, value=value, score=score
+                )
     return best or MimicryFacts()

@@ -24,7 +24,9 @@ from certsoar.timeparse import as_utc
 class RevocationFacts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    checked: bool = Field(description="The CRL's signature verified with the issuer's key and the serial was looked up.")
+    checked: bool = Field(
+        description="The CRL's signature verified with the issuer's key and the serial was looked up."
+    )
     revoked: bool = False
     reason: str | None = Field(default=None, description="CRL reason code name, e.g. keyCompromise.")
     crl: str = Field(description="Path of the CRL file used.")
@@ -50,7 +52,9 @@ def parse_crl(data: bytes, source: str) -> x509.CertificateRevocationList:
         raise CrlError(f"{source}: not a PEM or DER CRL: {exc}") from exc
 
 
-def crl_signer(crl: x509.CertificateRevocationList, issuer_certs: Sequence[x509.Certificate]) -> x509.Certificate | None:
+def crl_signer(
+    crl: x509.CertificateRevocationList, issuer_certs: Sequence[x509.Certificate]
+) -> x509.Certificate | None:
     """The first of ``issuer_certs`` named as the CRL's issuer whose key verifies its signature.
 
     Every certificate with that name is tried: a CA renewed with a new key keeps its name.
@@ -98,7 +102,8 @@ def check_revocation(
         signer = crl_signer(loaded.crl, issuer_certs)
         if signer is None:
             unverified = unverified or RevocationFacts(
-                checked=False, crl=loaded.path,
+                checked=False,
+                crl=loaded.path,
                 detail="the CRL names the issuer, but no known issuer certificate (internal roots, managed CAs, presented chain) verifies its signature",
             )
             continue
@@ -114,4 +119,3 @@ def check_revocation(
         notes.insert(0, f"revoked on {entry.revocation_date_utc.isoformat()}" + (f" ({reason})" if reason else ""))
         return RevocationFacts(checked=True, revoked=True, reason=reason, crl=loaded.path, detail="; ".join(notes))
     return unverified
-

@@ -82,7 +82,9 @@ class IssuerMimicry:
 def issuer_mimicry(issuer: list[Attribute], our_cas: Sequence[x509.Certificate], *, trusted: bool) -> IssuerMimicry:
     """The issuer's distinct O, CN and OU values (in that order, at most MAX_MIMICRY_VALUES) against the
     reference brands and our CAs' names."""
-    distinct = list(dict.fromkeys((label, value) for wanted in _MIMICRY_LABELS for label, value in issuer if label == wanted))
+    distinct = list(
+        dict.fromkeys((label, value) for wanted in _MIMICRY_LABELS for label, value in issuer if label == wanted)
+    )
     compared = distinct[:MAX_MIMICRY_VALUES]
     if not compared:
         return IssuerMimicry(MimicryFacts(), 0)

@@ -22,8 +22,16 @@ from certsoar.certs.dn import Attribute, first, same_name
 from certsoar.certs.names import is_ip
 
 TOOLS = (
-    "openssl", "cobalt-strike", "metasploit", "metasploit-legacy", "sliver", "covenant", "empire", "mythic",
-    "poshc2", "new-selfsignedcertificate",
+    "openssl",
+    "cobalt-strike",
+    "metasploit",
+    "metasploit-legacy",
+    "sliver",
+    "covenant",
+    "empire",
+    "mythic",
+    "poshc2",
+    "new-selfsignedcertificate",
 )
 
 
@@ -107,9 +115,17 @@ class _Evidence:
 
 _OPENSSL_DEFAULTS = (
     # Debian/upstream openssl.cnf: defaults for C, ST, O; L, OU, CN, emailAddress have none
-    ("Debian/upstream openssl.cnf", (("C", "AU"), ("ST", "Some-State"), ("O", "Internet Widgits Pty Ltd")), {"L", "OU", "CN", "emailAddress"}),
+    (
+        "Debian/upstream openssl.cnf",
+        (("C", "AU"), ("ST", "Some-State"), ("O", "Internet Widgits Pty Ltd")),
+        {"L", "OU", "CN", "emailAddress"},
+    ),
     # RHEL/CentOS openssl.cnf: defaults for C (XX), L, O
-    ("RHEL openssl.cnf", (("C", "XX"), ("L", "Default City"), ("O", "Default Company Ltd")), {"ST", "OU", "CN", "emailAddress"}),
+    (
+        "RHEL openssl.cnf",
+        (("C", "XX"), ("L", "Default City"), ("O", "Default Company Ltd")),
+        {"ST", "OU", "CN", "emailAddress"},
+    ),
 )
 
 
@@ -133,7 +149,11 @@ def match_openssl(view: CertView) -> ToolMatch | None:
 # --- Cobalt Strike -------------------------------------------------------------------------------
 
 _CS_KEYSTORE_DN = (
-    ("C", "Earth"), ("ST", "Cyberspace"), ("L", "Somewhere"), ("O", "cobaltstrike"), ("OU", "AdvancedPenTesting"),
+    ("C", "Earth"),
+    ("ST", "Cyberspace"),
+    ("L", "Somewhere"),
+    ("O", "cobaltstrike"),
+    ("OU", "AdvancedPenTesting"),
     ("CN", "Major Cobalt Strike"),
 )
 CS_HTTPS_SERIAL = 0x08BB00EE
@@ -147,14 +167,24 @@ CS_HTTPS_HASHES = {
 def match_cobalt_strike(view: CertView) -> ToolMatch | None:
     for algorithm, digest in CS_HTTPS_HASHES.items():
         if getattr(view, algorithm) == digest:
-            return ToolMatch(tool="cobalt-strike", exact=True, matched_on=[f"{algorithm.upper()} of the default HTTPS listener certificate"])
+            return ToolMatch(
+                tool="cobalt-strike",
+                exact=True,
+                matched_on=[f"{algorithm.upper()} of the default HTTPS listener certificate"],
+            )
     if view.serial == CS_HTTPS_SERIAL:
-        return ToolMatch(tool="cobalt-strike", exact=False, matched_on=["serial 8BB00EE of the default HTTPS listener certificate (hash not confirmed)"])
+        return ToolMatch(
+            tool="cobalt-strike",
+            exact=False,
+            matched_on=["serial 8BB00EE of the default HTTPS listener certificate (hash not confirmed)"],
+        )
     keystore = _bag(list(_CS_KEYSTORE_DN))
     for where, attrs in (("subject", view.subject), ("issuer", view.issuer)):
         if _bag(attrs) == keystore:
             ev = _Evidence()
-            ev.matched.append(f"{where} is the team server keystore DN (CN=Major Cobalt Strike, OU=AdvancedPenTesting, O=cobaltstrike, L=Somewhere, ST=Cyberspace, C=Earth)")
+            ev.matched.append(
+                f"{where} is the team server keystore DN (CN=Major Cobalt Strike, OU=AdvancedPenTesting, O=cobaltstrike, L=Somewhere, ST=Cyberspace, C=Earth)"
+            )
             ev.check(None if view.key_type is None else view.key_type == "RSA", "RSA key")
             return ToolMatch(tool="cobalt-strike", exact=not ev.contradicted, matched_on=ev.matched)
         shared = [pair for pair in _CS_KEYSTORE_DN if pair in attrs]
@@ -234,11 +264,16 @@ def match_metasploit_legacy(view: CertView) -> ToolMatch | None:
     ev.matched.append(f"whole subject packed into one countryName ({', '.join(sorted(fields))})")
     rex_subject = list(fields) == ["C", "ST", "L", "O", "CN"] and fields["C"] == "US"
     faker_packed = _faker_shape([(k, v) for k, v in fields.items()]) is not None
-    ev.check(rex_subject or faker_packed, "packed fields in Rex order US/ST/L/O/CN" if rex_subject else "packed Faker DN (in-between version)")
+    ev.check(
+        rex_subject or faker_packed,
+        "packed fields in Rex order US/ST/L/O/CN" if rex_subject else "packed Faker DN (in-between version)",
+    )
     issuer_fields = _packed(view.issuer)
     if rex_subject:
         ev.check(issuer_fields is not None and list(issuer_fields) == ["C", "O", "CN"], "issuer packed as US/O/CN")
-        ev.check(None if view.self_signed is None else view.self_signed, "signed with its own key although issuer != subject")
+        ev.check(
+            None if view.self_signed is None else view.self_signed, "signed with its own key although issuer != subject"
+        )
     else:
         ev.check(same_name(view.subject, view.issuer), "issuer = subject")
     ev.check(None if view.key_type is None else (view.key_type == "RSA" and view.key_size in (None, 2048)), "RSA-2048")
@@ -248,7 +283,9 @@ def match_metasploit_legacy(view: CertView) -> ToolMatch | None:
 
 # --- Sliver --------------------------------------------------------------------------------------
 
-_SLIVER_PROVINCES = frozenset({"Arizona", "California", "Colorado", "Connecticut", "Washington", "Florida", "Illinois", ""})
+_SLIVER_PROVINCES = frozenset(
+    {"Arizona", "California", "Colorado", "Connecticut", "Washington", "Florida", "Illinois", ""}
+)
 _SLIVER_ORG_WORDS = ("", "acme", "partners", "tech", "cloud", "synergy", "test", "debug")
 _SLIVER_SUFFIXES = ("", "co", "llc", "inc", "corp", "ltd")
 
@@ -257,7 +294,9 @@ def _sliver_org(value: str) -> bool:
     if value not in (value.lower(), value.upper(), value.title()):
         return False
     lowered = value.lower()
-    return any(lowered == f"{w} {s}".strip() or lowered == f"{w}{s}" for w in _SLIVER_ORG_WORDS for s in _SLIVER_SUFFIXES)
+    return any(
+        lowered == f"{w} {s}".strip() or lowered == f"{w}{s}" for w in _SLIVER_ORG_WORDS for s in _SLIVER_SUFFIXES
+    )
 
 
 def match_sliver(view: CertView) -> ToolMatch | None:
@@ -271,16 +310,24 @@ def match_sliver(view: CertView) -> ToolMatch | None:
     elif "postalCode" in labels and first(subject, "C") == "US":
         postal = first(subject, "postalCode") or ""
         org = first(subject, "O")
-        if not (re.fullmatch(r"\d{4}", postal) and (first(subject, "ST") or "") in _SLIVER_PROVINCES and (org is None or _sliver_org(org))):
+        if not (
+            re.fullmatch(r"\d{4}", postal)
+            and (first(subject, "ST") or "") in _SLIVER_PROVINCES
+            and (org is None or _sliver_org(org))
+        ):
             return None
         ev = _Evidence()
-        ev.matched.append(f"subject C=US, ST from Sliver's list, O={org!r} from Sliver's word list, 4-digit postalCode {postal}")
+        ev.matched.append(
+            f"subject C=US, ST from Sliver's list, O={org!r} from Sliver's word list, 4-digit postalCode {postal}"
+        )
     else:
         return None
     ev.check(None if not view.issuer else not same_name(view.subject, view.issuer), "signed by a separate (Sliver) CA")
     ev.check(None if view.serial is None else 64 < view.serial.bit_length() <= 128, "128-bit random serial")
     days = _days(view)
-    ev.check(None if days is None else any(abs(days - d) <= 1.5 for d in (730, 731, 1095, 1096)), "validity 2 or 3 years")
+    ev.check(
+        None if days is None else any(abs(days - d) <= 1.5 for d in (730, 731, 1095, 1096)), "validity 2 or 3 years"
+    )
     return ToolMatch(tool="sliver", exact=not ev.contradicted, matched_on=ev.matched)
 
 
@@ -332,7 +379,14 @@ def match_mythic(view: CertView) -> ToolMatch | None:
     return ToolMatch(tool="mythic", exact=not ev.contradicted, matched_on=ev.matched)
 
 
-_POSHC2_DN = (("C", "US"), ("ST", "Minnesota"), ("L", "Minnetonka"), ("O", "Pajfds"), ("OU", "Jethpro"), ("CN", "P18055077"))
+_POSHC2_DN = (
+    ("C", "US"),
+    ("ST", "Minnesota"),
+    ("L", "Minnetonka"),
+    ("O", "Pajfds"),
+    ("OU", "Jethpro"),
+    ("CN", "P18055077"),
+)
 
 
 def match_poshc2(view: CertView) -> ToolMatch | None:
@@ -341,7 +395,9 @@ def match_poshc2(view: CertView) -> ToolMatch | None:
         return None
     ev = _Evidence()
     full = _bag(view.subject) == _bag(list(_POSHC2_DN))
-    ev.check(full, "subject is PoshC2's default DN (C=US, ST=Minnesota, L=Minnetonka, O=Pajfds, OU=Jethpro, CN=P18055077)")
+    ev.check(
+        full, "subject is PoshC2's default DN (C=US, ST=Minnesota, L=Minnetonka, O=Pajfds, OU=Jethpro, CN=P18055077)"
+    )
     if not full:
         ev.matched.extend(f"subject {k}={v}" for k, v in shared)
     ev.check(None if view.serial is None else view.serial == 1000, "serial 1000")

@@ -29,16 +29,25 @@ class Incident(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     time: datetime
-    host: str | None = Field(default=None, description="Host that created it (process host, machine-account requester) or the server presenting it.")
+    host: str | None = Field(
+        default=None,
+        description="Host that created it (process host, machine-account requester) or the server presenting it.",
+    )
     requester: str | None = Field(default=None, description="Account that requested or created it.")
     subject: str | None = Field(default=None, description="Subject DN as logged (or named on the command line).")
     kind: IncidentKind
-    evidence: str = Field(description="What was seen: the command line, the AD CS request, the certificate and why untrusted.")
+    evidence: str = Field(
+        description="What was seen: the command line, the AD CS request, the certificate and why untrusted."
+    )
     source: str = Field(description="Log source of the event.")
-    key_id: str | None = Field(default=None, description="Key identity (SPKI SHA-256 or AD CS SubjectKeyIdentifier) for renewal detection.")
+    key_id: str | None = Field(
+        default=None, description="Key identity (SPKI SHA-256 or AD CS SubjectKeyIdentifier) for renewal detection."
+    )
     certificate: str | None = Field(default=None, description="Certificate id (SHA-256, SHA-1 or serial) when known.")
     template: str | None = None
-    group: int | None = Field(default=None, description="Unrelated-group number within the decisive window (same number = related).")
+    group: int | None = Field(
+        default=None, description="Unrelated-group number within the decisive window (same number = related)."
+    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,11 @@ def _command_incident(event: SiemEvent) -> Incident | None:
 
 
 def _certificate_id(event: SiemEvent) -> str | None:
-    return event.sha256 or event.sha1 or (f"serial:{event.serial}|{canonical_dn(event.issuer) or ''}" if event.serial else None)
+    return (
+        event.sha256
+        or event.sha1
+        or (f"serial:{event.serial}|{canonical_dn(event.issuer) or ''}" if event.serial else None)
+    )
 
 
 def _untrusted_why(events: Sequence[SiemEvent]) -> str | None:
@@ -123,16 +136,18 @@ def _first_seen_incidents(events: Iterable[SiemEvent]) -> list[Incident]:
         first = sightings[0]
         server = next((e.dst_ip for e in sightings if e.dst_ip), None)
         subject = next((e.subject for e in sightings if e.subject), None)
-        found.append(Incident(
-            time=first.time,
-            host=server,
-            subject=subject,
-            kind="first-seen-untrusted",
-            evidence=f"certificate {certificate} first seen{f' on {server}' if server else ''}: {why}",
-            source=first.source,
-            key_id=next((e.spki for e in sightings if e.spki), None),
-            certificate=certificate,
-        ))
+        found.append(
+            Incident(
+                time=first.time,
+                host=server,
+                subject=subject,
+                kind="first-seen-untrusted",
+                evidence=f"certificate {certificate} first seen{f' on {server}' if server else ''}: {why}",
+                source=first.source,
+                key_id=next((e.spki for e in sightings if e.spki), None),
+                certificate=certificate,
+            )
+        )
     return found
 
 
@@ -148,11 +163,13 @@ def incidents_from_events(events: Sequence[SiemEvent]) -> list[Incident]:
 
 def describe(incident: Incident) -> str:
     who = ", ".join(
-        part for part in (
+        part
+        for part in (
             f"host {incident.host}" if incident.host else "",
             f"requester {incident.requester}" if incident.requester else "",
             f"subject {incident.subject}" if incident.subject else "",
-        ) if part
+        )
+        if part
     )
     return f"{incident.kind} at {incident.time.isoformat()} ({who or 'no identity'})"
 
@@ -164,7 +181,9 @@ def automation_match(incident: Incident, automation: Sequence[str]) -> str | Non
         wanted = canonical_account(entry)
         if wanted is None:
             continue
-        if requester and (requester == wanted or ("\\" not in wanted and "@" not in wanted and account_name(requester) == wanted)):
+        if requester and (
+            requester == wanted or ("\\" not in wanted and "@" not in wanted and account_name(requester) == wanted)
+        ):
             return entry
         if incident.template and incident.template.casefold() == wanted:
             return entry
@@ -174,7 +193,13 @@ def automation_match(incident: Incident, automation: Sequence[str]) -> str | Non
 def _duplicate_key(incident: Incident) -> tuple[object, ...]:
     if incident.kind == "adcs-4887" and incident.certificate:
         return ("adcs", incident.certificate)
-    return (incident.kind, short_host(incident.host), canonical_account(incident.requester), canonical_dn(incident.subject), incident.evidence)
+    return (
+        incident.kind,
+        short_host(incident.host),
+        canonical_account(incident.requester),
+        canonical_dn(incident.subject),
+        incident.evidence,
+    )
 
 
 @dataclass(frozen=True)
@@ -186,7 +211,9 @@ class Exclusion:
         return f"{describe(self.incident)}: {self.why}"
 
 
-def exclude(incidents: Sequence[Incident], automation: Sequence[str], renewal_window: timedelta) -> tuple[list[Incident], list[Exclusion]]:
+def exclude(
+    incidents: Sequence[Incident], automation: Sequence[str], renewal_window: timedelta
+) -> tuple[list[Incident], list[Exclusion]]:
     """Drop allowlisted automation, duplicates (same event logged twice) and renewals (same subject + key)."""
     kept: list[Incident] = []
     excluded: list[Exclusion] = []
@@ -268,7 +295,13 @@ def _best_window(incidents: Sequence[Incident], at: datetime, span: timedelta) -
 
 
 def decide(
-    incidents: Sequence[Incident], at: datetime, *, window: timedelta, count: int, short_window: timedelta, short_count: int
+    incidents: Sequence[Incident],
+    at: datetime,
+    *,
+    window: timedelta,
+    count: int,
+    short_window: timedelta,
+    short_count: int,
 ) -> BurstDecision:
     """Burst when unrelated incidents ≥ ``count`` in ``window`` or ≥ ``short_count`` in ``short_window`` (sliding)."""
     long_n, long_inside = _best_window(incidents, at, window)
@@ -290,7 +323,13 @@ def decide(
             f"{verdict}: {n} unrelated certificate creation{'s' if n != 1 else ''} within {_span(span)} "
             f"(escalates at {short_count} in {_span(short_window)} or {count} in {_span(window)}): {who}"
         )
-    return BurstDecision(burst=burst, reason=reason, unrelated_in_window=long_n, unrelated_in_short_window=short_n, window_incidents=numbered)
+    return BurstDecision(
+        burst=burst,
+        reason=reason,
+        unrelated_in_window=long_n,
+        unrelated_in_short_window=short_n,
+        window_incidents=numbered,
+    )
 
 
 def _group_label(members: Sequence[Incident]) -> str:

@@ -118,7 +118,9 @@ def _flags(args: list[str], windows: bool = False) -> set[str]:
     """Options of a command, lower-case, '/' spelled as '-' for Windows tools."""
     found: set[str] = set()
     for arg in args:
-        if arg.startswith("-") or (windows and arg.startswith("/") and len(arg) > 1 and "/" not in arg[1:] and "\\" not in arg):
+        if arg.startswith("-") or (
+            windows and arg.startswith("/") and len(arg) > 1 and "/" not in arg[1:] and "\\" not in arg
+        ):
             found.add("-" + arg.lstrip("-/").casefold())
     return found
 

@@ -11,6 +11,7 @@ less than ``beacon_max_cv`` (coefficient of variation).
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import defaultdict
@@ -43,7 +44,9 @@ class TrafficStat(BaseModel):
     ratio: float = Field(description="observed / max(baseline_median, 1).")
     fired: bool
     baseline_hours: int = Field(default=0, description="Hours of baseline the logs cover; 0 = no baseline.")
-    upload_ratio: float | None = Field(default=None, description="Bytes out / bytes in after first-seen (bytes metric only).")
+    upload_ratio: float | None = Field(
+        default=None, description="Bytes out / bytes in after first-seen (bytes metric only)."
+    )
 
 
 class Beacon(BaseModel):
@@ -61,7 +64,9 @@ def median_and_mad(values: Sequence[float]) -> tuple[float, float]:
     return median, statistics.median(abs(v - median) for v in values)
 
 
-def assess(key: str, metric: Metric, observed: float, baseline: Sequence[float] | None, *, z: float, ratio: float, floor: float) -> TrafficStat:
+def assess(
+    key: str, metric: Metric, observed: float, baseline: Sequence[float] | None, *, z: float, ratio: float, floor: float
+) -> TrafficStat:
     """One key and metric against its baseline; ``baseline`` None or empty means the logs hold none."""
     if baseline:
         median, mad = median_and_mad(baseline)
@@ -71,25 +76,35 @@ def assess(key: str, metric: Metric, observed: float, baseline: Sequence[float] 
     times = observed / max(median, 1.0)
     spiked = (score is not None and score >= z) or times >= ratio
     return TrafficStat(
-        key=key, metric=metric, observed=float(observed), baseline_median=float(median), mad=float(mad),
-        z=None if score is None else round(score, 3), ratio=round(times, 3), fired=bool(spiked and observed >= floor),
+        key=key,
+        metric=metric,
+        observed=float(observed),
+        baseline_median=float(median),
+        mad=float(mad),
+        z=None if score is None else round(score, 3),
+        ratio=round(times, 3),
+        fired=bool(spiked and observed >= floor),
         baseline_hours=len(baseline or ()),
     )
 
 
-def beacon(client: str, server: str, times: Iterable[datetime], *, min_connections: int, max_cv: float) -> Beacon | None:
+def beacon(
+    client: str, server: str, times: Iterable[datetime], *, min_connections: int, max_cv: float
+) -> Beacon | None:
     """A Beacon when the connections are many and regular enough, else None."""
     ordered = sorted(times)
     if len(ordered) < max(min_connections, 3):
         return None
-    gaps = [(b - a).total_seconds() for a, b in zip(ordered, ordered[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(ordered)]
     mean = statistics.fmean(gaps)
     if mean <= 0:
         return None
     cv = statistics.pstdev(gaps) / mean
     if cv >= max_cv:
         return None
-    return Beacon(client=client, server=server, connections=len(ordered), mean_interval_s=round(mean, 3), cv=round(cv, 4))
+    return Beacon(
+        client=client, server=server, connections=len(ordered), mean_interval_s=round(mean, 3), cv=round(cv, 4)
+    )
 
 
 @dataclass(frozen=True)
@@ -100,7 +115,13 @@ class Series:
     peak: float
 
 
-def hourly(points: Iterable[tuple[datetime, float]], t0: datetime, coverage_start: datetime | None, after: timedelta, baseline: timedelta) -> Series:
+def hourly(
+    points: Iterable[tuple[datetime, float]],
+    t0: datetime,
+    coverage_start: datetime | None,
+    after: timedelta,
+    baseline: timedelta,
+) -> Series:
     after_hours = max(1, math.ceil(after / HOUR))
     baseline_hours = max(0, math.floor(baseline / HOUR))
     first_covered = -baseline_hours
@@ -135,19 +156,39 @@ def _is_tls(event: SiemEvent) -> bool:
     return event.service is None or any(s in event.service.casefold() for s in ("ssl", "tls"))
 
 
-def _stats(key: str, events: Sequence[SiemEvent], t0: datetime, coverage: datetime | None, limits: TrafficChange) -> list[TrafficStat]:
+def _stats(
+    key: str, events: Sequence[SiemEvent], t0: datetime, coverage: datetime | None, limits: TrafficChange
+) -> list[TrafficStat]:
     after, baseline = parse_duration(limits.after), parse_duration(limits.baseline)
     volume = hourly(((e.time, float(e.bytes_out or 0)) for e in events), t0, coverage, after, baseline)
     count = hourly(((e.time, 1.0) for e in events), t0, coverage, after, baseline)
     out_after = sum(e.bytes_out or 0 for e in events if t0 <= e.time < t0 + after)
     in_after = sum(e.bytes_in or 0 for e in events if t0 <= e.time < t0 + after)
     upload = round(out_after / in_after, 3) if in_after else None
-    bytes_stat = assess(key, "bytes_out_per_hour", volume.peak, volume.baseline, z=limits.z, ratio=limits.ratio, floor=limits.bytes_floor)
-    conn_stat = assess(key, "connections_per_hour", count.peak, count.baseline, z=limits.z, ratio=limits.ratio, floor=limits.connections_floor)
+    bytes_stat = assess(
+        key,
+        "bytes_out_per_hour",
+        volume.peak,
+        volume.baseline,
+        z=limits.z,
+        ratio=limits.ratio,
+        floor=limits.bytes_floor,
+    )
+    conn_stat = assess(
+        key,
+        "connections_per_hour",
+        count.peak,
+        count.baseline,
+        z=limits.z,
+        ratio=limits.ratio,
+        floor=limits.connections_floor,
+    )
     return [bytes_stat.model_copy(update={"upload_ratio": upload}), conn_stat]
 
 
-def measure(conns: Sequence[SiemEvent], t0: datetime, servers: Sequence[str], clients: Sequence[str], limits: TrafficChange) -> TrafficResult:
+def measure(
+    conns: Sequence[SiemEvent], t0: datetime, servers: Sequence[str], clients: Sequence[str], limits: TrafficChange
+) -> TrafficResult:
     """E3 over connection events: per-server and per-client statistics, beacons, and the verdict with its reason."""
     after = parse_duration(limits.after)
     coverage = min((e.time for e in conns), default=None)
@@ -179,12 +220,20 @@ def measure(conns: Sequence[SiemEvent], t0: datetime, servers: Sequence[str], cl
                 pairs[(event.src_ip, server)].append(event.time)
     beacons: list[Beacon] = []
     for (client, server), times in sorted(pairs.items()):
-        found = beacon(client, server, times, min_connections=limits.beacon_min_connections, max_cv=limits.beacon_max_cv)
+        found = beacon(
+            client, server, times, min_connections=limits.beacon_min_connections, max_cv=limits.beacon_max_cv
+        )
         if found:
             beacons.append(found)
     fired = [s for s in server_stats + client_stats if s.fired]
     changed = bool(fired or beacons)
-    return TrafficResult(changed=changed, reason=_reason(changed, fired, beacons, upload_heavy, t0, coverage, servers, limits), servers=server_stats, clients=client_stats, beacons=beacons)
+    return TrafficResult(
+        changed=changed,
+        reason=_reason(changed, fired, beacons, upload_heavy, t0, coverage, servers, limits),
+        servers=server_stats,
+        clients=client_stats,
+        beacons=beacons,
+    )
 
 
 def _amount(metric: str, value: float) -> str:
@@ -196,8 +245,16 @@ def _amount(metric: str, value: float) -> str:
     return f"{value:.0f} connections/h"
 
 
-def _reason(changed: bool, fired: Sequence[TrafficStat], beacons: Sequence[Beacon], upload_heavy: Sequence[str], t0: datetime,
-            coverage: datetime | None, servers: Sequence[str], limits: TrafficChange) -> str:
+def _reason(
+    changed: bool,
+    fired: Sequence[TrafficStat],
+    beacons: Sequence[Beacon],
+    upload_heavy: Sequence[str],
+    t0: datetime,
+    coverage: datetime | None,
+    servers: Sequence[str],
+    limits: TrafficChange,
+) -> str:
     if not servers:
         return "no server is known to have presented the certificate; nothing to measure"
     if coverage is None:
@@ -214,10 +271,20 @@ def _reason(changed: bool, fired: Sequence[TrafficStat], beacons: Sequence[Beaco
                 against += f", {stat.ratio:.1f}x"
         parts.append(f"{stat.key} peaked at {_amount(stat.metric, stat.observed)} ({against})")
     for found in beacons:
-        parts.append(f"{found.client} -> {found.server} beacons: {found.connections} connections every "
-                     f"{found.mean_interval_s:.0f} s (CV {found.cv:.2f})")
+        parts.append(
+            f"{found.client} -> {found.server} beacons: {found.connections} connections every "
+            f"{found.mean_interval_s:.0f} s (CV {found.cv:.2f})"
+        )
     head = "traffic changed after first-seen " if changed else "no traffic change after first-seen "
-    text = head + t0.isoformat() + (": " + "; ".join(parts) if parts else f" (thresholds z {limits.z}, ratio {limits.ratio}, floors {_amount('bytes', limits.bytes_floor)} and {limits.connections_floor} connections/h)")
+    text = (
+        head
+        + t0.isoformat()
+        + (
+            ": " + "; ".join(parts)
+            if parts
+            else f" (thresholds z {limits.z}, ratio {limits.ratio}, floors {_amount('bytes', limits.bytes_floor)} and {limits.connections_floor} connections/h)"
+        )
+    )
     if upload_heavy:
         text += "; upload-heavy (more bytes out than in): " + ", ".join(upload_heavy)
     return text

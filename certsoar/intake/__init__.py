@@ -64,7 +64,9 @@ def detect(data: bytes | str) -> str:
     return _detect(read_document(data)).name
 
 
-def load_alert(data: bytes | str, *, format: str | None = None, observed_at: datetime | None = None) -> CertificateAlert:  # noqa: A002
+def load_alert(
+    data: bytes | str, *, format: str | None = None, observed_at: datetime | None = None
+) -> CertificateAlert:  # noqa: A002
     """Normalize one alert. ``format`` None detects it; ``observed_at`` is the time given to a bare
     PEM/DER certificate (default: now). Only AlertError is raised for bad input."""
     if format is not None and format not in _BY_NAME:

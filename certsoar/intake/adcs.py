@@ -79,8 +79,11 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         "san_dns": _SAN_DNS.findall(san),
         "san_ip": [ip for ip in _SAN_IP.findall(san) if is_ip(ip)],
     }
-    alert_id = (f"adcs-{computer or 'ca'}-{record_id}" if record_id is not None
-                else fallback_id(f"adcs-{code}", when, computer, request_id, serial))
+    alert_id = (
+        f"adcs-{computer or 'ca'}-{record_id}"
+        if record_id is not None
+        else fallback_id(f"adcs-{code}", when, computer, request_id, serial)
+    )
     fields = {
         "id": alert_id[:256],
         "time": when,
@@ -100,5 +103,3 @@ def _ski(f: Fields) -> str | None:
     if ski is None:
         raise f.error("SubjectKeyIdentifier", f"{value[:80]!r} is not hex")
     return ski
-
-

@@ -20,8 +20,9 @@ from certsoar.intake.values import Fields
 _IDENTITY = ("certificate_pem", "sha256", "sha1")
 
 
-def build_alert(fmt: str, fields: dict[str, Any], logged: dict[str, Any] | None, *, identity_hint: str,
-                label: str | None = None) -> CertificateAlert:
+def build_alert(
+    fmt: str, fields: dict[str, Any], logged: dict[str, Any] | None, *, identity_hint: str, label: str | None = None
+) -> CertificateAlert:
     """``identity_hint`` names, in the source's own field names, what would have identified the
     certificate; it is the error when the record identifies none. ``label`` prefixes errors (default
     the format)."""
@@ -33,7 +34,11 @@ def build_alert(fmt: str, fields: dict[str, Any], logged: dict[str, Any] | None,
     try:
         logged_model = LoggedCertificate.model_validate(logged_fields) if logged_fields else None
         return CertificateAlert.model_validate(
-            {**{k: v for k, v in fields.items() if v is not None}, "source_format": fmt, "logged_certificate": logged_model}
+            {
+                **{k: v for k, v in fields.items() if v is not None},
+                "source_format": fmt,
+                "logged_certificate": logged_model,
+            }
         )
     except ValidationError as exc:
         parts = []

@@ -45,7 +45,9 @@ def read_document(data: bytes | str) -> Document:
     if text is None:
         if raw[:1] == b"\x30":
             return Document(raw, "der")
-        return Document(raw, "unknown", problem="the input is neither UTF-8 text nor DER (no ASN.1 SEQUENCE at its start)")
+        return Document(
+            raw, "unknown", problem="the input is neither UTF-8 text nor DER (no ASN.1 SEQUENCE at its start)"
+        )
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         return _json_document(raw, text)
@@ -55,7 +57,9 @@ def read_document(data: bytes | str) -> Document:
         return _zeek_document(raw, text)
     if PEM_MARKER in text:
         return Document(raw, "pem", text=text)
-    return Document(raw, "unknown", text=text, problem="the text is not JSON, XML, a Zeek log with a #fields header or PEM")
+    return Document(
+        raw, "unknown", text=text, problem="the text is not JSON, XML, a Zeek log with a #fields header or PEM"
+    )
 
 
 def _decode(raw: bytes) -> str | None:
@@ -81,19 +85,25 @@ def _json_document(raw: bytes, text: str) -> Document:
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
-        return Document(raw, "json", text=text, problem=f"alert is not JSON: nested deeper than {MAX_JSON_DEPTH} levels")
+        return Document(
+            raw, "json", text=text, problem=f"alert is not JSON: nested deeper than {MAX_JSON_DEPTH} levels"
+        )
     except ValueError as exc:
         hint = " (more than one JSON value: an alert is one event, give one line)" if "Extra data" in str(exc) else ""
         return Document(raw, "json", text=text, problem=f"alert is not JSON: {exc}{hint}")
     depth = _depth(value)
     if depth > MAX_JSON_DEPTH:
-        return Document(raw, "json", text=text, problem=f"alert JSON is nested {depth} levels deep (limit {MAX_JSON_DEPTH})")
+        return Document(
+            raw, "json", text=text, problem=f"alert JSON is nested {depth} levels deep (limit {MAX_JSON_DEPTH})"
+        )
     if isinstance(value, list):
         objects = [item for item in value if isinstance(item, dict)]
         if len(value) == 1 and objects:
             value = objects[0]
         elif len(objects) > 1:
-            return Document(raw, "json", text=text, problem=f"alert is a JSON array of {len(value)} items: an alert is one event")
+            return Document(
+                raw, "json", text=text, problem=f"alert is a JSON array of {len(value)} items: an alert is one event"
+            )
     if not isinstance(value, dict):
         return Document(raw, "json", text=text, problem="alert must be a JSON object")
     return Document(raw, "json", text=text, obj=value, flat=flatten(value))
@@ -133,14 +143,31 @@ def _zeek_document(raw: bytes, text: str) -> Document:
     if not any(line.startswith("#fields") for line in lines):
         return Document(raw, "zeek-tsv", text=text, problem="the Zeek log has no #fields header")
     data_lines = [line for line in lines if line.strip() and not line.startswith("#")]
-    path = next((line.split(None, 1)[1].strip() for line in lines if line.startswith("#path") and len(line.split(None, 1)) == 2), "")
+    path = next(
+        (
+            line.split(None, 1)[1].strip()
+            for line in lines
+            if line.startswith("#path") and len(line.split(None, 1)) == 2
+        ),
+        "",
+    )
     if len(data_lines) != 1:
         what = "no data line" if not data_lines else f"{len(data_lines)} data lines"
-        return Document(raw, "zeek-tsv", text=text, zeek_path=path,
-                        problem=f"the Zeek log has {what}; an alert is one event: keep the header and the one line to raise")
+        return Document(
+            raw,
+            "zeek-tsv",
+            text=text,
+            zeek_path=path,
+            problem=f"the Zeek log has {what}; an alert is one event: keep the header and the one line to raise",
+        )
     rows = list(read_zeek_tsv(lines))
     record = rows[0].record if len(rows) == 1 else None
     if record is None:
-        return Document(raw, "zeek-tsv", text=text, zeek_path=path,
-                        problem="the Zeek data line does not have as many columns as the #fields header")
+        return Document(
+            raw,
+            "zeek-tsv",
+            text=text,
+            zeek_path=path,
+            problem="the Zeek data line does not have as many columns as the #fields header",
+        )
     return Document(raw, "zeek-tsv", text=text, obj=record, flat=dict(record), zeek_path=path)

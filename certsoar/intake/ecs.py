@@ -10,8 +10,8 @@ from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert, logged_chain
 from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
-from certsoar.logfields import ECS_TLS
 from certsoar.intake.values import Fields, split_names
+from certsoar.logfields import ECS_TLS
 from certsoar.logformats import flatten
 
 NAME = "ecs"
@@ -70,7 +70,9 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     }
     event_id = f.text("event.id", max_len=240) or hit_id
     fields = {
-        "id": f"ecs-{event_id}" if event_id else fallback_id("ecs", when, hashes.get("sha256"), hashes.get("sha1"), f.text("source.ip")),
+        "id": f"ecs-{event_id}"
+        if event_id
+        else fallback_id("ecs", when, hashes.get("sha256"), hashes.get("sha1"), f.text("source.ip")),
         "time": when,
         "host": f.text(*ECS_TLS.host, max_len=1024),
         **connection_fields(f, ECS_TLS),
@@ -79,5 +81,11 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         "raw": dict(doc.obj or {}),
         **hashes,
     }
-    return build_alert(NAME, fields, logged, identity_hint=(
-        "tls.server.hash.sha256, tls.server.hash.sha1, tls.server.x509.serial_number or tls.server.certificate"))
+    return build_alert(
+        NAME,
+        fields,
+        logged,
+        identity_hint=(
+            "tls.server.hash.sha256, tls.server.hash.sha1, tls.server.x509.serial_number or tls.server.certificate"
+        ),
+    )

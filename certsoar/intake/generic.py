@@ -43,4 +43,3 @@ def alert_from_mapping(obj: Any) -> CertificateAlert:
             loc = ".".join(str(p) for p in err["loc"]) or "alert"
             parts.append(f"{loc}: {err['msg']}")
         raise AlertError("bad alert: " + "; ".join(parts)) from exc
-

@@ -48,6 +48,12 @@ def normalize_der(doc: Document, observed_at: datetime | None) -> CertificateAle
 
 def _alert(fmt: str, pem: str, ids: dict[str, str], observed_at: datetime | None) -> CertificateAlert:
     when = as_utc(observed_at) if observed_at else datetime.now(timezone.utc)
-    fields = {"id": f"pem-{ids['sha256'][:16]}", "time": when, "certificate_pem": pem, "event": "certificate",
-              "raw": {"certificate_pem": pem}, **ids}
+    fields = {
+        "id": f"pem-{ids['sha256'][:16]}",
+        "time": when,
+        "certificate_pem": pem,
+        "event": "certificate",
+        "raw": {"certificate_pem": pem},
+        **ids,
+    }
     return build_alert(fmt, fields, None, identity_hint="certificate")

@@ -78,9 +78,19 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     }
     event_id = f.text("event_id", max_len=240)
     fields = {
-        "id": f"splunk-{event_id}" if event_id else fallback_id("splunk", when, f.text("rule_name", "search_name"), hashes.get("sha1"), hashes.get("sha256"), logged["serial"]),
+        "id": f"splunk-{event_id}"
+        if event_id
+        else fallback_id(
+            "splunk",
+            when,
+            f.text("rule_name", "search_name"),
+            hashes.get("sha1"),
+            hashes.get("sha256"),
+            logged["serial"],
+        ),
         "time": when,
-        "host": f.text("orig_host", "src_host", "src_nt_host", max_len=1024) or (src if src and not is_ip(src) else None),
+        "host": f.text("orig_host", "src_host", "src_nt_host", max_len=1024)
+        or (src if src and not is_ip(src) else None),
         "src_ip": f.ip("src_ip") if f.has("src_ip") else (src if src and is_ip(src) else None),
         "dst_ip": f.ip("dest_ip") if f.has("dest_ip") else (dest if dest and is_ip(dest) else None),
         "dst_port": f.port("dest_port"),

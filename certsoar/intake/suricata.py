@@ -8,8 +8,8 @@ from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert, logged_chain
 from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
-from certsoar.logfields import SURICATA_TLS
 from certsoar.intake.values import Fields, split_names
+from certsoar.logfields import SURICATA_TLS
 
 NAME = "suricata-tls"
 
@@ -51,7 +51,9 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     }
     flow_id = f.integer(*SURICATA_TLS.uid, high=2**64)
     fields = {
-        "id": f"suricata-{flow_id}" if flow_id is not None else fallback_id("suricata-tls", when, hashes.get("sha1"), logged["serial"], f.text("src_ip")),
+        "id": f"suricata-{flow_id}"
+        if flow_id is not None
+        else fallback_id("suricata-tls", when, hashes.get("sha1"), logged["serial"], f.text("src_ip")),
         "time": when,
         "host": f.text(*SURICATA_TLS.host, max_len=1024),
         **connection_fields(f, SURICATA_TLS),
@@ -60,5 +62,6 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         "raw": dict(doc.obj or {}),
         **hashes,
     }
-    return build_alert(NAME, fields, logged,
-                       identity_hint="tls.fingerprint, tls.serial or tls.certificate (TLS 1.3 sessions log none)")
+    return build_alert(
+        NAME, fields, logged, identity_hint="tls.fingerprint, tls.serial or tls.certificate (TLS 1.3 sessions log none)"
+    )

@@ -52,7 +52,9 @@ class Fields:
         if isinstance(value, list):
             distinct = list(dict.fromkeys(str(v) for v in value if not is_empty(v)))
             if len(distinct) > 1:
-                raise self.error(name, f"has {len(distinct)} values {_shown(distinct)}; an alert is about one certificate")
+                raise self.error(
+                    name, f"has {len(distinct)} values {_shown(distinct)}; an alert is about one certificate"
+                )
             value = value[0] if value else None
         if isinstance(value, dict):
             raise self.error(name, f"is an object {_shown(value)}, expected a single value")
@@ -157,7 +159,9 @@ class Fields:
         digest = normalize_digest(str(value)) if isinstance(value, str) else None
         detected = DIGEST_KIND.get(len(digest)) if digest else None
         if digest is None or detected is None or (kind is not None and detected != kind):
-            want = {"sha256": "a SHA-256 (64 hex digits)", "sha1": "a SHA-1 (40 hex digits)"}.get(kind or "", "a SHA-256, SHA-1 or MD5 in hex")
+            want = {"sha256": "a SHA-256 (64 hex digits)", "sha1": "a SHA-1 (40 hex digits)"}.get(
+                kind or "", "a SHA-256, SHA-1 or MD5 in hex"
+            )
             raise self.error(name, f"{_shown(value)} is not {want}")
         return detected, digest
 

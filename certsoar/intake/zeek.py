@@ -9,8 +9,8 @@ from certsoar.alert import CertificateAlert
 from certsoar.intake.build import build_alert
 from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
-from certsoar.logfields import ZEEK_SSL, ZEEK_X509
 from certsoar.intake.values import Fields
+from certsoar.logfields import ZEEK_SSL, ZEEK_X509
 
 _SHAPE = {
     "x509": ("fingerprint", "certificate."),
@@ -81,7 +81,11 @@ def normalize_x509(doc: Document, observed_at: datetime | None) -> CertificateAl
     }
     file_id = f.text("id", "uid", max_len=200)
     fingerprint = digest[1] if digest else None
-    alert_id = f"zeek-{file_id}" if file_id else fallback_id("zeek-x509", when, fingerprint, logged["serial"], logged["subject"])
+    alert_id = (
+        f"zeek-{file_id}"
+        if file_id
+        else fallback_id("zeek-x509", when, fingerprint, logged["serial"], logged["subject"])
+    )
     fields = {"id": alert_id, "time": when, "event": "x509", "raw": _raw(doc), **hashes}
     return build_alert("zeek-x509", fields, logged, identity_hint="fingerprint or certificate.serial")
 
@@ -103,12 +107,18 @@ def normalize_ssl(doc: Document, observed_at: datetime | None) -> CertificateAle
         "validation_status": f.text(*ZEEK_SSL.validation_status, max_len=512),
     }
     fields = {
-        "id": f"zeek-{uid}" if uid else fallback_id("zeek-ssl", when, f.text("id.orig_h"), f.text("id.resp_h"), chain[0] if chain else None),
+        "id": f"zeek-{uid}"
+        if uid
+        else fallback_id("zeek-ssl", when, f.text("id.orig_h"), f.text("id.resp_h"), chain[0] if chain else None),
         "time": when,
         **connection_fields(f, ZEEK_SSL),
         "event": "tls",
         "raw": _raw(doc),
         **hashes,
     }
-    return build_alert("zeek-ssl", fields, logged,
-                       identity_hint="cert_chain_fps (empty when the session was TLS 1.3, which hides the certificate)")
+    return build_alert(
+        "zeek-ssl",
+        fields,
+        logged,
+        identity_hint="cert_chain_fps (empty when the session was TLS 1.3, which hides the certificate)",
+    )

@@ -22,11 +22,21 @@ def _first_sighting(sessions: list[Session], cert: x509.Certificate) -> Session:
     return next(s for s in sessions if s.chain and s.chain[0] == cert)
 
 
-def write_alerts(paths: LabPaths, sessions: list[Session], windows: list[WinEvent], rogue: x509.Certificate,
-                 mimicry: x509.Certificate, built: datetime) -> None:
+def write_alerts(
+    paths: LabPaths,
+    sessions: list[Session],
+    windows: list[WinEvent],
+    rogue: x509.Certificate,
+    mimicry: x509.Certificate,
+    built: datetime,
+) -> None:
     stories = {
         "mimicry": (mimicry, "Self-signed certificate whose issuer imitates a public CA", "ws-0137.corp.example"),
-        "internal": (rogue, "Internal CA issued a certificate for a name outside the organization", "ws-0161.corp.example"),
+        "internal": (
+            rogue,
+            "Internal CA issued a certificate for a name outside the organization",
+            "ws-0161.corp.example",
+        ),
     }
     for key, (cert, title, host) in stories.items():
         first = _first_sighting(sessions, cert)
@@ -49,8 +59,14 @@ def write_alerts(paths: LabPaths, sessions: list[Session], windows: list[WinEven
     eve = suricata_tls_event(first)
     eve["tls"]["certificate"] = base64.b64encode(der(mimicry)).decode("ascii")
     paths.alerts["mimicry-suricata"].write_text(json.dumps(eve) + "\n", encoding="utf-8")
-    write_zeek_log(paths.alerts["mimicry-zeek"], "x509", X509_FIELDS, [x509_row(first.ts, mimicry, host_cert=True)],
-                   first.ts.replace(minute=0, second=0, microsecond=0), first.ts + timedelta(seconds=1))
+    write_zeek_log(
+        paths.alerts["mimicry-zeek"],
+        "x509",
+        X509_FIELDS,
+        [x509_row(first.ts, mimicry, host_cert=True)],
+        first.ts.replace(minute=0, second=0, microsecond=0),
+        first.ts + timedelta(seconds=1),
+    )
     # the internal story as the CA logged it: 4887 for the rogue leaf's serial
     issued = next(e for e in windows if e.event_id == 4887 and e.data["SerialNumber"] == adcs_serial(rogue))
     paths.alerts["internal-adcs"].write_text(event_xml(issued), encoding="utf-8")

@@ -53,8 +53,19 @@ def ensure_lab(state_dir: Path) -> LabPaths:
 
 def _build(root: Path, openssl: str, now: datetime) -> None:
     paths = lab_paths(root)
-    for folder in ("ca/private", "ca/newcerts", "certs", "keys", "logs/zeek", "logs/suricata", "logs/windows", "alerts", "firewall",
-                   "proxy", "outbox"):
+    for folder in (
+        "ca/private",
+        "ca/newcerts",
+        "certs",
+        "keys",
+        "logs/zeek",
+        "logs/suricata",
+        "logs/windows",
+        "alerts",
+        "firewall",
+        "proxy",
+        "outbox",
+    ):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "ca" / "private").chmod(0o700)
     leaves = build_lab_ca(paths, openssl, now)

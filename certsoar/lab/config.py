@@ -13,8 +13,10 @@ from certsoar.lab.story import AUTOMATION_TEMPLATE
 
 def write_config(paths: LabPaths, wiki: x509.Certificate, built: datetime) -> None:
     expires = (built + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    paths.config.write_text(_CONFIG_YAML.format(wiki_spki=spki_sha256(wiki), wiki_expires=expires, automation=AUTOMATION_TEMPLATE),
-                            encoding="utf-8")
+    paths.config.write_text(
+        _CONFIG_YAML.format(wiki_spki=spki_sha256(wiki), wiki_expires=expires, automation=AUTOMATION_TEMPLATE),
+        encoding="utf-8",
+    )
 
 
 _CONFIG_YAML = """\

@@ -32,6 +32,8 @@ def build_mimicry_certificate(paths: LabPaths, now: datetime) -> x509.Certificat
     )
     paths.certificates["mimicry"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_file = paths.keys_dir / f"{MIMICRY_HOST}.key"
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_file.chmod(0o600)
     return cert

@@ -41,37 +41,99 @@ def build_ca_dir(ca_dir: Path, openssl: str = "openssl", *, not_before: datetime
     try:
         (bookkeeping / "index.txt").write_text("", encoding="utf-8")
         _openssl(
-            openssl, ca_dir,
-            "req", "-config", "openssl.cnf", "-new", "-newkey", "rsa:2048", "-nodes",
-            "-keyout", "private/ca.key", "-out", f"{_ROOT_BOOKKEEPING}/ca.csr", "-subj", CA_SUBJECT,
+            openssl,
+            ca_dir,
+            "req",
+            "-config",
+            "openssl.cnf",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "private/ca.key",
+            "-out",
+            f"{_ROOT_BOOKKEEPING}/ca.csr",
+            "-subj",
+            CA_SUBJECT,
         )
         (ca_dir / "private" / "ca.key").chmod(0o600)
         _openssl(
-            openssl, ca_dir,
-            "ca", "-config", "openssl.cnf", "-name", "CA_root", "-selfsign", "-batch", "-notext",
-            "-keyfile", "private/ca.key", "-in", f"{_ROOT_BOOKKEEPING}/ca.csr", "-out", "ca.pem",
-            "-startdate", start.strftime("%Y%m%d%H%M%SZ"), "-days", "3650",
+            openssl,
+            ca_dir,
+            "ca",
+            "-config",
+            "openssl.cnf",
+            "-name",
+            "CA_root",
+            "-selfsign",
+            "-batch",
+            "-notext",
+            "-keyfile",
+            "private/ca.key",
+            "-in",
+            f"{_ROOT_BOOKKEEPING}/ca.csr",
+            "-out",
+            "ca.pem",
+            "-startdate",
+            start.strftime("%Y%m%d%H%M%SZ"),
+            "-days",
+            "3650",
         )
     finally:
         shutil.rmtree(bookkeeping, ignore_errors=True)
     return cnf
 
 
-def issue_leaf(ca_dir: Path, *, name: str, subject: str, key_type: str, not_before: datetime,
-               cert_out: Path, key_out: Path, openssl: str = "openssl") -> x509.Certificate:
+def issue_leaf(
+    ca_dir: Path,
+    *,
+    name: str,
+    subject: str,
+    key_type: str,
+    not_before: datetime,
+    cert_out: Path,
+    key_out: Path,
+    openssl: str = "openssl",
+) -> x509.Certificate:
     """Issue a TLS server certificate for ``name`` (also the SAN) with ``openssl ca``."""
     newkey = ["-newkey", "rsa:2048"] if key_type == "rsa" else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
     csr = ca_dir / f".{name}.csr"
     try:
         _openssl(
-            openssl, ca_dir,
-            "req", "-config", "openssl.cnf", "-new", *newkey, "-nodes", "-keyout", str(key_out.absolute()),
-            "-out", str(csr), "-subj", subject, "-addext", f"subjectAltName=DNS:{name}",
+            openssl,
+            ca_dir,
+            "req",
+            "-config",
+            "openssl.cnf",
+            "-new",
+            *newkey,
+            "-nodes",
+            "-keyout",
+            str(key_out.absolute()),
+            "-out",
+            str(csr),
+            "-subj",
+            subject,
+            "-addext",
+            f"subjectAltName=DNS:{name}",
         )
         _openssl(
-            openssl, ca_dir,
-            "ca", "-config", "openssl.cnf", "-batch", "-notext", "-in", str(csr), "-out", str(cert_out.absolute()),
-            "-startdate", not_before.strftime("%Y%m%d%H%M%SZ"), "-days", "397",
+            openssl,
+            ca_dir,
+            "ca",
+            "-config",
+            "openssl.cnf",
+            "-batch",
+            "-notext",
+            "-in",
+            str(csr),
+            "-out",
+            str(cert_out.absolute()),
+            "-startdate",
+            not_before.strftime("%Y%m%d%H%M%SZ"),
+            "-days",
+            "397",
         )
     finally:
         csr.unlink(missing_ok=True)
@@ -80,7 +142,9 @@ def issue_leaf(ca_dir: Path, *, name: str, subject: str, key_type: str, not_befo
 
 
 def generate_crl(ca_dir: Path, openssl: str = "openssl", days: int = 30) -> None:
-    _openssl(openssl, ca_dir, "ca", "-config", "openssl.cnf", "-batch", "-gencrl", "-crldays", str(days), "-out", "crl.pem")
+    _openssl(
+        openssl, ca_dir, "ca", "-config", "openssl.cnf", "-batch", "-gencrl", "-crldays", str(days), "-out", "crl.pem"
+    )
 
 
 def build_lab_ca(paths: LabPaths, openssl: str, now: datetime) -> dict[str, x509.Certificate]:
@@ -88,8 +152,14 @@ def build_lab_ca(paths: LabPaths, openssl: str, now: datetime) -> dict[str, x509
     issued = {}
     for leaf in LEAVES:
         issued[leaf.name] = issue_leaf(
-            paths.ca_dir, name=leaf.name, subject=leaf.subject, key_type=leaf.key, not_before=now - leaf.start,
-            cert_out=paths.certs_dir / f"{leaf.name}.pem", key_out=paths.keys_dir / f"{leaf.name}.key", openssl=openssl,
+            paths.ca_dir,
+            name=leaf.name,
+            subject=leaf.subject,
+            key_type=leaf.key,
+            not_before=now - leaf.start,
+            cert_out=paths.certs_dir / f"{leaf.name}.pem",
+            key_out=paths.keys_dir / f"{leaf.name}.key",
+            openssl=openssl,
         )
     generate_crl(paths.ca_dir, openssl)
     return issued
@@ -97,10 +167,19 @@ def build_lab_ca(paths: LabPaths, openssl: str, now: datetime) -> dict[str, x509
 
 def _openssl(openssl: str, cwd: Path, *args: str) -> None:
     try:
-        subprocess.run([openssl, *args], cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, check=True,
-                       timeout=_OPENSSL_TIMEOUT, start_new_session=True)
+        subprocess.run(
+            [openssl, *args],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=True,
+            timeout=_OPENSSL_TIMEOUT,
+            start_new_session=True,
+        )
     except subprocess.CalledProcessError as exc:
-        raise ConfigError(f"building the lab: openssl {args[0]} failed: {exc.stderr.decode(errors='replace').strip()}") from exc
+        raise ConfigError(
+            f"building the lab: openssl {args[0]} failed: {exc.stderr.decode(errors='replace').strip()}"
+        ) from exc
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ConfigError(f"building the lab: cannot run openssl {args[0]}: {exc}") from exc
 

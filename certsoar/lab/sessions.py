@@ -81,14 +81,38 @@ class _Sessions:
         self.ca = ca
         self.out: list[Session] = []
 
-    def add(self, ts: datetime, client: str, server: str, port: int, sni: str, chain: tuple[x509.Certificate, ...], validation: str,
-            orig_bytes: int, resp_bytes: int, duration: float) -> None:
+    def add(
+        self,
+        ts: datetime,
+        client: str,
+        server: str,
+        port: int,
+        sni: str,
+        chain: tuple[x509.Certificate, ...],
+        validation: str,
+        orig_bytes: int,
+        resp_bytes: int,
+        duration: float,
+    ) -> None:
         uid = "C" + "".join(self.ids.choice(_UID_ALPHABET) for _ in range(17))
         micro = timedelta(microseconds=self.rng.randrange(1_000_000))
-        self.out.append(Session(
-            ts + micro, uid, self.ids.randrange(10**15, 10**16), client, self.rng.randrange(49152, 65535), server, port, sni, chain,
-            validation, orig_bytes, resp_bytes, round(duration, 6),
-        ))
+        self.out.append(
+            Session(
+                ts + micro,
+                uid,
+                self.ids.randrange(10**15, 10**16),
+                client,
+                self.rng.randrange(49152, 65535),
+                server,
+                port,
+                sni,
+                chain,
+                validation,
+                orig_bytes,
+                resp_bytes,
+                round(duration, 6),
+            )
+        )
 
     def ordinary(self, ts: datetime, client: str) -> None:
         servers = _BASELINE_SERVERS
@@ -103,12 +127,23 @@ class _Sessions:
         if sni in ("wiki.corp.example", "files.example.com") and rng.random() < 0.04:
             orig = rng.randrange(200_000, _MAX_ORDINARY_UPLOAD)  # someone saves a page or shares a file
         resp = min(int(rng.lognormvariate(math.log(60_000), 1.4)), 25_000_000)
-        self.add(ts, client, server, port, sni, chain, validation, min(orig, _MAX_ORDINARY_UPLOAD), resp,
-                 min(rng.lognormvariate(math.log(2.0), 1.0), 300.0))
+        self.add(
+            ts,
+            client,
+            server,
+            port,
+            sni,
+            chain,
+            validation,
+            min(orig, _MAX_ORDINARY_UPLOAD),
+            resp,
+            min(rng.lognormvariate(math.log(2.0), 1.0), 300.0),
+        )
 
 
-def generate_sessions(now: datetime, leaves: dict[str, x509.Certificate], ca: x509.Certificate,
-                      mimicry: x509.Certificate) -> list[Session]:
+def generate_sessions(
+    now: datetime, leaves: dict[str, x509.Certificate], ca: x509.Certificate, mimicry: x509.Certificate
+) -> list[Session]:
     s = _Sessions(now, leaves, ca)
     rng = s.rng
     _baseline(s, now)
@@ -117,23 +152,60 @@ def generate_sessions(now: datetime, leaves: dict[str, x509.Certificate], ca: x5
     start = now - MIMICRY_FIRST_SEEN
     for i in range(22):
         upload = 6 <= i <= 11
-        s.add(start + timedelta(minutes=10 * i, seconds=rng.randrange(-40, 40) if i else 0), MIMICRY_CLIENT, MIMICRY_SERVERS[0], 443,
-              MIMICRY_HOST, (mimicry,), _UNTRUSTED,
-              orig_bytes=rng.randrange(6_000_000, 11_000_000) if upload else rng.randrange(900, 2600),
-              resp_bytes=rng.randrange(2_000, 6_000) if upload else rng.randrange(300, 1500),
-              duration=rng.uniform(25.0, 80.0) if upload else rng.uniform(0.2, 1.2))
+        s.add(
+            start + timedelta(minutes=10 * i, seconds=rng.randrange(-40, 40) if i else 0),
+            MIMICRY_CLIENT,
+            MIMICRY_SERVERS[0],
+            443,
+            MIMICRY_HOST,
+            (mimicry,),
+            _UNTRUSTED,
+            orig_bytes=rng.randrange(6_000_000, 11_000_000) if upload else rng.randrange(900, 2600),
+            resp_bytes=rng.randrange(2_000, 6_000) if upload else rng.randrange(300, 1500),
+            duration=rng.uniform(25.0, 80.0) if upload else rng.uniform(0.2, 1.2),
+        )
     # a second workstation reaches the other server a few times: small, irregular
-    for i, minutes in enumerate((0, 17, 41, 52, 83, 97)):
-        s.add(now - timedelta(hours=2) + timedelta(minutes=minutes, seconds=rng.randrange(60)), "10.20.0.52", MIMICRY_SERVERS[1], 443,
-              MIMICRY_HOST, (mimicry,), _UNTRUSTED, rng.randrange(700, 1800), rng.randrange(2_000, 9_000), rng.uniform(0.3, 2.0))
+    for minutes in (0, 17, 41, 52, 83, 97):
+        s.add(
+            now - timedelta(hours=2) + timedelta(minutes=minutes, seconds=rng.randrange(60)),
+            "10.20.0.52",
+            MIMICRY_SERVERS[1],
+            443,
+            MIMICRY_HOST,
+            (mimicry,),
+            _UNTRUSTED,
+            rng.randrange(700, 1800),
+            rng.randrange(2_000, 9_000),
+            rng.uniform(0.3, 2.0),
+        )
     # internal: the internal CA's certificate for a Microsoft name, on an outside server; steady and small
     rogue_ip, rogue_port = ROGUE_SERVER
     rogue_chain = (leaves[ROGUE_HOST], ca)
     for i in range(5):
-        s.add(now - ROGUE_FIRST_SEEN + timedelta(minutes=31 * i, seconds=rng.randrange(-90, 90) if i else 0), "10.20.0.61", rogue_ip,
-              rogue_port, ROGUE_HOST, rogue_chain, _VALID, rng.randrange(900, 2400), rng.randrange(8_000, 40_000), rng.uniform(0.4, 3.0))
-    s.add(now - ROGUE_FIRST_SEEN + timedelta(hours=3, minutes=13), "10.20.0.88", rogue_ip, rogue_port, ROGUE_HOST, rogue_chain, _VALID,
-          rng.randrange(900, 2400), rng.randrange(8_000, 40_000), rng.uniform(0.4, 3.0))
+        s.add(
+            now - ROGUE_FIRST_SEEN + timedelta(minutes=31 * i, seconds=rng.randrange(-90, 90) if i else 0),
+            "10.20.0.61",
+            rogue_ip,
+            rogue_port,
+            ROGUE_HOST,
+            rogue_chain,
+            _VALID,
+            rng.randrange(900, 2400),
+            rng.randrange(8_000, 40_000),
+            rng.uniform(0.4, 3.0),
+        )
+    s.add(
+        now - ROGUE_FIRST_SEEN + timedelta(hours=3, minutes=13),
+        "10.20.0.88",
+        rogue_ip,
+        rogue_port,
+        ROGUE_HOST,
+        rogue_chain,
+        _VALID,
+        rng.randrange(900, 2400),
+        rng.randrange(8_000, 40_000),
+        rng.uniform(0.4, 3.0),
+    )
     return sorted(s.out, key=lambda x: x.ts)
 
 
@@ -155,7 +227,16 @@ def _baseline(s: _Sessions, now: datetime) -> None:
         for client in _STORY_CLIENTS:
             when = hour + timedelta(seconds=rng.randrange(3600))
             if when < last:
-                s.add(when, client, *_UPDATE_SERVICE, (), _TLS13, rng.randrange(600, 1600), rng.randrange(2_000, 9_000), rng.uniform(0.1, 0.6))
+                s.add(
+                    when,
+                    client,
+                    *_UPDATE_SERVICE,
+                    (),
+                    _TLS13,
+                    rng.randrange(600, 1600),
+                    rng.randrange(2_000, 9_000),
+                    rng.uniform(0.1, 0.6),
+                )
         hour += timedelta(hours=1)
 
 

@@ -56,8 +56,25 @@ class LabLeaf:
 
 
 LEAVES = (
-    LabLeaf("intranet.corp.example", "/C=US/O=Example Corp/OU=IT/CN=intranet.corp.example", "rsa", timedelta(days=20), ("10.20.1.10", 443)),
-    LabLeaf("wiki.corp.example", "/C=US/O=Example Corp/OU=IT/CN=wiki.corp.example", "ec", timedelta(days=14), ("10.20.1.11", 443)),
-    LabLeaf(ROGUE_HOST, "/C=US/ST=Washington/L=Redmond/O=Microsoft Corporation/CN=login.microsoftonline.com", "rsa",
-            ROGUE_ISSUED + _ADCS_CLOCK_SKEW, ROGUE_SERVER),
+    LabLeaf(
+        "intranet.corp.example",
+        "/C=US/O=Example Corp/OU=IT/CN=intranet.corp.example",
+        "rsa",
+        timedelta(days=20),
+        ("10.20.1.10", 443),
+    ),
+    LabLeaf(
+        "wiki.corp.example",
+        "/C=US/O=Example Corp/OU=IT/CN=wiki.corp.example",
+        "ec",
+        timedelta(days=14),
+        ("10.20.1.11", 443),
+    ),
+    LabLeaf(
+        ROGUE_HOST,
+        "/C=US/ST=Washington/L=Redmond/O=Microsoft Corporation/CN=login.microsoftonline.com",
+        "rsa",
+        ROGUE_ISSUED + _ADCS_CLOCK_SKEW,
+        ROGUE_SERVER,
+    ),
 )

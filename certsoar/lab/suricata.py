@@ -24,9 +24,16 @@ def _suricata_time(ts: datetime) -> str:
 
 def _suricata_dns(s: Session) -> dict[str, Any]:
     return {
-        "timestamp": _suricata_time(s.ts - timedelta(milliseconds=180)), "flow_id": s.flow_id - 1, "in_iface": "eth0",
-        "event_type": "dns", "src_ip": s.client, "src_port": s.client_port - 1, "dest_ip": RESOLVER, "dest_port": 53,
-        "proto": "UDP", "dns": {"type": "query", "id": s.client_port, "rrname": s.sni, "rrtype": "A", "tx_id": 0},
+        "timestamp": _suricata_time(s.ts - timedelta(milliseconds=180)),
+        "flow_id": s.flow_id - 1,
+        "in_iface": "eth0",
+        "event_type": "dns",
+        "src_ip": s.client,
+        "src_port": s.client_port - 1,
+        "dest_ip": RESOLVER,
+        "dest_port": 53,
+        "proto": "UDP",
+        "dns": {"type": "query", "id": s.client_port, "rrname": s.sni, "rrtype": "A", "tx_id": 0},
     }
 
 
@@ -49,8 +56,16 @@ def suricata_tls_event(s: Session) -> dict[str, Any]:
     tls["ja3"] = {}
     tls["ja3s"] = {}
     return {
-        "timestamp": _suricata_time(s.ts), "flow_id": s.flow_id, "in_iface": "eth0", "event_type": "tls",
-        "src_ip": s.client, "src_port": s.client_port, "dest_ip": s.server, "dest_port": s.port, "proto": "TCP", "tls": tls,
+        "timestamp": _suricata_time(s.ts),
+        "flow_id": s.flow_id,
+        "in_iface": "eth0",
+        "event_type": "tls",
+        "src_ip": s.client,
+        "src_port": s.client_port,
+        "dest_ip": s.server,
+        "dest_port": s.port,
+        "proto": "TCP",
+        "tls": tls,
     }
 
 

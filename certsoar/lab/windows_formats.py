@@ -27,20 +27,36 @@ def winlogbeat(event: WinEvent) -> dict[str, Any]:
     return {
         "@timestamp": _iso_z(event.ts),
         "agent": {"type": "winlogbeat", "version": "8.13.4"},
-        "event": {"code": str(event.event_id), "provider": provider, "kind": "event", "created": _iso_z(event.ts + timedelta(seconds=2))},
+        "event": {
+            "code": str(event.event_id),
+            "provider": provider,
+            "kind": "event",
+            "created": _iso_z(event.ts + timedelta(seconds=2)),
+        },
         "host": {"name": event.computer.lower()},
         "log": {"level": "information"},
         "winlog": {
-            "channel": channel, "computer_name": event.computer, "event_id": str(event.event_id), "provider_name": provider,
-            "provider_guid": guid, "record_id": event.record_id, "task": str(_TASKS[event.event_id]),
-            "version": _VERSIONS[event.event_id], "event_data": event.data,
+            "channel": channel,
+            "computer_name": event.computer,
+            "event_id": str(event.event_id),
+            "provider_name": provider,
+            "provider_guid": guid,
+            "record_id": event.record_id,
+            "task": str(_TASKS[event.event_id]),
+            "version": _VERSIONS[event.event_id],
+            "event_data": event.data,
         },
     }
 
 
 def write_windows_logs(folder: Path, events: list[WinEvent]) -> None:
-    for name, chosen in (("sysmon.jsonl", [e for e in events if e.sysmon]), ("security.jsonl", [e for e in events if not e.sysmon])):
-        (folder / name).write_text("".join(json.dumps(winlogbeat(e), separators=(",", ":")) + "\n" for e in chosen), encoding="utf-8")
+    for name, chosen in (
+        ("sysmon.jsonl", [e for e in events if e.sysmon]),
+        ("security.jsonl", [e for e in events if not e.sysmon]),
+    ):
+        (folder / name).write_text(
+            "".join(json.dumps(winlogbeat(e), separators=(",", ":")) + "\n" for e in chosen), encoding="utf-8"
+        )
 
 
 def event_xml(event: WinEvent) -> str:

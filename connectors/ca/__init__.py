@@ -34,10 +34,18 @@ class IssuedCertificate(BaseModel):
     not_after: datetime
     status: str = Field(description="valid, revoked or expired.")
     revoked_at: datetime | None = None
-    sha256: str | None = Field(default=None, description="SHA-256 of the DER, lower-case hex, when the CA keeps the certificate.")
-    sha1: str | None = Field(default=None, description="SHA-1 of the DER, lower-case hex, when the CA keeps the certificate.")
-    san_dns: list[str] = Field(default_factory=list, description="DNS subject alternative names, when the CA keeps the certificate.")
-    san_ip: list[str] = Field(default_factory=list, description="IP subject alternative names, when the CA keeps the certificate.")
+    sha256: str | None = Field(
+        default=None, description="SHA-256 of the DER, lower-case hex, when the CA keeps the certificate."
+    )
+    sha1: str | None = Field(
+        default=None, description="SHA-1 of the DER, lower-case hex, when the CA keeps the certificate."
+    )
+    san_dns: list[str] = Field(
+        default_factory=list, description="DNS subject alternative names, when the CA keeps the certificate."
+    )
+    san_ip: list[str] = Field(
+        default_factory=list, description="IP subject alternative names, when the CA keeps the certificate."
+    )
 
 
 class RevocationStatus(BaseModel):
@@ -51,7 +59,9 @@ class RevocationStatus(BaseModel):
     in_crl: bool = Field(description="The serial is listed in the current CRL, whose signature checked out.")
     crl_number: int | None = None
     crl_next_update: datetime | None = None
-    evidence: dict[str, str] = Field(default_factory=dict, description="What was read to decide: paths, command output, CRL digest.")
+    evidence: dict[str, str] = Field(
+        default_factory=dict, description="What was read to decide: paths, command output, CRL digest."
+    )
 
 
 @runtime_checkable

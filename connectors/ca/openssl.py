@@ -216,7 +216,9 @@ class OpenSslCa:
         async with self._write_lock():
             entry = self._find(number)
             if entry is None:
-                raise ConnectorRejected(f"serial {serial_hex(number)} was not issued by this CA", connector=self.instance)
+                raise ConnectorRejected(
+                    f"serial {serial_hex(number)} was not issued by this CA", connector=self.instance
+                )
             if entry.status != "R":
                 await self._revoke_in_database(entry, reason)
             if not self._crl_finding(number).listed:
@@ -225,10 +227,15 @@ class OpenSslCa:
 
     async def _revoke_in_database(self, entry: IndexEntry, reason: RevocationReason) -> None:
         if self.layout.new_certs_dir is None:
-            raise ConnectorRejected(f"{self.layout.config}: [{self.layout.section}] has no new_certs_dir", connector=self.instance)
+            raise ConnectorRejected(
+                f"{self.layout.config}: [{self.layout.section}] has no new_certs_dir", connector=self.instance
+            )
         cert_file = self.layout.new_certs_dir / f"{entry.serial_text}.pem"
         if not cert_file.is_file():
-            raise ConnectorRejected(f"{cert_file}: the CA kept no copy of serial {entry.serial_text}; openssl ca -revoke needs it", connector=self.instance)
+            raise ConnectorRejected(
+                f"{cert_file}: the CA kept no copy of serial {entry.serial_text}; openssl ca -revoke needs it",
+                connector=self.instance,
+            )
         args = ["ca", *self._ca_args(), "-batch", "-revoke", str(cert_file), "-crl_reason", reason.value]
         result = await self._run(args, with_key=True)
         if result.returncode != 0 and "Already revoked" not in result.stderr:
@@ -238,15 +245,27 @@ class OpenSslCa:
         # openssl writes the CRL beside the old one; it replaces the old one only once it reads back.
         self._remove_stale_crl_candidates()
         with replacing(self.layout.crl) as candidate:
-            args = ["ca", *self._ca_args(), "-batch", "-gencrl", "-crldays", str(self.settings.crl_days), "-out", str(candidate)]
+            args = [
+                "ca",
+                *self._ca_args(),
+                "-batch",
+                "-gencrl",
+                "-crldays",
+                str(self.settings.crl_days),
+                "-out",
+                str(candidate),
+            ]
             require_success(await self._run(args, with_key=True), label="openssl ca -gencrl", connector=self.instance)
             try:
                 crl = parse_crl(candidate.read_bytes(), str(candidate))
             except (OSError, CrlError) as exc:
-                raise ConnectorRejected(f"openssl ca -gencrl wrote no readable CRL: {exc}", connector=self.instance) from exc
+                raise ConnectorRejected(
+                    f"openssl ca -gencrl wrote no readable CRL: {exc}", connector=self.instance
+                ) from exc
             if crl_signer(crl, self._ca_certs()) is None:
-                raise ConnectorRejected("openssl ca -gencrl wrote a CRL that no certificate of this CA verifies",
-                                        connector=self.instance)
+                raise ConnectorRejected(
+                    "openssl ca -gencrl wrote a CRL that no certificate of this CA verifies", connector=self.instance
+                )
 
     def _remove_stale_crl_candidates(self) -> None:
         """Candidates a killed writer left behind; called under the write lock, so none is being written."""
@@ -277,7 +296,9 @@ class OpenSslCa:
         try:
             return x509.load_pem_x509_certificates(path.read_bytes())
         except OSError as exc:
-            raise ConnectorRejected(f"{path}: cannot read the CA certificate: {exc.strerror or exc}", connector=self.instance) from exc
+            raise ConnectorRejected(
+                f"{path}: cannot read the CA certificate: {exc.strerror or exc}", connector=self.instance
+            ) from exc
         except ValueError as exc:
             raise ConnectorRejected(f"{path}: not a PEM certificate: {exc}", connector=self.instance) from exc
 
@@ -359,7 +380,9 @@ class OpenSslCa:
                 listed_reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
             except x509.ExtensionNotFound:
                 listed_reason = "none"
-            evidence["crl_check"] = f"signature valid; serial listed (reason {listed_reason}, revoked {revoked.revocation_date_utc.isoformat()})"
+            evidence["crl_check"] = (
+                f"signature valid; serial listed (reason {listed_reason}, revoked {revoked.revocation_date_utc.isoformat()})"
+            )
         if next_update is not None and next_update < datetime.now(timezone.utc):
             evidence["crl_check"] += f"; CRL expired at {next_update.isoformat()}"
         return CrlFinding(revoked is not None, crl_number, next_update, evidence)
@@ -383,8 +406,14 @@ class OpenSslCa:
             child_env[PASSIN_VAR] = secret
             command += ["-passin", f"env:{PASSIN_VAR}"]
         label = " ".join(["openssl", args[0], *(a for a in args if a in ("-status", "-revoke", "-gencrl"))])
-        result = await run_tool(command, timeout=self.settings.timeout, connector=self.instance, env=child_env,
-                                cwd=self.layout.workdir, label=label)
+        result = await run_tool(
+            command,
+            timeout=self.settings.timeout,
+            connector=self.instance,
+            env=child_env,
+            cwd=self.layout.workdir,
+            label=label,
+        )
         return ToolResult(result.returncode, _scrub(result.stdout, secret), _scrub(result.stderr, secret))
 
 

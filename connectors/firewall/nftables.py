@@ -17,9 +17,9 @@ import ipaddress
 import json
 import re
 import tempfile
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from contextlib import AbstractAsyncContextManager
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class Message(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    key: str = Field(description="Stable identity of this message (run id + step id); a channel may use it to deduplicate.")
+    key: str = Field(
+        description="Stable identity of this message (run id + step id); a channel may use it to deduplicate."
+    )
     subject: str
     body: str
     format: str = Field(default="md", description="md, mrkdwn, txt or html, taken from the template name.")

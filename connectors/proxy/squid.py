@@ -193,8 +193,9 @@ class SquidProxy:
         if self.config is not None:
             argv += ["-f", str(self.config)]
         label = "squid " + " ".join(args)
-        result = await run_tool([*argv, *args], timeout=self.settings.timeout, connector=self.env.name,
-                                merge_stderr=True, label=label)
+        result = await run_tool(
+            [*argv, *args], timeout=self.settings.timeout, connector=self.env.name, merge_stderr=True, label=label
+        )
         if result.returncode != 0:
             problems = [line.strip() for line in result.stdout.splitlines() if _PROBLEM.search(line)]
             detail = "; ".join(problems[-3:]) or result.stdout.strip()[-500:] or f"exit status {result.returncode}"

@@ -8,7 +8,19 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 INDICATOR_KINDS = (
-    "sha256", "sha1", "serial", "serial_issuer", "spki", "sni", "ip", "server", "host", "requester", "ja3", "ja3s", "subject",
+    "sha256",
+    "sha1",
+    "serial",
+    "serial_issuer",
+    "spki",
+    "sni",
+    "ip",
+    "server",
+    "host",
+    "requester",
+    "ja3",
+    "ja3s",
+    "subject",
 )
 EVENT_KINDS = ("tls", "x509", "conn", "process", "adcs", "alert")
 
@@ -30,7 +42,9 @@ class SiemQuery(BaseModel):
             "requester (account; 'alice' also matches 'CORP\\alice'), ja3, ja3s, subject (DN, compared attribute-wise)."
         ),
     )
-    kinds: list[str] | None = Field(default=None, description=f"Restrict to these event kinds ({', '.join(EVENT_KINDS)}, ...).")
+    kinds: list[str] | None = Field(
+        default=None, description=f"Restrict to these event kinds ({', '.join(EVENT_KINDS)}, ...)."
+    )
     start: datetime
     end: datetime
     limit: int = Field(default=1000, ge=1, le=100_000)
@@ -42,7 +56,9 @@ class SiemEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     time: datetime
-    source: str = Field(description="Where the event came from, e.g. the log file and its format (zeek-x509, suricata-eve, jsonl).")
+    source: str = Field(
+        description="Where the event came from, e.g. the log file and its format (zeek-x509, suricata-eve, jsonl)."
+    )
     kind: str = Field(description="tls, x509, conn, alert, process, adcs, ...")
     matched: list[str] = Field(description="Indicator kinds this event matched; empty when selected by kind alone.")
     src_ip: str | None = None
@@ -54,12 +70,16 @@ class SiemEvent(BaseModel):
     summary: str = ""
     raw: dict[str, Any] = Field(default_factory=dict)
     # connections (Zeek conn.log)
-    uid: str | None = Field(default=None, description="Connection id (Zeek uid / Suricata flow_id): joins ssl/conn records.")
+    uid: str | None = Field(
+        default=None, description="Connection id (Zeek uid / Suricata flow_id): joins ssl/conn records."
+    )
     bytes_out: int | None = Field(default=None, description="Client to server payload bytes (conn.log orig_bytes).")
     bytes_in: int | None = Field(default=None, description="Server to client payload bytes (conn.log resp_bytes).")
     duration: float | None = Field(default=None, description="Seconds.")
     conn_state: str | None = None
-    service: str | None = Field(default=None, description="Application protocol the sensor recognized (ssl, http, ...).")
+    service: str | None = Field(
+        default=None, description="Application protocol the sensor recognized (ssl, http, ...)."
+    )
     # identities (process creation, AD CS)
     requester: str | None = Field(default=None, description="Account: AD CS Requester, process User (DOMAIN\\name).")
     command: str | None = Field(default=None, description="Process command line (Sysmon 1 / 4688 CommandLine).")
@@ -72,11 +92,17 @@ class SiemEvent(BaseModel):
     subject: str | None = None
     issuer: str | None = None
     serial: str | None = Field(default=None, description="Upper-case hex, no separators.")
-    sha256: str | None = Field(default=None, description="Lower-case hex (Zeek x509 fingerprint, leaf of ssl cert_chain_fps).")
+    sha256: str | None = Field(
+        default=None, description="Lower-case hex (Zeek x509 fingerprint, leaf of ssl cert_chain_fps)."
+    )
     sha1: str | None = Field(default=None, description="Lower-case hex (Suricata tls.fingerprint).")
     spki: str | None = Field(default=None, description="SHA-256 of the SubjectPublicKeyInfo, when the source logs it.")
-    subject_key_id: str | None = Field(default=None, description="AD CS SubjectKeyIdentifier, lower-case hex: same key, same value.")
-    validation_status: str | None = Field(default=None, description="Sensor's chain verdict (Zeek ssl.log validation_status).")
+    subject_key_id: str | None = Field(
+        default=None, description="AD CS SubjectKeyIdentifier, lower-case hex: same key, same value."
+    )
+    validation_status: str | None = Field(
+        default=None, description="Sensor's chain verdict (Zeek ssl.log validation_status)."
+    )
     ja3: str | None = None
     ja3s: str | None = None
 

@@ -24,9 +24,16 @@ def record_time(record: dict[str, Any]) -> datetime | None:
 
 
 _KIND_BY_FORMAT = {
-    "zeek-x509": "x509", "zeek-ssl": "tls", "zeek-known_certs": "x509", "zeek-conn": "conn",
-    "suricata-tls": "tls", "suricata-alert": "alert", "suricata-flow": "conn",
-    "windows-sysmon-1": "process", "windows-security-4688": "process", "windows-powershell-4104": "script",
+    "zeek-x509": "x509",
+    "zeek-ssl": "tls",
+    "zeek-known_certs": "x509",
+    "zeek-conn": "conn",
+    "suricata-tls": "tls",
+    "suricata-alert": "alert",
+    "suricata-flow": "conn",
+    "windows-sysmon-1": "process",
+    "windows-security-4688": "process",
+    "windows-powershell-4104": "script",
 }
 
 
@@ -76,7 +83,9 @@ def event_kind(record: dict[str, Any], fmt: str) -> str:
     return declared if isinstance(declared, str) and declared else "alert"
 
 
-def _summary(kind: str, src: str | None, dst: str | None, port: int | None, sni: str | None, record: dict[str, Any]) -> str:
+def _summary(
+    kind: str, src: str | None, dst: str | None, port: int | None, sni: str | None, record: dict[str, Any]
+) -> str:
     parts = [kind]
     if record.get("win.event_id"):
         parts.append(f"event {record['win.event_id']} on {record.get('win.computer', '?')}")
@@ -158,5 +167,3 @@ def to_event(record: LogRecord, when: datetime, matched: list[str], source: str)
         ja3=_string(_first(data, *INDICATOR_FIELDS["ja3"]), 64),
         ja3s=_string(_first(data, *INDICATOR_FIELDS["ja3s"]), 64),
     )
-
-

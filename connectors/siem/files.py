@@ -37,17 +37,19 @@ class FilesSiemSettings(ConnectorSettings):
     paths: list[Path] = Field(
         min_length=1,
         description="Log files, folders or glob patterns (expanded sorted, ** recurses). Folders are walked for *.log, *.json, "
-                    "*.jsonl, *.ndjson and the same gzipped (.gz, as Zeek archives its logs). A pattern that matches nothing, a "
-                    "missing path and a file that is not read are warnings of every search, and fail `connectors check`.",
+        "*.jsonl, *.ndjson and the same gzipped (.gz, as Zeek archives its logs). A pattern that matches nothing, a "
+        "missing path and a file that is not read are warnings of every search, and fail `connectors check`.",
     )
     max_file_bytes: int = Field(
-        default=256 * 1024 * 1024, ge=1,
+        default=256 * 1024 * 1024,
+        ge=1,
         description="A larger file, or a gzipped one that decompresses to more, is not read (a warning).",
     )
     cache_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=0,
+        default=64 * 1024 * 1024,
+        ge=0,
         description="Files are parsed once per connector and kept in memory while their sizes add up to no more than "
-                    "this; a changed file is read again. Larger logs are streamed on every search.",
+        "this; a changed file is read again. Larger logs are streamed on every search.",
     )
 
 
@@ -64,7 +66,13 @@ class _Plan:
     @classmethod
     def of(cls, query: SiemQuery) -> "_Plan":
         kinds = frozenset(query.kinds) if query.kinds is not None else None
-        return cls(as_utc(query.start), as_utc(query.end), normalize_query(query), kinds, kinds is not None and not query.indicators)
+        return cls(
+            as_utc(query.start),
+            as_utc(query.end),
+            normalize_query(query),
+            kinds,
+            kinds is not None and not query.indicators,
+        )
 
     def matched(self, record: LogRecord) -> list[str] | None:
         """Indicator kinds the record matched ([] when selected by kind alone), None when it does not qualify."""
@@ -91,8 +99,10 @@ class FilesSiem:
         sources = find_sources(self.paths)
         stats.warnings.extend(sources.warnings)
         if not sources.found_any:
-            raise ConnectorUnavailable(f"none of the configured log paths exist ({'; '.join(sources.warnings)})",
-                                       connector=f"siem:{self.instance}")
+            raise ConnectorUnavailable(
+                f"none of the configured log paths exist ({'; '.join(sources.warnings)})",
+                connector=f"siem:{self.instance}",
+            )
         return sources.files
 
     async def search(self, query: SiemQuery) -> list[SiemEvent]:
@@ -126,9 +136,13 @@ class FilesSiem:
             stats.files_read += 1
             kept.merge(from_file)
         if stats.malformed or stats.no_time:
-            stats.notes.append(f"skipped {stats.malformed} malformed lines and {stats.no_time} records without a usable time")
+            stats.notes.append(
+                f"skipped {stats.malformed} malformed lines and {stats.no_time} records without a usable time"
+            )
         if stats.over_limit:
-            stats.notes.append(f"{stats.over_limit} more events matched than the limit of {query.limit}; the latest were dropped")
+            stats.notes.append(
+                f"{stats.over_limit} more events matched than the limit of {query.limit}; the latest were dropped"
+            )
         stats.warnings = list(dict.fromkeys(stats.warnings))
         self.last_stats = stats
         return SiemSearch(events=kept.events(), warnings=stats.warnings)
@@ -143,11 +157,15 @@ class FilesSiem:
             return None
         if status.st_size > self.settings.max_file_bytes:
             stats.files_skipped += 1
-            stats.warnings.append(f"{path}: {status.st_size} bytes is over max_file_bytes ({self.settings.max_file_bytes}), not read")
+            stats.warnings.append(
+                f"{path}: {status.st_size} bytes is over max_file_bytes ({self.settings.max_file_bytes}), not read"
+            )
             return None
         return status.st_size, status.st_mtime_ns
 
-    def _search_file(self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int]) -> Iterator[SiemEvent]:
+    def _search_file(
+        self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int]
+    ) -> Iterator[SiemEvent]:
         for when, record in self._timed_records(path, stats, signature):
             if not (plan.start <= when <= plan.end):
                 continue
@@ -155,7 +173,9 @@ class FilesSiem:
             if matched is not None:
                 yield to_event(record, when, matched, path.name)
 
-    def _timed_records(self, path: Path, stats: ScanStats, signature: tuple[int, int]) -> Iterable[tuple[datetime, LogRecord]]:
+    def _timed_records(
+        self, path: Path, stats: ScanStats, signature: tuple[int, int]
+    ) -> Iterable[tuple[datetime, LogRecord]]:
         """The file's records with their times: from the cache when the file is unchanged, else parsed
         (and cached while the budget allows)."""
         with self._parsing:  # concurrent searches of one run wait for the first parse instead of repeating it
@@ -228,8 +248,13 @@ class _ParsedFile:
     notes: tuple[str, ...]
 
     @classmethod
-    def read(cls, path: Path, signature: tuple[int, int], cost: int,
-             stream: Callable[[Path, ScanStats], Iterator[tuple[datetime, LogRecord]]]) -> "_ParsedFile":
+    def read(
+        cls,
+        path: Path,
+        signature: tuple[int, int],
+        cost: int,
+        stream: Callable[[Path, ScanStats], Iterator[tuple[datetime, LogRecord]]],
+    ) -> "_ParsedFile":
         own = ScanStats()
         records = list(stream(path, own))
         return cls(signature, cost, records, own.records, own.malformed, own.no_time, tuple(own.notes))

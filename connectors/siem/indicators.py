@@ -23,10 +23,22 @@ from certsoar.logfields import in_any_format, servers_in_any_format
 # the formats intake reads too (certsoar.logfields), then names only seen in logs: generic JSON lines,
 # Zeek known_certs, ECS x509 outside tls, and the win.* keys of Windows events (connectors/siem/windows.py)
 INDICATOR_FIELDS: dict[str, tuple[str, ...]] = {
-    "sha256": in_any_format("sha256") + in_any_format("digest") + ("cert_sha256", "certificate.sha256", "hash.sha256", "file.hash.sha256"),
-    "sha1": in_any_format("sha1") + in_any_format("digest") + ("cert_sha1", "certificate.sha1", "hash.sha1", "file.hash.sha1"),
-    "spki": ("spki_sha256", "spki", "certificate.spki_sha256", "x509.spki_sha256", "tls.server.x509.spki_sha256", "hash.spki_sha256"),
-    "serial": in_any_format("serial") + ("serial", "certificate.serial_number", "x509.serial_number", "SerialNumber", "win.serial"),
+    "sha256": in_any_format("sha256")
+    + in_any_format("digest")
+    + ("cert_sha256", "certificate.sha256", "hash.sha256", "file.hash.sha256"),
+    "sha1": in_any_format("sha1")
+    + in_any_format("digest")
+    + ("cert_sha1", "certificate.sha1", "hash.sha1", "file.hash.sha1"),
+    "spki": (
+        "spki_sha256",
+        "spki",
+        "certificate.spki_sha256",
+        "x509.spki_sha256",
+        "tls.server.x509.spki_sha256",
+        "hash.spki_sha256",
+    ),
+    "serial": in_any_format("serial")
+    + ("serial", "certificate.serial_number", "x509.serial_number", "SerialNumber", "win.serial"),
     "issuer": in_any_format("issuer") + ("issuer_subject", "x509.issuer.distinguished_name"),
     "sni": in_any_format("sni"),
     "ip": in_any_format("src_ip") + in_any_format("dst_ip") + ("san.ip", "ip"),
@@ -124,7 +136,6 @@ def port_number(value: Any) -> int | None:
 
 def ip_text(value: Any) -> str | None:
     return normalize_value("ip", value) if value is not None else None
-
 
 
 def normalize_query(query: SiemQuery) -> dict[str, set[str]]:

@@ -40,12 +40,14 @@ class ScanStats(BaseModel):
     records: int = 0
     malformed: int = Field(default=0, description="Lines that are not valid JSON objects or TSV rows.")
     no_time: int = Field(default=0, description="Records whose time is missing or unparseable (e.g. masked).")
-    over_limit: int = Field(default=0, description="Matching events dropped because the query's limit was reached (the latest go).")
+    over_limit: int = Field(
+        default=0, description="Matching events dropped because the query's limit was reached (the latest go)."
+    )
     notes: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(
         default_factory=list,
         description="Sources not searched, or not whole, each naming the source: a pattern that matches no file, a missing "
-                    "path, a file over max_file_bytes (decompressed, for gzip), a file that cannot be read.",
+        "path, a file over max_file_bytes (decompressed, for gzip), a file that cannot be read.",
     )
 
 
@@ -146,7 +148,7 @@ def open_log(path: Path, max_bytes: int) -> Iterator[io.BufferedReader]:
     """The file's bytes, decompressed when it is gzip (by its magic bytes, whatever its name), the
     decompressed bytes bounded by ``max_bytes``."""
     with path.open("rb") as raw:
-        if raw.peek(len(_GZIP_MAGIC))[:len(_GZIP_MAGIC)] != _GZIP_MAGIC:
+        if raw.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] != _GZIP_MAGIC:
             yield raw
             return
         with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
@@ -192,5 +194,3 @@ def _one_object_per_line(head: str) -> bool:
         return isinstance(json.loads(first_line), dict)
     except ValueError:
         return False
-
-

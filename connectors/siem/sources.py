@@ -51,4 +51,6 @@ def _walk(folder: Path, sources: LogSources) -> None:
         if path.name.endswith(_WALKED_SUFFIXES):
             sources.files.append(path)
         elif path.name.endswith(tuple(s + c for s in LOG_SUFFIXES for c in _UNREAD_COMPRESSIONS)):
-            sources.warnings.append(f"{path}: compressed in a format the files SIEM does not read (only gzip); not read")
+            sources.warnings.append(
+                f"{path}: compressed in a format the files SIEM does not read (only gzip); not read"
+            )

@@ -13,8 +13,8 @@ from certsoar.windows_events import (
     ADCS_EVENTS,
     COMPUTER_KEYS,
     ISSUED_SERIAL_KEYS,
-    REQUEST_ID_KEYS,
     NXLOG_TIME_KEY,
+    REQUEST_ID_KEYS,
     REVOKED_SERIAL_KEYS,
     SYSMON_TIME_KEY,
     TIME_KEYS,
@@ -102,7 +102,9 @@ def normalize_windows(obj: dict[str, Any]) -> tuple[str, dict[str, str]] | None:
     fields: dict[str, str | None] = {
         "win.event_id": str(code),
         "win.computer": _text(event.system_value(COMPUTER_KEYS)),
-        "win.time": _first(event.system_value(TIME_KEYS), event.data.get(SYSMON_TIME_KEY), event.system.get(NXLOG_TIME_KEY)),
+        "win.time": _first(
+            event.system_value(TIME_KEYS), event.data.get(SYSMON_TIME_KEY), event.system.get(NXLOG_TIME_KEY)
+        ),
         **specific,
     }
     return fmt, {k: v for k, v in fields.items() if v is not None}

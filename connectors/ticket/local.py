@@ -46,9 +46,16 @@ class LocalTicketing:
             return None
         if row is None:
             return None
-        return Ticket(id=row["id"], key=row["key"], title=row["title"], severity=row["severity"], status=row["status"],
-                      created=datetime.fromisoformat(row["created"]), comments=json.loads(row["comments"]),
-                      url=f"certsoar-ticket:{row['id']}")
+        return Ticket(
+            id=row["id"],
+            key=row["key"],
+            title=row["title"],
+            severity=row["severity"],
+            status=row["status"],
+            created=datetime.fromisoformat(row["created"]),
+            comments=json.loads(row["comments"]),
+            url=f"certsoar-ticket:{row['id']}",
+        )
 
     async def find(self, key: str) -> Ticket | None:
         return self._row("key", key)

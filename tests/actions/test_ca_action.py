@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from pydantic import ValidationError
+from realcomponents import require_tool
+
 from certsoar.actions.ca import (
     ExpectedCertificate,
     LookupInput,
@@ -18,16 +23,11 @@ from certsoar.actions.ca import (
     lookup,
     revoke,
 )
+from certsoar.config import Config
+from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import IssuedCertificate
 from certsoar.connectors.ca.openssl import OpenSslCa, OpenSslCaSettings
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from pydantic import ValidationError
-from realcomponents import require_tool
-
-from certsoar.config import Config
-from certsoar.connections import Connections
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError
 from certsoar.lab import LabPaths, ensure_lab, lab_paths
@@ -35,9 +35,15 @@ from certsoar.playbook import parse_playbook
 from certsoar.validate import check_playbook
 
 CA_NAME = "CN=Example Corp Internal Issuing CA,O=Example Corp,C=US"
-WIKI = IssuedCertificate(serial="1001", subject="CN=wiki.corp.example,O=Example Corp,C=US", issuer=CA_NAME,
-                         not_after=datetime(2027, 1, 1, tzinfo=timezone.utc), status="valid",
-                         sha256="11" * 32, sha1="22" * 20)
+WIKI = IssuedCertificate(
+    serial="1001",
+    subject="CN=wiki.corp.example,O=Example Corp,C=US",
+    issuer=CA_NAME,
+    not_after=datetime(2027, 1, 1, tzinfo=timezone.utc),
+    status="valid",
+    sha256="11" * 32,
+    sha1="22" * 20,
+)
 
 
 def expect(**fields: Any) -> ExpectedCertificate:
@@ -51,7 +57,10 @@ def expect(**fields: Any) -> ExpectedCertificate:
         {"sha256": ":".join(["11"] * 32).upper(), "subject": "CN=anything"},  # the fingerprint decides
         {"sha1": "22" * 20},
         {"subject": "CN=wiki.corp.example,O=Example Corp,C=US", "issuer": CA_NAME},
-        {"subject": "/C=US/O=Example Corp/CN=wiki.corp.example", "issuer": "C=US, O=Example Corp, CN=Example Corp Internal Issuing CA"},
+        {
+            "subject": "/C=US/O=Example Corp/CN=wiki.corp.example",
+            "issuer": "C=US, O=Example Corp, CN=Example Corp Internal Issuing CA",
+        },
         {"subject": "cn=wiki.corp.example, o=Example Corp, c=US", "issuer": CA_NAME},
     ],
 )
@@ -62,11 +71,23 @@ def test_the_same_certificate_matches(claim: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("claim", "named"),
     [
-        ({"sha256": "33" * 32, "subject": WIKI.subject, "issuer": CA_NAME}, ["SHA256 " + "33" * 32, "SHA256 " + "11" * 32]),
+        (
+            {"sha256": "33" * 32, "subject": WIKI.subject, "issuer": CA_NAME},
+            ["SHA256 " + "33" * 32, "SHA256 " + "11" * 32],
+        ),
         ({"sha1": "44" * 20}, ["SHA1 " + "44" * 20, "SHA1 " + "22" * 20]),
-        ({"subject": "CN=login.microsoftonline.com", "issuer": CA_NAME}, ["login.microsoftonline.com", "wiki.corp.example"]),
-        ({"subject": WIKI.subject, "issuer": "CN=Example Corp Internal Issuing CA,O=Evil Corp,C=US"}, ["Evil Corp", CA_NAME]),
-        ({"subject": "CN=wiki.corp.example", "issuer": CA_NAME}, ["'CN=wiki.corp.example'"]),  # a part of the name is not the name
+        (
+            {"subject": "CN=login.microsoftonline.com", "issuer": CA_NAME},
+            ["login.microsoftonline.com", "wiki.corp.example"],
+        ),
+        (
+            {"subject": WIKI.subject, "issuer": "CN=Example Corp Internal Issuing CA,O=Evil Corp,C=US"},
+            ["Evil Corp", CA_NAME],
+        ),
+        (
+            {"subject": "CN=wiki.corp.example", "issuer": CA_NAME},
+            ["'CN=wiki.corp.example'"],
+        ),  # a part of the name is not the name
         ({"subject": "not a name", "issuer": "neither"}, ["not a name"]),
     ],
 )
@@ -82,8 +103,17 @@ def test_a_fingerprint_the_ca_cannot_check_falls_back_to_the_names_or_fails() ->
     assert "kept no copy" in (identity_mismatch(expect(sha256="11" * 32), no_copy) or "")
 
 
-@pytest.mark.parametrize("claim", [{}, {"subject": "CN=x"}, {"issuer": CA_NAME}, {"sha256": "", "subject": "", "issuer": ""},
-                                   {"sha256": "abc"}, {"sha1": "zz" * 20}])
+@pytest.mark.parametrize(
+    "claim",
+    [
+        {},
+        {"subject": "CN=x"},
+        {"issuer": CA_NAME},
+        {"sha256": "", "subject": "", "issuer": ""},
+        {"sha256": "abc"},
+        {"sha1": "zz" * 20},
+    ],
+)
 def test_an_expectation_must_identify_a_certificate(claim: dict[str, str]) -> None:
     with pytest.raises(ValidationError):
         ExpectedCertificate.model_validate(claim)
@@ -96,8 +126,10 @@ def test_serials_a_ca_cannot_have_issued_are_refused(serial: str) -> None:
 
 
 def _problems(steps: str) -> list[str]:
-    text = ("id: t\ntrigger: {alert: certificate}\nsteps:\n  - {id: g, approval: {roles: [x]}}\n"
-            "  - id: r\n    when: '{{ steps.g.approved }}'\n    action: ca.revoke\n    with:\n" + steps)
+    text = (
+        "id: t\ntrigger: {alert: certificate}\nsteps:\n  - {id: g, approval: {roles: [x]}}\n"
+        "  - id: r\n    when: '{{ steps.g.approved }}'\n    action: ca.revoke\n    with:\n" + steps
+    )
     playbook, raw = parse_playbook(text, "pb.yaml")
     return [str(e) for e in check_playbook(playbook, raw, "pb.yaml")]
 
@@ -124,10 +156,20 @@ def lab(template: LabPaths, tmp_path: Path) -> LabPaths:
 
 def _context(lab: LabPaths, tmp_path: Path) -> ActionContext:
     config = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path})
-    ca = OpenSslCa(OpenSslCaSettings(openssl_config=lab.ca_config), ConnectorEnv(name="openssl-ca", state_dir=tmp_path,
-                                                                                  config_dir=tmp_path))
-    return ActionContext(run_id="r1", step_id="revoke", dry_run=False, now=datetime.now(timezone.utc), config=config,
-                         connectors=Connections(config, overrides={"ca": ca}), ledger=None, templates=None)  # type: ignore[arg-type]
+    ca = OpenSslCa(
+        OpenSslCaSettings(openssl_config=lab.ca_config),
+        ConnectorEnv(name="openssl-ca", state_dir=tmp_path, config_dir=tmp_path),
+    )
+    return ActionContext(
+        run_id="r1",
+        step_id="revoke",
+        dry_run=False,
+        now=datetime.now(timezone.utc),
+        config=config,
+        connectors=Connections(config, overrides={"ca": ca}),
+        ledger=None,
+        templates=None,
+    )  # type: ignore[arg-type]
 
 
 def _serial(path: Path) -> str:
@@ -136,17 +178,24 @@ def _serial(path: Path) -> str:
 
 def test_the_forged_claim_revokes_nothing(lab: LabPaths, tmp_path: Path) -> None:
     wiki = _serial(lab.certificates["wiki"])
-    forged = expect(subject="CN=login.microsoftonline.com,O=Microsoft Corporation,L=Redmond,ST=Washington,C=US",
-                    issuer=CA_NAME)
+    forged = expect(
+        subject="CN=login.microsoftonline.com,O=Microsoft Corporation,L=Redmond,ST=Washington,C=US", issuer=CA_NAME
+    )
     index, crl = (lab.ca_dir / "index.txt").read_bytes(), lab.crl.read_bytes()
     ctx = _context(lab, tmp_path)
 
     seen = asyncio.run(lookup(LookupInput(serial=wiki, expect=forged), ctx))
     assert seen.found and not seen.matches_alert and seen.certificate is not None
     assert seen.certificate.subject.startswith("CN=wiki.corp.example")
-    assert seen.mismatch is not None and "login.microsoftonline.com" in seen.mismatch and "wiki.corp.example" in seen.mismatch
+    assert (
+        seen.mismatch is not None
+        and "login.microsoftonline.com" in seen.mismatch
+        and "wiki.corp.example" in seen.mismatch
+    )
 
-    with pytest.raises(ActionError, match=rf"not revoking serial {wiki}: .*login\.microsoftonline\.com.*wiki\.corp\.example"):
+    with pytest.raises(
+        ActionError, match=rf"not revoking serial {wiki}: .*login\.microsoftonline\.com.*wiki\.corp\.example"
+    ):
         asyncio.run(revoke(RevokeInput(serial=wiki, expect=forged), ctx))
     assert (lab.ca_dir / "index.txt").read_bytes() == index and lab.crl.read_bytes() == crl
 
@@ -158,7 +207,16 @@ def test_the_true_claim_matches_by_fingerprint_and_by_name(lab: LabPaths, tmp_pa
     rogue = x509.load_pem_x509_certificate(lab.certificates["rogue"].read_bytes())
     ctx = _context(lab, tmp_path)
     serial = format(rogue.serial_number, "X")
-    by_hash = asyncio.run(lookup(LookupInput(serial=serial, expect=expect(sha256=rogue.fingerprint(hashes.SHA256()).hex())), ctx))
-    by_name = asyncio.run(lookup(LookupInput(serial=serial, expect=expect(subject=rogue.subject.rfc4514_string(),
-                                                                          issuer=rogue.issuer.rfc4514_string())), ctx))
+    by_hash = asyncio.run(
+        lookup(LookupInput(serial=serial, expect=expect(sha256=rogue.fingerprint(hashes.SHA256()).hex())), ctx)
+    )
+    by_name = asyncio.run(
+        lookup(
+            LookupInput(
+                serial=serial,
+                expect=expect(subject=rogue.subject.rfc4514_string(), issuer=rogue.issuer.rfc4514_string()),
+            ),
+            ctx,
+        )
+    )
     assert by_hash.matches_alert and by_name.matches_alert and by_hash.mismatch is None

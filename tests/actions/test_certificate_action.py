@@ -21,10 +21,18 @@ from certsoar.registry import get_action
 SEEN = datetime(2026, 5, 30, 10, 15, tzinfo=timezone.utc)
 
 
-def make(cn: str, *, org: str | None = None, signer: tuple[x509.Certificate, Any] | None = None, ca: bool = False,
-         sans: list[str] | None = None) -> tuple[x509.Certificate, Any]:
+def make(
+    cn: str,
+    *,
+    org: str | None = None,
+    signer: tuple[x509.Certificate, Any] | None = None,
+    ca: bool = False,
+    sans: list[str] | None = None,
+) -> tuple[x509.Certificate, Any]:
     key = ec.generate_private_key(ec.SECP256R1())
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)] + ([x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)] if org else [])
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)] + (
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)] if org else []
+    )
     name = x509.Name(attrs)
     builder = (
         x509.CertificateBuilder()
@@ -37,7 +45,9 @@ def make(cn: str, *, org: str | None = None, signer: tuple[x509.Certificate, Any
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if ca:
-        builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
     return builder.sign(signer[1] if signer else key, hashes.SHA256()), key
@@ -60,8 +70,14 @@ class FakeCa:
 def context(tmp_path: Path, overrides: dict[str, Any] | None = None, **config: Any) -> ActionContext:
     cfg = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path, **config})
     return ActionContext(
-        run_id="r1", step_id="analyze", dry_run=False, now=SEEN, config=cfg,
-        connectors=Connections(cfg, overrides=overrides), ledger=None, templates=None,  # type: ignore[arg-type]
+        run_id="r1",
+        step_id="analyze",
+        dry_run=False,
+        now=SEEN,
+        config=cfg,
+        connectors=Connections(cfg, overrides=overrides),
+        ledger=None,
+        templates=None,  # type: ignore[arg-type]
     )
 
 
@@ -80,8 +96,10 @@ async def test_uses_internal_roots_org_domains_and_managed_ca(tmp_path):
     (tmp_path / "roots.pem").write_text(pem(root[0]))
     ca = FakeCa([root[0]])
     ctx = context(
-        tmp_path, overrides={"ca": ca},
-        trust={"internal_roots": ["roots.pem"]}, organization={"domains": ["Corp.Example"]},
+        tmp_path,
+        overrides={"ca": ca},
+        trust={"internal_roots": ["roots.pem"]},
+        organization={"domains": ["Corp.Example"]},
     )
     facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(leaf[0]))), ctx)
     assert facts.parsed and facts.chain.store == "internal"
@@ -99,7 +117,9 @@ async def test_self_signed_brand_impersonation_without_connectors(tmp_path):
 
 
 async def test_hash_only_alert(tmp_path):
-    facts = await analyze(AnalyzeInput(alert=alert(sha1="6E:CE:5E:CE:41:92:68:3D:2D:84:E2:5B:0B:A7:E0:4F:9C:B7:EB:7C")), context(tmp_path))
+    facts = await analyze(
+        AnalyzeInput(alert=alert(sha1="6E:CE:5E:CE:41:92:68:3D:2D:84:E2:5B:0B:A7:E0:4F:9C:B7:EB:7C")), context(tmp_path)
+    )
     assert facts.parsed is False and facts.sha1 == "6ece5ece4192683d2d84e25b0ba7e04f9cb7eb7c"
 
 
@@ -134,8 +154,10 @@ async def test_crls_sslbl_and_allowlist_come_from_the_config(tmp_path):
     shutil.copy(PKITS / "GoodCACRL.crl", tmp_path / "good.crl")
     shutil.copy(SSLBL, tmp_path / "sslbl.csv")
     ctx = context(
-        tmp_path, overrides={"ca": FakeCa([good_ca])},
-        trust={"internal_roots": ["anchor.pem"], "crls": ["good.crl"]}, intel={"sslbl": "sslbl.csv"},
+        tmp_path,
+        overrides={"ca": FakeCa([good_ca])},
+        trust={"internal_roots": ["anchor.pem"], "crls": ["good.crl"]},
+        intel={"sslbl": "sslbl.csv"},
         allowlist=[{"spki_sha256": "00" * 32, "owner": "pki", "reason": "x", "expires": "2020-01-01T00:00:00Z"}],
     )
     old = datetime(2020, 1, 1, tzinfo=timezone.utc)
@@ -151,19 +173,35 @@ async def test_crls_sslbl_and_allowlist_come_from_the_config(tmp_path):
 
 async def test_allowlist_expiry_uses_the_run_clock(tmp_path):
     cert = make("sep.corp.example", org="Symantec Corporation", sans=["sep.corp.example"])
-    entry = {"subject": "sep", "assets": ["10.0.0.0/8"], "owner": "endpoint", "reason": "SEP", "expires": (SEEN + timedelta(days=1)).isoformat()}
-    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]), dst_ip="10.1.2.3")), context(tmp_path, allowlist=[entry]))
+    entry = {
+        "subject": "sep",
+        "assets": ["10.0.0.0/8"],
+        "owner": "endpoint",
+        "reason": "SEP",
+        "expires": (SEEN + timedelta(days=1)).isoformat(),
+    }
+    facts = await analyze(
+        AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]), dst_ip="10.1.2.3")), context(tmp_path, allowlist=[entry])
+    )
     assert facts.allowlisted is not None and facts.allowlisted.owner == "endpoint"
     expired = {**entry, "expires": (SEEN - timedelta(minutes=1)).isoformat()}
-    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]), dst_ip="10.1.2.3")), context(tmp_path, allowlist=[expired]))
+    facts = await analyze(
+        AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]), dst_ip="10.1.2.3")),
+        context(tmp_path, allowlist=[expired]),
+    )
     assert facts.allowlisted is None and any("expired" in n for n in facts.notes)
 
 
 async def test_logged_certificate_alert(tmp_path):
     from certsoar.alert import LoggedCertificate
 
-    logged = LoggedCertificate(subject="O=Mythic C2", issuer="O=Mythic C2", serial="00:C7:D4",
-                               not_before=SEEN - timedelta(days=5), not_after=SEEN + timedelta(days=360))
+    logged = LoggedCertificate(
+        subject="O=Mythic C2",
+        issuer="O=Mythic C2",
+        serial="00:C7:D4",
+        not_before=SEEN - timedelta(days=5),
+        not_after=SEEN + timedelta(days=360),
+    )
     facts = await analyze(AnalyzeInput(alert=alert(logged_certificate=logged, sha256="ab" * 32)), context(tmp_path))
     assert facts.source == "log" and facts.serial == "C7D4"
     assert [m.tool for m in facts.tools] == ["mythic"] and facts.tools[0].exact
@@ -175,4 +213,6 @@ async def test_unreadable_or_bad_crl_is_a_config_error(tmp_path):
     (tmp_path / "bad.crl").write_bytes(b"not a crl")
     for crls, message in ((["missing.crl"], "cannot read"), (["bad.crl"], "not a PEM or DER CRL")):
         with pytest.raises(ConfigError, match=message):
-            await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]))), context(tmp_path, trust={"crls": crls}))
+            await analyze(
+                AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]))), context(tmp_path, trust={"crls": crls})
+            )

@@ -14,16 +14,29 @@ from certsoar.errors import ActionError
 
 
 def run_rules(rules: list[dict[str, Any]], variables: dict[str, Any]) -> Any:
-    ctx = ActionContext(run_id="r", step_id="verdict", dry_run=False, now=datetime.now(timezone.utc), config=None,  # type: ignore[arg-type]
-                        connectors=None, ledger=None, templates=None, variables=variables)  # type: ignore[arg-type]
+    ctx = ActionContext(
+        run_id="r",
+        step_id="verdict",
+        dry_run=False,
+        now=datetime.now(timezone.utc),
+        config=None,  # type: ignore[arg-type]
+        connectors=None,
+        ledger=None,
+        templates=None,
+        variables=variables,
+    )  # type: ignore[arg-type]
     return asyncio.run(evaluate_escalation(EvaluateInput(rules=rules), ctx))
 
 
 RULES = [
     {"id": "a", "when": "{{ steps.x.a }}", "severity": "medium", "reason": "a is {{ steps.x.a }}"},
     {"id": "b", "when": "{{ steps.x.b }}", "severity": "high", "contain": True, "reason": "b fired"},
-    {"id": "c", "when": "{{ steps.x.c > 2 }}", "severity": "{{ 'critical' if steps.x.c > 5 else 'low' }}",
-     "reason": "c={{ steps.x.c }}"},
+    {
+        "id": "c",
+        "when": "{{ steps.x.c > 2 }}",
+        "severity": "{{ 'critical' if steps.x.c > 5 else 'low' }}",
+        "reason": "c={{ steps.x.c }}",
+    },
 ]
 
 

@@ -22,16 +22,31 @@ SHA256 = "ab" * 32
 
 
 def eve(ts: datetime, src: str, dst: str, **tls: Any) -> str:
-    return json.dumps({
-        "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%f+0000"), "event_type": "tls", "src_ip": src, "src_port": 50000,
-        "dest_ip": dst, "dest_port": 8443, "proto": "TCP", "tls": tls,
-    })
+    return json.dumps(
+        {
+            "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.%f+0000"),
+            "event_type": "tls",
+            "src_ip": src,
+            "src_port": 50000,
+            "dest_ip": dst,
+            "dest_port": 8443,
+            "proto": "TCP",
+            "tls": tls,
+        }
+    )
 
 
 def write_logs(folder: Path) -> None:
-    colon = ":".join(SHA1[i:i + 2] for i in range(0, 40, 2))
+    colon = ":".join(SHA1[i : i + 2] for i in range(0, 40, 2))
     lines = [
-        eve(SEEN - timedelta(days=2), "10.0.0.5", "203.0.113.66", fingerprint=colon, serial="00:C7:D4", sni="c2.example.net"),
+        eve(
+            SEEN - timedelta(days=2),
+            "10.0.0.5",
+            "203.0.113.66",
+            fingerprint=colon,
+            serial="00:C7:D4",
+            sni="c2.example.net",
+        ),
         eve(SEEN, "10.0.0.6", "203.0.113.66", fingerprint=colon, serial="00:C7:D4", sni="c2.example.net"),
         eve(SEEN + timedelta(hours=3), "10.0.0.7", "198.51.100.9", fingerprint=colon),  # same cert, second server
         eve(SEEN + timedelta(hours=4), "10.0.0.8", "203.0.113.66"),  # TLS 1.3 to the same server, no cert
@@ -41,7 +56,15 @@ def write_logs(folder: Path) -> None:
     ]
     (folder / "eve.json").write_text("\n".join(lines) + "\n")
     (folder / "x509.ndjson").write_text(
-        json.dumps({"_path": "x509", "ts": (SEEN - timedelta(days=3)).timestamp(), "fingerprint": SHA256, "certificate.serial": "C7D4"}) + "\n"
+        json.dumps(
+            {
+                "_path": "x509",
+                "ts": (SEEN - timedelta(days=3)).timestamp(),
+                "fingerprint": SHA256,
+                "certificate.serial": "C7D4",
+            }
+        )
+        + "\n"
     )
 
 
@@ -49,19 +72,36 @@ def context(tmp_path: Path) -> ActionContext:
     logs = tmp_path / "logs"
     logs.mkdir()
     write_logs(logs)
-    cfg = Config.model_validate({
-        "state_dir": str(tmp_path / "state"), "config_dir": tmp_path,
-        "connectors": {"siem": {"type": "files", "name": "lab-logs", "paths": ["logs"]}},
-    })
+    cfg = Config.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "config_dir": tmp_path,
+            "connectors": {"siem": {"type": "files", "name": "lab-logs", "paths": ["logs"]}},
+        }
+    )
     return ActionContext(
-        run_id="r1", step_id="related", dry_run=True, now=SEEN, config=cfg,
-        connectors=Connections(cfg), ledger=None, templates=None,  # type: ignore[arg-type]
+        run_id="r1",
+        step_id="related",
+        dry_run=True,
+        now=SEEN,
+        config=cfg,
+        connectors=Connections(cfg),
+        ledger=None,
+        templates=None,  # type: ignore[arg-type]
     )
 
 
 def inputs(window: str = "7d") -> RelatedInput:
     alert = CertificateAlert.model_validate(
-        {"id": "a-1", "time": SEEN, "sha1": SHA1, "src_ip": "10.0.0.6", "dst_ip": "203.0.113.66", "dst_port": 8443, "sni": "c2.example.net"}
+        {
+            "id": "a-1",
+            "time": SEEN,
+            "sha1": SHA1,
+            "src_ip": "10.0.0.6",
+            "dst_ip": "203.0.113.66",
+            "dst_port": 8443,
+            "sni": "c2.example.net",
+        }
     )
     cert = facts_from_fingerprints(SHA256, SHA1).model_copy(update={"serial": "C7D4"})
     return RelatedInput(alert=alert, cert=cert, window=window)
@@ -113,20 +153,30 @@ SPKI = "5e" * 32
 ISSUER = "CN=Micr0soft Update Secure Server CA 2.1,O=Micr0soft Corporation,C=US"
 
 
-def make_context(tmp_path: Path, files: dict[str, str], thresholds: dict[str, Any] | None = None,
-                 paths: list[str] | None = None) -> ActionContext:
+def make_context(
+    tmp_path: Path, files: dict[str, str], thresholds: dict[str, Any] | None = None, paths: list[str] | None = None
+) -> ActionContext:
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
     for name, text in files.items():
         (logs / name).write_text(text)
-    cfg = Config.model_validate({
-        "state_dir": str(tmp_path / "state"), "config_dir": tmp_path,
-        "connectors": {"siem": {"type": "files", "name": "lab-logs", "paths": paths or ["logs"]}},
-        "thresholds": thresholds or {},
-    })
+    cfg = Config.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "config_dir": tmp_path,
+            "connectors": {"siem": {"type": "files", "name": "lab-logs", "paths": paths or ["logs"]}},
+            "thresholds": thresholds or {},
+        }
+    )
     return ActionContext(
-        run_id="r1", step_id="corr", dry_run=True, now=SEEN, config=cfg,
-        connectors=Connections(cfg), ledger=None, templates=None,  # type: ignore[arg-type]
+        run_id="r1",
+        step_id="corr",
+        dry_run=True,
+        now=SEEN,
+        config=cfg,
+        connectors=Connections(cfg),
+        ledger=None,
+        templates=None,  # type: ignore[arg-type]
     )
 
 
@@ -139,13 +189,25 @@ def iso(ts: datetime) -> str:
 
 
 def full_alert(**extra: Any) -> CertificateAlert:
-    fields = {"id": "a-2", "time": SEEN, "sha1": SHA1, "src_ip": "10.0.0.6", "dst_ip": "203.0.113.66", "dst_port": 8443, "sni": "c2.example.net",
-              "ja3": "e7d705a3286e19ea42f587b344ee6865", "host": "WS-042", "requester": "CORP\\alice"}
+    fields = {
+        "id": "a-2",
+        "time": SEEN,
+        "sha1": SHA1,
+        "src_ip": "10.0.0.6",
+        "dst_ip": "203.0.113.66",
+        "dst_port": 8443,
+        "sni": "c2.example.net",
+        "ja3": "e7d705a3286e19ea42f587b344ee6865",
+        "host": "WS-042",
+        "requester": "CORP\\alice",
+    }
     return CertificateAlert.model_validate({**fields, **extra})
 
 
 def full_cert():
-    return facts_from_fingerprints(SHA256, SHA1).model_copy(update={"serial": "C7D4", "spki_sha256": SPKI, "issuer": ISSUER})
+    return facts_from_fingerprints(SHA256, SHA1).model_copy(
+        update={"serial": "C7D4", "spki_sha256": SPKI, "issuer": ISSUER}
+    )
 
 
 # --- siem.related: the new indicators ------------------------------------------------------------------------------
@@ -155,21 +217,57 @@ async def test_related_by_every_indicator_kind(tmp_path):
     files = {
         "x509.ndjson": jsonl(
             # same key, re-issued: found by SPKI only; it is the earliest sighting, so first_seen
-            {"_path": "x509", "ts": (SEEN - timedelta(days=4)).timestamp(), "fingerprint": "99" * 32, "certificate.serial": "01", "spki_sha256": SPKI},
+            {
+                "_path": "x509",
+                "ts": (SEEN - timedelta(days=4)).timestamp(),
+                "fingerprint": "99" * 32,
+                "certificate.serial": "01",
+                "spki_sha256": SPKI,
+            },
             # serial + issuer in Suricata's DN order
-            {"_path": "x509", "ts": (SEEN - timedelta(days=1)).timestamp(), "fingerprint": "98" * 32, "certificate.serial": "00C7D4",
-             "certificate.issuer": "C=US, O=Micr0soft Corporation, CN=Micr0soft Update Secure Server CA 2.1"},
+            {
+                "_path": "x509",
+                "ts": (SEEN - timedelta(days=1)).timestamp(),
+                "fingerprint": "98" * 32,
+                "certificate.serial": "00C7D4",
+                "certificate.issuer": "C=US, O=Micr0soft Corporation, CN=Micr0soft Update Secure Server CA 2.1",
+            },
         ),
-        "eve.json": eve(SEEN + timedelta(hours=1), "10.0.0.20", "192.0.2.99", ja3={"hash": "E7D705A3286E19EA42F587B344EE6865"}) + "\n"
-        + eve(SEEN + timedelta(hours=2), "10.0.0.21", "203.0.113.66") + "\n",  # server ip:port (and ip)
+        "eve.json": eve(
+            SEEN + timedelta(hours=1), "10.0.0.20", "192.0.2.99", ja3={"hash": "E7D705A3286E19EA42F587B344EE6865"}
+        )
+        + "\n"
+        + eve(SEEN + timedelta(hours=2), "10.0.0.21", "203.0.113.66")
+        + "\n",  # server ip:port (and ip)
         "events.jsonl": jsonl(
-            {"@timestamp": iso(SEEN - timedelta(hours=5)), "kind": "process", "host": {"name": "ws-042.corp.example"}, "message": "logon"},
-            {"TimeCreated": iso(SEEN - timedelta(hours=6)), "EventID": 4887, "Computer": "CA01", "RequestId": "7", "Requester": "CORP\\alice",
-             "Disposition": "3", "Subject": "CN=c2.example.net"},
+            {
+                "@timestamp": iso(SEEN - timedelta(hours=5)),
+                "kind": "process",
+                "host": {"name": "ws-042.corp.example"},
+                "message": "logon",
+            },
+            {
+                "TimeCreated": iso(SEEN - timedelta(hours=6)),
+                "EventID": 4887,
+                "Computer": "CA01",
+                "RequestId": "7",
+                "Requester": "CORP\\alice",
+                "Disposition": "3",
+                "Subject": "CN=c2.example.net",
+            },
         ),
     }
     out = await related(RelatedInput(alert=full_alert(), cert=full_cert(), window="7d"), make_context(tmp_path, files))
-    assert out.by_indicator == {"host": 1, "ip": 1, "ja3": 1, "requester": 1, "serial": 1, "serial_issuer": 1, "server": 1, "spki": 1}
+    assert out.by_indicator == {
+        "host": 1,
+        "ip": 1,
+        "ja3": 1,
+        "requester": 1,
+        "serial": 1,
+        "serial_issuer": 1,
+        "server": 1,
+        "spki": 1,
+    }
     assert out.count == 6
     assert out.first_seen == SEEN - timedelta(days=4)  # from the logs (SPKI), not the certificate's notBefore
     assert out.servers == ["203.0.113.66"] and out.clients == ["10.0.0.6", "10.0.0.21"]
@@ -185,13 +283,39 @@ def creation_logs() -> dict[str, str]:
     adcs = (DATA / "adcs.jsonl").read_text()
     tls = jsonl(
         # a self-signed certificate first seen on a server in the window, seen again later (one incident)
-        {"_path": "ssl", "ts": iso(SEEN.replace(hour=10, minute=45)), "id.orig_h": "10.20.30.41", "id.orig_p": 50000, "id.resp_h": "203.0.113.66",
-         "id.resp_p": 8443, "server_name": "update.micr0soft-cdn.com", "cert_chain_fps": ["aa" * 32], "validation_status": "self signed certificate"},
-        {"_path": "ssl", "ts": iso(SEEN.replace(hour=11, minute=45)), "id.orig_h": "10.20.30.42", "id.orig_p": 50001, "id.resp_h": "203.0.113.66",
-         "id.resp_p": 8443, "server_name": "update.micr0soft-cdn.com", "cert_chain_fps": ["aa" * 32], "validation_status": "self signed certificate"},
+        {
+            "_path": "ssl",
+            "ts": iso(SEEN.replace(hour=10, minute=45)),
+            "id.orig_h": "10.20.30.41",
+            "id.orig_p": 50000,
+            "id.resp_h": "203.0.113.66",
+            "id.resp_p": 8443,
+            "server_name": "update.micr0soft-cdn.com",
+            "cert_chain_fps": ["aa" * 32],
+            "validation_status": "self signed certificate",
+        },
+        {
+            "_path": "ssl",
+            "ts": iso(SEEN.replace(hour=11, minute=45)),
+            "id.orig_h": "10.20.30.42",
+            "id.orig_p": 50001,
+            "id.resp_h": "203.0.113.66",
+            "id.resp_p": 8443,
+            "server_name": "update.micr0soft-cdn.com",
+            "cert_chain_fps": ["aa" * 32],
+            "validation_status": "self signed certificate",
+        },
         # a publicly trusted one: no incident
-        {"_path": "ssl", "ts": iso(SEEN.replace(hour=10, minute=46)), "id.orig_h": "10.20.30.41", "id.orig_p": 50002, "id.resp_h": "198.51.100.9",
-         "id.resp_p": 443, "cert_chain_fps": ["bb" * 32], "validation_status": "ok"},
+        {
+            "_path": "ssl",
+            "ts": iso(SEEN.replace(hour=10, minute=46)),
+            "id.orig_h": "10.20.30.41",
+            "id.orig_p": 50002,
+            "id.resp_h": "198.51.100.9",
+            "id.resp_p": 443,
+            "cert_chain_fps": ["bb" * 32],
+            "validation_status": "ok",
+        },
     )
     return {"process.jsonl": process, "adcs.jsonl": adcs, "ssl.ndjson": tls}
 
@@ -224,8 +348,13 @@ async def test_creation_burst_from_process_adcs_and_tls_logs(tmp_path):
     assert out.unrelated_in_short_window >= 2 and out.unrelated_in_window == 6  # alice's two incidents are one group
     assert out.window == "24h" and out.short_window == "1h"
     assert {i.group for i in out.incidents if i.requester == "CORP\\alice"} == {1}
-    assert out.sources == ["process.jsonl (windows-sysmon-1)", "adcs.jsonl (windows-adcs-4887)", "process.jsonl (windows-powershell-4104)",
-                           "process.jsonl (windows-security-4688)", "ssl.ndjson (zeek-ssl)"]
+    assert out.sources == [
+        "process.jsonl (windows-sysmon-1)",
+        "adcs.jsonl (windows-adcs-4887)",
+        "process.jsonl (windows-powershell-4104)",
+        "process.jsonl (windows-security-4688)",
+        "ssl.ndjson (zeek-ssl)",
+    ]
     assert out.reason.startswith("burst: ")
 
 
@@ -234,20 +363,38 @@ async def test_automation_is_excluded_and_thresholds_come_from_config(tmp_path):
     out = await certificate_creations(creations_input(), make_context(tmp_path, creation_logs(), thresholds))
     assert not out.burst and out.reason.startswith("no burst")
     assert len(out.incidents) == 5
-    assert sorted(e.split(": ", 1)[1] for e in out.excluded) == ["allowlisted automation 'Machine'", "allowlisted automation 'svc-build'"]
+    assert sorted(e.split(": ", 1)[1] for e in out.excluded) == [
+        "allowlisted automation 'Machine'",
+        "allowlisted automation 'svc-build'",
+    ]
 
 
 async def test_renewal_seen_before_the_window_is_excluded(tmp_path):
-    earlier = jsonl({"TimeCreated": "2026-05-10T09:00:00Z", "EventID": 4887, "Computer": "CA01.corp.example", "RequestId": "900",
-                     "Requester": "CORP\\WS-077$", "Disposition": "3", "Subject": "CN=WS-077.corp.example", "CertificateTemplate": "Machine",
-                     "SerialNumber": "1a0000090000", "SubjectKeyIdentifier": "11 22 33 44 55 66 77 88 99 00 aa bb cc dd ee ff 10 20 30 40"})
-    out = await certificate_creations(creations_input(), make_context(tmp_path, {**creation_logs(), "old-adcs.jsonl": earlier}))
+    earlier = jsonl(
+        {
+            "TimeCreated": "2026-05-10T09:00:00Z",
+            "EventID": 4887,
+            "Computer": "CA01.corp.example",
+            "RequestId": "900",
+            "Requester": "CORP\\WS-077$",
+            "Disposition": "3",
+            "Subject": "CN=WS-077.corp.example",
+            "CertificateTemplate": "Machine",
+            "SerialNumber": "1a0000090000",
+            "SubjectKeyIdentifier": "11 22 33 44 55 66 77 88 99 00 aa bb cc dd ee ff 10 20 30 40",
+        }
+    )
+    out = await certificate_creations(
+        creations_input(), make_context(tmp_path, {**creation_logs(), "old-adcs.jsonl": earlier})
+    )
     assert not any(i.requester == "CORP\\WS-077$" for i in out.incidents)
     assert any("renewal (same subject and key as 2026-05-10T09:00:00+00:00)" in e for e in out.excluded)
 
 
 async def test_short_windows_override(tmp_path):
-    out = await certificate_creations(creations_input(window="2m", short_window="1m"), make_context(tmp_path, creation_logs()))
+    out = await certificate_creations(
+        creations_input(window="2m", short_window="1m"), make_context(tmp_path, creation_logs())
+    )
     assert not out.burst and out.window == "2m" and [i.kind for i in out.incidents] == ["command", "command"]
 
 
@@ -271,7 +418,9 @@ CONN_HEADER = (
 FIRST = SEEN - timedelta(hours=2)  # the certificate's first sighting in the logs
 
 
-def conn_row(n: int, when: datetime, client: str, server: str, port: int, out: int, back: int, service: str = "ssl") -> str:
+def conn_row(
+    n: int, when: datetime, client: str, server: str, port: int, out: int, back: int, service: str = "ssl"
+) -> str:
     return f"{when.timestamp():.6f}\tC{n:08d}\t{client}\t{40000 + n % 20000}\t{server}\t{port}\ttcp\t{service}\t1.5\t{out}\t{back}\tSF\n"
 
 
@@ -282,41 +431,87 @@ def traffic_logs(exfil: bool) -> dict[str, str]:
     for hour in range(-7 * 24, 24):  # the client's usual browsing, before and after
         for _ in range(rng.randint(4, 7)):
             n += 1
-            rows.append(conn_row(n, FIRST + timedelta(hours=hour, seconds=rng.randint(0, 3599)), "10.0.0.6", "198.51.100.20", 443, rng.randint(2000, 9000), 40000))
+            rows.append(
+                conn_row(
+                    n,
+                    FIRST + timedelta(hours=hour, seconds=rng.randint(0, 3599)),
+                    "10.0.0.6",
+                    "198.51.100.20",
+                    443,
+                    rng.randint(2000, 9000),
+                    40000,
+                )
+            )
     if exfil:
         for i in range(40):  # beacon every 10 minutes to the new server
             n += 1
-            rows.append(conn_row(n, FIRST + timedelta(minutes=10 * i, seconds=2), "10.0.0.6", "203.0.113.66", 8443, 1800, 400))
+            rows.append(
+                conn_row(n, FIRST + timedelta(minutes=10 * i, seconds=2), "10.0.0.6", "203.0.113.66", 8443, 1800, 400)
+            )
         n += 1
-        rows.append(conn_row(n, FIRST + timedelta(hours=3, minutes=1), "10.0.0.6", "203.0.113.66", 8443, 250 * MB, 30_000))
-    ssl = jsonl({"_path": "ssl", "ts": iso(FIRST), "id.orig_h": "10.0.0.6", "id.orig_p": 50000, "id.resp_h": "203.0.113.66", "id.resp_p": 8443,
-                 "cert_chain_fps": [SHA256], "validation_status": "self signed certificate"})
+        rows.append(
+            conn_row(n, FIRST + timedelta(hours=3, minutes=1), "10.0.0.6", "203.0.113.66", 8443, 250 * MB, 30_000)
+        )
+    ssl = jsonl(
+        {
+            "_path": "ssl",
+            "ts": iso(FIRST),
+            "id.orig_h": "10.0.0.6",
+            "id.orig_p": 50000,
+            "id.resp_h": "203.0.113.66",
+            "id.resp_p": 8443,
+            "cert_chain_fps": [SHA256],
+            "validation_status": "self signed certificate",
+        }
+    )
     return {"conn.log": CONN_HEADER + "".join(rows), "ssl.ndjson": ssl}
 
 
 async def test_traffic_change_exfil_and_beacon(tmp_path):
-    out = await traffic_change(TrafficInput(alert=full_alert(), cert=full_cert()), make_context(tmp_path, traffic_logs(exfil=True)))
+    out = await traffic_change(
+        TrafficInput(alert=full_alert(), cert=full_cert()), make_context(tmp_path, traffic_logs(exfil=True))
+    )
     assert out.changed and out.first_seen == FIRST
     assert {s.key for s in out.servers} == {"203.0.113.66:8443"} and {s.key for s in out.clients} == {"10.0.0.6"}
     server_bytes = next(s for s in out.servers if s.metric == "bytes_out_per_hour")
-    assert server_bytes.fired and server_bytes.observed >= 250 * MB and server_bytes.baseline_median == 0 and server_bytes.upload_ratio > 1
+    assert (
+        server_bytes.fired
+        and server_bytes.observed >= 250 * MB
+        and server_bytes.baseline_median == 0
+        and server_bytes.upload_ratio > 1
+    )
     client_bytes = next(s for s in out.clients if s.metric == "bytes_out_per_hour")
-    assert client_bytes.fired and client_bytes.z is not None and client_bytes.z > 3.5 and client_bytes.baseline_hours == 7 * 24
-    assert [(b.client, b.server, b.connections) for b in out.beaconing] == [("10.0.0.6", "203.0.113.66:8443", 41)]  # 40 beacons + the upload
+    assert (
+        client_bytes.fired
+        and client_bytes.z is not None
+        and client_bytes.z > 3.5
+        and client_bytes.baseline_hours == 7 * 24
+    )
+    assert [(b.client, b.server, b.connections) for b in out.beaconing] == [
+        ("10.0.0.6", "203.0.113.66:8443", 41)
+    ]  # 40 beacons + the upload
     assert "upload-heavy" in out.reason and "beacons" in out.reason
     assert out.sources == ["ssl.ndjson (zeek-ssl)", "conn.log (zeek-conn)"]
 
 
 async def test_traffic_overrides_and_config_thresholds(tmp_path):
-    ctx = make_context(tmp_path, traffic_logs(exfil=True), {"traffic_change": {"bytes_floor": 1024 * MB, "beacon_min_connections": 100}})
+    ctx = make_context(
+        tmp_path,
+        traffic_logs(exfil=True),
+        {"traffic_change": {"bytes_floor": 1024 * MB, "beacon_min_connections": 100}},
+    )
     out = await traffic_change(TrafficInput(alert=full_alert(), cert=full_cert()), ctx)
     assert not out.changed and out.beaconing == []  # floor above the upload, beacon needs more connections
-    again = await traffic_change(TrafficInput(alert=full_alert(), cert=full_cert(), bytes_floor=MB, beacon_min_connections=10), ctx)
+    again = await traffic_change(
+        TrafficInput(alert=full_alert(), cert=full_cert(), bytes_floor=MB, beacon_min_connections=10), ctx
+    )
     assert again.changed and again.beaconing
 
 
 async def test_traffic_steady_client_without_new_server_traffic(tmp_path):
-    out = await traffic_change(TrafficInput(alert=full_alert(), cert=full_cert()), make_context(tmp_path, traffic_logs(exfil=False)))
+    out = await traffic_change(
+        TrafficInput(alert=full_alert(), cert=full_cert()), make_context(tmp_path, traffic_logs(exfil=False))
+    )
     assert not out.changed, out.reason
     assert out.reason.startswith("no traffic change") and out.beaconing == []
     assert all(not s.fired for s in out.servers + out.clients)
@@ -333,27 +528,42 @@ async def test_traffic_when_the_logs_never_show_the_certificate(tmp_path):
 def machine_enrolments_v0() -> str:
     """Machine auto-enrolment as version-0 4887 events write it: no CertificateTemplate field (OSSEM-DD
     event-4887.yml), the template is a line of Attributes."""
-    return jsonl(*(
-        {"TimeCreated": iso(datetime(2026, 5, 30, 10, 5 + 10 * n, tzinfo=timezone.utc)), "EventID": 4887, "Version": 0,
-         "Computer": "CA01.corp.example", "RequestId": str(2000 + n), "Requester": f"CORP\\WS-{100 + n}$",
-         "Attributes": f"CertificateTemplate:Machine\nccm:WS-{100 + n}.corp.example", "Disposition": "3",
-         "SubjectKeyIdentifier": f"{n:02x} 22 33 44 55 66 77 88 99 00 aa bb cc dd ee ff 10 20 30 40", "Subject": f"CN=WS-{100 + n}.corp.example"}
-        for n in range(3)
-    ))
+    return jsonl(
+        *(
+            {
+                "TimeCreated": iso(datetime(2026, 5, 30, 10, 5 + 10 * n, tzinfo=timezone.utc)),
+                "EventID": 4887,
+                "Version": 0,
+                "Computer": "CA01.corp.example",
+                "RequestId": str(2000 + n),
+                "Requester": f"CORP\\WS-{100 + n}$",
+                "Attributes": f"CertificateTemplate:Machine\nccm:WS-{100 + n}.corp.example",
+                "Disposition": "3",
+                "SubjectKeyIdentifier": f"{n:02x} 22 33 44 55 66 77 88 99 00 aa bb cc dd ee ff 10 20 30 40",
+                "Subject": f"CN=WS-{100 + n}.corp.example",
+            }
+            for n in range(3)
+        )
+    )
 
 
 async def test_v0_machine_enrolment_is_automation_not_a_burst(tmp_path):
     logs = {"adcs.jsonl": machine_enrolments_v0()}
     counted = await certificate_creations(creations_input(), make_context(tmp_path, logs))
     assert counted.burst and counted.unrelated_in_window == 3 and {i.template for i in counted.incidents} == {"Machine"}
-    excluded = await certificate_creations(creations_input(), make_context(tmp_path, logs, {"creation_burst": {"automation": ["Machine"]}}))
+    excluded = await certificate_creations(
+        creations_input(), make_context(tmp_path, logs, {"creation_burst": {"automation": ["Machine"]}})
+    )
     assert not excluded.burst and excluded.incidents == []
     assert [e.split(": ", 1)[1] for e in excluded.excluded] == ["allowlisted automation 'Machine'"] * 3
 
 
 async def test_every_siem_action_names_the_sources_it_could_not_search(tmp_path):
     paths = ["logs", "zeek/*/ssl.log", "suricata/eve.json"]
-    warnings = [f"{tmp_path / 'zeek/*/ssl.log'}: the pattern matches no file", f"{tmp_path / 'suricata/eve.json'}: does not exist"]
+    warnings = [
+        f"{tmp_path / 'zeek/*/ssl.log'}: the pattern matches no file",
+        f"{tmp_path / 'suricata/eve.json'}: does not exist",
+    ]
     ctx = make_context(tmp_path, creation_logs(), paths=paths)
     related_out = await related(RelatedInput(alert=full_alert(), cert=full_cert()), ctx)
     creations_out = await certificate_creations(creations_input(), ctx)

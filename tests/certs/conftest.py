@@ -17,7 +17,9 @@ def make_cert() -> Callable[..., Issued]:
 
 @pytest.fixture(scope="session")
 def test_ca() -> Issued:
-    return build(dn(CN="Example Internal Root CA", O="Example Corp"), ca=True, days=3650, not_before=NOW - timedelta(days=30))
+    return build(
+        dn(CN="Example Internal Root CA", O="Example Corp"), ca=True, days=3650, not_before=NOW - timedelta(days=30)
+    )
 
 
 @pytest.fixture()

@@ -28,7 +28,9 @@ EARLIER = NOW - timedelta(days=1)
 
 
 def entry(**fields) -> AllowlistEntry:
-    return AllowlistEntry.model_validate({"owner": "endpoint team", "reason": "SEP manager", "expires": LATER, **fields})
+    return AllowlistEntry.model_validate(
+        {"owner": "endpoint team", "reason": "SEP manager", "expires": LATER, **fields}
+    )
 
 
 def run(*entries: AllowlistEntry, dst_ip: str | None = "10.20.0.5", src_ip: str | None = None, now=NOW):
@@ -45,7 +47,10 @@ def test_the_vendor_cert_fires_exact_brand_without_an_allowlist():
     [
         ({"sha256": FACTS.sha256.upper()}, ["sha256"]),
         ({"spki_sha256": FACTS.spki_sha256}, ["spki_sha256"]),
-        ({"subject": r"CN=cottoncandy-PC", "assets": ["10.20.0.0/24"]}, ["subject ~ 'CN=cottoncandy-PC'", "server 10.20.0.5 in asset 10.20.0.0/24"]),
+        (
+            {"subject": r"CN=cottoncandy-PC", "assets": ["10.20.0.0/24"]},
+            ["subject ~ 'CN=cottoncandy-PC'", "server 10.20.0.5 in asset 10.20.0.0/24"],
+        ),
         ({"issuer": r"O=Symantec Corporation$", "subject": "cottoncandy", "assets": ["10.0.0.0/8"]}, None),
     ],
 )
@@ -64,7 +69,10 @@ def test_matching_entries(fields, matched_on):
         ({"subject": "cottoncandy", "assets": ["192.0.2.0/24"]}, "10.20.0.5"),  # other network
         ({"subject": "cottoncandy", "assets": ["10.20.0.0/24"]}, None),  # alert has no server
         ({"sha256": FACTS.sha256, "assets": ["10.20.0.0/24"]}, None),
-        ({"sha256": FACTS.sha256, "subject": "somebody-else", "assets": ["10.20.0.0/24"]}, "10.20.0.5"),  # every criterion must hold
+        (
+            {"sha256": FACTS.sha256, "subject": "somebody-else", "assets": ["10.20.0.0/24"]},
+            "10.20.0.5",
+        ),  # every criterion must hold
     ],
 )
 def test_entries_that_do_not_suppress(fields, dst_ip):
@@ -119,11 +127,26 @@ VALID = {"owner": "it-ops", "reason": "vCenter", "expires": "2027-06-30T00:00:00
         ({"assets": ["10.20.0.0/16"]}, "allowlist[1]: Value error, names no certificate"),
         ({}, "allowlist[1]: Value error, names no certificate"),
         ({"subject": "cottoncandy"}, "allowlist[1]: Value error, a subject/issuer pattern needs assets"),
-        ({"subject": "([", "assets": ["10.20.0.0/16"]}, "allowlist[1].subject: Value error, '([' is not a valid regular expression"),
-        ({"issuer": "a{2,1}", "assets": ["10.20.0.0/16"]}, "allowlist[1].issuer: Value error, 'a{2,1}' is not a valid regular expression"),
-        ({"subject": "", "assets": ["10.20.0.0/16"]}, "allowlist[1].subject: Value error, an empty pattern matches every name"),
-        ({"subject": "x", "assets": ["not-a-network"]}, "allowlist[1].assets: Value error, 'not-a-network' is not an IP network"),
-        ({"subject": "x", "assets": ["10.20.0.0/33"]}, "allowlist[1].assets: Value error, '10.20.0.0/33' is not an IP network"),
+        (
+            {"subject": "([", "assets": ["10.20.0.0/16"]},
+            "allowlist[1].subject: Value error, '([' is not a valid regular expression",
+        ),
+        (
+            {"issuer": "a{2,1}", "assets": ["10.20.0.0/16"]},
+            "allowlist[1].issuer: Value error, 'a{2,1}' is not a valid regular expression",
+        ),
+        (
+            {"subject": "", "assets": ["10.20.0.0/16"]},
+            "allowlist[1].subject: Value error, an empty pattern matches every name",
+        ),
+        (
+            {"subject": "x", "assets": ["not-a-network"]},
+            "allowlist[1].assets: Value error, 'not-a-network' is not an IP network",
+        ),
+        (
+            {"subject": "x", "assets": ["10.20.0.0/33"]},
+            "allowlist[1].assets: Value error, '10.20.0.0/33' is not an IP network",
+        ),
         ({"sha256": "abc"}, "allowlist[1].sha256: Value error, 'abc' is not a SHA-256 (64 hex digits)"),
         ({"sha256": "g" * 64}, "allowlist[1].sha256: Value error"),
         ({"spki_sha256": "ab" * 20}, "allowlist[1].spki_sha256: Value error"),  # a SHA-1 where a SHA-256 belongs
@@ -141,8 +164,9 @@ def test_bad_entries_are_refused_when_the_config_loads(tmp_path, fields, message
 
 
 def test_hashes_are_kept_normalized():
-    assert entry(sha256="AB:" * 31 + "AB", spki_sha256=" " + "Cd" * 32).model_dump(include={"sha256", "spki_sha256"}) == {
-        "sha256": "ab" * 32, "spki_sha256": "cd" * 32}
+    assert entry(sha256="AB:" * 31 + "AB", spki_sha256=" " + "Cd" * 32).model_dump(
+        include={"sha256", "spki_sha256"}
+    ) == {"sha256": "ab" * 32, "spki_sha256": "cd" * 32}
 
 
 def test_expired_entry_no_longer_suppresses_and_says_so():
@@ -159,9 +183,15 @@ def test_expiry_is_judged_at_decision_time_not_observation_time():
 
 
 def test_allowlist_applies_to_log_alerts_by_subject_pattern_and_sha256():
-    logged = LoggedCertificate(subject="CN=cottoncandy-PC,O=Symantec Corporation", issuer="CN=cottoncandy-PC,O=Symantec Corporation", serial="0A")
+    logged = LoggedCertificate(
+        subject="CN=cottoncandy-PC,O=Symantec Corporation",
+        issuer="CN=cottoncandy-PC,O=Symantec Corporation",
+        serial="0A",
+    )
     alert = CertificateAlert(id="l", time=NOW, sha256="cd" * 32, dst_ip="10.20.0.5", logged_certificate=logged)
-    by_pattern = analyze_alert(alert, AnalysisContext(at=NOW, allowlist=[entry(subject="cottoncandy", assets=["10.20.0.0/16"])]))
+    by_pattern = analyze_alert(
+        alert, AnalysisContext(at=NOW, allowlist=[entry(subject="cottoncandy", assets=["10.20.0.0/16"])])
+    )
     assert by_pattern.source == "log" and by_pattern.allowlisted is not None
     by_hash = analyze_alert(alert, AnalysisContext(at=NOW, allowlist=[entry(sha256="CD" * 32)]))
     assert by_hash.allowlisted is not None and by_hash.allowlisted.matched_on == ["sha256"]

@@ -18,18 +18,27 @@ CTX = AnalysisContext(at=NOW, org_domains=["example.com"])
 
 
 def from_pem(pem: bytes, at: datetime = NOW, **alert) -> object:
-    return analyze_alert(CertificateAlert(id="a", time=at, certificate_pem=pem.decode(), **alert), AnalysisContext(at=at))
+    return analyze_alert(
+        CertificateAlert(id="a", time=at, certificate_pem=pem.decode(), **alert), AnalysisContext(at=at)
+    )
 
 
 def from_log(at: datetime = NOW, source_format: str = "zeek-x509", sha256: str | None = None, **logged) -> object:
-    alert = CertificateAlert(id="l", time=at, source_format=source_format, sha256=sha256,
-                             logged_certificate=LoggedCertificate(serial=logged.pop("serial", "1F"), **logged))
+    alert = CertificateAlert(
+        id="l",
+        time=at,
+        source_format=source_format,
+        sha256=sha256,
+        logged_certificate=LoggedCertificate(serial=logged.pop("serial", "1F"), **logged),
+    )
     return analyze_alert(alert, AnalysisContext(at=at))
 
 
 # --- public-CA lifetime limit (SC-081 schedule) --------------------------------------------------
 
-BRAND_CA = custom(name(("C", "US"), ("O", "DigiCert Inc"), ("CN", "DigiCert Global G2 TLS RSA SHA256 2020 CA1")), ca=True)
+BRAND_CA = custom(
+    name(("C", "US"), ("O", "DigiCert Inc"), ("CN", "DigiCert Global G2 TLS RSA SHA256 2020 CA1")), ca=True
+)
 BRAND_CA_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
@@ -49,8 +58,15 @@ BRAND_CA_KEY = ec.generate_private_key(ec.SECP256R1())
     ],
 )
 def test_public_ca_named_leaf_beyond_the_limit_in_force(not_before, days, exceeded):
-    leaf = custom(name(("CN", "shop.example.org")), issuer=BRAND_CA.subject, sign_key=BRAND_CA_KEY, sans=["shop.example.org"],
-                  not_before=not_before, lifetime=timedelta(days=days), ca=False)
+    leaf = custom(
+        name(("CN", "shop.example.org")),
+        issuer=BRAND_CA.subject,
+        sign_key=BRAND_CA_KEY,
+        sans=["shop.example.org"],
+        not_before=not_before,
+        lifetime=timedelta(days=days),
+        ca=False,
+    )
     facts = from_pem(pem_of(leaf), at=not_before + timedelta(days=1))
     assert facts.public_ca_named and facts.public_ca_brand == "DigiCert Inc"
     assert facts.lifetime_exceeded is exceeded
@@ -62,7 +78,10 @@ def test_public_ca_named_leaf_beyond_the_limit_in_force(not_before, days, exceed
 
 def test_long_lived_leaf_of_an_internal_ca_is_not_a_public_ca_ioc(test_ca, make_cert):
     leaf = make_cert(name(("CN", "app.example.com")), signer=test_ca, sans=["app.example.com"], days=800)
-    facts = analyze_alert(CertificateAlert(id="i", time=NOW, certificate_pem=leaf.pem.decode()), AnalysisContext(at=NOW, internal_roots=[test_ca.cert]))
+    facts = analyze_alert(
+        CertificateAlert(id="i", time=NOW, certificate_pem=leaf.pem.decode()),
+        AnalysisContext(at=NOW, internal_roots=[test_ca.cert]),
+    )
     assert facts.chain.store == "internal" and facts.lifetime_exceeded and not facts.public_ca_named
     assert facts.ioc_reasons == []
 
@@ -76,7 +95,13 @@ def test_long_lived_leaf_of_an_internal_ca_is_not_a_public_ca_ioc(test_ca, make_
         name(("CN", "printer01.example.com")),  # self-signed alone
         name(("C", "US"), ("ST", "CA"), ("O", "VMware Installer"), ("CN", "esx01.example.com")),
         name(("O", "pfSense webConfigurator Self-Signed Certificate"), ("CN", "pfSense-5a5e")),
-        name(("C", "FR"), ("L", "Default City"), ("O", "Default Company Ltd"), ("OU", "Nessus Certification Authority"), ("CN", "Nessus CA")),
+        name(
+            ("C", "FR"),
+            ("L", "Default City"),
+            ("O", "Default Company Ltd"),
+            ("OU", "Nessus Certification Authority"),
+            ("CN", "Nessus CA"),
+        ),
         name(("O", "Bitnami"), ("CN", "example.com")),
     ],
 )
@@ -88,7 +113,12 @@ def test_self_signed_and_appliance_defaults_are_never_iocs_or_mimicry(subject):
 
 
 def test_expired_certificate_alone_is_only_an_anomaly():
-    cert = custom(name(("CN", "old.example.com")), sans=["old.example.com"], not_before=NOW - timedelta(days=400), lifetime=timedelta(days=90))
+    cert = custom(
+        name(("CN", "old.example.com")),
+        sans=["old.example.com"],
+        not_before=NOW - timedelta(days=400),
+        lifetime=timedelta(days=90),
+    )
     facts = from_pem(pem_of(cert))
     assert "expired" in facts.anomalies
     assert facts.ioc_reasons == [] and facts.tools == [] and facts.mimicry.matched is False
@@ -100,7 +130,10 @@ def test_expired_certificate_alone_is_only_an_anomaly():
         ("utf8-dnsname.pem", datetime(2012, 1, 1, tzinfo=timezone.utc)),  # NetLock Tanúsítványkiadó
         ("e-trust.ru.der", datetime(2016, 1, 1, tzinfo=timezone.utc)),  # Cyrillic, GOST key
         ("wosign-bc-invalid.pem", datetime(2016, 1, 1, tzinfo=timezone.utc)),  # Chinese subject, WoSign issuer
-        ("cryptography-scts.pem", datetime(2018, 6, 1, tzinfo=timezone.utc)),  # genuine LE leaf without its intermediate
+        (
+            "cryptography-scts.pem",
+            datetime(2018, 6, 1, tzinfo=timezone.utc),
+        ),  # genuine LE leaf without its intermediate
         ("cryptography.io.chain.pem", datetime(2016, 1, 1, tzinfo=timezone.utc)),  # GeoTrust ≠ Entrust
         ("custom__ian_uri.pem", datetime(2016, 1, 1, tzinfo=timezone.utc)),  # OpenSSL defaults: not an IOC
     ],
@@ -116,8 +149,13 @@ def test_real_certificates_raise_no_indicator(vector, at):
 def test_genuine_lets_encrypt_leaf_names_a_public_ca_within_its_limit():
     from certsoar.certs import analyze_certificate
 
-    facts = analyze_certificate((X509 / "cryptography-scts.pem").read_bytes(), at=datetime(2018, 6, 1, tzinfo=timezone.utc),
-                                internal_roots=[], managed_cas=[], org_domains=[])
+    facts = analyze_certificate(
+        (X509 / "cryptography-scts.pem").read_bytes(),
+        at=datetime(2018, 6, 1, tzinfo=timezone.utc),
+        internal_roots=[],
+        managed_cas=[],
+        org_domains=[],
+    )
     assert facts.public_ca_named and facts.public_ca_brand == "Let's Encrypt"
     assert facts.lifetime_exceeded is False and facts.validity_days == 90
 
@@ -131,7 +169,13 @@ def test_genuine_lets_encrypt_leaf_names_a_public_ca_within_its_limit():
         ("CN=host.example.com", "CN=host.example.com", None, True, "self-signed decided from names only"),
         ("/CN=host.example.com", "CN=host.example.com", None, True, "self-signed decided from names only"),
         ("CN=host.example.com", "CN=Other CA,O=Other", "self signed certificate", True, "as the sensor reported it"),
-        ("CN=host.example.com", "CN=Corp Issuing CA,O=Corp", "self signed certificate in certificate chain", False, "private CA"),
+        (
+            "CN=host.example.com",
+            "CN=Corp Issuing CA,O=Corp",
+            "self signed certificate in certificate chain",
+            False,
+            "private CA",
+        ),
         ("CN=host.example.com", "CN=Corp Issuing CA,O=Corp", None, False, "not verifiable from a log"),
     ],
 )
@@ -157,23 +201,52 @@ def test_log_issuer_mimicry(issuer, kind):
 
 def test_log_exact_brand_needs_proof():
     # a leaf whose issuer is DigiCert, intermediate absent: no proof
-    plain = from_log(subject="CN=www.example.org", issuer="CN=DigiCert TLS RSA SHA256 2020 CA1,O=DigiCert Inc,C=US", san_dns=["www.example.org"])
+    plain = from_log(
+        subject="CN=www.example.org",
+        issuer="CN=DigiCert TLS RSA SHA256 2020 CA1,O=DigiCert Inc,C=US",
+        san_dns=["www.example.org"],
+    )
     assert plain.mimicry.matched is False
     # a leaf naming itself DigiCert (subject = issuer) is proof
-    self_named = from_log(subject="CN=DigiCert Secure,O=DigiCert Inc", issuer="CN=DigiCert Secure,O=DigiCert Inc", san_dns=["pay.example.org"])
+    self_named = from_log(
+        subject="CN=DigiCert Secure,O=DigiCert Inc",
+        issuer="CN=DigiCert Secure,O=DigiCert Inc",
+        san_dns=["pay.example.org"],
+    )
     assert self_named.mimicry.kind == "exact_brand_untrusted"
     # the sensor validated it: trusted
-    validated = from_log(subject="CN=DigiCert Secure,O=DigiCert Inc", issuer="CN=DigiCert Secure,O=DigiCert Inc", san_dns=["pay.example.org"], validation_status="ok")
+    validated = from_log(
+        subject="CN=DigiCert Secure,O=DigiCert Inc",
+        issuer="CN=DigiCert Secure,O=DigiCert Inc",
+        san_dns=["pay.example.org"],
+        validation_status="ok",
+    )
     assert validated.mimicry.matched is False and validated.chain.store == "public"
 
 
 def test_log_attributes_become_facts():
     facts = from_log(
-        subject="C=US/ST=x", issuer="CN=Tiny CA", serial="-0A", version=1, key_type="rsa", key_length=1024,
-        signature_algorithm="md5WithRSAEncryption", not_before=NOW - timedelta(days=10), not_after=NOW + timedelta(days=3000),
-        basic_constraints_ca=True, san_ip=["198.51.100.4"],
+        subject="C=US/ST=x",
+        issuer="CN=Tiny CA",
+        serial="-0A",
+        version=1,
+        key_type="rsa",
+        key_length=1024,
+        signature_algorithm="md5WithRSAEncryption",
+        not_before=NOW - timedelta(days=10),
+        not_after=NOW + timedelta(days=3000),
+        basic_constraints_ca=True,
+        san_ip=["198.51.100.4"],
     )
-    assert {"x509_v1", "weak_key", "weak_signature_hash", "non_positive_serial", "long_validity", "ca_true_on_leaf", "country_len_ne_2"} <= set(facts.anomalies)
+    assert {
+        "x509_v1",
+        "weak_key",
+        "weak_signature_hash",
+        "non_positive_serial",
+        "long_validity",
+        "ca_true_on_leaf",
+        "country_len_ne_2",
+    } <= set(facts.anomalies)
     assert facts.serial == "-A" and facts.key_type == "RSA" and facts.ip_addresses == ["198.51.100.4"]
     assert facts.validity_days == 3010
 
@@ -203,6 +276,8 @@ def test_damaged_pem_falls_back_to_what_else_the_alert_carries():
 
 def test_hash_that_disagrees_with_the_certificate_is_an_error():
     cert = custom(name(("CN", "x.example.com")), sans=["x.example.com"])
-    facts = analyze_alert(CertificateAlert(id="m", time=NOW, certificate_pem=pem_of(cert).decode(), sha1="00" * 20), CTX)
+    facts = analyze_alert(
+        CertificateAlert(id="m", time=NOW, certificate_pem=pem_of(cert).decode(), sha1="00" * 20), CTX
+    )
     assert facts.source == "certificate"
     assert any("does not match the certificate" in e for e in facts.errors)

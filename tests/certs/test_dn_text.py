@@ -13,9 +13,19 @@ from hypothesis import strategies as st
 from certsoar.certs.dn import attributes_of, rfc4514, to_rfc4514
 
 _OIDS = [
-    NameOID.COUNTRY_NAME, NameOID.STATE_OR_PROVINCE_NAME, NameOID.LOCALITY_NAME, NameOID.ORGANIZATION_NAME,
-    NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.COMMON_NAME, NameOID.EMAIL_ADDRESS, NameOID.STREET_ADDRESS,
-    NameOID.DOMAIN_COMPONENT, NameOID.USER_ID, NameOID.SERIAL_NUMBER, NameOID.TITLE, NameOID.POSTAL_CODE,
+    NameOID.COUNTRY_NAME,
+    NameOID.STATE_OR_PROVINCE_NAME,
+    NameOID.LOCALITY_NAME,
+    NameOID.ORGANIZATION_NAME,
+    NameOID.ORGANIZATIONAL_UNIT_NAME,
+    NameOID.COMMON_NAME,
+    NameOID.EMAIL_ADDRESS,
+    NameOID.STREET_ADDRESS,
+    NameOID.DOMAIN_COMPONENT,
+    NameOID.USER_ID,
+    NameOID.SERIAL_NUMBER,
+    NameOID.TITLE,
+    NameOID.POSTAL_CODE,
 ]
 # every character RFC 4514 treats specially, plus NUL, spaces and non-ASCII
 _VALUES = st.text(alphabet=st.sampled_from(list('ab Z9\\"+,;<>#=\0/é猫\u200b')), min_size=1, max_size=12)
@@ -54,17 +64,34 @@ _ONELINE_VALUES = st.text(alphabet=st.sampled_from(list('ab Z9"+,;<>é')), min_s
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(_OIDS), _ONELINE_VALUES), min_size=1, max_size=6))
-def test_openssl_index_form_converts_to_what_cryptography_writes(pairs: list[tuple[x509.ObjectIdentifier, str]]) -> None:
+def test_openssl_index_form_converts_to_what_cryptography_writes(
+    pairs: list[tuple[x509.ObjectIdentifier, str]],
+) -> None:
     """index.txt writes ``/C=US/O=Example/CN=host`` (X.500 order, short names, values raw)."""
     name = _name(pairs)
-    oneline = "".join(f"/{attr.rfc4514_attribute_name if attr.oid in _SHORT else _OPENSSL[attr.oid]}={attr.value}" for attr in name)
+    oneline = "".join(
+        f"/{attr.rfc4514_attribute_name if attr.oid in _SHORT else _OPENSSL[attr.oid]}={attr.value}" for attr in name
+    )
     assert to_rfc4514(oneline) == name.rfc4514_string()
 
 
-_SHORT = {NameOID.COUNTRY_NAME, NameOID.STATE_OR_PROVINCE_NAME, NameOID.LOCALITY_NAME, NameOID.ORGANIZATION_NAME,
-          NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.COMMON_NAME, NameOID.DOMAIN_COMPONENT}
-_OPENSSL = {NameOID.EMAIL_ADDRESS: "emailAddress", NameOID.STREET_ADDRESS: "street", NameOID.USER_ID: "UID",
-            NameOID.SERIAL_NUMBER: "serialNumber", NameOID.TITLE: "title", NameOID.POSTAL_CODE: "postalCode"}
+_SHORT = {
+    NameOID.COUNTRY_NAME,
+    NameOID.STATE_OR_PROVINCE_NAME,
+    NameOID.LOCALITY_NAME,
+    NameOID.ORGANIZATION_NAME,
+    NameOID.ORGANIZATIONAL_UNIT_NAME,
+    NameOID.COMMON_NAME,
+    NameOID.DOMAIN_COMPONENT,
+}
+_OPENSSL = {
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+    NameOID.STREET_ADDRESS: "street",
+    NameOID.USER_ID: "UID",
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.TITLE: "title",
+    NameOID.POSTAL_CODE: "postalCode",
+}
 
 
 def test_known_examples() -> None:

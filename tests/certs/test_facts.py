@@ -19,7 +19,9 @@ def test_identifiers_match_the_der(analyze, make_cert):
     assert facts.parsed
     assert facts.sha256 == hashlib.sha256(der).hexdigest()
     assert facts.sha1 == hashlib.sha1(der).hexdigest()
-    spki = leaf.cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = leaf.cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert facts.spki_sha256 == hashlib.sha256(spki).hexdigest()
     assert facts.serial == f"{leaf.cert.serial_number:X}"
     assert facts.subject == "CN=www.example.com"
@@ -92,7 +94,13 @@ def test_names_and_outside_domains(analyze, make_cert):
         sans=["portal.example.com", "Example.COM", "evil-example.com", "*.cdn.example.net", "xn--bcher-kva.example"],
     )
     facts = analyze(leaf.pem, org_domains=["example.com", "Example.NET"])
-    assert facts.names == ["portal.example.com", "example.com", "evil-example.com", "*.cdn.example.net", "bücher.example"]
+    assert facts.names == [
+        "portal.example.com",
+        "example.com",
+        "evil-example.com",
+        "*.cdn.example.net",
+        "bücher.example",
+    ]
     assert facts.outside_domains == ["evil-example.com", "bücher.example"]
 
 
@@ -114,7 +122,9 @@ def test_der_input_is_accepted(analyze, make_cert):
     assert facts.names == ["der.example.com"]
 
 
-@pytest.mark.parametrize("junk", [b"", b"not a certificate", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"])
+@pytest.mark.parametrize(
+    "junk", [b"", b"not a certificate", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"]
+)
 def test_unparseable_input_raises_alert_error(analyze, junk):
     with pytest.raises(AlertError, match="certificate"):
         analyze(junk)

@@ -13,14 +13,14 @@ from certsoar.certs.fingerprints import normalize_digest, normalize_serial, seri
 @pytest.mark.parametrize(
     ("written", "canonical"),
     [
-        ("00:C7:D4:3A", "C7D43A"),          # colons, a leading zero byte
-        (" c7 d4 3a ", "C7D43A"),           # spaces, lower case
-        ("c7-d4-3a", "C7D43A"),             # dashes between bytes
+        ("00:C7:D4:3A", "C7D43A"),  # colons, a leading zero byte
+        (" c7 d4 3a ", "C7D43A"),  # spaces, lower case
+        ("c7-d4-3a", "C7D43A"),  # dashes between bytes
         ("0xC7D43A", "C7D43A"),
         ("0Xc7d43a", "C7D43A"),
         ("000000", "0"),
         ("00", "0"),
-        ("-4316693ED", "-4316693ED"),       # a negative serial as Zeek prints it keeps its sign
+        ("-4316693ED", "-4316693ED"),  # a negative serial as Zeek prints it keeps its sign
         ("-00:43:16", "-4316"),
         ("-0x10", "-10"),
         ("-0", "0"),
@@ -45,7 +45,7 @@ def test_serial_numbers_round_trip_through_the_canonical_form() -> None:
 def test_any_spelling_of_a_number_is_that_number(number: int, separator: str, upper: bool) -> None:
     digits = format(abs(number), "x").zfill(2)
     digits = "0" * (len(digits) % 2) + digits
-    pairs = separator.join(digits[i:i + 2] for i in range(0, len(digits), 2))
+    pairs = separator.join(digits[i : i + 2] for i in range(0, len(digits), 2))
     written = ("-" if number < 0 else "") + (pairs.upper() if upper else pairs)
     assert serial_number(written) == number
     assert normalize_serial(written) == serial_hex(number)
@@ -67,7 +67,9 @@ def test_digest_spellings(written: str, length: int | tuple[int, ...] | None, ca
     assert normalize_digest(written, length) == canonical
 
 
-@pytest.mark.parametrize(("bad", "length"), [("zz", None), ("", None), ("0x" + "ab" * 20, 40), ("ab" * 19, 40),
-                                             ("ab" * 32, 40), ("ab" * 20 + "\nx", 40)])
+@pytest.mark.parametrize(
+    ("bad", "length"),
+    [("zz", None), ("", None), ("0x" + "ab" * 20, 40), ("ab" * 19, 40), ("ab" * 32, 40), ("ab" * 20 + "\nx", 40)],
+)
 def test_not_digests(bad: str, length: int | None) -> None:
     assert normalize_digest(bad, length) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from certfactory import NOW, custom, name
 from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,6 @@ from hypothesis import strategies as st
 from certsoar.certs import analyze_certificate
 from certsoar.certs.names import covered_names, is_ip, looks_like_host, normalize_host
 from certsoar.certs.signals import MAX_MIMICRY_VALUES
-from certfactory import NOW, custom, name
 
 BASE = int(ipaddress.ip_address("10.0.0.0"))
 
@@ -70,7 +70,9 @@ def _reference(dns: list[str], ips: list[str], cn: str | None) -> tuple[list[str
     return names, addresses
 
 
-_HOSTS = st.sampled_from(["a.example.com", "A.example.com.", "xn--bcher-kva.example", "b.example", " ", "", "*.x.example"])
+_HOSTS = st.sampled_from(
+    ["a.example.com", "A.example.com.", "xn--bcher-kva.example", "b.example", " ", "", "*.x.example"]
+)
 _IPS = st.sampled_from(["10.0.0.1", "10.0.0.2", " 10.0.0.1 ", "::1", ""])
 
 
@@ -87,7 +89,10 @@ def test_an_issuer_with_thousands_of_names_is_compared_on_a_bounded_few() -> Non
     facts = _analyze(cert.public_bytes(Encoding.DER))
     assert facts.mimicry.matched and facts.mimicry.brand is not None and facts.mimicry.value == "DigiCert lnc"
     distinct = 1 + 1 + 2_000  # O, CN and every OU
-    assert f"issuer mimicry: {distinct - MAX_MIMICRY_VALUES} issuer O/CN/OU values beyond the first {MAX_MIMICRY_VALUES} were not compared" in facts.errors
+    assert (
+        f"issuer mimicry: {distinct - MAX_MIMICRY_VALUES} issuer O/CN/OU values beyond the first {MAX_MIMICRY_VALUES} were not compared"
+        in facts.errors
+    )
 
 
 def test_repeated_issuer_values_count_once() -> None:

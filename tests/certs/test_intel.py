@@ -63,7 +63,12 @@ def test_malformed_rows_are_skipped_and_counted(row):
 def _alerts(sha1: str, pem: str | None) -> list[CertificateAlert]:
     return [
         CertificateAlert(id="fp", time=NOW, sha1=sha1),
-        CertificateAlert(id="log", time=NOW, sha1=sha1, logged_certificate=LoggedCertificate(subject="CN=x", issuer="CN=x", serial="01")),
+        CertificateAlert(
+            id="log",
+            time=NOW,
+            sha1=sha1,
+            logged_certificate=LoggedCertificate(subject="CN=x", issuer="CN=x", serial="01"),
+        ),
     ] + ([CertificateAlert(id="pem", time=NOW, certificate_pem=pem)] if pem else [])
 
 
@@ -108,6 +113,8 @@ def test_same_size_rewrite_with_new_mtime_is_read_again(tmp_path):
 
 
 def test_missing_feed_is_a_note_not_a_crash(tmp_path):
-    facts = analyze_alert(CertificateAlert(id="a", time=NOW, sha1="ab" * 20), AnalysisContext(at=NOW, sslbl=tmp_path / "gone.csv"))
+    facts = analyze_alert(
+        CertificateAlert(id="a", time=NOW, sha1="ab" * 20), AnalysisContext(at=NOW, sslbl=tmp_path / "gone.csv")
+    )
     assert facts.sslbl is None
     assert any("SSLBL" in n and "skipped" in n for n in facts.notes)

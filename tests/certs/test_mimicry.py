@@ -102,7 +102,9 @@ def test_skeletons_of_look_alikes_are_equal(look_alike, original):
     assert skeleton(look_alike) == skeleton(original)
 
 
-@pytest.mark.parametrize(("a", "b"), [("DigiCert", "Digital"), ("Sectigo", "Sectlgo"), ("vvosign", "wosign"), ("Entrust", "GeoTrust")])
+@pytest.mark.parametrize(
+    ("a", "b"), [("DigiCert", "Digital"), ("Sectigo", "Sectlgo"), ("vvosign", "wosign"), ("Entrust", "GeoTrust")]
+)
 def test_different_names_keep_different_skeletons(a, b):
     assert skeleton(a) != skeleton(b)  # spelling variants are the fuzzy rule's job, not the skeleton's
 

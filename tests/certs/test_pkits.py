@@ -49,7 +49,9 @@ def test_chain_validation_agrees_with_pkits(leaf, ca, valid, why):
 
 
 def test_without_the_internal_anchor_nothing_validates():
-    facts = analyze_certificate(pem("ValidCertificatePathTest1EE", "GoodCACert"), at=AT, internal_roots=[], managed_cas=[], org_domains=[])
+    facts = analyze_certificate(
+        pem("ValidCertificatePathTest1EE", "GoodCACert"), at=AT, internal_roots=[], managed_cas=[], org_domains=[]
+    )
     assert facts.chain.store == "none" and "no internal roots configured" in (facts.chain.reason or "")
 
 
@@ -67,7 +69,9 @@ ROOT_CRL = load_crl(DATA / "TrustAnchorRootCRL.crl")
     ],
 )
 def test_crl_status(leaf, presented, checked, revoked, reason):
-    facts = analyze_certificate(pem(leaf, *presented), at=AT, internal_roots=[ANCHOR], managed_cas=[], org_domains=[], crls=[ROOT_CRL, GOOD_CRL])
+    facts = analyze_certificate(
+        pem(leaf, *presented), at=AT, internal_roots=[ANCHOR], managed_cas=[], org_domains=[], crls=[ROOT_CRL, GOOD_CRL]
+    )
     assert facts.revocation is not None
     assert facts.revocation.crl.endswith("GoodCACRL.crl")
     assert (facts.revocation.checked, facts.revocation.revoked, facts.revocation.reason) == (checked, revoked, reason)
@@ -79,24 +83,48 @@ def test_a_same_named_ca_with_another_key_cannot_vouch_for_the_crl():
     from certfactory import custom
 
     impostor = custom(cert("GoodCACert").subject, ca=True)  # "Good CA" by name, another key
-    facts = analyze_certificate(pem("InvalidRevokedEETest3EE"), at=AT, internal_roots=[ANCHOR], managed_cas=[impostor], org_domains=[], crls=[GOOD_CRL])
+    facts = analyze_certificate(
+        pem("InvalidRevokedEETest3EE"),
+        at=AT,
+        internal_roots=[ANCHOR],
+        managed_cas=[impostor],
+        org_domains=[],
+        crls=[GOOD_CRL],
+    )
     assert facts.revocation is not None and facts.revocation.checked is False
 
 
 def test_no_crl_for_the_issuer_means_no_revocation_facts():
-    facts = analyze_certificate(pem("InvalidRevokedEETest3EE", "GoodCACert"), at=AT, internal_roots=[ANCHOR], managed_cas=[], org_domains=[], crls=[ROOT_CRL])
+    facts = analyze_certificate(
+        pem("InvalidRevokedEETest3EE", "GoodCACert"),
+        at=AT,
+        internal_roots=[ANCHOR],
+        managed_cas=[],
+        org_domains=[],
+        crls=[ROOT_CRL],
+    )
     assert facts.revocation is None
 
 
 def test_stale_crl_is_said():
     later = datetime(2031, 6, 1, tzinfo=timezone.utc)
-    facts = analyze_certificate(pem("InvalidRevokedEETest3EE", "GoodCACert"), at=later, internal_roots=[ANCHOR], managed_cas=[], org_domains=[], crls=[GOOD_CRL])
+    facts = analyze_certificate(
+        pem("InvalidRevokedEETest3EE", "GoodCACert"),
+        at=later,
+        internal_roots=[ANCHOR],
+        managed_cas=[],
+        org_domains=[],
+        crls=[GOOD_CRL],
+    )
     assert facts.revocation.revoked and "stale" in facts.revocation.detail
 
 
 def test_crl_applies_to_a_logged_certificate_issued_by_a_managed_ca():
-    logged = LoggedCertificate(subject="CN=Invalid Revoked EE Certificate Test3,O=Test Certificates 2011,C=US",
-                               issuer="CN=Good CA,O=Test Certificates 2011,C=US", serial="0F")
+    logged = LoggedCertificate(
+        subject="CN=Invalid Revoked EE Certificate Test3,O=Test Certificates 2011,C=US",
+        issuer="CN=Good CA,O=Test Certificates 2011,C=US",
+        serial="0F",
+    )
     alert = CertificateAlert(id="adcs", time=AT, source_format="adcs-4887", logged_certificate=logged)
     ctx = AnalysisContext(at=AT, internal_roots=[ANCHOR], managed_cas=[cert("GoodCACert")], crls=[GOOD_CRL])
     facts = analyze_alert(alert, ctx)

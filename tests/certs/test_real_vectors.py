@@ -99,7 +99,9 @@ def test_openssl_defaults_on_real_certificates(name, tool, exact):
     assert facts.ioc_reasons == []  # OpenSSL's defaults are never an indicator by themselves
 
 
-@pytest.mark.parametrize("name", ["cryptography.io.chain.pem", "wildcard_san.pem", "utf8-dnsname.pem", "ecdsa_root.pem", "e-trust.ru.der"])
+@pytest.mark.parametrize(
+    "name", ["cryptography.io.chain.pem", "wildcard_san.pem", "utf8-dnsname.pem", "ecdsa_root.pem", "e-trust.ru.der"]
+)
 def test_real_certificates_match_no_offensive_tool(name):
     assert analyze(name).tools == []
 

@@ -21,16 +21,29 @@ NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corp Issuing CA")])
 
 def _ca(name: x509.Name = NAME) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(NOW - timedelta(days=30))
-            .not_valid_after(NOW + timedelta(days=30)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=30))
+        .not_valid_after(NOW + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
 def _crl(key: ec.EllipticCurvePrivateKey, revoked: int) -> x509.CertificateRevocationList:
     entry = x509.RevokedCertificateBuilder().serial_number(revoked).revocation_date(NOW - timedelta(days=1)).build()
-    return (x509.CertificateRevocationListBuilder().issuer_name(NAME).last_update(NOW - timedelta(days=1))
-            .next_update(NOW + timedelta(days=6)).add_revoked_certificate(entry).sign(key, hashes.SHA256()))
+    return (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(NAME)
+        .last_update(NOW - timedelta(days=1))
+        .next_update(NOW + timedelta(days=6))
+        .add_revoked_certificate(entry)
+        .sign(key, hashes.SHA256())
+    )
 
 
 def test_every_issuer_certificate_of_that_name_is_tried() -> None:

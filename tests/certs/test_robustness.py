@@ -61,9 +61,10 @@ from certsoar.certs.dn import parse_dn, rfc4514  # noqa: E402
 CTX = AnalysisContext(at=AT, org_domains=["example.com"])
 _dn_text = st.one_of(
     st.text(max_size=200),
-    st.lists(st.tuples(st.sampled_from(["C", "CN", "O", "OU", "ST", "L", "E", "1.2.3", "x"]), st.text(max_size=30)), max_size=6).map(
-        lambda pairs: ",".join(f"{k}={v}" for k, v in pairs)
-    ),
+    st.lists(
+        st.tuples(st.sampled_from(["C", "CN", "O", "OU", "ST", "L", "E", "1.2.3", "x"]), st.text(max_size=30)),
+        max_size=6,
+    ).map(lambda pairs: ",".join(f"{k}={v}" for k, v in pairs)),
     st.lists(st.tuples(st.sampled_from(["C", "CN", "O"]), st.text(max_size=30)), max_size=6).map(
         lambda pairs: "".join(f"/{k}={v}" for k, v in pairs)
     ),
@@ -75,7 +76,7 @@ _dn_text = st.one_of(
 def test_dn_parser_never_raises_and_round_trips(text):
     attrs = parse_dn(text)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in attrs)
-    if attrs and all(v == v.strip() and v and '\\' not in v for _, v in attrs):
+    if attrs and all(v == v.strip() and v and "\\" not in v for _, v in attrs):
         assert sorted(parse_dn(rfc4514(attrs))) == sorted(attrs)  # order may flip: RFC 4514 vs X.500 is a guess
 
 
@@ -88,15 +89,27 @@ def test_dn_parser_never_raises_and_round_trips(text):
     key_length=st.one_of(st.none(), st.integers(min_value=0, max_value=100_000)),
     days=st.one_of(st.none(), st.integers(min_value=-100_000, max_value=3_000_000)),
     ca=st.one_of(st.none(), st.booleans()),
-    status=st.one_of(st.none(), st.sampled_from(["ok", "self signed certificate", "self signed certificate in certificate chain"]), st.text(max_size=20)),
+    status=st.one_of(
+        st.none(),
+        st.sampled_from(["ok", "self signed certificate", "self signed certificate in certificate chain"]),
+        st.text(max_size=20),
+    ),
     source_format=st.sampled_from(["zeek-x509", "suricata-tls", "adcs-4887", "generic"]),
 )
-def test_logged_certificates_give_facts_or_alert_errors(subject, issuer, serial, key_type, key_length, days, ca, status, source_format):
+def test_logged_certificates_give_facts_or_alert_errors(
+    subject, issuer, serial, key_type, key_length, days, ca, status, source_format
+):
     try:
         logged = LoggedCertificate(
-            subject=subject, issuer=issuer, serial=serial or "01", key_type=key_type, key_length=key_length,
-            not_before=AT if days is not None else None, not_after=AT + timedelta(days=days) if days is not None else None,
-            basic_constraints_ca=ca, validation_status=status,
+            subject=subject,
+            issuer=issuer,
+            serial=serial or "01",
+            key_type=key_type,
+            key_length=key_length,
+            not_before=AT if days is not None else None,
+            not_after=AT + timedelta(days=days) if days is not None else None,
+            basic_constraints_ca=ca,
+            validation_status=status,
         )
         alert = CertificateAlert(id="h", time=AT, source_format=source_format, logged_certificate=logged)
     except (ValidationError, OverflowError):

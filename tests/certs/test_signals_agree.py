@@ -28,23 +28,47 @@ X509 = Path(__file__).resolve().parent.parent / "data" / "x509"
 DOMAINS = ["example.com", "corp.example"]
 # What a Zeek x509 record carries, and so what both paths must agree on.
 SHARED_FIELDS = (
-    "serial", "subject_cn", "issuer_cn", "issuer_org", "names", "ip_addresses", "not_before",
-    "not_after", "validity_days", "public_ca_named", "public_ca_brand", "lifetime_exceeded",
-    "outside_domains", "mimicry",
+    "serial",
+    "subject_cn",
+    "issuer_cn",
+    "issuer_org",
+    "names",
+    "ip_addresses",
+    "not_before",
+    "not_after",
+    "validity_days",
+    "public_ca_named",
+    "public_ca_brand",
+    "lifetime_exceeded",
+    "outside_domains",
+    "mimicry",
 )
 # Anomalies decided from recorded attributes alone. Not here, by design: ca_true_on_leaf (the certificate
 # path knows the trust store and our CAs, a log does not) and the structure anomalies a log cannot show.
 # empty_subject neither: intake reads a logged empty string as an absent subject.
 LOG_DECIDABLE = {
-    "x509_v1", "non_positive_serial", "country_len_ne_2", "packed_country_dn", "weak_key",
-    "weak_signature_hash", "not_yet_valid", "expired", "long_validity", "short_validity", "exceeds_public_max_validity",
+    "x509_v1",
+    "non_positive_serial",
+    "country_len_ne_2",
+    "packed_country_dn",
+    "weak_key",
+    "weak_signature_hash",
+    "not_yet_valid",
+    "expired",
+    "long_validity",
+    "short_validity",
+    "exceeds_public_max_validity",
     "missing_san",
 }
 _ZEEK_SIG = {
-    SignatureAlgorithmOID.RSA_WITH_MD5: "md5WithRSAEncryption", SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
-    SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption", SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
-    SignatureAlgorithmOID.ECDSA_WITH_SHA256: "ecdsa-with-SHA256", SignatureAlgorithmOID.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
-    SignatureAlgorithmOID.DSA_WITH_SHA1: "dsa-with-SHA1", SignatureAlgorithmOID.DSA_WITH_SHA256: "dsa_with_SHA256",
+    SignatureAlgorithmOID.RSA_WITH_MD5: "md5WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
+    SignatureAlgorithmOID.DSA_WITH_SHA1: "dsa-with-SHA1",
+    SignatureAlgorithmOID.DSA_WITH_SHA256: "dsa_with_SHA256",
 }
 
 
@@ -98,35 +122,66 @@ def _real(file: str) -> x509.Certificate:
     data = (X509 / file).read_bytes()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return x509.load_pem_x509_certificate(data) if data.startswith(b"-----") else x509.load_der_x509_certificate(data)
+        return (
+            x509.load_pem_x509_certificate(data) if data.startswith(b"-----") else x509.load_der_x509_certificate(data)
+        )
 
 
 _DIGICERT = name(("C", "US"), ("O", "DigiCert Inc"), ("CN", "DigiCert Global G2 TLS RSA SHA256 2020 CA1"))
 CERTIFICATES = {
     # real certificates (tests/data/x509, see its SOURCE.txt)
-    **{file: (lambda file=file: _real(file)) for file in (
-        "letsencryptx3.pem", "rapidssl_sha256_ca_g3.pem", "wildcard_san.pem", "custom__no_sans.pem", "v1_cert.pem",
-        "custom__negative_serial.pem", "ecdsa_root.pem", "e-trust.ru.der", "custom__dsa_selfsigned_ca.pem",
-        "utf8-dnsname.pem", "cryptography-scts.pem",
-    )},
+    **{
+        file: (lambda file=file: _real(file))
+        for file in (
+            "letsencryptx3.pem",
+            "rapidssl_sha256_ca_g3.pem",
+            "wildcard_san.pem",
+            "custom__no_sans.pem",
+            "v1_cert.pem",
+            "custom__negative_serial.pem",
+            "ecdsa_root.pem",
+            "e-trust.ru.der",
+            "custom__dsa_selfsigned_ca.pem",
+            "utf8-dnsname.pem",
+            "cryptography-scts.pem",
+        )
+    },
     # the shapes the rules care about
-    "mimicry, self-signed": lambda: custom(name(("C", "US"), ("O", "DigiCert lnc"), ("CN", "DigiCert Global Root G2")), sans=["cdn-update.net"]),
+    "mimicry, self-signed": lambda: custom(
+        name(("C", "US"), ("O", "DigiCert lnc"), ("CN", "DigiCert Global Root G2")), sans=["cdn-update.net"]
+    ),
     "brand-named leaf, over the limit": lambda: custom(
-        name(("CN", "shop.example.org")), issuer=_DIGICERT, sign_key=rsa_key(), sans=["shop.example.org"],
-        not_before=datetime(2026, 3, 20, tzinfo=timezone.utc), lifetime=timedelta(days=398), ca=False),
-    "Covenant: IP address CN": lambda: custom(name(("CN", "192.0.2.10")), ips=["192.0.2.10", "192.0.2.11"], lifetime=timedelta(days=3650)),
-    "weak RSA, internal names": lambda: custom(name(("CN", "wiki.corp.example")), key=rsa_key(1024), sans=["wiki.corp.example", "x.evil.test"]),
+        name(("CN", "shop.example.org")),
+        issuer=_DIGICERT,
+        sign_key=rsa_key(),
+        sans=["shop.example.org"],
+        not_before=datetime(2026, 3, 20, tzinfo=timezone.utc),
+        lifetime=timedelta(days=398),
+        ca=False,
+    ),
+    "Covenant: IP address CN": lambda: custom(
+        name(("CN", "192.0.2.10")), ips=["192.0.2.10", "192.0.2.11"], lifetime=timedelta(days=3650)
+    ),
+    "weak RSA, internal names": lambda: custom(
+        name(("CN", "wiki.corp.example")), key=rsa_key(1024), sans=["wiki.corp.example", "x.evil.test"]
+    ),
     "packed country (old Metasploit)": lambda: custom(name(("C", "US/ST=TX/O=x/CN=y"), ("CN", "a.example.net"))),
     "empty subject": lambda: custom(name(), sans=["a.example.net"]),
-    "expired and short": lambda: custom(name(("CN", "old.example.net")), not_before=NOW - timedelta(days=10), lifetime=timedelta(hours=1)),
+    "expired and short": lambda: custom(
+        name(("CN", "old.example.net")), not_before=NOW - timedelta(days=10), lifetime=timedelta(hours=1)
+    ),
     "not yet valid": lambda: custom(name(("CN", "new.example.net")), not_before=NOW + timedelta(days=10)),
-    "escaped DN characters": lambda: custom(name(("O", "Acme, Inc. + \"Co\""), ("OU", "#1 <dev>"), ("CN", "a.example.net "))),
+    "escaped DN characters": lambda: custom(
+        name(("O", 'Acme, Inc. + "Co"'), ("OU", "#1 <dev>"), ("CN", "a.example.net "))
+    ),
 }
 
 
 def _both(cert: x509.Certificate) -> tuple[CertificateFacts, CertificateFacts]:
     at = NOW
-    from_cert = analyze_certificate(cert.public_bytes(Encoding.PEM), at=at, internal_roots=[], managed_cas=[], org_domains=DOMAINS)
+    from_cert = analyze_certificate(
+        cert.public_bytes(Encoding.PEM), at=at, internal_roots=[], managed_cas=[], org_domains=DOMAINS
+    )
     alert = load_alert(json.dumps(zeek_x509_record(cert, at)).encode(), format="zeek-x509")
     assert alert.certificate_pem is None and alert.logged_certificate is not None
     from_log = analyze_alert(alert, AnalysisContext(at=at, org_domains=DOMAINS))
@@ -143,7 +198,9 @@ def test_the_log_path_gives_the_certificate_paths_signals(label: str) -> None:
         assert (from_log.key_type, from_log.key_size) == (from_cert.key_type, from_cert.key_size)
     # a name's RDN order is a guess in comma-separated text, and an empty subject is logged as absent
     for field in ("subject", "issuer"):
-        assert comparison_key(parse_dn(getattr(from_log, field))) == comparison_key(parse_dn(getattr(from_cert, field))), field
+        assert comparison_key(parse_dn(getattr(from_log, field))) == comparison_key(
+            parse_dn(getattr(from_cert, field))
+        ), field
     assert set(from_log.anomalies) & LOG_DECIDABLE == set(from_cert.anomalies) & LOG_DECIDABLE
     if from_cert.subject and from_cert.subject == from_cert.issuer:
         assert from_log.self_signed_name == from_cert.self_signed_name

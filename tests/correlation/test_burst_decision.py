@@ -13,11 +13,29 @@ WINDOW, SHORT = 24 * H, H
 RENEWAL = timedelta(days=30)
 
 
-def inc(minutes: float, host: str | None = None, requester: str | None = None, subject: str | None = None, *, kind: str = "command",
-        key_id: str | None = None, template: str | None = None, certificate: str | None = None, evidence: str | None = None) -> Incident:
+def inc(
+    minutes: float,
+    host: str | None = None,
+    requester: str | None = None,
+    subject: str | None = None,
+    *,
+    kind: str = "command",
+    key_id: str | None = None,
+    template: str | None = None,
+    certificate: str | None = None,
+    evidence: str | None = None,
+) -> Incident:
     return Incident(
-        time=AT + timedelta(minutes=minutes), host=host, requester=requester, subject=subject, kind=kind,  # type: ignore[arg-type]
-        evidence=evidence or f"e{minutes}{host}{requester}{subject}", source="test", key_id=key_id, template=template, certificate=certificate,
+        time=AT + timedelta(minutes=minutes),
+        host=host,
+        requester=requester,
+        subject=subject,
+        kind=kind,  # type: ignore[arg-type]
+        evidence=evidence or f"e{minutes}{host}{requester}{subject}",
+        source="test",
+        key_id=key_id,
+        template=template,
+        certificate=certificate,
     )
 
 
@@ -29,17 +47,71 @@ def run(incidents: list[Incident]):
 TABLE = [
     ("nothing", [], False, 0, 0),
     ("one incident", [inc(0, "ws1", "a", "CN=a")], False, 1, 1),
-    ("two unrelated within 1h fire the short window", [inc(-10, "ws1", "a", "CN=a"), inc(20, "ws2", "b", "CN=b")], True, 2, 2),
-    ("two unrelated 3h apart: neither window", [inc(-90, "ws1", "a", "CN=a"), inc(90, "ws2", "b", "CN=b")], False, 2, 0),
-    ("three unrelated in 20h fire the long window", [inc(-600, "ws1", "a", "CN=a"), inc(0, "ws2", "b", "CN=b"), inc(600, "ws3", "c", "CN=c")], True, 3, 1),
+    (
+        "two unrelated within 1h fire the short window",
+        [inc(-10, "ws1", "a", "CN=a"), inc(20, "ws2", "b", "CN=b")],
+        True,
+        2,
+        2,
+    ),
+    (
+        "two unrelated 3h apart: neither window",
+        [inc(-90, "ws1", "a", "CN=a"), inc(90, "ws2", "b", "CN=b")],
+        False,
+        2,
+        0,
+    ),
+    (
+        "three unrelated in 20h fire the long window",
+        [inc(-600, "ws1", "a", "CN=a"), inc(0, "ws2", "b", "CN=b"), inc(600, "ws3", "c", "CN=c")],
+        True,
+        3,
+        1,
+    ),
     ("same host relates", [inc(-5, "ws1", "a", "CN=a"), inc(5, "WS1.corp.example", "b", "CN=b")], False, 1, 1),
-    ("same requester relates (domain spelled differently)", [inc(-5, "ws1", "CORP\\alice", "CN=a"), inc(5, "ws2", "alice@corp.example", "CN=b")], False, 1, 1),
-    ("same subject relates (DN spelled differently)", [inc(-5, "ws1", "a", "CN=x,O=Acme"), inc(5, "ws2", "b", "O=Acme, CN=x")], False, 1, 1),
-    ("chain a-b-c is one group", [inc(-600, "ws1", "a", "CN=a"), inc(0, "ws1", "b", "CN=b"), inc(600, "ws2", "b", "CN=c")], False, 1, 1),
+    (
+        "same requester relates (domain spelled differently)",
+        [inc(-5, "ws1", "CORP\\alice", "CN=a"), inc(5, "ws2", "alice@corp.example", "CN=b")],
+        False,
+        1,
+        1,
+    ),
+    (
+        "same subject relates (DN spelled differently)",
+        [inc(-5, "ws1", "a", "CN=x,O=Acme"), inc(5, "ws2", "b", "O=Acme, CN=x")],
+        False,
+        1,
+        1,
+    ),
+    (
+        "chain a-b-c is one group",
+        [inc(-600, "ws1", "a", "CN=a"), inc(0, "ws1", "b", "CN=b"), inc(600, "ws2", "b", "CN=c")],
+        False,
+        1,
+        1,
+    ),
     ("unknown identities relate to nothing", [inc(-5, None, None, None), inc(5, None, None, None)], True, 2, 2),
-    ("outside the 24h window around the alert", [inc(-2000, "ws1", "a", "CN=a"), inc(-1900, "ws2", "b", "CN=b"), inc(-1800, "ws3", "c", "CN=c")], False, 0, 0),
-    ("no 24h window holds all three", [inc(-1430, "ws1", "a", "CN=a"), inc(-1420, "ws2", "b", "CN=b"), inc(60, "ws3", "c", "CN=c")], False, 2, 1),
-    ("three within 24h before the alert", [inc(-1430, "ws1", "a", "CN=a"), inc(-1420, "ws2", "b", "CN=b"), inc(-1000, "ws3", "c", "CN=c")], True, 3, 0),
+    (
+        "outside the 24h window around the alert",
+        [inc(-2000, "ws1", "a", "CN=a"), inc(-1900, "ws2", "b", "CN=b"), inc(-1800, "ws3", "c", "CN=c")],
+        False,
+        0,
+        0,
+    ),
+    (
+        "no 24h window holds all three",
+        [inc(-1430, "ws1", "a", "CN=a"), inc(-1420, "ws2", "b", "CN=b"), inc(60, "ws3", "c", "CN=c")],
+        False,
+        2,
+        1,
+    ),
+    (
+        "three within 24h before the alert",
+        [inc(-1430, "ws1", "a", "CN=a"), inc(-1420, "ws2", "b", "CN=b"), inc(-1000, "ws3", "c", "CN=c")],
+        True,
+        3,
+        0,
+    ),
     ("four related in an hour are one", [inc(m, "ws1", f"u{m}", f"CN={m}") for m in (0, 10, 20, 30)], False, 1, 1),
 ]
 
@@ -47,8 +119,14 @@ TABLE = [
 @pytest.mark.parametrize(("case", "incidents", "burst", "long_n", "short_n"), TABLE, ids=[row[0] for row in TABLE])
 def test_burst_decision_table(case, incidents, burst, long_n, short_n):
     decision = run(incidents)
-    assert (decision.burst, decision.unrelated_in_window, decision.unrelated_in_short_window) == (burst, long_n, short_n), decision.reason
-    assert decision.reason.startswith("burst" if burst else ("no certificate-creation" if not incidents else "no burst"))
+    assert (decision.burst, decision.unrelated_in_window, decision.unrelated_in_short_window) == (
+        burst,
+        long_n,
+        short_n,
+    ), decision.reason
+    assert decision.reason.startswith(
+        "burst" if burst else ("no certificate-creation" if not incidents else "no burst")
+    )
 
 
 def test_reason_names_groups_and_thresholds():
@@ -67,26 +145,94 @@ def test_thresholds_come_from_the_caller():
 # --- exclusions --------------------------------------------------------------------------------------------------
 
 EXCLUSIONS = [
-    ("automation by full account", [inc(0, "ws1", "CORP\\svc-acme", "CN=a")], ["CORP\\svc-acme"], 0, "allowlisted automation"),
-    ("automation by bare account name", [inc(0, "ws1", "corp\\SVC-ACME", "CN=a")], ["svc-acme"], 0, "allowlisted automation"),
-    ("automation by template", [inc(0, None, "CORP\\WS1$", "CN=ws1", kind="adcs-4887", template="Machine")], ["machine"], 0, "allowlisted automation"),
-    ("other domain's account is not the automation", [inc(0, "ws1", "EVIL\\svc-acme", "CN=a")], ["CORP\\svc-acme"], 1, None),
-    ("renewal: same subject and key within 30d",
-     [inc(-20 * 1440, "ws1", "a", "CN=w", key_id="K1", kind="adcs-4887", certificate="S1"), inc(0, "ws1", "a", "CN=w", key_id="k1", kind="adcs-4887", certificate="S2")],
-     [], 1, "renewal"),
-    ("same subject, new key is no renewal",
-     [inc(-20 * 1440, "ws1", "a", "CN=w", key_id="K1", kind="adcs-4887", certificate="S1"), inc(0, "ws1", "a", "CN=w", key_id="K2", kind="adcs-4887", certificate="S2")],
-     [], 2, None),
-    ("same key after the renewal window counts again",
-     [inc(-40 * 1440, "ws1", "a", "CN=w", key_id="K1", kind="adcs-4887", certificate="S1"), inc(0, "ws1", "a", "CN=w", key_id="K1", kind="adcs-4887", certificate="S2")],
-     [], 2, None),
-    ("the same AD CS issuance logged twice", [inc(0, None, "a", "CN=w", kind="adcs-4887", certificate="S1"), inc(3, None, "a", "CN=w", kind="adcs-4887", certificate="S1")], [], 1, "duplicate"),
-    ("the same command twice within 2 minutes", [inc(0, "ws1", "a", evidence="x"), inc(1, "ws1", "a", evidence="x")], [], 1, "duplicate"),
-    ("the same command an hour later counts", [inc(0, "ws1", "a", evidence="x"), inc(60, "ws1", "a", evidence="x")], [], 2, None),
+    (
+        "automation by full account",
+        [inc(0, "ws1", "CORP\\svc-acme", "CN=a")],
+        ["CORP\\svc-acme"],
+        0,
+        "allowlisted automation",
+    ),
+    (
+        "automation by bare account name",
+        [inc(0, "ws1", "corp\\SVC-ACME", "CN=a")],
+        ["svc-acme"],
+        0,
+        "allowlisted automation",
+    ),
+    (
+        "automation by template",
+        [inc(0, None, "CORP\\WS1$", "CN=ws1", kind="adcs-4887", template="Machine")],
+        ["machine"],
+        0,
+        "allowlisted automation",
+    ),
+    (
+        "other domain's account is not the automation",
+        [inc(0, "ws1", "EVIL\\svc-acme", "CN=a")],
+        ["CORP\\svc-acme"],
+        1,
+        None,
+    ),
+    (
+        "renewal: same subject and key within 30d",
+        [
+            inc(-20 * 1440, "ws1", "a", "CN=w", key_id="K1", kind="adcs-4887", certificate="S1"),
+            inc(0, "ws1", "a", "CN=w", key_id="k1", kind="adcs-4887", certificate="S2"),
+        ],
+        [],
+        1,
+        "renewal",
+    ),
+    (
+        "same subject, new key is no renewal",
+        [
+            inc(-20 * 1440, "ws1", "a", "CN=w", key_id="K1", kind="adcs-4887", certificate="S1"),
+            inc(0, "ws1", "a", "CN=w", key_id="K2", kind="adcs-4887", certificate="S2"),
+        ],
+        [],
+        2,
+        None,
+    ),
+    (
+        "same key after the renewal window counts again",
+        [
+            inc(-40 * 1440, "ws1", "a", "CN=w", key_id="K1", kind="adcs-4887", certificate="S1"),
+            inc(0, "ws1", "a", "CN=w", key_id="K1", kind="adcs-4887", certificate="S2"),
+        ],
+        [],
+        2,
+        None,
+    ),
+    (
+        "the same AD CS issuance logged twice",
+        [
+            inc(0, None, "a", "CN=w", kind="adcs-4887", certificate="S1"),
+            inc(3, None, "a", "CN=w", kind="adcs-4887", certificate="S1"),
+        ],
+        [],
+        1,
+        "duplicate",
+    ),
+    (
+        "the same command twice within 2 minutes",
+        [inc(0, "ws1", "a", evidence="x"), inc(1, "ws1", "a", evidence="x")],
+        [],
+        1,
+        "duplicate",
+    ),
+    (
+        "the same command an hour later counts",
+        [inc(0, "ws1", "a", evidence="x"), inc(60, "ws1", "a", evidence="x")],
+        [],
+        2,
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "incidents", "automation", "kept_n", "why"), EXCLUSIONS, ids=[row[0] for row in EXCLUSIONS])
+@pytest.mark.parametrize(
+    ("case", "incidents", "automation", "kept_n", "why"), EXCLUSIONS, ids=[row[0] for row in EXCLUSIONS]
+)
 def test_exclusion_table(case, incidents, automation, kept_n, why):
     kept, excluded = exclude(incidents, automation, RENEWAL)
     assert len(kept) == kept_n
@@ -110,11 +256,26 @@ def event(minutes: float, kind: str, **fields) -> SiemEvent:
 
 def test_incidents_from_events():
     events = [
-        event(0, "adcs", event_code="4887", disposition="3", requester="CORP\\WS-077$", subject="CN=ws-077", serial="AA", subject_key_id="11"),
+        event(
+            0,
+            "adcs",
+            event_code="4887",
+            disposition="3",
+            requester="CORP\\WS-077$",
+            subject="CN=ws-077",
+            serial="AA",
+            subject_key_id="11",
+        ),
         event(1, "adcs", event_code="4887", requester="CORP\\bob", subject="CN=bob"),  # v0 without disposition: issued
         event(2, "adcs", event_code="4888", disposition="-2146875392", requester="CORP\\mallory"),  # denied
         event(3, "adcs", event_code="4887", disposition="2", requester="CORP\\eve"),  # pending, not issued
-        event(4, "process", host="WS-1", requester="CORP\\alice", command='openssl req -x509 -subj "/CN=c2.example" -key k'),
+        event(
+            4,
+            "process",
+            host="WS-1",
+            requester="CORP\\alice",
+            command='openssl req -x509 -subj "/CN=c2.example" -key k',
+        ),
         event(5, "process", host="WS-1", command="openssl x509 -in c.pem -text"),
         event(6, "script", host="WS-2", command="$c = New-SelfSignedCertificate -Subject CN=vpn"),
         # certificate seen three times: incident at its first sighting, untrusted by the sensor's verdict
@@ -128,12 +289,21 @@ def test_incidents_from_events():
     ]
     found = incidents_from_events(events)
     assert [(i.kind, i.time.minute) for i in found] == [
-        ("adcs-4887", 0), ("adcs-4887", 1), ("command", 4), ("command", 6), ("first-seen-untrusted", 7), ("first-seen-untrusted", 10),
+        ("adcs-4887", 0),
+        ("adcs-4887", 1),
+        ("command", 4),
+        ("command", 6),
+        ("first-seen-untrusted", 7),
+        ("first-seen-untrusted", 10),
     ]
     adcs = found[0]
     assert adcs.host == "ws-077" and adcs.key_id == "11" and adcs.certificate == "AA"
     command = found[2]
     assert command.subject == "/CN=c2.example" and command.evidence.startswith("openssl req -x509: ")
     first_seen = found[4]
-    assert first_seen.host == "203.0.113.66" and first_seen.subject == "CN=c2" and "validation_status 'self signed certificate'" in first_seen.evidence
+    assert (
+        first_seen.host == "203.0.113.66"
+        and first_seen.subject == "CN=c2"
+        and "validation_status 'self signed certificate'" in first_seen.evidence
+    )
     assert "subject equals issuer" in found[5].evidence

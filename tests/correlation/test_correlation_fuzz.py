@@ -16,8 +16,36 @@ from certsoar.connectors.siem.windows import normalize_windows
 from certsoar.correlation.commands import command_subject, creation_command
 from certsoar.correlation.identity import canonical_account, canonical_dn, parse_server, short_host
 
-_words = st.sampled_from(["openssl", "req", "-x509", "powershell", "-enc", "-c", "cmd", "/c", "New-SelfSignedCertificate", "keytool",
-                          "-genkey", "certreq", "-new", '"', "'", ";", "&&", "|", "sudo", "-u", "env", "A=1", "-subj", "/CN=x", "\\", "\n"])
+_words = st.sampled_from(
+    [
+        "openssl",
+        "req",
+        "-x509",
+        "powershell",
+        "-enc",
+        "-c",
+        "cmd",
+        "/c",
+        "New-SelfSignedCertificate",
+        "keytool",
+        "-genkey",
+        "certreq",
+        "-new",
+        '"',
+        "'",
+        ";",
+        "&&",
+        "|",
+        "sudo",
+        "-u",
+        "env",
+        "A=1",
+        "-subj",
+        "/CN=x",
+        "\\",
+        "\n",
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -45,11 +73,33 @@ def test_identity_parsers_never_raise(text):
 _leaf = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
 _value = st.recursive(
     _leaf,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["#text", "@Name", "Name", "Data", "SystemTime", "x"]), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["#text", "@Name", "Name", "Data", "SystemTime", "x"]), inner, max_size=3)
+    ),
     max_leaves=10,
 )
-_windows_keys = st.sampled_from(["EventID", "Computer", "TimeCreated", "UtcTime", "Image", "CommandLine", "User", "RequestId", "Requester",
-                                 "Disposition", "SerialNumber", "Event", "System", "EventData", "winlog", "event", "ScriptBlockText"])
+_windows_keys = st.sampled_from(
+    [
+        "EventID",
+        "Computer",
+        "TimeCreated",
+        "UtcTime",
+        "Image",
+        "CommandLine",
+        "User",
+        "RequestId",
+        "Requester",
+        "Disposition",
+        "SerialNumber",
+        "Event",
+        "System",
+        "EventData",
+        "winlog",
+        "event",
+        "ScriptBlockText",
+    ]
+)
 _event_ids = st.sampled_from([1, "1", 4688, "4887", {"#text": "4886"}, 4104, 4870, 4888, None])
 
 
@@ -63,5 +113,7 @@ def test_windows_renderings_never_crash(tmp_path, obj, event_id):
     log.write_text(json.dumps(obj, default=str) + "\n")
     s = FilesSiem(FilesSiemSettings(paths=[log]), ConnectorEnv(name="f", state_dir=tmp_path, config_dir=tmp_path))
     start = datetime(1970, 1, 2, tzinfo=timezone.utc)
-    events = asyncio.run(s.search(SiemQuery(kinds=["process", "script", "adcs"], start=start, end=start + timedelta(days=60000))))
+    events = asyncio.run(
+        s.search(SiemQuery(kinds=["process", "script", "adcs"], start=start, end=start + timedelta(days=60000)))
+    )
     assert s.last_stats.records == 1 and len(events) <= 1

@@ -29,11 +29,20 @@ def encoded(script: str) -> str:
         ("certreq.exe -new req.inf req.req", "certreq -new"),
         ("certreq /submit -config CA01\\corp-CA req.req", "certreq -submit"),
         ("certutil -sign old.cer new.cer", "certutil -sign"),
-        ('powershell.exe -NoProfile -Command "$c = New-SelfSignedCertificate -DnsName www.example.com"', "New-SelfSignedCertificate"),
+        (
+            'powershell.exe -NoProfile -Command "$c = New-SelfSignedCertificate -DnsName www.example.com"',
+            "New-SelfSignedCertificate",
+        ),
         ("pwsh -c (New-SelfSignedCertificate -Subject CN=a)", "New-SelfSignedCertificate"),
         (f"powershell -enc {encoded('New-SelfSignedCertificate -DnsName a.example')}", "New-SelfSignedCertificate"),
-        (f"powershell.exe -NoP -EncodedCommand {encoded('Get-Certificate -Template WebServer -DnsName b.example')}", "Get-Certificate -Template"),
-        ("step certificate create leaf.example leaf.crt leaf.key --profile self-signed --subtle", "step certificate create"),
+        (
+            f"powershell.exe -NoP -EncodedCommand {encoded('Get-Certificate -Template WebServer -DnsName b.example')}",
+            "Get-Certificate -Template",
+        ),
+        (
+            "step certificate create leaf.example leaf.crt leaf.key --profile self-signed --subtle",
+            "step certificate create",
+        ),
         ("cfssl gencert -initca ca-csr.json", "cfssl gencert"),
         ("mkcert example.test localhost 127.0.0.1", "mkcert"),
         ("Certify.exe request /ca:CA01\\corp-CA /template:User /altname:administrator", "Certify request"),
@@ -70,7 +79,10 @@ def test_script_blocks_count_cmdlets_anywhere():
     [
         ('openssl req -x509 -subj "/C=US/CN=update.example" -key k', "/C=US/CN=update.example"),
         ('makecert -r -n "CN=Test Root" root.cer', "CN=Test Root"),
-        ('keytool -genkeypair -dname "CN=Major Cobalt Strike, O=cobaltstrike" -keystore s', "CN=Major Cobalt Strike, O=cobaltstrike"),
+        (
+            'keytool -genkeypair -dname "CN=Major Cobalt Strike, O=cobaltstrike" -keystore s',
+            "CN=Major Cobalt Strike, O=cobaltstrike",
+        ),
         ("powershell -c New-SelfSignedCertificate -DnsName a.example,b.example", "CN=a.example"),
         ("openssl req -x509 -key k", None),
     ],
@@ -80,7 +92,7 @@ def test_command_subject(line, subject):
 
 
 def test_tokenizer_and_program_names():
-    assert tokenize('a "b c" \'d e\' f;g&&h') == ["a", "b c", "d e", "f", ";", "g", "&&", "h"]
+    assert tokenize("a \"b c\" 'd e' f;g&&h") == ["a", "b c", "d e", "f", ";", "g", "&&", "h"]
     assert tokenize('x ""') == ["x", ""]
     assert program_name("C:\\Windows\\System32\\CertReq.EXE") == "certreq"
     assert program_name("/usr/local/bin/openssl") == "openssl"

@@ -31,9 +31,13 @@ TABLE = [
 ]
 
 
-@pytest.mark.parametrize(("case", "observed", "baseline", "floor", "fired", "z_none"), TABLE, ids=[row[0] for row in TABLE])
+@pytest.mark.parametrize(
+    ("case", "observed", "baseline", "floor", "fired", "z_none"), TABLE, ids=[row[0] for row in TABLE]
+)
 def test_traffic_decision_table(case, observed, baseline, floor, fired, z_none):
-    stat = assess("203.0.113.66:443", "bytes_out_per_hour", observed, baseline, z=LIMITS.z, ratio=LIMITS.ratio, floor=floor)
+    stat = assess(
+        "203.0.113.66:443", "bytes_out_per_hour", observed, baseline, z=LIMITS.z, ratio=LIMITS.ratio, floor=floor
+    )
     assert stat.fired is fired
     assert (stat.z is None) is z_none
     assert stat.baseline_hours == len(baseline or [])
@@ -69,17 +73,41 @@ def test_beacon_table(case, gaps, expected):
 
 
 def test_hourly_buckets_and_coverage():
-    points = [(T0 - timedelta(hours=3, minutes=30), 5.0), (T0 - timedelta(minutes=1), 7.0), (T0 + timedelta(minutes=10), 2.0),
-              (T0 + timedelta(minutes=50), 3.0), (T0 + timedelta(hours=2), 9.0), (T0 + timedelta(hours=30), 99.0)]
+    points = [
+        (T0 - timedelta(hours=3, minutes=30), 5.0),
+        (T0 - timedelta(minutes=1), 7.0),
+        (T0 + timedelta(minutes=10), 2.0),
+        (T0 + timedelta(minutes=50), 3.0),
+        (T0 + timedelta(hours=2), 9.0),
+        (T0 + timedelta(hours=30), 99.0),
+    ]
     series = hourly(points, T0, T0 - timedelta(hours=4), timedelta(hours=24), timedelta(days=7))
     assert series.baseline == [5.0, 0.0, 0.0, 7.0]  # only the 4 covered hours, empty hours as 0
     assert series.peak == 9.0  # the 30h point is after the measured span
     assert hourly(points, T0, None, timedelta(hours=24), timedelta(days=7)).baseline is None
 
 
-def conn(when: datetime, client: str, server: str = "203.0.113.66", port: int = 443, out: int = 1000, back: int = 5000, service: str | None = "ssl") -> SiemEvent:
-    return SiemEvent(time=when, source="conn.log (zeek-conn)", kind="conn", matched=[], src_ip=client, dst_ip=server, dst_port=port,
-                     bytes_out=out, bytes_in=back, service=service)
+def conn(
+    when: datetime,
+    client: str,
+    server: str = "203.0.113.66",
+    port: int = 443,
+    out: int = 1000,
+    back: int = 5000,
+    service: str | None = "ssl",
+) -> SiemEvent:
+    return SiemEvent(
+        time=when,
+        source="conn.log (zeek-conn)",
+        kind="conn",
+        matched=[],
+        src_ip=client,
+        dst_ip=server,
+        dst_port=port,
+        bytes_out=out,
+        bytes_in=back,
+        service=service,
+    )
 
 
 def test_measure_exfil_upload_heavy_and_beacon():
@@ -87,16 +115,30 @@ def test_measure_exfil_upload_heavy_and_beacon():
     events = []
     for hour in range(-72, 0):  # three days of ordinary browsing by the client, elsewhere
         for _ in range(rng.randint(5, 8)):
-            events.append(conn(T0 + timedelta(hours=hour, minutes=rng.randint(0, 59)), "10.0.0.5", server="198.51.100.20", out=rng.randint(2000, 4000)))
+            events.append(
+                conn(
+                    T0 + timedelta(hours=hour, minutes=rng.randint(0, 59)),
+                    "10.0.0.5",
+                    server="198.51.100.20",
+                    out=rng.randint(2000, 4000),
+                )
+            )
     for i in range(30):  # after first-seen: a beacon every 5 min to the new server, one big upload
         events.append(conn(T0 + timedelta(minutes=5 * i, seconds=1), "10.0.0.5", out=2000, back=300))
     events.append(conn(T0 + timedelta(hours=1, minutes=2, seconds=30), "10.0.0.5", out=80 * MB, back=20_000))
     result = measure(events, T0, ["203.0.113.66:443"], ["10.0.0.5"], LIMITS)
     assert result.changed
     server_bytes = next(s for s in result.servers if s.metric == "bytes_out_per_hour")
-    assert server_bytes.fired and server_bytes.baseline_median == 0 and server_bytes.z is None and server_bytes.upload_ratio > 1
+    assert (
+        server_bytes.fired
+        and server_bytes.baseline_median == 0
+        and server_bytes.z is None
+        and server_bytes.upload_ratio > 1
+    )
     client_bytes = next(s for s in result.clients if s.metric == "bytes_out_per_hour")
-    assert client_bytes.fired and client_bytes.z is not None and client_bytes.z > 3.5 and client_bytes.baseline_hours == 72
+    assert (
+        client_bytes.fired and client_bytes.z is not None and client_bytes.z > 3.5 and client_bytes.baseline_hours == 72
+    )
     assert not next(s for s in result.clients if s.metric == "connections_per_hour").fired  # 13/h is under the floor
     assert [(b.client, b.server) for b in result.beacons] == [("10.0.0.5", "203.0.113.66:443")]
     assert "upload-heavy (more bytes out than in): 203.0.113.66:443" in result.reason and "beacons" in result.reason
@@ -109,11 +151,18 @@ def test_measure_steady_server_does_not_change():
     for hour in range(-168, 24):
         for _ in range(rng.randint(90, 110)):  # ~100 connections an hour from the fleet, same before and after
             client = f"10.0.{rng.randint(0, 3)}.{rng.randint(1, 250)}"
-            events.append(conn(T0 + timedelta(hours=hour, seconds=rng.randint(0, 3599)), client, out=rng.randint(1000, 3000)))
+            events.append(
+                conn(T0 + timedelta(hours=hour, seconds=rng.randint(0, 3599)), client, out=rng.randint(1000, 3000))
+            )
     result = measure(events, T0, ["203.0.113.66:443"], [], LIMITS)
     assert not result.changed, result.reason
     connections = next(s for s in result.servers if s.metric == "connections_per_hour")
-    assert connections.baseline_hours == 168 and 90 <= connections.baseline_median <= 110 and connections.z is not None and connections.z < 3.5
+    assert (
+        connections.baseline_hours == 168
+        and 90 <= connections.baseline_median <= 110
+        and connections.z is not None
+        and connections.z < 3.5
+    )
     assert result.reason.startswith("no traffic change")
 
 
@@ -123,6 +172,13 @@ def test_measure_without_records_or_servers():
 
 
 def test_client_baseline_ignores_non_tls_services():
-    events = [conn(T0 - timedelta(hours=1), "10.0.0.5", out=50 * MB, service="dns"), conn(T0 + timedelta(minutes=1), "10.0.0.5", out=5)]
-    client_bytes = next(s for s in measure(events, T0, ["203.0.113.66:443"], ["10.0.0.5"], LIMITS).clients if s.metric == "bytes_out_per_hour")
+    events = [
+        conn(T0 - timedelta(hours=1), "10.0.0.5", out=50 * MB, service="dns"),
+        conn(T0 + timedelta(minutes=1), "10.0.0.5", out=5),
+    ]
+    client_bytes = next(
+        s
+        for s in measure(events, T0, ["203.0.113.66:443"], ["10.0.0.5"], LIMITS).clients
+        if s.metric == "bytes_out_per_hour"
+    )
     assert client_bytes.baseline_median == 0 and client_bytes.observed == 5

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from realcomponents import require_tool
 
 from certsoar.lab import LabPaths, ensure_lab, lab_paths
-from realcomponents import require_tool
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,12 +29,21 @@ class Cli:
     lab: LabPaths
     env: dict[str, str]
 
-    def run(self, *args: str, crash_at: str | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, crash_at: str | None = None, stdin: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)
         if crash_at:
             env["CERTSOAR_TEST_CRASH_AT"] = crash_at
-        return subprocess.run([sys.executable, "-m", "certsoar", *args], env=env, capture_output=True, text=True,
-                              timeout=120, input=stdin.decode() if stdin else None, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "certsoar", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            input=stdin.decode() if stdin else None,
+            check=False,
+        )
 
     def json(self, *args: str, expect: int = 0, **kw: Any) -> dict[str, Any]:
         done = self.run(*args, "--json", **kw)
@@ -61,5 +70,6 @@ def cli(pristine_lab: Path, tmp_path: Path) -> Cli:
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()
+    }

@@ -29,8 +29,13 @@ def _run_measured(tmp_path: Path, alert: Path, via_stdin: bool) -> dict[str, obj
     config.write_text("state_dir: state\n", encoding="utf-8")
     source = "-" if via_stdin else str(alert)
     command = [sys.executable, "-m", "certsoar", "run", "certificate-alert", "--alert", source, "--config", str(config)]
-    done = subprocess.run([sys.executable, "-c", _MEASURE, source, str(alert), *command], capture_output=True, text=True,
-                          timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, source, str(alert), *command],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     result: dict[str, object] = json.loads(done.stdout)
     return result
 

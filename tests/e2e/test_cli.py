@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import Cli, snapshot
 
 
@@ -20,7 +19,10 @@ def alert(cli: Cli, **changes: object) -> bytes:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"certificate_pem": None}, "the alert names no certificate: give certificate_pem, sha256, sha1 or a logged serial"),
+        (
+            {"certificate_pem": None},
+            "the alert names no certificate: give certificate_pem, sha256, sha1 or a logged serial",
+        ),
         ({"time": "yesterday"}, "time: Input should be a valid datetime"),
         ({"dst_ip": "not-an-ip"}, "dst_ip: Value error, 'not-an-ip' is not an IP address"),
         ({"dst_port": 70000}, "dst_port: Input should be less than or equal to 65535"),
@@ -56,7 +58,9 @@ def test_bad_config_exits_2_naming_the_key(cli: Cli, tmp_path: Path) -> None:
 
     config.write_text("connectors:\n  firewall: {type: nftables, ruleset: x.nft, aply: true}\n")
     done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(config))
-    assert done.returncode == 2 and "connectors.firewall (nftables): aply: Extra inputs are not permitted" in done.stderr
+    assert (
+        done.returncode == 2 and "connectors.firewall (nftables): aply: Extra inputs are not permitted" in done.stderr
+    )
 
     config.write_text("connectors:\n  ca: {type: no-such-ca}\n")
     done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(config))
@@ -68,8 +72,12 @@ def test_bad_config_exits_2_naming_the_key(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_hostile_alert_fields_render_literally(cli: Cli) -> None:
-    hostile = alert(cli, id="x`](http://evil)`{{ 7*7 }}", host="{{ config }}<script>alert(1)</script>",
-                    sni="{% for x in range(10**9) %}{% endfor %}\n# forged heading")
+    hostile = alert(
+        cli,
+        id="x`](http://evil)`{{ 7*7 }}",
+        host="{{ config }}<script>alert(1)</script>",
+        sni="{% for x in range(10**9) %}{% endfor %}\n# forged heading",
+    )
     plan = json.loads(cli.run("run", "certificate-alert", "--alert", "-", "--dry-run", "--json", stdin=hostile).stdout)
     summary = plan["notifications"][0]["body"]
     assert "{{ 7*7 }}" in summary and "49" not in summary.split("Observed")[0]
@@ -103,7 +111,9 @@ def test_validate_reports_file_line_and_exits_1(cli: Cli, tmp_path: Path) -> Non
 
 def test_run_with_a_playbook_file_that_does_not_validate_exits_1(cli: Cli, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
-    broken.write_text("id: b\ntrigger: {alert: certificate}\nsteps:\n  - {id: a, action: notify.send, with: {template: x.j2}}\n")
+    broken.write_text(
+        "id: b\ntrigger: {alert: certificate}\nsteps:\n  - {id: a, action: notify.send, with: {template: x.j2}}\n"
+    )
     done = cli.run("run", str(broken), "--alert", str(cli.lab.alerts["internal"]))
     assert done.returncode == 1 and "template 'x.j2' does not exist" in done.stderr
 
@@ -138,14 +148,23 @@ def test_connectors_check_reads_each_configured_connector_and_writes_nothing(cli
     before = snapshot(state)
     checked = json.loads(cli.run("connectors", "check", "--json").stdout)
     assert snapshot(state) == before
-    assert {(c["kind"], c["ok"]) for c in checked} == {("siem", True), ("ca", True), ("firewall", True), ("proxy", True),
-                                                       ("ticket", True), ("notify", True)}
+    assert {(c["kind"], c["ok"]) for c in checked} == {
+        ("siem", True),
+        ("ca", True),
+        ("firewall", True),
+        ("proxy", True),
+        ("ticket", True),
+        ("notify", True),
+    }
     ca = next(c for c in checked if c["kind"] == "ca")
     assert ca["detail"] == "1 CA certificate(s), 3 issued"
 
     broken = tmp_path / "broken.yaml"
-    broken.write_text(cli.lab.config.read_text().replace("paths: [logs]", "paths: [no-such-logs]")
-                      .replace("openssl_config: ca/openssl.cnf", "openssl_config: ca/missing.cnf"))
+    broken.write_text(
+        cli.lab.config.read_text()
+        .replace("paths: [logs]", "paths: [no-such-logs]")
+        .replace("openssl_config: ca/openssl.cnf", "openssl_config: ca/missing.cnf")
+    )
     (tmp_path / "ca").mkdir()
     done = cli.run("connectors", "check", "--config", str(broken))
     assert done.returncode == 1

@@ -30,8 +30,9 @@ steps:
 """
 
 
-def _approve(cli: Cli, config: str, run_id: str, start: BarrierType,
-             results: "multiprocessing.Queue[tuple[str, int, str]]") -> None:
+def _approve(
+    cli: Cli, config: str, run_id: str, start: BarrierType, results: "multiprocessing.Queue[tuple[str, int, str]]"
+) -> None:
     start.wait()  # every approval is released at the same instant
     done = cli.run("approve", run_id, "--as", "alice", "--config", config, "--json")
     results.put((run_id, done.returncode, done.stdout or done.stderr))
@@ -46,8 +47,19 @@ def test_runs_approved_at_the_same_instant_lose_no_block(cli: Cli, tmp_path: Pat
         sha1 = hashlib.sha1(f"rogue-{n}".encode()).hexdigest()
         address = f"203.0.113.{100 + n}"
         alert = tmp_path / f"alert{n}.json"
-        alert.write_text(json.dumps({"id": f"concurrent-{n}", "time": "2026-11-27T08:00:00Z", "host": "ws-1",
-                                     "src_ip": "10.20.0.37", "dst_ip": address, "dst_port": 443, "sha1": sha1}))
+        alert.write_text(
+            json.dumps(
+                {
+                    "id": f"concurrent-{n}",
+                    "time": "2026-11-27T08:00:00Z",
+                    "host": "ws-1",
+                    "src_ip": "10.20.0.37",
+                    "dst_ip": address,
+                    "dst_port": 443,
+                    "sha1": sha1,
+                }
+            )
+        )
         started = cli.json("run", str(playbook), "--alert", str(alert), "--config", config)
         assert started["status"] == "waiting_approval", started
         wanted[started["id"]] = (address, sha1)
@@ -72,5 +84,5 @@ def test_runs_approved_at_the_same_instant_lose_no_block(cli: Cli, tmp_path: Pat
     rules = ruleset.read_text()
     assert [address for address, _ in wanted.values() if f"\t{address} comment" not in rules] == [], rules
     listed = fingerprints.read_text()
-    colon = {sha1: ":".join(sha1[i:i + 2] for i in range(0, 40, 2)).upper() for _, sha1 in wanted.values()}
+    colon = {sha1: ":".join(sha1[i : i + 2] for i in range(0, 40, 2)).upper() for _, sha1 in wanted.values()}
     assert [sha1 for sha1, line in colon.items() if f"\n{line}\n" not in listed] == [], listed

@@ -39,9 +39,29 @@ def at_once(cli: Cli, *commands: list[str], where: Path) -> list[subprocess.Comp
     for i, args in enumerate(commands):
         ready = where / f"ready.{i}"
         ready.unlink(missing_ok=True)
-        procs.append((ready, args, subprocess.Popen(
-            [sys.executable, "-c", RELEASED, str(ready), str(go), *args, "--config", str(cli.lab.config), "--json"],
-            env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        procs.append(
+            (
+                ready,
+                args,
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        RELEASED,
+                        str(ready),
+                        str(go),
+                        *args,
+                        "--config",
+                        str(cli.lab.config),
+                        "--json",
+                    ],
+                    env=cli.env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                ),
+            )
+        )
     deadline = time.monotonic() + 60
     while not all(ready.exists() for ready, _, _ in procs):
         assert time.monotonic() < deadline, "the processes never got ready"
@@ -86,12 +106,14 @@ def test_approve_and_four_resumes_execute_the_run_once(pristine_lab: Path, tmp_p
         cli = fresh_cli(pristine_lab, tmp_path / f"trial{trial}")
         run = cmd(cli, "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
         assert run["status"] == "waiting_approval"
-        done = at_once(cli, ["approve", run["id"], "--as", "alice"], *[["runs", "resume", run["id"]]] * 4,
-                       where=tmp_path)
+        done = at_once(
+            cli, ["approve", run["id"], "--as", "alice"], *[["runs", "resume", run["id"]]] * 4, where=tmp_path
+        )
         assert done[0].returncode == 0, done[0].stderr
         for resumed in done[1:]:  # nothing to do, or refused because the approver executes it
-            assert resumed.returncode == 0 or (resumed.returncode == 2 and "is being executed by" in resumed.stderr), \
+            assert resumed.returncode == 0 or (resumed.returncode == 2 and "is being executed by" in resumed.stderr), (
                 resumed.stderr
+            )
         assert cmd(cli, "runs", "show", run["id"])["status"] == "completed"
         assert effects_in_targets(cli) == {"revoked": 1, "firewall": 1, "proxy": 1, "tickets": 1, "comments": 1}
         events = audit_events(cli, run["id"])
@@ -104,14 +126,19 @@ def test_two_concurrent_runs_of_one_alert_execute_it_once(pristine_lab: Path, tm
     for trial in range(3):
         cli = fresh_cli(pristine_lab, tmp_path / f"trial{trial}")
         alert = str(cli.lab.alerts["internal"])
-        done = at_once(cli, ["run", "certificate-alert", "--alert", alert],
-                       ["run", "certificate-alert", "--alert", alert], where=tmp_path)
+        done = at_once(
+            cli,
+            ["run", "certificate-alert", "--alert", alert],
+            ["run", "certificate-alert", "--alert", alert],
+            where=tmp_path,
+        )
         assert [d.returncode for d in done] == [0, 0], [d.stderr for d in done]
         views = [json.loads(d.stdout) for d in done]
         assert views[0]["id"] == views[1]["id"]
         for view in views:  # the loser sees the run as it stands, and who executes it
             assert view["status"] == "waiting_approval" or (
-                view["status"] == "running" and view["executor"]["owner"]), view
+                view["status"] == "running" and view["executor"]["owner"]
+            ), view
         records = cmd(cli, "runs", "audit", views[0]["id"])["records"]
         journaled = [json.loads(r["data"])["step"] for r in records if r["event"].startswith("step.")]
         assert len(journaled) == len(set(journaled)), journaled  # no step executed twice
@@ -123,6 +150,7 @@ def test_two_concurrent_runs_of_one_alert_execute_it_once(pristine_lab: Path, tm
 
 def contained(cli: Cli) -> dict[str, int]:
     """What the targets hold; a ruleset or list never written holds nothing."""
+
     def text(path: Path) -> str:
         return path.read_text() if path.exists() else ""
 
@@ -139,8 +167,9 @@ def test_approve_and_deny_at_the_same_instant_one_decision_wins(pristine_lab: Pa
     for trial in range(8):
         cli = fresh_cli(pristine_lab, tmp_path / f"trial{trial}")
         run = cmd(cli, "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
-        approve, deny = at_once(cli, ["approve", run["id"], "--as", "alice"], ["deny", run["id"], "--as", "bob"],
-                                where=tmp_path)
+        approve, deny = at_once(
+            cli, ["approve", run["id"], "--as", "alice"], ["deny", run["id"], "--as", "bob"], where=tmp_path
+        )
         assert sorted([approve.returncode, deny.returncode]) == [0, 1], (approve.stderr, deny.stderr)
         final = cmd(cli, "runs", "show", run["id"])
         decisions = final["approval"]["decisions"]
@@ -148,12 +177,19 @@ def test_approve_and_deny_at_the_same_instant_one_decision_wins(pristine_lab: Pa
         targets = contained(cli)
         if approve.returncode == 0:
             assert "not waiting for approval: gate approval is approved (approved by alice)" in deny.stderr
-            assert (final["status"], final["approval"]["status"], decisions[0]["analyst"]) == \
-                ("completed", "approved", "alice")
+            assert (final["status"], final["approval"]["status"], decisions[0]["analyst"]) == (
+                "completed",
+                "approved",
+                "alice",
+            )
             assert targets == {"revoked": 1, "firewall": 1, "proxy": 1}
         else:
             assert "not waiting for approval: gate approval is denied (denied by bob)" in approve.stderr
-            assert (final["status"], final["approval"]["status"], decisions[0]["analyst"]) == ("denied", "denied", "bob")
+            assert (final["status"], final["approval"]["status"], decisions[0]["analyst"]) == (
+                "denied",
+                "denied",
+                "bob",
+            )
             assert targets == {"revoked": 0, "firewall": 0, "proxy": 0}
         seen.add(final["status"])
     print("decided:", seen)
@@ -171,17 +207,27 @@ def test_a_run_held_by_a_live_executor_is_refused_to_resume(cli: Cli) -> None:
     assert refused.returncode == 2
     assert f"run {run['id']} is being executed by soar-worker-2:4242:ab12" in refused.stderr
     again = cmd(cli, "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
-    assert (again["id"], again["status"], again["executor"]["owner"]) == (run["id"], "running", "soar-worker-2:4242:ab12")
+    assert (again["id"], again["status"], again["executor"]["owner"]) == (
+        run["id"],
+        "running",
+        "soar-worker-2:4242:ab12",
+    )
 
 
 def test_a_corrupt_run_store_is_a_clear_error(cli: Cli) -> None:
     store = cli.lab.root.parent / "runs.sqlite3"
     store.write_bytes(b"this is not a database" * 100)
-    for args in (["runs", "list"], ["runs", "show", "x"], ["runs", "audit"],
-                 ["run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"])]):
+    for args in (
+        ["runs", "list"],
+        ["runs", "show", "x"],
+        ["runs", "audit"],
+        ["run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"])],
+    ):
         done = cli.run(*args, "--config", str(cli.lab.config))
         assert done.returncode == 2, (args, done.stderr)
-        assert "run store " in done.stderr and "runs.sqlite3: " in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert "run store " in done.stderr and "runs.sqlite3: " in done.stderr and "Traceback" not in done.stderr, (
+            done.stderr
+        )
 
 
 def test_a_broken_page_is_a_clear_error_not_an_intact_audit(cli: Cli) -> None:
@@ -198,23 +244,29 @@ def test_a_broken_page_is_a_clear_error_not_an_intact_audit(cli: Cli) -> None:
     done = cli.run("runs", "audit", "--config", str(cli.lab.config))
     # the audit cannot be verified: an audit failure (exit 1), never "intact"
     assert done.returncode == 1 and "intact" not in done.stdout, (done.stdout, done.stderr)
-    assert "run store " in done.stderr and "runs.sqlite3 is damaged" in done.stderr and "Traceback" not in done.stderr, \
-        done.stderr
+    assert (
+        "run store " in done.stderr and "runs.sqlite3 is damaged" in done.stderr and "Traceback" not in done.stderr
+    ), done.stderr
     shown = cli.run("approve", run["id"], "--as", "alice", "--config", str(cli.lab.config))
     assert shown.returncode == 2 and "Traceback" not in shown.stderr, shown.stderr
 
 
 def test_a_read_only_run_store_is_a_clear_error(cli: Cli) -> None:
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], check=False).returncode != 0:
-        raise missing("unshare -m (a mount namespace) to mount the state dir read-only; as root even 0444 "
-                      "files are writable")
+        raise missing(
+            "unshare -m (a mount namespace) to mount the state dir read-only; as root even 0444 files are writable"
+        )
     run = cmd(cli, "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
     state = cli.lab.root.parent
-    script = (f'mount --bind -o ro "{state}" "{state}" && exec "{sys.executable}" -m certsoar approve {run["id"]} '
-              f'--as alice --config "{cli.lab.config}"')
-    done = subprocess.run(["unshare", "-m", "sh", "-c", script], env=cli.env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    script = (
+        f'mount --bind -o ro "{state}" "{state}" && exec "{sys.executable}" -m certsoar approve {run["id"]} '
+        f'--as alice --config "{cli.lab.config}"'
+    )
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], env=cli.env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 2, (done.stdout, done.stderr)
-    assert "run store " in done.stderr and "runs.sqlite3: " in done.stderr and "Traceback" not in done.stderr, \
+    assert "run store " in done.stderr and "runs.sqlite3: " in done.stderr and "Traceback" not in done.stderr, (
         done.stderr
+    )
     assert cmd(cli, "runs", "show", run["id"])["status"] == "waiting_approval"

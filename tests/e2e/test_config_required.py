@@ -10,15 +10,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from realcomponents import require_tool
 
 from certsoar.config import load_config
 from certsoar.errors import ConfigError
 from certsoar.starter import write_starter_config
-from realcomponents import require_tool
 
-ALERT = {"id": "siem-notable-1", "time": "2026-11-27T08:12:44Z", "host": "ws-0137.corp.example", "src_ip": "10.20.0.37",
-         "dst_ip": "203.0.113.45", "dst_port": 443, "sni": "cdn-update.net",
-         "sha1": "52:D3:53:70:63:0E:6D:8C:49:F7:81:1D:B7:35:4A:17:D4:E5:7D:44"}
+ALERT = {
+    "id": "siem-notable-1",
+    "time": "2026-11-27T08:12:44Z",
+    "host": "ws-0137.corp.example",
+    "src_ip": "10.20.0.37",
+    "dst_ip": "203.0.113.45",
+    "dst_port": 443,
+    "sni": "cdn-update.net",
+    "sha1": "52:D3:53:70:63:0E:6D:8C:49:F7:81:1D:B7:35:4A:17:D4:E5:7D:44",
+}
 
 COMMANDS = [
     ["run", "certificate-alert", "--alert", "alert.json"],
@@ -37,8 +44,15 @@ COMMANDS = [
 def _certsoar(cwd: Path, *args: str, **env_changes: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
     env.update(env_changes)
-    return subprocess.run([sys.executable, "-m", "certsoar", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "certsoar", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a[:2]))
@@ -78,7 +92,9 @@ def test_init_writes_a_starter_config_that_loads_and_checks(tmp_path: Path) -> N
     assert [r["kind"] for r in results] == ["siem", "ticket", "notify", "notify"] and all(r["ok"] for r in results)
     # and it runs an alert end to end (analysis and notification; no containment configured)
     (tmp_path / "alert.json").write_text(json.dumps(ALERT), encoding="utf-8")
-    ran = _certsoar(tmp_path, "run", "certificate-alert", "--alert", "alert.json", "--json", CERTSOAR_CONFIG=str(config_file))
+    ran = _certsoar(
+        tmp_path, "run", "certificate-alert", "--alert", "alert.json", "--json", CERTSOAR_CONFIG=str(config_file)
+    )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert json.loads(ran.stdout)["status"] == "completed"
 

@@ -7,10 +7,10 @@ import json
 import sqlite3
 
 import pytest
+from conftest import Cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from conftest import Cli
 from certsoar.faults import CRASH_EXIT_CODE
 
 
@@ -20,12 +20,23 @@ def crash_points(cli: Cli) -> list[str]:
     sha1 = rogue.fingerprint(hashes.SHA1()).hex()
     sha256 = rogue.fingerprint(hashes.SHA256()).hex()
     return [
-        "before:approval", "before:contain", "before:revoke",
-        f"intent:ca:openssl-ca:revoke:{serial}", f"write:ca:openssl-ca:revoke:{serial}", "after:revoke",
-        "intent:firewall:nftables:block:198.51.100.23", "write:firewall:nftables:block:198.51.100.23",
-        "after:block_servers", f"intent:proxy:squid:block:{sha1}", f"write:proxy:squid:block:{sha1}",
-        "after:block_cert", "after:contain", "before:ticket_update",
-        f"write:ticket:local:{sha256}:comment:RUN:ticket_update", "after:ticket_update", "before:outcome",
+        "before:approval",
+        "before:contain",
+        "before:revoke",
+        f"intent:ca:openssl-ca:revoke:{serial}",
+        f"write:ca:openssl-ca:revoke:{serial}",
+        "after:revoke",
+        "intent:firewall:nftables:block:198.51.100.23",
+        "write:firewall:nftables:block:198.51.100.23",
+        "after:block_servers",
+        f"intent:proxy:squid:block:{sha1}",
+        f"write:proxy:squid:block:{sha1}",
+        "after:block_cert",
+        "after:contain",
+        "before:ticket_update",
+        f"write:ticket:local:{sha256}:comment:RUN:ticket_update",
+        "after:ticket_update",
+        "before:outcome",
     ]
 
 

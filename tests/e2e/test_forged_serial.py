@@ -24,17 +24,30 @@ def _cert(path: Path) -> x509.Certificate:
 def notable(cli: Cli, event_id: str, serial: int, subject: str) -> bytes:
     """A Splunk notable with CIM Certificates fields: serial, subject and issuer, no certificate, no hash."""
     time = json.loads(cli.lab.alerts["internal"].read_text())["time"]
-    return json.dumps({"result": {
-        "event_id": event_id, "rule_name": "Internal CA certificate for a foreign name", "_time": time,
-        "src_ip": "10.20.0.61", "dest_ip": "203.0.113.80", "dest_port": "443",
-        "ssl_serial": format(serial, "X"), "ssl_subject": subject,
-        "ssl_issuer": _cert(cli.lab.ca_cert).subject.rfc4514_string(),
-    }}).encode()
+    return json.dumps(
+        {
+            "result": {
+                "event_id": event_id,
+                "rule_name": "Internal CA certificate for a foreign name",
+                "_time": time,
+                "src_ip": "10.20.0.61",
+                "dest_ip": "203.0.113.80",
+                "dest_port": "443",
+                "ssl_serial": format(serial, "X"),
+                "ssl_subject": subject,
+                "ssl_issuer": _cert(cli.lab.ca_cert).subject.rfc4514_string(),
+            }
+        }
+    ).encode()
 
 
 def ca_status(cli: Cli, serial: int) -> str:
-    done = subprocess.run(["openssl", "ca", "-config", str(cli.lab.ca_config), "-status", format(serial, "04X")],
-                          cwd=cli.lab.ca_dir, capture_output=True, text=True)
+    done = subprocess.run(
+        ["openssl", "ca", "-config", str(cli.lab.ca_config), "-status", format(serial, "04X")],
+        cwd=cli.lab.ca_dir,
+        capture_output=True,
+        text=True,
+    )
     return done.stdout + done.stderr
 
 
@@ -49,7 +62,10 @@ def test_forged_serial_is_escalated_as_a_mismatch_and_never_offered_for_revocati
 
     rules = {r["rule"]: r["reason"] for r in result["verdict"]["reasons"]}
     assert "unauthorized_internal" not in rules
-    assert "login.microsoftonline.com" in rules["ca_certificate_differs"] and "wiki.corp.example" in rules["ca_certificate_differs"]
+    assert (
+        "login.microsoftonline.com" in rules["ca_certificate_differs"]
+        and "wiki.corp.example" in rules["ca_certificate_differs"]
+    )
     assert result["status"] == "completed" and not result["verdict"]["contain"]
     steps = {s["id"]: s for s in result["steps"]}
     assert steps["approval"]["status"] == "skipped" and steps["contain"]["status"] == "skipped"
@@ -61,7 +77,9 @@ def test_forged_serial_is_escalated_as_a_mismatch_and_never_offered_for_revocati
 def test_approval_request_shows_what_the_ca_holds_and_marks_the_claim(cli: Cli, tmp_path: Path) -> None:
     # a playbook that asks for approval whatever the lookup said: the request must still show the CA's certificate
     text = find_playbook("certificate-alert").read_text()
-    text = text.replace("  - id: approval\n    when: \"{{ steps.verdict.contain }}\"", "  - id: approval\n    when: \"{{ true }}\"")
+    text = text.replace(
+        '  - id: approval\n    when: "{{ steps.verdict.contain }}"', '  - id: approval\n    when: "{{ true }}"'
+    )
     playbook = tmp_path / "always-ask.yaml"
     playbook.write_text(text)
     wiki = _cert(cli.lab.certificates["wiki"]).serial_number
@@ -89,8 +107,10 @@ def test_a_playbook_that_skips_the_check_still_cannot_revoke_the_wrong_certifica
     # the old playbook's logic: revoke whatever serial the alert names once our CA's name is on it
     text = find_playbook("certificate-alert").read_text()
     text = text.replace("and (steps.ca_cert.matches_alert | default(true)) }}", "}}")
-    text = text.replace('when: "{{ steps.cert.issued_by_managed_ca and (steps.ca_cert.matches_alert | default(false)) }}"',
-                        'when: "{{ steps.cert.issued_by_managed_ca }}"')
+    text = text.replace(
+        'when: "{{ steps.cert.issued_by_managed_ca and (steps.ca_cert.matches_alert | default(false)) }}"',
+        'when: "{{ steps.cert.issued_by_managed_ca }}"',
+    )
     playbook = tmp_path / "no-check.yaml"
     playbook.write_text(text)
     wiki = _cert(cli.lab.certificates["wiki"]).serial_number
@@ -125,7 +145,8 @@ def test_a_true_log_only_alert_for_that_serial_still_revokes(cli: Cli) -> None:
 def test_a_malformed_serial_is_refused_at_intake(cli: Cli) -> None:
     alert = json.loads(notable(cli, "bad-1", 1, FORGED_SUBJECT))
     alert["result"]["ssl_serial"] = "10;02"
-    done = cli.run("run", "certificate-alert", "--alert", "-", "--config", str(cli.lab.config),
-                   stdin=json.dumps(alert).encode())
+    done = cli.run(
+        "run", "certificate-alert", "--alert", "-", "--config", str(cli.lab.config), stdin=json.dumps(alert).encode()
+    )
     assert done.returncode == 2 and "ssl_serial" in done.stderr and "not a hexadecimal serial" in done.stderr
     assert cli.run("runs", "list", "--json", "--config", str(cli.lab.config)).stdout.strip() in ("[]", "")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import Cli
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "intake"
@@ -38,7 +37,12 @@ def test_dry_run_shows_verdict_reasons_and_facts(cli: Cli, fmt: str, path: Path)
     assert verdict["escalate"] == bool(verdict["reasons"])
     summary = plan["notifications"][0]
     assert summary["template"] == "l1/summary.md.j2"
-    for question in ("1. Are there recent entries", "2. Does the certificate", "3. Was it installed", "4. Has there been"):
+    for question in (
+        "1. Are there recent entries",
+        "2. Does the certificate",
+        "3. Was it installed",
+        "4. Has there been",
+    ):
         assert question in summary["body"]
 
 
@@ -49,6 +53,7 @@ def test_explicit_format_matches_detection(cli: Cli, fmt: str, path: Path) -> No
 
 
 def test_wrong_explicit_format_is_a_clear_usage_error(cli: Cli) -> None:
-    done = cli.run("run", "certificate-alert", "--alert", str(DATA / "generic" / "alert.json"), "--format", "ecs",
-                   "--dry-run")
+    done = cli.run(
+        "run", "certificate-alert", "--alert", str(DATA / "generic" / "alert.json"), "--format", "ecs", "--dry-run"
+    )
     assert done.returncode == 2 and "not ecs" in done.stderr

@@ -40,7 +40,9 @@ def test_a_run_with_a_missing_log_path_and_an_empty_pattern_says_its_evidence_is
     shown = cli.run("runs", "show", run["id"], "--config", str(config)).stdout
     assert f"  warning: {SIEM_STEPS}: {root / 'zeek-old'}: does not exist" in shown
 
-    complete = cli.json("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(cli.lab.config))
+    complete = cli.json(
+        "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(cli.lab.config)
+    )
     assert complete["warnings"] == [] and "Incomplete" not in summary(complete)
 
 
@@ -58,5 +60,8 @@ def test_connectors_check_fails_naming_a_source_it_cannot_search(cli: Cli) -> No
     done = cli.run("connectors", "check", "--config", str(config))
     assert done.returncode == 1
     [failed] = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
-    assert failed.split()[1] == "siem" and f"1 source(s) not searched: {cli.lab.root / 'zeek-old'}: does not exist" in failed
+    assert (
+        failed.split()[1] == "siem"
+        and f"1 source(s) not searched: {cli.lab.root / 'zeek-old'}: does not exist" in failed
+    )
     assert cli.run("connectors", "check", "--config", str(cli.lab.config)).returncode == 0

@@ -29,16 +29,21 @@ def test_mimicry_story_blocks_servers_and_fingerprint_without_revoking(cli: Cli)
         by_action.setdefault(e["action"], []).append(e)
     assert "ca.revoke" not in by_action
     assert sorted(e["target"] for e in by_action["firewall.block"]) == ["203.0.113.45", "203.0.113.46"]
-    assert all(e["changed"] and e["verified"] for e in by_action["firewall.block"] + by_action["proxy.block_certificate"])
+    assert all(
+        e["changed"] and e["verified"] for e in by_action["firewall.block"] + by_action["proxy.block_certificate"]
+    )
     steps = {s["id"]: s for s in done["steps"]}
     assert steps["revoke"]["status"] == "skipped"
     outcome = next(n for n in done["notifications"] if n["step"] == "outcome")
     assert "not attempted: the certificate was not issued by a CA we manage" in outcome["body"]
 
-    sha1 = x509.load_pem_x509_certificate(cli.lab.certificates["mimicry"].read_bytes()).fingerprint(
-        __import__("cryptography.hazmat.primitives.hashes", fromlist=["SHA1"]).SHA1()).hex()
+    sha1 = (
+        x509.load_pem_x509_certificate(cli.lab.certificates["mimicry"].read_bytes())
+        .fingerprint(__import__("cryptography.hazmat.primitives.hashes", fromlist=["SHA1"]).SHA1())
+        .hex()
+    )
     fingerprints = (cli.lab.root / "proxy" / "rogue-certs.txt").read_text()
-    assert ":".join(sha1[i:i + 2] for i in range(0, 40, 2)).upper() in fingerprints
+    assert ":".join(sha1[i : i + 2] for i in range(0, 40, 2)).upper() in fingerprints
     ruleset = (cli.lab.root / "firewall" / "certsoar.nft").read_text()
     assert "203.0.113.45" in ruleset and "203.0.113.46" in ruleset
 
@@ -47,7 +52,16 @@ def test_internal_story_revokes_and_the_crl_proves_it(cli: Cli) -> None:
     run = cli.json("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
     assert [r["rule"] for r in run["verdict"]["reasons"]] == ["unauthorized_internal"]
     rogue = cli.lab.certificates["rogue"]
-    verify = ["openssl", "verify", "-crl_check", "-CAfile", str(cli.lab.ca_cert), "-CRLfile", str(cli.lab.crl), str(rogue)]
+    verify = [
+        "openssl",
+        "verify",
+        "-crl_check",
+        "-CAfile",
+        str(cli.lab.ca_cert),
+        "-CRLfile",
+        str(cli.lab.crl),
+        str(rogue),
+    ]
     assert subprocess.run(verify, capture_output=True, text=True).returncode == 0
 
     done = cli.json("approve", run["id"], "--as", "bob")
@@ -56,8 +70,12 @@ def test_internal_story_revokes_and_the_crl_proves_it(cli: Cli) -> None:
     assert revoke["changed"] and revoke["verified"] and revoke["evidence"]["in_crl"]
     checked = subprocess.run(verify, capture_output=True, text=True)
     assert checked.returncode != 0 and "certificate revoked" in checked.stdout + checked.stderr
-    status = subprocess.run(["openssl", "ca", "-config", str(cli.lab.ca_config), "-status", serial_hex(rogue).zfill(4)],
-                            cwd=cli.lab.ca_dir, capture_output=True, text=True)
+    status = subprocess.run(
+        ["openssl", "ca", "-config", str(cli.lab.ca_config), "-status", serial_hex(rogue).zfill(4)],
+        cwd=cli.lab.ca_dir,
+        capture_output=True,
+        text=True,
+    )
     assert "Revoked" in status.stdout + status.stderr
 
 
@@ -88,8 +106,11 @@ def test_second_alert_for_the_same_certificate_changes_nothing(cli: Cli) -> None
     again = cli.json("run", "certificate-alert", "--alert", "-", stdin=json.dumps(other).encode())
     assert again["ticket"]["id"] == cli.json("runs", "show", first["id"])["ticket"]["id"]
     done = cli.json("approve", again["id"], "--as", "alice")
-    contained = [e for e in done["effects"] if e["action"] in ("ca.revoke", "firewall.block", "proxy.block_certificate",
-                                                               "ticket.open")]
+    contained = [
+        e
+        for e in done["effects"]
+        if e["action"] in ("ca.revoke", "firewall.block", "proxy.block_certificate", "ticket.open")
+    ]
     assert contained and all(not e["changed"] and e["verified"] for e in contained)
     index = (cli.lab.ca_dir / "index.txt").read_text().splitlines()
     assert sum(line.startswith("R") for line in index) == 1
@@ -136,13 +157,21 @@ def test_a_fingerprint_only_alert_is_analyzed_from_what_the_siem_logged(cli: Cli
 
     cert = x509.load_pem_x509_certificate(cli.lab.certificates["mimicry"].read_bytes())
     base = json.loads(cli.lab.alerts["mimicry"].read_text())
-    alert = {"id": "notable-fp-only", "time": base["time"], "host": base["host"], "dst_ip": base["dst_ip"],
-             "dst_port": 443, "sha1": cert.fingerprint(hashes.SHA1()).hex().upper()}
+    alert = {
+        "id": "notable-fp-only",
+        "time": base["time"],
+        "host": base["host"],
+        "dst_ip": base["dst_ip"],
+        "dst_port": 443,
+        "sha1": cert.fingerprint(hashes.SHA1()).hex().upper(),
+    }
     plan = cli.json("run", "certificate-alert", "--alert", "-", "--dry-run", stdin=json.dumps(alert).encode())
     facts = plan["facts"]
     assert (facts["source"], facts["self_signed"], facts["mimicry"]["brand"]) == ("log", True, "DigiCert Inc")
-    assert any("the alert carries only a fingerprint: subject, issuer and serial are those eve.json" in n
-               for n in facts["notes"])
+    assert any(
+        "the alert carries only a fingerprint: subject, issuer and serial are those eve.json" in n
+        for n in facts["notes"]
+    )
     assert "issuer_mimicry" in [r["rule"] for r in plan["verdict"]["reasons"]]
 
     unknown = {**alert, "id": "notable-unknown", "sha1": "00" * 20}

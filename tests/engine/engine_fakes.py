@@ -36,12 +36,23 @@ class FakeCa:
         """Every issued serial holds the certificate of ``make_alert`` (SHA-1 aa…a)."""
         if serial not in self.issued:
             return None
-        return IssuedCertificate(serial=serial, subject="CN=fake", issuer="CN=Fake CA", sha1="a" * 40, status="valid",
-                                 not_after=datetime(2027, 1, 1, tzinfo=timezone.utc))
+        return IssuedCertificate(
+            serial=serial,
+            subject="CN=fake",
+            issuer="CN=Fake CA",
+            sha1="a" * 40,
+            status="valid",
+            not_after=datetime(2027, 1, 1, tzinfo=timezone.utc),
+        )
 
     async def status(self, serial: str) -> RevocationStatus:
-        return RevocationStatus(serial=serial, known=serial in self.issued, revoked=serial in self.revoked,
-                                reason=self.revoked.get(serial), in_crl=serial in self.revoked)
+        return RevocationStatus(
+            serial=serial,
+            known=serial in self.issued,
+            revoked=serial in self.revoked,
+            reason=self.revoked.get(serial),
+            in_crl=serial in self.revoked,
+        )
 
     async def revoke(self, serial: str, reason: RevocationReason) -> RevocationStatus:
         if serial not in self.issued:
@@ -95,18 +106,33 @@ def connections(config: Config, store: Any, **fakes: Any) -> Connections:
 
 
 def make_config(tmp_path: Path, **extra: Any) -> Config:
-    return Config.model_validate({"state_dir": tmp_path / "state", "config_dir": tmp_path,
-                                  "analysts": {"alice": {"roles": ["soc-tier2"]}, "bob": {"roles": ["soc-tier2"]},
-                                               "carol": {"roles": ["soc-l1"]}, "dave": {"roles": ["soc-tier2"]}},
-                                  **extra})
+    return Config.model_validate(
+        {
+            "state_dir": tmp_path / "state",
+            "config_dir": tmp_path,
+            "analysts": {
+                "alice": {"roles": ["soc-tier2"]},
+                "bob": {"roles": ["soc-tier2"]},
+                "carol": {"roles": ["soc-l1"]},
+                "dave": {"roles": ["soc-tier2"]},
+            },
+            **extra,
+        }
+    )
 
 
 def make_alert(alert_id: str = "a-1", **extra: Any) -> CertificateAlert:
-    return CertificateAlert(id=alert_id, time=datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc), sha1="a" * 40,
-                            dst_ip="203.0.113.9", **extra)
+    return CertificateAlert(
+        id=alert_id,
+        time=datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc),
+        sha1="a" * 40,
+        dst_ip="203.0.113.9",
+        **extra,
+    )
 
 
 # test-only actions -----------------------------------------------------------------------------
+
 
 class EchoInput(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import engine_fakes as fk
 import pytest
 
-import engine_fakes as fk
 from certsoar.errors import ApprovalError
 from certsoar.playbook import parse_playbook
 from certsoar.runner import Runner
@@ -42,11 +42,18 @@ def env(tmp_path: Path):
     (tmp_path / "tpl" / "outcome.md.j2").write_text("# Outcome {{ steps.gate.status }}\n")
     config = fk.make_config(tmp_path)
     store = RunStore.in_state_dir(config.state_dir)
-    fakes = {"ca": fk.FakeCa({"A1B"}), "firewall": fk.FakeFirewall(), "proxy": fk.FakeProxy(),
-             "notify": fk.FakeNotifier()}
+    fakes = {
+        "ca": fk.FakeCa({"A1B"}),
+        "firewall": fk.FakeFirewall(),
+        "proxy": fk.FakeProxy(),
+        "notify": fk.FakeNotifier(),
+    }
+
     def runner() -> Runner:
-        return Runner(config, store, connections=fk.connections(config, store, **fakes),
-                      templates=Templates([tmp_path / "tpl"]))
+        return Runner(
+            config, store, connections=fk.connections(config, store, **fakes), templates=Templates([tmp_path / "tpl"])
+        )
+
     yield runner, store, fakes
     store.close()
 
@@ -164,8 +171,13 @@ async def test_dry_run_plans_containment_and_writes_nothing(env, tmp_path: Path)
     runner, store, fakes = env
     pb = gated()
     config = fk.make_config(tmp_path)
-    dry = Runner(config, store, dry_run=True, connections=fk.connections(config, store, **fakes),
-                 templates=Templates([tmp_path / "tpl"]))
+    dry = Runner(
+        config,
+        store,
+        dry_run=True,
+        connections=fk.connections(config, store, **fakes),
+        templates=Templates([tmp_path / "tpl"]),
+    )
     run_id = await dry.start(pb, fk.make_alert())
     assert dry.journal.get_run(run_id).status == "completed"
     effects = dry.journal.run_effects(run_id)

@@ -28,8 +28,15 @@ Forger = Callable[[str, sqlite3.Row], str]
 
 def approved_run(store: RunStore, alert_id: str = "a-1", analyst: str = "alice") -> str:
     run_id, _ = store.create_run(playbook="p", alert_id=alert_id, trigger="alert", alert={"id": alert_id})
-    store.open_approval(run_id, "gate", roles=["soc-tier2"], required=1, distinct_from_requester=False,
-                        requester=None, expires=utcnow() + timedelta(hours=1))
+    store.open_approval(
+        run_id,
+        "gate",
+        roles=["soc-tier2"],
+        required=1,
+        distinct_from_requester=False,
+        requester=None,
+        expires=utcnow() + timedelta(hours=1),
+    )
     with store.transaction() as db:  # the runner's pause at the gate, without its audit record: 5 records a run
         db.execute("UPDATE runs SET status=? WHERE id=?", (RunStatus.WAITING_APPROVAL, run_id))
     store.decide(run_id, analyst=analyst, decision=GateStatus.APPROVED, comment="go", owner="test")
@@ -69,15 +76,21 @@ def rewrite(path: Path, change: str, forge: Forger) -> None:
 
 def plain_sha256(prev: str, rec: Any) -> str:
     """The chain as it was before it was keyed."""
-    body = json.dumps([prev, rec["time"], rec["run_id"], rec["event"], rec["data"]], sort_keys=True,
-                      separators=(",", ":"), default=str)
+    body = json.dumps(
+        [prev, rec["time"], rec["run_id"], rec["event"], rec["data"]],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(body.encode()).hexdigest()
 
 
 def hmac_with(key: bytes) -> Forger:
     def forge(prev: str, rec: Any) -> str:
-        return audit.record_mac(key, prev=prev, seq=rec["seq"], time=rec["time"], run_id=rec["run_id"],
-                                event=rec["event"], data=rec["data"])
+        return audit.record_mac(
+            key, prev=prev, seq=rec["seq"], time=rec["time"], run_id=rec["run_id"], event=rec["event"], data=rec["data"]
+        )
+
     return forge
 
 
@@ -94,12 +107,15 @@ def key_of(path: Path) -> bytes:
 
 # truncation, rewriting, deletion ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("cut", [1, 3, 10])
 def test_cutting_records_off_the_end_is_detected(db_path: Path, cut: int) -> None:
     with sqlite3.connect(db_path) as db:
         db.execute("DELETE FROM audit WHERE seq > ?", (10 - cut,))
-    with pytest.raises(AuditError, match=f"ends at record {10 - cut} but .* anchors record 10: records "
-                                         f"{11 - cut}-10 were removed from the end"):
+    with pytest.raises(
+        AuditError,
+        match=f"ends at record {10 - cut} but .* anchors record 10: records {11 - cut}-10 were removed from the end",
+    ):
         verify(db_path)
 
 
@@ -127,7 +143,9 @@ def test_a_deleted_anchor_is_detected_and_never_recreated(db_path: Path) -> None
         verify(db_path)
 
 
-@pytest.mark.parametrize("anchor_text", ["", "{}", '{"seq": 10, "mac": "' + "0" * 64 + '", "anchor_mac": "' + "1" * 64 + '"}'])
+@pytest.mark.parametrize(
+    "anchor_text", ["", "{}", '{"seq": 10, "mac": "' + "0" * 64 + '", "anchor_mac": "' + "1" * 64 + '"}']
+)
 def test_a_forged_or_garbled_anchor_is_detected(db_path: Path, anchor_text: str) -> None:
     audit.anchor_path(str(db_path)).write_text(anchor_text)
     with pytest.raises(AuditError, match="anchor"):
@@ -167,13 +185,16 @@ def test_a_deleted_middle_record_is_detected(db_path: Path, forge: Forger | None
         verify(db_path)
 
 
-@pytest.mark.parametrize("change", [
-    "UPDATE audit SET run_id='other' WHERE seq=2",
-    "UPDATE audit SET event='approval.denied' WHERE seq=3",
-    "UPDATE audit SET time='2020-01-01T00:00:00+00:00' WHERE seq=4",
-    "UPDATE audit SET seq=99 WHERE seq=10",
-    "INSERT INTO audit SELECT 11, time, run_id, event, data, hash, hash FROM audit WHERE seq=10",
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE audit SET run_id='other' WHERE seq=2",
+        "UPDATE audit SET event='approval.denied' WHERE seq=3",
+        "UPDATE audit SET time='2020-01-01T00:00:00+00:00' WHERE seq=4",
+        "UPDATE audit SET seq=99 WHERE seq=10",
+        "INSERT INTO audit SELECT 11, time, run_id, event, data, hash, hash FROM audit WHERE seq=10",
+    ],
+)
 def test_any_edit_of_a_record_is_detected(db_path: Path, change: str) -> None:
     with sqlite3.connect(db_path) as db:
         db.execute(change)
@@ -196,31 +217,44 @@ def test_an_old_anchor_after_a_crash_is_intact_and_the_next_write_moves_it(db_pa
 
 # the decisions a run view shows -----------------------------------------------------------------
 
-@pytest.mark.parametrize("change", [
-    "UPDATE decisions SET analyst='bob'",
-    "UPDATE decisions SET decision='denied'",
-    "INSERT INTO decisions SELECT run_id, step_id, 'mallory', 'approved', NULL, time FROM decisions",
-    "DELETE FROM decisions",
-    "UPDATE approvals SET status='denied'",
-])
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE decisions SET analyst='bob'",
+        "UPDATE decisions SET decision='denied'",
+        "INSERT INTO decisions SELECT run_id, step_id, 'mallory', 'approved', NULL, time FROM decisions",
+        "DELETE FROM decisions",
+        "UPDATE approvals SET status='denied'",
+    ],
+)
 def test_run_view_refuses_decisions_the_audit_does_not_show(tmp_path: Path, change: str) -> None:
     with RunStore(tmp_path / "runs.sqlite3") as store:
         run_id = approved_run(store)
         assert run_view(store, run_id)["approval"]["decisions"][0]["analyst"] == "alice"
         store.db.execute(change)
-        with pytest.raises(AuditError, match=f"run {run_id}: gate gate is recorded .* but the audit log says "
-                                             "approved with alice approved"):
+        with pytest.raises(
+            AuditError,
+            match=f"run {run_id}: gate gate is recorded .* but the audit log says approved with alice approved",
+        ):
             run_view(store, run_id)
 
 
-@pytest.mark.parametrize(("audit_change", "message"), [
-    ("UPDATE audit SET data=replace(data, 'alice', 'bob')", "audit record 3 of its approvals does not verify"),
-    ("UPDATE audit SET data='not json' WHERE event='approval.approved'", "does not verify with the audit key"),
-    ("UPDATE audit SET run_id='elsewhere' WHERE data LIKE '%alice%'", "but the audit log says approved with no decision"),
-    ("DELETE FROM audit WHERE data LIKE '%alice%'", "but the audit log says approved with no decision"),
-])
-def test_run_view_refuses_a_decision_rewritten_in_the_audit_too(tmp_path: Path, audit_change: str,
-                                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("audit_change", "message"),
+    [
+        ("UPDATE audit SET data=replace(data, 'alice', 'bob')", "audit record 3 of its approvals does not verify"),
+        ("UPDATE audit SET data='not json' WHERE event='approval.approved'", "does not verify with the audit key"),
+        (
+            "UPDATE audit SET run_id='elsewhere' WHERE data LIKE '%alice%'",
+            "but the audit log says approved with no decision",
+        ),
+        ("DELETE FROM audit WHERE data LIKE '%alice%'", "but the audit log says approved with no decision"),
+    ],
+)
+def test_run_view_refuses_a_decision_rewritten_in_the_audit_too(
+    tmp_path: Path, audit_change: str, message: str
+) -> None:
     with RunStore(tmp_path / "runs.sqlite3") as store:
         run_id = approved_run(store)
         store.db.execute("UPDATE decisions SET analyst='bob'")
@@ -232,8 +266,15 @@ def test_run_view_refuses_a_decision_rewritten_in_the_audit_too(tmp_path: Path, 
 def test_run_view_of_untouched_gates(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite3") as store:
         run_id, _ = store.create_run(playbook="p", alert_id="a", trigger="alert", alert={})
-        store.open_approval(run_id, "gate", roles=["r"], required=2, distinct_from_requester=False, requester=None,
-                            expires=utcnow() + timedelta(hours=1))
+        store.open_approval(
+            run_id,
+            "gate",
+            roles=["r"],
+            required=2,
+            distinct_from_requester=False,
+            requester=None,
+            expires=utcnow() + timedelta(hours=1),
+        )
         store.update_run(run_id, status=RunStatus.WAITING_APPROVAL)
         assert run_view(store, run_id)["approval"]["status"] == "pending"
         store.decide(run_id, analyst="alice", decision=GateStatus.APPROVED, comment=None, owner="test")
@@ -245,13 +286,16 @@ def test_run_view_of_untouched_gates(tmp_path: Path) -> None:
 
 # the key ------------------------------------------------------------------------------------------
 
+
 def test_the_generated_key_is_private_and_stays_out_of_the_store(db_path: Path) -> None:
     key_file = db_path.parent / audit.KEY_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = key_of(db_path)
     assert len(key) == 64
     everything = b"".join(p.read_bytes() for p in db_path.parent.iterdir() if p != key_file)
-    assert key not in everything and key.decode() not in repr(RunStore(":memory:", audit_key=audit.AuditKey.generated(key_file)).__dict__)
+    assert key not in everything and key.decode() not in repr(
+        RunStore(":memory:", audit_key=audit.AuditKey.generated(key_file)).__dict__
+    )
 
 
 def test_a_key_file_others_can_read_is_refused_without_showing_it(db_path: Path) -> None:
@@ -297,6 +341,7 @@ def test_an_in_memory_store_keeps_a_chain_without_files(tmp_path: Path, monkeypa
 
 # several processes -------------------------------------------------------------------------------
 
+
 def _append(path: str, barrier: Any, count: int, name: str) -> None:
     with RunStore(path) as store:
         barrier.wait()
@@ -327,15 +372,18 @@ def _verify_meanwhile(path: str, barrier: Any, stop: Any, breaks: Any, lengths: 
 
 @pytest.mark.parametrize("trial", range(2))
 def test_concurrent_writers_leave_one_key_a_whole_chain_and_an_anchor_that_never_went_back(
-        tmp_path: Path, trial: int) -> None:
+    tmp_path: Path, trial: int
+) -> None:
     writers, count = 6, 15
     path = str(tmp_path / "state" / "runs.sqlite3")
     ctx = multiprocessing.get_context("spawn")
     manager = ctx.Manager()
     barrier, stop = ctx.Barrier(writers + 2), ctx.Event()
     seen, breaks, lengths = manager.list(), manager.list(), manager.list()
-    watchers = [ctx.Process(target=_watch_anchor, args=(path, barrier, stop, seen)),
-                ctx.Process(target=_verify_meanwhile, args=(path, barrier, stop, breaks, lengths))]
+    watchers = [
+        ctx.Process(target=_watch_anchor, args=(path, barrier, stop, seen)),
+        ctx.Process(target=_verify_meanwhile, args=(path, barrier, stop, breaks, lengths)),
+    ]
     procs = [ctx.Process(target=_append, args=(path, barrier, count, f"w{n}")) for n in range(writers)]
     for p in [*watchers, *procs]:
         p.start()
@@ -359,6 +407,7 @@ def test_concurrent_writers_leave_one_key_a_whole_chain_and_an_anchor_that_never
 
 # damage ------------------------------------------------------------------------------------------
 
+
 def corrupt_page(path: Path, table: str) -> None:
     db = sqlite3.connect(path)
     root = db.execute("SELECT rootpage FROM sqlite_master WHERE name=?", (table,)).fetchone()[0]
@@ -378,10 +427,17 @@ def test_a_broken_page_is_never_intact(db_path: Path, table: str) -> None:
 
 # the command -------------------------------------------------------------------------------------
 
+
 def certsoar(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
-    return subprocess.run([sys.executable, "-m", "certsoar", "runs", *args, "--config", str(config)], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "certsoar", "runs", *args, "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_runs_audit_command(db_path: Path) -> None:
@@ -413,10 +469,16 @@ def test_runs_audit_command(db_path: Path) -> None:
         assert key not in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(("setting", "message"), [
-    ("key: {inline}", "audit.key: Value error, write the key as env:NAME or file:PATH, never inline"),
-    ("key: env:CERTSOAR_TEST_UNSET_KEY", "audit.key: secret: environment variable CERTSOAR_TEST_UNSET_KEY is not set"),
-])
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("key: {inline}", "audit.key: Value error, write the key as env:NAME or file:PATH, never inline"),
+        (
+            "key: env:CERTSOAR_TEST_UNSET_KEY",
+            "audit.key: secret: environment variable CERTSOAR_TEST_UNSET_KEY is not set",
+        ),
+    ],
+)
 def test_a_bad_audit_key_setting_exits_2(tmp_path: Path, setting: str, message: str) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"state_dir: {tmp_path}\naudit:\n  {setting.format(inline='x' * 40)}\n")

@@ -39,7 +39,9 @@ def test_any_structure_gives_a_playbook_or_a_playbook_error(obj: dict) -> None:
 
 def test_yaml_bombs_and_oversized_files_are_refused() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
     try:
         parse_playbook(bomb, "bomb.yaml")
     except PlaybookError as exc:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import engine_fakes  # noqa: F401  (registers the test.* actions)
 import pytest
 
-import engine_fakes  # noqa: F401  (registers the test.* actions)
 from certsoar.errors import PlaybookError
 from certsoar.playbook import parse_playbook
 from certsoar.validate import check_playbook, validate_paths
@@ -24,13 +24,31 @@ def problems(text: str) -> list[str]:
     [
         ("id: t\ntrigger: {alert: x}\nsteps:\n  - id: a\n    action: [unclosed\n", "pb.yaml:6: not valid YAML"),
         ("id: t\nid: u\n", "pb.yaml:2: duplicate key 'id'"),
-        (HEAD + "  - id: a\n    action: test.echo\n    colour: red\n", "pb.yaml:6: steps.0.colour: Extra inputs are not permitted"),
-        (HEAD + "  - id: a\n    action: test.echo\n  - id: B-bad\n    action: test.echo\n", "pb.yaml:6: steps.1.id: String should match pattern"),
-        (HEAD + "  - id: a\n    action: test.echo\n    approval: {roles: [x]}\n", "pb.yaml:4: steps.0: Value error, a step has exactly one of"),
-        (HEAD + "  - id: a\n    action: test.echo\n  - id: a\n    action: test.echo\n", "pb.yaml:6: step id 'a' is used twice"),
-        (HEAD + "  - id: a\n    timeout: soon\n    action: test.echo\n", "pb.yaml:5: steps.0.timeout: Value error, 'soon' is not a duration"),
+        (
+            HEAD + "  - id: a\n    action: test.echo\n    colour: red\n",
+            "pb.yaml:6: steps.0.colour: Extra inputs are not permitted",
+        ),
+        (
+            HEAD + "  - id: a\n    action: test.echo\n  - id: B-bad\n    action: test.echo\n",
+            "pb.yaml:6: steps.1.id: String should match pattern",
+        ),
+        (
+            HEAD + "  - id: a\n    action: test.echo\n    approval: {roles: [x]}\n",
+            "pb.yaml:4: steps.0: Value error, a step has exactly one of",
+        ),
+        (
+            HEAD + "  - id: a\n    action: test.echo\n  - id: a\n    action: test.echo\n",
+            "pb.yaml:6: step id 'a' is used twice",
+        ),
+        (
+            HEAD + "  - id: a\n    timeout: soon\n    action: test.echo\n",
+            "pb.yaml:5: steps.0.timeout: Value error, 'soon' is not a duration",
+        ),
         ("- just\n- a list\n", "pb.yaml:1: a playbook is a mapping"),
-        (HEAD + "  - id: g\n    approval: {roles: [], required: 1}\n", "pb.yaml:5: steps.0.approval.roles: List should have at least 1 item"),
+        (
+            HEAD + "  - id: g\n    approval: {roles: [], required: 1}\n",
+            "pb.yaml:5: steps.0.approval.roles: List should have at least 1 item",
+        ),
     ],
 )
 def test_schema_errors_name_file_and_line(text: str, expected: str) -> None:
@@ -43,25 +61,51 @@ def test_schema_errors_name_file_and_line(text: str, expected: str) -> None:
     ("steps", "expected"),
     [
         ("  - id: a\n    action: no.such\n", "pb.yaml:5: step a: unknown action 'no.such'"),
-        ("  - id: a\n    action: test.echo\n    with:\n      valu: 1\n", "pb.yaml:7: step a: test.echo takes no input 'valu'"),
+        (
+            "  - id: a\n    action: test.echo\n    with:\n      valu: 1\n",
+            "pb.yaml:7: step a: test.echo takes no input 'valu'",
+        ),
         ("  - id: a\n    action: ca.revoke\n    with: {}\n", "pb.yaml:6: step a: ca.revoke needs input 'serial'"),
-        ("  - id: a\n    action: test.echo\n    with: {value: '{{ steps.b.value }}'}\n  - id: b\n    action: test.echo\n",
-         "pb.yaml:4: step a: refers to step 'b', which does not run before it"),
-        ("  - id: a\n    action: test.echo\n    when: '{{ steps.a.value }}'\n", "pb.yaml:4: step a: refers to step 'a'"),
-        ("  - id: a\n    action: test.echo\n    with: {value: '{{ 1 + }}'}\n", "pb.yaml:4: step a: expression '{{ 1 + }}' does not compile"),
-        ("  - id: a\n    action: notify.send\n    with: {template: nope/none.md.j2}\n",
-         "pb.yaml:6: step a: template 'nope/none.md.j2' does not exist"),
-        ("  - id: a\n    action: test.echo\n    with: {value: '{{ alrt.id }}'}\n", "pb.yaml:4: step a: unknown name 'alrt'"),
-        ("  - {id: a, action: test.echo}\n  - {id: b, action: test.echo, with: {value: '{{ steps.a.valu }}'}}\n",
-         "pb.yaml:5: step b: step 'a' has no output 'valu' (it has: error, failed, skipped, value)"),
-        ("  - {id: g, approval: {roles: [x]}}\n  - {id: b, action: test.echo, when: '{{ steps.g.aproved }}'}\n",
-         "pb.yaml:5: step b: step 'g' has no output 'aproved'"),
-        ("  - {id: r, action: ca.revoke, with: {serial: '01'}}\n",
-         "pb.yaml:4: step r: ca.revoke needs an approval: its when: (or its parallel block's) must require it"),
-        ("  - {id: g, approval: {roles: [x]}}\n  - {id: r, action: ca.revoke, when: '{{ steps.g.status }}', with: {serial: '01'}}\n",
-         "pb.yaml:5: step r: ca.revoke needs an approval"),
-        ("  - id: p\n    parallel:\n      - {id: x, action: test.echo}\n      - {id: y, action: test.echo, with: {value: '{{ steps.x.value }}'}}\n",
-         "pb.yaml:7: step y: refers to step 'x', which does not run before it"),
+        (
+            "  - id: a\n    action: test.echo\n    with: {value: '{{ steps.b.value }}'}\n  - id: b\n    action: test.echo\n",
+            "pb.yaml:4: step a: refers to step 'b', which does not run before it",
+        ),
+        (
+            "  - id: a\n    action: test.echo\n    when: '{{ steps.a.value }}'\n",
+            "pb.yaml:4: step a: refers to step 'a'",
+        ),
+        (
+            "  - id: a\n    action: test.echo\n    with: {value: '{{ 1 + }}'}\n",
+            "pb.yaml:4: step a: expression '{{ 1 + }}' does not compile",
+        ),
+        (
+            "  - id: a\n    action: notify.send\n    with: {template: nope/none.md.j2}\n",
+            "pb.yaml:6: step a: template 'nope/none.md.j2' does not exist",
+        ),
+        (
+            "  - id: a\n    action: test.echo\n    with: {value: '{{ alrt.id }}'}\n",
+            "pb.yaml:4: step a: unknown name 'alrt'",
+        ),
+        (
+            "  - {id: a, action: test.echo}\n  - {id: b, action: test.echo, with: {value: '{{ steps.a.valu }}'}}\n",
+            "pb.yaml:5: step b: step 'a' has no output 'valu' (it has: error, failed, skipped, value)",
+        ),
+        (
+            "  - {id: g, approval: {roles: [x]}}\n  - {id: b, action: test.echo, when: '{{ steps.g.aproved }}'}\n",
+            "pb.yaml:5: step b: step 'g' has no output 'aproved'",
+        ),
+        (
+            "  - {id: r, action: ca.revoke, with: {serial: '01'}}\n",
+            "pb.yaml:4: step r: ca.revoke needs an approval: its when: (or its parallel block's) must require it",
+        ),
+        (
+            "  - {id: g, approval: {roles: [x]}}\n  - {id: r, action: ca.revoke, when: '{{ steps.g.status }}', with: {serial: '01'}}\n",
+            "pb.yaml:5: step r: ca.revoke needs an approval",
+        ),
+        (
+            "  - id: p\n    parallel:\n      - {id: x, action: test.echo}\n      - {id: y, action: test.echo, with: {value: '{{ steps.x.value }}'}}\n",
+            "pb.yaml:7: step y: refers to step 'x', which does not run before it",
+        ),
     ],
 )
 def test_static_checks_name_file_and_line(steps: str, expected: str) -> None:
@@ -70,63 +114,77 @@ def test_static_checks_name_file_and_line(steps: str, expected: str) -> None:
 
 
 def test_rule_expressions_are_checked_against_earlier_steps() -> None:
-    text = ("id: t\ntrigger: {alert: certificate}\nrules:\n"
-            "  - {id: r, when: '{{ steps.late.value }}', severity: high, reason: x}\n"
-            "steps:\n  - {id: v, action: escalation.evaluate, with: {rules: '{{ playbook.rules }}'}}\n"
-            "  - {id: late, action: test.echo}\n")
+    text = (
+        "id: t\ntrigger: {alert: certificate}\nrules:\n"
+        "  - {id: r, when: '{{ steps.late.value }}', severity: high, reason: x}\n"
+        "steps:\n  - {id: v, action: escalation.evaluate, with: {rules: '{{ playbook.rules }}'}}\n"
+        "  - {id: late, action: test.echo}\n"
+    )
     assert any("pb.yaml:4: rule r: refers to step 'late'" in p for p in problems(text))
 
 
 def test_an_approved_revocation_is_accepted() -> None:
-    text = HEAD + ("  - {id: g, approval: {roles: [x]}}\n"
-                   "  - id: c\n    when: '{{ steps.g.approved }}'\n    parallel:\n"
-                   "      - {id: r, action: ca.revoke, with: {serial: '01', expect: {sha1: '{{ alert.sha1 }}'}}}\n")
+    text = HEAD + (
+        "  - {id: g, approval: {roles: [x]}}\n"
+        "  - id: c\n    when: '{{ steps.g.approved }}'\n    parallel:\n"
+        "      - {id: r, action: ca.revoke, with: {serial: '01', expect: {sha1: '{{ alert.sha1 }}'}}}\n"
+    )
     assert problems(text) == []
 
 
-GATED = HEAD + ("  - {id: g, approval: {roles: [x]}}\n"
-                "  - {id: v, action: test.echo}\n"
-                "  - id: c\n    when: %s\n    parallel:\n"
-                "      - {id: r, action: ca.revoke, when: %s, with: {serial: '01', expect: {sha1: '00'}}}\n")
+GATED = HEAD + (
+    "  - {id: g, approval: {roles: [x]}}\n"
+    "  - {id: v, action: test.echo}\n"
+    "  - id: c\n    when: %s\n    parallel:\n"
+    "      - {id: r, action: ca.revoke, when: %s, with: {serial: '01', expect: {sha1: '00'}}}\n"
+)
 
 
-@pytest.mark.parametrize("condition", [
-    "'{{ not steps.g.approved }}'",
-    "'{{ steps.g.approved or true }}'",
-    "'{{ true or steps.g.approved }}'",
-    "'{{ steps.g.approved == false }}'",
-    "'{{ steps.g.approved != true }}'",
-    "'{{ steps.g.approved is false }}'",
-    "'{{ steps.g.approved | default(true) }}'",
-    "'{{ (steps.g.approved | string) }}'",
-    "'{{ steps.g.approved if steps.v.value else true }}'",
-    "'{{ not (steps.g.approved and steps.v.value) }}'",
-    "'{{ steps.v.value and (steps.g.approved or steps.v.value) }}'",
-    "'{{ steps.g.status }}'",
-    "'{{ steps.g.approved }} and more'",
-    "'approved: {{ steps.g.approved }}'",
-    "true",
-])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "'{{ not steps.g.approved }}'",
+        "'{{ steps.g.approved or true }}'",
+        "'{{ true or steps.g.approved }}'",
+        "'{{ steps.g.approved == false }}'",
+        "'{{ steps.g.approved != true }}'",
+        "'{{ steps.g.approved is false }}'",
+        "'{{ steps.g.approved | default(true) }}'",
+        "'{{ (steps.g.approved | string) }}'",
+        "'{{ steps.g.approved if steps.v.value else true }}'",
+        "'{{ not (steps.g.approved and steps.v.value) }}'",
+        "'{{ steps.v.value and (steps.g.approved or steps.v.value) }}'",
+        "'{{ steps.g.status }}'",
+        "'{{ steps.g.approved }} and more'",
+        "'approved: {{ steps.g.approved }}'",
+        "true",
+    ],
+)
 def test_an_approval_guard_that_does_not_require_the_approval_is_refused(condition: str) -> None:
     for text in (GATED % (condition, "true"), GATED % ("true", condition)):
         assert any("step r: ca.revoke needs an approval" in p for p in problems(text)), (condition, problems(text))
 
 
-@pytest.mark.parametrize(("block", "step"), [
-    ("'{{ steps.g.approved }}'", "true"),
-    ("true", "'{{ steps.g.approved }}'"),
-    ("'{{ steps.v.value and steps.g.approved }}'", "true"),
-    ("'{{ steps.g.approved and not steps.v.value }}'", "true"),
-    ("true", "'{{ (steps.v.value or true) and (steps.g.approved and steps.v.value) }}'"),
-    ("true", "\"{{ steps['g']['approved'] }}\""),
-])
+@pytest.mark.parametrize(
+    ("block", "step"),
+    [
+        ("'{{ steps.g.approved }}'", "true"),
+        ("true", "'{{ steps.g.approved }}'"),
+        ("'{{ steps.v.value and steps.g.approved }}'", "true"),
+        ("'{{ steps.g.approved and not steps.v.value }}'", "true"),
+        ("true", "'{{ (steps.v.value or true) and (steps.g.approved and steps.v.value) }}'"),
+        ("true", "\"{{ steps['g']['approved'] }}\""),
+    ],
+)
 def test_an_approval_guard_that_requires_the_approval_is_accepted(block: str, step: str) -> None:
     assert problems(GATED % (block, step)) == []
 
 
 def test_a_valid_playbook_has_no_problems() -> None:
-    text = HEAD + ("  - {id: a, action: test.echo, with: {value: 1}}\n"
-                   "  - {id: b, action: test.echo, when: '{{ steps.a.value == 1 }}', with: {value: '{{ alert.id }}'}}\n")
+    text = HEAD + (
+        "  - {id: a, action: test.echo, with: {value: 1}}\n"
+        "  - {id: b, action: test.echo, when: '{{ steps.a.value == 1 }}', with: {value: '{{ alert.id }}'}}\n"
+    )
     assert problems(text) == []
 
 

@@ -9,9 +9,9 @@ import subprocess
 from datetime import timedelta
 from pathlib import Path
 
+import engine_fakes as fk
 import pytest
 
-import engine_fakes as fk
 import certsoar.runner as runner_module
 import certsoar.store as store_module
 from certsoar.errors import ApprovalError, RunBusy
@@ -32,12 +32,20 @@ def env(tmp_path: Path):
     (tmp_path / "tpl" / "request.md.j2").write_text("# Approve run {{ run.id }}\n")
     config = fk.make_config(tmp_path)
     store = RunStore.in_state_dir(config.state_dir)
-    fakes = {"ca": fk.FakeCa({"A1B"}), "firewall": fk.FakeFirewall(), "proxy": fk.FakeProxy(),
-             "notify": fk.FakeNotifier()}
+    fakes = {
+        "ca": fk.FakeCa({"A1B"}),
+        "firewall": fk.FakeFirewall(),
+        "proxy": fk.FakeProxy(),
+        "notify": fk.FakeNotifier(),
+    }
 
     def runner(**override: object) -> Runner:
-        return Runner(config, store, connections=fk.connections(config, store, **{**fakes, **override}),
-                      templates=Templates([tmp_path / "tpl"]))
+        return Runner(
+            config,
+            store,
+            connections=fk.connections(config, store, **{**fakes, **override}),
+            templates=Templates([tmp_path / "tpl"]),
+        )
 
     yield runner, store, fakes
     store.close()
@@ -128,7 +136,9 @@ async def test_an_executor_paused_past_its_lease_journals_nothing_more(env, monk
 async def test_a_crashed_or_expired_executor_leaves_the_run_resumable(env) -> None:
     runner, store, _ = env
     pb = book(SLOW % 0)
-    run_id, _ = store.create_run(playbook="t", alert_id="x", trigger="alert", alert=fk.make_alert("x").model_dump(mode="json"))
+    run_id, _ = store.create_run(
+        playbook="t", alert_id="x", trigger="alert", alert=fk.make_alert("x").model_dump(mode="json")
+    )
     soon = (utcnow() + timedelta(minutes=5)).isoformat()
     past = (utcnow() - timedelta(seconds=1)).isoformat()
     gone = subprocess.Popen(["true"])
@@ -165,8 +175,11 @@ async def test_the_loser_of_two_decisions_is_told_who_decided_what(env) -> None:
     pb = book(GATE % "")
     run_id = await runner().start(pb, fk.make_alert())
     await runner().decide(pb, run_id, analyst="bob", decision="denied")
-    with pytest.raises(ApprovalError, match=f"run {run_id} is denied, not waiting for approval: gate gate is denied "
-                                            r"\(denied by bob\)"):
+    with pytest.raises(
+        ApprovalError,
+        match=f"run {run_id} is denied, not waiting for approval: gate gate is denied "
+        r"\(denied by bob\)",
+    ):
         await runner().decide(pb, run_id, analyst="alice", decision="approved")
     assert store.approval(run_id, "gate").status == "denied" and fakes["ca"].revoke_calls == 0
 
@@ -188,6 +201,7 @@ async def test_four_eyes_is_the_default_and_a_run_without_requester_may_be_appro
 
 # approval enforced at run time ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("condition", ["{{ not steps.gate.approved }}", "{{ steps.gate.approved or true }}", "true"])
 async def test_an_action_that_needs_approval_is_refused_without_an_approved_gate(env, condition: str) -> None:
     runner, store, fakes = env
@@ -204,15 +218,23 @@ async def test_an_action_that_needs_approval_is_refused_without_an_approved_gate
 
 
 async def test_an_action_that_needs_approval_and_has_no_gate_is_refused_and_a_dry_run_plans_a_gated_one(
-        env, tmp_path: Path) -> None:
+    env, tmp_path: Path
+) -> None:
     runner, store, fakes = env
-    ungated = book('  - {id: revoke, action: ca.revoke, on_error: continue, with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}\n')
+    ungated = book(
+        '  - {id: revoke, action: ca.revoke, on_error: continue, with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}\n'
+    )
     run_id = await runner().start(ungated, fk.make_alert())
     assert store.get_run(run_id).status == "failed" and fakes["ca"].revoke_calls == 0
 
     config = fk.make_config(tmp_path)
-    dry = Runner(config, store, dry_run=True, connections=fk.connections(config, store, **fakes),
-                 templates=Templates([tmp_path / "tpl"]))
+    dry = Runner(
+        config,
+        store,
+        dry_run=True,
+        connections=fk.connections(config, store, **fakes),
+        templates=Templates([tmp_path / "tpl"]),
+    )
     planned = await dry.start(book(GATE % ""), fk.make_alert("dry"))
     assert dry.journal.get_run(planned).status == "completed"
     assert [e.planned for e in dry.journal.run_effects(planned)] == [True]
@@ -249,19 +271,24 @@ async def test_a_failing_branch_cancels_its_siblings_and_journals_them(env) -> N
 
 # no "completed" over an unverified effect ----------------------------------------------------------
 
+
 async def test_an_effect_that_does_not_read_back_fails_the_run_and_resume_writes_it_again(env) -> None:
     runner, store, fakes = env
     deaf = fk.FakeFirewall(deaf=True)
-    pb = book('  - {id: gate, approval: {roles: [soc-tier2], expires: 1h}}\n'
-              '  - {id: block, action: firewall.block, when: "{{ steps.gate.approved }}",'
-              ' with: {addresses: ["203.0.113.9"]}}\n'
-              '  - {id: after, action: test.echo, with: {value: 1}}\n')
+    pb = book(
+        "  - {id: gate, approval: {roles: [soc-tier2], expires: 1h}}\n"
+        '  - {id: block, action: firewall.block, when: "{{ steps.gate.approved }}",'
+        ' with: {addresses: ["203.0.113.9"]}}\n'
+        "  - {id: after, action: test.echo, with: {value: 1}}\n"
+    )
     run_id = await runner(firewall=deaf).start(pb, fk.make_alert())
     await runner(firewall=deaf).decide(pb, run_id, analyst="bob", decision="approved")
     run = store.get_run(run_id)
     assert run.status == "failed"
-    assert "effect firewall:firewall:block:203.0.113.9: written to 203.0.113.9 but the read-back does not show it" \
-        in run.error, run.error
+    assert (
+        "effect firewall:firewall:block:203.0.113.9: written to 203.0.113.9 but the read-back does not show it"
+        in run.error
+    ), run.error
     assert [(e.key, e.verified) for e in store.run_effects(run_id)] == [("firewall:firewall:block:203.0.113.9", False)]
     assert store.effect("firewall:firewall:block:203.0.113.9").state == "unverified"
     assert "after" not in fk.CALLS

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import engine_fakes as fk
 import pytest
 
-import engine_fakes as fk
 from certsoar.playbook import parse_playbook
 from certsoar.runner import Runner
 from certsoar.store import RunStore
@@ -166,7 +166,7 @@ async def test_audit_chain_covers_the_run_and_detects_tampering(env) -> None:
     events = [r["event"] for r in store.audit_records(run_id)]
     assert events[0] == "run.created" and "step.completed" in events
     assert store.verify_audit() == len(store.audit_records())
-    store.db.execute("UPDATE audit SET data='{\"step\":\"forged\"}' WHERE seq=2")
+    store.db.execute('UPDATE audit SET data=\'{"step":"forged"}\' WHERE seq=2')
     with pytest.raises(Exception, match="audit chain broken at record 2"):
         store.verify_audit()
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from intake_data import INTAKE
 
 from certsoar.errors import AlertError
@@ -19,14 +18,33 @@ SHA1 = "973ceba25ef865f9d802b0e727555b9c4fc65188"
 
 
 def generic(dst_ip: str) -> str:
-    return json.dumps({"id": "a1", "time": "2026-11-27T08:00:00Z", "host": "ws-1", "src_ip": "10.20.0.37",
-                       "dst_ip": dst_ip, "dst_port": 443, "sha1": SHA1})
+    return json.dumps(
+        {
+            "id": "a1",
+            "time": "2026-11-27T08:00:00Z",
+            "host": "ws-1",
+            "src_ip": "10.20.0.37",
+            "dst_ip": dst_ip,
+            "dst_port": 443,
+            "sha1": SHA1,
+        }
+    )
 
 
 def suricata(dest_ip: str) -> str:
-    return json.dumps({"timestamp": "2026-11-27T08:00:00.000000+0000", "flow_id": 7, "event_type": "tls",
-                       "src_ip": "10.20.0.37", "src_port": 50000, "dest_ip": dest_ip, "dest_port": 443,
-                       "proto": "TCP", "tls": {"fingerprint": ":".join(SHA1[i:i + 2] for i in range(0, 40, 2))}})
+    return json.dumps(
+        {
+            "timestamp": "2026-11-27T08:00:00.000000+0000",
+            "flow_id": 7,
+            "event_type": "tls",
+            "src_ip": "10.20.0.37",
+            "src_port": 50000,
+            "dest_ip": dest_ip,
+            "dest_port": 443,
+            "proto": "TCP",
+            "tls": {"fingerprint": ":".join(SHA1[i : i + 2] for i in range(0, 40, 2))},
+        }
+    )
 
 
 def splunk(dest: str) -> str:
@@ -36,12 +54,15 @@ def splunk(dest: str) -> str:
 
 
 @pytest.mark.parametrize("alert", [generic, suricata, splunk])
-@pytest.mark.parametrize(("given_ip", "kept"), [
-    ("fe80::1%x\n}\nflush ruleset", "fe80::1"),
-    ("2001:DB8::0001%eth0", "2001:db8::1"),
-    (" 203.0.113.45 ", "203.0.113.45"),
-    ("2001:0db8:0000:0000:0000:0000:0000:0009", "2001:db8::9"),
-])
+@pytest.mark.parametrize(
+    ("given_ip", "kept"),
+    [
+        ("fe80::1%x\n}\nflush ruleset", "fe80::1"),
+        ("2001:DB8::0001%eth0", "2001:db8::1"),
+        (" 203.0.113.45 ", "203.0.113.45"),
+        ("2001:0db8:0000:0000:0000:0000:0000:0009", "2001:db8::9"),
+    ],
+)
 def test_server_address_is_rebuilt_from_its_value(alert: Callable[[str], str], given_ip: str, kept: str) -> None:
     assert load_alert(alert(given_ip)).dst_ip == kept
 

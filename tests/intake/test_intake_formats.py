@@ -20,7 +20,17 @@ def read(relative: str) -> bytes:
 
 
 def test_formats_are_the_documented_ones() -> None:
-    assert FORMATS == ("generic", "pem", "der", "zeek-x509", "zeek-ssl", "suricata-tls", "adcs", "splunk-notable", "ecs")
+    assert FORMATS == (
+        "generic",
+        "pem",
+        "der",
+        "zeek-x509",
+        "zeek-ssl",
+        "suricata-tls",
+        "adcs",
+        "splunk-notable",
+        "ecs",
+    )
 
 
 def test_zeek_x509_tsv_from_the_btest_baseline() -> None:
@@ -113,17 +123,32 @@ def test_suricata_empty_ja3_objects_are_absent_values() -> None:
     ("name", "event", "request_id", "serial", "template", "requester"),
     [
         ("4886-v1.xml", "adcs-4886", "4417", None, "WebServer", "CORP\\svc-webdeploy"),
-        ("4887-v1.xml", "adcs-4887", "4417", "7A0000114F3C9B2E5D81A6F0C4000000001141", "WebServer", "CORP\\svc-webdeploy"),
+        (
+            "4887-v1.xml",
+            "adcs-4887",
+            "4417",
+            "7A0000114F3C9B2E5D81A6F0C4000000001141",
+            "WebServer",
+            "CORP\\svc-webdeploy",
+        ),
         ("4887-v0.xml", "adcs-4887", "1288", None, "Machine", "CORP\\WS-0142$"),
         ("4888-v1.xml", "adcs-4888", "4419", None, "WebServer_old", "CORP\\jdoe"),
         ("4870-v0.xml", "adcs-4870", None, "7A0000114F3C9B2E5D81A6F0C4000000001141", None, None),
-        ("4887-v1.winlogbeat.json", "adcs-4887", "4417", "7A0000114F3C9B2E5D81A6F0C4000000001141", "WebServer", "CORP\\svc-webdeploy"),
+        (
+            "4887-v1.winlogbeat.json",
+            "adcs-4887",
+            "4417",
+            "7A0000114F3C9B2E5D81A6F0C4000000001141",
+            "WebServer",
+            "CORP\\svc-webdeploy",
+        ),
         ("4886-v0.splunk.json", "adcs-4886", "1288", None, "Machine", "CORP\\WS-0142$"),
         ("4870-v0.splunk-xml.json", "adcs-4870", None, "7A0000114F3C9B2E5D81A6F0C4000000001141", None, None),
     ],
 )
-def test_adcs_events_in_xml_and_json(name: str, event: str, request_id: str | None, serial: str | None,
-                                     template: str | None, requester: str | None) -> None:
+def test_adcs_events_in_xml_and_json(
+    name: str, event: str, request_id: str | None, serial: str | None, template: str | None, requester: str | None
+) -> None:
     data = read(f"adcs/{name}")
     assert detect(data) == "adcs"
     alert = load_alert(data)
@@ -132,7 +157,12 @@ def test_adcs_events_in_xml_and_json(name: str, event: str, request_id: str | No
     assert alert.host == "ca01.corp.example.com"
     assert alert.time.tzinfo is not None and alert.time.utcoffset().total_seconds() == 0
     assert logged is not None
-    assert (logged.request_id, logged.serial, logged.template, alert.requester) == (request_id, serial, template, requester)
+    assert (logged.request_id, logged.serial, logged.template, alert.requester) == (
+        request_id,
+        serial,
+        template,
+        requester,
+    )
     assert alert.sha1 is None and alert.sha256 is None
 
 
@@ -141,8 +171,13 @@ def test_adcs_xml_and_winlogbeat_renderings_agree() -> None:
     beat = load_alert(read("adcs/4887-v1.winlogbeat.json"))
     assert xml.logged_certificate == beat.logged_certificate
     assert xml.id == beat.id == "adcs-ca01.corp.example.com-918207"
-    assert xml.logged_certificate and xml.logged_certificate.subject_key_identifier == "5e0a91c427d3881f6b42e09d3a7c55b102ee4f19"
-    assert xml.logged_certificate.san_dns == ["update.micr0soft-cdn.com"] and xml.logged_certificate.san_ip == ["203.0.113.66"]
+    assert (
+        xml.logged_certificate
+        and xml.logged_certificate.subject_key_identifier == "5e0a91c427d3881f6b42e09d3a7c55b102ee4f19"
+    )
+    assert xml.logged_certificate.san_dns == ["update.micr0soft-cdn.com"] and xml.logged_certificate.san_ip == [
+        "203.0.113.66"
+    ]
     assert xml.raw["EventData"]["Disposition"] == "3" and xml.raw["System"]["Version"] == "1"
     assert xml.time == datetime(2026, 5, 29, 7, 59, 58, 612044, tzinfo=timezone.utc)
 
@@ -163,7 +198,12 @@ def test_splunk_notable_export_line() -> None:
     logged = alert.logged_certificate
     assert alert.source_format == "splunk-notable" and alert.event == "notable"
     assert alert.id.startswith("splunk-E8A3C3D1-7B44-4F0B-9B1E-2C1C0F6E9A11@@notable@@")
-    assert (alert.src_ip, alert.dst_ip, alert.dst_port, alert.host) == ("192.0.2.15", "198.51.100.80", 443, "sensor-dmz-1")
+    assert (alert.src_ip, alert.dst_ip, alert.dst_port, alert.host) == (
+        "192.0.2.15",
+        "198.51.100.80",
+        443,
+        "sensor-dmz-1",
+    )
     assert alert.sha256 == LEAF_SHA256
     assert logged and logged.serial == "3F20" and logged.subject == "CN=www.cryptography.io"
     assert logged.not_after == utc(2018, 11, 16, 1, 15, 3) and logged.validation_status == "ssl_is_valid=false"
@@ -181,15 +221,27 @@ def test_ecs_search_hit() -> None:
     logged = alert.logged_certificate
     assert alert.source_format == "ecs" and alert.id == "ecs-9bd1f1c0-6c0e-4b1e-9d7e-3c2f1d0a0001"
     assert (alert.sha256, alert.sha1) == (LEAF_SHA256, LEAF_SHA1)
-    assert (alert.src_ip, alert.dst_ip, alert.dst_port, alert.host) == ("192.0.2.15", "198.51.100.80", 443, "sensor-dmz-1")
+    assert (alert.src_ip, alert.dst_ip, alert.dst_port, alert.host) == (
+        "192.0.2.15",
+        "198.51.100.80",
+        443,
+        "sensor-dmz-1",
+    )
     assert alert.sni == "www.cryptography.io" and alert.ja3s == "ae4edc6faf64d08308082ad26be60767"
-    assert logged and logged.serial == "3F20" and logged.key_length == 2048 and logged.san_dns == ["www.cryptography.io", "cryptography.io"]
+    assert (
+        logged
+        and logged.serial == "3F20"
+        and logged.key_length == 2048
+        and logged.san_dns == ["www.cryptography.io", "cryptography.io"]
+    )
     assert alert.raw["_id"] == "pQ3xV4sBq2k9Jr7cT0aa"
 
 
 def test_ecs_dotted_document_without_hit_wrapper() -> None:
-    doc = (b'{"@timestamp":"2026-05-30T10:15:02Z","event.id":"e-1","source.ip":"10.0.0.5","tls.server.hash.sha1":'
-           b'"6ECE5ECE4192683D2D84E25B0BA7E04F9CB7EB7C","tls.server.x509.serial_number":"00C7D43A9E115B02"}')
+    doc = (
+        b'{"@timestamp":"2026-05-30T10:15:02Z","event.id":"e-1","source.ip":"10.0.0.5","tls.server.hash.sha1":'
+        b'"6ECE5ECE4192683D2D84E25B0BA7E04F9CB7EB7C","tls.server.x509.serial_number":"00C7D43A9E115B02"}'
+    )
     alert = load_alert(doc)
     assert alert.id == "ecs-e-1" and alert.sha1 == "6ece5ece4192683d2d84e25b0ba7e04f9cb7eb7c"
     assert alert.logged_certificate and alert.logged_certificate.serial == "C7D43A9E115B02"

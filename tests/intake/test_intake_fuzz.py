@@ -19,8 +19,13 @@ from certsoar.intake import FORMATS, detect, load_alert
 
 FIXED = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40))
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40)
+)
 json_values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
@@ -29,25 +34,120 @@ json_values = st.recursive(
 
 FORMAT_KEYS = {
     "generic": ["id", "time", "sha256", "sha1", "certificate_pem", "src_ip", "dst_port", "logged_certificate"],
-    "zeek": ["_path", "ts", "uid", "fingerprint", "certificate.serial", "certificate.subject", "certificate.not_valid_before",
-             "id.orig_h", "id.resp_h", "id.resp_p", "server_name", "cert_chain_fps", "san.dns", "san.ip", "basic_constraints.ca",
-             "certificate.key_length", "validation_status", "ja3"],
-    "suricata": ["event_type", "timestamp", "flow_id", "src_ip", "dest_ip", "dest_port", "tls", "tls.fingerprint", "tls.serial",
-                 "tls.notbefore", "tls.certificate", "tls.chain", "tls.ja3", "tls.subjectaltname"],
-    "adcs": ["EventID", "EventCode", "event.code", "winlog.event_id", "winlog.event_data", "@timestamp", "_time", "RequestId",
-             "Requester", "SerialNumber", "CertificateSerialNumber", "SubjectKeyIdentifier", "Attributes", "Computer",
-             "RecordNumber", "SubjectAlternativeName", "CertificateTemplate"],
-    "splunk": ["result", "results", "event_id", "rule_name", "_time", "src", "dest", "dest_port", "ssl_hash", "ssl_serial",
-               "ssl_start_time", "ssl_end_time", "ssl_subject_common_name", "ssl_is_valid"],
-    "ecs": ["@timestamp", "_source", "_id", "event.id", "source.ip", "destination.port", "tls.server.hash.sha1",
-            "tls.server.hash.sha256", "tls.server.x509.serial_number", "tls.server.x509.not_before",
-            "tls.server.x509.alternative_names", "tls.server.certificate", "tls.client.ja3", "host.name"],
+    "zeek": [
+        "_path",
+        "ts",
+        "uid",
+        "fingerprint",
+        "certificate.serial",
+        "certificate.subject",
+        "certificate.not_valid_before",
+        "id.orig_h",
+        "id.resp_h",
+        "id.resp_p",
+        "server_name",
+        "cert_chain_fps",
+        "san.dns",
+        "san.ip",
+        "basic_constraints.ca",
+        "certificate.key_length",
+        "validation_status",
+        "ja3",
+    ],
+    "suricata": [
+        "event_type",
+        "timestamp",
+        "flow_id",
+        "src_ip",
+        "dest_ip",
+        "dest_port",
+        "tls",
+        "tls.fingerprint",
+        "tls.serial",
+        "tls.notbefore",
+        "tls.certificate",
+        "tls.chain",
+        "tls.ja3",
+        "tls.subjectaltname",
+    ],
+    "adcs": [
+        "EventID",
+        "EventCode",
+        "event.code",
+        "winlog.event_id",
+        "winlog.event_data",
+        "@timestamp",
+        "_time",
+        "RequestId",
+        "Requester",
+        "SerialNumber",
+        "CertificateSerialNumber",
+        "SubjectKeyIdentifier",
+        "Attributes",
+        "Computer",
+        "RecordNumber",
+        "SubjectAlternativeName",
+        "CertificateTemplate",
+    ],
+    "splunk": [
+        "result",
+        "results",
+        "event_id",
+        "rule_name",
+        "_time",
+        "src",
+        "dest",
+        "dest_port",
+        "ssl_hash",
+        "ssl_serial",
+        "ssl_start_time",
+        "ssl_end_time",
+        "ssl_subject_common_name",
+        "ssl_is_valid",
+    ],
+    "ecs": [
+        "@timestamp",
+        "_source",
+        "_id",
+        "event.id",
+        "source.ip",
+        "destination.port",
+        "tls.server.hash.sha1",
+        "tls.server.hash.sha256",
+        "tls.server.x509.serial_number",
+        "tls.server.x509.not_before",
+        "tls.server.x509.alternative_names",
+        "tls.server.certificate",
+        "tls.client.ja3",
+        "host.name",
+    ],
 }
-plausible = st.sampled_from([
-    "tls", "4887", "4870", 4886, "ssl", "x509", "2026-05-30T10:15:02Z", "1780000000.5", "XXXXXXXXXX.XXXXXX", "10.0.0.1",
-    "6e:ce:5e:ce:41:92:68:3d:2d:84:e2:5b:0b:a7:e0:4f:9c:b7:eb:7c", "a" * 64, "00:C7:D4", "-1F", "T", "3", 443, 70000,
-    "-----BEGIN CERTIFICATE-----", "MIIB", "DNS Name=x.example IP Address=10.1.1.1", "CertificateTemplate:Web",
-])
+plausible = st.sampled_from(
+    [
+        "tls",
+        "4887",
+        "4870",
+        4886,
+        "ssl",
+        "x509",
+        "2026-05-30T10:15:02Z",
+        "1780000000.5",
+        "XXXXXXXXXX.XXXXXX",
+        "10.0.0.1",
+        "6e:ce:5e:ce:41:92:68:3d:2d:84:e2:5b:0b:a7:e0:4f:9c:b7:eb:7c",
+        "a" * 64,
+        "00:C7:D4",
+        "-1F",
+        "T",
+        "3",
+        443,
+        70000,
+        "-----BEGIN CERTIFICATE-----",
+        "MIIB",
+        "DNS Name=x.example IP Address=10.1.1.1",
+        "CertificateTemplate:Web",
+    ]
+)
 
 
 def _nest(key: str, value: object) -> dict:
@@ -103,16 +203,22 @@ def test_json_built_from_each_formats_keys(doc: dict, fmt: str | None) -> None:
 xml_text = st.builds(
     lambda code, version, time, fields: (
         f'<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><EventID>{code}</EventID>'
-        f"<Version>{version}</Version><TimeCreated SystemTime=\"{time}\" /><Computer>ca01</Computer></System><EventData>"
+        f'<Version>{version}</Version><TimeCreated SystemTime="{time}" /><Computer>ca01</Computer></System><EventData>'
         + "".join(f'<Data Name="{name}">{value}</Data>' for name, value in fields)
         + "</EventData></Event>"
     ),
     st.sampled_from(["4886", "4887", "4888", "4870", "4624", "", "x"]),
     st.sampled_from(["0", "1", ""]),
     st.sampled_from(["2026-05-29T07:59:58.6120447Z", "", "yesterday", "2026-13-01T00:00:00Z"]),
-    st.lists(st.tuples(st.sampled_from(FORMAT_KEYS["adcs"][7:]),
-                       st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
-                       .map(lambda s: s.replace("&", "&amp;").replace("<", "&lt;"))), max_size=6),
+    st.lists(
+        st.tuples(
+            st.sampled_from(FORMAT_KEYS["adcs"][7:]),
+            st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=30).map(
+                lambda s: s.replace("&", "&amp;").replace("<", "&lt;")
+            ),
+        ),
+        max_size=6,
+    ),
 )
 
 
@@ -123,11 +229,16 @@ def test_windows_event_xml_variants(text: str, fmt: str | None) -> None:
 
 
 zeek_tsv = st.builds(
-    lambda path, fields, row: f"#separator \\x09\n#path\t{path}\n#fields\t" + "\t".join(fields) + "\n" + "\t".join(row) + "\n",
+    lambda path, fields, row: (
+        f"#separator \\x09\n#path\t{path}\n#fields\t" + "\t".join(fields) + "\n" + "\t".join(row) + "\n"
+    ),
     st.sampled_from(["x509", "ssl", "conn", ""]),
     st.lists(st.sampled_from(FORMAT_KEYS["zeek"][1:]), min_size=1, max_size=8, unique=True),
-    st.lists(st.sampled_from(["-", "(empty)", "XXXXXXXXXX.XXXXXX", "1700000000.5", "T", "zz", "a" * 64, "1.2.3.4", "443"]),
-             min_size=1, max_size=8),
+    st.lists(
+        st.sampled_from(["-", "(empty)", "XXXXXXXXXX.XXXXXX", "1700000000.5", "T", "zz", "a" * 64, "1.2.3.4", "443"]),
+        min_size=1,
+        max_size=8,
+    ),
 )
 
 
@@ -146,8 +257,23 @@ def test_detect_only_raises_alert_error(data: bytes) -> None:
         assert str(exc)
 
 
-alert_keys = st.sampled_from(["id", "time", "host", "src_ip", "dst_ip", "dst_port", "sni", "certificate_pem", "sha256", "sha1",
-                              "logged_certificate", "requester", "ja3"])
+alert_keys = st.sampled_from(
+    [
+        "id",
+        "time",
+        "host",
+        "src_ip",
+        "dst_ip",
+        "dst_port",
+        "sni",
+        "certificate_pem",
+        "sha256",
+        "sha1",
+        "logged_certificate",
+        "requester",
+        "ja3",
+    ]
+)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -164,18 +290,61 @@ def test_alert_shaped_json_gives_an_alert_or_an_error_naming_a_field(obj: dict, 
 
 
 # raw JSON tokens that json.dumps never writes but a hostile or broken sender does
-_TOKENS = st.sampled_from([
-    "NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1" * 5000, '"\\ud800"', '"\\u0000"', '"\\udfff\\ud800"', "[" * 40 + "]" * 40,
-    '{"a":' * 40 + "1" + "}" * 40, "true", "null", '""', '"2026-05-30T10:15:02+25:00"', '"0001-01-01T00:00:00+01:00"',
-    '"9999-12-31T23:59:59-01:00"', "-0", "1.5e308", "253402300800", "-62135596801", '"\\x41"', "01", "[1,]",
-])
-_FIELDS = st.sampled_from(["id", "time", "sha1", "sha256", "dst_ip", "dst_port", "ts", "@timestamp", "_time", "timestamp",
-                           "certificate.not_valid_before", "fingerprint", "event_type", "tls", "EventID"])
+_TOKENS = st.sampled_from(
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e999",
+        "-1e999",
+        "1" * 5000,
+        '"\\ud800"',
+        '"\\u0000"',
+        '"\\udfff\\ud800"',
+        "[" * 40 + "]" * 40,
+        '{"a":' * 40 + "1" + "}" * 40,
+        "true",
+        "null",
+        '""',
+        '"2026-05-30T10:15:02+25:00"',
+        '"0001-01-01T00:00:00+01:00"',
+        '"9999-12-31T23:59:59-01:00"',
+        "-0",
+        "1.5e308",
+        "253402300800",
+        "-62135596801",
+        '"\\x41"',
+        "01",
+        "[1,]",
+    ]
+)
+_FIELDS = st.sampled_from(
+    [
+        "id",
+        "time",
+        "sha1",
+        "sha256",
+        "dst_ip",
+        "dst_port",
+        "ts",
+        "@timestamp",
+        "_time",
+        "timestamp",
+        "certificate.not_valid_before",
+        "fingerprint",
+        "event_type",
+        "tls",
+        "EventID",
+    ]
+)
 
 
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(_FIELDS, _TOKENS | plausible.map(json.dumps)), min_size=1, max_size=6),
-       st.sampled_from(["", "\ufeff", " \n"]), st.sampled_from([None, *FORMATS]))
+@given(
+    st.lists(st.tuples(_FIELDS, _TOKENS | plausible.map(json.dumps)), min_size=1, max_size=6),
+    st.sampled_from(["", "\ufeff", " \n"]),
+    st.sampled_from([None, *FORMATS]),
+)
 def test_raw_json_text_with_hostile_tokens(pairs: list[tuple[str, str]], prefix: str, fmt: str | None) -> None:
     text = prefix + "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in pairs) + "}"
     _check(text.encode("utf-8", "surrogatepass"), fmt)
@@ -196,8 +365,12 @@ def _pem(der: bytes) -> bytes:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(min_value=0, max_value=len(_CERT_DER) - 1), st.integers(min_value=0, max_value=255),
-       st.sampled_from([None, "pem", "der", "generic"]), st.sampled_from(["der", "pem", "json"]))
+@given(
+    st.integers(min_value=0, max_value=len(_CERT_DER) - 1),
+    st.integers(min_value=0, max_value=255),
+    st.sampled_from([None, "pem", "der", "generic"]),
+    st.sampled_from(["der", "pem", "json"]),
+)
 def test_damaged_certificates(position: int, value: int, fmt: str | None, wrapping: str) -> None:
     damaged = bytearray(_CERT_DER)
     damaged[position] = value
@@ -212,8 +385,21 @@ def test_damaged_certificates(position: int, value: int, fmt: str | None, wrappi
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(["{", "[", "<", "#fields\t", "#separator \\x09\n", "-----BEGIN CERTIFICATE-----\n", "0\x82", "<?xml ",
-                        "<!DOCTYPE x [<!ENTITY a 'b'>]>"]),
-       st.binary(max_size=300))
+@given(
+    st.sampled_from(
+        [
+            "{",
+            "[",
+            "<",
+            "#fields\t",
+            "#separator \\x09\n",
+            "-----BEGIN CERTIFICATE-----\n",
+            "0\x82",
+            "<?xml ",
+            "<!DOCTYPE x [<!ENTITY a 'b'>]>",
+        ]
+    ),
+    st.binary(max_size=300),
+)
 def test_envelope_prefixes_with_garbage(prefix: str, tail: bytes) -> None:
     _check(prefix.encode("latin-1") + tail)

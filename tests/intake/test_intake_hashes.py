@@ -53,7 +53,9 @@ def test_sha1_spellings_normalize_alike(spelling: str, field: str) -> None:
     assert load_alert(documents[field].encode()).sha1 == "6ece5ece4192683d2d84e25b0ba7e04f9cb7eb7c"
 
 
-@pytest.mark.parametrize("spelling", ["00:C7:D4:3A:9E:11:5B:02", "c7d43a9e115b02", "00C7D43A9E115B02", "c7 d4 3a 9e 11 5b 02"])
+@pytest.mark.parametrize(
+    "spelling", ["00:C7:D4:3A:9E:11:5B:02", "c7d43a9e115b02", "00C7D43A9E115B02", "c7 d4 3a 9e 11 5b 02"]
+)
 def test_serial_spellings_normalize_to_upper_hex(spelling: str) -> None:
     doc = f'{{"event_type":"tls","timestamp":"2026-05-30T10:15:02Z","tls":{{"serial":"{spelling}"}}}}'
     alert = load_alert(doc.encode())
@@ -64,4 +66,8 @@ def test_adcs_lower_case_serial_matches_the_certificates_upper_case_one() -> Non
     issued = load_alert((INTAKE / "adcs" / "4887-v1.xml").read_bytes())
     revoked = load_alert((INTAKE / "adcs" / "4870-v0.xml").read_bytes())
     assert issued.logged_certificate and revoked.logged_certificate
-    assert issued.logged_certificate.serial == revoked.logged_certificate.serial == "7A0000114F3C9B2E5D81A6F0C4000000001141"
+    assert (
+        issued.logged_certificate.serial
+        == revoked.logged_certificate.serial
+        == "7A0000114F3C9B2E5D81A6F0C4000000001141"
+    )

@@ -49,4 +49,8 @@ def capture_dry_run(config: Any, alert_bytes: bytes) -> Captured:
 @pytest.fixture(scope="session")
 def captured(lab_config: Any) -> Captured:
     lab, config = lab_config
-    return [pair for story in ("mimicry", "internal") for pair in capture_dry_run(config, Path(lab.alerts[story]).read_bytes())]
+    return [
+        pair
+        for story in ("mimicry", "internal")
+        for pair in capture_dry_run(config, Path(lab.alerts[story]).read_bytes())
+    ]

@@ -13,12 +13,41 @@ from cryptography.x509.oid import NameOID
 from hypothesis import strategies as st
 
 PAYLOADS = [
-    "x\n# APPROVED by CISO", "\r\n## Approved", "ok\u2028# sep", "\u0085# nel", "[x](javascript:alert(1))",
-    "![i](http://evil/x.png)", "<http://evil>", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
-    "\x1b[2J\x1b[H", "\x1b]8;;http://evil\x07click\x1b]8;;\x07", "\x9b31m", "\u202egnp.exe", "\u2066x\u2069",
-    "`code` **bold** _em_", "1. item", "   ## h", "- item", "+ item", "> quote", "---", "=====", "***", "    code",
-    "&lt;script&gt;", "&#10;# x", "\\", "| a | b |", "~~x~~", "{{ 7*7 }}", "[ref]: javascript:x", "\x00\x7f",
-    "@channel <!here>", "CN=evil\\, O=x", "\ud800",
+    "x\n# APPROVED by CISO",
+    "\r\n## Approved",
+    "ok\u2028# sep",
+    "\u0085# nel",
+    "[x](javascript:alert(1))",
+    "![i](http://evil/x.png)",
+    "<http://evil>",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "\x1b[2J\x1b[H",
+    "\x1b]8;;http://evil\x07click\x1b]8;;\x07",
+    "\x9b31m",
+    "\u202egnp.exe",
+    "\u2066x\u2069",
+    "`code` **bold** _em_",
+    "1. item",
+    "   ## h",
+    "- item",
+    "+ item",
+    "> quote",
+    "---",
+    "=====",
+    "***",
+    "    code",
+    "&lt;script&gt;",
+    "&#10;# x",
+    "\\",
+    "| a | b |",
+    "~~x~~",
+    "{{ 7*7 }}",
+    "[ref]: javascript:x",
+    "\x00\x7f",
+    "@channel <!here>",
+    "CN=evil\\, O=x",
+    "\ud800",
 ]
 hostile_text = st.one_of(
     st.sampled_from(PAYLOADS),
@@ -40,11 +69,15 @@ def certificate(subject: dict[str, str], issuer: dict[str, str], sans: list[str]
             warnings.simplefilter("ignore", UserWarning)
             return x509.Name([x509.NameAttribute(oids[k], v, _validate=False) for k, v in attrs.items()])
 
-    builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
-               .public_key(KEY.public_key()).serial_number(0x1F2E3D).not_valid_before(NOW - timedelta(days=1))
-               .not_valid_after(NOW + timedelta(days=90)))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name(subject))
+        .issuer_name(name(issuer))
+        .public_key(KEY.public_key())
+        .serial_number(0x1F2E3D)
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=90))
+    )
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
     return builder.sign(KEY, hashes.SHA256()).public_bytes(Encoding.PEM).decode()
-
-

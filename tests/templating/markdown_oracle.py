@@ -11,8 +11,20 @@ HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 PARSER.validateLink = lambda url: True  # markdown-it drops javascript: links itself; other renderers may not
 # What the shipped templates write themselves; anything else in a parse came from data.
-TEMPLATE_BLOCKS = frozenset({"paragraph_open", "paragraph_close", "heading_open", "heading_close", "bullet_list_open",
-                             "bullet_list_close", "list_item_open", "list_item_close", "code_block", "inline"})
+TEMPLATE_BLOCKS = frozenset(
+    {
+        "paragraph_open",
+        "paragraph_close",
+        "heading_open",
+        "heading_close",
+        "bullet_list_open",
+        "bullet_list_close",
+        "list_item_open",
+        "list_item_close",
+        "code_block",
+        "inline",
+    }
+)
 TEMPLATE_INLINES = frozenset({"text", "code_inline", "strong_open", "strong_close", "softbreak", "hardbreak"})
 
 

@@ -16,10 +16,13 @@ from certsoar.errors import ActionError
 from certsoar.escaping import for_terminal, html, markdown, markdown_code, mrkdwn, visible
 from certsoar.templating import Templates
 
-HOSTILE_SNI = "evil.example\n# APPROVED by CISO [x](javascript:alert(1)) <script>x</script> \x1b]8;;http://e\x07 @channel"
+HOSTILE_SNI = (
+    "evil.example\n# APPROVED by CISO [x](javascript:alert(1)) <script>x</script> \x1b]8;;http://e\x07 @channel"
+)
 
 
 # --- visible: the one function every terminal writer uses -----------------------------------------
+
 
 @given(st.text())
 def test_visible_leaves_no_control_character(text: str) -> None:
@@ -28,16 +31,26 @@ def test_visible_leaves_no_control_character(text: str) -> None:
     assert for_terminal(text).count("\n") == text.count("\n")
 
 
-@pytest.mark.parametrize(("text", "shown"), [
-    ("\x1b[2J", "␛[2J"), ("a\nb", "a␊b"), ("\r", "␍"), ("\x00\x7f", "␀␡"), ("\x9b", "\\u009b"),
-    ("\u202egnp.exe", "\\u202egnp.exe"), ("\U000e0041", "\\U000e0041"), ("\ud800", "\\ud800"),
-    ("CN=Ünïcødé, O=Корп", "CN=Ünïcødé, O=Корп"),
-])
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[2J", "␛[2J"),
+        ("a\nb", "a␊b"),
+        ("\r", "␍"),
+        ("\x00\x7f", "␀␡"),
+        ("\x9b", "\\u009b"),
+        ("\u202egnp.exe", "\\u202egnp.exe"),
+        ("\U000e0041", "\\U000e0041"),
+        ("\ud800", "\\ud800"),
+        ("CN=Ünïcødé, O=Корп", "CN=Ünïcødé, O=Корп"),
+    ],
+)
 def test_visible_marks(text: str, shown: str) -> None:
     assert visible(text) == shown
 
 
 # --- Markdown: a CommonMark reader sees exactly the text, wherever the template puts it ----------
+
 
 @given(st.text())
 def test_markdown_value_reads_as_its_text_mid_line(text: str) -> None:
@@ -53,9 +66,17 @@ def test_markdown_value_reads_as_its_text_at_the_start_of_a_line(before: str, te
     shown = visible(text)
     assume(shown == shown.strip())
     blocks, inlines = tokens(before + markdown(text))
-    assert {b.type for b in blocks} <= {"paragraph_open", "paragraph_close", "inline", "bullet_list_open",
-                                        "bullet_list_close", "ordered_list_open", "ordered_list_close",
-                                        "list_item_open", "list_item_close"}
+    assert {b.type for b in blocks} <= {
+        "paragraph_open",
+        "paragraph_close",
+        "inline",
+        "bullet_list_open",
+        "bullet_list_close",
+        "ordered_list_open",
+        "ordered_list_close",
+        "list_item_open",
+        "list_item_close",
+    }
     assert sum(b.type == "list_item_open" for b in blocks) == (1 if before.startswith(("- ", "1.")) else 0)
     assert {t.type for t in inlines} <= {"text", "softbreak"}
     assert [t.content for t in inlines if t.type == "text"][-1].endswith(shown)
@@ -69,12 +90,20 @@ def test_markdown_code_is_one_code_span(text: str) -> None:
 
 
 def test_markdown_leaves_benign_text_readable() -> None:
-    for text in ("CN=login.microsoftonline.com, O=Corp Example, C=US", "issuer_mimicry", "CORP\\jsmith",
-                 "10.20.0.37 -> 203.0.113.45:443", "AT&T Services, Inc.", "2026-11-27T08:00:00+00:00", "1.2.3.4"):
+    for text in (
+        "CN=login.microsoftonline.com, O=Corp Example, C=US",
+        "issuer_mimicry",
+        "CORP\\jsmith",
+        "10.20.0.37 -> 203.0.113.45:443",
+        "AT&T Services, Inc.",
+        "2026-11-27T08:00:00+00:00",
+        "1.2.3.4",
+    ):
         assert markdown(text) == text
 
 
 # --- Slack mrkdwn and HTML -------------------------------------------------------------------------
+
 
 @given(st.text())
 def test_mrkdwn_opens_no_link_mention_or_entity(text: str) -> None:
@@ -93,15 +122,19 @@ def test_html_has_no_tag_or_attribute_break(text: str) -> None:
 
 # --- the template layer: every {{ }} escaped for the format in the template's name ---------------
 
+
 @pytest.fixture
 def custom(tmp_path: Path) -> Templates:
     folder = tmp_path / "tpl"
     (folder / "custom").mkdir(parents=True)
     for fmt in ("md", "txt", "html", "mrkdwn"):
         (folder / "custom" / f"sni.{fmt}.j2").write_text(
-            "# Alert\nSNI {{ alert.sni }}\ncode {{ alert.sni | literal }}\nmine {{ '<b>ok</b>' | trusted }}\n")
+            "# Alert\nSNI {{ alert.sni }}\ncode {{ alert.sni | literal }}\nmine {{ '<b>ok</b>' | trusted }}\n"
+        )
     (folder / "custom" / "table.csv.j2").write_text("{{ alert.sni }}\n")
-    (folder / "custom" / "jinja.md.j2").write_text("{{ alert.sni | e }} {{ alert.sni | safe }} {{ alert.sni | tojson }}\n")
+    (folder / "custom" / "jinja.md.j2").write_text(
+        "{{ alert.sni | e }} {{ alert.sni | safe }} {{ alert.sni | tojson }}\n"
+    )
     (folder / "custom" / "mixed.md.j2").write_text("{% include 'custom/sni.txt.j2' %}\n")
     return Templates([folder])
 
@@ -119,17 +152,31 @@ def test_a_new_markdown_template_cannot_forget_escaping(custom: Templates) -> No
 def test_jinja_html_markers_do_not_unescape_markdown(custom: Templates) -> None:
     out = custom.render("custom/jinja.md.j2", {"alert": {"sni": "[x](javascript:alert(1)) *b*"}})
     blocks, inlines = tokens(out)
-    assert [b.type for b in blocks] == ["paragraph_open", "inline", "paragraph_close"] and {t.type for t in inlines} == {"text"}
+    assert [b.type for b in blocks] == ["paragraph_open", "inline", "paragraph_close"] and {
+        t.type for t in inlines
+    } == {"text"}
 
 
-@pytest.mark.parametrize(("fmt", "sni_line", "code_line"), [
-    ("txt", "SNI evil.example␊# APPROVED by CISO [x](javascript:alert(1)) <script>x</script> ␛]8;;http://e␇ @channel",
-     "code evil.example␊# APPROVED by CISO [x](javascript:alert(1)) <script>x</script> ␛]8;;http://e␇ @channel"),
-    ("html", "SNI evil.example␊# APPROVED by CISO [x](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; ␛]8;;http://e␇ @channel",
-     "code <code>evil.example␊# APPROVED by CISO [x](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; ␛]8;;http://e␇ @channel</code>"),
-    ("mrkdwn", "SNI evil.example␊# APPROVED by CISO [x](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; ␛]8;;http://e␇ ＠channel",
-     "code `evil.example␊# APPROVED by CISO [x](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; ␛]8;;http://e␇ ＠channel`"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "sni_line", "code_line"),
+    [
+        (
+            "txt",
+            "SNI evil.example␊# APPROVED by CISO [x](javascript:alert(1)) <script>x</script> ␛]8;;http://e␇ @channel",
+            "code evil.example␊# APPROVED by CISO [x](javascript:alert(1)) <script>x</script> ␛]8;;http://e␇ @channel",
+        ),
+        (
+            "html",
+            "SNI evil.example␊# APPROVED by CISO [x](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; ␛]8;;http://e␇ @channel",
+            "code <code>evil.example␊# APPROVED by CISO [x](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; ␛]8;;http://e␇ @channel</code>",
+        ),
+        (
+            "mrkdwn",
+            "SNI evil.example␊# APPROVED by CISO [x](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; ␛]8;;http://e␇ ＠channel",
+            "code `evil.example␊# APPROVED by CISO [x](javascript:alert(1)) &lt;script&gt;x&lt;/script&gt; ␛]8;;http://e␇ ＠channel`",
+        ),
+    ],
+)
 def test_every_format_escapes_for_its_channel(custom: Templates, fmt: str, sni_line: str, code_line: str) -> None:
     out = custom.render(f"custom/sni.{fmt}.j2", {"alert": {"sni": HOSTILE_SNI}})
     assert out.splitlines() == ["# Alert", sni_line, code_line, "mine <b>ok</b>"]

@@ -43,8 +43,12 @@ def variants(captured: Captured) -> list[tuple[str, dict[str, Any]]]:
     for name, context in captured:
         if name in ("outcome/containment.md.j2", "ticket/update.md.j2"):
             denied = copy.deepcopy(context)
-            denied["steps"]["approval"] = {**denied["steps"]["approval"], "approved": False, "status": "denied",
-                                           "decisions": [{"analyst": "bob", "decision": "denied", "comment": "no"}]}
+            denied["steps"]["approval"] = {
+                **denied["steps"]["approval"],
+                "approved": False,
+                "status": "denied",
+                "decisions": [{"analyst": "bob", "decision": "denied", "comment": "no"}],
+            }
             out.append((name, denied))
             failed = copy.deepcopy(context)
             for step in ("revoke", "block_servers", "block_cert"):
@@ -84,6 +88,7 @@ def test_each_payload_everywhere(captured: Captured, payload: str) -> None:
 
 # --- certificates whose names carry the payloads, through the real analysis --------------------------
 
+
 def facts_of(pem: str) -> dict[str, Any]:
     alert = CertificateAlert(id="a", time=NOW, certificate_pem=pem)
     return analyze_alert(alert, AnalysisContext(at=NOW)).model_dump(mode="json")
@@ -110,11 +115,18 @@ def test_hostile_distinguished_names_through_the_analysis(captured: Captured) ->
 
 
 def test_a_benign_distinguished_name_reads_as_it_is(captured: Captured) -> None:
-    facts = facts_of(certificate({"CN": "login.example.com", "O": "AT&T Services, Inc.", "OU": "Web_Ops"},
-                                 {"CN": "Example Issuing CA 2", "O": "Example Corp"}, ["login.example.com"]))
+    facts = facts_of(
+        certificate(
+            {"CN": "login.example.com", "O": "AT&T Services, Inc.", "OU": "Web_Ops"},
+            {"CN": "Example Issuing CA 2", "O": "Example Corp"},
+            ["login.example.com"],
+        )
+    )
     summary = next(Templates().render(n, with_cert(c, facts)) for n, c in captured if n == "l1/summary.md.j2")
-    assert ("Subject `OU=Web_Ops,O=AT&T Services\\, Inc.,CN=login.example.com`; "
-            "issuer `O=Example Corp,CN=Example Issuing CA 2`") in summary
+    assert (
+        "Subject `OU=Web_Ops,O=AT&T Services\\, Inc.,CN=login.example.com`; "
+        "issuer `O=Example Corp,CN=Example Issuing CA 2`"
+    ) in summary
     _, inlines = tokens(summary)
     code = [t.content for t in inlines if t.type == "code_inline"]
     assert facts["subject"] in code and facts["issuer"] in code  # a Markdown reader sees the DN exactly

@@ -25,13 +25,27 @@ TERMINAL_ATTACK = "ok\x1b[2J\x1b]0;pwned\x07\x1b]8;;http://evil\x07x\x1b]8;;\x07
 
 def a_run(text: str) -> dict[str, Any]:
     return {
-        "id": text, "playbook": text, "trigger": text, "status": text, "dry_run": True, "error": text,
-        "verdict": {"escalate": True, "contain": True, "severity": text,
-                    "reasons": [{"rule": text, "severity": text, "reason": text}]},
+        "id": text,
+        "playbook": text,
+        "trigger": text,
+        "status": text,
+        "dry_run": True,
+        "error": text,
+        "verdict": {
+            "escalate": True,
+            "contain": True,
+            "severity": text,
+            "reasons": [{"rule": text, "severity": text, "reason": text}],
+        },
         "steps": [{"id": text, "status": text, "error": text}],
         "effects": [{"key": text, "planned": False, "changed": True, "verified": True}],
-        "approval": {"status": text, "required": 1, "roles": [text], "expires": text,
-                     "decisions": [{"analyst": text, "decision": text}]},
+        "approval": {
+            "status": text,
+            "required": 1,
+            "roles": [text],
+            "expires": text,
+            "decisions": [{"analyst": text, "decision": text}],
+        },
         "ticket": {"id": text, "status": text},
         "notifications": [{"step": text, "template": text, "body": f"# Title\n\nline {text}\n"}],
     }
@@ -57,43 +71,64 @@ def test_console_notifier_shows_controls(capsys: pytest.CaptureFixture[str]) -> 
 
 # --- end to end ------------------------------------------------------------------------------------
 
+
 def certsoar(lab_config: Any, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     lab, _ = lab_config
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
     env["CERTSOAR_CONFIG"] = str(lab.config)
-    return subprocess.run([sys.executable, "-m", "certsoar", *args], env=env, capture_output=True, text=True,
-                          input=stdin, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "certsoar", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        check=False,
+    )
 
 
 def hostile_alert(lab_config: Any) -> str:
     lab, _ = lab_config
     alert = json.loads(Path(lab.alerts["mimicry"]).read_text())
-    pem = certificate({"CN": "login.example.com\n# APPROVED by CISO\x1b[2J", "O": "[x](javascript:alert(1)) <script>x</script>"},
-                      {"CN": "DigiCert Global G2 TLS RSA SHA256 2020 CA1\u202e\x1b]8;;http://evil\x07", "O": "DigiCert Inc\r\n> quote"},
-                      ["cdn-update.net"])
+    pem = certificate(
+        {"CN": "login.example.com\n# APPROVED by CISO\x1b[2J", "O": "[x](javascript:alert(1)) <script>x</script>"},
+        {
+            "CN": "DigiCert Global G2 TLS RSA SHA256 2020 CA1\u202e\x1b]8;;http://evil\x07",
+            "O": "DigiCert Inc\r\n> quote",
+        },
+        ["cdn-update.net"],
+    )
     alert.update(id="hostile-\x1b]0;t\x07", certificate_pem=pem, sni="evil\n## forged\x9b")
     return json.dumps(alert)
 
 
 def test_a_hostile_certificate_through_the_cli_dry_run(lab_config: Any) -> None:
     lab, _ = lab_config
-    plan = certsoar(lab_config, "run", "certificate-alert", "--alert", str(lab.alerts["mimicry"]), "--dry-run", "--json")
+    plan = certsoar(
+        lab_config, "run", "certificate-alert", "--alert", str(lab.alerts["mimicry"]), "--dry-run", "--json"
+    )
     headings = {n["template"]: len(heading_lines(n["body"])) for n in json.loads(plan.stdout)["notifications"]}
-    as_json = certsoar(lab_config, "run", "certificate-alert", "--alert", "-", "--dry-run", "--json",
-                       stdin=hostile_alert(lab_config))
+    as_json = certsoar(
+        lab_config, "run", "certificate-alert", "--alert", "-", "--dry-run", "--json", stdin=hostile_alert(lab_config)
+    )
     assert as_json.returncode == 0, as_json.stderr
     notifications = json.loads(as_json.stdout)["notifications"]
     assert {n["template"] for n in notifications} == set(headings)
     for n in notifications:
         assert problems(n["body"], headings=headings[n["template"]]) == [], n["template"]
-    assert ("Subject `O=[x](javascript:alert(1)) \\<script\\>x\\</script\\>,CN=login.example.com␊# APPROVED by CISO␛[2J`; "
-            "issuer `O=DigiCert Inc␍␊\\> quote,CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1\\u202e␛]8\\;\\;http://evil␇`"
-            ) in notifications[0]["body"]
+    assert (
+        "Subject `O=[x](javascript:alert(1)) \\<script\\>x\\</script\\>,CN=login.example.com␊# APPROVED by CISO␛[2J`; "
+        "issuer `O=DigiCert Inc␍␊\\> quote,CN=DigiCert Global G2 TLS RSA SHA256 2020 CA1\\u202e␛]8\\;\\;http://evil␇`"
+    ) in notifications[0]["body"]
 
-    human = certsoar(lab_config, "run", "certificate-alert", "--alert", "-", "--dry-run", stdin=hostile_alert(lab_config))
+    human = certsoar(
+        lab_config, "run", "certificate-alert", "--alert", "-", "--dry-run", stdin=hostile_alert(lab_config)
+    )
     assert human.returncode == 0, human.stderr
     assert raw_controls(human.stdout) == [] and raw_controls(human.stderr) == []
-    assert not any(line.lstrip().startswith(("# APPROVED", "## forged", "> quote")) for line in human.stdout.splitlines())
+    assert not any(
+        line.lstrip().startswith(("# APPROVED", "## forged", "> quote")) for line in human.stdout.splitlines()
+    )
 
 
 def test_a_hostile_certificate_through_the_console_and_the_outbox(lab_config: Any) -> None:

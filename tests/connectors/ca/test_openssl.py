@@ -20,6 +20,7 @@ from typing import Any, Callable
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from realcomponents import require_tool
 
 from certsoar.config import load_config
 from certsoar.connections import build_connector
@@ -28,7 +29,6 @@ from certsoar.connectors.ca import CertificateAuthority, RevocationReason
 from certsoar.connectors.ca.openssl import OpenSslCa, OpenSslCaSettings
 from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
 from certsoar.lab import LabPaths, ensure_lab
-from realcomponents import require_tool
 
 pytestmark = pytest.mark.real
 
@@ -84,7 +84,9 @@ def _encrypt_ca_key(lab: LabPaths) -> None:
     key = lab.ca_dir / "private" / "ca.key"
     res = subprocess.run(
         ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "env:LAB_TEST_PASS", "-out", f"{key}.enc"],
-        capture_output=True, text=True, env={**os.environ, "LAB_TEST_PASS": PASSPHRASE},
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LAB_TEST_PASS": PASSPHRASE},
     )
     assert res.returncode == 0, res.stderr
     os.replace(f"{key}.enc", key)
@@ -162,7 +164,17 @@ async def test_revoking_twice_writes_nothing(make_ca: MakeCa, lab_copy: LabPaths
 
 
 async def test_revoked_but_missing_from_the_crl_gets_a_new_crl(make_ca: MakeCa, lab_copy: LabPaths) -> None:
-    res = _openssl("ca", "-config", "openssl.cnf", "-batch", "-revoke", "newcerts/1001.pem", "-crl_reason", "superseded", cwd=lab_copy.ca_dir)
+    res = _openssl(
+        "ca",
+        "-config",
+        "openssl.cnf",
+        "-batch",
+        "-revoke",
+        "newcerts/1001.pem",
+        "-crl_reason",
+        "superseded",
+        cwd=lab_copy.ca_dir,
+    )
     assert res.returncode == 0, res.stderr
     index_before = (lab_copy.ca_dir / "index.txt").read_bytes()
     ca = make_ca()
@@ -199,7 +211,9 @@ async def test_bad_serial_is_rejected(make_ca: MakeCa) -> None:
 
 
 @pytest.mark.parametrize("reason", [RevocationReason.privilege_withdrawn, RevocationReason.aa_compromise])
-async def test_reasons_openssl_cannot_write_are_rejected(make_ca: MakeCa, lab_copy: LabPaths, reason: RevocationReason) -> None:
+async def test_reasons_openssl_cannot_write_are_rejected(
+    make_ca: MakeCa, lab_copy: LabPaths, reason: RevocationReason
+) -> None:
     index = (lab_copy.ca_dir / "index.txt").read_bytes()
     with pytest.raises(ConnectorRejected, match=reason.value):
         await make_ca().revoke(ROGUE, reason)
@@ -230,9 +244,13 @@ async def test_encrypted_key_without_passphrase_fails_fast(make_ca: MakeCa, lab_
     assert time.monotonic() - started < 10  # no prompt waited for a terminal
 
 
-async def test_passphrase_stays_off_the_command_line_and_out_of_errors(make_ca: MakeCa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_passphrase_stays_off_the_command_line_and_out_of_errors(
+    make_ca: MakeCa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     args_log = tmp_path / "args.log"
-    fake = _fake_openssl(tmp_path, f'echo "$@" >> {args_log}\necho "bad decrypt for key with pass $CERTSOAR_CA_PASSIN" >&2\nexit 1')
+    fake = _fake_openssl(
+        tmp_path, f'echo "$@" >> {args_log}\necho "bad decrypt for key with pass $CERTSOAR_CA_PASSIN" >&2\nexit 1'
+    )
     monkeypatch.setenv("LAB_CA_PASS", PASSPHRASE)
     with pytest.raises(ConnectorRejected) as caught:
         await make_ca(passphrase="env:LAB_CA_PASS", openssl=str(fake)).revoke(ROGUE, RevocationReason.key_compromise)
@@ -346,12 +364,16 @@ def test_explicit_section_and_missing_section(tmp_path: Path, lab_copy: LabPaths
         OpenSslCaSettings(openssl_config=Path("openssl.cnf"), section="x -out /etc/passwd")
 
 
-async def test_crl_defaults_to_dir_crl_pem_and_relative_paths_follow_the_cnf(tmp_path: Path, lab_copy: LabPaths) -> None:
+async def test_crl_defaults_to_dir_crl_pem_and_relative_paths_follow_the_cnf(
+    tmp_path: Path, lab_copy: LabPaths
+) -> None:
     # A cnf elsewhere, pointing at the CA with a relative dir and no `crl` key.
     cnf = tmp_path / "conf" / "ca.cnf"
     cnf.parent.mkdir()
     text = (lab_copy.ca_dir / "openssl.cnf").read_text()
-    text = text.replace("dir               = .", "dir               = ../lab/ca   # relative to this cnf").replace("crl               = $dir/crl.pem\n", "")
+    text = text.replace("dir               = .", "dir               = ../lab/ca   # relative to this cnf").replace(
+        "crl               = $dir/crl.pem\n", ""
+    )
     cnf.write_text(text)
     env = ConnectorEnv(name="ca", state_dir=tmp_path, config_dir=tmp_path)
     ca = OpenSslCa(OpenSslCaSettings(openssl_config=Path("conf/ca.cnf")), env)
@@ -365,7 +387,10 @@ async def test_certificate_is_what_the_ca_holds_under_the_serial(make_ca: MakeCa
     rogue = _cert(lab_copy.certificates["rogue"])
     held = await make_ca().certificate("00:10:02")
     assert held is not None and held.serial == ROGUE
-    assert held.subject == rogue.subject.rfc4514_string() and held.issuer == _cert(lab_copy.ca_cert).subject.rfc4514_string()
+    assert (
+        held.subject == rogue.subject.rfc4514_string()
+        and held.issuer == _cert(lab_copy.ca_cert).subject.rfc4514_string()
+    )
     assert held.sha256 == hashlib.sha256(rogue.public_bytes(serialization.Encoding.DER)).hexdigest()
     assert held.sha1 == hashlib.sha1(rogue.public_bytes(serialization.Encoding.DER)).hexdigest()
     assert held.not_before == rogue.not_valid_before_utc and held.not_after == rogue.not_valid_after_utc
@@ -389,17 +414,26 @@ def _same_name_other_key(ca: x509.Certificate) -> x509.Certificate:
 
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(timezone.utc)
-    return (x509.CertificateBuilder().subject_name(ca.subject).issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=30)).sign(key, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(ca.subject)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
 
 
 async def test_crl_checked_against_every_ca_certificate_of_that_name(make_ca: MakeCa, lab_copy: LabPaths) -> None:
     await make_ca().revoke(ROGUE, RevocationReason.key_compromise)
     real = _cert(lab_copy.ca_cert)
     # a renewed CA certificate (same name, new key) listed first: the CRL was signed by the second one
-    lab_copy.ca_cert.write_bytes(_same_name_other_key(real).public_bytes(serialization.Encoding.PEM)
-                                 + real.public_bytes(serialization.Encoding.PEM))
+    lab_copy.ca_cert.write_bytes(
+        _same_name_other_key(real).public_bytes(serialization.Encoding.PEM)
+        + real.public_bytes(serialization.Encoding.PEM)
+    )
     status = await make_ca().status(ROGUE)
     assert status.in_crl and "signature valid" in status.evidence["crl_check"]
     lab_copy.ca_cert.write_bytes(_same_name_other_key(real).public_bytes(serialization.Encoding.PEM))
@@ -420,12 +454,15 @@ asyncio.run(ca.revoke("1002", RevocationReason.key_compromise))
 """
 
 
-async def test_a_writer_killed_during_gencrl_leaves_no_temp_file_behind(make_ca: MakeCa, lab_copy: LabPaths,
-                                                                        tmp_path: Path) -> None:
+async def test_a_writer_killed_during_gencrl_leaves_no_temp_file_behind(
+    make_ca: MakeCa, lab_copy: LabPaths, tmp_path: Path
+) -> None:
     started = tmp_path / "gencrl-started"
     real = shutil.which("openssl")
     # openssl for everything, except that -gencrl writes half a CRL to its -out file and hangs there
-    fake = _fake_openssl(tmp_path, f"""
+    fake = _fake_openssl(
+        tmp_path,
+        f"""
 case "$*" in
   *-gencrl*)
     out=""; prev=""
@@ -435,7 +472,8 @@ case "$*" in
     exec sleep 60;;
 esac
 exec {real} "$@"
-""")
+""",
+    )
     writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(tmp_path), str(fake)], start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -456,8 +494,9 @@ exec {real} "$@"
     assert {r.serial_number for r in crl} == {0x1001, 0x1002}  # the killed revocation reaches the CRL too
 
 
-async def test_passphrase_variable_reaches_only_the_openssl_calls_that_sign(make_ca: MakeCa, lab_copy: LabPaths,
-                                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_passphrase_variable_reaches_only_the_openssl_calls_that_sign(
+    make_ca: MakeCa, lab_copy: LabPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _encrypt_ca_key(lab_copy)
     dumps = tmp_path / "env"
     dumps.mkdir()

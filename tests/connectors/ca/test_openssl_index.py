@@ -22,7 +22,11 @@ INDEX = (
 def test_entries_in_order_with_their_fields() -> None:
     entries = parse_index_text(INDEX, "index.txt")
     assert [(e.lineno, e.status, e.serial, e.serial_text) for e in entries] == [
-        (1, "V", 0x1000, "1000"), (2, "R", 0x1001, "1001"), (3, "R", 0xAB, "00AB"), (4, "E", 0xFFF, "0FFF")]
+        (1, "V", 0x1000, "1000"),
+        (2, "R", 0x1001, "1001"),
+        (3, "R", 0xAB, "00AB"),
+        (4, "E", 0xFFF, "0FFF"),
+    ]
     assert entries[0].revoked_at is None and entries[0].reason is None
     assert entries[1].revoked_at == datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)
     assert entries[1].reason == "keyCompromise"
@@ -47,9 +51,14 @@ def test_malformed_lines_name_source_line_and_field(line: str, why: str) -> None
         parse_index_text(INDEX.splitlines()[0] + "\n" + line + "\n", "ca/index.txt")
 
 
-@pytest.mark.parametrize(("text", "when"), [("500101000000Z", datetime(1950, 1, 1, tzinfo=timezone.utc)),
-                                            ("491231235959Z", datetime(2049, 12, 31, 23, 59, 59, tzinfo=timezone.utc)),
-                                            ("20510101000000Z", datetime(2051, 1, 1, tzinfo=timezone.utc))])
+@pytest.mark.parametrize(
+    ("text", "when"),
+    [
+        ("500101000000Z", datetime(1950, 1, 1, tzinfo=timezone.utc)),
+        ("491231235959Z", datetime(2049, 12, 31, 23, 59, 59, tzinfo=timezone.utc)),
+        ("20510101000000Z", datetime(2051, 1, 1, tzinfo=timezone.utc)),
+    ],
+)
 def test_asn1_times(text: str, when: datetime) -> None:
     assert parse_asn1_time(text) == when
 

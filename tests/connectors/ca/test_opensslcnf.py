@@ -18,7 +18,10 @@ def _parse(tmp_path: Path, text: str) -> object:
 
 def test_sections_variables_and_comments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CA_HOME_FOR_TEST", "/srv/ca")
-    cnf = parse_openssl_config(_write(tmp_path, """
+    cnf = parse_openssl_config(
+        _write(
+            tmp_path,
+            """
 # a comment
 HOME = /home/ca            # default section
 top  = "quoted # not a comment"
@@ -37,7 +40,9 @@ escaped    = \\$dir/x
 joined     = first\\
 second
 tab        = a\\tb
-"""))
+""",
+        )
+    )
     assert cnf.get("ca", "default_ca") == "CA_one"
     assert cnf.get("CA_one", "dir") == "/home/ca/pki"
     assert cnf.get("CA_one", "database") == "/home/ca/pki/index.txt"
@@ -65,7 +70,7 @@ def test_later_values_win_and_include(tmp_path: Path) -> None:
     [
         ("[ s ]\nx = $nope/y\n", r"openssl.cnf:2: variable \$nope has no value"),
         ("[ s ]\njust words\n", "openssl.cnf:2: expected 'name = value'"),
-        ("[ s ]\nx = \"open\n", "openssl.cnf:2: unterminated quote"),
+        ('[ s ]\nx = "open\n', "openssl.cnf:2: unterminated quote"),
         ("[ s ]\nx = ${dir\n", "openssl.cnf:2: missing"),
     ],
 )

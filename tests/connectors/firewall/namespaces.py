@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from realcomponents import require_network_namespaces
 
 
@@ -28,7 +27,9 @@ class Namespaces:
         return name
 
     def run(self, ns: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, check=check, timeout=30)
+        return subprocess.run(
+            ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, check=check, timeout=30
+        )
 
     def nft_wrapper(self, ns: str, folder: Path) -> str:
         """An executable that runs nft inside ``ns`` (the connector takes one binary path)."""

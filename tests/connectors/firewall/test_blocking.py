@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from namespaces import Namespaces
 
 from certsoar.actions.firewall import BlockInput, BlockOutput, block
@@ -80,19 +79,26 @@ def test_protected_networks_and_any_network_overlapping_them(address: str) -> No
     assert refusal(address, BlockingPolicy(widest_prefix_v6=48)) is None
 
 
-@pytest.mark.parametrize("text", ["fe80::1%x\n}\nflush ruleset", "203.0.113.7%eth0", "203.0.113.7/24", " 203.0.113.7", "x"])
+@pytest.mark.parametrize(
+    "text", ["fe80::1%x\n}\nflush ruleset", "203.0.113.7%eth0", "203.0.113.7/24", " 203.0.113.7", "x"]
+)
 def test_unparseable_or_ambiguous_text_is_refused(text: str) -> None:
     assert "not an IP address" in (refusal(text, BlockingPolicy()) or "")
 
 
 def test_config_keys() -> None:
-    config = Config.model_validate({"protected_networks": ["10.0.0.53", "2001:db8:dc::1/64"],
-                                    "blocking": {"widest_prefix_v4": 16}})
+    config = Config.model_validate(
+        {"protected_networks": ["10.0.0.53", "2001:db8:dc::1/64"], "blocking": {"widest_prefix_v4": 16}}
+    )
     policy = BlockingPolicy.from_config(config)
     assert [str(n) for n in policy.protected] == ["10.0.0.53/32", "2001:db8:dc::/64"]
     assert (policy.widest_prefix_v4, policy.widest_prefix_v6) == (16, 48)
-    for bad in ({"protected_networks": ["dc1.corp"]}, {"protected_networks": ["fe80::1%eth0"]},
-                {"blocking": {"widest_prefix_v4": 33}}, {"blocking": {"widest": 8}}):
+    for bad in (
+        {"protected_networks": ["dc1.corp"]},
+        {"protected_networks": ["fe80::1%eth0"]},
+        {"blocking": {"widest_prefix_v4": 33}},
+        {"blocking": {"widest": 8}},
+    ):
         with pytest.raises(ValueError):
             Config.model_validate(bad)
 
@@ -101,22 +107,40 @@ def test_config_keys() -> None:
 
 
 def action_context(tmp_path: Path, **config: object) -> tuple[ActionContext, RunStore]:
-    cfg = Config.model_validate({
-        "state_dir": str(tmp_path / "state"), "config_dir": tmp_path,
-        "connectors": {"firewall": {"type": "nftables", "name": "fw", "ruleset": "blocked.nft"}}, **config,
-    })
+    cfg = Config.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "config_dir": tmp_path,
+            "connectors": {"firewall": {"type": "nftables", "name": "fw", "ruleset": "blocked.nft"}},
+            **config,
+        }
+    )
     store = RunStore(tmp_path / "runs.sqlite3")
     run_id, _ = store.create_run(playbook="p", alert_id="a", trigger="test", alert={})
-    ctx = ActionContext(run_id=run_id, step_id="block", dry_run=False, now=datetime.now(timezone.utc), config=cfg,
-                        connectors=Connections(cfg, store), ledger=EffectLedger(store, store, run_id, dry_run=False),
-                        templates=None)  # type: ignore[arg-type]
+    ctx = ActionContext(
+        run_id=run_id,
+        step_id="block",
+        dry_run=False,
+        now=datetime.now(timezone.utc),
+        config=cfg,
+        connectors=Connections(cfg, store),
+        ledger=EffectLedger(store, store, run_id, dry_run=False),
+        templates=None,
+    )  # type: ignore[arg-type]
     return ctx, store
 
 
 async def test_action_blocks_the_allowed_and_reports_the_refused(tmp_path: Path) -> None:
     ctx, store = action_context(tmp_path, protected_networks=["203.0.113.53"])
-    requested = ["203.0.113.7", "127.0.0.1", "::ffff:127.0.0.1", "203.0.113.53", "0.0.0.0/0", "2001:db8::1",
-                 "fe80::1%x\n}\nflush ruleset"]
+    requested = [
+        "203.0.113.7",
+        "127.0.0.1",
+        "::ffff:127.0.0.1",
+        "203.0.113.53",
+        "0.0.0.0/0",
+        "2001:db8::1",
+        "fe80::1%x\n}\nflush ruleset",
+    ]
     out = await block(BlockInput(addresses=requested, comment="x"), ctx)
     assert out.blocked == ["203.0.113.7", "2001:db8::1"]
     assert [(r.address, r.reason.split(":")[0].split(" (")[0]) for r in out.refused] == [
@@ -151,7 +175,9 @@ def test_a_custom_playbook_blocking_without_a_gate_fails_validate(action: str) -
     with_ = "addresses: ['0.0.0.0/0']" if action == "firewall.block" else "sha1: '" + "ab" * 20 + "'"
     text = f"id: t\ntrigger: {{alert: certificate}}\nsteps:\n  - id: block\n    action: {action}\n    with:\n      {with_}\n"
     playbook, raw = parse_playbook(text, "pb.yaml")
-    assert [str(e).split(": ")[0] for e in check_playbook(playbook, raw, "pb.yaml") if "approv" in str(e)] == ["pb.yaml:4"]
+    assert [str(e).split(": ")[0] for e in check_playbook(playbook, raw, "pb.yaml") if "approv" in str(e)] == [
+        "pb.yaml:4"
+    ]
 
 
 def test_the_whole_internet_is_refused_as_too_wide_whatever_the_limit_allows() -> None:
@@ -169,7 +195,9 @@ def test_block_actions_need_an_approval_gate() -> None:
 # --------------------------------------------------------------- the connector
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "0.0.0.0/0", "255.255.255.255", "::ffff:127.0.0.1", "10.0.0.53"])
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1", "::1", "0.0.0.0/0", "255.255.255.255", "::ffff:127.0.0.1", "10.0.0.53"]
+)
 async def test_connector_refuses_on_its_own_and_writes_nothing(tmp_path: Path, address: str) -> None:
     env = ConnectorEnv(name="fw", state_dir=tmp_path, config_dir=tmp_path, blocking=PROTECTED)
     fw = NftablesFirewall(NftablesSettings(ruleset=Path("blocked.nft")), env)
@@ -194,18 +222,25 @@ ADDRESS_TEXT = st.one_of(
     st.builds(_zone, st.ip_addresses(v=6), st.sampled_from(["x\n}\nflush ruleset", 'eth0" ; drop', "0}"])),
     st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),
     st.ip_addresses(v=4).map(lambda a: f"::{a}"),
-    st.builds(lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=4), st.integers(0, 32)),
-    st.builds(lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=6), st.integers(0, 128)),
+    st.builds(
+        lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=4), st.integers(0, 32)
+    ),
+    st.builds(
+        lambda a, p: str(ipaddress.ip_network(f"{a}/{p}", strict=False)), st.ip_addresses(v=6), st.integers(0, 128)
+    ),
     st.builds(lambda a, p: f"{a}/{p}", st.ip_addresses(), st.integers(0, 128)),
 )
 
 
 @pytest.mark.real
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(requests=st.lists(st.lists(ADDRESS_TEXT, min_size=1, max_size=4), min_size=1, max_size=3),
-       comment=st.text(max_size=150))
+@given(
+    requests=st.lists(st.lists(ADDRESS_TEXT, min_size=1, max_size=4), min_size=1, max_size=3),
+    comment=st.text(max_size=150),
+)
 def test_any_input_through_the_block_path_leaves_a_valid_ruleset_of_allowed_addresses(
-        netns: Namespaces, requests: list[list[str]], comment: str) -> None:
+    netns: Namespaces, requests: list[list[str]], comment: str
+) -> None:
     ns = netns.names[0] if netns.names else netns.add()
     with tempfile.TemporaryDirectory() as folder:
         ctx, _ = action_context(Path(folder), protected_networks=["203.0.113.53"])
@@ -233,14 +268,28 @@ def test_any_input_through_the_block_path_leaves_a_valid_ruleset_of_allowed_addr
 
 @pytest.mark.parametrize("template", ["outcome/containment.md.j2", "ticket/update.md.j2"])
 def test_outcome_and_ticket_list_refused_addresses_as_refused(template: str) -> None:
-    effect = {"key": "firewall:fw:block:203.0.113.7", "action": "firewall.block", "target": "203.0.113.7",
-              "changed": True, "verified": True, "planned": False, "evidence": {}}
+    effect = {
+        "key": "firewall:fw:block:203.0.113.7",
+        "action": "firewall.block",
+        "target": "203.0.113.7",
+        "changed": True,
+        "verified": True,
+        "planned": False,
+        "evidence": {},
+    }
     steps = {
         "cert": {"subject_cn": "c2.example", "sha256": None, "sha1": None, "issuer": "CN=x", "self_signed": True},
-        "approval": {"approved": True, "status": "approved", "decisions": [{"analyst": "alice", "decision": "approved"}]},
+        "approval": {
+            "approved": True,
+            "status": "approved",
+            "decisions": [{"analyst": "alice", "decision": "approved"}],
+        },
         "revoke": {"skipped": True},
-        "block_servers": {"effects": [effect], "blocked": ["203.0.113.7"],
-                          "refused": [{"address": "127.0.0.1", "reason": "loopback: overlaps 127.0.0.0/8, which is never blocked"}]},
+        "block_servers": {
+            "effects": [effect],
+            "blocked": ["203.0.113.7"],
+            "refused": [{"address": "127.0.0.1", "reason": "loopback: overlaps 127.0.0.0/8, which is never blocked"}],
+        },
         "block_cert": {"skipped": True},
         "ticket": {"ticket": None},
     }
@@ -255,7 +304,9 @@ def test_outcome_and_ticket_list_refused_addresses_as_refused(template: str) -> 
 @pytest.mark.real
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(addresses=st.lists(ADDRESS_TEXT, min_size=1, max_size=4), comment=st.text(max_size=150))
-def test_the_connector_alone_refuses_or_writes_a_valid_ruleset(netns: Namespaces, addresses: list[str], comment: str) -> None:
+def test_the_connector_alone_refuses_or_writes_a_valid_ruleset(
+    netns: Namespaces, addresses: list[str], comment: str
+) -> None:
     """Defence in depth: text that never went through the action or intake."""
     ns = netns.names[0] if netns.names else netns.add()
     with tempfile.TemporaryDirectory() as folder:

@@ -14,9 +14,8 @@ from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
-
 from namespaces import Namespaces
+from pydantic import ValidationError
 
 from certsoar.blocking import BlockingPolicy
 from certsoar.connectors import ConnectorEnv
@@ -24,8 +23,12 @@ from certsoar.connectors.firewall import Firewall
 from certsoar.connectors.firewall.nftables import NftablesFirewall, NftablesSettings, sanitize_comment
 from certsoar.errors import ConnectorRejected
 
+DEFAULT_POLICY = BlockingPolicy()
 
-def make_firewall(tmp_path: Path, *, blocking: BlockingPolicy = BlockingPolicy(), **overrides: object) -> NftablesFirewall:
+
+def make_firewall(
+    tmp_path: Path, *, blocking: BlockingPolicy = DEFAULT_POLICY, **overrides: object
+) -> NftablesFirewall:
     settings = NftablesSettings.model_validate({"ruleset": "certsoar.nft", **overrides})
     env = ConnectorEnv(name="fw", state_dir=tmp_path / "state", config_dir=tmp_path, blocking=blocking)
     return NftablesFirewall(settings, env)
@@ -54,7 +57,11 @@ async def test_file_format(tmp_path: Path) -> None:
     assert '\t\t\t2001:db8::1 comment "rogue cert on c2.example",\n' in text
     assert "\tset blocked_servers {\n\t\ttype ipv4_addr\n" in text
     assert "\tset blocked_servers6 {\n\t\ttype ipv6_addr\n" in text
-    for rule in ("ip daddr @blocked_servers drop", "ip6 daddr @blocked_servers6 drop", "ip saddr @blocked_servers drop"):
+    for rule in (
+        "ip daddr @blocked_servers drop",
+        "ip6 daddr @blocked_servers6 drop",
+        "ip saddr @blocked_servers drop",
+    ):
         assert rule in text
     for hook in ("input", "forward", "output"):
         assert f"type filter hook {hook} priority filter; policy accept;" in text
@@ -107,7 +114,7 @@ async def test_addresses_inside_a_listed_network_are_already_blocked(tmp_path: P
         "example.com",
         "",
         "1.2.3.4\n",
-        "::1 comment \"x\"",
+        '::1 comment "x"',
     ],
 )
 async def test_hostile_addresses_are_rejected_and_nothing_is_written(tmp_path: Path, hostile: str) -> None:
@@ -288,8 +295,13 @@ WRITERS = 8
 TRIALS = 10
 
 
-def _block_from_a_process(settings: dict[str, object], folder: Path, address: str, start: BarrierType,
-                          results: "multiprocessing.Queue[tuple[str, bool | str]]") -> None:
+def _block_from_a_process(
+    settings: dict[str, object],
+    folder: Path,
+    address: str,
+    start: BarrierType,
+    results: "multiprocessing.Queue[tuple[str, bool | str]]",
+) -> None:
     """One approval's worth of work in its own process: block one address, then read it back."""
     fw = make_firewall(folder, **settings)
 
@@ -309,8 +321,10 @@ def block_concurrently(folder: Path, addresses: list[str], **settings: object) -
     context = multiprocessing.get_context("fork")
     start = context.Barrier(len(addresses))
     results: multiprocessing.Queue[tuple[str, bool | str]] = context.Queue()
-    processes = [context.Process(target=_block_from_a_process, args=(settings, folder, address, start, results))
-                 for address in addresses]
+    processes = [
+        context.Process(target=_block_from_a_process, args=(settings, folder, address, start, results))
+        for address in addresses
+    ]
     for process in processes:
         process.start()
     try:
@@ -337,7 +351,9 @@ def test_concurrent_processes_lose_no_block_in_the_kernel(tmp_path: Path, netns:
     nft = netns.nft_wrapper(ns, tmp_path)
     wanted: set[str] = set()
     for trial in range(TRIALS):
-        addresses = [f"198.51.100.{trial * WRITERS + n + 1}" for n in range(WRITERS - 1)] + [f"2001:db8::{trial + 1:x}:{WRITERS}"]
+        addresses = [f"198.51.100.{trial * WRITERS + n + 1}" for n in range(WRITERS - 1)] + [
+            f"2001:db8::{trial + 1:x}:{WRITERS}"
+        ]
         wanted |= set(addresses)
         read_backs = block_concurrently(tmp_path, addresses, apply=True, nft=nft)
         assert read_backs == {address: True for address in addresses}, f"trial {trial}"

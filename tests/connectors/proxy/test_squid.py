@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from realcomponents import missing, require_squid_with_ssl_bump, require_tool
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.proxy import Proxy
 from certsoar.connectors.proxy.squid import HEADER, SquidProxy, SquidSettings, normalize_sha1, squid_form
 from certsoar.errors import ConnectorRejected
-from realcomponents import missing, require_squid_with_ssl_bump, require_tool
 
 CERTGEN = "/usr/lib/squid/security_file_certgen"  # Debian's path; only the live test runs it
 FP_A = "ab2a82af46ae1f31217465bf564725d1875141ae"
@@ -113,13 +113,7 @@ async def test_idempotent_no_write_no_squid_call(tmp_path: Path) -> None:
 async def test_duplicates_in_the_file_are_collapsed(tmp_path: Path) -> None:
     proxy = make_proxy(tmp_path)
     proxy.path.write_text(
-        "# hand written\n"
-        f"{squid_form(FP_A)}\n"
-        f"{FP_A}\n"
-        "\n"
-        f"  {squid_form(FP_A).lower()}  \n"
-        "# kept reason\n"
-        f"{FP_B}\n"
+        f"# hand written\n{squid_form(FP_A)}\n{FP_A}\n\n  {squid_form(FP_A).lower()}  \n# kept reason\n{FP_B}\n"
     )
     assert await proxy.blocked_fingerprints() == {FP_A, FP_B}
     await proxy.block_fingerprint("ff" * 20, "new")
@@ -376,7 +370,7 @@ def live_squid() -> Iterator[LiveSquid]:
         try:
             user = pwd.getpwnam("proxy")
         except KeyError:
-            raise missing("running as root but there is no 'proxy' user for squid to switch to")
+            raise missing("running as root but there is no 'proxy' user for squid to switch to") from None
     folder = Path(tempfile.mkdtemp(prefix="certsoar-squid-", dir="/tmp"))
     process: subprocess.Popen[bytes] | None = None
     try:
@@ -467,8 +461,9 @@ WRITERS = 8
 TRIALS = 10
 
 
-def _block_from_a_process(folder: Path, sha1: str, start: BarrierType,
-                          results: "multiprocessing.Queue[tuple[str, bool | str]]") -> None:
+def _block_from_a_process(
+    folder: Path, sha1: str, start: BarrierType, results: "multiprocessing.Queue[tuple[str, bool | str]]"
+) -> None:
     """One approval's worth of work in its own process: block one fingerprint, then read it back."""
     proxy = make_proxy(folder, squid="/nonexistent/squid")
 
@@ -489,8 +484,10 @@ def test_concurrent_processes_lose_no_fingerprint(tmp_path: Path) -> None:
         fingerprints = [hashlib.sha1(f"{trial}-{n}".encode()).hexdigest() for n in range(WRITERS)]
         start = context.Barrier(WRITERS)
         results: multiprocessing.Queue[tuple[str, bool | str]] = context.Queue()
-        processes = [context.Process(target=_block_from_a_process, args=(tmp_path, sha1, start, results))
-                     for sha1 in fingerprints]
+        processes = [
+            context.Process(target=_block_from_a_process, args=(tmp_path, sha1, start, results))
+            for sha1 in fingerprints
+        ]
         for process in processes:
             process.start()
         read_backs = dict(results.get(timeout=60) for _ in processes)
@@ -505,17 +502,28 @@ def test_concurrent_processes_lose_no_fingerprint(tmp_path: Path) -> None:
 # ------------------------------------------- hypothesis: no input text reaches the list
 
 
-HEX_FORMS = st.binary(min_size=20, max_size=20).flatmap(lambda digest: st.sampled_from([
-    digest.hex(), digest.hex().upper(), ":".join(f"{b:02X}" for b in digest), ":".join(f"{b:02x}" for b in digest),
-]))
+HEX_FORMS = st.binary(min_size=20, max_size=20).flatmap(
+    lambda digest: st.sampled_from(
+        [
+            digest.hex(),
+            digest.hex().upper(),
+            ":".join(f"{b:02X}" for b in digest),
+            ":".join(f"{b:02x}" for b in digest),
+        ]
+    )
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(fingerprints=st.lists(st.one_of(st.text(max_size=70), HEX_FORMS, HEX_FORMS.map(lambda h: h + "\n# x")),
-                             min_size=1, max_size=5),
-       comment=st.text(max_size=300))
-def test_any_fingerprint_and_comment_text_leaves_a_list_squid_and_certsoar_can_read(fingerprints: list[str],
-                                                                                     comment: str) -> None:
+@given(
+    fingerprints=st.lists(
+        st.one_of(st.text(max_size=70), HEX_FORMS, HEX_FORMS.map(lambda h: h + "\n# x")), min_size=1, max_size=5
+    ),
+    comment=st.text(max_size=300),
+)
+def test_any_fingerprint_and_comment_text_leaves_a_list_squid_and_certsoar_can_read(
+    fingerprints: list[str], comment: str
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         proxy = make_proxy(Path(folder))
         accepted: set[str] = set()

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import Siem, SiemQuery
 from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
-from certsoar.logformats import parse_time
 from certsoar.errors import ConnectorUnavailable
+from certsoar.logformats import parse_time
 from certsoar.registry import connector_class
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -29,7 +29,9 @@ def siem(tmp_path: Path, *paths: Path | str, **settings) -> FilesSiem:
     return FilesSiem(FilesSiemSettings(paths=list(paths), **settings), env)
 
 
-def query(start: datetime | None = None, end: datetime | None = None, limit: int = 1000, **indicators: list[str]) -> SiemQuery:
+def query(
+    start: datetime | None = None, end: datetime | None = None, limit: int = 1000, **indicators: list[str]
+) -> SiemQuery:
     return SiemQuery(
         indicators=indicators,
         start=start or datetime(2000, 1, 1, tzinfo=timezone.utc),
@@ -140,13 +142,23 @@ async def test_generic_json_lines_array_and_zeek_json(tmp_path):
     folder = tmp_path / "logs"
     (folder / "sub").mkdir(parents=True)
     (folder / "alerts.jsonl").write_text(
-        json.dumps({"@timestamp": "2026-05-30T01:02:03Z", "kind": "process", "host": {"name": "WS-042"}, "sha256": "CD" * 32}) + "\n"
-        + json.dumps({"time": 1780000000, "rule": "cert installed", "hostname": "ws-042"}) + "\n"
+        json.dumps(
+            {"@timestamp": "2026-05-30T01:02:03Z", "kind": "process", "host": {"name": "WS-042"}, "sha256": "CD" * 32}
+        )
+        + "\n"
+        + json.dumps({"time": 1780000000, "rule": "cert installed", "hostname": "ws-042"})
+        + "\n"
     )
-    (folder / "sub" / "array.json").write_text(json.dumps([{"ts": "2026-05-30T05:00:00+02:00", "sha1": "EF" * 20, "title": "generic"}]))
+    (folder / "sub" / "array.json").write_text(
+        json.dumps([{"ts": "2026-05-30T05:00:00+02:00", "sha1": "EF" * 20, "title": "generic"}])
+    )
     (folder / "sub" / "x509.ndjson").write_text(
-        json.dumps({"_path": "x509", "ts": "2018-03-24T17:15:20.624556Z", "fingerprint": "ab" * 32, "certificate.serial": "01"}) + "\n"
-        + json.dumps({"ts": 1521911720.6, "fingerprint": "ab" * 32, "certificate.serial": "02"}) + "\n"
+        json.dumps(
+            {"_path": "x509", "ts": "2018-03-24T17:15:20.624556Z", "fingerprint": "ab" * 32, "certificate.serial": "01"}
+        )
+        + "\n"
+        + json.dumps({"ts": 1521911720.6, "fingerprint": "ab" * 32, "certificate.serial": "02"})
+        + "\n"
     )
     (folder / "ignored.txt").write_text(json.dumps({"ts": 1780000000, "sha1": "EF" * 20}))
     s = siem(tmp_path, "logs")  # relative to the config folder
@@ -164,7 +176,9 @@ async def test_generic_json_lines_array_and_zeek_json(tmp_path):
 async def test_large_files_are_skipped_with_a_warning(tmp_path):
     s = siem(tmp_path, EVE, max_file_bytes=100)
     assert await s.search(query(sha1=[EVE_SHA1])) == []
-    assert s.last_stats.files_skipped == 1 and s.last_stats.warnings == [f"{EVE}: {EVE.stat().st_size} bytes is over max_file_bytes (100), not read"]
+    assert s.last_stats.files_skipped == 1 and s.last_stats.warnings == [
+        f"{EVE}: {EVE.stat().st_size} bytes is over max_file_bytes (100), not read"
+    ]
 
 
 async def test_missing_paths(tmp_path):
@@ -203,18 +217,42 @@ def test_parse_time(text, expected):
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["ts", "tls", "sni", "dest_ip", "dest_port", "fingerprint", "host", "x"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["ts", "tls", "sni", "dest_ip", "dest_port", "fingerprint", "host", "x"]), inner, max_size=4
+        )
+    ),
     max_leaves=12,
 )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.dictionaries(st.sampled_from(["ts", "timestamp", "event_type", "tls", "dest_ip", "dest_port", "sni", "host", "cert_chain_fps"]), _json, max_size=6), max_size=5))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                ["ts", "timestamp", "event_type", "tls", "dest_ip", "dest_port", "sni", "host", "cert_chain_fps"]
+            ),
+            _json,
+            max_size=6,
+        ),
+        max_size=5,
+    )
+)
 def test_arbitrary_json_records_never_crash(tmp_path, records):
     log = tmp_path / "fuzz.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in records) + "\n")
     s = siem(tmp_path, log)
     naive = datetime(2000, 1, 1)  # a naive window is taken as UTC
-    events = asyncio.run(s.search(SiemQuery(indicators={"sni": ["a"], "ip": ["10.0.0.1"], "sha1": ["ab" * 20]}, start=naive, end=datetime(2100, 1, 1))))
+    events = asyncio.run(
+        s.search(
+            SiemQuery(
+                indicators={"sni": ["a"], "ip": ["10.0.0.1"], "sha1": ["ab" * 20]},
+                start=naive,
+                end=datetime(2100, 1, 1),
+            )
+        )
+    )
     assert s.last_stats.records == len(records)
     assert all(e.matched for e in events)

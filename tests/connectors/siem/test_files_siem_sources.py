@@ -30,11 +30,23 @@ def q(kinds: list[str] | None = None, limit: int = 1000, **indicators: list[str]
 async def test_zeek_conn_tsv_and_json(tmp_path):
     s = siem(tmp_path)
     conns = await s.search(q(kinds=["conn"]))
-    assert [e.uid for e in conns] == ["CHhAvVGS1DHFjwGM9", "C4J4Th3PJpwUYZZ6gc", "CUM0KZ3MLUfNB0cl11", "CmES5u32sYpV7JYN", "CjsonConn1"]
+    assert [e.uid for e in conns] == [
+        "CHhAvVGS1DHFjwGM9",
+        "C4J4Th3PJpwUYZZ6gc",
+        "CUM0KZ3MLUfNB0cl11",
+        "CmES5u32sYpV7JYN",
+        "CjsonConn1",
+    ]
     big = conns[0]
     assert big.matched == [] and big.source == "conn.log (zeek-conn)"
     assert (big.src_ip, big.src_port, big.dst_ip, big.dst_port) == ("10.20.30.41", 51544, "203.0.113.66", 8443)
-    assert (big.bytes_out, big.bytes_in, big.duration, big.conn_state, big.service) == (48213557, 10322, pytest.approx(62.034118), "SF", "ssl")
+    assert (big.bytes_out, big.bytes_in, big.duration, big.conn_state, big.service) == (
+        48213557,
+        10322,
+        pytest.approx(62.034118),
+        "SF",
+        "ssl",
+    )
     assert big.time == datetime(2026, 5, 30, 10, 0, 1, 500000, tzinfo=timezone.utc)
     refused = conns[2]
     assert refused.bytes_out is None and refused.bytes_in is None and refused.service is None  # "-" is unset
@@ -63,10 +75,20 @@ async def test_no_indicators_and_no_kinds_match_nothing_and_bad_indicators_do_no
 async def test_known_certs_serial_issuer_and_subject_in_other_spellings(tmp_path):
     s = siem(tmp_path)
     # Suricata/OpenSSL order and spacing, colon serial with a leading zero byte
-    hits = await s.search(q(serial_issuer=["00:C7:D4:3A:9E:11:5B:02|C=US, O=Micr0soft Corporation, CN=Micr0soft Update Secure Server CA 2.1"]))
+    hits = await s.search(
+        q(
+            serial_issuer=[
+                "00:C7:D4:3A:9E:11:5B:02|C=US, O=Micr0soft Corporation, CN=Micr0soft Update Secure Server CA 2.1"
+            ]
+        )
+    )
     assert len(hits) == 1
     known = hits[0]
-    assert known.kind == "x509" and known.matched == ["serial_issuer"] and known.source == "known_certs.log (zeek-known_certs)"
+    assert (
+        known.kind == "x509"
+        and known.matched == ["serial_issuer"]
+        and known.source == "known_certs.log (zeek-known_certs)"
+    )
     assert (known.dst_ip, known.dst_port, known.host, known.serial) == ("203.0.113.66", 8443, None, "C7D43A9E115B02")
     assert await s.search(q(serial_issuer=["C7D43A9E115B02|CN=Some Other CA"])) == []  # same serial, other issuer
     by_subject = await s.search(q(subject=["O=Micr0soft Corporation, CN=update.micr0soft-cdn.com"]))
@@ -84,19 +106,32 @@ async def test_sysmon_4688_and_4104_renderings(tmp_path):
     ]
     flat, xml, script, winlogbeat, _ = events
     assert flat.time == datetime(2026, 5, 30, 10, 1, 12, 345000, tzinfo=timezone.utc)  # Sysmon UtcTime
-    assert flat.requester == "CORP\\alice" and flat.image.endswith("openssl.exe") and flat.command.startswith('"C:\\Program Files')
+    assert (
+        flat.requester == "CORP\\alice"
+        and flat.image.endswith("openssl.exe")
+        and flat.command.startswith('"C:\\Program Files')
+    )
     assert flat.event_code == "1"
     assert xml.requester == "CORP\\bob" and "New-SelfSignedCertificate" in xml.command
     assert xml.time == datetime(2026, 5, 30, 10, 20, 44, 123456, tzinfo=timezone.utc)  # 7-digit SystemTime
     assert script.kind == "script" and script.time == datetime(2026, 5, 30, 10, 30, tzinfo=timezone.utc)  # /Date(ms)/
-    assert winlogbeat.requester == "CORP\\svc-build" and winlogbeat.event_code == "4688" and winlogbeat.command.startswith("keytool -genkeypair")
+    assert (
+        winlogbeat.requester == "CORP\\svc-build"
+        and winlogbeat.event_code == "4688"
+        and winlogbeat.command.startswith("keytool -genkeypair")
+    )
 
 
 async def test_adcs_events(tmp_path):
     events = await siem(tmp_path).search(q(kinds=["adcs"]))
     assert [e.event_code for e in events] == ["4887", "4886", "4887", "4888", "4870"]
     issued = events[0]
-    assert (issued.requester, issued.request_id, issued.disposition, issued.template) == ("CORP\\alice", "1042", "3", "User")
+    assert (issued.requester, issued.request_id, issued.disposition, issued.template) == (
+        "CORP\\alice",
+        "1042",
+        "3",
+        "User",
+    )
     assert issued.subject == "CN=Alice Example, OU=Users, DC=corp, DC=example"
     assert issued.serial == "1A000004120F3C5A9B2E7D4C11000000000412"
     assert issued.subject_key_id == "9d45e20b114c7a3f21aa0e2d6359178e4f01c277" and issued.host == "CA01.corp.example"
@@ -127,11 +162,31 @@ async def test_identity_indicators(tmp_path, indicators, expected):
 async def test_spki_ja3_ja3s_on_generic_and_suricata_records(tmp_path):
     log = tmp_path / "tls.jsonl"
     log.write_text(
-        json.dumps({"timestamp": "2026-05-30T10:00:00.000000+0000", "event_type": "tls", "src_ip": "10.1.1.1", "src_port": 50000, "dest_ip": "192.0.2.10",
-                    "dest_port": 443, "tls": {"sni": "a.example", "ja3": {"hash": "E7D705A3286E19EA42F587B344EE6865"}, "ja3s": {}}}) + "\n"
-        + json.dumps({"timestamp": "2026-05-30T10:01:00+00:00", "event_type": "tls", "src_ip": "10.1.1.2", "dest_ip": "192.0.2.11", "dest_port": 443,
-                      "tls": {"ja3s": {"hash": "15af977ce25de452b96affa2addb1036"}}}) + "\n"
-        + json.dumps({"time": "2026-05-30T10:02:00Z", "kind": "x509", "spki_sha256": "AB" * 32, "sha256": "cd" * 32}) + "\n"
+        json.dumps(
+            {
+                "timestamp": "2026-05-30T10:00:00.000000+0000",
+                "event_type": "tls",
+                "src_ip": "10.1.1.1",
+                "src_port": 50000,
+                "dest_ip": "192.0.2.10",
+                "dest_port": 443,
+                "tls": {"sni": "a.example", "ja3": {"hash": "E7D705A3286E19EA42F587B344EE6865"}, "ja3s": {}},
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "timestamp": "2026-05-30T10:01:00+00:00",
+                "event_type": "tls",
+                "src_ip": "10.1.1.2",
+                "dest_ip": "192.0.2.11",
+                "dest_port": 443,
+                "tls": {"ja3s": {"hash": "15af977ce25de452b96affa2addb1036"}},
+            }
+        )
+        + "\n"
+        + json.dumps({"time": "2026-05-30T10:02:00Z", "kind": "x509", "spki_sha256": "AB" * 32, "sha256": "cd" * 32})
+        + "\n"
     )
     s = siem(tmp_path, log)
     ja3 = await s.search(q(ja3=["e7d705a3286e19ea42f587b344ee6865"]))

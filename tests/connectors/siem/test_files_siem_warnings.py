@@ -18,13 +18,23 @@ from certsoar.connectors.siem.readers import ScanStats
 from certsoar.errors import ConnectorUnavailable
 
 WHEN = datetime(2026, 5, 30, 10, 0, tzinfo=timezone.utc)
-QUERY = SiemQuery(indicators={"sni": ["c2.example.net"]}, start=datetime(2026, 1, 1, tzinfo=timezone.utc),
-                  end=datetime(2027, 1, 1, tzinfo=timezone.utc))
+QUERY = SiemQuery(
+    indicators={"sni": ["c2.example.net"]},
+    start=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    end=datetime(2027, 1, 1, tzinfo=timezone.utc),
+)
 
 
 def ssl_line(minute: int, client: str = "10.0.0.5") -> str:
-    record = {"_path": "ssl", "ts": WHEN.timestamp() + 60 * minute, "id.orig_h": client, "id.orig_p": 50000 + minute,
-              "id.resp_h": "203.0.113.66", "id.resp_p": 443, "server_name": "c2.example.net"}
+    record = {
+        "_path": "ssl",
+        "ts": WHEN.timestamp() + 60 * minute,
+        "id.orig_h": client,
+        "id.orig_p": 50000 + minute,
+        "id.resp_h": "203.0.113.66",
+        "id.resp_p": 443,
+        "server_name": "c2.example.net",
+    }
     return json.dumps(record) + "\n"
 
 
@@ -124,7 +134,10 @@ async def test_missing_oversize_and_unread_compressions_are_warnings(tmp_path: P
 
 
 async def test_when_no_configured_path_exists_the_siem_is_unavailable_naming_them(tmp_path: Path) -> None:
-    with pytest.raises(ConnectorUnavailable, match=r"none of the configured log paths exist \(.*gone\.log: does not exist; .*x-\*: the pattern"):
+    with pytest.raises(
+        ConnectorUnavailable,
+        match=r"none of the configured log paths exist \(.*gone\.log: does not exist; .*x-\*: the pattern",
+    ):
         await files_siem(tmp_path, "gone.log", "x-*").search(QUERY)
 
 
