@@ -111,9 +111,14 @@ def connector_group(kind: str) -> str:
 def connector_types(kind: str) -> dict[str, Any]:
     """Connector classes of one kind by type name, loaded from the entry points."""
     found: dict[str, Any] = {}
+    targets: dict[str, str] = {}
     for ep in entry_points(group=connector_group(kind)):
         if ep.name in found:
-            raise RegistryError(f"connector {kind}/{ep.name} is declared twice (by {ep.value} too)")
+            # the same declaration seen twice (an editable install's metadata beside the installed one) is one
+            if targets[ep.name] == ep.value:
+                continue
+            raise RegistryError(f"connector {kind}/{ep.name} is declared twice ({targets[ep.name]} and {ep.value})")
+        targets[ep.name] = ep.value
         try:
             found[ep.name] = ep.load()
         except Exception as exc:  # a broken third-party plugin must name itself

@@ -145,3 +145,27 @@ def test_nothing_raises_a_bare_builtin_on_purpose() -> None:
                 if isinstance(target, ast.Name) and target.id in BUILTIN_RAISES_REFUSED:
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} raise {target.id}")
     assert not found, "raise the tree's errors instead: " + "; ".join(found)
+
+
+def test_a_connector_type_declared_by_two_targets_is_refused_and_one_seen_twice_is_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from importlib.metadata import EntryPoint
+
+    from certsoar import registry
+
+    console = "certsoar.connectors.notify.console:ConsoleNotifier"
+    seen = [EntryPoint("console", console, "certsoar.connectors.notify")]
+    monkeypatch.setattr(registry, "entry_points", lambda group: list(seen))
+    try:
+        registry.connector_types.cache_clear()
+        seen.append(EntryPoint("console", console, "certsoar.connectors.notify"))  # editable metadata beside installed
+        assert list(registry.connector_types("notify")) == ["console"]
+        registry.connector_types.cache_clear()
+        seen.append(EntryPoint("console", "acme.notify:Console", "certsoar.connectors.notify"))
+        with pytest.raises(
+            RegistryError, match=f"notify/console is declared twice \\({console} and acme.notify:Console\\)"
+        ):
+            registry.connector_types("notify")
+    finally:
+        registry.connector_types.cache_clear()
