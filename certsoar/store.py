@@ -853,17 +853,55 @@ class RunStore:
         """Check the whole chain; return the number of records or raise AuditError at the first break."""
         return self.check_audit().records
 
+    def _audited(self, run_id: str, events: str, what: str) -> Iterator[sqlite3.Row]:
+        """The run's audit records whose event matches the LIKE pattern ``events``, each MAC checked
+        (AuditError naming ``what`` at the first that does not verify)."""
+        rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE ? ORDER BY seq", (run_id, events))
+        for rec in rows:
+            if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
+                raise AuditError(
+                    f"run {run_id}: audit record {rec['seq']} of its {what} does not verify with the "
+                    "audit key; run `certsoar runs audit`"
+                )
+            yield rec
+
+    def check_run(self, run: RunRow, effects: list[RunEffectRow]) -> None:
+        """Raise AuditError unless the run's status and error, and what its effects claim (changed,
+        verified), are what its audit records show: the runs and run_effects tables carry no MAC."""
+        if run.dry_run:
+            return  # journaled in memory, never audited
+        status: tuple[str, str | None] | None = None
+        intents: set[str] = set()
+        verified: set[str] = set()
+        for rec in self._audited(run.id, "%", "status and effects"):
+            data, event = _loads(rec["data"]), rec["event"]
+            if event in ("run.created", "run.resumed"):
+                status = (RunStatus.RUNNING, None)
+            elif event == "run.status":
+                status = (data.get("status"), data.get("error"))
+            elif event == "effect.intent":
+                intents.add(data.get("key"))
+            elif event == "effect.done":
+                (verified.add if data.get("verified") is True else verified.discard)(data.get("key"))
+        if status is not None and (str(run.status), run.error) != status:
+            raise AuditError(
+                f"run {run.id} is recorded {run.status}, but the audit log says {status[0]}"
+                + (f" ({status[1]})" if status[1] else "")
+                + ": the run store was changed outside certsoar"
+            )
+        for e in effects:
+            if (e.verified and e.key not in verified) or (e.changed and e.key not in intents):
+                claim = " and ".join(w for w, on in (("changed", e.changed), ("verified", e.verified)) if on)
+                raise AuditError(
+                    f"run {run.id}: effect {e.key} is recorded {claim}, but the audit log shows no such change "
+                    "by this run: the run store was changed outside certsoar"
+                )
+
     def check_approval(self, run_id: str, gate: GateRow) -> None:
         """Raise AuditError unless the gate's status and decisions are the ones its audit records show:
         the approvals and decisions tables carry no MAC, the audit log does."""
         step, decided, closed = gate.step_id, [], "pending"
-        rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE 'approval.%' ORDER BY seq", (run_id,))
-        for rec in rows:
-            if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
-                raise AuditError(
-                    f"run {run_id}: audit record {rec['seq']} of its approvals does not verify with the "
-                    "audit key; run `certsoar runs audit`"
-                )
+        for rec in self._audited(run_id, "approval.%", "approvals"):
             data = _loads(rec["data"])
             if data.get("step") != step or rec["event"] == "approval.requested":
                 continue
