@@ -765,9 +765,17 @@ class RunStore:
 
     def _audit(self, db: sqlite3.Connection, run_id: str | None, event: str, data: dict[str, Any]) -> None:
         """Append a record inside the caller's write transaction; the head is anchored after its commit."""
-        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        prev_seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+        row = db.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev_seq, prev = (row["seq"], row["hash"]) if row else (0, GENESIS)
         key = self._audit_key.material(create=True)
+        if row is not None and not record_verifies(key, row):
+            # Appending under another key would break the chain for every key: refuse, write nothing.
+            raise AuditError(
+                f"the run store {self.path}: its last audit record ({prev_seq}) does not verify with this "
+                f"config's audit key ({self._audit_key.source}), so nothing is written: the state dir is used "
+                "with another audit key (two configs sharing state_dir?) or the record was changed; "
+                "run `certsoar runs audit`"
+            )
         if prev_seq == 0 and self._audit_anchor is not None and not self._audit_anchor.exists():
             write_anchor(self._audit_anchor, key, 0, GENESIS)
         seq, time, body = prev_seq + 1, utcnow().isoformat(), _dumps(data)

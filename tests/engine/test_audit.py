@@ -401,6 +401,27 @@ def test_a_configured_key_is_used_and_checked(tmp_path: Path, monkeypatch: pytes
     assert "short" not in str(caught.value).replace("shorter", "")
 
 
+def test_a_second_config_with_another_key_on_the_same_state_dir_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEY_OF_THE_CLI", "c" * 40)
+    monkeypatch.setenv("KEY_OF_THE_SERVICE", "s" * 40)
+    path = tmp_path / "runs.sqlite3"
+    with RunStore(path, audit_key=audit.AuditKey.from_reference("env:KEY_OF_THE_CLI")) as store:
+        approved_run(store)
+    with RunStore(path, audit_key=audit.AuditKey.from_reference("env:KEY_OF_THE_SERVICE")) as store:
+        with pytest.raises(
+            AuditError, match=r"record \(5\) does not verify with this config's audit key \(env:KEY_OF_THE_SERVICE\)"
+        ):
+            store.create_run(playbook="p", alert_id="a-2", trigger="alert", alert={})
+        assert store.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    assert "c" * 40 not in str(path.read_bytes()) and "s" * 40 not in str(path.read_bytes())
+    with RunStore(path, audit_key=audit.AuditKey.from_reference("env:KEY_OF_THE_CLI")) as store:
+        assert store.verify_audit() == 5  # the first config's log is whole and it carries on
+        approved_run(store, "a-2")
+        assert store.verify_audit() == 10
+
+
 def test_an_in_memory_store_keeps_a_chain_without_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with RunStore(":memory:") as store:
