@@ -14,7 +14,7 @@ import socket
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -605,14 +605,25 @@ class RunStore:
         ).fetchall()
         return [r["run_id"] for r in rows if datetime.fromisoformat(r["expires"]) <= now]
 
-    def decide(self, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None, owner: str) -> GateRow:
+    def decide(
+        self,
+        run_id: str,
+        *,
+        analyst: str,
+        decision: GateStatus,
+        comment: str | None,
+        owner: str,
+        may_approve: Callable[[str], bool] = lambda _analyst: True,
+    ) -> GateRow:
         """Record ``analyst``'s decision on the run's waiting gate and settle the gate, atomically.
 
         One transaction re-checks that the run waits and its gate is pending (ApprovalError naming who
         decided what otherwise), records the decision (a second one by the same analyst changes
         nothing), and when the gate is settled (any denial, the required approvals, or its expiry)
-        closes it and claims the run for ``owner`` (status running, lease taken). Returns the gate as it
-        stands after; its status says whether the caller now executes the run.
+        closes it and claims the run for ``owner`` (status running, lease taken). An approval counts
+        only while ``may_approve`` still says its analyst may (one removed from the config or stripped
+        of the role since approving no longer does). Returns the gate as it stands after; its status
+        says whether the caller now executes the run.
         """
         now = utcnow()
         with self.transaction() as db:
@@ -642,7 +653,9 @@ class RunStore:
                     )
                 gate = self._gate(db, run_id, gate.step_id, pending_only=False)
                 assert gate is not None
-                approvals = sum(1 for d in gate.decisions if d.decision == GateStatus.APPROVED)
+                approvals = sum(
+                    1 for d in gate.decisions if d.decision == GateStatus.APPROVED and may_approve(d.analyst)
+                )
                 if any(d.decision == GateStatus.DENIED for d in gate.decisions):
                     status = GateStatus.DENIED
                 elif approvals >= gate.required:
