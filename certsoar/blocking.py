@@ -7,6 +7,11 @@ never has one on the wire; block the IPv4 address), every network the configurat
 (``protected_networks``: DNS servers, domain controllers, the SIEM, the firewall itself), and
 networks wider than the configured limit. A request that overlaps a never-blocked network is
 refused whole: a network that contains a protected address is refused too.
+
+IPv6 forms that carry an IPv4 address (6to4 ``2002::/16``, NAT64 ``64:ff9b::/96``, Teredo
+``2001::/32`` with its server and its obfuscated client) are judged by that address as well: a
+NAT64 address of the DNS server or of 127.0.0.1 is refused like the IPv4 address itself. A
+protected network written in an IPv4-mapped form protects the IPv4 network too.
 """
 
 from __future__ import annotations
@@ -44,6 +49,36 @@ NEVER_BLOCKED: tuple[tuple[IpNetwork, str], ...] = tuple(
 )
 
 
+# (IPv6 prefix, bit offset of the IPv4 address, XOR mask, name): where IPv6 carries an IPv4 address.
+_EMBEDDINGS: tuple[tuple[ipaddress.IPv6Network, int, int, str], ...] = tuple(
+    (ipaddress.IPv6Network(prefix), offset, mask, name)
+    for prefix, offset, mask, name in (
+        ("::ffff:0:0/96", 96, 0, "IPv4-mapped"),
+        ("::/96", 96, 0, "IPv4-compatible"),
+        ("2002::/16", 16, 0, "6to4"),
+        ("64:ff9b::/96", 96, 0, "NAT64"),
+        ("2001::/32", 32, 0, "Teredo server"),
+        ("2001::/32", 96, 0xFFFFFFFF, "Teredo client"),
+    )
+)
+
+
+def embedded_ipv4(network: IpNetwork) -> list[tuple[ipaddress.IPv4Network, str]]:
+    """The IPv4 networks an IPv6 network carries (6to4, NAT64, Teredo, mapped, compatible), with the form's
+    name; the bits a wide network leaves open make the IPv4 network wide too."""
+    if not isinstance(network, ipaddress.IPv6Network):
+        return []
+    found: list[tuple[ipaddress.IPv4Network, str]] = []
+    for prefix, offset, mask, name in _EMBEDDINGS:
+        if not network.overlaps(prefix):
+            continue
+        part = network if network.prefixlen >= prefix.prefixlen else prefix
+        value = (int(part.network_address) >> (128 - offset - 32)) & 0xFFFFFFFF
+        known_bits = min(max(part.prefixlen - offset, 0), 32)
+        found.append((ipaddress.IPv4Network((value ^ mask, known_bits), strict=False), name))
+    return found
+
+
 @dataclass(frozen=True)
 class BlockingPolicy:
     """The configuration's part of the decision (``protected_networks`` and ``blocking``)."""
@@ -54,8 +89,11 @@ class BlockingPolicy:
 
     @classmethod
     def from_config(cls, config: "Config") -> "BlockingPolicy":
+        protected = [parse_network(cidr) for cidr in config.protected_networks]
+        # A protected network written as IPv4-mapped IPv6 protects the IPv4 network it names.
+        protected += [v4 for network in protected for v4, name in embedded_ipv4(network) if name == "IPv4-mapped"]
         return cls(
-            protected=tuple(parse_network(cidr) for cidr in config.protected_networks),
+            protected=tuple(dict.fromkeys(protected)),
             widest_prefix_v4=config.blocking.widest_prefix_v4,
             widest_prefix_v6=config.blocking.widest_prefix_v6,
         )
@@ -82,7 +120,20 @@ def network_refusal(network: IpNetwork, policy: BlockingPolicy) -> str | None:
     protected = next((p for p in policy.protected if _overlap(network, p)), None)
     if protected is not None:
         reasons.append(f"protected network {protected} (protected_networks)")
+    for v4, form in embedded_ipv4(network):
+        why = _never_or_protected(v4, policy)
+        if why is not None:
+            reasons.append(f"carries IPv4 {v4} ({form}): {why}")
+            break
     return "; ".join(reasons) or None
+
+
+def _never_or_protected(network: IpNetwork, policy: BlockingPolicy) -> str | None:
+    never = next((why for n, why in NEVER_BLOCKED if _overlap(network, n)), None)
+    if never is not None:
+        return f"{never}, never blocked"
+    protected = next((p for p in policy.protected if _overlap(network, p)), None)
+    return f"protected network {protected} (protected_networks)" if protected is not None else None
 
 
 def _overlap(a: IpNetwork, b: IpNetwork) -> bool:

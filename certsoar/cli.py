@@ -304,8 +304,10 @@ def connectors_check(config_path: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.model_dump() for r in results], indent=2))
     else:
-        for r in results:
-            click.echo(f"{'ok  ' if r.ok else 'FAIL'} {r.kind:<9} {r.instance:<12} ({r.type}): {r.detail}")
+        from certsoar.escaping import visible
+
+        for r in results:  # a detail may name a file or carry a connector's error text
+            click.echo(visible(f"{'ok  ' if r.ok else 'FAIL'} {r.kind:<9} {r.instance:<12} ({r.type}): {r.detail}"))
     if not all(r.ok for r in results):
         sys.exit(EXIT_FAILED)
 
@@ -318,8 +320,10 @@ def validate(paths: tuple[Path, ...]) -> None:
     from certsoar.validate import validate_paths
 
     errors = validate_paths(list(paths) or [shipped_playbooks_dir()])
-    for e in errors:
-        click.echo(str(e))
+    from certsoar.escaping import visible
+
+    for e in errors:  # messages quote the playbook's text
+        click.echo(visible(str(e)))
     if errors:
         sys.exit(EXIT_FAILED)
     click.echo("ok")

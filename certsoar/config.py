@@ -12,7 +12,7 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -55,6 +55,28 @@ class Connectors(_Strict):
 
 class Analyst(_Strict):
     roles: list[str] = Field(default_factory=list)
+    password_hash: str | None = Field(
+        default=None,
+        description="argon2id hash of the approval page password (`certsoar passwd ANALYST` prints one); "
+        "without it the analyst cannot log in to the page.",
+    )
+    slack_user: str | None = Field(
+        default=None, description="Slack user id (U…) whose Approve/Deny clicks are this analyst's decisions."
+    )
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2id(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("$argon2id$"):
+            raise ValueError("write an argon2id hash ($argon2id$…, from `certsoar passwd`), never a password")
+        return v
+
+    @field_validator("slack_user")
+    @classmethod
+    def _slack_id(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[UW][A-Z0-9]{2,}", v):
+            raise ValueError(f"{v!r} is not a Slack user id (U or W followed by capitals and digits)")
+        return v
 
 
 class Trust(_Strict):
@@ -219,6 +241,87 @@ class Audit(_Strict):
         return v
 
 
+Scope = Literal["alerts", "read", "decide"]
+
+
+class ServiceToken(_Strict):
+    """An API credential: only the SHA-256 of the token is kept (`certsoar token new` prints both)."""
+
+    name: str = Field(min_length=1, description="Who holds it (a SOAR, an analyst's CLI); recorded in the audit.")
+    sha256: str = Field(description="SHA-256 (hex) of the bearer token.")
+    scopes: list[Scope] = Field(min_length=1, description="alerts (submit), read, decide (needs analyst).")
+    analyst: str | None = Field(default=None, description="The analyst this token decides as (needed for decide).")
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", v):
+            raise ValueError("the SHA-256 of a token is 64 hex digits (never the token itself)")
+        return v.lower()
+
+    @model_validator(mode="after")
+    def _decide_needs_analyst(self) -> ServiceToken:
+        if "decide" in self.scopes and self.analyst is None:
+            raise ValueError("scope decide needs analyst: a decision is always some analyst's")
+        return self
+
+
+class TrustedProxy(_Strict):
+    """SSO in front of the page (oauth2-proxy and the like): the header names the analyst, and is believed
+    only from these addresses."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    header: str = Field(default="X-Forwarded-User", description="Header carrying the analyst's name.")
+    from_: list[str] = Field(alias="from", min_length=1, description="Proxy addresses or networks (CIDR).")
+
+    @field_validator("from_")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        out = []
+        for text in v:
+            try:
+                out.append(str(ipaddress.ip_network(str(text).strip(), strict=False)))
+            except ValueError as exc:
+                raise ValueError(f"{text!r} is not an IP network ({exc})") from exc
+        return out
+
+
+class SlackService(_Strict):
+    signing_secret: str | None = Field(
+        default=None, description="Slack app signing secret, env:NAME or file:PATH: verifies interaction requests."
+    )
+
+    @field_validator("signing_secret")
+    @classmethod
+    def _reference(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("env:", "file:")):
+            raise ValueError("write the signing secret as env:NAME or file:PATH, never inline")
+        return v
+
+
+class Service(_Strict):
+    """`certsoar serve`: where a SOAR posts alerts and analysts decide."""
+
+    public_url: str | None = Field(
+        default=None, description="The service's address as analysts and Slack reach it (links, buttons)."
+    )
+    max_alert_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024, description="Largest alert body.")
+    workers: int = Field(default=4, ge=1, le=64, description="Runs executed at once.")
+    queue_size: int = Field(default=1000, ge=1, description="Accepted runs waiting for a worker; beyond it, 429.")
+    tokens: list[ServiceToken] = Field(default_factory=list)
+    trusted_proxy: TrustedProxy | None = None
+    slack: SlackService = Field(default_factory=SlackService)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Service:
+        names = [t.name for t in self.tokens]
+        hashes = [t.sha256 for t in self.tokens]
+        if len(set(names)) != len(names) or len(set(hashes)) != len(hashes):
+            raise ValueError("tokens: every token needs its own name and its own hash")
+        return self
+
+
 class Config(_Strict):
     state_dir: Path = Field(
         default=Path(".certsoar"), description="The run store (runs, approvals, audit, tickets) lives here."
@@ -237,9 +340,17 @@ class Config(_Strict):
     )
     blocking: Blocking = Field(default_factory=Blocking, description="Limits on what the firewall may block.")
     audit: Audit = Field(default_factory=Audit)
+    service: Service = Field(default_factory=Service)
     config_dir: Path = Field(
         default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here."
     )
+
+    @model_validator(mode="after")
+    def _token_analysts_exist(self) -> Config:
+        for i, token in enumerate(self.service.tokens):
+            if token.analyst is not None and token.analyst not in self.analysts:
+                raise ValueError(f"service.tokens[{i}].analyst: {token.analyst!r} is not in analysts")
+        return self
 
     def resolve(self, path: Path | str) -> Path:
         p = Path(path).expanduser()

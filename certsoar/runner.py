@@ -132,7 +132,14 @@ class Runner:
             )
         if utcnow() < gate.expires:
             self._check_analyst(gate, analyst)
-        settled = self.store.decide(run_id, analyst=analyst, decision=decision, comment=comment, owner=self.owner)
+        settled = self.store.decide(
+            run_id,
+            analyst=analyst,
+            decision=decision,
+            comment=comment,
+            owner=self.owner,
+            may_approve=lambda earlier: self._analyst_refusal(gate, earlier) is None,
+        )
         if settled.status == GateStatus.PENDING:
             return
         await self._execute(playbook, run_id, leased=True)
@@ -142,15 +149,20 @@ class Runner:
             )
 
     def _check_analyst(self, gate: GateRow, analyst: str) -> None:
+        refused = self._analyst_refusal(gate, analyst)
+        if refused is not None:
+            raise ApprovalError(refused)
+
+    def _analyst_refusal(self, gate: GateRow, analyst: str) -> str | None:
+        """Why ``analyst`` may not decide ``gate`` under the current config, or None."""
         analyst_cfg = self.config.analysts.get(analyst)
         if analyst_cfg is None:
-            raise ApprovalError(f"{analyst!r} is not an analyst in the config")
+            return f"{analyst!r} is not an analyst in the config"
         if not set(analyst_cfg.roles) & set(gate.roles):
-            raise ApprovalError(
-                f"{analyst} has roles {sorted(analyst_cfg.roles)}; this approval needs one of {gate.roles}"
-            )
+            return f"{analyst} has roles {sorted(analyst_cfg.roles)}; this approval needs one of {gate.roles}"
         if gate.distinct_from_requester and analyst == gate.requester:
-            raise ApprovalError(f"{analyst} started run {gate.run_id} and may not approve it")
+            return f"{analyst} started run {gate.run_id} and may not approve it"
+        return None
 
     async def expire_due(self, playbook: Playbook, run_id: str) -> bool:
         """End a waiting run whose approval has expired; True when it did."""

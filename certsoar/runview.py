@@ -36,6 +36,8 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
     lease = store.lease(run_id)
     if gate:
         store.check_approval(run_id, gate)
+    effects = store.run_effects(run_id)
+    store.check_run(run, effects)
     return {
         "id": run.id,
         "playbook": run.playbook,
@@ -60,7 +62,7 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
                 "planned": e.planned,
                 "evidence": e.evidence,
             }
-            for e in store.run_effects(run_id)
+            for e in effects
         ],
         "steps": [
             {

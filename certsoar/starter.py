@@ -60,6 +60,9 @@ organization:
   domains: []             # FILL IN: DNS domains you own (example.com); names below them are inside
 
 allowlist: []             # known legitimate certificates; see examples/config.yaml
+
+# Never blocked, nor any network overlapping them, whatever an alert or the SIEM names as the server.
+protected_networks: []    # FILL IN: your DNS servers, domain controllers, the SIEM, the firewall, the proxy
 """
 
 

@@ -14,7 +14,7 @@ import socket
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -605,14 +605,25 @@ class RunStore:
         ).fetchall()
         return [r["run_id"] for r in rows if datetime.fromisoformat(r["expires"]) <= now]
 
-    def decide(self, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None, owner: str) -> GateRow:
+    def decide(
+        self,
+        run_id: str,
+        *,
+        analyst: str,
+        decision: GateStatus,
+        comment: str | None,
+        owner: str,
+        may_approve: Callable[[str], bool] = lambda _analyst: True,
+    ) -> GateRow:
         """Record ``analyst``'s decision on the run's waiting gate and settle the gate, atomically.
 
         One transaction re-checks that the run waits and its gate is pending (ApprovalError naming who
         decided what otherwise), records the decision (a second one by the same analyst changes
         nothing), and when the gate is settled (any denial, the required approvals, or its expiry)
-        closes it and claims the run for ``owner`` (status running, lease taken). Returns the gate as it
-        stands after; its status says whether the caller now executes the run.
+        closes it and claims the run for ``owner`` (status running, lease taken). An approval counts
+        only while ``may_approve`` still says its analyst may (one removed from the config or stripped
+        of the role since approving no longer does). Returns the gate as it stands after; its status
+        says whether the caller now executes the run.
         """
         now = utcnow()
         with self.transaction() as db:
@@ -642,7 +653,9 @@ class RunStore:
                     )
                 gate = self._gate(db, run_id, gate.step_id, pending_only=False)
                 assert gate is not None
-                approvals = sum(1 for d in gate.decisions if d.decision == GateStatus.APPROVED)
+                approvals = sum(
+                    1 for d in gate.decisions if d.decision == GateStatus.APPROVED and may_approve(d.analyst)
+                )
                 if any(d.decision == GateStatus.DENIED for d in gate.decisions):
                     status = GateStatus.DENIED
                 elif approvals >= gate.required:
@@ -765,9 +778,17 @@ class RunStore:
 
     def _audit(self, db: sqlite3.Connection, run_id: str | None, event: str, data: dict[str, Any]) -> None:
         """Append a record inside the caller's write transaction; the head is anchored after its commit."""
-        row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        prev_seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+        row = db.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev_seq, prev = (row["seq"], row["hash"]) if row else (0, GENESIS)
         key = self._audit_key.material(create=True)
+        if row is not None and not record_verifies(key, row):
+            # Appending under another key would break the chain for every key: refuse, write nothing.
+            raise AuditError(
+                f"the run store {self.path}: its last audit record ({prev_seq}) does not verify with this "
+                f"config's audit key ({self._audit_key.source}), so nothing is written: the state dir is used "
+                "with another audit key (two configs sharing state_dir?) or the record was changed; "
+                "run `certsoar runs audit`"
+            )
         if prev_seq == 0 and self._audit_anchor is not None and not self._audit_anchor.exists():
             write_anchor(self._audit_anchor, key, 0, GENESIS)
         seq, time, body = prev_seq + 1, utcnow().isoformat(), _dumps(data)
@@ -853,17 +874,55 @@ class RunStore:
         """Check the whole chain; return the number of records or raise AuditError at the first break."""
         return self.check_audit().records
 
+    def _audited(self, run_id: str, events: str, what: str) -> Iterator[sqlite3.Row]:
+        """The run's audit records whose event matches the LIKE pattern ``events``, each MAC checked
+        (AuditError naming ``what`` at the first that does not verify)."""
+        rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE ? ORDER BY seq", (run_id, events))
+        for rec in rows:
+            if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
+                raise AuditError(
+                    f"run {run_id}: audit record {rec['seq']} of its {what} does not verify with the "
+                    "audit key; run `certsoar runs audit`"
+                )
+            yield rec
+
+    def check_run(self, run: RunRow, effects: list[RunEffectRow]) -> None:
+        """Raise AuditError unless the run's status and error, and what its effects claim (changed,
+        verified), are what its audit records show: the runs and run_effects tables carry no MAC."""
+        if run.dry_run:
+            return  # journaled in memory, never audited
+        status: tuple[str, str | None] | None = None
+        intents: set[str] = set()
+        verified: set[str] = set()
+        for rec in self._audited(run.id, "%", "status and effects"):
+            data, event = _loads(rec["data"]), rec["event"]
+            if event in ("run.created", "run.resumed"):
+                status = (RunStatus.RUNNING, None)
+            elif event == "run.status":
+                status = (data.get("status"), data.get("error"))
+            elif event == "effect.intent":
+                intents.add(data.get("key"))
+            elif event == "effect.done":
+                (verified.add if data.get("verified") is True else verified.discard)(data.get("key"))
+        if status is not None and (str(run.status), run.error) != status:
+            raise AuditError(
+                f"run {run.id} is recorded {run.status}, but the audit log says {status[0]}"
+                + (f" ({status[1]})" if status[1] else "")
+                + ": the run store was changed outside certsoar"
+            )
+        for e in effects:
+            if (e.verified and e.key not in verified) or (e.changed and e.key not in intents):
+                claim = " and ".join(w for w, on in (("changed", e.changed), ("verified", e.verified)) if on)
+                raise AuditError(
+                    f"run {run.id}: effect {e.key} is recorded {claim}, but the audit log shows no such change "
+                    "by this run: the run store was changed outside certsoar"
+                )
+
     def check_approval(self, run_id: str, gate: GateRow) -> None:
         """Raise AuditError unless the gate's status and decisions are the ones its audit records show:
         the approvals and decisions tables carry no MAC, the audit log does."""
         step, decided, closed = gate.step_id, [], "pending"
-        rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE 'approval.%' ORDER BY seq", (run_id,))
-        for rec in rows:
-            if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
-                raise AuditError(
-                    f"run {run_id}: audit record {rec['seq']} of its approvals does not verify with the "
-                    "audit key; run `certsoar runs audit`"
-                )
+        for rec in self._audited(run_id, "approval.%", "approvals"):
             data = _loads(rec["data"])
             if data.get("step") != step or rec["event"] == "approval.requested":
                 continue

@@ -19,6 +19,7 @@ from realcomponents import missing
 from test_crash_resume import effects_in_targets
 
 from certsoar.lab import lab_paths
+from certsoar.store import RunStatus, RunStore
 
 RELEASED = """
 import os, sys, time
@@ -202,12 +203,11 @@ def test_approve_and_deny_at_the_same_instant_one_decision_wins(pristine_lab: Pa
 
 def test_a_run_held_by_a_live_executor_is_refused_to_resume(cli: Cli) -> None:
     run = cmd(cli, "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
-    db = sqlite3.connect(cli.lab.root.parent / "runs.sqlite3")
     until = (datetime.now(timezone.utc) + timedelta(minutes=5)).isoformat()
-    with db:
-        db.execute("UPDATE runs SET status='running' WHERE id=?", (run["id"],))
-        db.execute("INSERT INTO run_leases VALUES (?, 'soar-worker-2:4242:ab12', ?)", (run["id"], until))
-    db.close()
+    with RunStore(cli.lab.root.parent / "runs.sqlite3") as store:  # another host's executor took the run
+        store.update_run(run["id"], status=RunStatus.RUNNING)  # audited, as its executor would
+        with store.transaction() as db:
+            db.execute("INSERT INTO run_leases VALUES (?, 'soar-worker-2:4242:ab12', ?)", (run["id"], until))
     refused = cli.run("runs", "resume", run["id"], "--config", str(cli.lab.config))
     assert refused.returncode == 2
     assert f"run {run['id']} is being executed by soar-worker-2:4242:ab12" in refused.stderr

@@ -86,6 +86,8 @@ def test_init_writes_a_starter_config_that_loads_and_checks(tmp_path: Path) -> N
     assert config.state_dir == (tmp_path / "soc" / "state").resolve()
     # nothing that contains: a starter config never claims a block against a file nobody reads
     assert (config.connectors.ca, config.connectors.firewall, config.connectors.proxy) == (None, None, None)
+    # what must never be blocked is asked for, not left for the operator to find in the examples
+    assert "\nprotected_networks: []    # FILL IN: your DNS servers, domain controllers, the SIEM, the firewall" in text
     checked = _certsoar(tmp_path, "connectors", "check", "--config", str(config_file), "--json")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     results = json.loads(checked.stdout)

@@ -65,3 +65,11 @@ def test_connectors_check_fails_naming_a_source_it_cannot_search(cli: Cli) -> No
         and f"1 source(s) not searched: {cli.lab.root / 'zeek-old'}: does not exist" in failed
     )
     assert cli.run("connectors", "check", "--config", str(cli.lab.config)).returncode == 0
+
+
+def test_connectors_check_shows_control_characters_in_what_it_names(cli: Cli) -> None:
+    config = config_with_siem_paths(cli, 'logs, "gone\\e]0;owned\\a\\e[2J"')
+    done = cli.run("connectors", "check", "--config", str(config))
+    assert done.returncode == 1
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    assert "gone␛]0;owned␇␛[2J: the pattern matches no file" in done.stdout, done.stdout  # [ makes it a glob

@@ -120,6 +120,38 @@ async def test_m_of_n_needs_distinct_analysts(env) -> None:
     assert fakes["ca"].revoke_calls == 1
 
 
+@pytest.mark.parametrize(
+    "alice_now",
+    [None, {"roles": ["soc-l1"]}],
+    ids=["removed from the config", "moved to another role"],
+)
+async def test_an_approval_counts_only_while_its_analyst_still_may_approve(env, tmp_path: Path, alice_now) -> None:
+    runner, store, fakes = env
+    pb = gated(required=2)
+    run_id = await runner().start(pb, fk.make_alert())
+    await runner().decide(pb, run_id, analyst="alice", decision="approved")
+    config = runner().config
+    analysts = {name: a for name, a in config.analysts.items() if name != "alice"}
+    if alice_now is not None:
+        analysts["alice"] = type(config.analysts["alice"]).model_validate(alice_now)
+    reloaded = config.model_copy(update={"analysts": analysts})  # the config as edited since alice approved
+
+    def reloaded_runner() -> Runner:
+        return Runner(
+            reloaded,
+            store,
+            connections=fk.connections(reloaded, store, **fakes),
+            templates=Templates([tmp_path / "tpl"]),
+        )
+
+    await reloaded_runner().decide(pb, run_id, analyst="bob", decision="approved")
+    assert store.get_run(run_id).status == "waiting_approval"  # alice's approval no longer counts: 1 of 2
+    assert fakes["ca"].revoke_calls == 0
+    await reloaded_runner().decide(pb, run_id, analyst="dave", decision="approved")
+    assert store.get_run(run_id).status == "completed"
+    assert fakes["ca"].revoke_calls == 1
+
+
 async def test_requester_may_not_approve_own_run_when_the_gate_says_so(env) -> None:
     runner, store, _ = env
     pb = gated(distinct=True)

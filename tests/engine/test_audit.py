@@ -263,6 +263,76 @@ def test_run_view_refuses_a_decision_rewritten_in_the_audit_too(
             run_view(store, run_id)
 
 
+def failed_run_with_effects(store: RunStore) -> str:
+    """A run that blocked one address (verified) and failed writing a second one (unverified)."""
+    run_id = approved_run(store)
+    for key, verified in (("firewall:fw:block:203.0.113.7", True), ("firewall:fw:block:203.0.113.8", False)):
+        target = key.rsplit(":", 1)[1]
+        store.effect_intent(key, action="firewall.block", target=target, run_id=run_id)
+        store.effect_done(key, action="firewall.block", target=target, run_id=run_id, verified=verified, evidence={})
+        store.record_run_effect(
+            run_id,
+            key,
+            step_id="block",
+            action="firewall.block",
+            target=target,
+            changed=True,
+            verified=verified,
+            planned=False,
+            evidence={},
+        )
+    store.update_run(run_id, status=RunStatus.FAILED, error="effect firewall:fw:block:203.0.113.8: not read back")
+    return run_id
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("UPDATE runs SET status='completed', error=NULL", "is recorded completed, but the audit log says failed"),
+        ("UPDATE runs SET error=NULL", "is recorded failed, but the audit log says failed \\(effect"),
+        ("UPDATE run_effects SET verified=1", "effect firewall:fw:block:203.0.113.8 is recorded changed and verified"),
+        (
+            "INSERT INTO run_effects SELECT run_id, 'proxy:sq:block:ab', step_id, 'proxy.block_certificate', 'ab', 1, 1,"
+            " 0, evidence FROM run_effects LIMIT 1",
+            "effect proxy:sq:block:ab is recorded changed and verified",
+        ),
+    ],
+)
+def test_run_view_refuses_a_status_or_effect_the_audit_does_not_show(tmp_path: Path, change: str, message: str) -> None:
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        run_id = failed_run_with_effects(store)
+        view = run_view(store, run_id)
+        assert view["status"] == "failed" and [e["verified"] for e in view["effects"]] == [True, False]
+        store.db.execute(change)
+        with pytest.raises(AuditError, match=f"run {run_id}:? .*{message}"):
+            run_view(store, run_id)
+
+
+def test_run_view_of_an_effect_another_run_made(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        first = failed_run_with_effects(store)
+        second = approved_run(store, "a-2")
+        key = "firewall:fw:block:203.0.113.7"  # found done: verified by this run, changed by the first
+        store.effect_done(key, action="firewall.block", target="203.0.113.7", run_id=second, verified=True, evidence={})
+        store.record_run_effect(
+            second,
+            key,
+            step_id="block",
+            action="firewall.block",
+            target="203.0.113.7",
+            changed=False,
+            verified=True,
+            planned=False,
+            evidence={},
+        )
+        store.update_run(second, status=RunStatus.COMPLETED)
+        assert run_view(store, second)["effects"][0]["verified"] is True
+        store.db.execute("UPDATE run_effects SET changed=1 WHERE run_id=?", (second,))
+        with pytest.raises(AuditError, match=f"run {second}: effect {key} is recorded changed and verified"):
+            run_view(store, second)
+        assert run_view(store, first)["status"] == "failed"
+
+
 def test_run_view_of_untouched_gates(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite3") as store:
         run_id, _ = store.create_run(playbook="p", alert_id="a", trigger="alert", alert={})
@@ -329,6 +399,27 @@ def test_a_configured_key_is_used_and_checked(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(ConfigError, match="audit.key: the key in env:AUDIT_KEY is shorter than 32") as caught:
         audit.AuditKey.from_reference("env:AUDIT_KEY")
     assert "short" not in str(caught.value).replace("shorter", "")
+
+
+def test_a_second_config_with_another_key_on_the_same_state_dir_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEY_OF_THE_CLI", "c" * 40)
+    monkeypatch.setenv("KEY_OF_THE_SERVICE", "s" * 40)
+    path = tmp_path / "runs.sqlite3"
+    with RunStore(path, audit_key=audit.AuditKey.from_reference("env:KEY_OF_THE_CLI")) as store:
+        approved_run(store)
+    with RunStore(path, audit_key=audit.AuditKey.from_reference("env:KEY_OF_THE_SERVICE")) as store:
+        with pytest.raises(
+            AuditError, match=r"record \(5\) does not verify with this config's audit key \(env:KEY_OF_THE_SERVICE\)"
+        ):
+            store.create_run(playbook="p", alert_id="a-2", trigger="alert", alert={})
+        assert store.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+    assert "c" * 40 not in str(path.read_bytes()) and "s" * 40 not in str(path.read_bytes())
+    with RunStore(path, audit_key=audit.AuditKey.from_reference("env:KEY_OF_THE_CLI")) as store:
+        assert store.verify_audit() == 5  # the first config's log is whole and it carries on
+        approved_run(store, "a-2")
+        assert store.verify_audit() == 10
 
 
 def test_an_in_memory_store_keeps_a_chain_without_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,6 +79,40 @@ def test_protected_networks_and_any_network_overlapping_them(address: str) -> No
     assert refusal(address, BlockingPolicy(widest_prefix_v6=48)) is None
 
 
+# IPv6 forms that carry an IPv4 address are judged by it too (the Teredo client is stored inverted).
+CARRIERS = [
+    ("2002:7f00:1::/48", "127.0.0.1/32 (6to4): loopback"),
+    ("2002:7f00:1::1", "127.0.0.1/32 (6to4): loopback"),
+    ("2002:a00:35::/48", "10.0.0.53/32 (6to4): protected network"),
+    ("2001:0:7f00:1::1", "127.0.0.1/32 (Teredo server): loopback"),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1/32 (Teredo client): loopback"),
+    ("2001:0:4136:e378:8000:63bf:f5ff:ffca", "10.0.0.53/32 (Teredo client): protected network"),
+    ("2001:0:4136:e378::/64", "0.0.0.0/0 (Teredo client)"),  # every client behind that server
+    ("64:ff9b::a00:35", "10.0.0.53/32 (NAT64): protected network"),
+]
+
+
+@pytest.mark.parametrize(("address", "why"), CARRIERS)
+def test_ipv6_forms_carrying_a_never_blocked_or_protected_ipv4_are_refused(address: str, why: str) -> None:
+    reason = refusal(address, PROTECTED) or ""
+    assert f"carries IPv4 {why}" in reason
+
+
+@pytest.mark.parametrize(
+    "address", ["2002:cb00:7107::1", "2002:cb00:7107::/48", "2001:0:4136:e378:8000:63bf:34ff:8ef8"]
+)
+def test_ipv6_forms_carrying_an_ordinary_server_may_be_blocked(address: str) -> None:
+    assert refusal(address, PROTECTED) is None
+
+
+def test_a_protected_network_written_ipv4_mapped_protects_the_ipv4_network() -> None:
+    config = Config.model_validate({"protected_networks": ["::ffff:10.0.0.53", "::ffff:192.0.2.0/120"]})
+    policy = BlockingPolicy.from_config(config)
+    for address in ["10.0.0.53", "10.0.0.52/31", "192.0.2.9", "::ffff:10.0.0.53"]:
+        assert refusal(address, policy) is not None, address
+    assert refusal("10.0.0.54", policy) is None
+
+
 @pytest.mark.parametrize(
     "text", ["fe80::1%x\n}\nflush ruleset", "203.0.113.7%eth0", "203.0.113.7/24", " 203.0.113.7", "x"]
 )
