@@ -118,7 +118,15 @@ class Runner:
         await self._execute(playbook, run_id)
 
     async def decide(
-        self, playbook: Playbook, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None = None
+        self,
+        playbook: Playbook,
+        run_id: str,
+        *,
+        analyst: str,
+        decision: GateStatus,
+        comment: str | None = None,
+        via: str = "cli",
+        credential: str | None = None,
     ) -> None:
         """Record ``analyst``'s approve/deny on the waiting gate and, when that settles the gate, execute
         the run here. The store settles the gate atomically: of two concurrent decisions exactly one
@@ -132,7 +140,15 @@ class Runner:
             )
         if utcnow() < gate.expires:
             self._check_analyst(gate, analyst)
-        settled = self.store.decide(run_id, analyst=analyst, decision=decision, comment=comment, owner=self.owner)
+        settled = self.store.decide(
+            run_id,
+            analyst=analyst,
+            decision=decision,
+            comment=comment,
+            owner=self.owner,
+            via=via,
+            credential=credential,
+        )
         if settled.status == GateStatus.PENDING:
             return
         await self._execute(playbook, run_id, leased=True)

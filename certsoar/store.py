@@ -605,7 +605,17 @@ class RunStore:
         ).fetchall()
         return [r["run_id"] for r in rows if datetime.fromisoformat(r["expires"]) <= now]
 
-    def decide(self, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None, owner: str) -> GateRow:
+    def decide(
+        self,
+        run_id: str,
+        *,
+        analyst: str,
+        decision: GateStatus,
+        comment: str | None,
+        owner: str,
+        via: str = "cli",
+        credential: str | None = None,
+    ) -> GateRow:
         """Record ``analyst``'s decision on the run's waiting gate and settle the gate, atomically.
 
         One transaction re-checks that the run waits and its gate is pending (ApprovalError naming who
@@ -638,7 +648,13 @@ class RunStore:
                         db,
                         run_id,
                         "approval." + decision,
-                        {"step": gate.step_id, "analyst": analyst, "comment": comment},
+                        {
+                            "step": gate.step_id,
+                            "analyst": analyst,
+                            "comment": comment,
+                            "via": via,
+                            "credential": credential,
+                        },
                     )
                 gate = self._gate(db, run_id, gate.step_id, pending_only=False)
                 assert gate is not None
