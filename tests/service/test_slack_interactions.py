@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -317,3 +318,23 @@ async def test_without_a_signing_secret_slack_interactions_are_off(config: Confi
     body = click(BOB, "approve", "x")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://certsoar.test") as c:
         assert (await c.post("/v1/slack/interactions", content=body, headers=signed(body))).status_code == 404
+
+
+async def test_a_click_after_the_approval_expired_is_refused_and_the_run_ends_expired(
+    client: httpx.AsyncClient, config: Config, config_file: Path, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clicked 30 days later (the lab's gate expires well before): nothing approved, the clicker told why."""
+    import certsoar.runner
+    import certsoar.store
+
+    httpx_mock.add_response(url=RESPONSE_URL, method="POST", text="ok")
+    run = start_run(config_file, "internal")
+    later = certsoar.store.utcnow() + timedelta(days=30)
+    monkeypatch.setattr(certsoar.store, "utcnow", lambda: later)
+    monkeypatch.setattr(certsoar.runner, "utcnow", lambda: later)
+    body = click(BOB, "approve", run["id"])
+    assert (await post(client, body, signed(body))).status_code == 200
+    assert api.show_run(config, run["id"])["status"] == "expired"
+    [note] = replies(httpx_mock)
+    assert note["response_type"] == "ephemeral" and "expired" in note["text"]
+    assert not [d for d in slack_decisions(config, run["id"]) if d["event"] == "approval.approved" and "analyst" in d]
