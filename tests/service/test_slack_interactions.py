@@ -338,3 +338,38 @@ async def test_a_click_after_the_approval_expired_is_refused_and_the_run_ends_ex
     [note] = replies(httpx_mock)
     assert note["response_type"] == "ephemeral" and "expired" in note["text"]
     assert not [d for d in slack_decisions(config, run["id"]) if d["event"] == "approval.approved" and "analyst" in d]
+
+
+async def test_the_request_slack_receives_is_the_one_its_buttons_decide(
+    config_file: Path, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole loop in one process: the run's approval request goes to a Slack webhook with the buttons, and
+    the Approve button exactly as sent (its value) contains the certificate when bob clicks it."""
+    from certsoar.intake import load_alert
+
+    webhook = "https://hooks.slack.com/services/T0CAG/B0SOC/notarealwebhooksecret"
+    monkeypatch.setenv("CERTSOAR_TEST_SLACK_WEBHOOK", webhook)
+    raw = yaml.safe_load(config_file.read_text())
+    raw["connectors"]["notify"] = [{"type": "slack", "webhook_url": "env:CERTSOAR_TEST_SLACK_WEBHOOK"}]
+    config_file.write_text(yaml.safe_dump(raw))
+    config = load_config(config_file)
+    httpx_mock.add_response(url=webhook, method="POST", text="ok", is_reusable=True)
+    httpx_mock.add_response(url=RESPONSE_URL, method="POST", text="ok")
+    alert = load_alert(lab_paths(config_file.parent).alerts["mimicry"].read_bytes())
+    run = await api.run_playbook(config, "certificate-alert", alert)
+    assert run["status"] == "waiting_approval"
+    sent = [json.loads(r.content) for r in httpx_mock.get_requests(url=webhook)]
+    [request] = [m for m in sent if any(b["type"] == "actions" for b in m["blocks"])]  # the L1 summary has none
+    assert (
+        request["blocks"][0]["text"]["type"] == "mrkdwn" and "Approval needed" in request["blocks"][0]["text"]["text"]
+    )
+    approve = next(
+        e for b in request["blocks"] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == "approve"
+    )
+    assert approve["value"] == run["id"]
+    body = click(BOB, approve["action_id"], approve["value"])
+    async with client_for(config) as client:
+        assert (await post(client, body, signed(body))).status_code == 200
+    assert api.show_run(config, run["id"])["status"] == "completed"
+    [update] = replies(httpx_mock)
+    assert "bob" in update["text"] and "completed" in update["text"]
