@@ -7,8 +7,9 @@ that window; anything else is 401 and nothing is decided. The Slack user must be
 ``slack_user``. The answer is an immediate 200 (Slack waits 3 s); the decision goes through
 ``certsoar.api.decide`` (via ``slack``, credential ``slack:<user id>``) in a background task, and the
 outcome goes back through the payload's ``response_url``: the original message replaced with who decided
-and the run's status, or, for a refusal, an ephemeral note to the clicker naming the reason (the buttons
-stay for an analyst who may decide). Refusals are audited through ``certsoar.api``.
+and the run's status (while the gate still waits for more approvals, a note beside it, buttons kept), or,
+for a refusal, an ephemeral note to the clicker naming the reason (the buttons stay for an analyst who may
+decide). Refusals are audited through ``certsoar.api``.
 
 The replay memory lives in the process: run the service as one process (as ``certsoar serve`` does).
 """
@@ -152,7 +153,11 @@ async def apply_decision(
             {"response_type": "ephemeral", "replace_original": False, "text": f"Refused: {mrkdwn(reason)}"},
         )
         return
-    await _reply(response_url, {"replace_original": True, "text": _outcome_text(analyst, slack_user, decision, run)})
+    text = _outcome_text(analyst, slack_user, decision, run)
+    if run["status"] == "waiting_approval":  # M of N: the buttons stay for the next approver
+        await _reply(response_url, {"response_type": "in_channel", "replace_original": False, "text": text})
+    else:
+        await _reply(response_url, {"replace_original": True, "text": text})
 
 
 def _signing_secret(config: Config) -> str:

@@ -90,10 +90,12 @@ async def client(config: Config) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def start_run(config_file: Path, alert: str, requester: str | None = None) -> dict[str, Any]:
+def start_run(
+    config_file: Path, alert: str, requester: str | None = None, playbook: str = "certificate-alert"
+) -> dict[str, Any]:
     lab = lab_paths(config_file.parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
-    args = [sys.executable, "-m", "certsoar", "run", "certificate-alert", "--alert", str(lab.alerts[alert])]
+    args = [sys.executable, "-m", "certsoar", "run", playbook, "--alert", str(lab.alerts[alert])]
     args += ["--config", str(config_file), "--json"] + (["--as", requester] if requester else [])
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
@@ -373,3 +375,26 @@ async def test_the_request_slack_receives_is_the_one_its_buttons_decide(
     assert api.show_run(config, run["id"])["status"] == "completed"
     [update] = replies(httpx_mock)
     assert "bob" in update["text"] and "completed" in update["text"]
+
+
+async def test_two_of_n_keeps_the_buttons_until_the_gate_is_settled(
+    client: httpx.AsyncClient, config: Config, config_file: Path, httpx_mock: HTTPXMock
+) -> None:
+    """With two approvals required, alice's click is announced beside the request (buttons kept); bob's settles
+    the gate and replaces the message with the outcome."""
+    from certsoar.playbook import find_playbook
+
+    shipped = find_playbook("certificate-alert").read_text()
+    assert shipped.count("required: 1") == 1
+    two = config_file.with_name("two-approvals.yaml")
+    two.write_text(shipped.replace("required: 1", "required: 2"))
+    httpx_mock.add_response(url=RESPONSE_URL, method="POST", text="ok", is_reusable=True)
+    run = start_run(config_file, "mimicry", playbook=str(two))
+    for user in (ALICE, BOB):
+        body = click(user, "approve", run["id"])
+        assert (await post(client, body, signed(body))).status_code == 200
+    first, second = replies(httpx_mock)
+    assert first["replace_original"] is False and first["response_type"] == "in_channel"
+    assert "alice" in first["text"] and "waiting_approval" in first["text"]
+    assert second["replace_original"] is True and "bob" in second["text"] and "completed" in second["text"]
+    assert api.show_run(config, run["id"])["status"] == "completed"
