@@ -29,8 +29,20 @@ class NotifyOutput(BaseModel):
 async def send(inp: NotifyInput, ctx: ActionContext) -> NotifyOutput:
     """Render a notification template with the run's context and send it to every notifier, once."""
     body = ctx.templates.render(inp.template, ctx.variables)
+    fmt = format_of(inp.template)
+    event = inp.template.removesuffix(f".{fmt}.j2")
+    sibling = f"{event}.mrkdwn.j2"
+    mrkdwn = body if fmt == "mrkdwn" else None
+    if mrkdwn is None and ctx.templates.exists(sibling):
+        mrkdwn = ctx.templates.render(sibling, ctx.variables)
     message = Message(
-        key=f"{ctx.run_id}:{ctx.step_id}", subject=subject_of(body), body=body, format=format_of(inp.template)
+        key=f"{ctx.run_id}:{ctx.step_id}",
+        subject=subject_of(body),
+        body=body,
+        format=fmt,
+        run_id=ctx.run_id,
+        event=event,
+        mrkdwn=mrkdwn,
     )
     sent_to: list[str] = []
     effects: list[Effect] = []

@@ -73,17 +73,45 @@ async def decide(
     analyst: str,
     decision: str,
     comment: str | None = None,
+    via: str = "cli",
+    credential: str | None = None,
     connections: Connections | None = None,
 ) -> dict[str, Any]:
-    """Approve or deny a waiting run; the run resumes in this process when the gate is decided."""
+    """Approve or deny a waiting run; the run resumes in this process when the gate is decided. ``via`` (cli,
+    api, page, slack) and ``credential`` (which token, session or Slack user; never a secret) go into the
+    audit record of the decision."""
     if decision not in (GateStatus.APPROVED, GateStatus.DENIED):
         raise ApprovalError(f"unknown decision {decision!r}")
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
         await runner.decide(
-            _playbook_of(store, run_id), run_id, analyst=analyst, decision=GateStatus(decision), comment=comment
+            _playbook_of(store, run_id),
+            run_id,
+            analyst=analyst,
+            decision=GateStatus(decision),
+            comment=comment,
+            via=via,
+            credential=credential,
         )
         return run_view(store, run_id)
+
+
+def audit_refused_decision(
+    config: Config, run_id: str, *, via: str, credential: str | None, analyst: str | None, reason: str
+) -> None:
+    """Record a decision that was refused (unknown user, role, four eyes, expired, already decided, no such run)
+    in the audit log. A run id that names no run is kept in the record's data, not as its run."""
+    with open_store(config) as store:
+        try:
+            store.get_run(run_id)
+            known: str | None = run_id
+        except RunError:
+            known = None
+        store.audit(
+            known,
+            "approval.refused",
+            {"run": run_id, "via": via, "credential": credential, "analyst": analyst, "reason": reason},
+        )
 
 
 async def resume(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:

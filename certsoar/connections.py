@@ -36,6 +36,7 @@ def build_connector(kind: str, section: ConnectorSection, config: Config, store:
         store=store,
         config_dir=config.config_dir,
         blocking=BlockingPolicy.from_config(config),
+        public_url=config.service.public_url,
     )
     return cls(settings, env)
 

@@ -94,6 +94,10 @@ class RunBusy(RunError):
     """Another executor holds the run's lease: it is being executed elsewhere."""
 
 
+class SignatureError(CertsoarError):
+    """A signed request (Slack's) whose signature is missing, wrong, stale, from the future or replayed."""
+
+
 class AuditError(CertsoarError):
     pass
 

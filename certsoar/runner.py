@@ -118,7 +118,15 @@ class Runner:
         await self._execute(playbook, run_id)
 
     async def decide(
-        self, playbook: Playbook, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None = None
+        self,
+        playbook: Playbook,
+        run_id: str,
+        *,
+        analyst: str,
+        decision: GateStatus,
+        comment: str | None = None,
+        via: str = "cli",
+        credential: str | None = None,
     ) -> None:
         """Record ``analyst``'s approve/deny on the waiting gate and, when that settles the gate, execute
         the run here. The store settles the gate atomically: of two concurrent decisions exactly one
@@ -139,6 +147,8 @@ class Runner:
             comment=comment,
             owner=self.owner,
             may_approve=lambda earlier: self._analyst_refusal(gate, earlier) is None,
+            via=via,
+            credential=credential,
         )
         if settled.status == GateStatus.PENDING:
             return

@@ -614,6 +614,8 @@ class RunStore:
         comment: str | None,
         owner: str,
         may_approve: Callable[[str], bool] = lambda _analyst: True,
+        via: str = "cli",
+        credential: str | None = None,
     ) -> GateRow:
         """Record ``analyst``'s decision on the run's waiting gate and settle the gate, atomically.
 
@@ -649,7 +651,13 @@ class RunStore:
                         db,
                         run_id,
                         "approval." + decision,
-                        {"step": gate.step_id, "analyst": analyst, "comment": comment},
+                        {
+                            "step": gate.step_id,
+                            "analyst": analyst,
+                            "comment": comment,
+                            "via": via,
+                            "credential": credential,
+                        },
                     )
                 gate = self._gate(db, run_id, gate.step_id, pending_only=False)
                 assert gate is not None

@@ -40,6 +40,8 @@ class ConnectorEnv:
     """Relative paths in settings are resolved against the config file's folder."""
     blocking: BlockingPolicy = field(default_factory=BlockingPolicy)
     """What a firewall must refuse to block (checked again before every write)."""
+    public_url: str | None = None
+    """``service.public_url``: where analysts and Slack reach the service (a notifier offers buttons only then)."""
 
     def resolve(self, path: Path | str) -> Path:
         p = Path(path).expanduser()

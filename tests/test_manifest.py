@@ -47,10 +47,14 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
         "firewall": ["nftables"],
         "proxy": ["squid"],
         "ticket": ["local"],
-        "notify": ["console", "file"],
+        "notify": ["console", "file", "slack"],
     }
     ca = manifest["connectors"]["ca"][0]["settings_schema"]["properties"]
     assert ca["passphrase"]["secret"] is True and "secret" not in ca["openssl_config"]
+    slack = next(c for c in manifest["connectors"]["notify"] if c["type"] == "slack")["settings_schema"]["properties"]
+    assert (
+        slack["webhook_url"]["secret"] is True and slack["token"]["secret"] is True and "secret" not in slack["channel"]
+    )
     assert [(p["id"], p["trigger"]) for p in manifest["playbooks"]] == [("certificate-alert", {"alert": "certificate"})]
 
 

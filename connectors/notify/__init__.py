@@ -16,6 +16,15 @@ class Message(BaseModel):
     subject: str
     body: str
     format: str = Field(default="md", description="md, mrkdwn, txt or html, taken from the template name.")
+    run_id: str | None = Field(default=None, description="The run the message is about.")
+    event: str | None = Field(
+        default=None, description="What it announces: the template's path without its format (approval/request)."
+    )
+    mrkdwn: str | None = Field(
+        default=None,
+        description="The same notification rendered from the template's .mrkdwn.j2 sibling, when there is one "
+        "(Slack); escaped for mrkdwn by the template layer like any rendering.",
+    )
 
 
 @runtime_checkable

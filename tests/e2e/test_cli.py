@@ -176,4 +176,5 @@ def test_connectors_check_reads_each_configured_connector_and_writes_nothing(cli
 def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     listed = cli.run("connectors", "list").stdout
     assert "ca        openssl-ca   certsoar.connectors.ca.openssl.OpenSslCa" in listed
-    assert len(listed.splitlines()) == 7
+    assert "notify    slack        certsoar.connectors.notify.slack.SlackNotifier" in listed
+    assert len(listed.splitlines()) == 8

@@ -1,0 +1,1 @@
+"""`certsoar serve`: the HTTP service (FastAPI) over certsoar.api."""

@@ -1,0 +1,227 @@
+"""Slack: an incoming webhook or ``chat.postMessage`` with a bot token, as Block Kit.
+
+The text comes from the ``.mrkdwn.j2`` sibling of the notification's template when there is one (escaped
+for mrkdwn by the template layer, so data opens no link, mention or markup); otherwise the rendered text
+goes in ``plain_text`` blocks, which Slack shows without interpreting anything. An approval request gets
+Approve / Deny buttons (their value is the run id) when ``service.public_url`` is set: the clicks come
+back to ``POST /v1/slack/interactions`` (certsoar.service.slack).
+
+The webhook URL and the token are secrets: they appear in no error and no log line.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field, field_validator, model_validator
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from certsoar.config import secret_from
+from certsoar.connectors import ConnectorEnv, ConnectorSettings
+from certsoar.connectors.notify import Message
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+from certsoar.escaping import mrkdwn as mrkdwn_escape
+from certsoar.templating import subject_of
+
+POST_MESSAGE_URL = "https://slack.com/api/chat.postMessage"
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+SECTION_CHARS = 3000  # Slack's limit on a section's text
+MAX_BLOCKS = 50  # Slack's limit on a message's blocks
+LONGEST_RETRY_AFTER = 60.0
+APPROVAL_EVENT = "approval/request"
+
+
+class SlackError(ConnectorRejected):
+    """Slack refused the message (an ``ok: false`` answer, a webhook's error text, a 4xx)."""
+
+
+class _Retryable(ConnectorUnavailable):
+    def __init__(self, message: str, *, connector: str, retry_after: float | None) -> None:
+        super().__init__(message, connector=connector)
+        self.retry_after = retry_after
+
+
+def _wait(state: RetryCallState) -> float:
+    """Slack's Retry-After when it gave one (bounded), else 0.5 s doubling up to 8 s."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, _Retryable) and exc.retry_after is not None:
+        return min(max(exc.retry_after, 0.0), LONGEST_RETRY_AFTER)
+    return float(min(0.5 * 2 ** (state.attempt_number - 1), 8.0))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def post_json(
+    url: str, payload: dict[str, Any], *, connector: str, attempts: int = 4, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """POST ``payload`` as JSON, TLS verified, with timeouts; transport errors, 429 and 5xx are tried again
+    (honouring Retry-After) up to ``attempts`` times. A 4xx other than 429 is SlackError. Errors name
+    ``connector``, never the URL (a webhook URL is a secret) nor the headers."""
+
+    async def once(client: httpx.AsyncClient) -> httpx.Response:
+        try:
+            response = await client.post(url, json=payload, headers=headers)
+        except httpx.TransportError as exc:
+            raise _Retryable(
+                f"Slack unreachable ({type(exc).__name__})", connector=connector, retry_after=None
+            ) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Retryable(
+                f"Slack answered HTTP {response.status_code}", connector=connector, retry_after=_retry_after(response)
+            )
+        if response.status_code >= 400:
+            raise SlackError(
+                f"Slack refused the message: HTTP {response.status_code} {response.text[:200]!r}", connector=connector
+            )
+        return response
+
+    async with httpx.AsyncClient(timeout=TIMEOUT, verify=True, follow_redirects=False) as client:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Retryable), stop=stop_after_attempt(attempts), wait=_wait, reraise=True
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await once(client)
+    raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+
+def _reference(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("env:", "file:")):
+        raise ValueError("write it as env:NAME or file:PATH, never inline: it is a secret")
+    return value
+
+
+class SlackNotifierSettings(ConnectorSettings):
+    webhook_url: str | None = Field(
+        default=None,
+        description="Incoming webhook URL, as env:NAME or file:PATH (secret). Or give token and channel.",
+        json_schema_extra={"secret": True},
+    )
+    token: str | None = Field(
+        default=None,
+        description="Bot token (xoxb-…) for chat.postMessage, as env:NAME or file:PATH (secret).",
+        json_schema_extra={"secret": True},
+    )
+    channel: str | None = Field(default=None, description="Channel id (C…) chat.postMessage posts to; with token.")
+    attempts: int = Field(default=4, ge=1, le=10, description="Tries per message (transport errors, 429, 5xx).")
+
+    @field_validator("webhook_url", "token")
+    @classmethod
+    def _secret_reference(cls, v: str | None) -> str | None:
+        return _reference(v)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SlackNotifierSettings:
+        if (self.webhook_url is None) == (self.token is None):
+            raise ValueError("give either webhook_url or token (with channel)")
+        if self.token is not None and not self.channel:
+            raise ValueError("token needs channel: the channel id chat.postMessage posts to")
+        return self
+
+
+def _chunks(text: str, limit: int = SECTION_CHARS) -> list[str]:
+    """The text in pieces of at most ``limit`` characters, cut at line ends where it can be."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.strip().splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current.strip():
+        pieces.append(current)
+    return [p.rstrip("\n") or " " for p in pieces]
+
+
+def decision_buttons(run_id: str) -> dict[str, Any]:
+    """The actions block of an approval request: Approve (with a confirm dialog) and Deny, valued the run id."""
+
+    def text(value: str) -> dict[str, str]:
+        return {"type": "plain_text", "text": value}
+
+    return {
+        "type": "actions",
+        "block_id": "certsoar_decision",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "approve",
+                "text": text("Approve"),
+                "style": "primary",
+                "value": run_id,
+                "confirm": {
+                    "title": text("Approve containment?"),
+                    "text": text(f"Run {run_id} will revoke and block what the request lists."),
+                    "confirm": text("Approve"),
+                    "deny": text("Cancel"),
+                },
+            },
+            {"type": "button", "action_id": "deny", "text": text("Deny"), "style": "danger", "value": run_id},
+        ],
+    }
+
+
+def message_payload(message: Message, public_url: str | None) -> dict[str, Any]:
+    """The Block Kit payload of a message (``text`` is the notification fallback)."""
+    if message.mrkdwn is not None:
+        fallback = subject_of(message.mrkdwn).strip("*")
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in _chunks(message.mrkdwn)]
+    else:
+        fallback = mrkdwn_escape(message.subject)
+        blocks = [{"type": "section", "text": {"type": "plain_text", "text": c}} for c in _chunks(message.body)]
+    buttons = message.event == APPROVAL_EVENT and public_url is not None and message.run_id is not None
+    room = MAX_BLOCKS - (1 if buttons else 0)
+    if len(blocks) > room:
+        blocks = blocks[: room - 1] + [{"type": "section", "text": {"type": "plain_text", "text": "[truncated]"}}]
+    if buttons:
+        assert message.run_id is not None
+        blocks.append(decision_buttons(message.run_id))
+    return {"text": fallback, "blocks": blocks}
+
+
+class SlackNotifier:
+    settings_model: ClassVar[type[ConnectorSettings]] = SlackNotifierSettings
+
+    def __init__(self, settings: SlackNotifierSettings, env: ConnectorEnv) -> None:
+        self.settings = settings
+        self.instance = env.name
+        self.public_url = env.public_url
+
+    async def send(self, message: Message) -> str:
+        payload = message_payload(message, self.public_url)
+        connector = f"notify {self.instance}"
+        if self.settings.webhook_url is not None:
+            url = secret_from(self.settings.webhook_url)
+            response = await post_json(url, payload, connector=connector, attempts=self.settings.attempts)
+            if response.text.strip() != "ok":
+                raise SlackError(f"the webhook did not take the message: {response.text[:200]!r}", connector=connector)
+            return f"slack webhook ({self.instance})"
+        assert self.settings.token is not None and self.settings.channel is not None
+        token = secret_from(self.settings.token)
+        response = await post_json(
+            POST_MESSAGE_URL,
+            {"channel": self.settings.channel, **payload},
+            connector=connector,
+            attempts=self.settings.attempts,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            raise SlackError("chat.postMessage answered something that is not JSON", connector=connector) from None
+        if not isinstance(answer, dict) or answer.get("ok") is not True:
+            error = answer.get("error", "no error given") if isinstance(answer, dict) else "not an object"
+            raise SlackError(f"chat.postMessage refused the message: {error}", connector=connector)
+        return f"slack {answer.get('channel', self.settings.channel)} {answer.get('ts', '')}".rstrip()
