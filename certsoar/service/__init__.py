@@ -1,0 +1,1 @@
+"""`certsoar serve`: the HTTP service (alerts, runs, decisions, the approval page, Slack)."""
