@@ -170,7 +170,7 @@ async def test_trusted_proxy_header_is_believed_only_from_the_proxy(page_lab: Pa
         assert "signed in as" not in shown.text and 'name="password"' in shown.text
     async with client(app, address=PROXY) as proxied:
         shown = await proxied.get("/approvals", headers={"X-Forwarded-User": "alice"})
-        assert "signed in as <strong>alice</strong>" in shown.text
+        assert '<strong id="signed-in">alice</strong>' in shown.text
         # The session the proxy vouched for is worth nothing without the proxy's word.
         shown = await proxied.get("/approvals")
         assert "signed in as" not in shown.text
@@ -210,6 +210,11 @@ async def test_alice_approves_and_the_page_shows_the_verified_outcome(
     shown = await alice.get(done.headers["location"])
     assert 'id="status">completed' in shown.text and "NOT verified" not in shown.text
     assert shown.text.count('class="yes verified"') == 3  # revoke, block, fingerprint
+    assert 'id="approve"' not in shown.text
+    again = await alice.post(f"/approvals/runs/{run_id}/decide", data={"decision": "denied", "csrf": token})
+    assert again.status_code == 403 and "is completed: it is not waiting for a decision" in again.text
+    forged = await alice.post("/approvals/runs/0000000000000000/decide", data={"decision": "denied", "csrf": token})
+    assert forged.status_code == 404
     records = api.audit_trail(load_config(page_lab.config), run_id).records
     via = [r for r in records if r["event"] == "decision.via"]
     assert len(via) == 1 and '"page"' in via[0]["data"] and "page:alice" in via[0]["data"]
