@@ -6,10 +6,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 from pagelab import PASSWORDS, PageLab, page_lab, pristine_page_lab  # noqa: F401 (fixtures)
 
@@ -221,7 +227,61 @@ async def test_alice_approves_and_the_page_shows_the_verified_outcome(
     assert PASSWORDS["alice"] not in str(records)
 
 
-def test_hostile_certificate_fields_render_escaped() -> None:
+def hostile_alert(lab: PageLab) -> Path:
+    """The lab's mimicry alert with another self-signed certificate: its issuer imitates DigiCert with a
+    Cyrillic о, its subject and name carry markup, a quote, a bidi override and an escape sequence."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    hostile_cn = '<script>alert(1)</script>"><img src=x> \u202egnp.exe \x1b[31m'
+    issuer = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "DigiCert Inc"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "DigiCert Gl\u043ebal G2 TLS RSA SHA256 2020 CA1"),
+        ]
+    )
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostile_cn)])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=2))
+        .not_valid_after(now + timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("<b>cdn-update.net</b>")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    alert = json.loads((lab.root / "alerts" / "mimicry.json").read_text(encoding="utf-8"))
+    alert["id"] = "hostile-" + alert["id"]
+    alert["certificate_pem"] = cert.public_bytes(serialization.Encoding.PEM).decode()
+    path = lab.root / "alerts" / "hostile.json"
+    path.write_text(json.dumps(alert), encoding="utf-8")
+    return path
+
+
+async def test_hostile_certificate_fields_render_escaped_with_look_alikes_marked(
+    page_lab: PageLab,  # noqa: F811
+    alice: httpx.AsyncClient,
+) -> None:
+    hostile_alert(page_lab)
+    run_id = page_lab.waiting_run("hostile")
+    await logged_in(alice, "alice")
+    listed = (await alice.get("/approvals")).text
+    shown = (await alice.get(f"/approvals/runs/{run_id}")).text
+    for html in (listed, shown):
+        assert "<script>" not in html and "<img" not in html and "<b>" not in html
+        assert "\u202e" not in html and "\x1b" not in html
+    assert "\\&lt;script\\&gt;alert(1)\\&lt;/script\\&gt;\\&#34;\\&gt;\\&lt;img" in shown  # RFC 4514, then HTML
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x&gt;" in listed  # the CN as written
+    assert "\\u202egnp.exe \u241b[31m" in shown  # the override and the escape are shown, not obeyed
+    assert "&lt;b&gt;cdn-update.net&lt;/b&gt;" in shown
+    assert 'title="U+043E CYRILLIC SMALL LETTER O, looks like &#39;o&#39;">\u043e</mark>' in shown
+    assert "U+043E CYRILLIC SMALL LETTER O (looks like" in shown  # the banner above the facts
+    assert "issuer_mimicry" in shown
+
+
+def test_hostile_text_is_escaped_by_the_marker() -> None:
     hostile = 'CN=<script>alert(1)</script>,O=Dig\u0456Cert "x" \u202e\x1b[31m'
     html = str(marked(hostile))
     assert "<script>" not in html and "&lt;script&gt;" in html
