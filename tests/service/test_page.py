@@ -106,8 +106,11 @@ async def test_login_and_logout_need_the_csrf_token(alice: httpx.AsyncClient) ->
 
 async def test_session_cookie_is_httponly_strict_and_secure_over_https(page_lab: PageLab) -> None:  # noqa: F811
     async with client(page_app(page_lab)) as http:
-        cookie = (await http.get("/approvals")).headers["set-cookie"]
+        shown = await http.get("/approvals")
+    cookie = shown.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and "secure" not in cookie.lower()
+    assert "default-src 'none'" in shown.headers["content-security-policy"]  # no script runs, nothing loads
+    assert shown.headers["cache-control"] == "no-store"
     async with client(page_app(page_lab), scheme="https") as http:
         cookie = (await http.get("/approvals")).headers["set-cookie"]
     assert "; secure" in cookie.lower() and "httponly" in cookie.lower()
