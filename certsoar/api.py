@@ -169,6 +169,31 @@ def show_run(config: Config, run_id: str) -> dict[str, Any]:
         return run_view(store, run_id)
 
 
-def list_runs(config: Config, limit: int = 100) -> list[dict[str, Any]]:
+def list_runs(config: Config, limit: int = 100, *, status: str | None = None) -> list[dict[str, Any]]:
+    """The newest runs first; only those with ``status`` when it is given."""
     with open_store(config, read_only=True) as store:
-        return store.list_runs(limit)
+        return store.list_runs(limit, status=status)
+
+
+async def plan_run(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:
+    """What the run would do if its gate were approved: the same playbook (as the run recorded it) run as a
+    dry run for the run's alert. Reads the targets, writes nothing; returns the dry run's run object."""
+    with open_store(config, read_only=True) as store:
+        run = store.get_run(run_id)
+        playbook = _playbook_of(store, run_id)
+        runner = Runner(config, store, dry_run=True, connections=connections or Connections(config, store))
+        runner.connections.validate()
+        plan_id = await runner.start(
+            playbook,
+            CertificateAlert.model_validate(run.alert),
+            trigger=run.trigger,
+            requester=run.requester,
+            definition=run.definition,
+        )
+        return run_view(runner.journal, plan_id)
+
+
+def audit_event(config: Config, event: str, data: dict[str, Any], run_id: str | None = None) -> None:
+    """Append one record to the audit log (a refused login, a refused decision): never a secret in ``data``."""
+    with open_store(config) as store:
+        store.audit(run_id, event, data)

@@ -410,10 +410,12 @@ class RunStore:
             raise RunError(f"no run {run_id!r}")
         return self._run_row(row)
 
-    def list_runs(self, limit: int = 100) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 100, *, status: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("WHERE status=?", (status, limit)) if status is not None else ("", (limit,))
         rows = self.db.execute(
-            "SELECT id, playbook, alert_id, trigger, status, created, updated FROM runs ORDER BY created DESC LIMIT ?",
-            (limit,),
+            f"SELECT id, playbook, alert_id, trigger, status, created, updated FROM runs {where}"
+            " ORDER BY created DESC LIMIT ?",
+            args,
         ).fetchall()
         return [dict(r) for r in rows]
 

@@ -72,3 +72,17 @@ def require_python_modules(*names: str) -> None:
     absent = [name for name in names if importlib.util.find_spec(name) is None]
     if absent:
         raise missing(f"python modules {', '.join(absent)} are not installed for {sys.executable}")
+
+
+def require_chromium() -> tuple[str, str]:
+    """Debian's chromium and its chromedriver, and Selenium to drive them: (chromium, chromedriver)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise missing("chromium is not installed (on Debian: apt-get install chromium chromium-driver)")
+    driver = require_tool("chromedriver")
+    if importlib.util.find_spec("selenium") is None:
+        raise missing(f"selenium is not installed for {sys.executable} (the test extra)")
+    shown = subprocess.run([browser, "--headless", "--no-sandbox", "--version"], capture_output=True, text=True)
+    if shown.returncode != 0:
+        raise missing(f"{browser} --version failed: {shown.stderr.strip()[:200]}")
+    return browser, driver

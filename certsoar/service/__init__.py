@@ -1,1 +1,1 @@
-"""`certsoar serve`: the HTTP service (FastAPI) over certsoar.api."""
+"""`certsoar serve`: the HTTP service (alerts, runs, decisions, the approval page, Slack)."""
