@@ -1,8 +1,13 @@
-"""The Python API: what the CLI (and a SOAR that embeds Python) calls."""
+"""The Python API: what the CLI, the service (certsoar.service) and a SOAR that embeds Python call.
+
+The one way in: nothing outside this module drives the runner or the store. Refusals are errors of
+certsoar.errors raised here or deeper; the CLI turns them into exit codes, the service into HTTP statuses.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -73,27 +78,104 @@ async def decide(
     analyst: str,
     decision: str,
     comment: str | None = None,
+    via: str = "cli",
+    credential: str | None = None,
     connections: Connections | None = None,
 ) -> dict[str, Any]:
-    """Approve or deny a waiting run; the run resumes in this process when the gate is decided."""
+    """Approve or deny a waiting run; the run resumes in this process when the gate is decided.
+
+    ``via`` is the entry point (cli, api, page, slack) and ``credential`` what the decider proved
+    themselves with (a token's name, a page login, a Slack user, the OS user): both go into the
+    decision's audit record. A refused decision (ApprovalError) is audited too, as
+    ``decision.refused`` with the reason, before it is raised.
+    """
     if decision not in (GateStatus.APPROVED, GateStatus.DENIED):
         raise ApprovalError(f"unknown decision {decision!r}")
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
-        await runner.decide(
-            _playbook_of(store, run_id), run_id, analyst=analyst, decision=GateStatus(decision), comment=comment
-        )
+        playbook = _playbook_of(store, run_id)
+        try:
+            await runner.decide(
+                playbook,
+                run_id,
+                analyst=analyst,
+                decision=GateStatus(decision),
+                comment=comment,
+                via=via,
+                credential=credential,
+            )
+        except ApprovalError as exc:
+            store.audit(
+                run_id,
+                "decision.refused",
+                {"analyst": analyst, "decision": decision, "via": via, "credential": credential, "reason": str(exc)},
+            )
+            raise
         return run_view(store, run_id)
 
 
+def submit(
+    config: Config,
+    playbook: str,
+    alert: CertificateAlert,
+    *,
+    requester: str | None = None,
+    trigger: str = "alert",
+    submitted_by: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Persist a run of ``playbook`` for ``alert`` as queued, without executing it (the service's workers
+    call ``resume`` for it). Returns (``{"id", "status"}``, created): an alert whose id already has a run
+    of this playbook returns that run and False. ``submitted_by`` (a credential's name) is audited."""
+    book, text = load_checked_playbook(playbook)
+    with open_store(config) as store:
+        run_id, created = store.create_run(
+            playbook=book.id,
+            alert_id=alert.id,
+            trigger=trigger,
+            alert=alert.model_dump(mode="json"),
+            requester=requester,
+            definition=text,
+            status=RunStatus.QUEUED,
+            audit_data={"submitted_by": submitted_by} if submitted_by else None,
+        )
+        return {"id": run_id, "status": str(store.get_run(run_id).status)}, created
+
+
+def runs_to_resume(config: Config) -> list[str]:
+    """Runs queued and never started, and runs cut short by a crash: what a (re)starting service runs."""
+    with open_store(config) as store:
+        return store.runs_to_resume()
+
+
+def run_counts(config: Config) -> dict[str, int]:
+    """How many runs are in each status."""
+    with open_store(config, read_only=True) as store:
+        return store.run_counts()
+
+
+def record_refusal(config: Config, event: str, data: dict[str, Any]) -> None:
+    """Audit a refused request (a failed login, a bad token): ``event`` names it, ``data`` says who and
+    why. Never pass a secret in ``data``."""
+    with open_store(config) as store:
+        store.audit(None, event, data)
+
+
+def check_ready(config: Config) -> None:
+    """Raise unless the run store can be written and every configured connector can be built."""
+    with open_store(config) as store:
+        with store.transaction():
+            pass
+        Connections(config, store).validate()
+
+
 async def resume(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:
-    """Carry on a run that was cut short (a crash), retry one that failed (from the failed step), or end
-    one whose approval expired. RunBusy while another live executor has the run."""
+    """Start a queued run, carry on a run that was cut short (a crash), retry one that failed (from the
+    failed step), or end one whose approval expired. RunBusy while another live executor has the run."""
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
         playbook = _playbook_of(store, run_id)
         status = store.get_run(run_id).status
-        if status in (RunStatus.RUNNING, RunStatus.FAILED):
+        if status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED):
             await runner.resume(playbook, run_id)
         elif status == RunStatus.WAITING_APPROVAL:
             await runner.expire_due(playbook, run_id)
@@ -141,6 +223,9 @@ def show_run(config: Config, run_id: str) -> dict[str, Any]:
         return run_view(store, run_id)
 
 
-def list_runs(config: Config, limit: int = 100) -> list[dict[str, Any]]:
+def list_runs(
+    config: Config, limit: int = 100, *, status: str | None = None, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The latest runs, newest first, optionally only those in ``status`` and created since ``since``."""
     with open_store(config, read_only=True) as store:
-        return store.list_runs(limit)
+        return store.list_runs(limit, status=RunStatus(status) if status is not None else None, since=since)

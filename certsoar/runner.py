@@ -19,7 +19,15 @@ from certsoar.alert import CertificateAlert
 from certsoar.config import Config, format_validation_error
 from certsoar.connections import Connections
 from certsoar.context import ActionContext
-from certsoar.errors import ActionError, ApprovalError, CertsoarError, ConnectorUnavailable, RunBusy, RunError
+from certsoar.errors import (
+    ActionError,
+    ApprovalError,
+    ApprovalForbidden,
+    CertsoarError,
+    ConnectorUnavailable,
+    RunBusy,
+    RunError,
+)
 from certsoar.expressions import evaluate, truthy
 from certsoar.faults import crashpoint
 from certsoar.ledger import EffectLedger
@@ -118,7 +126,15 @@ class Runner:
         await self._execute(playbook, run_id)
 
     async def decide(
-        self, playbook: Playbook, run_id: str, *, analyst: str, decision: GateStatus, comment: str | None = None
+        self,
+        playbook: Playbook,
+        run_id: str,
+        *,
+        analyst: str,
+        decision: GateStatus,
+        comment: str | None = None,
+        via: str = "cli",
+        credential: str | None = None,
     ) -> None:
         """Record ``analyst``'s approve/deny on the waiting gate and, when that settles the gate, execute
         the run here. The store settles the gate atomically: of two concurrent decisions exactly one
@@ -132,7 +148,15 @@ class Runner:
             )
         if utcnow() < gate.expires:
             self._check_analyst(gate, analyst)
-        settled = self.store.decide(run_id, analyst=analyst, decision=decision, comment=comment, owner=self.owner)
+        settled = self.store.decide(
+            run_id,
+            analyst=analyst,
+            decision=decision,
+            comment=comment,
+            owner=self.owner,
+            via=via,
+            credential=credential,
+        )
         if settled.status == GateStatus.PENDING:
             return
         await self._execute(playbook, run_id, leased=True)
@@ -144,13 +168,13 @@ class Runner:
     def _check_analyst(self, gate: GateRow, analyst: str) -> None:
         analyst_cfg = self.config.analysts.get(analyst)
         if analyst_cfg is None:
-            raise ApprovalError(f"{analyst!r} is not an analyst in the config")
+            raise ApprovalForbidden(f"{analyst!r} is not an analyst in the config")
         if not set(analyst_cfg.roles) & set(gate.roles):
-            raise ApprovalError(
+            raise ApprovalForbidden(
                 f"{analyst} has roles {sorted(analyst_cfg.roles)}; this approval needs one of {gate.roles}"
             )
         if gate.distinct_from_requester and analyst == gate.requester:
-            raise ApprovalError(f"{analyst} started run {gate.run_id} and may not approve it")
+            raise ApprovalForbidden(f"{analyst} started run {gate.run_id} and may not approve it")
 
     async def expire_due(self, playbook: Playbook, run_id: str) -> bool:
         """End a waiting run whose approval has expired; True when it did."""

@@ -1,0 +1,112 @@
+"""The service's runs in the background: a bounded queue of accepted runs and a pool of workers.
+
+``app.state.runs`` is a ``RunPool``. ``submit(playbook, alert, principal)`` persists the run as
+queued (certsoar.api.submit) before anything is promised to the caller, then hands it to a worker;
+QueueFull when ``service.queue_size`` runs already wait. ``service.workers`` workers execute runs
+(certsoar.api.resume) one at a time each. On start the pool takes every run the store holds queued or
+cut short (certsoar.api.runs_to_resume), so an accepted alert survives a crash or a restart; a run
+another live executor holds (the CLI) is left to it (the store's lease). Every ``EXPIRE_EVERY`` seconds
+the pool ends runs whose approval expired (certsoar.api.expire_due_runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from certsoar import api
+from certsoar.alert import CertificateAlert
+from certsoar.config import Config
+from certsoar.errors import CertsoarError, QueueFull, RunBusy
+from certsoar.service.identity import Principal
+from certsoar.service.metrics import Metrics
+from certsoar.store import utcnow
+
+log = logging.getLogger("certsoar.service")
+
+EXPIRE_EVERY = 30.0
+"""Seconds between sweeps for expired approvals."""
+
+
+class RunPool:
+    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, playbook: str, alert: CertificateAlert, principal: Principal) -> tuple[dict[str, Any], bool]:
+        """Persist and queue a run for ``alert``; (``{"id", "status"}``, created). The same alert id again
+        returns its run (created False). QueueFull when the queue holds ``service.queue_size`` runs.
+
+        The requester of a run submitted through the API is the token's analyst (four eyes then forbids
+        that analyst to approve it); a SOAR's token has no analyst, so its runs have no requester."""
+        if self._queue.qsize() >= self.config.service.queue_size:
+            raise QueueFull(
+                f"{self._queue.qsize()} accepted runs are waiting for a worker (service.queue_size); try again",
+                retry_after=max(1, self._queue.qsize() // (self.config.service.workers * 10)),
+            )
+        run, created = api.submit(
+            self.config,
+            playbook,
+            alert,
+            requester=principal.analyst,
+            trigger=f"{principal.via}:{principal.name}",
+            submitted_by=principal.name,
+        )
+        if created:
+            self._enqueue(run["id"])
+        return run, created
+
+    def _enqueue(self, run_id: str) -> None:
+        if run_id not in self._queued:
+            self._queued.add(run_id)
+            self._queue.put_nowait(run_id)
+
+    async def start(self) -> None:
+        for run_id in api.runs_to_resume(self.config):
+            self._enqueue(run_id)
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.config.service.workers)]
+        self._tasks.append(asyncio.create_task(self._expiry()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _worker(self) -> None:
+        while True:
+            run_id = await self._queue.get()
+            self._queued.discard(run_id)
+            began = utcnow()
+            try:
+                run = await api.resume(self.config, run_id)
+            except RunBusy:
+                log.info("run %s is executed by another process; left to it", run_id)
+                continue
+            except CertsoarError as exc:
+                log.warning("run %s: %s", run_id, exc)
+                continue
+            except Exception:  # a bug must not take the worker down: the run stays resumable
+                log.exception("run %s: unexpected error", run_id)
+                continue
+            finally:
+                self._queue.task_done()
+            if self.metrics is not None:
+                self.metrics.observe_run(run, began)
+
+    async def _expiry(self) -> None:
+        while True:
+            try:
+                for run in await api.expire_due_runs(self.config):
+                    log.info("run %s: approval expired, ended", run["id"])
+            except CertsoarError as exc:
+                log.warning("expiring approvals: %s", exc)
+            await asyncio.sleep(EXPIRE_EVERY)
