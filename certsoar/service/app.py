@@ -43,7 +43,7 @@ from certsoar.errors import (
 from certsoar.intake import FORMATS, load_alert
 from certsoar.service.identity import Principal, RefusalLimiter, client_address, require
 from certsoar.service.metrics import Metrics
-from certsoar.service.runs import RunPool
+from certsoar.service.runs import RunPool, off_loop
 from certsoar.store import RunStatus
 
 log = logging.getLogger("certsoar.service")
@@ -65,6 +65,9 @@ ALERT_CONTENT_TYPES = frozenset(
 
 PLAYBOOK_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 """?playbook= names a shipped playbook by id, never a file on the server."""
+
+SCOPE_KEY = "x-scope"
+"""OpenAPI extension naming the token scope an operation needs."""
 
 ROUTERS = ("certsoar.service.page", "certsoar.service.slack")
 """Routers of the other parts of the service, included when installed."""
@@ -160,13 +163,14 @@ def _api_router() -> APIRouter:
         summary="Submit one alert; a run of the playbook is queued",
         responses={
             200: {"model": RunRef, "description": "The alert already has a run (or a dry run's result)"},
-            **_errors(401, 403, 413, 415, 422, 429),
+            **_errors(401, 403, 413, 415, 422, 429, 500),
         },
         openapi_extra={
+            SCOPE_KEY: "alerts",
             "requestBody": {
                 "required": True,
                 "content": {t: {"schema": {"type": "string"}} for t in sorted(ALERT_CONTENT_TYPES)},
-            }
+            },
         },
     )
     async def post_alert(
@@ -219,14 +223,20 @@ def _api_router() -> APIRouter:
     @router.get(
         "/v1/runs/{run_id}",
         summary="One run (the run object of `certsoar runs show --json`)",
-        responses=_errors(401, 403, 404),
+        openapi_extra={SCOPE_KEY: "read"},
+        responses=_errors(401, 403, 404, 429),
     )
     async def get_run(
         run_id: RunId, _: Annotated[Principal, Depends(require("read"))], request: Request
     ) -> dict[str, Any]:
         return api.show_run(request.app.state.config, run_id)
 
-    @router.get("/v1/runs", summary="The latest runs, newest first", responses=_errors(401, 403))
+    @router.get(
+        "/v1/runs",
+        summary="The latest runs, newest first",
+        responses=_errors(401, 403, 422, 429),
+        openapi_extra={SCOPE_KEY: "read"},
+    )
     async def get_runs(
         request: Request,
         _: Annotated[Principal, Depends(require("read"))],
@@ -247,6 +257,7 @@ def _api_router() -> APIRouter:
             methods=["POST"],
             summary=f"{name.capitalize()} the run's waiting gate as the token's analyst",
             responses=_errors(401, 403, 404, 409, 429),
+            openapi_extra={SCOPE_KEY: "decide"},
         )
 
     @router.get("/healthz", summary="The process is up")
@@ -276,14 +287,17 @@ def _decision_route(decision: str) -> Any:
         body: DecisionBody | None = None,
     ) -> dict[str, Any]:
         assert principal.analyst is not None  # the config refuses scope decide without an analyst
-        return await api.decide(
-            request.app.state.config,
-            run_id,
-            analyst=principal.analyst,
-            decision=decision,
-            comment=body.comment if body else None,
-            via=principal.via,
-            credential=principal.name,
+        analyst = principal.analyst
+        return await off_loop(
+            lambda: api.decide(
+                request.app.state.config,
+                run_id,
+                analyst=analyst,
+                decision=decision,
+                comment=body.comment if body else None,
+                via=principal.via,
+                credential=principal.name,
+            )
         )
 
     return decide
@@ -328,3 +342,20 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(_api_router())
     _include_optional_routers(app)
     return app
+
+
+def endpoints(app: FastAPI) -> list[dict[str, str | None]]:
+    """The app's HTTP endpoints from its OpenAPI document (method, path, the token scope each needs as
+    ``x-scope``, summary), for the manifest."""
+    out: list[dict[str, str | None]] = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            out.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "scope": operation.get(SCOPE_KEY),
+                    "summary": operation.get("summary"),
+                }
+            )
+    return out

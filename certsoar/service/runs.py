@@ -3,7 +3,9 @@
 ``app.state.runs`` is a ``RunPool``. ``submit(playbook, alert, principal)`` persists the run as
 queued (certsoar.api.submit) before anything is promised to the caller, then hands it to a worker;
 QueueFull when ``service.queue_size`` runs already wait. ``service.workers`` workers execute runs
-(certsoar.api.resume) one at a time each. On start the pool takes every run the store holds queued or
+(certsoar.api.resume) one at a time each, each run in a thread with an event loop of its own
+(``off_loop``), so a run's synchronous work (analysis, SIEM searches, store writes) never holds up the
+loop that accepts alerts; connectors' file locks hold across threads (flock per open file). On start the pool takes every run the store holds queued or
 cut short (certsoar.api.runs_to_resume), so an accepted alert survives a crash or a restart; a run
 another live executor holds (the CLI) is left to it (the store's lease). Every ``EXPIRE_EVERY`` seconds
 the pool ends runs whose approval expired (certsoar.api.expire_due_runs).
@@ -12,8 +14,10 @@ the pool ends runs whose approval expired (certsoar.api.expire_due_runs).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from certsoar import api
 from certsoar.alert import CertificateAlert
@@ -24,6 +28,21 @@ from certsoar.service.metrics import Metrics
 from certsoar.store import utcnow
 
 log = logging.getLogger("certsoar.service")
+
+T = TypeVar("T")
+
+
+async def off_loop(work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work()`` to completion in a worker thread on an event loop of its own."""
+
+    def run() -> T:
+        async def main() -> T:
+            return await work()
+
+        return asyncio.run(main())
+
+    return await asyncio.to_thread(run)
+
 
 EXPIRE_EVERY = 30.0
 """Seconds between sweeps for expired approvals."""
@@ -87,7 +106,7 @@ class RunPool:
             self._queued.discard(run_id)
             began = utcnow()
             try:
-                run = await api.resume(self.config, run_id)
+                run = await off_loop(functools.partial(api.resume, self.config, run_id))
             except RunBusy:
                 log.info("run %s is executed by another process; left to it", run_id)
                 continue
@@ -105,7 +124,7 @@ class RunPool:
     async def _expiry(self) -> None:
         while True:
             try:
-                for run in await api.expire_due_runs(self.config):
+                for run in await off_loop(lambda: api.expire_due_runs(self.config)):
                     log.info("run %s: approval expired, ended", run["id"])
             except CertsoarError as exc:
                 log.warning("expiring approvals: %s", exc)

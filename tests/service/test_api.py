@@ -317,3 +317,16 @@ def test_token_new_and_passwd(tmp_path: Path) -> None:
         [sys.executable, "-m", "certsoar", "passwd", "alice"], input="short\n", capture_output=True, text=True
     )
     assert short.returncode == 2
+
+
+def test_every_scoped_endpoint_of_the_manifest_refuses_without_its_scope(service: Service) -> None:
+    from certsoar.manifest import build_manifest
+
+    scoped = [e for e in build_manifest()["service"] if e["scope"]]
+    assert {e["scope"] for e in scoped} == {"alerts", "read", "decide"}
+    with httpx.Client(base_url=service.url, timeout=30) as anon, service.client("reader") as reader:
+        for e in scoped:
+            path = e["path"].replace("{run_id}", "0000000000000000")
+            assert anon.request(e["method"], path).status_code == 401, e
+            if e["scope"] != "read":
+                assert reader.request(e["method"], path, headers=JSON, content=b"{}").status_code == 403, e
