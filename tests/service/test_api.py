@@ -330,3 +330,24 @@ def test_every_scoped_endpoint_of_the_manifest_refuses_without_its_scope(service
             assert anon.request(e["method"], path).status_code == 401, e
             if e["scope"] != "read":
                 assert reader.request(e["method"], path, headers=JSON, content=b"{}").status_code == 403, e
+
+
+def test_the_readme_wiring_examples_are_accepted(service: Service) -> None:
+    """The README's curl examples: a Splunk notable (tests/data/intake/splunk) and an XSOAR-style generic alert."""
+    notable = (Path(__file__).parents[1] / "data" / "intake" / "splunk" / "notable-export.json").read_bytes()
+    generic = json.dumps(
+        {
+            "id": "xsoar-4711",
+            "time": "2026-11-27T08:00:00Z",
+            "host": "ws-0137",
+            "dst_ip": "203.0.113.45",
+            "dst_port": 443,
+            "sni": "cdn-update.net",
+            "sha256": "ab" * 32,
+        }
+    ).encode()
+    for body, params in ((notable, {}), (generic, {"format": "generic"})):
+        accepted = post_alert(service, body, **params)
+        assert accepted.status_code == 202, accepted.text
+        run = service.wait_status(accepted.json()["id"], "completed", "waiting_approval", "failed")
+        assert run["status"] != "failed", run
