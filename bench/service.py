@@ -41,13 +41,15 @@ def free_port() -> int:
 class Live:
     """`certsoar serve` on a fresh lab with one token of every scope."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, workers: int = 4) -> None:
         ensure_lab(root)
         self.lab = lab_paths(root / "lab")
         self.token, entry = new_token("bench", analyst="alice", scopes=["alerts", "read"])
         self.approver, approver_entry = new_token("bench-bob", analyst="bob", scopes=["read", "decide"])
         with self.lab.config.open("a", encoding="utf-8") as config:
-            config.write(f"service:\n  queue_size: 1000000\n  tokens:\n    - {entry}\n    - {approver_entry}\n")
+            config.write(
+                f"service:\n  workers: {workers}\n  queue_size: 1000000\n  tokens:\n    - {entry}\n    - {approver_entry}\n"
+            )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -140,10 +142,17 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--approvals", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=4, help="service.workers while alerts are accepted")
     args = parser.parse_args()
-    results: dict[str, Any] = {"cpus": os.cpu_count(), "alerts": args.alerts, "concurrency": args.concurrency}
+    results: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
+        "alerts": args.alerts,
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+    }
     with tempfile.TemporaryDirectory(prefix="certsoar-bench-") as tmp:
-        live = Live(Path(tmp) / "accept")
+        live = Live(Path(tmp) / "accept", workers=args.workers)
         live.start()
         try:
             bodies = alert_bodies(live.lab.alerts["mimicry"], args.alerts, "bench")

@@ -114,31 +114,50 @@ async def decide(
         return run_view(store, run_id)
 
 
+@dataclass(frozen=True)
+class Submission:
+    """An alert to queue a run of ``playbook`` for (see ``submit``)."""
+
+    playbook: str
+    alert: CertificateAlert
+    requester: str | None = None
+    trigger: str = "alert"
+    submitted_by: str | None = None
+
+
 def submit(
-    config: Config,
-    playbook: str,
-    alert: CertificateAlert,
-    *,
-    requester: str | None = None,
-    trigger: str = "alert",
-    submitted_by: str | None = None,
-) -> tuple[dict[str, Any], bool]:
-    """Persist a run of ``playbook`` for ``alert`` as queued, without executing it (the service's workers
-    call ``resume`` for it). Returns (``{"id", "status"}``, created): an alert whose id already has a run
-    of this playbook returns that run and False. ``submitted_by`` (a credential's name) is audited."""
-    book, text = load_checked_playbook(playbook)
-    with open_store(config) as store:
-        run_id, created = store.create_run(
-            playbook=book.id,
-            alert_id=alert.id,
-            trigger=trigger,
-            alert=alert.model_dump(mode="json"),
-            requester=requester,
-            definition=text,
-            status=RunStatus.QUEUED,
-            audit_data={"submitted_by": submitted_by} if submitted_by else None,
+    config: Config, submissions: list[Submission], *, store: RunStore | None = None
+) -> list[tuple[dict[str, Any], bool]]:
+    """Persist runs as queued, without executing them (the service's workers call ``resume`` for each), all
+    in one transaction. Returns (``{"id", "status"}``, created) per submission: an alert whose id already
+    has a run of the playbook gets that run and False. ``submitted_by`` (a credential's name) is audited.
+    ``store`` is an open store to use (the service keeps one), else one is opened for the call."""
+    runs = []
+    for sub in submissions:
+        book, text = load_checked_playbook(sub.playbook)
+        runs.append(
+            {
+                "playbook": book.id,
+                "alert_id": sub.alert.id,
+                "trigger": sub.trigger,
+                "alert": sub.alert.model_dump(mode="json"),
+                "requester": sub.requester,
+                "definition": text,
+                "status": RunStatus.QUEUED,
+                "audit_data": {"submitted_by": sub.submitted_by} if sub.submitted_by else None,
+            }
         )
-        return {"id": run_id, "status": str(store.get_run(run_id).status)}, created
+    if store is None:
+        with open_store(config) as own:
+            return _created(own, own.create_runs(runs))
+    return _created(store, store.create_runs(runs))
+
+
+def _created(store: RunStore, results: list[tuple[str, bool]]) -> list[tuple[dict[str, Any], bool]]:
+    return [
+        ({"id": run_id, "status": str(RunStatus.QUEUED) if created else str(store.get_run(run_id).status)}, created)
+        for run_id, created in results
+    ]
 
 
 def runs_to_resume(config: Config) -> list[str]:

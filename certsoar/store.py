@@ -372,38 +372,73 @@ class RunStore:
         process can execute it before its creator does. ``status=QUEUED`` (the service) persists an
         accepted run for a worker to start; ``audit_data`` adds to its audit record (who submitted it).
         """
-        now = utcnow()
         with self.transaction() as db:
-            if alert_id is not None:
-                row = db.execute("SELECT id FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)).fetchone()
-                if row:
-                    return row["id"], False
-            run_id = uuid.uuid4().hex[:16]
-            db.execute(
-                "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
-                " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    playbook,
-                    alert_id,
-                    trigger,
-                    status,
-                    int(dry_run),
-                    now.isoformat(),
-                    now.isoformat(),
-                    requester,
-                    _dumps(alert),
-                    definition,
-                ),
-            )
-            self._audit(
+            return self._insert_run(
                 db,
-                run_id,
-                "run.created",
-                {**(audit_data or {}), "playbook": playbook, "trigger": trigger, "alert_id": alert_id},
+                playbook=playbook,
+                alert_id=alert_id,
+                trigger=trigger,
+                alert=alert,
+                requester=requester,
+                dry_run=dry_run,
+                definition=definition,
+                owner=owner,
+                status=status,
+                audit_data=audit_data,
             )
-            if owner is not None:
-                self._take_lease(db, run_id, owner, now)
+
+    def create_runs(self, runs: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+        """Create several runs (each the keyword arguments of ``create_run``) in one transaction: one
+        commit and one audit anchor for the lot (the service's accept path groups its commits so)."""
+        with self.transaction() as db:
+            return [self._insert_run(db, **run) for run in runs]
+
+    def _insert_run(
+        self,
+        db: sqlite3.Connection,
+        *,
+        playbook: str,
+        alert_id: str | None,
+        trigger: str,
+        alert: Any,
+        requester: str | None = None,
+        dry_run: bool = False,
+        definition: str | None = None,
+        owner: str | None = None,
+        status: RunStatus = RunStatus.RUNNING,
+        audit_data: dict[str, Any] | None = None,
+    ) -> tuple[str, bool]:
+        now = utcnow()
+        if alert_id is not None:
+            row = db.execute("SELECT id FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)).fetchone()
+            if row:
+                return row["id"], False
+        run_id = uuid.uuid4().hex[:16]
+        db.execute(
+            "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
+            " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                playbook,
+                alert_id,
+                trigger,
+                status,
+                int(dry_run),
+                now.isoformat(),
+                now.isoformat(),
+                requester,
+                _dumps(alert),
+                definition,
+            ),
+        )
+        self._audit(
+            db,
+            run_id,
+            "run.created",
+            {**(audit_data or {}), "playbook": playbook, "trigger": trigger, "alert_id": alert_id},
+        )
+        if owner is not None:
+            self._take_lease(db, run_id, owner, now)
         return run_id, True
 
     @staticmethod

@@ -211,7 +211,7 @@ def _api_router() -> APIRouter:
                     config, playbook, alert, dry_run=True, requester=principal.analyst, trigger=f"api:{principal.name}"
                 )
                 return JSONResponse({"id": run["id"], "status": run["status"], "run": run}, 200)
-            ref, created = app.state.runs.submit(playbook, alert, principal)
+            ref, created = await app.state.runs.submit(playbook, alert, principal)
         except (AlertError, PlaybookError, QueueFull) as exc:
             metrics.alerts_refused.labels(reason=type(exc).__name__).inc()
             raise

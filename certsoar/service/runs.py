@@ -25,7 +25,7 @@ from certsoar.config import Config
 from certsoar.errors import CertsoarError, QueueFull, RunBusy
 from certsoar.service.identity import Principal
 from certsoar.service.metrics import Metrics
-from certsoar.store import utcnow
+from certsoar.store import RunStore, utcnow
 
 log = logging.getLogger("certsoar.service")
 
@@ -44,6 +44,9 @@ async def off_loop(work: Callable[[], Awaitable[T]]) -> T:
     return await asyncio.to_thread(run)
 
 
+COMMIT_BATCH = 500
+"""Most submissions written in one transaction."""
+
 EXPIRE_EVERY = 30.0
 """Seconds between sweeps for expired approvals."""
 
@@ -55,33 +58,65 @@ class RunPool:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._pending: list[tuple[api.Submission, asyncio.Future[tuple[dict[str, Any], bool]]]] = []
+        self._wake = asyncio.Event()
+        self._store: RunStore | None = None
 
     @property
     def depth(self) -> int:
         return self._queue.qsize()
 
-    def submit(self, playbook: str, alert: CertificateAlert, principal: Principal) -> tuple[dict[str, Any], bool]:
-        """Persist and queue a run for ``alert``; (``{"id", "status"}``, created). The same alert id again
-        returns its run (created False). QueueFull when the queue holds ``service.queue_size`` runs.
+    async def submit(self, playbook: str, alert: CertificateAlert, principal: Principal) -> tuple[dict[str, Any], bool]:
+        """Persist and queue a run for ``alert``; (``{"id", "status"}``, created) once it is committed. The
+        same alert id again returns its run (created False). QueueFull when ``service.queue_size`` runs
+        wait; PlaybookError for a playbook that does not exist or validate (nothing stored).
+
+        Commits are grouped: submissions that arrive while one commit is in progress are written together
+        in the next (one transaction, one audit anchor), and each caller is answered only after the commit
+        that holds its run.
 
         The requester of a run submitted through the API is the token's analyst (four eyes then forbids
         that analyst to approve it); a SOAR's token has no analyst, so its runs have no requester."""
-        if self._queue.qsize() >= self.config.service.queue_size:
+        api.load_checked_playbook(playbook)
+        waiting = self._queue.qsize() + len(self._pending)
+        if waiting >= self.config.service.queue_size:
             raise QueueFull(
-                f"{self._queue.qsize()} accepted runs are waiting for a worker (service.queue_size); try again",
-                retry_after=max(1, self._queue.qsize() // (self.config.service.workers * 10)),
+                f"{waiting} accepted runs are waiting for a worker (service.queue_size); try again",
+                retry_after=max(1, waiting // (self.config.service.workers * 10)),
             )
-        run, created = api.submit(
-            self.config,
-            playbook,
-            alert,
+        answer: asyncio.Future[tuple[dict[str, Any], bool]] = asyncio.get_running_loop().create_future()
+        submission = api.Submission(
+            playbook=playbook,
+            alert=alert,
             requester=principal.analyst,
             trigger=f"{principal.via}:{principal.name}",
             submitted_by=principal.name,
         )
-        if created:
-            self._enqueue(run["id"])
-        return run, created
+        self._pending.append((submission, answer))
+        self._wake.set()
+        return await answer
+
+    async def _committer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending[:COMMIT_BATCH], self._pending[COMMIT_BATCH:]
+            if self._pending:
+                self._wake.set()
+            if not batch:
+                continue
+            try:
+                results = await asyncio.to_thread(api.submit, self.config, [s for s, _ in batch], store=self._store)
+            except Exception as exc:  # the whole transaction failed: every caller of the batch hears why
+                for _, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            for (_, answer), (ref, created) in zip(batch, results, strict=True):
+                if created:
+                    self._enqueue(ref["id"])  # committed: queued even if its caller has gone
+                if not answer.done():
+                    answer.set_result((ref, created))
 
     def _enqueue(self, run_id: str) -> None:
         if run_id not in self._queued:
@@ -89,16 +124,21 @@ class RunPool:
             self._queue.put_nowait(run_id)
 
     async def start(self) -> None:
+        self._store = api.open_store(self.config)
         for run_id in api.runs_to_resume(self.config):
             self._enqueue(run_id)
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.config.service.workers)]
         self._tasks.append(asyncio.create_task(self._expiry()))
+        self._tasks.append(asyncio.create_task(self._committer()))
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     async def _worker(self) -> None:
         while True:
