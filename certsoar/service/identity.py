@@ -114,6 +114,8 @@ def proxy_user(config: Config, client_host: str | None, headers: Mapping[str, st
         address = ipaddress.ip_address(client_host)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket's form of an IPv4 peer
     if not any(address in ipaddress.ip_network(net) for net in proxy.from_):
         return None
     user = headers.get(proxy.header)
