@@ -6,6 +6,7 @@ certsoar.errors raised here or deeper; the CLI turns them into exit codes, the s
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -16,8 +17,8 @@ from certsoar import audit
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.errors import ApprovalError, RunError
-from certsoar.playbook import Playbook, find_playbook, parse_playbook
+from certsoar.errors import ApprovalError, PlaybookNotFound, RunError
+from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_playbooks, shipped_playbooks_dir
 from certsoar.runner import Runner
 from certsoar.runview import run_view
 from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
@@ -39,6 +40,23 @@ def _checked(text: str, file: str) -> Playbook:
     if problems:
         raise problems[0]
     return playbook
+
+
+SHIPPED_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+"""The form of a shipped playbook's id (no path separators, no dots)."""
+
+
+@lru_cache(maxsize=32)
+def load_shipped_playbook(playbook_id: str) -> tuple[Playbook, str]:
+    """A shipped playbook by its id, never a file the caller names; read and checked once a process (the
+    service's submissions: a request must not pick a file on the server, and a file system call per alert
+    is what limited accepting)."""
+    path = shipped_playbooks_dir() / f"{playbook_id}.yaml"
+    if not SHIPPED_ID.fullmatch(playbook_id) or not path.is_file():
+        names = ", ".join(p.stem for p in shipped_playbooks())
+        raise PlaybookNotFound(f"no shipped playbook {playbook_id!r} (shipped: {names})")
+    text = path.read_text(encoding="utf-8")
+    return _checked(text, str(path)), text
 
 
 def open_store(config: Config, *, read_only: bool = False) -> RunStore:
@@ -116,7 +134,7 @@ async def decide(
 
 @dataclass(frozen=True)
 class Submission:
-    """An alert to queue a run of ``playbook`` for (see ``submit``)."""
+    """An alert to queue a run of the shipped playbook ``playbook`` (its id) for (see ``submit``)."""
 
     playbook: str
     alert: CertificateAlert
@@ -134,7 +152,7 @@ def submit(
     ``store`` is an open store to use (the service keeps one), else one is opened for the call."""
     runs = []
     for sub in submissions:
-        book, text = load_checked_playbook(sub.playbook)
+        book, text = load_shipped_playbook(sub.playbook)
         runs.append(
             {
                 "playbook": book.id,

@@ -77,7 +77,7 @@ class RunPool:
 
         The requester of a run submitted through the API is the token's analyst (four eyes then forbids
         that analyst to approve it); a SOAR's token has no analyst, so its runs have no requester."""
-        api.load_checked_playbook(playbook)
+        api.load_shipped_playbook(playbook)
         waiting = self._queue.qsize() + len(self._pending)
         if waiting >= self.config.service.queue_size:
             raise QueueFull(

@@ -351,3 +351,13 @@ def test_the_readme_wiring_examples_are_accepted(service: Service) -> None:
         assert accepted.status_code == 202, accepted.text
         run = service.wait_status(accepted.json()["id"], "completed", "waiting_approval", "failed")
         assert run["status"] != "failed", run
+
+
+def test_a_dry_run_answers_the_plan_and_stores_nothing(service: Service) -> None:
+    before = store_snapshot(service)
+    r = post_alert(service, mimicry(service), dry_run="true")
+    assert r.status_code == 200, r.text
+    run = r.json()["run"]
+    assert run["status"] == "waiting_approval" or run["effects"]
+    assert store_snapshot(service) == before
+    assert post_alert(service, mimicry(service), playbook="nonesuch", dry_run="true").status_code == 422
