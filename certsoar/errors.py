@@ -13,6 +13,7 @@ code only at the edge (the runner and the CLI). Every class carries its exit cod
     │   └── PlaybookNotFound    (2) no shipped playbook and no file by that name
     ├── ExpressionError         (1) a playbook expression that does not compile or evaluate
     ├── AlertError              (2) an alert that cannot be normalized (names the field)
+    │   └── AlertTooLarge       (2) an alert body over the service's limit
     ├── ApprovalError           (1) a decision that is refused (quorum, state, expiry)
     │   └── ApprovalForbidden   (1) this analyst may not decide this gate (role, own run, unknown)
     ├── RunError                (2) a run that does not exist or cannot be resumed
@@ -86,6 +87,10 @@ class ExpressionError(CertsoarError):
 
 class AlertError(CertsoarError):
     exit_code = EXIT_USAGE
+
+
+class AlertTooLarge(AlertError):
+    """An alert body larger than the limit (``service.max_alert_bytes``); refused before it is read whole."""
 
 
 class ApprovalError(CertsoarError):

@@ -28,6 +28,7 @@ from certsoar.config import Config
 from certsoar.errors import (
     AccessError,
     AlertError,
+    AlertTooLarge,
     ApprovalError,
     ApprovalForbidden,
     CertsoarError,
@@ -105,6 +106,7 @@ def status_for(exc: CertsoarError) -> int:
         (RunBusy, 409),
         (ApprovalForbidden, 403),
         (ApprovalError, 409),
+        (AlertTooLarge, 413),
         (AlertError, 422),
         (PlaybookError, 422),
         (RunError, 409),
@@ -128,26 +130,18 @@ def _error_response(request: Request, exc: CertsoarError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 async def _read_bounded(request: Request, limit: int) -> bytes:
-    """The body, never more than ``limit`` bytes of it held: BodyTooLarge past it."""
+    """The body, never more than ``limit`` bytes of it held: AlertTooLarge past it."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
+        raise AlertTooLarge(f"the alert is larger than service.max_alert_bytes ({limit} bytes)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise AlertTooLarge(f"the alert is larger than service.max_alert_bytes ({limit} bytes)")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _too_large(limit: int) -> JSONResponse:
-    return JSONResponse({"error": f"the alert is larger than service.max_alert_bytes ({limit} bytes)"}, 413)
 
 
 def _api_router() -> APIRouter:
@@ -195,10 +189,6 @@ def _api_router() -> APIRouter:
         limit = config.service.max_alert_bytes
         try:
             body = await _read_bounded(request, limit)
-        except BodyTooLarge:
-            metrics.alerts_refused.labels(reason="too_large").inc()
-            return _too_large(limit)
-        try:
             alert = load_alert(body, format=format)
             if dry_run:
                 api.load_shipped_playbook(playbook)  # a shipped playbook's id, never a file on the server
