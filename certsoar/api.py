@@ -1,8 +1,14 @@
-"""The Python API: what the CLI (and a SOAR that embeds Python) calls."""
+"""The Python API: what the CLI, the service (certsoar.service) and a SOAR that embeds Python call.
+
+The one way in: nothing outside this module drives the runner or the store. Refusals are errors of
+certsoar.errors raised here or deeper; the CLI turns them into exit codes, the service into HTTP statuses.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,8 +17,8 @@ from certsoar import audit
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.errors import ApprovalError, RunError
-from certsoar.playbook import Playbook, find_playbook, parse_playbook
+from certsoar.errors import ApprovalError, PlaybookNotFound, RunError
+from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_playbooks, shipped_playbooks_dir
 from certsoar.runner import Runner
 from certsoar.runview import run_view
 from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
@@ -34,6 +40,23 @@ def _checked(text: str, file: str) -> Playbook:
     if problems:
         raise problems[0]
     return playbook
+
+
+SHIPPED_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+"""The form of a shipped playbook's id (no path separators, no dots)."""
+
+
+@lru_cache(maxsize=32)
+def load_shipped_playbook(playbook_id: str) -> tuple[Playbook, str]:
+    """A shipped playbook by its id, never a file the caller names; read and checked once a process (the
+    service's submissions: a request must not pick a file on the server, and a file system call per alert
+    is what limited accepting)."""
+    path = shipped_playbooks_dir() / f"{playbook_id}.yaml"
+    if not SHIPPED_ID.fullmatch(playbook_id) or not path.is_file():
+        names = ", ".join(p.stem for p in shipped_playbooks())
+        raise PlaybookNotFound(f"no shipped playbook {playbook_id!r} (shipped: {names})")
+    text = path.read_text(encoding="utf-8")
+    return _checked(text, str(path)), text
 
 
 def open_store(config: Config, *, read_only: bool = False) -> RunStore:
@@ -77,23 +100,109 @@ async def decide(
     credential: str | None = None,
     connections: Connections | None = None,
 ) -> dict[str, Any]:
-    """Approve or deny a waiting run; the run resumes in this process when the gate is decided. ``via`` (cli,
-    api, page, slack) and ``credential`` (which token, session or Slack user; never a secret) go into the
-    audit record of the decision."""
+    """Approve or deny a waiting run; the run resumes in this process when the gate is decided.
+
+    ``via`` is the entry point (cli, api, page, slack) and ``credential`` what the decider proved
+    themselves with (a token's name, a page login, a Slack user, the OS user): both go into the
+    decision's audit record. A refused decision (ApprovalError) is audited too, as
+    ``decision.refused`` with the reason, before it is raised.
+    """
     if decision not in (GateStatus.APPROVED, GateStatus.DENIED):
         raise ApprovalError(f"unknown decision {decision!r}")
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
-        await runner.decide(
-            _playbook_of(store, run_id),
-            run_id,
-            analyst=analyst,
-            decision=GateStatus(decision),
-            comment=comment,
-            via=via,
-            credential=credential,
-        )
+        playbook = _playbook_of(store, run_id)
+        try:
+            await runner.decide(
+                playbook,
+                run_id,
+                analyst=analyst,
+                decision=GateStatus(decision),
+                comment=comment,
+                via=via,
+                credential=credential,
+            )
+        except ApprovalError as exc:
+            store.audit(
+                run_id,
+                "decision.refused",
+                {"analyst": analyst, "decision": decision, "via": via, "credential": credential, "reason": str(exc)},
+            )
+            raise
         return run_view(store, run_id)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An alert to queue a run of the shipped playbook ``playbook`` (its id) for (see ``submit``)."""
+
+    playbook: str
+    alert: CertificateAlert
+    requester: str | None = None
+    trigger: str = "alert"
+    submitted_by: str | None = None
+
+
+def submit(
+    config: Config, submissions: list[Submission], *, store: RunStore | None = None
+) -> list[tuple[dict[str, Any], bool]]:
+    """Persist runs as queued, without executing them (the service's workers call ``resume`` for each), all
+    in one transaction. Returns (``{"id", "status"}``, created) per submission: an alert whose id already
+    has a run of the playbook gets that run and False. ``submitted_by`` (a credential's name) is audited.
+    ``store`` is an open store to use (the service keeps one), else one is opened for the call."""
+    runs = []
+    for sub in submissions:
+        book, text = load_shipped_playbook(sub.playbook)
+        runs.append(
+            {
+                "playbook": book.id,
+                "alert_id": sub.alert.id,
+                "trigger": sub.trigger,
+                "alert": sub.alert.model_dump(mode="json"),
+                "requester": sub.requester,
+                "definition": text,
+                "status": RunStatus.QUEUED,
+                "audit_data": {"submitted_by": sub.submitted_by} if sub.submitted_by else None,
+            }
+        )
+    if store is None:
+        with open_store(config) as own:
+            return _created(own, own.create_runs(runs))
+    return _created(store, store.create_runs(runs))
+
+
+def _created(store: RunStore, results: list[tuple[str, bool]]) -> list[tuple[dict[str, Any], bool]]:
+    return [
+        ({"id": run_id, "status": str(RunStatus.QUEUED) if created else str(store.get_run(run_id).status)}, created)
+        for run_id, created in results
+    ]
+
+
+def runs_to_resume(config: Config) -> list[str]:
+    """Runs queued and never started, and runs cut short by a crash: what a (re)starting service runs."""
+    with open_store(config) as store:
+        return store.runs_to_resume()
+
+
+def run_counts(config: Config) -> dict[str, int]:
+    """How many runs are in each status."""
+    with open_store(config, read_only=True) as store:
+        return store.run_counts()
+
+
+def record_refusal(config: Config, event: str, data: dict[str, Any], run_id: str | None = None) -> None:
+    """Audit a refused request (a failed login, a bad token, a refused page decision): ``event`` names it,
+    ``data`` says who and why, ``run_id`` the run it was about. Never pass a secret in ``data``."""
+    with open_store(config) as store:
+        store.audit(run_id, event, data)
+
+
+def check_ready(config: Config) -> None:
+    """Raise unless the run store can be written and every configured connector can be built."""
+    with open_store(config) as store:
+        with store.transaction():
+            pass
+        Connections(config, store).validate()
 
 
 def audit_refused_decision(
@@ -115,13 +224,13 @@ def audit_refused_decision(
 
 
 async def resume(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:
-    """Carry on a run that was cut short (a crash), retry one that failed (from the failed step), or end
-    one whose approval expired. RunBusy while another live executor has the run."""
+    """Start a queued run, carry on a run that was cut short (a crash), retry one that failed (from the
+    failed step), or end one whose approval expired. RunBusy while another live executor has the run."""
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
         playbook = _playbook_of(store, run_id)
         status = store.get_run(run_id).status
-        if status in (RunStatus.RUNNING, RunStatus.FAILED):
+        if status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED):
             await runner.resume(playbook, run_id)
         elif status == RunStatus.WAITING_APPROVAL:
             await runner.expire_due(playbook, run_id)
@@ -169,10 +278,12 @@ def show_run(config: Config, run_id: str) -> dict[str, Any]:
         return run_view(store, run_id)
 
 
-def list_runs(config: Config, limit: int = 100, *, status: str | None = None) -> list[dict[str, Any]]:
-    """The newest runs first; only those with ``status`` when it is given."""
+def list_runs(
+    config: Config, limit: int = 100, *, status: str | None = None, since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The latest runs, newest first, optionally only those in ``status`` and created since ``since``."""
     with open_store(config, read_only=True) as store:
-        return store.list_runs(limit, status=status)
+        return store.list_runs(limit, status=RunStatus(status) if status is not None else None, since=since)
 
 
 async def plan_run(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:
@@ -191,9 +302,3 @@ async def plan_run(config: Config, run_id: str, *, connections: Connections | No
             definition=run.definition,
         )
         return run_view(runner.journal, plan_id)
-
-
-def audit_event(config: Config, event: str, data: dict[str, Any], run_id: str | None = None) -> None:
-    """Append one record to the audit log (a refused login, a refused decision): never a secret in ``data``."""
-    with open_store(config) as store:
-        store.audit(run_id, event, data)

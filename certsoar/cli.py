@@ -139,9 +139,21 @@ def _read_alert(source: str) -> bytes:
 def _decide(
     decision: str, run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool
 ) -> None:
+    import getpass
+
     from certsoar.api import decide
 
-    result = asyncio.run(decide(_config(config_path), run_id, analyst=analyst, decision=decision, comment=comment))
+    result = asyncio.run(
+        decide(
+            _config(config_path),
+            run_id,
+            analyst=analyst,
+            decision=decision,
+            comment=comment,
+            via="cli",
+            credential=getpass.getuser(),
+        )
+    )
     _print_run(result, as_json)
     _exit_for_run(result)
 
@@ -372,3 +384,66 @@ def demo(state_dir: Path | None) -> None:
     from certsoar.demo import run_demo
 
     sys.exit(asyncio.run(run_demo(state_dir)))
+
+
+@main.command()
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@guarded
+def serve(config_path: str | None, host: str, port: int) -> None:
+    """The HTTP service: alerts from a SOAR, runs, decisions by token (OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from certsoar.service.app import create_app
+
+    app = create_app(_config(config_path))
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False)
+
+
+@main.group()
+def token() -> None:
+    """API tokens for `certsoar serve`."""
+
+
+@token.command("new")
+@click.argument("name")
+@click.option("--analyst", default=None, help="The analyst the token decides as (needed for scope decide).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(["alerts", "read", "decide"]),
+    help="alerts (submit), read, decide; repeat for several (default: alerts and read).",
+)
+@guarded
+def token_new(name: str, analyst: str | None, scopes: tuple[str, ...]) -> None:
+    """Print a fresh random token once, and the line for service.tokens with its SHA-256."""
+    from certsoar.service.identity import new_token
+
+    chosen = list(scopes) or ["alerts", "read"]
+    if "decide" in chosen and analyst is None:
+        fail("--scope decide needs --analyst: a decision is always some analyst's", 2)
+    secret, entry = new_token(name, analyst=analyst, scopes=chosen)
+    click.echo(f"token (shown once, give it to {name}): {secret}")
+    click.echo("add under service.tokens in the config:")
+    click.echo(f"  - {entry}")
+
+
+@main.command()
+@click.argument("analyst")
+@guarded
+def passwd(analyst: str) -> None:
+    """Print an argon2id hash of ANALYST's page password (read twice without echo, or once from stdin)."""
+    from certsoar.service.identity import hash_password
+
+    if sys.stdin.isatty():
+        first = click.prompt(f"password for {analyst}", hide_input=True, err=True)
+        second = click.prompt("again", hide_input=True, err=True)
+        if first != second:
+            fail("the two passwords differ", 2)
+    else:
+        first = sys.stdin.readline().rstrip("\r\n")
+    if len(first) < 12:
+        fail("a page password needs at least 12 characters", 2)
+    click.echo(f"analysts.{analyst}.password_hash: {json.dumps(hash_password(first))}")

@@ -13,9 +13,16 @@ code only at the edge (the runner and the CLI). Every class carries its exit cod
     │   └── PlaybookNotFound    (2) no shipped playbook and no file by that name
     ├── ExpressionError         (1) a playbook expression that does not compile or evaluate
     ├── AlertError              (2) an alert that cannot be normalized (names the field)
-    ├── ApprovalError           (1) a decision that is refused (role, quorum, state, expiry)
+    │   └── AlertTooLarge       (2) an alert body over the service's limit
+    ├── ApprovalError           (1) a decision that is refused (quorum, state, expiry)
+    │   └── ApprovalForbidden   (1) this analyst may not decide this gate (role, own run, unknown)
     ├── RunError                (2) a run that does not exist or cannot be resumed
+    │   ├── RunNotFound         (2) no run by that id
     │   └── RunBusy             (2) another live executor holds the run's lease
+    ├── AccessError             (2) a service request without a valid credential
+    │   ├── ScopeError          (2) a valid credential without the scope the request needs
+    │   └── RateLimited         (2) too many refused attempts from one address
+    ├── QueueFull               (1) the service's run queue is full (try again later)
     ├── AuditError              (1) the audit log's hash chain does not verify
     ├── ActionError             (1) a step that failed for a reason of its own
     └── ConnectorError          (1) a connector call that failed
@@ -82,12 +89,24 @@ class AlertError(CertsoarError):
     exit_code = EXIT_USAGE
 
 
+class AlertTooLarge(AlertError):
+    """An alert body larger than the limit (``service.max_alert_bytes``); refused before it is read whole."""
+
+
 class ApprovalError(CertsoarError):
     pass
 
 
+class ApprovalForbidden(ApprovalError):
+    """The analyst may not decide this gate: not an analyst, without the role, or the run's requester."""
+
+
 class RunError(CertsoarError):
     exit_code = EXIT_USAGE
+
+
+class RunNotFound(RunError):
+    """No run has this id."""
 
 
 class RunBusy(RunError):
@@ -96,6 +115,32 @@ class RunBusy(RunError):
 
 class SignatureError(CertsoarError):
     """A signed request (Slack's) whose signature is missing, wrong, stale, from the future or replayed."""
+
+
+class AccessError(CertsoarError):
+    """A request to the service without a valid credential (no token, an unknown token)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ScopeError(AccessError):
+    """The credential is valid but lacks the scope the request needs."""
+
+
+class RateLimited(AccessError):
+    """Too many refused attempts from one client address; ``retry_after`` seconds until it may try again."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class QueueFull(CertsoarError):
+    """The service's queue of accepted runs is full; ``retry_after`` seconds is a fair wait."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class AuditError(CertsoarError):

@@ -63,7 +63,16 @@ def build_manifest() -> dict[str, Any]:
             for path in shipped_playbooks()
             for pb in [load_playbook(path)]
         ],
+        "service": _service_endpoints(),
     }
+
+
+def _service_endpoints() -> list[dict[str, str | None]]:
+    """`certsoar serve`'s endpoints, read from the app's routes (scope: the token scope each needs)."""
+    from certsoar.config import Config
+    from certsoar.service.app import create_app, endpoints
+
+    return endpoints(create_app(Config()))
 
 
 def render_manifest(manifest: dict[str, Any]) -> str:

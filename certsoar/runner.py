@@ -19,7 +19,15 @@ from certsoar.alert import CertificateAlert
 from certsoar.config import Config, format_validation_error
 from certsoar.connections import Connections
 from certsoar.context import ActionContext
-from certsoar.errors import ActionError, ApprovalError, CertsoarError, ConnectorUnavailable, RunBusy, RunError
+from certsoar.errors import (
+    ActionError,
+    ApprovalError,
+    ApprovalForbidden,
+    CertsoarError,
+    ConnectorUnavailable,
+    RunBusy,
+    RunError,
+)
 from certsoar.expressions import evaluate, truthy
 from certsoar.faults import crashpoint
 from certsoar.ledger import EffectLedger
@@ -161,7 +169,7 @@ class Runner:
     def _check_analyst(self, gate: GateRow, analyst: str) -> None:
         refused = self._analyst_refusal(gate, analyst)
         if refused is not None:
-            raise ApprovalError(refused)
+            raise ApprovalForbidden(refused)
 
     def _analyst_refusal(self, gate: GateRow, analyst: str) -> str | None:
         """Why ``analyst`` may not decide ``gate`` under the current config, or None."""

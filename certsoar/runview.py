@@ -70,6 +70,8 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
                 "action": s.action,
                 "status": s.status,
                 "attempts": s.attempts,
+                "started": s.started,
+                "finished": s.finished,
                 "error": s.error,
                 "output": s.output,
             }

@@ -34,7 +34,7 @@ from certsoar.audit import (
     verify_chain,
     write_anchor,
 )
-from certsoar.errors import ApprovalError, AuditError, RunBusy, RunError
+from certsoar.errors import ApprovalError, AuditError, RunBusy, RunError, RunNotFound
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -133,6 +133,7 @@ BUSY_SECONDS = 10.0
 
 
 class RunStatus(StrEnum):
+    QUEUED = "queued"  # accepted and persisted (the service), not yet started by a worker
     RUNNING = "running"
     WAITING_APPROVAL = "waiting_approval"
     COMPLETED = "completed"
@@ -362,39 +363,82 @@ class RunStore:
         dry_run: bool = False,
         definition: str | None = None,
         owner: str | None = None,
+        status: RunStatus = RunStatus.RUNNING,
+        audit_data: dict[str, Any] | None = None,
     ) -> tuple[str, bool]:
         """Create a run, or return the existing run for the same alert id. Returns (id, created).
 
         A created run is leased to ``owner`` (when given) in the same transaction, so no other
-        process can execute it before its creator does.
+        process can execute it before its creator does. ``status=QUEUED`` (the service) persists an
+        accepted run for a worker to start; ``audit_data`` adds to its audit record (who submitted it).
         """
-        now = utcnow()
         with self.transaction() as db:
-            if alert_id is not None:
-                row = db.execute("SELECT id FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)).fetchone()
-                if row:
-                    return row["id"], False
-            run_id = uuid.uuid4().hex[:16]
-            db.execute(
-                "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
-                " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    playbook,
-                    alert_id,
-                    trigger,
-                    RunStatus.RUNNING,
-                    int(dry_run),
-                    now.isoformat(),
-                    now.isoformat(),
-                    requester,
-                    _dumps(alert),
-                    definition,
-                ),
+            return self._insert_run(
+                db,
+                playbook=playbook,
+                alert_id=alert_id,
+                trigger=trigger,
+                alert=alert,
+                requester=requester,
+                dry_run=dry_run,
+                definition=definition,
+                owner=owner,
+                status=status,
+                audit_data=audit_data,
             )
-            self._audit(db, run_id, "run.created", {"playbook": playbook, "trigger": trigger, "alert_id": alert_id})
-            if owner is not None:
-                self._take_lease(db, run_id, owner, now)
+
+    def create_runs(self, runs: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+        """Create several runs (each the keyword arguments of ``create_run``) in one transaction: one
+        commit and one audit anchor for the lot (the service's accept path groups its commits so)."""
+        with self.transaction() as db:
+            return [self._insert_run(db, **run) for run in runs]
+
+    def _insert_run(
+        self,
+        db: sqlite3.Connection,
+        *,
+        playbook: str,
+        alert_id: str | None,
+        trigger: str,
+        alert: Any,
+        requester: str | None = None,
+        dry_run: bool = False,
+        definition: str | None = None,
+        owner: str | None = None,
+        status: RunStatus = RunStatus.RUNNING,
+        audit_data: dict[str, Any] | None = None,
+    ) -> tuple[str, bool]:
+        now = utcnow()
+        if alert_id is not None:
+            row = db.execute("SELECT id FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)).fetchone()
+            if row:
+                return row["id"], False
+        run_id = uuid.uuid4().hex[:16]
+        db.execute(
+            "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
+            " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                playbook,
+                alert_id,
+                trigger,
+                status,
+                int(dry_run),
+                now.isoformat(),
+                now.isoformat(),
+                requester,
+                _dumps(alert),
+                definition,
+            ),
+        )
+        self._audit(
+            db,
+            run_id,
+            "run.created",
+            {**(audit_data or {}), "playbook": playbook, "trigger": trigger, "alert_id": alert_id},
+        )
+        if owner is not None:
+            self._take_lease(db, run_id, owner, now)
         return run_id, True
 
     @staticmethod
@@ -407,17 +451,40 @@ class RunStore:
     def get_run(self, run_id: str) -> RunRow:
         row = self.db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         if row is None:
-            raise RunError(f"no run {run_id!r}")
+            raise RunNotFound(f"no run {run_id!r}")
         return self._run_row(row)
 
-    def list_runs(self, limit: int = 100, *, status: str | None = None) -> list[dict[str, Any]]:
-        where, args = ("WHERE status=?", (status, limit)) if status is not None else ("", (limit,))
+    def list_runs(
+        self, limit: int = 100, *, status: RunStatus | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest runs, newest first; only those with ``status`` and created at or after ``since``."""
+        where, args = [], []
+        if status is not None:
+            where.append("status=?")
+            args.append(str(status))
+        if since is not None:
+            where.append("created>=?")
+            args.append(since.astimezone(timezone.utc).isoformat())
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = self.db.execute(
-            f"SELECT id, playbook, alert_id, trigger, status, created, updated FROM runs {where}"
-            " ORDER BY created DESC LIMIT ?",
-            args,
+            "SELECT id, playbook, alert_id, trigger, status, created, updated FROM runs"
+            f"{clause} ORDER BY created DESC LIMIT ?",
+            (*args, limit),
         ).fetchall()
         return [dict(r) for r in rows]
+
+    def run_counts(self) -> dict[str, int]:
+        """How many runs are in each status."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT status, count(*) FROM runs GROUP BY status")}
+
+    def runs_to_resume(self) -> list[str]:
+        """Runs accepted but never started (queued) and runs cut short (running, no live executor), oldest
+        first: what a restarted service carries on."""
+        now = utcnow()
+        rows = self.db.execute(
+            "SELECT id, status FROM runs WHERE status IN ('queued', 'running') AND dry_run=0 ORDER BY created"
+        ).fetchall()
+        return [r["id"] for r in rows if r["status"] == RunStatus.QUEUED or self._holder(self.db, r["id"], now) is None]
 
     def update_run(self, run_id: str, *, status: RunStatus, error: str | None = None, owner: str | None = None) -> None:
         """Set the run's status. With ``owner`` the write happens only while ``owner`` holds the run's lease
@@ -627,13 +694,14 @@ class RunStore:
         closes it and claims the run for ``owner`` (status running, lease taken). An approval counts
         only while ``may_approve`` still says its analyst may (one removed from the config or stripped
         of the role since approving no longer does). Returns the gate as it stands after; its status
-        says whether the caller now executes the run.
+        says whether the caller now executes the run. The audit record of the decision names the
+        entry point (``via``: cli, api, page, slack) and the credential used.
         """
         now = utcnow()
         with self.transaction() as db:
             row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
             if row is None:
-                raise RunError(f"no run {run_id!r}")
+                raise RunNotFound(f"no run {run_id!r}")
             run = self._run_row(row)
             gate = self._gate(db, run_id, None, pending_only=True)
             if run.status != RunStatus.WAITING_APPROVAL or gate is None:

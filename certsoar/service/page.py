@@ -9,7 +9,6 @@ Decisions go through ``certsoar.api.decide`` like the CLI's, recorded as ``via="
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,8 +16,6 @@ from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,6 +26,7 @@ from certsoar import api
 from certsoar.config import Config
 from certsoar.errors import ApprovalError, CertsoarError, RunError
 from certsoar.escaping import one_line, visible
+from certsoar.service.identity import hash_password, proxy_user, verify_password
 from certsoar.service.loginlimit import LoginLimiter
 from certsoar.service.lookalikes import lookalikes, marked
 from certsoar.service.pagesessions import PageSession, PageSessions, csrf_matches
@@ -131,13 +129,11 @@ def _redirect(request: Request, to: str, session: PageSession | None = None) -> 
 
 # identity --------------------------------------------------------------------------------------------
 
-_hasher = PasswordHasher()
-
 
 @cache
 def _decoy_hash() -> str:
     """A hash of nothing anybody knows: unknown names cost the same argon2 work as known ones."""
-    return _hasher.hash(secrets.token_urlsafe(32))
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def password_ok(config: Config, name: str, password: str) -> bool:
@@ -145,26 +141,13 @@ def password_ok(config: Config, name: str, password: str) -> bool:
     analyst exists or has a password, so the answer's timing does not tell which names exist."""
     analyst = config.analysts.get(name)
     stored = analyst.password_hash if analyst is not None else None
-    try:
-        _hasher.verify(stored or _decoy_hash(), password)
-    except (VerificationError, InvalidHashError):
-        return False
-    return stored is not None
+    return verify_password(stored or _decoy_hash(), password) and stored is not None
 
 
 def proxy_analyst(request: Request) -> str | None:
     """The analyst the trusted proxy's header names, when the request comes from the proxy's addresses."""
     config = _config(request)
-    proxy = config.service.trusted_proxy
-    if proxy is None or request.client is None:
-        return None
-    try:
-        address = ipaddress.ip_address(request.client.host)
-    except ValueError:
-        return None
-    if not any(address in ipaddress.ip_network(net) for net in proxy.from_):
-        return None
-    name = request.headers.get(proxy.header)
+    name = proxy_user(config, request.client.host if request.client else None, request.headers)
     return name if name in config.analysts else None
 
 
@@ -186,7 +169,7 @@ def _session(request: Request) -> tuple[PageSession, bool]:
 def _refuse(
     request: Request, session: PageSession, status: int, reason: str, *, event: str, run_id: str | None = None
 ) -> HTMLResponse:
-    api.audit_event(
+    api.record_refusal(
         _config(request),
         event,
         {"analyst": session.analyst, "address": _address(request), "reason": reason, "via": "page", "run": run_id},
@@ -303,7 +286,7 @@ async def login(request: Request, analyst: str = Form(""), password: str = Form(
     config = _config(request)
     if not await run_in_threadpool(password_ok, config, analyst, password):
         limiter.failed(address)
-        api.audit_event(config, "page.login_failed", {"analyst": one_line(analyst, 64), "address": address})
+        api.record_refusal(config, "page.login_failed", {"analyst": one_line(analyst, 64), "address": address})
         return _render(
             request, "login.html", session, status=401, new=new, error="Wrong name or password.", name=analyst
         )
