@@ -20,7 +20,7 @@ from certsoar.config import Config, format_validation_error
 from certsoar.connections import Connections
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError, ApprovalError, CertsoarError, ConnectorUnavailable, RunBusy, RunError
-from certsoar.expressions import evaluate, truthy
+from certsoar.expressions import evaluate, required_approvals, truthy
 from certsoar.faults import crashpoint
 from certsoar.ledger import EffectLedger
 from certsoar.playbook import Approval, Playbook, Step
@@ -252,8 +252,8 @@ class Runner:
         spec = get_action(step.action)
         if spec.needs_approval and not self._approved_before(state, step):
             error = (
-                f"step {step.id}: {spec.name} needs an approval and no approval gate before it in this run "
-                "was approved; refused"
+                f"step {step.id}: {spec.name} needs an approval and no approval gate its when: requires was "
+                "approved before it in this run; refused"
             )
             self._record(state, step, "error", None, error=error, started=started)
             raise ActionError(error)
@@ -296,12 +296,16 @@ class Runner:
             raise ActionError(str(first)) from first
 
     def _approved_before(self, state: RunState, step: Step) -> bool:
-        """An approval gate that precedes ``step`` in the playbook was approved in this run (planned, in a
-        dry run)."""
+        """A gate that the step's guard requires (its ``when`` or that of a parallel block around it, read as
+        ``validate`` reads it: ``expressions.required_approvals``) precedes the step in the playbook and was
+        approved in this run (planned, in a dry run). Another gate's approval does not stand in for it."""
+        required: set[str] = set()
+        for guard in (step, *_blocks_around(state.playbook.steps, step)):
+            required |= required_approvals(guard.when)
         for top in state.playbook.steps:
             if step in top.walk():
                 return False
-            for gate in (s for s in top.walk() if s.approval is not None):
+            for gate in (s for s in top.walk() if s.approval is not None and s.id in required):
                 if self.dry_run:
                     output = state.variables["steps"].get(gate.id) or {}
                     if output.get("status") == "planned":
@@ -451,3 +455,13 @@ class Runner:
     def _note_outcome(state: RunState, output: dict[str, Any]) -> None:
         if output.get("status") in (GateStatus.DENIED, GateStatus.EXPIRED):
             state.outcome = RunStatus(output["status"])
+
+
+def _blocks_around(steps: list[Step], step: Step) -> list[Step]:
+    """The parallel blocks that contain ``step``, outermost first; empty for a top-level step."""
+    for candidate in steps:
+        if candidate.id == step.id:
+            return []
+        if candidate.parallel and step in candidate.walk():
+            return [candidate, *_blocks_around(candidate.parallel, step)]
+    return []

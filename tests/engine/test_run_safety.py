@@ -213,8 +213,44 @@ async def test_an_action_that_needs_approval_is_refused_without_an_approved_gate
     await runner().decide(pb, run_id, analyst="bob", decision="denied")
     run = store.get_run(run_id)
     assert run.status == "failed"
-    assert "revoke: ca.revoke needs an approval and no approval gate before it in this run was approved" in run.error
+    assert "revoke: ca.revoke needs an approval and no approval gate its when: requires was approved" in run.error
     assert fakes["ca"].revoke_calls == 0 and fakes["ca"].revoked == {}
+
+
+@pytest.mark.parametrize(
+    ("contain_when", "revoke_when", "revokes"),
+    [
+        ("true", "{{ not steps.gate.approved }}", None),  # forced past validate: the guard requires no gate
+        ("true", "{{ steps.gate.approved or steps.other.approved }}", None),
+        ("{{ steps.gate.approved }}", "true", 0),  # the block is skipped
+        ("{{ steps.other.approved }}", "true", 1),  # the guard names the approved gate: it runs
+    ],
+)
+async def test_another_gates_approval_does_not_stand_in_for_the_one_the_guard_names(
+    env, contain_when: str, revoke_when: str, revokes: int | None
+) -> None:
+    """Gate "other" is approved; gate "gate" is skipped (its when is false, so it reads approved: false and
+    the run goes on). A revoke whose guard does not require an approved gate is refused at run time, the
+    approval of a gate its guard does not name does not count."""
+    runner, store, fakes = env
+    pb = book(f"""
+  - {{id: other, approval: {{roles: [soc-tier2], expires: 1h}}}}
+  - {{id: gate, when: "{{{{ alert.id == 'never' }}}}", approval: {{roles: [soc-tier2], expires: 1h}}}}
+  - id: contain
+    when: "{contain_when}"
+    parallel:
+      - {{id: revoke, action: ca.revoke, when: "{revoke_when}", with: {{serial: "0a1b", expect: {{sha1: "{{{{ alert.sha1 }}}}"}}}}}}
+""")
+    run_id = await runner().start(pb, fk.make_alert())
+    await runner().decide(pb, run_id, analyst="bob", decision="approved")
+    run = store.get_run(run_id)
+    if revokes is None:
+        assert run.status == "failed", run
+        assert "revoke: ca.revoke needs an approval and no approval gate its when: requires was approved" in run.error
+        assert fakes["ca"].revoke_calls == 0 and fakes["ca"].revoked == {}
+    else:
+        assert run.status == "completed", run
+        assert fakes["ca"].revoke_calls == revokes
 
 
 async def test_an_action_that_needs_approval_and_has_no_gate_is_refused_and_a_dry_run_plans_a_gated_one(
