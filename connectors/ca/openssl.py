@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 
 from certsoar.certs.dn import to_rfc4514
 from certsoar.certs.fingerprints import serial_hex, serial_number, sha1_hex, sha256_hex
-from certsoar.certs.revocation import crl_signer, parse_crl
+from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
 from certsoar.config import secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
@@ -376,12 +376,9 @@ class OpenSslCa:
         if revoked is None:
             evidence["crl_check"] = "signature valid; serial not listed"
         else:
-            try:
-                listed_reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
-            except x509.ExtensionNotFound:
-                listed_reason = "none"
             evidence["crl_check"] = (
-                f"signature valid; serial listed (reason {listed_reason}, revoked {revoked.revocation_date_utc.isoformat()})"
+                f"signature valid; serial listed (reason {crl_reason(revoked) or 'none'}, "
+                f"revoked {revoked.revocation_date_utc.isoformat()})"
             )
         if next_update is not None and next_update < datetime.now(timezone.utc):
             evidence["crl_check"] += f"; CRL expired at {next_update.isoformat()}"
