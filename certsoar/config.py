@@ -106,6 +106,16 @@ class Intel(_Strict):
     )
 
 
+# Names no allowlist entry is written for: a pattern that matches one of them matches any name (the
+# empty name: a pattern such as ``.*`` or ``x*`` that matches nothing at all; a made-up DN: ``.+``, ``CN=``).
+_NAMES_NOBODY_ALLOWLISTS = ("", "CN=certsoar-canary-7f3e.invalid,OU=nobody,O=No Such Organization,L=Nowhere,C=ZZ")
+
+
+def name_pattern_matches(pattern: str, name: str) -> bool:
+    """How an allowlist entry's subject/issuer pattern is matched against a DN (RFC 4514): a regex search."""
+    return re.search(pattern, name) is not None
+
+
 class AllowlistEntry(_Strict):
     """A known legitimate certificate: suppresses escalation while it has not expired.
 
@@ -155,6 +165,12 @@ class AllowlistEntry(_Strict):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from exc
+            for name in _NAMES_NOBODY_ALLOWLISTS:
+                if name_pattern_matches(value, name):
+                    raise ValueError(
+                        f"{value!r} matches any name (it matches {name!r}, which no entry is written for): "
+                        "name the certificate, e.g. CN=host\\.corp\\.example"
+                    )
         return value
 
     @field_validator("assets")

@@ -140,6 +140,15 @@ VALID = {"owner": "it-ops", "reason": "vCenter", "expires": "2027-06-30T00:00:00
             "allowlist[1].subject: Value error, an empty pattern matches every name",
         ),
         (
+            {"subject": ".*", "assets": ["0.0.0.0/0"]},
+            "allowlist[1].subject: Value error, '.*' matches any name (it matches ''",
+        ),
+        ({"issuer": "x*", "assets": ["10.20.0.0/16"]}, "allowlist[1].issuer: Value error, 'x*' matches any name"),
+        ({"subject": "^", "assets": ["10.20.0.0/16"]}, "allowlist[1].subject: Value error, '^' matches any name"),
+        ({"subject": "(a|)", "assets": ["10.20.0.0/16"]}, "allowlist[1].subject: Value error, '(a|)' matches any name"),
+        ({"subject": ".+", "assets": ["10.20.0.0/16"]}, "allowlist[1].subject: Value error, '.+' matches any name"),
+        ({"issuer": "CN=", "assets": ["10.20.0.0/16"]}, "allowlist[1].issuer: Value error, 'CN=' matches any name"),
+        (
             {"subject": "x", "assets": ["not-a-network"]},
             "allowlist[1].assets: Value error, 'not-a-network' is not an IP network",
         ),
