@@ -7,7 +7,6 @@ connector brings its own settings without touching this module.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from datetime import datetime
@@ -106,6 +105,18 @@ class Intel(_Strict):
     )
 
 
+def networks_of(values: list[str]) -> list[str]:
+    """Addresses or CIDR networks from a config, host bits cleared, rendered again from their value
+    (``certsoar.addresses``: a zone id or other text never travels on); ValueError naming the bad one."""
+    out = []
+    for text in values:
+        try:
+            out.append(network_text(parse_network(str(text).strip(), strict=False)))
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not an IP network ({exc})") from exc
+    return out
+
+
 # Names no allowlist entry is written for: a pattern that matches one of them matches any name (the
 # empty name: a pattern such as ``.*`` or ``x*`` that matches nothing at all; a made-up DN: ``.+``, ``CN=``).
 _NAMES_NOBODY_ALLOWLISTS = ("", "CN=certsoar-canary-7f3e.invalid,OU=nobody,O=No Such Organization,L=Nowhere,C=ZZ")
@@ -176,13 +187,7 @@ class AllowlistEntry(_Strict):
     @field_validator("assets")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        networks = []
-        for text in value:
-            try:
-                networks.append(str(ipaddress.ip_network(str(text).strip(), strict=False)))
-            except ValueError as exc:
-                raise ValueError(f"{text!r} is not an IP network ({exc})") from exc
-        return networks
+        return networks_of(value)
 
     @model_validator(mode="after")
     def _names_a_certificate(self) -> AllowlistEntry:
@@ -294,13 +299,7 @@ class TrustedProxy(_Strict):
     @field_validator("from_")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        out = []
-        for text in v:
-            try:
-                out.append(str(ipaddress.ip_network(str(text).strip(), strict=False)))
-            except ValueError as exc:
-                raise ValueError(f"{text!r} is not an IP network ({exc})") from exc
-        return out
+        return networks_of(v)
 
 
 class SlackService(_Strict):
@@ -375,7 +374,7 @@ class Config(_Strict):
     @field_validator("protected_networks")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        return [network_text(parse_network(cidr.strip(), strict=False)) for cidr in v]
+        return networks_of(v)
 
 
 def default_state_dir() -> Path:

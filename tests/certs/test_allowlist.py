@@ -152,6 +152,10 @@ VALID = {"owner": "it-ops", "reason": "vCenter", "expires": "2027-06-30T00:00:00
             {"subject": "x", "assets": ["not-a-network"]},
             "allowlist[1].assets: Value error, 'not-a-network' is not an IP network",
         ),
+        (  # certsoar.addresses: a zone id is text from the config that would travel on
+            {"subject": "x", "assets": ["fe80::%eth0/64"]},
+            "allowlist[1].assets: Value error, 'fe80::%eth0/64' is not an IP network",
+        ),
         (
             {"subject": "x", "assets": ["10.20.0.0/33"]},
             "allowlist[1].assets: Value error, '10.20.0.0/33' is not an IP network",
