@@ -7,6 +7,7 @@ connector brings its own settings without touching this module.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import datetime
@@ -117,6 +118,17 @@ def networks_of(values: list[str]) -> list[str]:
     return out
 
 
+def _covers_every_address(networks: list[str]) -> bool:
+    """The networks together hold every IPv4 or every IPv6 address (``0.0.0.0/0``, or ``0.0.0.0/1`` and
+    ``128.0.0.0/1``)."""
+    parsed = [parse_network(n, strict=False) for n in networks]
+    for version in (4, 6):
+        same = [n for n in parsed if n.version == version]
+        if any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(same)):  # type: ignore[type-var]  # one version per call
+            return True
+    return False
+
+
 # Names no allowlist entry is written for: a pattern that matches one of them matches any name (the
 # empty name: a pattern such as ``.*`` or ``x*`` that matches nothing at all; a made-up DN: ``.+``, ``CN=``).
 _NAMES_NOBODY_ALLOWLISTS = ("", "CN=certsoar-canary-7f3e.invalid,OU=nobody,O=No Such Organization,L=Nowhere,C=ZZ")
@@ -198,6 +210,11 @@ class AllowlistEntry(_Strict):
             )
         if (self.subject or self.issuer) and not self.assets:
             raise ValueError("a subject/issuer pattern needs assets: the networks of the servers it applies to")
+        if (self.subject or self.issuer) and _covers_every_address(self.assets):
+            raise ValueError(
+                f"assets {self.assets} cover every address: with a subject/issuer pattern (which anyone can copy) "
+                "name the networks of the servers it applies to"
+            )
         return self
 
 

@@ -114,7 +114,17 @@ def test_each_format_is_matched_by_its_server(path, server, client):
 def test_an_issuance_alert_has_no_server_so_no_asset_entry_matches_it():
     alert = load_alert((INTAKE / "adcs" / "4887-v1.xml").read_bytes())
     assert alert.dst_ip is None and alert.src_ip is None
-    everywhere = entry(subject="micr0soft", assets=["0.0.0.0/0", "::/0"])
+    # the config refuses assets that cover every address beside a pattern; matching must not rely on that
+    everywhere = AllowlistEntry.model_construct(
+        sha256=None,
+        spki_sha256=None,
+        subject="micr0soft",
+        issuer=None,
+        assets=["0.0.0.0/0", "::/0"],
+        owner="x",
+        reason="y",
+        expires=LATER,
+    )
     assert analyze_alert(alert, AnalysisContext(at=alert.time, allowlist=[everywhere])).allowlisted is None
 
 
@@ -139,6 +149,15 @@ VALID = {"owner": "it-ops", "reason": "vCenter", "expires": "2027-06-30T00:00:00
             {"subject": "", "assets": ["10.20.0.0/16"]},
             "allowlist[1].subject: Value error, an empty pattern matches every name",
         ),
+        (
+            {"subject": "cottoncandy", "assets": ["10.20.0.0/16", "0.0.0.0/0"]},
+            "allowlist[1]: Value error, assets ['10.20.0.0/16', '0.0.0.0/0'] cover every address",
+        ),
+        (
+            {"issuer": "Symantec", "assets": ["0.0.0.0/1", "128.0.0.0/1"]},
+            "allowlist[1]: Value error, assets ['0.0.0.0/1', '128.0.0.0/1'] cover every address",
+        ),
+        ({"subject": "cottoncandy", "assets": ["::/0"]}, "allowlist[1]: Value error, assets ['::/0'] cover every"),
         (
             {"subject": ".*", "assets": ["0.0.0.0/0"]},
             "allowlist[1].subject: Value error, '.*' matches any name (it matches ''",
