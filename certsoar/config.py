@@ -274,9 +274,7 @@ class Audit(_Strict):
     @field_validator("key")
     @classmethod
     def _reference(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("env:", "file:")):
-            raise ValueError("write the key as env:NAME or file:PATH, never inline")
-        return v
+        return secret_reference(v, "the key")
 
 
 Scope = Literal["alerts", "read", "decide"]
@@ -327,9 +325,7 @@ class SlackService(_Strict):
     @field_validator("signing_secret")
     @classmethod
     def _reference(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("env:", "file:")):
-            raise ValueError("write the signing secret as env:NAME or file:PATH, never inline")
-        return v
+        return secret_reference(v, "the signing secret")
 
 
 class Service(_Strict):
@@ -439,6 +435,17 @@ def format_validation_error(exc: ValidationError) -> str:
             loc += f"[{part}]" if isinstance(part, int) else f".{part}" if loc else str(part)
         parts.append(f"{loc or '(top)'}: {err['msg']}")
     return "; ".join(parts)
+
+
+def secret_reference(value: str | None, what: str) -> str | None:
+    """A secret as a config names it, checked when the config loads: ``env:NAME`` or ``file:PATH`` with the
+    name or path given (``secret_from`` reads it when it is used); ValueError that never repeats the value."""
+    if value is None:
+        return None
+    kind, _, ref = value.partition(":")
+    if kind not in ("env", "file") or not ref.strip():
+        raise ValueError(f"write {what} as env:NAME or file:PATH, never inline")
+    return value
 
 
 def secret_from(value: str) -> str:

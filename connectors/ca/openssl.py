@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 from certsoar.certs.dn import to_rfc4514
 from certsoar.certs.fingerprints import serial_hex, serial_number, sha1_hex, sha256_hex
 from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
-from certsoar.config import secret_from
+from certsoar.config import secret_from, secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.openssl_index import IndexEntry, parse_index_text
@@ -58,9 +58,7 @@ class OpenSslCaSettings(ConnectorSettings):
     @field_validator("passphrase")
     @classmethod
     def _secret_reference(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("env:", "file:")):
-            raise ValueError("write the passphrase as env:NAME or file:PATH, never inline")
-        return v
+        return secret_reference(v, "the passphrase")
 
 
 @dataclass(frozen=True)
