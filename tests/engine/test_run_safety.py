@@ -335,3 +335,38 @@ async def test_an_effect_that_does_not_read_back_fails_the_run_and_resume_writes
     assert deaf.block_calls == 2 and deaf.addresses == {"203.0.113.9"}
     effect = store.run_effects(run_id)[0]
     assert effect.changed and effect.verified
+
+
+async def test_a_gate_beside_the_action_in_a_parallel_block_is_not_before_it(env) -> None:
+    """Forced past validate: the gate and the revoke are siblings, so the gate is not before the revoke, even
+    once it is approved and its output says so; the runner refuses the revoke."""
+    runner, store, fakes = env
+    pb = book("""
+  - id: both
+    parallel:
+      - {id: gate, approval: {roles: [soc-tier2], expires: 1h}}
+      - {id: revoke, action: ca.revoke, when: "{{ steps.gate is defined and steps.gate.approved }}", with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}
+""")
+    run_id = await runner().start(pb, fk.make_alert())
+    await runner().decide(pb, run_id, analyst="bob", decision="approved")
+    assert fakes["ca"].revoke_calls == 0 and fakes["ca"].revoked == {}
+    assert store.approval(run_id, "gate").status == "approved"  # the gate itself was approved
+
+
+async def test_a_gate_in_an_earlier_parallel_block_is_before_the_action(env) -> None:
+    """The counterpart: a gate inside an earlier block is before the revoke, which then runs."""
+    runner, store, fakes = env
+    pb = book("""
+  - id: first
+    parallel:
+      - {id: gate, approval: {roles: [soc-tier2], expires: 1h}}
+      - {id: note, action: test.echo, with: {value: 1}}
+  - id: second
+    when: "{{ steps.gate.approved }}"
+    parallel:
+      - {id: revoke, action: ca.revoke, when: "{{ steps.gate.approved }}", with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}
+""")
+    run_id = await runner().start(pb, fk.make_alert())
+    await runner().decide(pb, run_id, analyst="bob", decision="approved")
+    run = store.get_run(run_id)
+    assert fakes["ca"].revoke_calls == 1 and run.status == "completed", run  # the gate of an earlier step
