@@ -314,7 +314,13 @@ class TrustedProxy(_Strict):
     @field_validator("from_")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        return networks_of(v)
+        networks = networks_of(v)
+        if _covers_every_address(networks):
+            raise ValueError(
+                f"{networks} cover every address: any client could name an analyst in the header; "
+                "give the proxy's own addresses"
+            )
+        return networks
 
 
 class SlackService(_Strict):
