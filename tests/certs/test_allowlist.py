@@ -227,3 +227,28 @@ def test_allowlist_applies_to_log_alerts_by_subject_pattern_and_sha256():
     assert by_pattern.source == "log" and by_pattern.allowlisted is not None
     by_hash = analyze_alert(alert, AnalysisContext(at=NOW, allowlist=[entry(sha256="CD" * 32)]))
     assert by_hash.allowlisted is not None and by_hash.allowlisted.matched_on == ["sha256"]
+
+
+NESSUS_CA = name(
+    ("C", "US"),
+    ("ST", "NY"),
+    ("L", "New York"),
+    ("O", "Nessus Users United"),
+    ("OU", "Nessus Certification Authority"),
+    ("CN", "Nessus Certification Authority"),
+)
+
+
+@pytest.mark.parametrize(
+    ("subject_cn", "allowlisted"),
+    [("nessus-7.corp.example", True), ("nessus-7.corp.example.evil.net", False), ("x.nessus-7.corp.example", False)],
+)
+def test_the_examples_pattern_entry_allowlists_what_it_says(subject_cn: str, allowlisted: bool) -> None:
+    """The example config's subject/issuer entry matches a Nessus scanner's certificate (RFC 4514 DNs, most
+    specific attribute first) on the scanners' network, and not a name that merely begins or ends like it."""
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "config.yaml")
+    [pattern_entry] = [e for e in config.allowlist if e.subject]
+    cert = custom(name(("O", "Nessus Users United"), ("CN", subject_cn)), issuer=NESSUS_CA)
+    alert = CertificateAlert(id="n", time=NOW, certificate_pem=pem_of(cert).decode(), dst_ip="10.20.5.9")
+    facts = analyze_alert(alert, AnalysisContext(at=NOW, allowlist=[pattern_entry]))
+    assert (facts.allowlisted is not None) is allowlisted, (facts.subject, facts.issuer)
