@@ -63,7 +63,9 @@ def _print_run(run: dict[str, Any], as_json: bool) -> None:
 
 
 def _exit_for_run(run: dict[str, Any]) -> None:
-    if run["status"] == "failed":
+    from certsoar.store import RunStatus
+
+    if run["status"] == RunStatus.FAILED:
         sys.exit(EXIT_FAILED)
 
 

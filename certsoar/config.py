@@ -106,6 +106,39 @@ class Intel(_Strict):
     )
 
 
+def networks_of(values: list[str]) -> list[str]:
+    """Addresses or CIDR networks from a config, host bits cleared, rendered again from their value
+    (``certsoar.addresses``: a zone id or other text never travels on); ValueError naming the bad one."""
+    out = []
+    for text in values:
+        try:
+            out.append(network_text(parse_network(str(text).strip(), strict=False)))
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not an IP network ({exc})") from exc
+    return out
+
+
+def _covers_every_address(networks: list[str]) -> bool:
+    """The networks together hold every IPv4 or every IPv6 address (``0.0.0.0/0``, or ``0.0.0.0/1`` and
+    ``128.0.0.0/1``)."""
+    parsed = [parse_network(n, strict=False) for n in networks]
+    for version in (4, 6):
+        same = [n for n in parsed if n.version == version]
+        if any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(same)):  # type: ignore[type-var]  # one version per call
+            return True
+    return False
+
+
+# Names no allowlist entry is written for: a pattern that matches one of them matches any name (the
+# empty name: a pattern such as ``.*`` or ``x*`` that matches nothing at all; a made-up DN: ``.+``, ``CN=``).
+_NAMES_NOBODY_ALLOWLISTS = ("", "CN=certsoar-canary-7f3e.invalid,OU=nobody,O=No Such Organization,L=Nowhere,C=ZZ")
+
+
+def name_pattern_matches(pattern: str, name: str) -> bool:
+    """How an allowlist entry's subject/issuer pattern is matched against a DN (RFC 4514): a regex search."""
+    return re.search(pattern, name) is not None
+
+
 class AllowlistEntry(_Strict):
     """A known legitimate certificate: suppresses escalation while it has not expired.
 
@@ -155,18 +188,18 @@ class AllowlistEntry(_Strict):
                 re.compile(value)
             except re.error as exc:
                 raise ValueError(f"{value!r} is not a valid regular expression ({exc})") from exc
+            for name in _NAMES_NOBODY_ALLOWLISTS:
+                if name_pattern_matches(value, name):
+                    raise ValueError(
+                        f"{value!r} matches any name (it matches {name!r}, which no entry is written for): "
+                        "name the certificate, e.g. CN=host\\.corp\\.example"
+                    )
         return value
 
     @field_validator("assets")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        networks = []
-        for text in value:
-            try:
-                networks.append(str(ipaddress.ip_network(str(text).strip(), strict=False)))
-            except ValueError as exc:
-                raise ValueError(f"{text!r} is not an IP network ({exc})") from exc
-        return networks
+        return networks_of(value)
 
     @model_validator(mode="after")
     def _names_a_certificate(self) -> AllowlistEntry:
@@ -177,6 +210,11 @@ class AllowlistEntry(_Strict):
             )
         if (self.subject or self.issuer) and not self.assets:
             raise ValueError("a subject/issuer pattern needs assets: the networks of the servers it applies to")
+        if (self.subject or self.issuer) and _covers_every_address(self.assets):
+            raise ValueError(
+                f"assets {self.assets} cover every address: with a subject/issuer pattern (which anyone can copy) "
+                "name the networks of the servers it applies to"
+            )
         return self
 
 
@@ -236,9 +274,7 @@ class Audit(_Strict):
     @field_validator("key")
     @classmethod
     def _reference(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("env:", "file:")):
-            raise ValueError("write the key as env:NAME or file:PATH, never inline")
-        return v
+        return secret_reference(v, "the key")
 
 
 Scope = Literal["alerts", "read", "decide"]
@@ -278,13 +314,13 @@ class TrustedProxy(_Strict):
     @field_validator("from_")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        out = []
-        for text in v:
-            try:
-                out.append(str(ipaddress.ip_network(str(text).strip(), strict=False)))
-            except ValueError as exc:
-                raise ValueError(f"{text!r} is not an IP network ({exc})") from exc
-        return out
+        networks = networks_of(v)
+        if _covers_every_address(networks):
+            raise ValueError(
+                f"{networks} cover every address: any client could name an analyst in the header; "
+                "give the proxy's own addresses"
+            )
+        return networks
 
 
 class SlackService(_Strict):
@@ -295,9 +331,7 @@ class SlackService(_Strict):
     @field_validator("signing_secret")
     @classmethod
     def _reference(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("env:", "file:")):
-            raise ValueError("write the signing secret as env:NAME or file:PATH, never inline")
-        return v
+        return secret_reference(v, "the signing secret")
 
 
 class Service(_Strict):
@@ -359,7 +393,7 @@ class Config(_Strict):
     @field_validator("protected_networks")
     @classmethod
     def _networks(cls, v: list[str]) -> list[str]:
-        return [network_text(parse_network(cidr.strip(), strict=False)) for cidr in v]
+        return networks_of(v)
 
 
 def default_state_dir() -> Path:
@@ -407,6 +441,17 @@ def format_validation_error(exc: ValidationError) -> str:
             loc += f"[{part}]" if isinstance(part, int) else f".{part}" if loc else str(part)
         parts.append(f"{loc or '(top)'}: {err['msg']}")
     return "; ".join(parts)
+
+
+def secret_reference(value: str | None, what: str) -> str | None:
+    """A secret as a config names it, checked when the config loads: ``env:NAME`` or ``file:PATH`` with the
+    name or path given (``secret_from`` reads it when it is used); ValueError that never repeats the value."""
+    if value is None:
+        return None
+    kind, _, ref = value.partition(":")
+    if kind not in ("env", "file") or not ref.strip():
+        raise ValueError(f"write {what} as env:NAME or file:PATH, never inline")
+    return value
 
 
 def secret_from(value: str) -> str:

@@ -42,7 +42,8 @@ def build_connector(kind: str, section: ConnectorSection, config: Config, store:
 
 
 def _secret_variables(config: Config) -> list[str]:
-    """The NAME of every ``env:NAME`` secret reference in the connector sections."""
+    """The NAME of every ``env:NAME`` secret reference in the configuration: the connector sections, the
+    audit key, the service's secrets (a value written ``env:`` is a secret reference, whatever its key)."""
     sections = [getattr(config.connectors, kind) for kind in ("siem", "ca", "firewall", "proxy", "ticket")]
     sections += list(config.connectors.notify or [])
     found: list[str] = []
@@ -60,6 +61,7 @@ def _secret_variables(config: Config) -> list[str]:
     for section in sections:
         if isinstance(section, ConnectorSection):
             scan(section.settings())
+    scan(config.model_dump(mode="json", exclude={"connectors"}))
     return found
 
 

@@ -13,6 +13,7 @@ from certsoar.config import default_state_dir, load_config
 from certsoar.intake import load_alert
 from certsoar.lab import LabPaths, ensure_lab
 from certsoar.report import describe_run
+from certsoar.store import GateStatus, RunStatus
 
 PLAYBOOK = "certificate-alert"
 STORIES = (
@@ -80,14 +81,16 @@ async def run_demo(state_dir: Path | None) -> int:
         _say(f"$ certsoar run {PLAYBOOK} --alert {lab.alerts[key]}    # detected: {alert.source_format}")
         run = await run_playbook(config, PLAYBOOK, alert, requester="carol")
         _say(describe_run(run))
-        if run["status"] == "waiting_approval":
+        if run["status"] == RunStatus.WAITING_APPROVAL:
             _say()
             _say(f"$ certsoar approve {run['id']} --as alice --comment 'confirmed rogue'")
-            run = await decide(config, run["id"], analyst="alice", decision="approved", comment="confirmed rogue")
+            run = await decide(
+                config, run["id"], analyst="alice", decision=GateStatus.APPROVED, comment="confirmed rogue"
+            )
             _say(describe_run(run))
         runs.append(run)
     _proofs(lab, runs)
-    ok = all(r["status"] == "completed" for r in runs)
+    ok = all(r["status"] == RunStatus.COMPLETED for r in runs)
     _say()
     _say("Both stories completed." if ok else "A story did not complete: see above.")
     return 0 if ok else 1

@@ -28,16 +28,16 @@ from certsoar.errors import (
     RunBusy,
     RunError,
 )
-from certsoar.expressions import evaluate, truthy
+from certsoar.expressions import evaluate, required_approvals, truthy
 from certsoar.faults import crashpoint
 from certsoar.ledger import EffectLedger
 from certsoar.playbook import Approval, Playbook, Step
 from certsoar.registry import ActionSpec, get_action
-from certsoar.store import GateRow, GateStatus, RunStatus, RunStore, StepRow, executor_id, utcnow
+from certsoar.store import GateRow, GateStatus, RunStatus, RunStore, StepRow, StepStatus, executor_id, utcnow
 from certsoar.templating import Templates
 from certsoar.timeparse import parse_duration
 
-DONE = ("completed", "skipped", "failed")
+DONE = (StepStatus.COMPLETED, StepStatus.SKIPPED, StepStatus.FAILED)
 """Journal states a replay keeps; a step that ended the run in "error" (or was "cancelled" because a
 parallel sibling failed) runs again on resume."""
 
@@ -266,39 +266,39 @@ class Runner:
         started = utcnow()
         if step.when is not None and not truthy(step.when, state.variables):
             output: Any = {"skipped": True, "approved": False} if step.approval else {"skipped": True}
-            self._record(state, step, "skipped", output, started=started)
+            self._record(state, step, StepStatus.SKIPPED, output, started=started)
             return
         if step.approval is not None:
             output = await self._gate(state, step, step.approval)
             self._note_outcome(state, output)
-            self._record(state, step, "completed", output, started=started)
+            self._record(state, step, StepStatus.COMPLETED, output, started=started)
             return
         if step.parallel is not None:
             await self._parallel(state, step, step.parallel)
             output = {child.id: state.variables["steps"][child.id] for child in step.parallel}
-            self._record(state, step, "completed", output, started=started)
+            self._record(state, step, StepStatus.COMPLETED, output, started=started)
             return
         assert step.action is not None
         spec = get_action(step.action)
         if spec.needs_approval and not self._approved_before(state, step):
             error = (
-                f"step {step.id}: {spec.name} needs an approval and no approval gate before it in this run "
-                "was approved; refused"
+                f"step {step.id}: {spec.name} needs an approval and no approval gate its when: requires was "
+                "approved before it in this run; refused"
             )
-            self._record(state, step, "error", None, error=error, started=started)
+            self._record(state, step, StepStatus.ERROR, None, error=error, started=started)
             raise ActionError(error)
         try:
             output, attempts = await self._action(state, step, spec)
         except CertsoarError as exc:
             if step.on_error == "continue":
                 self._record(
-                    state, step, "failed", {"failed": True, "error": str(exc)}, error=str(exc), started=started
+                    state, step, StepStatus.FAILED, {"failed": True, "error": str(exc)}, error=str(exc), started=started
                 )
                 return
             # "error", not "failed": a resumed run tries this step again
-            self._record(state, step, "error", None, error=str(exc), started=started)
+            self._record(state, step, StepStatus.ERROR, None, error=str(exc), started=started)
             raise ActionError(f"step {step.id} failed: {exc}") from exc
-        self._record(state, step, "completed", output, attempts=attempts, started=started)
+        self._record(state, step, StepStatus.COMPLETED, output, attempts=attempts, started=started)
 
     async def _parallel(self, state: RunState, step: Step, children: list[Step]) -> None:
         """Run the children concurrently; the first that fails cancels the others, which are journaled
@@ -317,7 +317,7 @@ class Runner:
                     self._record(
                         state,
                         child,
-                        "cancelled",
+                        StepStatus.CANCELLED,
                         None,
                         error=f"cancelled: a sibling in {step.id} failed",
                         started=started,
@@ -326,12 +326,16 @@ class Runner:
             raise ActionError(str(first)) from first
 
     def _approved_before(self, state: RunState, step: Step) -> bool:
-        """An approval gate that precedes ``step`` in the playbook was approved in this run (planned, in a
-        dry run)."""
+        """A gate that the step's guard requires (its ``when`` or that of a parallel block around it, read as
+        ``validate`` reads it: ``expressions.required_approvals``) precedes the step in the playbook and was
+        approved in this run (planned, in a dry run). Another gate's approval does not stand in for it."""
+        required: set[str] = set()
+        for guard in (step, *_blocks_around(state.playbook.steps, step)):
+            required |= required_approvals(guard.when)
         for top in state.playbook.steps:
             if step in top.walk():
                 return False
-            for gate in (s for s in top.walk() if s.approval is not None):
+            for gate in (s for s in top.walk() if s.approval is not None and s.id in required):
                 if self.dry_run:
                     output = state.variables["steps"].get(gate.id) or {}
                     if output.get("status") == "planned":
@@ -346,7 +350,7 @@ class Runner:
         self,
         state: RunState,
         step: Step,
-        status: str,
+        status: StepStatus,
         output: Any,
         *,
         error: str | None = None,
@@ -454,7 +458,7 @@ class Runner:
             state.run_id,
             f"{step.id}.request",
             action=notify.name,
-            status="completed",
+            status=StepStatus.COMPLETED,
             output=result.model_dump(mode="json"),
             owner=self._fence(),
         )
@@ -481,3 +485,13 @@ class Runner:
     def _note_outcome(state: RunState, output: dict[str, Any]) -> None:
         if output.get("status") in (GateStatus.DENIED, GateStatus.EXPIRED):
             state.outcome = RunStatus(output["status"])
+
+
+def _blocks_around(steps: list[Step], step: Step) -> list[Step]:
+    """The parallel blocks that contain ``step``, outermost first; empty for a top-level step."""
+    for candidate in steps:
+        if candidate.id == step.id:
+            return []
+        if candidate.parallel and step in candidate.walk():
+            return [candidate, *_blocks_around(candidate.parallel, step)]
+    return []

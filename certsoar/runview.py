@@ -6,7 +6,7 @@ from dataclasses import asdict
 from typing import Any
 
 from certsoar.runwarnings import run_warnings
-from certsoar.store import RunStore
+from certsoar.store import RunStore, StepStatus
 
 VERDICT_ACTION = "escalation.evaluate"
 FACTS_ACTION = "certificate.analyze"
@@ -22,13 +22,13 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
     notifications = []
     for s in steps:
         out = s.output if isinstance(s.output, dict) else {}
-        if s.action == VERDICT_ACTION and s.status == "completed":
+        if s.action == VERDICT_ACTION and s.status == StepStatus.COMPLETED:
             verdict = out
-        if s.action == FACTS_ACTION and s.status == "completed":
+        if s.action == FACTS_ACTION and s.status == StepStatus.COMPLETED:
             facts = out
-        if s.action in TICKET_ACTIONS and s.status == "completed" and out.get("ticket"):
+        if s.action in TICKET_ACTIONS and s.status == StepStatus.COMPLETED and out.get("ticket"):
             ticket = out["ticket"]
-        if s.action == "notify.send" and s.status == "completed":
+        if s.action == "notify.send" and s.status == StepStatus.COMPLETED:
             notifications.append(
                 {"step": s.step_id, **{k: out.get(k) for k in ("template", "subject", "body", "sent_to")}}
             )

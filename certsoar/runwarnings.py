@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from certsoar.store import StepRow
+from certsoar.store import StepRow, StepStatus
 
 
 def run_warnings(steps: Iterable[StepRow]) -> list[str]:
@@ -16,7 +16,7 @@ def run_warnings(steps: Iterable[StepRow]) -> list[str]:
     steps_by_warning: dict[str, list[str]] = {}
     for step_id, step in sorted(latest.items()):
         output = step.output
-        if step.status == "failed":
+        if step.status == StepStatus.FAILED:
             found = [f"failed, so what it answers is unknown: {step.error}"]
         elif isinstance(output, dict) and isinstance(output.get("warnings"), list):
             found = [str(w) for w in output["warnings"]]

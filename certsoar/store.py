@@ -149,6 +149,17 @@ class GateStatus(StrEnum):
     EXPIRED = "expired"
 
 
+class StepStatus(StrEnum):
+    """A journaled step. A replay keeps completed, skipped (its when was false) and failed (it failed under
+    ``on_error: continue``); error (it ended the run) and cancelled (a parallel sibling failed) run again."""
+
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -186,7 +197,7 @@ class StepRow:
     step_id: str
     action: str | None
     seq: int
-    status: str
+    status: StepStatus
     started: str
     finished: str | None
     attempts: int
@@ -562,7 +573,7 @@ class RunStore:
         step_id: str,
         *,
         action: str | None,
-        status: str,
+        status: StepStatus,
         output: Any = None,
         error: str | None = None,
         attempts: int = 1,
@@ -597,7 +608,7 @@ class RunStore:
 
     def steps(self, run_id: str) -> list[StepRow]:
         rows = self.db.execute("SELECT * FROM steps WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
-        return [StepRow(**{**dict(r), "output": _loads(r["output"])}) for r in rows]
+        return [StepRow(**{**dict(r), "status": StepStatus(r["status"]), "output": _loads(r["output"])}) for r in rows]
 
     # approvals ----------------------------------------------------------
     def open_approval(

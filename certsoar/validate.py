@@ -96,13 +96,13 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
 
     gates = {s.id for s in playbook.all_steps() if s.approval is not None}
 
-    def gated(step: Step, parent: Step | None) -> bool:
-        """The step's condition, or its parallel block's, requires an approval gate to have approved."""
-        return any(required_approvals(c) & gates for c in (step.when, parent.when if parent else None))
+    def gated(step: Step, blocks: tuple[Step, ...]) -> bool:
+        """The step's condition, or that of a parallel block around it, requires an approval gate to have approved."""
+        return any(required_approvals(c) & gates for c in (step.when, *(b.when for b in blocks)))
 
-    def check_approval(step: Step, parent: Step | None) -> None:
+    def check_approval(step: Step, blocks: tuple[Step, ...]) -> None:
         spec = known.get(step.action or "")
-        if spec is not None and spec.needs_approval and not gated(step, parent):
+        if spec is not None and spec.needs_approval and not gated(step, blocks):
             err(
                 f"step {step.id}: {step.action} needs an approval: its when: (or its parallel block's) must "
                 f'require it, as "{{{{ steps.<approval step>.approved }}}}" or "{{{{ steps.<approval step>.approved '
@@ -110,21 +110,21 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
                 locations.get(step.id, ("steps",)),
             )
 
+    def check_tree(step: Step, blocks: tuple[Step, ...], earlier: set[str]) -> None:
+        """The step and, for a parallel block, every step inside it, at any depth: none of them sees its
+        siblings' outputs, and each is guarded by its own condition and those of the blocks around it."""
+        check_step(step, earlier)
+        check_approval(step, blocks)
+        if step.action == "escalation.evaluate":
+            for i, rule in enumerate(playbook.rules):
+                check_expressions([rule.when, rule.reason, rule.severity], earlier, ("rules", i), f"rule {rule.id}")
+        for child in step.parallel or []:
+            check_tree(child, (*blocks, step), earlier)
+
     earlier: set[str] = set()
     for step in playbook.steps:
-        if step.parallel is not None:
-            check_step(step, earlier)
-            for child in step.parallel:
-                check_step(child, earlier)
-                check_approval(child, step)
-            earlier |= {s.id for s in step.walk()}
-        else:
-            check_step(step, earlier)
-            check_approval(step, None)
-            if step.action == "escalation.evaluate":
-                for i, rule in enumerate(playbook.rules):
-                    check_expressions([rule.when, rule.reason, rule.severity], earlier, ("rules", i), f"rule {rule.id}")
-            earlier.add(step.id)
+        check_tree(step, (), earlier)
+        earlier |= {s.id for s in step.walk()}
     if playbook.rules and not any(s.action == "escalation.evaluate" for s in playbook.all_steps()):
         err("rules are declared but no step runs escalation.evaluate", ("rules",))
     return errors

@@ -92,3 +92,46 @@ def test_every_format_key_is_searched_for_its_concept() -> None:
             assert set(getattr(fmt, concept)) <= set(in_any_format(concept))
     with pytest.raises(ValueError, match="colour"):
         in_any_format("colour")
+
+
+def _pop(record: dict[str, Any], dotted: str) -> Any:
+    """Remove a value stored under a dotted key, flat or nested."""
+    if dotted in record:
+        return record.pop(dotted)
+    head, _, rest = dotted.partition(".")
+    return _pop(record[head], rest)
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "table"),
+    [
+        ("splunk/notable-export.json", "certsoar.intake.splunk", "SPLUNK_CIM"),
+        ("suricata/tls-with-certificate.json", "certsoar.intake.suricata", "SURICATA_TLS"),
+        ("ecs/tls-search-hit.json", "certsoar.intake.ecs", "ECS_TLS"),
+    ],
+)
+@pytest.mark.parametrize("concept", ["dst_port", "issuer", "serial"])
+def test_intake_reads_a_record_by_its_formats_table(
+    monkeypatch: pytest.MonkeyPatch, name: str, module: str, table: str, concept: str
+) -> None:
+    """Rename a concept's key in the format's table and in the record: intake follows the table, so the
+    table is the one place a format's field names live."""
+    import dataclasses
+    import importlib
+
+    original = load_alert((INTAKE / name).read_bytes())
+    document = json.loads((INTAKE / name).read_text())
+    record = document.get("_source") or document.get("result") or document
+    fields = getattr(importlib.import_module("certsoar.logfields"), table)
+    value = _pop(record, getattr(fields, concept)[0])
+    record["renamed_" + concept] = value
+    monkeypatch.setattr(
+        importlib.import_module(module), table, dataclasses.replace(fields, **{concept: ("renamed_" + concept,)})
+    )
+    renamed = load_alert(json.dumps(document).encode())
+    if concept in ("issuer", "serial"):
+        assert renamed.logged_certificate is not None and original.logged_certificate is not None
+        assert getattr(renamed.logged_certificate, concept) == getattr(original.logged_certificate, concept)
+        assert getattr(original.logged_certificate, concept) is not None
+    else:
+        assert getattr(renamed, concept) == getattr(original, concept) is not None

@@ -101,10 +101,14 @@ async def test_every_env_secret_of_the_configured_connectors_is_withheld(
 
     monkeypatch.setenv("CS_TEST_CA_PASS", "ca-pass")
     monkeypatch.setenv("CS_TEST_NOTIFY_TOKEN", "hook-token")
+    monkeypatch.setenv("CS_TEST_AUDIT_KEY", "audit-key-" + "k" * 32)
+    monkeypatch.setenv("CS_TEST_SLACK_SECRET", "slack-signing-secret")
     config = Config.model_validate(
         {
             "state_dir": str(tmp_path / "state"),
             "config_dir": tmp_path,
+            "audit": {"key": "env:CS_TEST_AUDIT_KEY"},
+            "service": {"slack": {"signing_secret": "env:CS_TEST_SLACK_SECRET"}},
             "connectors": {
                 "ca": {"type": "openssl-ca", "openssl_config": "ca.cnf", "passphrase": "env:CS_TEST_CA_PASS"},
                 "notify": [{"type": "webhook", "auth": {"token": "env:CS_TEST_NOTIFY_TOKEN"}}],
@@ -114,3 +118,4 @@ async def test_every_env_secret_of_the_configured_connectors_is_withheld(
     Connections(config)  # a firewall or proxy tool started later must not see the CA's passphrase either
     result = await run_tool(["env"], timeout=5, connector="nftables")
     assert "ca-pass" not in result.stdout and "hook-token" not in result.stdout
+    assert "audit-key-" not in result.stdout and "slack-signing-secret" not in result.stdout

@@ -166,3 +166,17 @@ def test_every_rendering_gives_the_same_event(code: int, data: dict[str, str]) -
         assert event.template() == (
             named if named not in ("", "-") else template_in_attributes(data.get("Attributes"))
         ), rendering
+
+
+@pytest.mark.parametrize("placeholder", ["-", " - ", ""])
+def test_a_placeholder_template_field_gives_way_to_attributes_in_intake_and_the_siem(
+    tmp_path: Path, placeholder: str
+) -> None:
+    """Windows writes ``-`` for an empty field: intake, like the SIEM (WindowsEvent.template), then reads the
+    template from Attributes, so the alert and the creation-burst automation exclusion see the same name."""
+    obj = json.loads((ADCS / "4886-v0.splunk.json").read_text())
+    obj["CertificateTemplate"] = placeholder
+    alert = load_alert(json.dumps(obj).encode())
+    [event] = siem_events(tmp_path, obj)
+    assert alert.logged_certificate is not None
+    assert alert.logged_certificate.template == event.template == "Machine"

@@ -11,13 +11,12 @@ An entry past its expiry suppresses nothing; the caller records that it would ha
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certsoar.config import AllowlistEntry
+from certsoar.config import AllowlistEntry, name_pattern_matches
 from certsoar.timeparse import as_utc
 
 
@@ -59,7 +58,7 @@ def _criteria(entry: AllowlistEntry, who: Identity) -> list[str] | None:
             matched.append(label)
     for label, pattern, value in (("subject", entry.subject, who.subject), ("issuer", entry.issuer, who.issuer)):
         if pattern:
-            if value is None or not re.search(pattern, value):
+            if value is None or not name_pattern_matches(pattern, value):
                 return None
             matched.append(f"{label} ~ {pattern!r}")
     if entry.assets:

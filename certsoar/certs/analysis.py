@@ -21,7 +21,7 @@ from certsoar.certs.allowlist import Identity, match_allowlist
 from certsoar.certs.chain import ChainFacts, certifi_root_sha256s
 from certsoar.certs.dn import Attribute, attributes_of, parse_dn, rfc4514, same_name
 from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_from_fingerprints, ioc_reasons
-from certsoar.certs.fingerprints import normalize_serial
+from certsoar.certs.fingerprints import serial_hex, serial_number
 from certsoar.certs.intel import load_sslbl
 from certsoar.certs.names import covered_names, outside_domains
 from certsoar.certs.revocation import LoadedCrl, check_revocation
@@ -139,12 +139,8 @@ def _with_intel_and_allowlist(
 
 
 def _serial_int(serial: str | None) -> tuple[str | None, int | None]:
-    if not serial:
-        return None, None
-    normalized = normalize_serial(serial)
-    if normalized is None:
-        return None, None
-    return normalized, int(normalized, 16)
+    number = serial_number(serial) if serial else None
+    return (None, None) if number is None else (serial_hex(number), number)
 
 
 def _key_type(logged: LoggedCertificate) -> str | None:

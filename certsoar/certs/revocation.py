@@ -76,7 +76,8 @@ def _aware(value: datetime | None) -> datetime | None:
     return as_utc(value)
 
 
-def _reason(entry: x509.RevokedCertificate) -> str | None:
+def crl_reason(entry: x509.RevokedCertificate) -> str | None:
+    """The RFC 5280 reason a CRL entry gives (``keyCompromise``); None when it gives none or a malformed one."""
     try:
         return str(entry.extensions.get_extension_for_class(x509.CRLReason).value.reason.value)
     except (x509.ExtensionNotFound, ValueError):
@@ -115,7 +116,7 @@ def check_revocation(
         if entry is None:
             notes.insert(0, f"serial not listed in the CRL issued {loaded.crl.last_update_utc.isoformat()}")
             return RevocationFacts(checked=True, revoked=False, crl=loaded.path, detail="; ".join(notes))
-        reason = _reason(entry)
+        reason = crl_reason(entry)
         notes.insert(0, f"revoked on {entry.revocation_date_utc.isoformat()}" + (f" ({reason})" if reason else ""))
         return RevocationFacts(checked=True, revoked=True, reason=reason, crl=loaded.path, detail="; ".join(notes))
     return unverified

@@ -8,8 +8,7 @@ the certificate analysis compares them.
 
 from __future__ import annotations
 
-import ipaddress
-
+from certsoar.addresses import canonical_ip
 from certsoar.certs.dn import comparison_key, parse_dn, starts_with_attribute
 
 
@@ -61,7 +60,7 @@ def canonical_host(value: str | None) -> str | None:
     if not text:
         return None
     try:
-        return str(ipaddress.ip_address(text))
+        return canonical_ip(text)
     except ValueError:
         return text
 
@@ -72,8 +71,7 @@ def short_host(value: str | None) -> str | None:
     if host is None:
         return None
     try:
-        ipaddress.ip_address(host)
-        return host
+        return canonical_ip(host)
     except ValueError:
         return host.split(".", 1)[0]
 
@@ -88,7 +86,7 @@ def parse_server(value: str) -> tuple[str, int] | None:
     if not sep or not port.isdigit():
         return None
     try:
-        ip = str(ipaddress.ip_address(host))
+        ip = canonical_ip(host)
     except ValueError:
         return None
     number = int(port)

@@ -24,7 +24,6 @@ from certsoar.windows_events import (
     TEMPLATE_KEYS,
     TIME_KEYS,
     read_windows_event,
-    template_in_attributes,
 )
 
 NAME = "adcs"
@@ -69,11 +68,12 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
         if not request_id.isdigit():
             raise f.error("RequestId", f"{request_id!r} is not a request number")
     f.text("Attributes", max_len=65536)  # refuses an oversized value
+    f.text(*TEMPLATE_KEYS, max_len=512)  # refuses an oversized or multi-valued one
     san = f.text("SubjectAlternativeName", max_len=65536) or ""
     logged = {
         "subject": f.text("Subject"),
         "serial": serial,
-        "template": f.text(*TEMPLATE_KEYS, max_len=512) or template_in_attributes(event.data_value(("Attributes",))),
+        "template": event.template(),  # the one reading of the template the SIEM shares
         "request_id": request_id,
         "subject_key_identifier": _ski(f),
         "san_dns": _SAN_DNS.findall(san),

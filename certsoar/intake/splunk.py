@@ -15,6 +15,7 @@ from certsoar.intake.build import build_alert
 from certsoar.intake.common import fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.intake.values import Fields
+from certsoar.logfields import SPLUNK_CIM
 from certsoar.logformats import flatten
 
 NAME = "splunk-notable"
@@ -46,30 +47,40 @@ def miss(doc: Document) -> str | None:
     return None
 
 
-def _dn(f: Fields, dn_key: str, cn_key: str) -> str | None:
-    dn = f.text(dn_key)
+def _dn(f: Fields, dn_keys: tuple[str, ...], cn_key: str) -> str | None:
+    dn = f.text(*dn_keys)
     if dn:
         return dn
     cn = f.text(cn_key)
     return f"CN={cn}" if cn else None
 
 
+def _address(f: Fields, keys: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(address, name) of one end: the table's first key (``src_ip``) is always an address, the CIM's
+    ``src``/``dest`` after it may hold an address or a host name."""
+    strict, *loose = keys
+    if f.has(strict):
+        return f.ip(strict), None
+    value = f.text(*loose, max_len=1024)
+    return (value, None) if value and is_ip(value) else (None, value)
+
+
 def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
     result, _ = _result(doc)
     f = Fields(NAME, flatten(result or {}))
-    when = f.time("_time", required=True)
+    when = f.time(*SPLUNK_CIM.time, required=True)
     assert when is not None
     hashes: dict[str, str] = {}
-    digest = f.digest("ssl_hash")
+    digest = f.digest(*SPLUNK_CIM.digest)
     if digest and digest[0] != "md5":
         hashes[digest[0]] = digest[1]
-    src = f.text("src", max_len=1024)
-    dest = f.text("dest", max_len=1024)
+    src_ip, src_name = _address(f, SPLUNK_CIM.src_ip)
+    dst_ip, _ = _address(f, SPLUNK_CIM.dst_ip)
     valid = f.text("ssl_is_valid", max_len=16)
     logged = {
-        "subject": _dn(f, "ssl_subject", "ssl_subject_common_name"),
-        "issuer": _dn(f, "ssl_issuer", "ssl_issuer_common_name"),
-        "serial": f.serial("ssl_serial"),
+        "subject": _dn(f, SPLUNK_CIM.subject, "ssl_subject_common_name"),
+        "issuer": _dn(f, SPLUNK_CIM.issuer, "ssl_issuer_common_name"),
+        "serial": f.serial(*SPLUNK_CIM.serial),
         "not_before": f.time("ssl_start_time"),
         "not_after": f.time("ssl_end_time"),
         "signature_algorithm": f.text("ssl_signature_algorithm", max_len=128),
@@ -89,14 +100,13 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
             logged["serial"],
         ),
         "time": when,
-        "host": f.text("orig_host", "src_host", "src_nt_host", max_len=1024)
-        or (src if src and not is_ip(src) else None),
-        "src_ip": f.ip("src_ip") if f.has("src_ip") else (src if src and is_ip(src) else None),
-        "dst_ip": f.ip("dest_ip") if f.has("dest_ip") else (dest if dest and is_ip(dest) else None),
-        "dst_port": f.port("dest_port"),
-        "sni": f.text("server_name", "sni", max_len=1024),
-        "ja3": f.text("ja3", max_len=64),
-        "ja3s": f.text("ja3s", max_len=64),
+        "host": f.text(*SPLUNK_CIM.host, max_len=1024) or src_name,
+        "src_ip": src_ip,
+        "dst_ip": dst_ip,
+        "dst_port": f.port(*SPLUNK_CIM.dst_port),
+        "sni": f.text(*SPLUNK_CIM.sni, max_len=1024),
+        "ja3": f.text(*SPLUNK_CIM.ja3, max_len=64),
+        "ja3s": f.text(*SPLUNK_CIM.ja3s, max_len=64),
         "event": "notable",
         "raw": dict(doc.obj or {}),
         **hashes,

@@ -21,8 +21,8 @@ from pydantic import Field, field_validator
 
 from certsoar.certs.dn import to_rfc4514
 from certsoar.certs.fingerprints import serial_hex, serial_number, sha1_hex, sha256_hex
-from certsoar.certs.revocation import crl_signer, parse_crl
-from certsoar.config import secret_from
+from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
+from certsoar.config import secret_from, secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.openssl_index import IndexEntry, parse_index_text
@@ -58,9 +58,7 @@ class OpenSslCaSettings(ConnectorSettings):
     @field_validator("passphrase")
     @classmethod
     def _secret_reference(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("env:", "file:")):
-            raise ValueError("write the passphrase as env:NAME or file:PATH, never inline")
-        return v
+        return secret_reference(v, "the passphrase")
 
 
 @dataclass(frozen=True)
@@ -376,12 +374,9 @@ class OpenSslCa:
         if revoked is None:
             evidence["crl_check"] = "signature valid; serial not listed"
         else:
-            try:
-                listed_reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason.value
-            except x509.ExtensionNotFound:
-                listed_reason = "none"
             evidence["crl_check"] = (
-                f"signature valid; serial listed (reason {listed_reason}, revoked {revoked.revocation_date_utc.isoformat()})"
+                f"signature valid; serial listed (reason {crl_reason(revoked) or 'none'}, "
+                f"revoked {revoked.revocation_date_utc.isoformat()})"
             )
         if next_update is not None and next_update < datetime.now(timezone.utc):
             evidence["crl_check"] += f"; CRL expired at {next_update.isoformat()}"

@@ -4,9 +4,9 @@ a query's indicators."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
+from certsoar.addresses import canonical_ip
 from certsoar.certs.fingerprints import normalize_digest, normalize_serial
 from certsoar.connectors.siem import SiemQuery
 from certsoar.correlation.identity import (
@@ -65,7 +65,7 @@ def normalize_value(kind: str, value: Any) -> str | None:
         return normalize_serial(text)
     if kind == "ip":
         try:
-            return str(ipaddress.ip_address(text))
+            return canonical_ip(text)
         except ValueError:
             return None
     if kind == "sni":

@@ -114,7 +114,17 @@ def test_each_format_is_matched_by_its_server(path, server, client):
 def test_an_issuance_alert_has_no_server_so_no_asset_entry_matches_it():
     alert = load_alert((INTAKE / "adcs" / "4887-v1.xml").read_bytes())
     assert alert.dst_ip is None and alert.src_ip is None
-    everywhere = entry(subject="micr0soft", assets=["0.0.0.0/0", "::/0"])
+    # the config refuses assets that cover every address beside a pattern; matching must not rely on that
+    everywhere = AllowlistEntry.model_construct(
+        sha256=None,
+        spki_sha256=None,
+        subject="micr0soft",
+        issuer=None,
+        assets=["0.0.0.0/0", "::/0"],
+        owner="x",
+        reason="y",
+        expires=LATER,
+    )
     assert analyze_alert(alert, AnalysisContext(at=alert.time, allowlist=[everywhere])).allowlisted is None
 
 
@@ -140,8 +150,30 @@ VALID = {"owner": "it-ops", "reason": "vCenter", "expires": "2027-06-30T00:00:00
             "allowlist[1].subject: Value error, an empty pattern matches every name",
         ),
         (
+            {"subject": "cottoncandy", "assets": ["10.20.0.0/16", "0.0.0.0/0"]},
+            "allowlist[1]: Value error, assets ['10.20.0.0/16', '0.0.0.0/0'] cover every address",
+        ),
+        (
+            {"issuer": "Symantec", "assets": ["0.0.0.0/1", "128.0.0.0/1"]},
+            "allowlist[1]: Value error, assets ['0.0.0.0/1', '128.0.0.0/1'] cover every address",
+        ),
+        ({"subject": "cottoncandy", "assets": ["::/0"]}, "allowlist[1]: Value error, assets ['::/0'] cover every"),
+        (
+            {"subject": ".*", "assets": ["0.0.0.0/0"]},
+            "allowlist[1].subject: Value error, '.*' matches any name (it matches ''",
+        ),
+        ({"issuer": "x*", "assets": ["10.20.0.0/16"]}, "allowlist[1].issuer: Value error, 'x*' matches any name"),
+        ({"subject": "^", "assets": ["10.20.0.0/16"]}, "allowlist[1].subject: Value error, '^' matches any name"),
+        ({"subject": "(a|)", "assets": ["10.20.0.0/16"]}, "allowlist[1].subject: Value error, '(a|)' matches any name"),
+        ({"subject": ".+", "assets": ["10.20.0.0/16"]}, "allowlist[1].subject: Value error, '.+' matches any name"),
+        ({"issuer": "CN=", "assets": ["10.20.0.0/16"]}, "allowlist[1].issuer: Value error, 'CN=' matches any name"),
+        (
             {"subject": "x", "assets": ["not-a-network"]},
             "allowlist[1].assets: Value error, 'not-a-network' is not an IP network",
+        ),
+        (  # certsoar.addresses: a zone id is text from the config that would travel on
+            {"subject": "x", "assets": ["fe80::%eth0/64"]},
+            "allowlist[1].assets: Value error, 'fe80::%eth0/64' is not an IP network",
         ),
         (
             {"subject": "x", "assets": ["10.20.0.0/33"]},
@@ -195,3 +227,28 @@ def test_allowlist_applies_to_log_alerts_by_subject_pattern_and_sha256():
     assert by_pattern.source == "log" and by_pattern.allowlisted is not None
     by_hash = analyze_alert(alert, AnalysisContext(at=NOW, allowlist=[entry(sha256="CD" * 32)]))
     assert by_hash.allowlisted is not None and by_hash.allowlisted.matched_on == ["sha256"]
+
+
+NESSUS_CA = name(
+    ("C", "US"),
+    ("ST", "NY"),
+    ("L", "New York"),
+    ("O", "Nessus Users United"),
+    ("OU", "Nessus Certification Authority"),
+    ("CN", "Nessus Certification Authority"),
+)
+
+
+@pytest.mark.parametrize(
+    ("subject_cn", "allowlisted"),
+    [("nessus-7.corp.example", True), ("nessus-7.corp.example.evil.net", False), ("x.nessus-7.corp.example", False)],
+)
+def test_the_examples_pattern_entry_allowlists_what_it_says(subject_cn: str, allowlisted: bool) -> None:
+    """The example config's subject/issuer entry matches a Nessus scanner's certificate (RFC 4514 DNs, most
+    specific attribute first) on the scanners' network, and not a name that merely begins or ends like it."""
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "config.yaml")
+    [pattern_entry] = [e for e in config.allowlist if e.subject]
+    cert = custom(name(("O", "Nessus Users United"), ("CN", subject_cn)), issuer=NESSUS_CA)
+    alert = CertificateAlert(id="n", time=NOW, certificate_pem=pem_of(cert).decode(), dst_ip="10.20.5.9")
+    facts = analyze_alert(alert, AnalysisContext(at=NOW, allowlist=[pattern_entry]))
+    assert (facts.allowlisted is not None) is allowlisted, (facts.subject, facts.issuer)

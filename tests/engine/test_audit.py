@@ -564,6 +564,9 @@ def test_runs_audit_command(db_path: Path) -> None:
     ("setting", "message"),
     [
         ("key: {inline}", "audit.key: Value error, write the key as env:NAME or file:PATH, never inline"),
+        ("key: 'env:'", "audit.key: Value error, write the key as env:NAME or file:PATH, never inline"),
+        ("key: 'file: '", "audit.key: Value error, write the key as env:NAME or file:PATH, never inline"),
+        ("key: 'envy:{inline}'", "audit.key: Value error, write the key as env:NAME or file:PATH, never inline"),
         (
             "key: env:CERTSOAR_TEST_UNSET_KEY",
             "audit.key: secret: environment variable CERTSOAR_TEST_UNSET_KEY is not set",

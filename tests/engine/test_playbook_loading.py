@@ -200,3 +200,40 @@ def test_validate_paths_reports_each_broken_file(tmp_path: Path) -> None:
     found = sorted(str(e) for e in validate_paths([tmp_path]))
     assert found[0].startswith(f"{tmp_path}/one.yaml:5: step a: unknown action")
     assert found[1].startswith(f"{tmp_path}/two.yaml:2: not valid YAML")
+
+
+REVOKE = "{id: r, action: ca.revoke, with: {serial: '01', expect: {sha1: '00'}}}"
+
+
+@pytest.mark.parametrize(
+    ("outer", "inner", "refused"),
+    [
+        ("true", "true", True),
+        ("'{{ not steps.g.approved }}'", "true", True),
+        ("'{{ steps.g.approved }}'", "true", False),
+        ("true", "'{{ steps.g.approved }}'", False),
+    ],
+)
+def test_an_action_in_a_nested_parallel_block_is_guarded_like_any_other(outer: str, inner: str, refused: bool) -> None:
+    """A parallel block inside a parallel block: its steps are checked too, guarded by any block around them."""
+    text = HEAD + (
+        "  - {id: g, approval: {roles: [x]}}\n"
+        f"  - id: p\n    when: {outer}\n    parallel:\n"
+        f"      - id: q\n        when: {inner}\n        parallel:\n"
+        f"          - {REVOKE}\n"
+    )
+    found = problems(text)
+    assert any("pb.yaml:11: step r: ca.revoke needs an approval" in p for p in found) is refused, found
+
+
+def test_steps_nested_in_parallel_blocks_are_checked_against_earlier_steps() -> None:
+    text = HEAD + (
+        "  - id: p\n    parallel:\n"
+        "      - id: q\n        parallel:\n"
+        "          - {id: a, action: test.echo, with: {value: '{{ steps.later.value }}'}}\n"
+        "          - {id: b, action: no.such}\n"
+        "  - {id: later, action: test.echo}\n"
+    )
+    found = problems(text)
+    assert any("step a: refers to step 'later', which does not run before it" in p for p in found), found
+    assert any("step b: unknown action 'no.such'" in p for p in found), found

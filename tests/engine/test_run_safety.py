@@ -213,8 +213,44 @@ async def test_an_action_that_needs_approval_is_refused_without_an_approved_gate
     await runner().decide(pb, run_id, analyst="bob", decision="denied")
     run = store.get_run(run_id)
     assert run.status == "failed"
-    assert "revoke: ca.revoke needs an approval and no approval gate before it in this run was approved" in run.error
+    assert "revoke: ca.revoke needs an approval and no approval gate its when: requires was approved" in run.error
     assert fakes["ca"].revoke_calls == 0 and fakes["ca"].revoked == {}
+
+
+@pytest.mark.parametrize(
+    ("contain_when", "revoke_when", "revokes"),
+    [
+        ("true", "{{ not steps.gate.approved }}", None),  # forced past validate: the guard requires no gate
+        ("true", "{{ steps.gate.approved or steps.other.approved }}", None),
+        ("{{ steps.gate.approved }}", "true", 0),  # the block is skipped
+        ("{{ steps.other.approved }}", "true", 1),  # the guard names the approved gate: it runs
+    ],
+)
+async def test_another_gates_approval_does_not_stand_in_for_the_one_the_guard_names(
+    env, contain_when: str, revoke_when: str, revokes: int | None
+) -> None:
+    """Gate "other" is approved; gate "gate" is skipped (its when is false, so it reads approved: false and
+    the run goes on). A revoke whose guard does not require an approved gate is refused at run time, the
+    approval of a gate its guard does not name does not count."""
+    runner, store, fakes = env
+    pb = book(f"""
+  - {{id: other, approval: {{roles: [soc-tier2], expires: 1h}}}}
+  - {{id: gate, when: "{{{{ alert.id == 'never' }}}}", approval: {{roles: [soc-tier2], expires: 1h}}}}
+  - id: contain
+    when: "{contain_when}"
+    parallel:
+      - {{id: revoke, action: ca.revoke, when: "{revoke_when}", with: {{serial: "0a1b", expect: {{sha1: "{{{{ alert.sha1 }}}}"}}}}}}
+""")
+    run_id = await runner().start(pb, fk.make_alert())
+    await runner().decide(pb, run_id, analyst="bob", decision="approved")
+    run = store.get_run(run_id)
+    if revokes is None:
+        assert run.status == "failed", run
+        assert "revoke: ca.revoke needs an approval and no approval gate its when: requires was approved" in run.error
+        assert fakes["ca"].revoke_calls == 0 and fakes["ca"].revoked == {}
+    else:
+        assert run.status == "completed", run
+        assert fakes["ca"].revoke_calls == revokes
 
 
 async def test_an_action_that_needs_approval_and_has_no_gate_is_refused_and_a_dry_run_plans_a_gated_one(
@@ -299,3 +335,38 @@ async def test_an_effect_that_does_not_read_back_fails_the_run_and_resume_writes
     assert deaf.block_calls == 2 and deaf.addresses == {"203.0.113.9"}
     effect = store.run_effects(run_id)[0]
     assert effect.changed and effect.verified
+
+
+async def test_a_gate_beside_the_action_in_a_parallel_block_is_not_before_it(env) -> None:
+    """Forced past validate: the gate and the revoke are siblings, so the gate is not before the revoke, even
+    once it is approved and its output says so; the runner refuses the revoke."""
+    runner, store, fakes = env
+    pb = book("""
+  - id: both
+    parallel:
+      - {id: gate, approval: {roles: [soc-tier2], expires: 1h}}
+      - {id: revoke, action: ca.revoke, when: "{{ steps.gate is defined and steps.gate.approved }}", with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}
+""")
+    run_id = await runner().start(pb, fk.make_alert())
+    await runner().decide(pb, run_id, analyst="bob", decision="approved")
+    assert fakes["ca"].revoke_calls == 0 and fakes["ca"].revoked == {}
+    assert store.approval(run_id, "gate").status == "approved"  # the gate itself was approved
+
+
+async def test_a_gate_in_an_earlier_parallel_block_is_before_the_action(env) -> None:
+    """The counterpart: a gate inside an earlier block is before the revoke, which then runs."""
+    runner, store, fakes = env
+    pb = book("""
+  - id: first
+    parallel:
+      - {id: gate, approval: {roles: [soc-tier2], expires: 1h}}
+      - {id: note, action: test.echo, with: {value: 1}}
+  - id: second
+    when: "{{ steps.gate.approved }}"
+    parallel:
+      - {id: revoke, action: ca.revoke, when: "{{ steps.gate.approved }}", with: {serial: "0a1b", expect: {sha1: "{{ alert.sha1 }}"}}}
+""")
+    run_id = await runner().start(pb, fk.make_alert())
+    await runner().decide(pb, run_id, analyst="bob", decision="approved")
+    run = store.get_run(run_id)
+    assert fakes["ca"].revoke_calls == 1 and run.status == "completed", run  # the gate of an earlier step

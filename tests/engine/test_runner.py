@@ -10,7 +10,7 @@ import pytest
 
 from certsoar.playbook import parse_playbook
 from certsoar.runner import Runner
-from certsoar.store import RunStore
+from certsoar.store import RunStatus, RunStore, StepStatus
 
 
 def book(steps_yaml: str, extra: str = "") -> object:
@@ -38,10 +38,10 @@ async def test_when_false_skips_and_later_steps_see_it(env) -> None:
 """)
     run_id = await runner.start(pb, fk.make_alert())
     steps = {s.step_id: s for s in store.steps(run_id)}
-    assert steps["b"].status == "skipped"
+    assert steps["b"].status is StepStatus.SKIPPED and steps["a"].status is StepStatus.COMPLETED  # typed rows
     assert steps["c"].output == {"value": True}
     assert "b" not in fk.CALLS
-    assert store.get_run(run_id).status == "completed"
+    assert store.get_run(run_id).status is RunStatus.COMPLETED
 
 
 async def test_native_values_flow_between_steps(env) -> None:

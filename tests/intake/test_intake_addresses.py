@@ -80,3 +80,15 @@ def test_no_zone_id_survives_intake(address: object, zone: str) -> None:
     except AlertError:
         return  # refused whole is fine too: nothing of it travels on
     assert alert.dst_ip == str(address)
+
+
+def test_splunk_src_and_dest_may_name_hosts() -> None:
+    """CIM ``src``/``dest`` hold an address or a host name: a name is never taken for an address, and a
+    client's name is the alert's host when no host field says otherwise."""
+    document = json.loads((INTAKE / "splunk" / "notable-export.json").read_text())
+    del document["result"]["orig_host"]
+    document["result"].update(src="ws-0137.corp.example", dest="cdn-update.net")
+    alert = load_alert(json.dumps(document))
+    assert (alert.host, alert.src_ip, alert.dst_ip) == ("ws-0137.corp.example", None, None)
+    document["result"].update(src_ip="10.20.0.37", src="ws-0137.corp.example")
+    assert load_alert(json.dumps(document)).src_ip == "10.20.0.37"

@@ -143,6 +143,7 @@ async def test_revoke_publishes_a_crl_that_openssl_honours(make_ca: MakeCa, lab_
     assert status.crl_next_update - datetime.now(timezone.utc) > timedelta(days=6)
     assert "Revoked" in status.evidence["openssl_ca_status"]
     assert status.evidence["crl_sha256"] == hashlib.sha256(lab_copy.crl.read_bytes()).hexdigest()
+    assert "signature valid; serial listed (reason keyCompromise, revoked " in status.evidence["crl_check"]
     assert status.evidence["index_line"].startswith("R\t")
 
     cli = _openssl("ca", "-config", "openssl.cnf", "-status", ROGUE, cwd=lab_copy.ca_dir)

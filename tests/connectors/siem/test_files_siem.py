@@ -256,3 +256,17 @@ def test_arbitrary_json_records_never_crash(tmp_path, records):
     )
     assert s.last_stats.records == len(records)
     assert all(e.matched for e in events)
+
+
+@pytest.mark.parametrize("logged", ["fe80::1%eth0", "FE80:0:0::1", "fe80::1%x\n}"])
+async def test_a_logged_address_is_matched_by_its_value_as_intake_keeps_it(tmp_path, logged):
+    """Intake keeps an alert's address without its zone id and in compressed form (certsoar.addresses); the
+    SIEM reads a record's address the same way, so a related connection is not missed over its spelling."""
+    log = tmp_path / "conn.jsonl"
+    record = {"ts": EPOCH, "id.orig_h": "10.20.0.37", "id.resp_h": logged, "id.resp_p": 443, "server_name": "x.test"}
+    log.write_text(json.dumps(record) + "\n")
+    s = siem(tmp_path, log)
+    [event] = await s.search(query(ip=["fe80::1"]))
+    assert event.dst_ip == "fe80::1"
+    [by_server] = await s.search(query(server=["[fe80::1]:443"]))
+    assert by_server.dst_ip == "fe80::1"
