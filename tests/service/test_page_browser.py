@@ -1,5 +1,5 @@
-"""The approval page in a real browser (Debian's chromium driven by Selenium) against the page served by
-uvicorn on a loopback port, on a real lab run waiting for approval: alice logs in, sees the rule and the
+"""The approval page in a real browser (Debian's chromium driven by Selenium) against `certsoar serve`
+on a loopback port, on a real lab run waiting for approval: alice logs in, sees the rule and the
 planned containment, approves and sees the verified outcome; bob (soc-tier1) sees no approve button and his
 forged POST is refused."""
 
@@ -47,13 +47,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def served(page_lab: PageLab) -> Iterator[str]:  # noqa: F811
-    """The page served by uvicorn in its own process on a free loopback port; its base URL."""
+    """`certsoar serve` in its own process on a free loopback port; its base URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
-    env["CERTSOAR_CONFIG"] = str(page_lab.config)
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "page_server:app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=Path(__file__).parent,
+        [sys.executable, "-m", "certsoar", "serve", "--config", str(page_lab.config)]
+        + ["--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
