@@ -23,6 +23,7 @@ code only at the edge (the runner and the CLI). Every class carries its exit cod
     │   ├── ScopeError          (2) a valid credential without the scope the request needs
     │   └── RateLimited         (2) too many refused attempts from one address
     ├── QueueFull               (1) the service's run queue is full (try again later)
+    ├── SignatureError          (1) a signed request (Slack's) whose signature does not hold
     ├── AuditError              (1) the audit log's hash chain does not verify
     ├── ActionError             (1) a step that failed for a reason of its own
     └── ConnectorError          (1) a connector call that failed

@@ -14,6 +14,12 @@ TICKET_ACTIONS = ("ticket.open",)
 
 
 def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
+    """The run object, read in one snapshot of the store and checked against the audit log."""
+    with store.snapshot():
+        return _run_view(store, run_id)
+
+
+def _run_view(store: RunStore, run_id: str) -> dict[str, Any]:
     run = store.get_run(run_id)
     steps = store.steps(run_id)
     verdict = None

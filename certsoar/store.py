@@ -362,6 +362,19 @@ class RunStore:
         self.db.execute("COMMIT")
         self._anchor_audit_head()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside the block see one state of the store (one read transaction): rows read one after
+        another (a run, then its audit records) cannot straddle another process's commit."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
     # runs ---------------------------------------------------------------
     def create_run(
         self,
@@ -446,7 +459,13 @@ class RunStore:
             db,
             run_id,
             "run.created",
-            {**(audit_data or {}), "playbook": playbook, "trigger": trigger, "alert_id": alert_id},
+            {
+                **(audit_data or {}),
+                "playbook": playbook,
+                "trigger": trigger,
+                "alert_id": alert_id,
+                "status": str(status),
+            },
         )
         if owner is not None:
             self._take_lease(db, run_id, owner, now)
@@ -985,7 +1004,9 @@ class RunStore:
         verified: set[str] = set()
         for rec in self._audited(run.id, "%", "status and effects"):
             data, event = _loads(rec["data"]), rec["event"]
-            if event in ("run.created", "run.resumed"):
+            if event == "run.created":  # created running (the CLI) or queued (the service)
+                status = (data.get("status", RunStatus.RUNNING), None)
+            elif event == "run.resumed":
                 status = (RunStatus.RUNNING, None)
             elif event == "run.status":
                 status = (data.get("status"), data.get("error"))

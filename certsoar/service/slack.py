@@ -179,7 +179,19 @@ def _refused(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"detail": reason}, status_code=status)
 
 
-@router.post("/v1/slack/interactions", status_code=200, response_model=None)
+@router.post(
+    "/v1/slack/interactions",
+    status_code=200,
+    response_model=None,
+    summary="Approve/Deny clicks from Slack (signed by Slack with the signing secret)",
+    responses={
+        400: {"description": "A payload that is not a block_actions click, or a response_url off Slack"},
+        401: {"description": "A missing, wrong, stale, future or replayed signature: nothing decided"},
+        404: {"description": "service.slack.signing_secret is not set: Slack interactions are off"},
+        413: {"description": "A body over 256 KiB"},
+        415: {"description": "Not application/x-www-form-urlencoded"},
+    },
+)
 async def interactions(request: Request, background: BackgroundTasks) -> Response:
     """Slack's interactivity request URL: Approve / Deny clicks on approval requests."""
     config: Config = request.app.state.config

@@ -85,10 +85,7 @@ async def post_json(
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Retryable), stop=stop_after_attempt(attempts), wait=_wait, reraise=True
         )
-        async for attempt in retrying:
-            with attempt:
-                return await once(client)
-    raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+        return await retrying(once, client)
 
 
 def _reference(value: str | None) -> str | None:

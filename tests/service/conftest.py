@@ -113,7 +113,9 @@ class Service:
         deadline = time.monotonic() + timeout
         with self.client("reader") as c:
             while True:
-                run = c.get(f"/v1/runs/{run_id}").json()
+                answer = c.get(f"/v1/runs/{run_id}")
+                assert answer.status_code == 200, (answer.status_code, answer.text)
+                run = answer.json()
                 if run["status"] in statuses:
                     return dict(run)
                 assert time.monotonic() < deadline, f"run {run_id} stayed {run['status']}"
