@@ -97,13 +97,22 @@ def browser() -> Iterator[object]:
 
 def navigates(driver, act: Callable[[], object], timeout: float = 180) -> None:  # type: ignore[no-untyped-def]
     """Do ``act`` (a click, a form submitted) and wait until the browser has left the page it was on."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
     act()
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(page))
+
+    def left(_: object) -> bool:
+        # chromium reports a node of a document it has left as stale, or as "does not belong to the document"
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, timeout).until(left)
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
