@@ -396,20 +396,22 @@ class RunStore:
         process can execute it before its creator does. ``status=QUEUED`` (the service) persists an
         accepted run for a worker to start; ``audit_data`` adds to its audit record (who submitted it).
         """
-        with self.transaction() as db:
-            return self._insert_run(
-                db,
-                playbook=playbook,
-                alert_id=alert_id,
-                trigger=trigger,
-                alert=alert,
-                requester=requester,
-                dry_run=dry_run,
-                definition=definition,
-                owner=owner,
-                status=status,
-                audit_data=audit_data,
-            )
+        return self.create_runs(
+            [
+                {
+                    "playbook": playbook,
+                    "alert_id": alert_id,
+                    "trigger": trigger,
+                    "alert": alert,
+                    "requester": requester,
+                    "dry_run": dry_run,
+                    "definition": definition,
+                    "owner": owner,
+                    "status": status,
+                    "audit_data": audit_data,
+                }
+            ]
+        )[0]
 
     def create_runs(self, runs: list[dict[str, Any]]) -> list[tuple[str, bool]]:
         """Create several runs (each the keyword arguments of ``create_run``) in one transaction: one
