@@ -7,6 +7,7 @@ import asyncio
 import fcntl
 import os
 import tempfile
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -68,6 +69,28 @@ async def locked(path: Path, *, timeout: float, connector: str = "", shared: boo
             os.close(fd)  # closing the last descriptor releases the flock
     finally:
         process_lock.release()
+
+
+@contextmanager
+def locked_between_processes(path: Path, *, timeout: float) -> Iterator[None]:
+    """Hold the exclusive ``flock`` of ``lock_file_for(path)`` for the block, for synchronous code that
+    runs once per process (opening the run store). Waiting longer than ``timeout`` raises TimeoutError."""
+    lock_path = lock_file_for(path.absolute())
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{path}: locked by another process for {timeout:g}s") from None
+                time.sleep(_LOCK_POLL_SECONDS)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _open_lock_file(lock_path: Path, *, shared: bool, connector: str) -> int | None:

@@ -35,6 +35,7 @@ from certsoar.audit import (
     write_anchor,
 )
 from certsoar.errors import ApprovalError, AuditError, RunBusy, RunError, RunNotFound
+from certsoar.fileio import locked_between_processes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -324,7 +325,10 @@ class RunStore:
                 self.db = sqlite3.connect(
                     self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
                 )
-                self.db.execute("PRAGMA journal_mode=WAL")
+                # Switching to WAL does not wait out the busy timeout: concurrent first opens take turns.
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    with locked_between_processes(Path(self.path), timeout=BUSY_SECONDS):
+                        self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
             self.db.execute("SELECT count(*) FROM runs").fetchone()
