@@ -113,6 +113,11 @@ CREATE TABLE IF NOT EXISTS run_effects (
     evidence TEXT,
     PRIMARY KEY (run_id, key)
 );
+CREATE TABLE IF NOT EXISTS watermarks (
+    source TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time TEXT NOT NULL,
@@ -590,6 +595,26 @@ class RunStore:
     def lease(self, run_id: str) -> Lease | None:
         """The live lease on the run: who executes it now."""
         return self._holder(self.db, run_id, utcnow())
+
+    # watermarks ---------------------------------------------------------
+    def watermark(self, source: str) -> str | None:
+        """How far a sweep has read ``source`` (a CA's issued list, a SIEM): the value its last
+        successful sweep recorded, or None when none has."""
+        row = self.db.execute("SELECT value FROM watermarks WHERE source=?", (source,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_watermarks(self, marks: dict[str, str], *, db: sqlite3.Connection | None = None) -> None:
+        """Record how far a sweep has read each source, all at once (inside ``db``'s transaction when given)."""
+        if db is None:
+            with self.transaction() as tx:
+                self.set_watermarks(marks, db=tx)
+            return
+        now = utcnow().isoformat()
+        db.executemany(
+            "INSERT INTO watermarks(source, value, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT(source) DO UPDATE SET value=excluded.value, updated=excluded.updated",
+            [(source, value, now) for source, value in marks.items()],
+        )
 
     # journal ------------------------------------------------------------
     def record_step(

@@ -31,3 +31,27 @@ def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> Non
         assert [p.exitcode for p in procs] == [0] * opener_count, f"trial {trial}"
         with RunStore(path, read_only=True) as store:
             assert len(store.list_runs()) == opener_count
+
+
+def test_watermarks_are_recorded_per_source_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    with RunStore(path) as store:
+        assert store.watermark("ca:lab") is None
+        store.set_watermarks({"ca:lab": "0A", "siem:files": "2026-12-01T00:00:00+00:00"})
+        store.set_watermarks({"ca:lab": "1F"})
+    with RunStore(path, read_only=True) as store:
+        assert store.watermark("ca:lab") == "1F"
+        assert store.watermark("siem:files") == "2026-12-01T00:00:00+00:00"
+        assert store.watermark("ca:other") is None
+
+
+def test_a_failed_transaction_moves_no_watermark(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        store.set_watermarks({"ca:lab": "0A"})
+        try:
+            with store.transaction() as db:
+                store.set_watermarks({"ca:lab": "FF"}, db=db)
+                raise RuntimeError("the sweep failed before it finished")
+        except RuntimeError:
+            pass
+        assert store.watermark("ca:lab") == "0A"
