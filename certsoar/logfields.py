@@ -113,6 +113,42 @@ CERTSOAR_ALERT = LogFields(  # the ``generic`` alert format: CertificateAlert's 
     sha256=("sha256",),
     sha1=("sha1",),
 )
+ZEEK_FILE_ID = "id"
+"""x509.log's file id in Zeek before the ``fingerprint`` field (3.x): one sighting of a certificate, not its
+identity; ssl.log of those versions names the chain by these ids in ``cert_chain_fuids``, leaf first."""
+ZEEK_CHAIN_FILE_IDS = ("cert_chain_fuids",)
+ZEEK_DOTTED = (
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    *(
+        f"certificate.{name}"
+        for name in (
+            "version",
+            "serial",
+            "subject",
+            "issuer",
+            "not_valid_before",
+            "not_valid_after",
+            "key_alg",
+            "sig_alg",
+            "key_type",
+            "key_length",
+            "exponent",
+            "curve",
+        )
+    ),
+    "san.dns",
+    "san.uri",
+    "san.email",
+    "san.ip",
+    "basic_constraints.ca",
+    "basic_constraints.path_len",
+)
+"""Zeek's dotted column names that pipelines which cannot store dots in keys (Elastic's dedot processor,
+HELK/Mordor-style datasets) write with underscores: ``id_orig_h``, ``certificate_subject``."""
+
 FORMATS = (ZEEK_SSL, ZEEK_X509, SURICATA_TLS, ECS_TLS, SPLUNK_CIM, CERTSOAR_ALERT)
 CONCEPTS = tuple(f.name for f in fields(LogFields))
 
