@@ -6,7 +6,9 @@ Windows events have their own tables in certsoar.windows_events.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,14 @@ ZEEK_FILE_ID = "id"
 """x509.log's file id in Zeek before the ``fingerprint`` field (3.x): one sighting of a certificate, not its
 identity; ssl.log of those versions names the chain by these ids in ``cert_chain_fuids``, leaf first."""
 ZEEK_CHAIN_FILE_IDS = ("cert_chain_fuids",)
+_ZEEK_FILE_ID_SHAPE = re.compile(r"F[0-9A-Za-z]{8,30}")
+
+
+def is_zeek_file_id(value: Any) -> bool:
+    """A Zeek file id (``FmdCSp2lqPdPDHXtXl``): tells an old x509 record's ``id`` from any other record's."""
+    return isinstance(value, str) and _ZEEK_FILE_ID_SHAPE.fullmatch(value) is not None
+
+
 ZEEK_DOTTED = (
     "id.orig_h",
     "id.orig_p",

@@ -196,3 +196,22 @@ def test_the_siem_reads_dedotted_current_zeek_ssl(tmp_path: Path) -> None:
         alert.dst_port,
         alert.sni,
     )
+
+
+def test_a_dotted_key_wins_over_its_underscore_spelling() -> None:
+    record = records("x509.zeek3.json")[1]
+    both = {**record, "certificate_subject": "CN=forged.example"}
+    alert = load_alert(json.dumps(both).encode())
+    assert alert.logged_certificate is not None
+    assert alert.logged_certificate.subject == record["certificate.subject"]
+
+
+def test_an_id_that_is_no_zeek_file_id_does_not_make_an_x509_record(tmp_path: Path) -> None:
+    other = {"id": "alert-7", "time": "2017-07-14T02:41:38Z", "certificate": {"serial": "0A", "subject": "CN=x"}}
+    with pytest.raises(AlertError, match="not zeek-x509: no #fields header or _path/fingerprint"):
+        load_alert(json.dumps(other).encode(), format="zeek-x509")
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "events.json").write_text(json.dumps({**other, "ts": CAPTURE_START + 98}) + "\n")
+    [event] = search(folder, {"serial": ["0A"]})
+    assert event.kind != "x509" and event.source.endswith("(jsonl)")

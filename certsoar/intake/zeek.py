@@ -10,12 +10,12 @@ from certsoar.intake.build import build_alert
 from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.intake.values import Fields
-from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID, ZEEK_SSL, ZEEK_X509
+from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID, ZEEK_SSL, ZEEK_X509, is_zeek_file_id
 
-# (keys of which one must be present, a key or a key prefix that must be present too)
+# (a key that must be present, a key or a key prefix that must be present too)
 _SHAPE = {
-    "x509": (("fingerprint", ZEEK_FILE_ID), "certificate."),  # Zeek before `fingerprint` logged the file `id`
-    "ssl": (("uid",), "id.resp_h"),
+    "x509": ("fingerprint", "certificate."),
+    "ssl": ("uid", "id.resp_h"),
 }
 _MISSING = {
     "x509": "no #fields header or _path/fingerprint (or id)/certificate.* keys",
@@ -24,8 +24,9 @@ _MISSING = {
 
 
 def _fits_shape(flat: dict, path: str) -> bool:
-    keys, other = _SHAPE[path]
-    if not any(key in flat for key in keys):
+    key, other = _SHAPE[path]
+    # Zeek before the fingerprint field names an x509 record by its file id
+    if key not in flat and not (path == "x509" and is_zeek_file_id(flat.get(ZEEK_FILE_ID))):
         return False
     return any(name.startswith(other) for name in flat) if other.endswith(".") else other in flat
 

@@ -18,7 +18,7 @@ from certsoar.correlation.identity import (
     parse_server,
     short_host,
 )
-from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID, in_any_format, servers_in_any_format
+from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID, in_any_format, is_zeek_file_id, servers_in_any_format
 
 # the formats intake reads too (certsoar.logfields), then names only seen in logs: generic JSON lines,
 # Zeek known_certs, ECS x509 outside tls, and the win.* keys of Windows events (connectors/siem/windows.py)
@@ -160,7 +160,7 @@ CERTIFICATE_KINDS = ("sha256", "sha1", "spki", "serial", "serial_issuer")
 def certificate_file_id(record: dict[str, Any], fmt: str) -> str | None:
     """The file id of a Zeek x509 record that has one (Zeek before the ``fingerprint`` field)."""
     value = record.get(ZEEK_FILE_ID) if fmt == "zeek-x509" else None
-    return value if isinstance(value, str) and value else None
+    return value if is_zeek_file_id(value) else None
 
 
 def chain_file_ids(record: dict[str, Any]) -> list[str]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.connectors.siem.windows import normalize_windows
 from certsoar.errors import ConnectorError
-from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID
+from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID, is_zeek_file_id
 from certsoar.logformats import flatten, read_zeek_tsv, zeek_dotted
 
 LOG_SUFFIXES = (".log", ".json", ".jsonl", ".ndjson")
@@ -71,7 +71,7 @@ def _classify_json(data: dict[str, Any]) -> str:
         return f"suricata-{data['event_type']}"
     if isinstance(data.get("_path"), str):
         return f"zeek-{data['_path']}"
-    if ("fingerprint" in data or ZEEK_FILE_ID in data) and "certificate.serial" in data:
+    if ("fingerprint" in data or is_zeek_file_id(data.get(ZEEK_FILE_ID))) and "certificate.serial" in data:
         return "zeek-x509"
     if "cert_chain_fps" in data or ZEEK_CHAIN_FILE_IDS[0] in data or ("id.resp_h" in data and "server_name" in data):
         return "zeek-ssl"
