@@ -17,7 +17,8 @@ from certsoar.connectors.siem import Siem, SiemEvent, SiemQuery, search_with_war
 from certsoar.context import ActionContext
 from certsoar.correlation.burst import Incident, decide, exclude, incidents_from_events
 from certsoar.correlation.identity import format_server
-from certsoar.correlation.traffic import Beacon, TrafficStat, measure
+from certsoar.correlation.periodicity import Beacon
+from certsoar.correlation.traffic import TrafficStat, measure
 from certsoar.registry import action
 from certsoar.timeparse import parse_duration
 

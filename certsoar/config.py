@@ -237,9 +237,16 @@ class TrafficChange(_Strict):
     ratio: float = 3.0
     bytes_floor: int = Field(default=10 * 1024 * 1024, description="Bytes out per hour below which no spike counts.")
     connections_floor: int = Field(default=50, description="Connections per hour below which no spike counts.")
-    beacon_min_connections: int = 10
+    beacon_min_connections: int = Field(
+        default=20,
+        ge=3,
+        description="Connections of one client to one server after first-seen a beacon needs at least.",
+    )
     beacon_max_cv: float = Field(
-        default=0.2, description="Inter-arrival coefficient of variation below which it is beaconing."
+        default=0.3,
+        gt=0,
+        description="Robust coefficient of variation (1.4826 · MAD / median) of the gaps between check-ins below "
+        "which the series beacons: 0.3 tolerates sleep jitter up to about 60 %.",
     )
 
 

@@ -6,7 +6,9 @@ Windows events have their own tables in certsoar.windows_events.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,50 @@ CERTSOAR_ALERT = LogFields(  # the ``generic`` alert format: CertificateAlert's 
     sha256=("sha256",),
     sha1=("sha1",),
 )
+ZEEK_FILE_ID = "id"
+"""x509.log's file id in Zeek before the ``fingerprint`` field (3.x): one sighting of a certificate, not its
+identity; ssl.log of those versions names the chain by these ids in ``cert_chain_fuids``, leaf first."""
+ZEEK_CHAIN_FILE_IDS = ("cert_chain_fuids",)
+_ZEEK_FILE_ID_SHAPE = re.compile(r"F[0-9A-Za-z]{8,30}")
+
+
+def is_zeek_file_id(value: Any) -> bool:
+    """A Zeek file id (``FmdCSp2lqPdPDHXtXl``): tells an old x509 record's ``id`` from any other record's."""
+    return isinstance(value, str) and _ZEEK_FILE_ID_SHAPE.fullmatch(value) is not None
+
+
+ZEEK_DOTTED = (
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    *(
+        f"certificate.{name}"
+        for name in (
+            "version",
+            "serial",
+            "subject",
+            "issuer",
+            "not_valid_before",
+            "not_valid_after",
+            "key_alg",
+            "sig_alg",
+            "key_type",
+            "key_length",
+            "exponent",
+            "curve",
+        )
+    ),
+    "san.dns",
+    "san.uri",
+    "san.email",
+    "san.ip",
+    "basic_constraints.ca",
+    "basic_constraints.path_len",
+)
+"""Zeek's dotted column names that pipelines which cannot store dots in keys (Elastic's dedot processor,
+HELK/Mordor-style datasets) write with underscores: ``id_orig_h``, ``certificate_subject``."""
+
 FORMATS = (ZEEK_SSL, ZEEK_X509, SURICATA_TLS, ECS_TLS, SPLUNK_CIM, CERTSOAR_ALERT)
 CONCEPTS = tuple(f.name for f in fields(LogFields))
 

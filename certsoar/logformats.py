@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from certsoar.logfields import ZEEK_DOTTED
 from certsoar.timeparse import as_utc
 
 # --- time ------------------------------------------------------------------------------------
@@ -48,6 +49,17 @@ def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def zeek_dotted(flat: dict[str, Any]) -> dict[str, Any]:
+    """A flattened record with Zeek's dotted names restored where it spells them with underscores
+    (``id_orig_h`` → ``id.orig_h``); a dotted name the record already has wins."""
+    restored = {
+        dotted: flat[underscored]
+        for dotted in ZEEK_DOTTED
+        if dotted not in flat and (underscored := dotted.replace(".", "_")) in flat
+    }
+    return {**flat, **restored} if restored else flat
 
 
 # --- Zeek TSV --------------------------------------------------------------------------------

@@ -567,7 +567,7 @@ async def test_traffic_change_fires_for_the_mimicry_servers(built: tuple[lab.Lab
     assert client.fired and client.baseline_median > 0 and client.z is not None and client.z > TrafficChange().z
     assert [(b.client, b.server) for b in out.beaconing] == [(MIMICRY_CLIENT, c2)]
     beacon = out.beaconing[0]
-    assert beacon.connections >= 10 and beacon.cv < 0.2 and 540 < beacon.mean_interval_s < 660
+    assert beacon.new and beacon.connections >= 20 and beacon.cv < 0.2 and 540 < beacon.period_s < 660
     assert "conn.log (zeek-conn)" in out.sources
 
 

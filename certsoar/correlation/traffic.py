@@ -5,13 +5,13 @@ client→server per hour, connections per hour), the observed value is the busie
 the baseline is every hour of the trailing baseline before t0 that the logs cover (hours without traffic
 count as 0). It fires when the robust z-score (x - median) / (1.4826 · MAD) reaches ``z`` (MAD 0: no z, the
 ratio decides) or x / max(median, 1) reaches ``ratio``, and only when x is at least the absolute floor.
-Beaconing: at least ``beacon_min_connections`` client→server connections whose inter-arrival times vary
-less than ``beacon_max_cv`` (coefficient of variation).
+
+Beaconing (certsoar.correlation.periodicity) needs no baseline: a client→server series after t0 that is
+periodic. It is not new, and does not fire, when the same pair already polled at a similar period before t0.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 from collections import defaultdict
@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from certsoar.config import TrafficChange
 from certsoar.connectors.siem import SiemEvent
 from certsoar.correlation.identity import format_server
+from certsoar.correlation.periodicity import Beacon, find_beacon
 from certsoar.timeparse import parse_duration
 
 Metric = Literal["bytes_out_per_hour", "connections_per_hour"]
@@ -47,16 +48,6 @@ class TrafficStat(BaseModel):
     upload_ratio: float | None = Field(
         default=None, description="Bytes out / bytes in after first-seen (bytes metric only)."
     )
-
-
-class Beacon(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    client: str
-    server: str
-    connections: int
-    mean_interval_s: float
-    cv: float = Field(description="Coefficient of variation of the inter-arrival times.")
 
 
 def median_and_mad(values: Sequence[float]) -> tuple[float, float]:
@@ -85,25 +76,6 @@ def assess(
         ratio=round(times, 3),
         fired=bool(spiked and observed >= floor),
         baseline_hours=len(baseline or ()),
-    )
-
-
-def beacon(
-    client: str, server: str, times: Iterable[datetime], *, min_connections: int, max_cv: float
-) -> Beacon | None:
-    """A Beacon when the connections are many and regular enough, else None."""
-    ordered = sorted(times)
-    if len(ordered) < max(min_connections, 3):
-        return None
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(ordered)]
-    mean = statistics.fmean(gaps)
-    if mean <= 0:
-        return None
-    cv = statistics.pstdev(gaps) / mean
-    if cv >= max_cv:
-        return None
-    return Beacon(
-        client=client, server=server, connections=len(ordered), mean_interval_s=round(mean, 3), cv=round(cv, 4)
     )
 
 
@@ -216,17 +188,22 @@ def measure(
     wanted_servers, wanted_clients = set(servers), set(clients)
     for server in wanted_servers:
         for event in by_server.get(server, []):
-            if event.src_ip in wanted_clients and t0 <= event.time < t0 + after:
+            if event.src_ip in wanted_clients and event.time < t0 + after:
                 pairs[(event.src_ip, server)].append(event.time)
     beacons: list[Beacon] = []
     for (client, server), times in sorted(pairs.items()):
-        found = beacon(
-            client, server, times, min_connections=limits.beacon_min_connections, max_cv=limits.beacon_max_cv
+        found = find_beacon(
+            client,
+            server,
+            after_t0=[t for t in times if t >= t0],
+            before_t0=[t for t in times if t < t0],
+            min_connections=limits.beacon_min_connections,
+            max_cv=limits.beacon_max_cv,
         )
         if found:
             beacons.append(found)
     fired = [s for s in server_stats + client_stats if s.fired]
-    changed = bool(fired or beacons)
+    changed = bool(fired or any(b.new for b in beacons))
     return TrafficResult(
         changed=changed,
         reason=_reason(changed, fired, beacons, upload_heavy, t0, coverage, servers, limits),
@@ -270,11 +247,7 @@ def _reason(
             elif stat.baseline_median >= 1:
                 against += f", {stat.ratio:.1f}x"
         parts.append(f"{stat.key} peaked at {_amount(stat.metric, stat.observed)} ({against})")
-    for found in beacons:
-        parts.append(
-            f"{found.client} -> {found.server} beacons: {found.connections} connections every "
-            f"{found.mean_interval_s:.0f} s (CV {found.cv:.2f})"
-        )
+    parts.extend(found.describe() for found in beacons if found.new)
     head = "traffic changed after first-seen " if changed else "no traffic change after first-seen "
     text = (
         head
@@ -287,4 +260,7 @@ def _reason(
     )
     if upload_heavy:
         text += "; upload-heavy (more bytes out than in): " + ", ".join(upload_heavy)
+    established = [found.describe() for found in beacons if not found.new]
+    if established:
+        text += "; not new: " + "; ".join(established)
     return text

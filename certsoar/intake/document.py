@@ -15,7 +15,7 @@ from typing import Any, Literal
 from certsoar.alert import MAX_ALERT_BYTES
 from certsoar.errors import AlertError
 from certsoar.intake.winxml import parse_event_xml
-from certsoar.logformats import flatten, read_zeek_tsv
+from certsoar.logformats import flatten, read_zeek_tsv, zeek_dotted
 
 MAX_JSON_DEPTH = 32
 PEM_MARKER = "-----BEGIN CERTIFICATE-----"
@@ -106,7 +106,7 @@ def _json_document(raw: bytes, text: str) -> Document:
             )
     if not isinstance(value, dict):
         return Document(raw, "json", text=text, problem="alert must be a JSON object")
-    return Document(raw, "json", text=text, obj=value, flat=flatten(value))
+    return Document(raw, "json", text=text, obj=value, flat=zeek_dotted(flatten(value)))
 
 
 def _depth(value: Any) -> int:

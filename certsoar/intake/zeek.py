@@ -10,18 +10,23 @@ from certsoar.intake.build import build_alert
 from certsoar.intake.common import connection_fields, fallback_id, needs_json
 from certsoar.intake.document import Document
 from certsoar.intake.values import Fields
-from certsoar.logfields import ZEEK_SSL, ZEEK_X509
+from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID, ZEEK_SSL, ZEEK_X509, is_zeek_file_id
 
+# (a key that must be present, a key or a key prefix that must be present too)
 _SHAPE = {
     "x509": ("fingerprint", "certificate."),
     "ssl": ("uid", "id.resp_h"),
 }
-_MISSING = {"x509": "no #fields header or _path/fingerprint keys", "ssl": "no #fields header or _path/uid keys"}
+_MISSING = {
+    "x509": "no #fields header or _path/fingerprint (or id)/certificate.* keys",
+    "ssl": "no #fields header or _path/uid keys",
+}
 
 
 def _fits_shape(flat: dict, path: str) -> bool:
     key, other = _SHAPE[path]
-    if key not in flat:
+    # Zeek before the fingerprint field names an x509 record by its file id
+    if key not in flat and not (path == "x509" and is_zeek_file_id(flat.get(ZEEK_FILE_ID))):
         return False
     return any(name.startswith(other) for name in flat) if other.endswith(".") else other in flat
 
@@ -116,9 +121,11 @@ def normalize_ssl(doc: Document, observed_at: datetime | None) -> CertificateAle
         "raw": _raw(doc),
         **hashes,
     }
-    return build_alert(
-        "zeek-ssl",
-        fields,
-        logged,
-        identity_hint="cert_chain_fps (empty when the session was TLS 1.3, which hides the certificate)",
+    file_ids = f.texts(*ZEEK_CHAIN_FILE_IDS)
+    hint = (
+        f"cert_chain_fps: Zeek before the x509 fingerprint field names the chain only by file ids "
+        f"({', '.join(file_ids[:3])[:200]}); raise the x509.log record whose id is {file_ids[0][:64]} instead"
+        if file_ids and not chain
+        else "cert_chain_fps (empty when the session was TLS 1.3, which hides the certificate)"
     )
+    return build_alert("zeek-ssl", fields, logged, identity_hint=hint)

@@ -16,7 +16,7 @@ import itertools
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
@@ -26,7 +26,13 @@ from pydantic import Field
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.siem import SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.events import event_kind, record_time, to_event
-from certsoar.connectors.siem.indicators import match, normalize_query
+from certsoar.connectors.siem.indicators import (
+    certificate_file_id,
+    certificate_only,
+    joined,
+    match,
+    normalize_query,
+)
 from certsoar.connectors.siem.readers import LogRecord, LogTooLarge, ScanStats, gzip_content_size, is_gzip, read_records
 from certsoar.connectors.siem.sources import find_sources
 from certsoar.errors import ConnectorUnavailable
@@ -62,6 +68,8 @@ class _Plan:
     wanted: dict[str, set[str]]
     kinds: frozenset[str] | None
     select_all: bool  # kinds given and no indicators: every event of those kinds
+    by_file_id: dict[str, list[str]] = field(default_factory=dict)
+    """Old Zeek x509 file ids whose record matched a certificate indicator → the kinds it matched."""
 
     @classmethod
     def of(cls, query: SiemQuery) -> "_Plan":
@@ -81,6 +89,8 @@ class _Plan:
         if self.select_all:
             return []
         hits = match(record.data, self.wanted)
+        if self.by_file_id:
+            hits += [kind for kind in joined(record.data, self.by_file_id) if kind not in hits]
         return hits or None
 
 
@@ -114,6 +124,8 @@ class FilesSiem:
     def _search(self, query: SiemQuery) -> SiemSearch:
         stats = ScanStats()
         plan = _Plan.of(query)
+        if certificate_only(plan.wanted):
+            plan = replace(plan, by_file_id=self._certificate_file_ids(plan))
         order = itertools.count()
         kept = _Earliest(query.limit, stats, order)
         for path in self.files(stats):
@@ -146,6 +158,27 @@ class FilesSiem:
         stats.warnings = list(dict.fromkeys(stats.warnings))
         self.last_stats = stats
         return SiemSearch(events=kept.events(), warnings=stats.warnings)
+
+    def _certificate_file_ids(self, plan: _Plan) -> dict[str, list[str]]:
+        """File ids of the x509 records (Zeek before the fingerprint field) that name the wanted certificate, at
+        any time: the ssl records of those versions carry the certificate only through them. What cannot be
+        read here is reported by the search itself."""
+        wanted = certificate_only(plan.wanted)
+        found: dict[str, list[str]] = {}
+        scratch = ScanStats()
+        for path in self.files(scratch):
+            signature = self._signature(path, scratch)
+            if signature is None:
+                continue
+            try:
+                for _, record in self._timed_records(path, scratch, signature):
+                    file_id = certificate_file_id(record.data, record.fmt)
+                    kinds = match(record.data, wanted) if file_id else []
+                    if file_id and kinds:
+                        found[file_id] = kinds
+            except (LogTooLarge, OSError, EOFError, zlib.error):
+                continue
+        return found
 
     def _signature(self, path: Path, stats: ScanStats) -> tuple[int, int] | None:
         """(size, mtime) of a file to read; None, with a warning, when it cannot be read or is too large."""

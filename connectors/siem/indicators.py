@@ -18,7 +18,7 @@ from certsoar.correlation.identity import (
     parse_server,
     short_host,
 )
-from certsoar.logfields import in_any_format, servers_in_any_format
+from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID, in_any_format, is_zeek_file_id, servers_in_any_format
 
 # the formats intake reads too (certsoar.logfields), then names only seen in logs: generic JSON lines,
 # Zeek known_certs, ECS x509 outside tls, and the win.* keys of Windows events (connectors/siem/windows.py)
@@ -149,3 +149,36 @@ def normalize_query(query: SiemQuery) -> dict[str, set[str]]:
 
 def match(record: dict[str, Any], wanted: dict[str, set[str]]) -> list[str]:
     return [kind for kind, values in wanted.items() if _values(record, kind) & values]
+
+
+# --- Zeek before the x509 fingerprint field: ssl.log names its chain only by x509.log file ids ----------------
+
+CERTIFICATE_KINDS = ("sha256", "sha1", "spki", "serial", "serial_issuer")
+"""Indicator kinds that name a certificate itself (not where or by whom it was seen)."""
+
+
+def certificate_file_id(record: dict[str, Any], fmt: str) -> str | None:
+    """The file id of a Zeek x509 record that has one (Zeek before the ``fingerprint`` field)."""
+    value = record.get(ZEEK_FILE_ID) if fmt == "zeek-x509" else None
+    return value if is_zeek_file_id(value) else None
+
+
+def chain_file_ids(record: dict[str, Any]) -> list[str]:
+    """The file ids an old Zeek ssl record names its certificate chain by (leaf first)."""
+    ids: list[str] = []
+    for name in ZEEK_CHAIN_FILE_IDS:
+        raw = record.get(name)
+        ids.extend(item for item in (raw if isinstance(raw, list) else [raw]) if isinstance(item, str) and item)
+    return ids
+
+
+def certificate_only(wanted: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {kind: values for kind, values in wanted.items() if kind in CERTIFICATE_KINDS}
+
+
+def joined(record: dict[str, Any], by_file_id: dict[str, list[str]]) -> list[str]:
+    """Certificate kinds a session carries through the x509 records its chain's file ids name."""
+    kinds: list[str] = []
+    for file_id in chain_file_ids(record):
+        kinds.extend(kind for kind in by_file_id.get(file_id, ()) if kind not in kinds)
+    return kinds

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.connectors.siem.windows import normalize_windows
 from certsoar.errors import ConnectorError
-from certsoar.logformats import flatten, read_zeek_tsv
+from certsoar.logfields import ZEEK_CHAIN_FILE_IDS, ZEEK_FILE_ID, is_zeek_file_id
+from certsoar.logformats import flatten, read_zeek_tsv, zeek_dotted
 
 LOG_SUFFIXES = (".log", ".json", ".jsonl", ".ndjson")
 GZIP_SUFFIX = ".gz"
@@ -70,9 +71,9 @@ def _classify_json(data: dict[str, Any]) -> str:
         return f"suricata-{data['event_type']}"
     if isinstance(data.get("_path"), str):
         return f"zeek-{data['_path']}"
-    if "fingerprint" in data and "certificate.serial" in data:
+    if ("fingerprint" in data or is_zeek_file_id(data.get(ZEEK_FILE_ID))) and "certificate.serial" in data:
         return "zeek-x509"
-    if "cert_chain_fps" in data or ("id.resp_h" in data and "server_name" in data):
+    if "cert_chain_fps" in data or ZEEK_CHAIN_FILE_IDS[0] in data or ("id.resp_h" in data and "server_name" in data):
         return "zeek-ssl"
     if "conn_state" in data and "id.orig_h" in data:
         return "zeek-conn"
@@ -84,7 +85,8 @@ def _json_record(obj: dict[str, Any]) -> LogRecord:
     if windows is not None:
         fmt, fields = windows
         return LogRecord({**flatten(obj), **fields}, f"windows-{fmt}")
-    return _known_certs(LogRecord(flatten(obj), _classify_json(obj)))
+    flat = zeek_dotted(flatten(obj))
+    return _known_certs(LogRecord(flat, _classify_json(flat)))
 
 
 def _known_certs(record: LogRecord) -> LogRecord:

@@ -7,7 +7,7 @@ import pytest
 
 from certsoar.config import TrafficChange
 from certsoar.connectors.siem import SiemEvent
-from certsoar.correlation.traffic import assess, beacon, hourly, measure, median_and_mad
+from certsoar.correlation.traffic import assess, hourly, measure, median_and_mad
 
 MB = 1024 * 1024
 T0 = datetime(2026, 5, 30, 10, 0, tzinfo=timezone.utc)
@@ -49,27 +49,6 @@ def test_robust_z_formula():
     assert (median, mad) == (3, 1)
     stat = assess("k", "connections_per_hour", 10, [1.0, 2, 3, 4, 100], z=3.5, ratio=100, floor=0)
     assert stat.z == pytest.approx((10 - 3) / 1.4826, abs=1e-3) and stat.fired
-
-
-# (case, gaps in seconds, connections, beacon?)
-BEACONS = [
-    ("regular every 60s", [60.0] * 20, True),
-    ("jittered ±5%", [60 + (3 if i % 2 else -3) for i in range(20)], True),
-    ("too few connections", [60.0] * 5, False),
-    ("irregular", [5, 300, 20, 900, 60, 1, 400, 30, 2000, 10, 45, 700], False),
-    ("all at once (zero gaps)", [0.0] * 20, False),
-]
-
-
-@pytest.mark.parametrize(("case", "gaps", "expected"), BEACONS, ids=[row[0] for row in BEACONS])
-def test_beacon_table(case, gaps, expected):
-    times = [T0]
-    for gap in gaps:
-        times.append(times[-1] + timedelta(seconds=gap))
-    found = beacon("10.0.0.5", "203.0.113.66:443", times, min_connections=10, max_cv=0.2)
-    assert (found is not None) is expected
-    if found:
-        assert found.connections == len(times) and found.cv < 0.2
 
 
 def test_hourly_buckets_and_coverage():
