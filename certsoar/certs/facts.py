@@ -396,7 +396,7 @@ def _analyze(
         and claims_public_trust(
             brand,
             chains_public=chain.store == "public",
-            issued_by_public_root=not self_signed_name and cert.issuer.public_bytes() in certifi_by_subject(),
+            issued_by_public_root=not self_signed_name and _names_a_public_root(cert.issuer),
             has_scts=_has_scts(cert),
             private_chain=chain.store == "internal" or managed is not None or _private_root_presented(presented),
         )
@@ -412,7 +412,7 @@ def _analyze(
         *presented,
         *managed_cas,
         *internal_roots,
-        *certifi_by_subject().get(cert.issuer.public_bytes(), ()),
+        *(root for root in certifi_roots() if root.subject == cert.issuer),
     ]
     # Self-signed is proof only for an end entity: a CA's root signs itself (retired public roots, vendor roots)
     provably_not_brand = (bool(self_signed_sig) and leaf) or _forged_issuer(cert, known_issuers)
@@ -528,9 +528,14 @@ def _has_scts(cert: x509.Certificate) -> bool:
 
 
 def _private_root_presented(presented: list[x509.Certificate]) -> bool:
-    """The presented chain ends at a self-signed root outside the public store: a private PKI."""
-    public = certifi_roots()
-    return any(bool(self_signed_by_signature(c)) and c not in public for c in presented)
+    """The presented chain ends at a self-signed root outside the public store: a private PKI. A root that
+    copies a public root's name with another key is a forgery, not a private PKI."""
+    return any(bool(self_signed_by_signature(c)) and not _names_a_public_root(c.subject) for c in presented)
+
+
+def _names_a_public_root(name: x509.Name) -> bool:
+    """By value, not encoding: a copy may spell a root's name with other string types."""
+    return name.public_bytes() in certifi_by_subject() or any(root.subject == name for root in certifi_roots())
 
 
 def _server_auth(cert: x509.Certificate) -> bool | None:
