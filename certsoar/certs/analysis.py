@@ -36,6 +36,7 @@ from certsoar.certs.signals import (
     validity_signals,
 )
 from certsoar.certs.tools import CertView, match_tools
+from certsoar.certs.vendors import vendor_ca_sha256s
 from certsoar.config import AllowlistEntry
 from certsoar.errors import AlertError, SslblError
 from certsoar.timeparse import as_utc
@@ -218,12 +219,13 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     if managed is not None:
         notes.append("issuer name is a managed CA's; the signature could not be checked from a log")
     genuine_root = bool(alert.sha256 and alert.sha256 in certifi_root_sha256s())
+    vendor = vendor_ca_sha256s().get(alert.sha256 or "")
     internal_root = self_signed_name and any(same_name(attributes_of(r.subject), subject) for r in ctx.internal_roots)
     is_ca = logged.basic_constraints_ca
     leaf = presented_as_leaf(
         is_ca,
         names_host=bool(names or addresses),
-        trust_anchor=genuine_root or internal_root,
+        trust_anchor=genuine_root or internal_root or vendor is not None,
         ours=managed is not None or _managed_by_name(subject, ctx.managed_cas) is not None,
     )
     if is_ca and leaf:
@@ -247,7 +249,7 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         chains_public=chain.store == "public",
         issued_by_public_root=not self_signed_name and _public_root_named(issuer),
         has_scts=False,
-        private_chain=managed is not None or status == SELF_SIGNED_IN_CHAIN_STATUS,
+        private_chain=managed is not None or vendor is not None or status == SELF_SIGNED_IN_CHAIN_STATUS,
     )
     validity = None
     if not_before and not_after:
@@ -256,7 +258,7 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     # Exact brand names count only with proof (cert-domain §4 E1): here a leaf that names itself as issuer,
     # or a certificate the sensor itself found self-signed and untrusted.
     proof = not genuine_root and ((self_signed_name and leaf) or status == SELF_SIGNED_STATUS)
-    trusted = chain.store != "none" or managed is not None or not proof
+    trusted = chain.store != "none" or managed is not None or vendor is not None or not proof
     compared = issuer_mimicry(
         issuer, [*ctx.managed_cas, *ctx.internal_roots], trusted=trusted, org_domains=list(ctx.org_domains)
     )
@@ -327,6 +329,7 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         public_ca_brand=brand,
         public_tls_leaf=public_tls_leaf,
         lifetime_exceeded=bool(validity and validity.lifetime_exceeded),
+        vendor_ca=vendor.subject.rfc4514_string() if vendor is not None else None,
         notes=notes,
     )
     return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})

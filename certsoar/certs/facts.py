@@ -51,6 +51,7 @@ from certsoar.certs.signals import (
     validity_signals,
 )
 from certsoar.certs.tools import CertView, ToolMatch, match_tools
+from certsoar.certs.vendors import vendor_ca_of, vendor_cas
 from certsoar.errors import AlertError
 from certsoar.timeparse import as_utc
 
@@ -122,6 +123,10 @@ class CertificateFacts(BaseModel):
         default=False,
         description="A public TLS leaf valid longer than the CA/B Forum limit in force at its notBefore (398 d; "
         "200/100/47 d from 2026/2027/2029-03-15).",
+    )
+    vendor_ca: str | None = Field(
+        default=None,
+        description="The known vendor private CA (certs/data/vendor-private-cas.txt) it is or that signed it.",
     )
     ioc_reasons: list[str] = Field(default_factory=list, description="Always-escalate indicators, as sentences.")
     notes: list[str] = Field(
@@ -375,7 +380,8 @@ def _analyze(
         ),
         ChainFacts(store="none", reason="chain validation failed to run"),
     )
-    is_store_root = is_trust_anchor(cert, internal_roots)
+    vendor = vendor_ca_of(cert, presented)
+    is_store_root = is_trust_anchor(cert, internal_roots) or cert in vendor_cas()
     leaf = presented_as_leaf(
         is_ca,
         names_host=bool(names or ip_addresses),
@@ -398,7 +404,10 @@ def _analyze(
             chains_public=chain.store == "public",
             issued_by_public_root=not self_signed_name and _names_a_public_root(cert.issuer),
             has_scts=_has_scts(cert),
-            private_chain=chain.store == "internal" or managed is not None or _private_root_presented(presented),
+            private_chain=chain.store == "internal"
+            or managed is not None
+            or vendor is not None
+            or _private_root_presented(presented),
         )
     )
     validity = validity_signals(not_before, not_after, at, leaf=leaf, public_tls_leaf=public_tls_leaf)
@@ -407,7 +416,7 @@ def _analyze(
     # An exact brand name counts only when something shows the certificate is not that brand's:
     # it signed itself, or a known certificate bearing the issuer's name did not sign it. A leaf
     # whose intermediate is merely missing is not evidence of forgery (cert-domain §4 E1).
-    trusted_chain = chain.store != "none" or managed is not None
+    trusted_chain = chain.store != "none" or managed is not None or vendor is not None
     known_issuers = [
         *presented,
         *managed_cas,
@@ -495,6 +504,7 @@ def _analyze(
         public_ca_brand=brand,
         public_tls_leaf=public_tls_leaf,
         lifetime_exceeded=validity.lifetime_exceeded,
+        vendor_ca=vendor.subject.rfc4514_string() if vendor is not None else None,
     )
     return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
 

@@ -151,6 +151,18 @@ def fired_rules(facts: CertificateFacts) -> list[str]:
     return [reason.rule for reason in verdict.reasons]
 
 
+SIGNALS = (
+    "mimicry:homoglyph",
+    "mimicry:exact_brand_untrusted",
+    "mimicry:fuzzy",
+    "ioc:sslbl",
+    "ioc:tool_default",
+    "ioc:lifetime",
+    "ca_true_on_leaf",
+    "exceeds_public_max_validity",
+)
+
+
 def signals(facts: CertificateFacts) -> list[str]:
     """The signals behind the rules, to say which one would have escalated a certificate."""
     found = []
@@ -187,7 +199,7 @@ def table(outcomes: list[Outcome]) -> str:
     totals = Counter(o.case.source for o in outcomes)
     rows = [f"| rule or signal | {' | '.join(f'{s} ({totals[s]})' for s in sources)} | total ({len(outcomes)}) |"]
     rows.append("|" + "---|" * (len(sources) + 2))
-    keys = [r.id for r in RULES] + sorted({s for o in outcomes for s in o.signals})
+    keys = [r.id for r in RULES] + list(SIGNALS)
     for key in keys:
         hits = Counter(o.case.source for o in outcomes if key in o.rules or key in o.signals)
         rows.append(f"| {key} | {' | '.join(str(hits[s]) for s in sources)} | {sum(hits.values())} |")
