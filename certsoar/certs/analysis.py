@@ -33,6 +33,7 @@ from certsoar.certs.signals import (
     presented_as_leaf,
     public_ca_brand,
     serial_anomalies,
+    unjudged_lifetime_note,
     validity_signals,
 )
 from certsoar.certs.tools import CertView, match_tools
@@ -255,6 +256,8 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     if not_before and not_after:
         validity = validity_signals(not_before, not_after, at, leaf=leaf, public_tls_leaf=public_tls_leaf)
         flag(*validity.anomalies)
+        if note := unjudged_lifetime_note(brand, not_before, not_after, leaf=leaf, public_tls_leaf=public_tls_leaf):
+            notes.append(note)
     # Exact brand names count only with proof (cert-domain §4 E1): here a leaf that names itself as issuer,
     # or a certificate the sensor itself found self-signed and untrusted.
     proof = not genuine_root and ((self_signed_name and leaf) or status == SELF_SIGNED_STATUS)

@@ -48,6 +48,7 @@ from certsoar.certs.signals import (
     presented_as_leaf,
     public_ca_brand,
     serial_anomalies,
+    unjudged_lifetime_note,
     validity_signals,
 )
 from certsoar.certs.tools import CertView, ToolMatch, match_tools
@@ -412,6 +413,7 @@ def _analyze(
     )
     validity = validity_signals(not_before, not_after, at, leaf=leaf, public_tls_leaf=public_tls_leaf)
     out.flag(*validity.anomalies)
+    lifetime_note = unjudged_lifetime_note(brand, not_before, not_after, leaf=leaf, public_tls_leaf=public_tls_leaf)
 
     # An exact brand name counts only when something shows the certificate is not that brand's:
     # it signed itself, or a known certificate bearing the issuer's name did not sign it. A leaf
@@ -505,6 +507,7 @@ def _analyze(
         public_tls_leaf=public_tls_leaf,
         lifetime_exceeded=validity.lifetime_exceeded,
         vendor_ca=vendor.subject.rfc4514_string() if vendor is not None else None,
+        notes=[lifetime_note] if lifetime_note else [],
     )
     return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
 

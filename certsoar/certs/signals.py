@@ -86,6 +86,19 @@ def claims_public_trust(
     return brand is not None and not runs_private_pki(brand)
 
 
+def unjudged_lifetime_note(
+    brand: str | None, not_before: datetime, not_after: datetime, *, leaf: bool, public_tls_leaf: bool
+) -> str | None:
+    """Why a leaf naming a public CA brand beyond the CA/B Forum limit is not an indicator (for the analyst)."""
+    if brand is None or not leaf or public_tls_leaf or not checks.lifetime_exceeded(not_before, not_after):
+        return None
+    return (
+        f"the issuer names {brand} and the validity ({(not_after - not_before).days} days) is above the CA/B Forum "
+        "limit for public TLS server leaves, but the certificate is not one (a non-server EKU, or a private PKI: "
+        "a vendor's own CA, a private or internal chain): the limit does not apply"
+    )
+
+
 def validity_signals(
     not_before: datetime,
     not_after: datetime,

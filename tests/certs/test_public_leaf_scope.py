@@ -111,6 +111,7 @@ def test_lifetime_limit_scope(issuer, eku, ioc):
     assert facts.validity_days == 366
     assert facts.public_tls_leaf is ioc and facts.lifetime_exceeded is ioc
     assert bool(facts.ioc_reasons) is ioc
+    assert any("the limit does not apply" in n for n in facts.notes) is (not ioc)  # the analyst sees why
 
 
 def test_a_chain_ending_at_a_private_root_is_a_private_pki():
