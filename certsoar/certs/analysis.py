@@ -18,7 +18,7 @@ from cryptography import x509
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import anomalies as checks
 from certsoar.certs.allowlist import Identity, match_allowlist
-from certsoar.certs.chain import ChainFacts, certifi_root_sha256s
+from certsoar.certs.chain import ChainFacts, certifi_root_sha256s, certifi_roots
 from certsoar.certs.dn import Attribute, attributes_of, parse_dn, rfc4514, same_name
 from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_from_fingerprints, ioc_reasons
 from certsoar.certs.fingerprints import serial_hex, serial_number
@@ -26,14 +26,18 @@ from certsoar.certs.intel import load_sslbl
 from certsoar.certs.names import covered_names, outside_domains
 from certsoar.certs.revocation import LoadedCrl, check_revocation
 from certsoar.certs.signals import (
+    claims_public_trust,
+    in_server_leaf_scope,
     issuer_mimicry,
     name_fields,
     presented_as_leaf,
     public_ca_brand,
     serial_anomalies,
+    unjudged_lifetime_note,
     validity_signals,
 )
 from certsoar.certs.tools import CertView, match_tools
+from certsoar.certs.vendors import vendor_ca_sha256s
 from certsoar.config import AllowlistEntry
 from certsoar.errors import AlertError, SslblError
 from certsoar.timeparse import as_utc
@@ -216,17 +220,20 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     if managed is not None:
         notes.append("issuer name is a managed CA's; the signature could not be checked from a log")
     genuine_root = bool(alert.sha256 and alert.sha256 in certifi_root_sha256s())
+    vendor = vendor_ca_sha256s().get(alert.sha256 or "")
     internal_root = self_signed_name and any(same_name(attributes_of(r.subject), subject) for r in ctx.internal_roots)
     is_ca = logged.basic_constraints_ca
     leaf = presented_as_leaf(
         is_ca,
-        trust_anchor=genuine_root or internal_root,
+        names_host=bool(names or addresses),
+        trust_anchor=genuine_root or internal_root or vendor is not None,
         ours=managed is not None or _managed_by_name(subject, ctx.managed_cas) is not None,
     )
     if is_ca and leaf:
         flag("ca_true_on_leaf")
     if (
         alert.source_format.lower().startswith("zeek")
+        and leaf
         and not logged.san_dns
         and not logged.san_ip
         and not (genuine_root or internal_root)
@@ -237,17 +244,27 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
     not_before = as_utc(logged.not_before) if logged.not_before else None
     not_after = as_utc(logged.not_after) if logged.not_after else None
     brand = public_ca_brand(issuer)
+    # A log records neither the EKU nor CT timestamps: scope and claim rest on CA:FALSE and the issuer's name
+    public_tls_leaf = in_server_leaf_scope(is_ca, None) and claims_public_trust(
+        brand,
+        chains_public=chain.store == "public",
+        issued_by_public_root=not self_signed_name and _public_root_named(issuer),
+        has_scts=False,
+        private_chain=managed is not None or vendor is not None or status == SELF_SIGNED_IN_CHAIN_STATUS,
+    )
     validity = None
     if not_before and not_after:
-        validity = validity_signals(
-            not_before, not_after, at, leaf=leaf, chains_public=chain.store == "public", brand=brand
-        )
+        validity = validity_signals(not_before, not_after, at, leaf=leaf, public_tls_leaf=public_tls_leaf)
         flag(*validity.anomalies)
+        if note := unjudged_lifetime_note(brand, not_before, not_after, leaf=leaf, public_tls_leaf=public_tls_leaf):
+            notes.append(note)
     # Exact brand names count only with proof (cert-domain §4 E1): here a leaf that names itself as issuer,
     # or a certificate the sensor itself found self-signed and untrusted.
     proof = not genuine_root and ((self_signed_name and leaf) or status == SELF_SIGNED_STATUS)
-    trusted = chain.store != "none" or managed is not None or not proof
-    compared = issuer_mimicry(issuer, [*ctx.managed_cas, *ctx.internal_roots], trusted=trusted)
+    trusted = chain.store != "none" or managed is not None or vendor is not None or not proof
+    compared = issuer_mimicry(
+        issuer, [*ctx.managed_cas, *ctx.internal_roots], trusted=trusted, org_domains=list(ctx.org_domains)
+    )
     mimicry = compared.facts
     if skipped := compared.note():
         notes.append(skipped)
@@ -313,10 +330,16 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         revocation=revocation,
         public_ca_named=brand is not None,
         public_ca_brand=brand,
+        public_tls_leaf=public_tls_leaf,
         lifetime_exceeded=bool(validity and validity.lifetime_exceeded),
+        vendor_ca=vendor.subject.rfc4514_string() if vendor is not None else None,
         notes=notes,
     )
     return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
+
+
+def _public_root_named(issuer: list[Attribute]) -> bool:
+    return any(same_name(attributes_of(root.subject), issuer) for root in certifi_roots())
 
 
 def _managed_by_name(issuer: list[Attribute], managed_cas: Sequence[x509.Certificate]) -> x509.Certificate | None:

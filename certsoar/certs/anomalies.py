@@ -74,9 +74,7 @@ def lifetime_exceeded(not_before: datetime, not_after: datetime) -> bool:
     return limit is not None and not_after - not_before > timedelta(days=limit)
 
 
-def validity_anomalies(
-    not_before: datetime, not_after: datetime, at: datetime, *, is_ca: bool, chains_public: bool
-) -> list[str]:
+def validity_anomalies(not_before: datetime, not_after: datetime, at: datetime, *, is_ca: bool) -> list[str]:
     found: list[str] = []
     span = not_after - not_before
     if not_before > at + CLOCK_SKEW:
@@ -87,8 +85,6 @@ def validity_anomalies(
         found.append("long_validity")
     if span < MIN_VALIDITY:
         found.append("short_validity")
-    if chains_public and not is_ca and lifetime_exceeded(not_before, not_after):
-        found.append("exceeds_public_max_validity")
     return found
 
 

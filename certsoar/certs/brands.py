@@ -40,6 +40,15 @@ CURATED_BRANDS: tuple[str, ...] = (
     "Certum",
 )
 
+# Vendors that run private PKIs under their own name beside (or instead of) a public CA: their name as a
+# leaf's issuer does not claim public trust. Microsoft: Windows Update's servers chain to "Microsoft Update
+# Secure Server CA 2.1" under "Microsoft Root Certificate Authority 2011", a root of Windows' store that is
+# not in Mozilla's (microsoft.com/pkiops); Apple: push, device and IST services under "Apple Root CA"
+# (apple.com/certificateauthority); Cloudflare: Origin CA certificates valid up to 15 years, trusted only by
+# Cloudflare's edge (developers.cloudflare.com/ssl/origin-configuration/origin-ca); Amazon: AWS IoT device
+# certificates under Amazon's own CA (docs.aws.amazon.com/iot/latest/developerguide/x509-client-certs.html).
+PRIVATE_PKI_VENDORS: tuple[str, ...] = ("Microsoft Corporation", "Apple Inc.", "Cloudflare, Inc.", "Amazon")
+
 # Words that carry no brand identity: stripped before fuzzy scoring so "Example Root CA" is not
 # close to "Entrust Root CA" just because both end in "Root CA".
 GENERIC_WORDS: frozenset[str] = frozenset(
@@ -134,3 +143,13 @@ def public_brand_named(attributes: list[tuple[str, str]]) -> str | None:
         if brand is not None:
             return brand
     return None
+
+
+@cache
+def _private_pki_cores() -> frozenset[str]:
+    return frozenset(brand_core(name) for name in PRIVATE_PKI_VENDORS)
+
+
+def runs_private_pki(brand: str) -> bool:
+    """``brand`` (a name public_brand_named returned) also issues from private PKIs under its own name."""
+    return brand_core(brand) in _private_pki_cores()

@@ -19,6 +19,7 @@ from certsoar.certs.allowlist import AllowlistMatch
 from certsoar.certs.chain import (
     ChainFacts,
     certifi_by_subject,
+    certifi_roots,
     directly_issued_by,
     is_trust_anchor,
     load_certificates_quietly,
@@ -40,14 +41,18 @@ from certsoar.certs.mimicry import MimicryFacts
 from certsoar.certs.names import covered_names, outside_domains
 from certsoar.certs.revocation import LoadedCrl, RevocationFacts, check_revocation
 from certsoar.certs.signals import (
+    claims_public_trust,
+    in_server_leaf_scope,
     issuer_mimicry,
     name_fields,
     presented_as_leaf,
     public_ca_brand,
     serial_anomalies,
+    unjudged_lifetime_note,
     validity_signals,
 )
 from certsoar.certs.tools import CertView, ToolMatch, match_tools
+from certsoar.certs.vendors import vendor_ca_of, vendor_cas
 from certsoar.errors import AlertError
 from certsoar.timeparse import as_utc
 
@@ -110,9 +115,19 @@ class CertificateFacts(BaseModel):
     )
     public_ca_named: bool = Field(default=False, description="The issuer's O or CN names a public CA brand.")
     public_ca_brand: str | None = Field(default=None, description="That brand.")
+    public_tls_leaf: bool = Field(
+        default=False,
+        description="A TLS server leaf (CA:FALSE; serverAuth, anyEKU or no EKU) that claims public trust: the CA/B "
+        "Forum lifetime limit applies to it.",
+    )
     lifetime_exceeded: bool = Field(
         default=False,
-        description="Leaf validity above the CA/B Forum limit in force at its notBefore (398 d; 200/100/47 d from 2026/2027/2029-03-15).",
+        description="A public TLS leaf valid longer than the CA/B Forum limit in force at its notBefore (398 d; "
+        "200/100/47 d from 2026/2027/2029-03-15).",
+    )
+    vendor_ca: str | None = Field(
+        default=None,
+        description="The known vendor private CA (certs/data/vendor-private-cas.txt) it is or that signed it.",
     )
     ioc_reasons: list[str] = Field(default_factory=list, description="Always-escalate indicators, as sentences.")
     notes: list[str] = Field(
@@ -130,10 +145,11 @@ def ioc_reasons(facts: CertificateFacts) -> list[str]:
         if match.exact and match.tool != "openssl":
             reasons.append(f"It is the exact default certificate of {match.tool}: {'; '.join(match.matched_on)}.")
     internal = facts.chain.store == "internal" or facts.issued_by_managed_ca
-    if facts.public_ca_named and facts.lifetime_exceeded and not internal and facts.not_before and facts.not_after:
+    if facts.public_tls_leaf and facts.lifetime_exceeded and not internal and facts.not_before and facts.not_after:
         limit = checks.public_leaf_limit(facts.not_before)
+        claimed = f"the public CA {facts.public_ca_brand}" if facts.public_ca_brand else "public trust"
         reasons.append(
-            f"The issuer names the public CA {facts.public_ca_brand}, but the leaf is valid for {facts.validity_days} days, "
+            f"The TLS server leaf claims {claimed}, but it is valid for {facts.validity_days} days, "
             f"above the {limit}-day limit for certificates issued on {facts.not_before.date().isoformat()}: "
             "no public CA issues that."
         )
@@ -365,38 +381,59 @@ def _analyze(
         ),
         ChainFacts(store="none", reason="chain validation failed to run"),
     )
-    is_store_root = is_trust_anchor(cert, internal_roots)
-    if san is None and extensions_ok and not is_store_root:
-        out.flag("missing_san")
+    vendor = vendor_ca_of(cert, presented)
+    is_store_root = is_trust_anchor(cert, internal_roots) or cert in vendor_cas()
     leaf = presented_as_leaf(
-        is_ca, trust_anchor=is_store_root, ours=managed is not None or any(cert == ca for ca in managed_cas)
+        is_ca,
+        names_host=bool(names or ip_addresses),
+        trust_anchor=is_store_root,
+        ours=managed is not None or any(cert == ca for ca in managed_cas),
     )
+    if san is None and extensions_ok and leaf and not is_store_root:
+        out.flag("missing_san")
     if is_ca and leaf:
         out.flag("ca_true_on_leaf")
 
     not_before = as_utc(cert.not_valid_before_utc)
     not_after = as_utc(cert.not_valid_after_utc)
     brand = public_ca_brand(issuer_attrs)
-    validity = validity_signals(
-        not_before, not_after, at, leaf=leaf, chains_public=chain.store == "public", brand=brand
+    public_tls_leaf = (
+        extensions_ok
+        and in_server_leaf_scope(is_ca, out.attempt("extended key usage", lambda: _eku_allows_server(cert), None))
+        and claims_public_trust(
+            brand,
+            chains_public=chain.store == "public",
+            issued_by_public_root=not self_signed_name and _names_a_public_root(cert.issuer),
+            has_scts=_has_scts(cert),
+            private_chain=chain.store == "internal"
+            or managed is not None
+            or vendor is not None
+            or _private_root_presented(presented),
+        )
     )
+    validity = validity_signals(not_before, not_after, at, leaf=leaf, public_tls_leaf=public_tls_leaf)
     out.flag(*validity.anomalies)
+    lifetime_note = unjudged_lifetime_note(brand, not_before, not_after, leaf=leaf, public_tls_leaf=public_tls_leaf)
 
     # An exact brand name counts only when something shows the certificate is not that brand's:
     # it signed itself, or a known certificate bearing the issuer's name did not sign it. A leaf
     # whose intermediate is merely missing is not evidence of forgery (cert-domain §4 E1).
-    trusted_chain = chain.store != "none" or managed is not None
+    trusted_chain = chain.store != "none" or managed is not None or vendor is not None
     known_issuers = [
         *presented,
         *managed_cas,
         *internal_roots,
-        *certifi_by_subject().get(cert.issuer.public_bytes(), ()),
+        *(root for root in certifi_roots() if root.subject == cert.issuer),
     ]
-    provably_not_brand = bool(self_signed_sig) or _forged_issuer(cert, known_issuers)
+    # Self-signed is proof only for an end entity: a CA's root signs itself (retired public roots, vendor roots)
+    provably_not_brand = (bool(self_signed_sig) and leaf) or _forged_issuer(cert, known_issuers)
     compared = out.attempt(
         "issuer mimicry",
         lambda: issuer_mimicry(
-            issuer_attrs, [*managed_cas, *internal_roots], trusted=trusted_chain or not provably_not_brand
+            issuer_attrs,
+            [*managed_cas, *internal_roots],
+            trusted=trusted_chain or not provably_not_brand,
+            org_domains=org_domains,
         ),
         None,
     )
@@ -467,7 +504,10 @@ def _analyze(
         revocation=revocation,
         public_ca_named=brand is not None,
         public_ca_brand=brand,
+        public_tls_leaf=public_tls_leaf,
         lifetime_exceeded=validity.lifetime_exceeded,
+        vendor_ca=vendor.subject.rfc4514_string() if vendor is not None else None,
+        notes=[lifetime_note] if lifetime_note else [],
     )
     return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
 
@@ -479,6 +519,36 @@ def _san_values(san: x509.SubjectAlternativeName | None, kind: Any) -> list[Any]
         return list(san.get_values_for_type(kind))
     except (ValueError, TypeError):
         return []
+
+
+def _eku_allows_server(cert: x509.Certificate) -> bool | None:
+    """None without an EKU extension; else whether it allows serverAuth (or any purpose)."""
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    allowing = (x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, x509.oid.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE)
+    return any(purpose in usages for purpose in allowing)
+
+
+def _has_scts(cert: x509.Certificate) -> bool:
+    """Embedded Certificate Transparency timestamps: only a CA issuing for public trust logs its leaves."""
+    try:
+        cert.extensions.get_extension_for_oid(x509.oid.ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS)
+    except (x509.ExtensionNotFound, ValueError):
+        return False
+    return True
+
+
+def _private_root_presented(presented: list[x509.Certificate]) -> bool:
+    """The presented chain ends at a self-signed root outside the public store: a private PKI. A root that
+    copies a public root's name with another key is a forgery, not a private PKI."""
+    return any(bool(self_signed_by_signature(c)) and not _names_a_public_root(c.subject) for c in presented)
+
+
+def _names_a_public_root(name: x509.Name) -> bool:
+    """By value, not encoding: a copy may spell a root's name with other string types."""
+    return name.public_bytes() in certifi_by_subject() or any(root.subject == name for root in certifi_roots())
 
 
 def _server_auth(cert: x509.Certificate) -> bool | None:

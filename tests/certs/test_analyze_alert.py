@@ -82,7 +82,8 @@ def test_long_lived_leaf_of_an_internal_ca_is_not_a_public_ca_ioc(test_ca, make_
         CertificateAlert(id="i", time=NOW, certificate_pem=leaf.pem.decode()),
         AnalysisContext(at=NOW, internal_roots=[test_ca.cert]),
     )
-    assert facts.chain.store == "internal" and facts.lifetime_exceeded and not facts.public_ca_named
+    assert facts.chain.store == "internal" and facts.validity_days == 800 and not facts.public_ca_named
+    assert not facts.public_tls_leaf and not facts.lifetime_exceeded
     assert facts.ioc_reasons == []
 
 
