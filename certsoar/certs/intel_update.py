@@ -61,19 +61,21 @@ class DownloadRejected(Exception):
 
 
 def validate_sslbl(text: str) -> str:
-    """Rows of SSLBL's CSV (``Listingdate,SHA1,Listingreason``); every data row must parse and the
-    ``# END (N) entries`` footer, when present, must count them."""
+    """SSLBL's CSV: ``Listingdate,SHA1,Listingreason`` rows, every one parsable, closed by the
+    ``# END (N) entries`` footer that counts them (a body cut short has no footer or the wrong count)."""
     index = parse_sslbl(text)
     if index.skipped_rows:
         raise DownloadRejected(f"{index.skipped_rows} row(s) are not Listingdate,SHA1,Listingreason")
     if not index.entries:
         raise DownloadRejected("no blacklist row")
-    for line in text.splitlines():
-        if line.startswith("# END (") and line.rstrip().endswith(") entries"):
-            stated = line.removeprefix("# END (").split(")", 1)[0]
-            rows = sum(1 for row in text.splitlines() if row.strip() and not row.startswith("#"))
-            if not stated.isdigit() or int(stated) != rows:
-                raise DownloadRejected(f"the footer states {stated} entries but the body has {rows}")
+    lines = text.splitlines()
+    footer = next((line.strip() for line in reversed(lines) if line.strip()), "")
+    stated = footer.removeprefix("# END (").removesuffix(") entries")
+    if not footer.startswith("# END (") or not stated.isdigit():
+        raise DownloadRejected("no '# END (N) entries' footer: the body is incomplete")
+    rows = sum(1 for line in lines if line.strip() and not line.startswith("#"))
+    if int(stated) != rows:
+        raise DownloadRejected(f"the footer states {stated} entries but the body has {rows}")
     return f"{len(index.entries)} listed SHA-1s"
 
 
