@@ -27,7 +27,7 @@ from certsoar.errors import ConfigError
 
 CATALOGUE_FILE = "tool-catalogue.yaml"
 MAX_CATALOGUE_BYTES = 4 * 1024 * 1024
-MAX_PATTERN_CHARS = 200
+MAX_PATTERN_CHARS = 400
 MD5_DIGITS = 32
 _LABELS = frozenset({"C", "ST", "L", "O", "OU", "CN", "emailAddress", "postalCode", "street", "serialNumber"})
 

@@ -26,6 +26,7 @@ PATTERN_VALUES: dict[str, dict[str, str]] = {
     "trickbot-global-security": {"CN": "example.com"},
     "kins-local-domain": {"CN": "local.domain"},
     "gootkit-www-random": {"CN": "www.a8d6k2zq.com", "O": "Kx92ca.1"},
+    "havoc-https-listener": {"ST": "California", "L": "San Francisco", "postalCode": "4821"},
 }
 
 
