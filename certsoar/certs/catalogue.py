@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from certsoar.certs.dn import Attribute, same_name
 from certsoar.certs.fingerprints import SHA1_DIGITS, SHA256_DIGITS, normalize_digest, serial_number
@@ -127,8 +127,8 @@ class Entry(_Strict):
 
     @field_validator("sha1", "sha256", "md5")
     @classmethod
-    def _digests(cls, v: list[str], info: object) -> list[str]:
-        length = {"sha1": SHA1_DIGITS, "sha256": SHA256_DIGITS, "md5": MD5_DIGITS}[getattr(info, "field_name", "")]
+    def _digests(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        length = {"sha1": SHA1_DIGITS, "sha256": SHA256_DIGITS, "md5": MD5_DIGITS}[str(info.field_name)]
         out = []
         for digest in v:
             normal = normalize_digest(digest, length)

@@ -103,6 +103,8 @@ async def _download(client: httpx.AsyncClient, url: str, limit: int) -> str:
         with attempt:
             async with client.stream("GET", url) as response:
                 response.raise_for_status()
+                if response.url.scheme != "https":
+                    raise DownloadRejected(f"redirected to {response.url.scheme}://, not https")
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body.extend(chunk)
@@ -116,7 +118,11 @@ async def _download(client: httpx.AsyncClient, url: str, limit: int) -> str:
 
 
 async def _update_one(
-    client: httpx.AsyncClient, name: Literal["sslbl", "catalogue"], url: str | None, target: Path
+    client: httpx.AsyncClient,
+    name: Literal["sslbl", "catalogue"],
+    url: str | None,
+    target: Path,
+    configured: Path | None,
 ) -> UpdateResult:
     if url is None:
         return UpdateResult(name=name, url=None, path=str(target), outcome="skipped", detail="no URL configured")
@@ -136,6 +142,8 @@ async def _update_one(
         return UpdateResult(name=name, url=url, path=str(target), outcome="kept", detail=f"unreachable ({reason})")
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(target, text)
+    if configured is not None:
+        detail += f"; not in force: the config names {configured}"
     return UpdateResult(name=name, url=url, path=str(target), outcome="updated", detail=detail)
 
 
@@ -144,6 +152,8 @@ async def update_intel(config: Config) -> list[UpdateResult]:
     folder = config.state_dir / INTEL_DIR
     async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
         return [
-            await _update_one(client, "sslbl", config.intel.sslbl_url, folder / SSLBL_FILE),
-            await _update_one(client, "catalogue", config.intel.catalogue_url, folder / CATALOGUE_FILE),
+            await _update_one(client, "sslbl", config.intel.sslbl_url, folder / SSLBL_FILE, config.intel.sslbl),
+            await _update_one(
+                client, "catalogue", config.intel.catalogue_url, folder / CATALOGUE_FILE, config.intel.catalogue
+            ),
         ]

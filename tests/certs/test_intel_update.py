@@ -139,3 +139,12 @@ def test_the_shipped_snapshot_is_sslbl_as_published():
     from certsoar.certs.intel_update import validate_sslbl
 
     assert validate_sslbl(shipped("sslblacklist.csv").read_text(encoding="utf-8")) == "5522 listed SHA-1s"
+
+
+async def test_a_redirect_away_from_https_is_refused(config: Config, httpx_mock: HTTPXMock):
+    httpx_mock.add_response(url=SSLBL_URL, status_code=302, headers={"Location": "http://mirror.example.org/bl.csv"})
+    httpx_mock.add_response(url="http://mirror.example.org/bl.csv", content=EXCERPT)
+    httpx_mock.add_response(url=CATALOGUE_URL, content=SHIPPED_CATALOGUE)
+    sslbl, _ = await update_intel(config)
+    assert sslbl.outcome == "kept" and "not https" in sslbl.detail
+    assert sslbl_path(config) == shipped("sslblacklist.csv")
