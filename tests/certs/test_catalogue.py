@@ -27,6 +27,8 @@ PATTERN_VALUES: dict[str, dict[str, str]] = {
     "kins-local-domain": {"CN": "local.domain"},
     "gootkit-www-random": {"CN": "www.a8d6k2zq.com", "O": "Kx92ca.1"},
     "havoc-https-listener": {"ST": "California", "L": "San Francisco", "postalCode": "4821"},
+    "orcusrat-cn": {"CN": "OrcusServerCertificate"},
+    "pupy-control": {"O": "QhTrmWxkPa"},
 }
 
 
@@ -38,7 +40,8 @@ def _attributes(entry: Entry, which: str) -> list[tuple[str, str]]:
 
 
 def _certificate_for(entry: Entry) -> bytes:
-    subject = name(*_attributes(entry, "subject"))
+    # an entry that states only the issuer says nothing of the subject: any leaf name will do
+    subject = name(*_attributes(entry, "subject")) if entry.subject is not None else name(("CN", "203.0.113.7"))
     issuer = name(*_attributes(entry, "issuer")) if entry.issuer is not None else subject
     return pem_of(custom(subject, issuer=issuer, serial=entry.serial_int))
 
