@@ -10,7 +10,6 @@ lists); everything a fixed value describes lives here, as versioned data with it
 from __future__ import annotations
 
 import re
-import threading
 from datetime import date
 from functools import cached_property
 from importlib import resources
@@ -24,6 +23,7 @@ from certsoar.certs.dn import Attribute, same_name
 from certsoar.certs.fingerprints import SHA1_DIGITS, SHA256_DIGITS, normalize_digest, serial_number
 from certsoar.certs.tools import CertView, ToolMatch
 from certsoar.errors import ConfigError
+from certsoar.reloading import ReloadingFile
 
 CATALOGUE_FILE = "tool-catalogue.yaml"
 MAX_CATALOGUE_BYTES = 4 * 1024 * 1024
@@ -222,29 +222,15 @@ def parse_catalogue(text: str, where: str = "<memory>") -> Catalogue:
         raise CatalogueError(f"{where}: {format_validation_error(exc)}") from exc
 
 
-_cache: dict[str, tuple[tuple[int, int], Catalogue]] = {}
-_lock = threading.Lock()
+_files = ReloadingFile(
+    lambda text, path: parse_catalogue(text, str(path)),
+    what="catalogue",
+    max_bytes=MAX_CATALOGUE_BYTES,
+    error=CatalogueError,
+)
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """The catalogue at ``path`` (default: the one shipped with the package); read again only when its
     modification time or size changed."""
-    if path is None:
-        path = Path(str(resources.files("certsoar.certs") / "data" / CATALOGUE_FILE))
-    key = str(path.resolve())
-    try:
-        stat = path.stat()
-        if stat.st_size > MAX_CATALOGUE_BYTES:
-            raise CatalogueError(f"catalogue {path}: larger than {MAX_CATALOGUE_BYTES} bytes")
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        with _lock:
-            cached = _cache.get(key)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogueError(f"catalogue {path}: cannot read: {exc.strerror or exc}") from exc
-    catalogue = parse_catalogue(text, str(path))
-    with _lock:
-        _cache[key] = (stamp, catalogue)
-    return catalogue
+    return _files.load(path or Path(str(resources.files("certsoar.certs") / "data" / CATALOGUE_FILE)))
