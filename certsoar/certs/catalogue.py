@@ -2,9 +2,9 @@
 
 Each entry names a family, what identifies its certificates (attribute values, anchored patterns, a
 serial, fingerprints), its public source, and whether a match alone is ``proof`` (an always-escalate
-indicator) or only a ``shape`` (shown to the analyst, never escalates alone). The built-in matchers in
-``tools.py`` cover the frameworks whose defaults need logic (Metasploit's Faker names, Sliver's word
-lists); everything a fixed value describes lives here, as versioned data with its source.
+indicator) or only a ``shape`` (shown to the analyst, never escalates alone). The built-in matchers of
+``tools.py`` (cert-domain §1.5) keep the frameworks whose defaults need logic (Metasploit's Faker names,
+Sliver's word lists, key and validity checks); the catalogue holds the families fixed values describe.
 """
 
 from __future__ import annotations
