@@ -19,6 +19,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from certsoar.certs.catalogue import CATALOGUE_FILE, MAX_CATALOGUE_BYTES, CatalogueError, parse_catalogue
 from certsoar.certs.intel import MAX_SSLBL_BYTES, parse_sslbl
 from certsoar.config import Config
+from certsoar.errors import CertsoarError
 from certsoar.fileio import write_atomically
 
 SSLBL_FILE = "sslblacklist.csv"
@@ -56,7 +57,7 @@ class UpdateResult(BaseModel):
     detail: str = Field(description="Entries now in the file, or why the old file was kept.")
 
 
-class DownloadRejected(Exception):
+class DownloadRejected(CertsoarError):
     """The body is not the file it claims to be (the old file stays)."""
 
 
@@ -93,28 +94,30 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
+async def _fetch(client: httpx.AsyncClient, url: str, limit: int) -> str:
+    async with client.stream("GET", url) as response:
+        response.raise_for_status()
+        if response.url.scheme != "https":
+            raise DownloadRejected(f"redirected to {response.url.scheme}://, not https")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise DownloadRejected(f"larger than {limit} bytes")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DownloadRejected(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
 async def _download(client: httpx.AsyncClient, url: str, limit: int) -> str:
-    async for attempt in AsyncRetrying(
+    retrying = AsyncRetrying(
         stop=stop_after_attempt(ATTEMPTS),
         wait=wait_exponential(multiplier=0.5, max=8),
         retry=retry_if_exception(_transient),
         reraise=True,
-    ):
-        with attempt:
-            async with client.stream("GET", url) as response:
-                response.raise_for_status()
-                if response.url.scheme != "https":
-                    raise DownloadRejected(f"redirected to {response.url.scheme}://, not https")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > limit:
-                        raise DownloadRejected(f"larger than {limit} bytes")
-            try:
-                return body.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DownloadRejected(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    raise AssertionError("unreachable: AsyncRetrying re-raises the last error")
+    )
+    return await retrying(_fetch, client, url, limit)
 
 
 async def _update_one(
