@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import AnalysisContext, CertificateFacts, LoadedCrl, analyze_alert, load_crl, load_pem_bundle
+from certsoar.certs.intel_update import catalogue_path, sslbl_path
 from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext
 from certsoar.errors import ConfigError, ConnectorError, ConnectorRejected, CrlError
@@ -77,7 +78,8 @@ async def analysis_context(alert: CertificateAlert, ctx: ActionContext) -> Analy
         managed_cas=await _managed_cas(ctx),
         org_domains=list(config.organization.domains),
         crls=[_read_crl(config.resolve(path)) for path in config.trust.crls],
-        sslbl=config.resolve(config.intel.sslbl) if config.intel.sslbl is not None else None,
+        sslbl=sslbl_path(config),
+        catalogue=catalogue_path(config),
         allowlist=list(config.allowlist),
         now=ctx.now,
     )

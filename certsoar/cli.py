@@ -326,6 +326,31 @@ def connectors_check(config_path: str | None, as_json: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
+@main.group()
+def intel() -> None:
+    """Threat intelligence files: the SSLBL blacklist and the tool catalogue."""
+
+
+@intel.command("update")
+@config_option
+@json_option
+@guarded
+def intel_update(config_path: str | None, as_json: bool) -> None:
+    """Fetch SSLBL and the tool catalogue into <state_dir>/intel/; a bad download keeps the old file (exit 1)."""
+    from certsoar.certs.intel_update import update_intel
+
+    results = asyncio.run(update_intel(_config(config_path)))
+    if as_json:
+        click.echo(json.dumps([r.model_dump() for r in results], indent=2))
+    else:
+        from certsoar.escaping import visible
+
+        for r in results:  # the detail may quote a server's error text
+            click.echo(visible(f"{r.outcome:<8} {r.name:<9} {r.path}: {r.detail}"))
+    if any(r.outcome == "kept" for r in results):
+        sys.exit(EXIT_FAILED)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:

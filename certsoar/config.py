@@ -102,8 +102,28 @@ class Organization(_Strict):
 class Intel(_Strict):
     sslbl: Path | None = Field(
         default=None,
-        description="abuse.ch SSLBL blacklist CSV (SHA-1 of listed certificates); re-read when it changes.",
+        description="abuse.ch SSLBL blacklist CSV (SHA-1 of listed certificates); re-read when it changes. "
+        "Unset: the copy `certsoar intel update` keeps in <state_dir>/intel/, else the snapshot shipped with certsoar.",
     )
+    catalogue: Path | None = Field(
+        default=None,
+        description="Tool catalogue YAML (attack-tool and malware-family certificates). Unset: the copy in "
+        "<state_dir>/intel/, else the catalogue shipped with certsoar.",
+    )
+    sslbl_url: str | None = Field(
+        default="https://sslbl.abuse.ch/blacklist/sslblacklist.csv",
+        description="Where `certsoar intel update` fetches the SSLBL CSV; null: never.",
+    )
+    catalogue_url: str | None = Field(
+        default=None, description="Where `certsoar intel update` fetches the tool catalogue; null: never."
+    )
+
+    @field_validator("sslbl_url", "catalogue_url")
+    @classmethod
+    def _https(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("https://"):
+            raise ValueError("intel is fetched over https:// only")
+        return v
 
 
 def networks_of(values: list[str]) -> list[str]:

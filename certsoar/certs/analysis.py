@@ -3,7 +3,7 @@
 With the certificate: the full analysis of facts.analyze_certificate. With only what a log recorded
 (``alert.logged_certificate``): the same signals from the recorded attributes, ``source="log"``, with
 notes where a decision rests on names rather than signatures. With only hashes: ``source="fingerprint"``.
-SSLBL and the allowlist apply in every case.
+SSLBL, the tool catalogue and the allowlist apply in every case.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from cryptography import x509
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import anomalies as checks
 from certsoar.certs.allowlist import Identity, match_allowlist
+from certsoar.certs.catalogue import CatalogueError, load_catalogue
 from certsoar.certs.chain import ChainFacts, certifi_root_sha256s, certifi_roots
 from certsoar.certs.dn import Attribute, attributes_of, parse_dn, rfc4514, same_name
 from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_from_fingerprints, ioc_reasons
@@ -36,7 +37,7 @@ from certsoar.certs.signals import (
     unjudged_lifetime_note,
     validity_signals,
 )
-from certsoar.certs.tools import CertView, match_tools
+from certsoar.certs.tools import CertView, ToolMatch, match_tools
 from certsoar.certs.vendors import vendor_ca_sha256s
 from certsoar.config import AllowlistEntry
 from certsoar.errors import AlertError, SslblError
@@ -65,6 +66,7 @@ class AnalysisContext:
     org_domains: Sequence[str] = ()
     crls: Sequence[LoadedCrl] = ()
     sslbl: Path | None = None
+    catalogue: Path | None = None  # None: the catalogue shipped with the package
     allowlist: Sequence[AllowlistEntry] = ()
     now: datetime | None = field(default=None)  # allowlist expiry is judged here; defaults to ``at``
 
@@ -126,6 +128,7 @@ def _with_intel_and_allowlist(
             sslbl = index.lookup(sha1)
             if sha1 is None:
                 notes.append("no SHA-1 is known for this certificate: the SSLBL check was not possible")
+    tools = _with_catalogue(facts, ctx.catalogue, notes)
     who = Identity(
         sha256=facts.sha256 or alert.sha256,
         spki_sha256=facts.spki_sha256,
@@ -135,11 +138,34 @@ def _with_intel_and_allowlist(
     )
     allowlisted, allow_notes = match_allowlist(list(ctx.allowlist), who, now=as_utc(ctx.now or ctx.at))
     notes.extend(allow_notes)
-    updated = facts.model_copy(update={"sslbl": sslbl, "allowlisted": allowlisted, "notes": notes, "errors": errors})
+    updated = facts.model_copy(
+        update={"sslbl": sslbl, "tools": tools, "allowlisted": allowlisted, "notes": notes, "errors": errors}
+    )
     return updated.model_copy(update={"ioc_reasons": ioc_reasons(updated)})
 
 
 # --- facts from a log record -----------------------------------------------------------------------
+
+
+def _with_catalogue(facts: CertificateFacts, path: Path | None, notes: list[str]) -> list[ToolMatch]:
+    """The facts' tool matches plus the catalogue's, one per tool (an exact match wins), exact first."""
+    try:
+        catalogue = load_catalogue(path)
+    except CatalogueError as exc:
+        notes.append(f"{exc}: the tool catalogue check was skipped")
+        return list(facts.tools)
+    view = CertView(
+        subject=parse_dn(facts.subject) if facts.subject else [],
+        issuer=parse_dn(facts.issuer) if facts.issuer else [],
+        serial=serial_number(facts.serial) if facts.serial else None,
+        sha1=facts.sha1,
+        sha256=facts.sha256,
+    )
+    known = {m.tool: m for m in facts.tools}
+    for found in catalogue.match(view):
+        if found.tool not in known or (found.exact and not known[found.tool].exact):
+            known[found.tool] = found
+    return sorted(known.values(), key=lambda m: not m.exact)
 
 
 def _serial_int(serial: str | None) -> tuple[str | None, int | None]:

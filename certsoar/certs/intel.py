@@ -6,7 +6,6 @@ index is cached per path and re-read when the file's modification time or size c
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.certs.fingerprints import SHA1_DIGITS, normalize_digest
 from certsoar.errors import SslblError
+from certsoar.reloading import ReloadingFile
 from certsoar.timeparse import as_utc
 
 MAX_SSLBL_BYTES = 64 * 1024 * 1024
@@ -68,34 +68,15 @@ def parse_sslbl(text: str, path: str = "<memory>") -> SslblIndex:
     return SslblIndex(path=path, entries=entries, skipped_rows=skipped)
 
 
-_cache: dict[str, tuple[tuple[int, int], SslblIndex]] = {}
-_lock = threading.Lock()
+_files = ReloadingFile(
+    lambda text, path: parse_sslbl(text, str(path)), what="SSLBL file", max_bytes=MAX_SSLBL_BYTES, error=SslblError
+)
 
 
 def load_sslbl(path: Path) -> SslblIndex:
     """The index of ``path``; read again only when its mtime or size changed since the last call."""
-    key = str(path.resolve())
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise SslblError(f"SSLBL file {path}: cannot read: {exc.strerror or exc}") from exc
-    stamp = (stat.st_mtime_ns, stat.st_size)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-    if stat.st_size > MAX_SSLBL_BYTES:
-        raise SslblError(f"SSLBL file {path}: larger than {MAX_SSLBL_BYTES} bytes")
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise SslblError(f"SSLBL file {path}: cannot read: {exc.strerror or exc}") from exc
-    index = parse_sslbl(text, str(path))
-    with _lock:
-        _cache[key] = (stamp, index)
-    return index
+    return _files.load(path)
 
 
 def clear_sslbl_cache() -> None:
-    with _lock:
-        _cache.clear()
+    _files.clear()

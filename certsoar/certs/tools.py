@@ -38,9 +38,10 @@ TOOLS = (
 class ToolMatch(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    tool: str = Field(description="One of: " + ", ".join(TOOLS) + ".")
+    tool: str = Field(description="One of: " + ", ".join(TOOLS) + ", or a family of the tool catalogue.")
     exact: bool = Field(description="Every documented default the input shows matches; False for a shape match.")
     matched_on: list[str] = Field(default_factory=list, description="The attributes that matched, in words.")
+    source: str | None = Field(default=None, description="Public source of a catalogue entry (URL).")
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,28 @@ async def test_unreadable_or_bad_crl_is_a_config_error(tmp_path):
             await analyze(
                 AnalyzeInput(alert=alert(certificate_pem=pem(cert[0]))), context(tmp_path, trust={"crls": crls})
             )
+
+
+async def test_without_intel_config_the_shipped_sslbl_and_catalogue_apply(tmp_path):
+    # a ServHelper certificate of the shipped snapshot, neither in the tests' excerpt nor in the catalogue
+    facts = await analyze(AnalyzeInput(alert=alert(sha1="bf4d87aba677c15c9a34630f8baa0ede663a115b")), context(tmp_path))
+    assert facts.sslbl is not None and facts.sslbl.reason == "ServHelper C&C"
+    assert facts.tools == []
+    async_rat = make_named("AsyncRAT Server")
+    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(async_rat))), context(tmp_path))
+    assert [m.tool for m in facts.tools if m.exact] == ["asyncrat"] and facts.ioc_reasons
+
+
+def make_named(common_name: str) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(SEEN - timedelta(days=2))
+        .not_valid_after(SEEN + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
