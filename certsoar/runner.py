@@ -33,7 +33,7 @@ from certsoar.faults import crashpoint
 from certsoar.ledger import EffectLedger
 from certsoar.playbook import Approval, Playbook, Step
 from certsoar.registry import ActionSpec, get_action
-from certsoar.store import GateRow, GateStatus, RunStatus, RunStore, StepRow, StepStatus, executor_id, utcnow
+from certsoar.store import GateRow, GateStatus, RunRow, RunStatus, RunStore, StepRow, StepStatus, executor_id, utcnow
 from certsoar.templating import Templates
 from certsoar.timeparse import parse_duration
 
@@ -86,7 +86,7 @@ class Runner:
         self.dry_run = dry_run
         self.journal = RunStore(":memory:") if dry_run else store
         self.connections = connections or Connections(config, store)
-        self.templates = templates or Templates()
+        self.templates = templates or Templates(config.templates)
         self.owner = executor_id()
         self._lease_lost = False
 
@@ -227,24 +227,7 @@ class Runner:
             raise RunError(f"run {run_id} belongs to playbook {run.playbook}, not {playbook.id}")
         state = RunState(run_id=run_id, requester=run.requester, playbook=playbook)
         state.journal = {s.step_id: s for s in self.journal.steps(run_id)}
-        state.variables = {
-            "alert": run.alert,
-            "steps": {},
-            "vars": dict(playbook.vars),
-            "run": {
-                "id": run_id,
-                "playbook": playbook.id,
-                "trigger": run.trigger,
-                "dry_run": self.dry_run,
-                "requester": run.requester,
-            },
-            "config": {"organization": {"domains": list(self.config.organization.domains)}},
-            "playbook": {"id": playbook.id, "rules": [r.model_dump() for r in playbook.rules]},
-        }
-        for step in playbook.all_steps():
-            recorded = state.journal.get(step.id)
-            if recorded and recorded.status in DONE:
-                state.variables["steps"][step.id] = recorded.output
+        state.variables = run_variables(self.config, playbook, run, state.journal, dry_run=self.dry_run)
         if run.status != RunStatus.RUNNING:
             self.journal.update_run(run_id, status=RunStatus.RUNNING, owner=self._fence())
         try:
@@ -485,6 +468,31 @@ class Runner:
     def _note_outcome(state: RunState, output: dict[str, Any]) -> None:
         if output.get("status") in (GateStatus.DENIED, GateStatus.EXPIRED):
             state.outcome = RunStatus(output["status"])
+
+
+def run_variables(
+    config: Config, playbook: Playbook, run: RunRow, journal: dict[str, StepRow], *, dry_run: bool
+) -> dict[str, Any]:
+    """What expressions and templates see: the alert, the outputs of the steps done so far, vars, run, config."""
+    variables: dict[str, Any] = {
+        "alert": run.alert,
+        "steps": {},
+        "vars": dict(playbook.vars),
+        "run": {
+            "id": run.id,
+            "playbook": playbook.id,
+            "trigger": run.trigger,
+            "dry_run": dry_run,
+            "requester": run.requester,
+        },
+        "config": {"organization": {"domains": list(config.organization.domains)}},
+        "playbook": {"id": playbook.id, "rules": [r.model_dump() for r in playbook.rules]},
+    }
+    for step in playbook.all_steps():
+        recorded = journal.get(step.id)
+        if recorded and recorded.status in DONE:
+            variables["steps"][step.id] = recorded.output
+    return variables
 
 
 def _blocks_around(steps: list[Step], step: Step) -> list[Step]:
