@@ -84,8 +84,25 @@ verbose_option = click.option(
 
 @click.group()
 @click.version_option(package_name="certsoar")
-def main() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on standard error (shown only on a terminal).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["json"]),
+    envvar="CERTSOAR_LOG",
+    default=None,
+    help="json: one JSON line per event (run, step, connector call) on standard error, for a SIEM "
+    "(also $CERTSOAR_LOG=json).",
+)
+def main(quiet: bool, log_format: str | None) -> None:
     """Triage, escalate and contain adversary-built certificates (MITRE ATT&CK T1587.003)."""
+    if quiet:
+        from certsoar.progress import set_quiet
+
+        set_quiet(True)
+    if log_format == "json":
+        from certsoar.eventlog import enable_json_log
+
+        enable_json_log(sys.stderr)
 
 
 @main.command()
