@@ -223,7 +223,7 @@ _decision_command(
 
 @main.group()
 def runs() -> None:
-    """List, show, resume, expire and audit runs."""
+    """List, show, resume, expire and audit runs (each prints what it says; --json for programs)."""
 
 
 RUN_STATUSES = ("queued", "running", "waiting_approval", "completed", "failed", "denied", "expired")
@@ -359,7 +359,8 @@ def _as_object(data: Any) -> Any:
 @json_option
 @guarded
 def runs_expire(config_path: str | None, as_json: bool) -> None:
-    """End every run whose approval has expired (run it from a scheduler)."""
+    """End every run whose approval has expired (run it from a scheduler); prints each run ended, then how
+    many."""
     from certsoar.api import expire_due_runs
 
     ended = asyncio.run(expire_due_runs(_config(config_path)))

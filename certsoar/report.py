@@ -39,18 +39,23 @@ def _when(stamp: object) -> str:
     return _v(text)
 
 
+VERBS = {"ca.revoke": ("revoke", "revoked"), "firewall.block": ("block", "blocked")}
+VERBS["proxy.block_certificate"] = VERBS["firewall.block"]
+
+
 def _effect_line(effect: dict[str, Any], instance: str) -> str:
     target = _v(effect["target"])
     action = effect["action"]
     what = {
-        "ca.revoke": f"revoke serial {target} at CA {instance}",
-        "firewall.block": f"block {target} at firewall {instance}",
-        "proxy.block_certificate": f"block certificate SHA-1 {target} at proxy {instance}",
-    }.get(action, f"{_v(action)} {target}")
+        "ca.revoke": f"serial {target} at CA {instance}",
+        "firewall.block": f"{target} at firewall {instance}",
+        "proxy.block_certificate": f"certificate SHA-1 {target} at proxy {instance}",
+    }.get(action, target)
+    plan, done = VERBS.get(action, (_v(action), _v(action)))
     if effect.get("planned"):
-        return f"would {what}"
-    done = what if effect["changed"] else f"{what}: already done"
-    return f"{done} ({'verified' if effect['verified'] else 'NOT verified'})"
+        return f"would {plan} {what}"
+    already = "" if effect["changed"] else ", already before this run"
+    return f"{done} {what} ({'verified' if effect['verified'] else 'NOT verified'}{already})"
 
 
 def _certificate(facts: dict[str, Any] | None) -> list[str]:

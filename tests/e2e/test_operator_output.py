@@ -68,8 +68,8 @@ def test_run_and_approve_print_a_short_report_with_the_next_command(cli: Cli) ->
     sha1 = next(e["target"] for e in run["effects"] if e["action"] == "proxy.block_certificate")
     assert out.splitlines()[0] == f"run {run_id} (certificate-alert): completed"
     for address in blocked:
-        assert f"  - block {address} at firewall nftables (verified)\n" in out
-    assert f"  - block certificate SHA-1 {sha1} at proxy squid (verified)\n" in out
+        assert f"  - blocked {address} at firewall nftables (verified)\n" in out
+    assert f"  - blocked certificate SHA-1 {sha1} at proxy squid (verified)\n" in out
     assert "  - no revocation: not issued by a CA we manage\n" in out
     assert 'approval: approved by alice ("confirmed rogue")\n' in out
     assert f"ticket: {run['ticket']['id']} (contained), 1 comment(s)\n" in out
