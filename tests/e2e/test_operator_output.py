@@ -160,6 +160,9 @@ def test_the_summary_says_what_the_alert_does_not_name(cli: Cli, tmp_path: Path)
     plan = cli.json("run", "certificate-alert", "--alert", str(path), "--dry-run")
     summary = next(n["body"] for n in plan["notifications"] if n["template"] == "l1/summary.md.j2")
     assert "on a host the alert does not name" in summary and "host unknown" not in summary
+    # first-seen records of a TLS log name no requester: the summary says so instead of "by ?"
+    assert "first-seen-untrusted on `203.0.113.45` by (requester not logged)" in summary
+    assert "`?`" not in summary and "host unknown" not in summary
 
 
 def test_tickets_move_to_contained_or_closed_and_show_their_comments(cli: Cli) -> None:
