@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certsoar.connectors.ticket import Ticket
+from certsoar.connectors.ticket import Ticket, TicketStatus
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError
 from certsoar.ledger import Effect
@@ -61,6 +61,11 @@ class CommentInput(BaseModel):
 
     key: str = Field(min_length=1, max_length=256, description="Natural key of the case's ticket.")
     template: str = Field(description="Template of the comment.")
+    status: TicketStatus | None = Field(
+        default=None,
+        description="Move the ticket to this status with the comment: contained after verified containment, "
+        "closed when the case ends without it (denied).",
+    )
 
 
 @action("ticket.comment", mutates=True, reversible=True)
@@ -80,7 +85,7 @@ async def comment_ticket(inp: CommentInput, ctx: ActionContext) -> TicketOutput:
         found = await tickets.find(inp.key)
         if found is None:
             raise ActionError(f"no ticket for {inp.key} to comment on")
-        await tickets.comment(found.id, body)
+        await tickets.comment(found.id, body, inp.status)
 
     effect = await ctx.ledger.apply(
         key, step_id=ctx.step_id, action="ticket.comment", target=inp.key, is_done=commented, write=write

@@ -17,26 +17,28 @@ from certsoar import audit
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.errors import ApprovalError, PlaybookNotFound, RunError, RunNotFound
+from certsoar.errors import ApprovalError, PlaybookNotFound, RunError, RunNotFound, TicketNotFound
 from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_playbooks, shipped_playbooks_dir
 from certsoar.runner import Runner
 from certsoar.runview import run_view
 from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
+from certsoar.templating import Templates
 from certsoar.validate import check_playbook
 
 
-def load_checked_playbook(name_or_path: str) -> tuple[Playbook, str]:
-    """Find, parse and statically check a playbook; returns it with its YAML text."""
+def load_checked_playbook(name_or_path: str, template_dirs: tuple[Path, ...] = ()) -> tuple[Playbook, str]:
+    """Find, parse and statically check a playbook (its templates looked up in ``template_dirs`` first);
+    returns it with its YAML text."""
     path = find_playbook(name_or_path)
     text = path.read_text(encoding="utf-8")
-    return _checked(text, str(path)), text
+    return _checked(text, str(path), template_dirs), text
 
 
 @lru_cache(maxsize=32)
-def _checked(text: str, file: str) -> Playbook:
+def _checked(text: str, file: str, template_dirs: tuple[Path, ...] = ()) -> Playbook:
     """Parse and check once per text: the result is immutable (frozen models)."""
     playbook, raw = parse_playbook(text, file)
-    problems = check_playbook(playbook, raw, file)
+    problems = check_playbook(playbook, raw, file, Templates(list(template_dirs)))
     if problems:
         raise problems[0]
     return playbook
@@ -74,7 +76,7 @@ async def run_playbook(
     connections: Connections | None = None,
 ) -> dict[str, Any]:
     """Run a playbook for an alert and return the run object. A dry run writes nothing anywhere."""
-    book, text = load_checked_playbook(playbook)
+    book, text = load_checked_playbook(playbook, tuple(config.templates))
     with open_store(config, read_only=dry_run) as store:
         runner = Runner(config, store, dry_run=dry_run, connections=connections or Connections(config, store))
         runner.connections.validate()
@@ -82,11 +84,11 @@ async def run_playbook(
         return run_view(runner.journal, run_id)
 
 
-def _playbook_of(store: RunStore, run_id: str) -> Playbook:
+def _playbook_of(store: RunStore, run_id: str, config: Config) -> Playbook:
     run = store.get_run(run_id)
     if not run.definition:
         raise RunError(f"run {run_id} has no playbook definition to resume from")
-    return _checked(run.definition, f"<{run.playbook} as of run {run_id}>")
+    return _checked(run.definition, f"<{run.playbook} as of run {run_id}>", tuple(config.templates))
 
 
 async def decide(
@@ -113,7 +115,7 @@ async def decide(
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
         try:
-            playbook = _playbook_of(store, run_id)
+            playbook = _playbook_of(store, run_id, config)
             await runner.decide(
                 playbook,
                 run_id,
@@ -238,7 +240,7 @@ async def resume(config: Config, run_id: str, *, connections: Connections | None
     failed step), or end one whose approval expired. RunBusy while another live executor has the run."""
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
-        playbook = _playbook_of(store, run_id)
+        playbook = _playbook_of(store, run_id, config)
         status = store.get_run(run_id).status
         if status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED):
             await runner.resume(playbook, run_id)
@@ -253,7 +255,7 @@ async def expire_due_runs(config: Config, *, connections: Connections | None = N
         runner = Runner(config, store, connections=connections or Connections(config, store))
         ended = []
         for run_id in store.expired_gates(utcnow()):
-            if await runner.expire_due(_playbook_of(store, run_id), run_id):
+            if await runner.expire_due(_playbook_of(store, run_id, config), run_id):
                 ended.append(run_view(store, run_id))
         return ended
 
@@ -301,7 +303,7 @@ async def plan_run(config: Config, run_id: str, *, connections: Connections | No
     dry run for the run's alert. Reads the targets, writes nothing; returns the dry run's run object."""
     with open_store(config, read_only=True) as store:
         run = store.get_run(run_id)
-        playbook = _playbook_of(store, run_id)
+        playbook = _playbook_of(store, run_id, config)
         runner = Runner(config, store, dry_run=True, connections=connections or Connections(config, store))
         runner.connections.validate()
         plan_id = await runner.start(
@@ -312,3 +314,63 @@ async def plan_run(config: Config, run_id: str, *, connections: Connections | No
             definition=run.definition,
         )
         return run_view(runner.journal, plan_id)
+
+
+def _ticket_listing(config: Config, store: RunStore) -> Any:
+    from certsoar.connectors.ticket import TicketListing
+
+    if config.connectors.ticket is None:
+        raise TicketNotFound("no ticket connector is configured (connectors.ticket)")
+    tickets = Connections(config, store).ticket
+    if not isinstance(tickets, TicketListing):
+        raise TicketNotFound(
+            f"the ticket connector {config.connectors.ticket.type} cannot list its tickets: look them up in it"
+        )
+    return tickets
+
+
+def list_tickets(config: Config, limit: int = 100, *, status: str | None = None) -> list[dict[str, Any]]:
+    """The latest tickets of the configured ticket store, newest first, optionally only those in ``status``."""
+    with open_store(config, read_only=True) as store:
+        return [t.model_dump(mode="json") for t in _ticket_listing(config, store).list(limit, status=status)]
+
+
+async def show_ticket(config: Config, ticket_id: str) -> dict[str, Any]:
+    """One ticket with its comments, and the runs that worked on it (their ids, newest first)."""
+    with open_store(config, read_only=True) as store:
+        ticket = await _ticket_listing(config, store).get(ticket_id)
+        if ticket is None:
+            raise TicketNotFound(f"no ticket {ticket_id}")
+        runs = store.runs_with_effect_target(ticket.key, ("ticket.open", "ticket.comment"))
+        return {**ticket.model_dump(mode="json"), "runs": runs}
+
+
+def template_names(config: Config) -> list[tuple[str, str]]:
+    """Every template name with the folder it is taken from (a configured folder overrides the shipped one)."""
+    from certsoar.templating import shipped_templates_dir
+
+    found: dict[str, str] = {}
+    for folder in [*config.templates, shipped_templates_dir()]:
+        for path in sorted(folder.rglob("*.j2")):
+            found.setdefault(path.relative_to(folder).as_posix(), str(folder))
+    return sorted(found.items())
+
+
+def render_template(config: Config, name: str, run_id: str) -> str:
+    """``name`` rendered, in the same sandbox a run uses, with what run ``run_id`` holds now (its alert and
+    the outputs of its finished steps; ``approval`` is the playbook's first gate). Sends nothing."""
+    from certsoar.runner import run_variables
+
+    with open_store(config, read_only=True) as store:
+        run = store.get_run(run_id)
+        playbook = _playbook_of(store, run_id, config)
+        variables = run_variables(
+            config, playbook, run, {s.step_id: s for s in store.steps(run_id)}, dry_run=run.dry_run
+        )
+    gate = next((s.approval for s in playbook.all_steps() if s.approval is not None), None)
+    if gate is not None:
+        variables["approval"] = gate.model_dump()
+    templates = Templates(config.templates)
+    if not templates.exists(name):
+        raise PlaybookNotFound(f"no template {name!r} (see `certsoar templates list`)")
+    return templates.render(name, variables)

@@ -53,13 +53,13 @@ def _config(path: str | None) -> Any:
     return load_config(path)
 
 
-def _print_run(run: dict[str, Any], as_json: bool) -> None:
+def _print_run(run: dict[str, Any], as_json: bool, verbose: bool = False) -> None:
     if as_json:
         click.echo(json.dumps(run, indent=2, sort_keys=False, default=str))
         return
     from certsoar.report import describe_run
 
-    click.echo(describe_run(run))
+    click.echo(describe_run(run, verbose=verbose))
 
 
 def _exit_for_run(run: dict[str, Any]) -> None:
@@ -77,12 +77,32 @@ config_option = click.option(
     help="Config file (default: $CERTSOAR_CONFIG; `certsoar init` writes one).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+verbose_option = click.option(
+    "--verbose", "-v", is_flag=True, help="Also print every step (in the playbook's order) and every notification."
+)
 
 
 @click.group()
 @click.version_option(package_name="certsoar")
-def main() -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on standard error (shown only on a terminal).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["json"]),
+    envvar="CERTSOAR_LOG",
+    default=None,
+    help="json: one JSON line per event (run, step, connector call) on standard error, for a SIEM "
+    "(also $CERTSOAR_LOG=json).",
+)
+def main(quiet: bool, log_format: str | None) -> None:
     """Triage, escalate and contain adversary-built certificates (MITRE ATT&CK T1587.003)."""
+    if quiet:
+        from certsoar.progress import set_quiet
+
+        set_quiet(True)
+    if log_format == "json":
+        from certsoar.eventlog import enable_json_log
+
+        enable_json_log(sys.stderr)
 
 
 @main.command()
@@ -100,6 +120,7 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="Read everything, change nothing; show the plan and the notifications.")
 @click.option("--as", "requester", default=None, help="Analyst starting the run (for requester != approver gates).")
 @json_option
+@verbose_option
 @guarded
 def run(
     playbook: str,
@@ -109,15 +130,20 @@ def run(
     dry_run: bool,
     requester: str | None,
     as_json: bool,
+    verbose: bool,
 ) -> None:
-    """Run PLAYBOOK (a shipped playbook's id or a YAML file) for an alert in any supported format."""
+    """Run PLAYBOOK (a shipped playbook's id or a YAML file) for an alert in any supported format.
+
+    Prints the run: its status, the verdict with the reasons of every rule that fired, what containment
+    did and read back, the approval, the ticket and the command to type next (--verbose: every step;
+    --json: the whole run object)."""
     from certsoar.api import run_playbook
     from certsoar.intake import load_alert
 
     alert = load_alert(_read_alert(alert_file), format=alert_format)
     config = _config(config_path)
     result = asyncio.run(run_playbook(config, playbook, alert, dry_run=dry_run, requester=requester))
-    _print_run(result, as_json)
+    _print_run(result, as_json, verbose)
     _exit_for_run(result)
 
 
@@ -139,7 +165,13 @@ def _read_alert(source: str) -> bytes:
 
 
 def _decide(
-    decision: str, run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool
+    decision: str,
+    run_id: str,
+    analyst: str,
+    comment: str | None,
+    config_path: str | None,
+    as_json: bool,
+    verbose: bool,
 ) -> None:
     import getpass
 
@@ -156,7 +188,7 @@ def _decide(
             credential=getpass.getuser(),
         )
     )
-    _print_run(result, as_json)
+    _print_run(result, as_json, verbose)
     _exit_for_run(result)
 
 
@@ -167,31 +199,67 @@ def _decision_command(name: str, decision: str, doc: str) -> None:
     @click.option("--comment", default=None, help="Why; kept in the run record and the audit log.")
     @config_option
     @json_option
+    @verbose_option
     @guarded
-    def command(run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool) -> None:
-        _decide(decision, run_id, analyst, comment, config_path, as_json)
+    def command(
+        run_id: str, analyst: str, comment: str | None, config_path: str | None, as_json: bool, verbose: bool
+    ) -> None:
+        _decide(decision, run_id, analyst, comment, config_path, as_json, verbose)
 
 
 _decision_command(
-    "approve", "approved", "Approve the waiting gate of RUN_ID; the run resumes here once the gate has its approvals."
+    "approve",
+    "approved",
+    "Approve the waiting gate of RUN_ID; the run resumes here once the gate has its approvals. Prints the run "
+    "as `run` does: what containment did and read back, the ticket, what to do next.",
 )
-_decision_command("deny", "denied", "Deny the waiting gate of RUN_ID; the run ends denied without containment.")
+_decision_command(
+    "deny",
+    "denied",
+    "Deny the waiting gate of RUN_ID; the run ends denied without containment and its ticket is closed with "
+    "the comment as the reason. Prints the run as `run` does.",
+)
 
 
 @main.group()
 def runs() -> None:
-    """List, show, resume, expire and audit runs."""
+    """List, show, resume, expire and audit runs (each prints what it says; --json for programs)."""
+
+
+RUN_STATUSES = ("queued", "running", "waiting_approval", "completed", "failed", "denied", "expired")
+
+
+def _since(value: str | None) -> Any:
+    """``--since``: a duration back from now (``24h``, ``7d``) or an ISO 8601 time (naive = UTC)."""
+    if value is None:
+        return None
+    from datetime import datetime, timezone
+
+    from certsoar.timeparse import as_utc, parse_duration
+
+    try:
+        return datetime.now(timezone.utc) - parse_duration(value)
+    except ValueError:
+        pass
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a duration (24h, 7d) nor an ISO 8601 time") from None
 
 
 @runs.command("list")
+@click.option("--status", type=click.Choice(RUN_STATUSES), default=None, help="Only runs in this status.")
+@click.option("--since", default=None, metavar="WHEN", help="Only runs created since: a duration back (24h) or a time.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True, help="At most this many.")
 @config_option
 @json_option
 @guarded
-def runs_list(config_path: str | None, as_json: bool) -> None:
-    """The latest runs, newest first."""
+def runs_list(config_path: str | None, status: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """Print the latest runs, newest first, one a line: id, status, playbook, alert id, created
+    (--json: a list of objects)."""
     from certsoar.api import list_runs
 
-    rows = list_runs(_config(config_path))
+    rows = list_runs(_config(config_path), limit, status=status, since=_since(since))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -207,12 +275,14 @@ def runs_list(config_path: str | None, as_json: bool) -> None:
 @click.argument("run_id")
 @config_option
 @json_option
+@verbose_option
 @guarded
-def runs_show(run_id: str, config_path: str | None, as_json: bool) -> None:
-    """One run: verdict, steps, effects, ticket."""
+def runs_show(run_id: str, config_path: str | None, as_json: bool, verbose: bool) -> None:
+    """Print one run as `run` does: status, verdict and reasons, containment, approval, ticket (with its
+    comments in --json), next command; --verbose adds every step and notification."""
     from certsoar.api import show_run
 
-    _print_run(show_run(_config(config_path), run_id), as_json)
+    _print_run(show_run(_config(config_path), run_id), as_json, verbose)
 
 
 @runs.command("resume")
@@ -222,7 +292,7 @@ def runs_show(run_id: str, config_path: str | None, as_json: bool) -> None:
 @guarded
 def runs_resume(run_id: str, config_path: str | None, as_json: bool) -> None:
     """Carry on a run cut short by a crash, retry a failed run from its failed step, or end one whose
-    approval expired."""
+    approval expired; prints the run as `run` does."""
     from certsoar.api import resume
 
     result = asyncio.run(resume(_config(config_path), run_id))
@@ -237,7 +307,8 @@ def runs_resume(run_id: str, config_path: str | None, as_json: bool) -> None:
 @guarded
 def runs_audit(run_id: str | None, config_path: str | None, as_json: bool) -> None:
     """Verify the audit log (MACs, linkage, numbering, the anchored head) and print the records of RUN_ID
-    (or all); exit 1 when it does not verify."""
+    (or all), one a line, then what the check proves; exit 1 when it does not verify (--json: one object
+    with the records, each record's data as an object)."""
     from certsoar.api import audit_trail
 
     trail = audit_trail(_config(config_path), run_id)
@@ -250,7 +321,7 @@ def runs_audit(run_id: str | None, config_path: str | None, as_json: bool) -> No
                     "anchored_seq": chain.anchored_seq,
                     "anchor": str(trail.anchor) if trail.anchor else None,
                     "key": trail.key_source,
-                    "records": trail.records,
+                    "records": [{**r, "data": _as_object(r["data"])} for r in trail.records],
                 },
                 indent=2,
             )
@@ -273,12 +344,23 @@ def runs_audit(run_id: str | None, config_path: str | None, as_json: bool) -> No
         )
 
 
+def _as_object(data: Any) -> Any:
+    """An audit record's data, stored as JSON text, as the object it holds."""
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+    return data
+
+
 @runs.command("expire")
 @config_option
 @json_option
 @guarded
 def runs_expire(config_path: str | None, as_json: bool) -> None:
-    """End every run whose approval has expired (run it from a scheduler)."""
+    """End every run whose approval has expired (run it from a scheduler); prints each run ended, then how
+    many."""
     from certsoar.api import expire_due_runs
 
     ended = asyncio.run(expire_due_runs(_config(config_path)))
@@ -296,14 +378,23 @@ def connectors() -> None:
 
 
 @connectors.command("list")
-def connectors_list() -> None:
-    """Connector types installed (built-in and third-party), by kind."""
+@click.option("--json", "as_json", is_flag=True, help="Print a list of {kind, type, class} objects.")
+@guarded
+def connectors_list(as_json: bool) -> None:
+    """Print the connector types installed (built-in and third-party), one a line: kind, type, class."""
     from certsoar.connectors import KINDS
     from certsoar.registry import connector_types
 
-    for kind in KINDS:
-        for name, cls in connector_types(kind).items():
-            click.echo(f"{kind:<9} {name:<12} {cls.__module__}.{cls.__qualname__}")
+    found = [
+        {"kind": kind, "type": name, "class": f"{cls.__module__}.{cls.__qualname__}"}
+        for kind in KINDS
+        for name, cls in connector_types(kind).items()
+    ]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for c in found:
+        click.echo(f"{c['kind']:<9} {c['type']:<12} {c['class']}")
 
 
 @connectors.command("check")
@@ -311,7 +402,8 @@ def connectors_list() -> None:
 @json_option
 @guarded
 def connectors_check(config_path: str | None, as_json: bool) -> None:
-    """Build every configured connector and read through it once; exit 1 when one fails."""
+    """Build every configured connector and read through it once; prints ok or FAIL and what it saw for
+    each; exit 1 when one fails."""
     from certsoar.health import check_connectors
 
     results = asyncio.run(check_connectors(_config(config_path)))
@@ -353,19 +445,31 @@ def intel_update(config_path: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-def validate(paths: tuple[Path, ...]) -> None:
-    """Check playbooks statically (default: the shipped ones); prints file:line: message."""
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, errors: [{file, line, message}]}.")
+@guarded
+def validate(paths: tuple[Path, ...], config_path: str | None, as_json: bool) -> None:
+    """Check playbooks statically (default: the shipped ones); prints file:line: message for each problem,
+    or ok. Templates are looked up in the config's `templates:` folders first when a config is given."""
+    import os
+
     from certsoar.playbook import shipped_playbooks_dir
     from certsoar.validate import validate_paths
 
-    errors = validate_paths(list(paths) or [shipped_playbooks_dir()])
-    from certsoar.escaping import visible
+    extra = _config(config_path).templates if config_path or os.environ.get("CERTSOAR_CONFIG") else []
+    errors = validate_paths(list(paths) or [shipped_playbooks_dir()], template_dirs=extra)
+    if as_json:
+        found = [{"file": e.file, "line": e.line, "message": e.message} for e in errors]
+        click.echo(json.dumps({"ok": not errors, "errors": found}, indent=2))
+    else:
+        from certsoar.escaping import visible
 
-    for e in errors:  # messages quote the playbook's text
-        click.echo(visible(str(e)))
+        for e in errors:  # messages quote the playbook's text
+            click.echo(visible(str(e)))
+        if not errors:
+            click.echo("ok")
     if errors:
         sys.exit(EXIT_FAILED)
-    click.echo("ok")
 
 
 @main.command()
@@ -426,6 +530,93 @@ def serve(config_path: str | None, host: str, port: int) -> None:
 
     app = create_app(_config(config_path))
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False)
+
+
+@main.group()
+def tickets() -> None:
+    """The tickets of the configured ticket store (the embedded one: the run store's)."""
+
+
+@tickets.command("list")
+@click.option("--status", type=click.Choice(["open", "contained", "closed"]), default=None, help="Only these.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True, help="At most this many.")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print a list of ticket objects.")
+@guarded
+def tickets_list(status: str | None, limit: int, config_path: str | None, as_json: bool) -> None:
+    """Print the latest tickets, newest first, one a line: id, status, severity, comments, title."""
+    from certsoar.api import list_tickets
+
+    found = list_tickets(_config(config_path), limit, status=status)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    from certsoar.escaping import visible
+
+    for t in found:
+        click.echo(
+            visible(f"{t['id']}  {t['status']:<9} {t['severity']:<8} {len(t['comments'])} comment(s)  {t['title']}")
+        )
+
+
+@tickets.command("show")
+@click.argument("ticket_id")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the ticket as one JSON object.")
+@guarded
+def tickets_show(ticket_id: str, config_path: str | None, as_json: bool) -> None:
+    """Print one ticket: id, status, severity, title, the runs that worked on it, and every comment."""
+    from certsoar.api import show_ticket
+
+    ticket = asyncio.run(show_ticket(_config(config_path), ticket_id))
+    if as_json:
+        click.echo(json.dumps(ticket, indent=2))
+        return
+    from certsoar.escaping import for_terminal, visible
+
+    click.echo(visible(f"ticket {ticket['id']} ({ticket['status']}, {ticket['severity']}): {ticket['title']}"))
+    click.echo(visible(f"opened {ticket['created']}; certificate {ticket['key']}"))
+    click.echo(visible(f"runs: {', '.join(ticket['runs']) or 'none recorded'}"))
+    for number, comment in enumerate(ticket["comments"], 1):
+        click.echo(f"--- comment {number} ---")
+        click.echo(for_terminal(comment).rstrip())
+
+
+@main.group()
+def templates() -> None:
+    """Notification and ticket templates: the config's `templates:` folders first, then the shipped ones."""
+
+
+@templates.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print a list of {name, folder} objects.")
+@guarded
+def templates_list(config_path: str | None, as_json: bool) -> None:
+    """Print every template name, one a line, with the folder it is taken from."""
+    from certsoar.api import template_names
+
+    found = template_names(_config(config_path))
+    if as_json:
+        click.echo(json.dumps([{"name": n, "folder": f} for n, f in found], indent=2))
+        return
+    from certsoar.escaping import visible
+
+    for name, folder in found:
+        click.echo(visible(f"{name:<32} {folder}"))
+
+
+@templates.command("render")
+@click.argument("name")
+@click.option("--run", "run_id", required=True, help="The run whose alert and step outputs fill the template.")
+@config_option
+@guarded
+def templates_render(name: str, run_id: str, config_path: str | None) -> None:
+    """Print template NAME rendered for run RUN_ID (escaped for its channel, as a run would send it);
+    sends nothing."""
+    from certsoar.api import render_template
+    from certsoar.escaping import for_terminal
+
+    click.echo(for_terminal(render_template(_config(config_path), name, run_id)).rstrip())
 
 
 @main.group()

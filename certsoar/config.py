@@ -402,6 +402,11 @@ class Config(_Strict):
     blocking: Blocking = Field(default_factory=Blocking, description="Limits on what the firewall may block.")
     audit: Audit = Field(default_factory=Audit)
     service: Service = Field(default_factory=Service)
+    templates: list[Path] = Field(
+        default_factory=list,
+        description="Folders of notification and ticket templates searched before the shipped ones, in order "
+        "(templates/<channel>/<event>.<fmt>.j2: a file of the same name overrides the shipped one).",
+    )
     config_dir: Path = Field(
         default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here."
     )
@@ -456,7 +461,11 @@ def load_config(path: Path | str | None = None) -> Config:
     except ValidationError as exc:
         raise ConfigError(f"{file}: {format_validation_error(exc)}") from exc
     state = config.state_dir if config.state_dir.is_absolute() else base / config.state_dir
-    return config.model_copy(update={"state_dir": state})
+    templates = [config.resolve(folder) for folder in config.templates]
+    for i, folder in enumerate(templates):
+        if not folder.is_dir():
+            raise ConfigError(f"{file}: templates[{i}]: {folder} is not a folder")
+    return config.model_copy(update={"state_dir": state, "templates": templates})
 
 
 def format_validation_error(exc: ValidationError) -> str:

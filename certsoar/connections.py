@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from certsoar.blocking import BlockingPolicy
-from certsoar.config import Config, ConnectorSection, format_validation_error
+from certsoar.config import Config, ConnectorSection, format_validation_error, secret_from
 from certsoar.errors import ConfigError
 from certsoar.proc import withhold_from_tools
 from certsoar.registry import connector_class
@@ -41,16 +41,16 @@ def build_connector(kind: str, section: ConnectorSection, config: Config, store:
     return cls(settings, env)
 
 
-def _secret_variables(config: Config) -> list[str]:
-    """The NAME of every ``env:NAME`` secret reference in the configuration: the connector sections, the
-    audit key, the service's secrets (a value written ``env:`` is a secret reference, whatever its key)."""
+def secret_references(config: Config) -> list[str]:
+    """Every ``env:NAME`` and ``file:PATH`` secret reference in the configuration: the connector sections,
+    the audit key, the service's secrets (a value written so is a secret reference, whatever its key)."""
     sections = [getattr(config.connectors, kind) for kind in ("siem", "ca", "firewall", "proxy", "ticket")]
     sections += list(config.connectors.notify or [])
     found: list[str] = []
 
     def scan(value: Any) -> None:
-        if isinstance(value, str) and value.startswith("env:"):
-            found.append(value.removeprefix("env:"))
+        if isinstance(value, str) and value.startswith(("env:", "file:")):
+            found.append(value)
         elif isinstance(value, dict):
             for item in value.values():
                 scan(item)
@@ -63,6 +63,23 @@ def _secret_variables(config: Config) -> list[str]:
             scan(section.settings())
     scan(config.model_dump(mode="json", exclude={"connectors"}))
     return found
+
+
+def _secret_variables(config: Config) -> list[str]:
+    """The NAME of every ``env:NAME`` secret reference in the configuration."""
+    return [ref.removeprefix("env:") for ref in secret_references(config) if ref.startswith("env:")]
+
+
+def secret_values(config: Config) -> list[str]:
+    """The secrets the configuration references, resolved; one that cannot be read is left out (the
+    connector that needs it reports that)."""
+    values = []
+    for ref in secret_references(config):
+        try:
+            values.append(secret_from(ref))
+        except ConfigError:
+            continue
+    return values
 
 
 class Connections:

@@ -19,6 +19,7 @@ code only at the edge (the runner and the CLI). Every class carries its exit cod
     ├── RunError                (2) a run that does not exist or cannot be resumed
     │   ├── RunNotFound         (2) no run by that id
     │   └── RunBusy             (2) another live executor holds the run's lease
+    ├── TicketNotFound          (2) no ticket by that id in the configured ticket store
     ├── AccessError             (2) a service request without a valid credential
     │   ├── ScopeError          (2) a valid credential without the scope the request needs
     │   └── RateLimited         (2) too many refused attempts from one address
@@ -112,6 +113,12 @@ class RunNotFound(RunError):
 
 class RunBusy(RunError):
     """Another executor holds the run's lease: it is being executed elsewhere."""
+
+
+class TicketNotFound(CertsoarError):
+    """No ticket has this id (or the configured ticket connector cannot list its tickets)."""
+
+    exit_code = EXIT_USAGE
 
 
 class SignatureError(CertsoarError):

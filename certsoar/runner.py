@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from certsoar import eventlog
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config, format_validation_error
-from certsoar.connections import Connections
+from certsoar.connections import Connections, secret_values
 from certsoar.context import ActionContext
 from certsoar.errors import (
     ActionError,
@@ -33,7 +34,7 @@ from certsoar.faults import crashpoint
 from certsoar.ledger import EffectLedger
 from certsoar.playbook import Approval, Playbook, Step
 from certsoar.registry import ActionSpec, get_action
-from certsoar.store import GateRow, GateStatus, RunStatus, RunStore, StepRow, StepStatus, executor_id, utcnow
+from certsoar.store import GateRow, GateStatus, RunRow, RunStatus, RunStore, StepRow, StepStatus, executor_id, utcnow
 from certsoar.templating import Templates
 from certsoar.timeparse import parse_duration
 
@@ -86,7 +87,9 @@ class Runner:
         self.dry_run = dry_run
         self.journal = RunStore(":memory:") if dry_run else store
         self.connections = connections or Connections(config, store)
-        self.templates = templates or Templates()
+        self.templates = templates or Templates(config.templates)
+        if eventlog.listening():
+            eventlog.add_secrets(secret_values(config))
         self.owner = executor_id()
         self._lease_lost = False
 
@@ -194,8 +197,12 @@ class Runner:
         """Execute the run as its one executor: take its lease (unless the caller's transaction took it),
         keep it renewed while the steps run, and write the final status only while still holding it."""
         if self.dry_run:
+            started = utcnow()
             status, error = await self._run_steps(playbook, run_id)
             self.journal.update_run(run_id, status=status, error=error)
+            eventlog.event(
+                "run.dry_run", run_id=run_id, playbook=playbook.id, status=str(status), duration_ms=_ms_since(started)
+            )
             return
         if not leased:
             self.store.take_lease(run_id, self.owner)
@@ -203,6 +210,7 @@ class Runner:
         current = asyncio.current_task()
         assert current is not None
         keeper = asyncio.create_task(self._keep_lease(run_id, current))
+        started = utcnow()
         try:
             status, error = await self._run_steps(playbook, run_id)
         except asyncio.CancelledError:
@@ -212,6 +220,9 @@ class Runner:
         finally:
             keeper.cancel()
         self.store.update_run(run_id, status=status, error=error, owner=self.owner)
+        eventlog.event(
+            "run", run_id=run_id, playbook=playbook.id, status=str(status), duration_ms=_ms_since(started), error=error
+        )
 
     async def _keep_lease(self, run_id: str, executor: asyncio.Task[Any]) -> None:
         while True:
@@ -227,24 +238,7 @@ class Runner:
             raise RunError(f"run {run_id} belongs to playbook {run.playbook}, not {playbook.id}")
         state = RunState(run_id=run_id, requester=run.requester, playbook=playbook)
         state.journal = {s.step_id: s for s in self.journal.steps(run_id)}
-        state.variables = {
-            "alert": run.alert,
-            "steps": {},
-            "vars": dict(playbook.vars),
-            "run": {
-                "id": run_id,
-                "playbook": playbook.id,
-                "trigger": run.trigger,
-                "dry_run": self.dry_run,
-                "requester": run.requester,
-            },
-            "config": {"organization": {"domains": list(self.config.organization.domains)}},
-            "playbook": {"id": playbook.id, "rules": [r.model_dump() for r in playbook.rules]},
-        }
-        for step in playbook.all_steps():
-            recorded = state.journal.get(step.id)
-            if recorded and recorded.status in DONE:
-                state.variables["steps"][step.id] = recorded.output
+        state.variables = run_variables(self.config, playbook, run, state.journal, dry_run=self.dry_run)
         if run.status != RunStatus.RUNNING:
             self.journal.update_run(run_id, status=RunStatus.RUNNING, owner=self._fence())
         try:
@@ -369,7 +363,28 @@ class Runner:
             started=started,
             owner=self._fence(),
         )
+        eventlog.event(
+            "step",
+            run_id=state.run_id,
+            playbook=state.playbook.id,
+            step=step.id,
+            action=step.action,
+            connector=self._connector_of(step.action),
+            status=str(status),
+            duration_ms=_ms_since(started),
+            attempts=attempts,
+            error=error,
+        )
         crashpoint(f"after:{step.id}")
+
+    def _connector_of(self, action: str | None) -> str | None:
+        """``kind:instance`` of the connector an action works through (``ca.revoke`` → ``ca:openssl``)."""
+        kind = (action or "").partition(".")[0]
+        if kind == "notify":
+            return ",".join(f"notify:{s.instance}" for s in self.config.connectors.notify) or None
+        if kind in ("siem", "ca", "firewall", "proxy", "ticket") and self.connections.has(kind):
+            return f"{kind}:{self.connections.instance(kind)}"
+        return None
 
     async def _action(self, state: RunState, step: Step, spec: ActionSpec) -> tuple[Any, int]:
         if step.for_each is None:
@@ -485,6 +500,35 @@ class Runner:
     def _note_outcome(state: RunState, output: dict[str, Any]) -> None:
         if output.get("status") in (GateStatus.DENIED, GateStatus.EXPIRED):
             state.outcome = RunStatus(output["status"])
+
+
+def _ms_since(started: datetime) -> int:
+    return round((utcnow() - started).total_seconds() * 1000)
+
+
+def run_variables(
+    config: Config, playbook: Playbook, run: RunRow, journal: dict[str, StepRow], *, dry_run: bool
+) -> dict[str, Any]:
+    """What expressions and templates see: the alert, the outputs of the steps done so far, vars, run, config."""
+    variables: dict[str, Any] = {
+        "alert": run.alert,
+        "steps": {},
+        "vars": dict(playbook.vars),
+        "run": {
+            "id": run.id,
+            "playbook": playbook.id,
+            "trigger": run.trigger,
+            "dry_run": dry_run,
+            "requester": run.requester,
+        },
+        "config": {"organization": {"domains": list(config.organization.domains)}},
+        "playbook": {"id": playbook.id, "rules": [r.model_dump() for r in playbook.rules]},
+    }
+    for step in playbook.all_steps():
+        recorded = journal.get(step.id)
+        if recorded and recorded.status in DONE:
+            variables["steps"][step.id] = recorded.output
+    return variables
 
 
 def _blocks_around(steps: list[Step], step: Step) -> list[Step]:

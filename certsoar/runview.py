@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import lru_cache
 from typing import Any
 
+import yaml
+
 from certsoar.runwarnings import run_warnings
-from certsoar.store import RunStore, StepStatus
+from certsoar.store import RunStore, StepRow, StepStatus
 
 VERDICT_ACTION = "escalation.evaluate"
 FACTS_ACTION = "certificate.analyze"
-TICKET_ACTIONS = ("ticket.open",)
+TICKET_ACTIONS = ("ticket.open", "ticket.comment")
+"""Steps whose output carries the case's ticket; the last one holds its latest status and comments."""
 
 
 def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
@@ -21,7 +26,7 @@ def run_view(store: RunStore, run_id: str) -> dict[str, Any]:
 
 def _run_view(store: RunStore, run_id: str) -> dict[str, Any]:
     run = store.get_run(run_id)
-    steps = store.steps(run_id)
+    steps = sorted(store.steps(run_id), key=_playbook_order(run.definition or ""))
     verdict = None
     facts = None
     ticket = None
@@ -95,3 +100,35 @@ def _run_view(store: RunStore, run_id: str) -> dict[str, Any]:
         },
         "notifications": notifications,
     }
+
+
+@lru_cache(maxsize=32)
+def _step_ids(definition: str) -> dict[str, int]:
+    """Each step id of a playbook's YAML text, numbered in the order the playbook writes them."""
+    order: dict[str, int] = {}
+
+    def walk(steps: object) -> None:
+        for step in steps if isinstance(steps, list) else []:
+            if isinstance(step, dict) and isinstance(step.get("id"), str):
+                order.setdefault(step["id"], len(order))
+                walk(step.get("parallel"))
+
+    try:
+        walk((yaml.safe_load(definition) or {}).get("steps"))
+    except (yaml.YAMLError, AttributeError):
+        return {}
+    return order
+
+
+def _playbook_order(definition: str) -> Callable[[StepRow], tuple[int, int]]:
+    """Steps in the playbook's order, whatever order concurrent steps finished in; an approval's request
+    (``<gate>.request``) just before its gate; steps the playbook does not name last, as journaled."""
+    order = _step_ids(definition)
+
+    def key(step: StepRow) -> tuple[int, int]:
+        if step.step_id in order:
+            return order[step.step_id], 1
+        base = step.step_id.rsplit(".", 1)[0]
+        return order.get(base, len(order)), 0
+
+    return key

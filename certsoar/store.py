@@ -910,6 +910,16 @@ class RunStore:
             for r in rows
         ]
 
+    def runs_with_effect_target(self, target: str, actions: tuple[str, ...]) -> list[str]:
+        """Ids of the runs that recorded an effect of one of ``actions`` on ``target``, newest first."""
+        marks = ",".join("?" * len(actions))
+        rows = self.db.execute(
+            "SELECT e.run_id FROM run_effects e JOIN runs r ON r.id=e.run_id"
+            f" WHERE e.target=? AND e.action IN ({marks}) GROUP BY e.run_id ORDER BY MAX(r.created) DESC",
+            (target, *actions),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     # audit --------------------------------------------------------------
     def audit(self, run_id: str | None, event: str, data: dict[str, Any]) -> None:
         with self.transaction() as db:

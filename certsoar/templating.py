@@ -6,6 +6,8 @@ by the environment itself, so a template cannot forget it: the value comes out o
 its control characters shown, unable to open markup. Text written in the template is trusted and
 passes as it is. ``| literal`` shows a value as code; ``| trusted`` is the deliberate way to emit
 markup a template built itself. Every template fails loudly on an undefined name.
+``lookalikes(text, ...)`` lists the look-alike characters in its arguments (certsoar.certs.lookalikes), for
+templates that show a certificate's names to a person.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from certsoar import escaping
+from certsoar.certs.lookalikes import lookalikes
 from certsoar.errors import ActionError
 
 MAX_RENDERED_CHARS = 256 * 1024
@@ -110,6 +113,7 @@ def _environment(search: tuple[str, ...], fmt: str) -> ImmutableSandboxedEnviron
 
     env.filters["literal"] = literal
     env.filters["trusted"] = trusted
+    env.globals["lookalikes"] = lookalikes
     return env
 
 

@@ -130,13 +130,14 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
     return errors
 
 
-def validate_paths(paths: list[Path]) -> list[PlaybookError]:
-    """Every problem in the given playbook files (folders are searched for *.yaml)."""
+def validate_paths(paths: list[Path], template_dirs: list[Path] | None = None) -> list[PlaybookError]:
+    """Every problem in the given playbook files (folders are searched for *.yaml); templates are looked up
+    in ``template_dirs`` before the shipped ones."""
     files: list[Path] = []
     for p in paths:
         files.extend(sorted(p.glob("*.y*ml")) if p.is_dir() else [p])
     errors: list[PlaybookError] = []
-    templates = Templates()
+    templates = Templates(template_dirs)
     for f in files:
         try:
             playbook, raw = parse_playbook_file(f)

@@ -17,7 +17,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -180,7 +180,7 @@ def measure(
         out_after = sum(e.bytes_out or 0 for e in to_server if t0 <= e.time < t0 + after)
         in_after = sum(e.bytes_in or 0 for e in to_server if t0 <= e.time < t0 + after)
         if out_after > in_after:
-            upload_heavy.append(f"{server} (out {out_after} B / in {in_after} B)")
+            upload_heavy.append(f"{server} (out {_size(out_after)} / in {_size(in_after)})")
     client_stats: list[TrafficStat] = []
     for client in clients:
         client_stats.extend(_stats(client, by_client.get(client, []), t0, coverage, limits))
@@ -213,13 +213,33 @@ def measure(
     )
 
 
+def _size(value: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value:.0f} B"
+
+
 def _amount(metric: str, value: float) -> str:
     if metric.startswith("bytes"):
-        for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-            if value >= size:
-                return f"{value / size:.1f} {unit}/h"
-        return f"{value:.0f} B/h"
+        return f"{_size(value)}/h"
     return f"{value:.0f} connections/h"
+
+
+Z_SHOWN_UP_TO = 100.0
+"""Above this a robust z-score says no more than "far outside": its digits only reflect how quiet the baseline was."""
+
+
+def _z(z: float) -> str:
+    return (
+        f"robust z {z:.1f}"
+        if z < Z_SHOWN_UP_TO
+        else f"far outside the baseline's spread (robust z over {Z_SHOWN_UP_TO:.0f})"
+    )
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _reason(
@@ -235,7 +255,7 @@ def _reason(
     if not servers:
         return "no server is known to have presented the certificate; nothing to measure"
     if coverage is None:
-        return f"no connection records for {', '.join(servers)} or its clients around {t0.isoformat()}"
+        return f"no connection records for {', '.join(servers)} or its clients around {_when(t0)}"
     parts: list[str] = []
     for stat in fired:
         if not stat.baseline_hours:
@@ -243,7 +263,7 @@ def _reason(
         else:
             against = f"baseline median {_amount(stat.metric, stat.baseline_median)} over {stat.baseline_hours} h"
             if stat.z is not None and stat.z >= limits.z:
-                against += f", robust z {stat.z:.1f}"
+                against += f", {_z(stat.z)}"
             elif stat.baseline_median >= 1:
                 against += f", {stat.ratio:.1f}x"
         parts.append(f"{stat.key} peaked at {_amount(stat.metric, stat.observed)} ({against})")
@@ -251,7 +271,7 @@ def _reason(
     head = "traffic changed after first-seen " if changed else "no traffic change after first-seen "
     text = (
         head
-        + t0.isoformat()
+        + _when(t0)
         + (
             ": " + "; ".join(parts)
             if parts

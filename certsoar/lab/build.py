@@ -21,6 +21,9 @@ from certsoar.lab.suricata import write_suricata_eve
 from certsoar.lab.windows_events import windows_events
 from certsoar.lab.windows_formats import write_windows_logs
 from certsoar.lab.zeek import write_zeek_logs
+from certsoar.progress import progress
+
+LAB_STAGES = 7
 
 
 def ensure_lab(state_dir: Path) -> LabPaths:
@@ -68,18 +71,26 @@ def _build(root: Path, openssl: str, now: datetime) -> None:
     ):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "ca" / "private").chmod(0o700)
-    leaves = build_lab_ca(paths, openssl, now)
-    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
-    mimicry = build_mimicry_certificate(paths, now)
-    sessions = generate_sessions(now, leaves, ca, mimicry)
-    lookups = dns_lookups(sessions)
-    write_zeek_logs(paths.logs_dir / "zeek", sessions, lookups, now)
-    write_suricata_eve(paths.logs_dir / "suricata" / "eve.json", sessions, lookups)
-    windows = windows_events(now, leaves[ROGUE_HOST])
-    write_windows_logs(paths.logs_dir / "windows", windows)
-    write_alerts(paths, sessions, windows, leaves[ROGUE_HOST], mimicry, now)
-    write_config(paths, leaves["wiki.corp.example"], now)
-    (root / "README.txt").write_text(_README, encoding="utf-8")
+    with progress("building the lab", total=LAB_STAGES, unit="stages", findings=False) as bar:
+        leaves = build_lab_ca(paths, openssl, now)
+        ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+        bar.advance()
+        mimicry = build_mimicry_certificate(paths, now)
+        bar.advance()
+        sessions = generate_sessions(now, leaves, ca, mimicry)
+        lookups = dns_lookups(sessions)
+        bar.advance()
+        write_zeek_logs(paths.logs_dir / "zeek", sessions, lookups, now)
+        bar.advance()
+        write_suricata_eve(paths.logs_dir / "suricata" / "eve.json", sessions, lookups)
+        bar.advance()
+        windows = windows_events(now, leaves[ROGUE_HOST])
+        write_windows_logs(paths.logs_dir / "windows", windows)
+        bar.advance()
+        write_alerts(paths, sessions, windows, leaves[ROGUE_HOST], mimicry, now)
+        write_config(paths, leaves["wiki.corp.example"], now)
+        (root / "README.txt").write_text(_README, encoding="utf-8")
+        bar.advance()
 
 
 _README = """\

@@ -36,7 +36,11 @@ from certsoar.connectors.siem.indicators import (
 from certsoar.connectors.siem.readers import LogRecord, LogTooLarge, ScanStats, gzip_content_size, is_gzip, read_records
 from certsoar.connectors.siem.sources import find_sources
 from certsoar.errors import ConnectorUnavailable
+from certsoar.progress import Progress, progress
 from certsoar.timeparse import as_utc
+
+PROGRESS_EVERY = 4096
+"""Records between two progress reports (a report costs a clock read)."""
 
 
 class FilesSiemSettings(ConnectorSettings):
@@ -128,25 +132,8 @@ class FilesSiem:
             plan = replace(plan, by_file_id=self._certificate_file_ids(plan))
         order = itertools.count()
         kept = _Earliest(query.limit, stats, order)
-        for path in self.files(stats):
-            signature = self._signature(path, stats)
-            if signature is None:
-                continue
-            # a file's hits join the others only once the whole file was read: a file that fails midway adds nothing
-            from_file = _Earliest(query.limit, stats, order)
-            try:
-                for event in self._search_file(path, plan, stats, signature):
-                    from_file.add(event)
-            except LogTooLarge as exc:
-                stats.files_skipped += 1
-                stats.warnings.append(str(exc))
-                continue
-            except (OSError, EOFError, zlib.error) as exc:
-                stats.files_skipped += 1
-                stats.warnings.append(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-                continue
-            stats.files_read += 1
-            kept.merge(from_file)
+        with progress(f"SIEM {self.instance}: searching the logs", unit="records") as bar:
+            self._search_files(plan, stats, kept, order, query.limit, bar)
         if stats.malformed or stats.no_time:
             stats.notes.append(
                 f"skipped {stats.malformed} malformed lines and {stats.no_time} records without a usable time"
@@ -180,6 +167,29 @@ class FilesSiem:
                 continue
         return found
 
+    def _search_files(
+        self, plan: _Plan, stats: ScanStats, kept: "_Earliest", order: Iterator[int], limit: int, bar: Progress
+    ) -> None:
+        for path in self.files(stats):
+            signature = self._signature(path, stats)
+            if signature is None:
+                continue
+            # a file's hits join the others only once the whole file was read: a file that fails midway adds nothing
+            from_file = _Earliest(limit, stats, order)
+            try:
+                for event in self._search_file(path, plan, stats, signature, bar):
+                    from_file.add(event)
+            except LogTooLarge as exc:
+                stats.files_skipped += 1
+                stats.warnings.append(str(exc))
+                continue
+            except (OSError, EOFError, zlib.error) as exc:
+                stats.files_skipped += 1
+                stats.warnings.append(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+                continue
+            stats.files_read += 1
+            kept.merge(from_file)
+
     def _signature(self, path: Path, stats: ScanStats) -> tuple[int, int] | None:
         """(size, mtime) of a file to read; None, with a warning, when it cannot be read or is too large."""
         try:
@@ -197,13 +207,16 @@ class FilesSiem:
         return status.st_size, status.st_mtime_ns
 
     def _search_file(
-        self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int]
+        self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int], bar: Progress
     ) -> Iterator[SiemEvent]:
-        for when, record in self._timed_records(path, stats, signature):
+        for examined, (when, record) in enumerate(self._timed_records(path, stats, signature), 1):
+            if not examined % PROGRESS_EVERY:
+                bar.advance(PROGRESS_EVERY)
             if not (plan.start <= when <= plan.end):
                 continue
             matched = plan.matched(record)
             if matched is not None:
+                bar.findings += 1
                 yield to_event(record, when, matched, path.name)
 
     def _timed_records(

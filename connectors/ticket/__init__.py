@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+TicketStatus = Literal["open", "contained", "closed"]
+"""open: escalated, nothing contained yet; contained: containment done and read back; closed: the case ended
+without containment (denied, with the reason in a comment)."""
 
 
 class Ticket(BaseModel):
@@ -31,4 +35,15 @@ class Ticketing(Protocol):
         """Open a ticket, or return the open one with the same key unchanged."""
         ...
 
-    async def comment(self, ticket_id: str, text: str) -> Ticket: ...
+    async def comment(self, ticket_id: str, text: str, status: TicketStatus | None = None) -> Ticket:
+        """Add a comment; with ``status``, move the ticket to it in the same write."""
+        ...
+
+
+@runtime_checkable
+class TicketListing(Protocol):
+    """A ticket store certsoar can browse (``certsoar tickets``); the embedded one is."""
+
+    def list(self, limit: int = 100, *, status: str | None = None) -> list[Ticket]: ...
+
+    async def get(self, ticket_id: str) -> Ticket | None: ...

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.ticket import Ticket
+from certsoar.connectors.ticket import Ticket, TicketStatus
 from certsoar.errors import ConnectorRejected
 from certsoar.store import RunStore, utcnow
 
@@ -70,13 +70,30 @@ class LocalTicketing:
         assert found is not None
         return found
 
-    async def comment(self, ticket_id: str, text: str) -> Ticket:
+    async def comment(self, ticket_id: str, text: str, status: TicketStatus | None = None) -> Ticket:
         with self.store.transaction() as db:
-            row = db.execute("SELECT comments FROM tickets WHERE id=?", (ticket_id,)).fetchone()
+            row = db.execute("SELECT comments, status FROM tickets WHERE id=?", (ticket_id,)).fetchone()
             if row is None:
                 raise ConnectorRejected(f"no ticket {ticket_id}", connector="ticket/local")
             comments = json.loads(row["comments"]) + [text]
-            db.execute("UPDATE tickets SET comments=? WHERE id=?", (json.dumps(comments), ticket_id))
+            db.execute(
+                "UPDATE tickets SET comments=?, status=? WHERE id=?",
+                (json.dumps(comments), status or row["status"], ticket_id),
+            )
         found = self._row("id", ticket_id)
         assert found is not None
         return found
+
+    def list(self, limit: int = 100, *, status: str | None = None) -> list[Ticket]:
+        """The latest tickets, newest first (only those in ``status`` when given)."""
+        where, args = ("WHERE status=?", (status,)) if status else ("", ())
+        try:
+            rows = self.store.db.execute(
+                f"SELECT id FROM tickets {where} ORDER BY created DESC LIMIT ?", (*args, limit)
+            ).fetchall()
+        except sqlite3.OperationalError:  # a read-only store that never held a ticket
+            return []
+        return [t for t in (self._row("id", r["id"]) for r in rows) if t is not None]
+
+    async def get(self, ticket_id: str) -> Ticket | None:
+        return self._row("id", ticket_id)

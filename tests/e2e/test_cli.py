@@ -121,7 +121,7 @@ def test_run_with_a_playbook_file_that_does_not_validate_exits_1(cli: Cli, tmp_p
 def test_human_output_of_a_run(cli: Cli) -> None:
     done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["mimicry"]))
     assert done.returncode == 0
-    assert "status waiting_approval" in done.stdout
+    assert done.stdout.startswith("run ") and ": waiting for approval" in done.stdout.splitlines()[0]
     assert "issuer_mimicry (high)" in done.stdout
     assert "# Approval needed" in done.stderr  # the console notifier
 

@@ -38,7 +38,7 @@ def test_a_run_with_a_missing_log_path_and_an_empty_pattern_says_its_evidence_is
         assert f"`{root / 'zeek-old'}: does not exist`" in answer
 
     shown = cli.run("runs", "show", run["id"], "--config", str(config)).stdout
-    assert f"  warning: {SIEM_STEPS}: {root / 'zeek-old'}: does not exist" in shown
+    assert f"\nwarning: {SIEM_STEPS}: {root / 'zeek-old'}: does not exist\n" in shown
 
     complete = cli.json(
         "run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(cli.lab.config)

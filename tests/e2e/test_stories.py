@@ -129,7 +129,8 @@ def test_dry_run_writes_nothing_and_shows_the_plan(cli: Cli) -> None:
     assert templates == ["l1/summary.md.j2", "approval/request.md.j2", "outcome/containment.md.j2"]
     assert "would be revoked" in plan["notifications"][-1]["body"]
     human = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--dry-run")
-    assert human.returncode == 0 and "(dry run)" in human.stdout and "# Approval needed" in human.stdout
+    assert human.returncode == 0 and "[dry run: nothing was stored or changed]" in human.stdout
+    assert "# Approval needed" in human.stdout
     assert snapshot(state) == before
 
 

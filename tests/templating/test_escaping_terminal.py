@@ -18,6 +18,7 @@ from markdown_oracle import heading_lines, problems, raw_controls
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.notify import Message
+from certsoar.escaping import visible
 from certsoar.report import describe_run
 
 TERMINAL_ATTACK = "ok\x1b[2J\x1b]0;pwned\x07\x1b]8;;http://evil\x07x\x1b]8;;\x07\u202e\x9b31m\r\nstatus completed"
@@ -38,7 +39,25 @@ def a_run(text: str) -> dict[str, Any]:
             "reasons": [{"rule": text, "severity": text, "reason": text}],
         },
         "steps": [{"id": text, "status": text, "error": text}],
-        "effects": [{"key": text, "planned": False, "changed": True, "verified": True}],
+        "effects": [
+            {
+                "key": f"firewall:{text}",
+                "action": "firewall.block",
+                "target": text,
+                "planned": False,
+                "changed": True,
+                "verified": True,
+            },
+            {
+                "key": f"notify:{text}:r:summary",
+                "action": "notify.send",
+                "target": text,
+                "planned": False,
+                "changed": True,
+                "verified": True,
+            },
+        ],
+        "facts": {"subject": text, "issuer": text, "subject_cn": text, "names": [text]},
         "approval": {
             "status": text,
             "required": 1,
@@ -51,9 +70,11 @@ def a_run(text: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("verbose", [False, True])
 @pytest.mark.parametrize("text", [TERMINAL_ATTACK, *PAYLOADS])
-def test_describe_run_shows_controls_and_keeps_its_lines(text: str) -> None:
-    benign, hostile = describe_run(a_run("x")), describe_run(a_run(text))
+def test_describe_run_shows_controls_and_keeps_its_lines(text: str, verbose: bool) -> None:
+    benign, hostile = describe_run(a_run("x"), verbose=verbose), describe_run(a_run(text), verbose=verbose)
+    assert f"blocked {visible(text)} at firewall " in hostile
     assert raw_controls(hostile) == []
     # only the notification body's own line breaks survive; no field adds a line, no \r rewrites one
     assert len(hostile.splitlines()) == len(benign.splitlines()) + text.count("\n")

@@ -1,0 +1,39 @@
+"""Every command's help says what it prints (an operator reads `--help` before running anything)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from certsoar.cli import main
+
+PRINTING = [
+    ["run"],
+    ["approve"],
+    ["deny"],
+    ["runs", "list"],
+    ["runs", "show"],
+    ["runs", "resume"],
+    ["runs", "audit"],
+    ["runs", "expire"],
+    ["tickets", "list"],
+    ["tickets", "show"],
+    ["templates", "list"],
+    ["templates", "render"],
+    ["validate"],
+    ["connectors", "list"],
+    ["connectors", "check"],
+]
+
+
+@pytest.mark.parametrize("command", PRINTING, ids=" ".join)
+def test_help_says_what_the_command_prints(command: list[str]) -> None:
+    done = CliRunner().invoke(main, [*command, "--help"])
+    assert done.exit_code == 0, done.output
+    summary = done.output.split("Options:")[0].lower()
+    assert "print" in summary, done.output
+
+
+def test_top_level_help_names_quiet_and_the_json_log() -> None:
+    done = CliRunner().invoke(main, ["--help"])
+    assert "--quiet" in done.output and "--log-format [json]" in done.output and "CERTSOAR_LOG" in done.output
