@@ -34,3 +34,8 @@ def as_utc(value: datetime) -> datetime:
         return value.astimezone(timezone.utc)
     except OverflowError as exc:
         raise ValueError(f"{value.isoformat()} is outside the representable range in UTC") from exc
+
+
+def shown_utc(moment: datetime) -> str:
+    """A time as an analyst reads it: ``2026-12-01 11:22:52 UTC``."""
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -27,6 +27,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from certsoar.timeparse import shown_utc
+
 CHECKIN_MERGE_S = 1.0
 MIN_CHECKINS = 8
 REGULAR_SHARE = 0.8
@@ -59,8 +61,8 @@ class Beacon(BaseModel):
             f"(robust CV {self.cv:.2f}, {self.regular_share:.0%} regular)"
         )
         if self.new:
-            return f"{self.client} -> {self.server} beacons: {shape} from {self.first.isoformat()}"
-        since = self.established_since.isoformat() if self.established_since else "?"
+            return f"{self.client} -> {self.server} beacons: {shape} from {shown_utc(self.first)}"
+        since = shown_utc(self.established_since) if self.established_since else "an unknown time"
         return f"{self.client} -> {self.server} polls as before first-seen (since {since}): {shape}"
 
 

@@ -17,7 +17,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +26,7 @@ from certsoar.config import TrafficChange
 from certsoar.connectors.siem import SiemEvent
 from certsoar.correlation.identity import format_server
 from certsoar.correlation.periodicity import Beacon, find_beacon
-from certsoar.timeparse import parse_duration
+from certsoar.timeparse import parse_duration, shown_utc
 
 Metric = Literal["bytes_out_per_hour", "connections_per_hour"]
 MAD_SCALE = 1.4826
@@ -238,10 +238,6 @@ def _z(z: float) -> str:
     )
 
 
-def _when(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _reason(
     changed: bool,
     fired: Sequence[TrafficStat],
@@ -255,7 +251,7 @@ def _reason(
     if not servers:
         return "no server is known to have presented the certificate; nothing to measure"
     if coverage is None:
-        return f"no connection records for {', '.join(servers)} or its clients around {_when(t0)}"
+        return f"no connection records for {', '.join(servers)} or its clients around {shown_utc(t0)}"
     parts: list[str] = []
     for stat in fired:
         if not stat.baseline_hours:
@@ -271,7 +267,7 @@ def _reason(
     head = "traffic changed after first-seen " if changed else "no traffic change after first-seen "
     text = (
         head
-        + _when(t0)
+        + shown_utc(t0)
         + (
             ": " + "; ".join(parts)
             if parts
