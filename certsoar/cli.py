@@ -352,8 +352,9 @@ def manifest(check: bool, target: Path) -> None:
 
     text = render_manifest(build_manifest())
     if check:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
+        if not target.exists():
+            fail(f"{target} is missing: run `certsoar manifest` to write it", EXIT_FAILED)
+        if target.read_text(encoding="utf-8") != text:
             fail(f"{target} has drifted from the code: run `certsoar manifest`", EXIT_FAILED)
         click.echo(f"{target} is up to date")
         return
