@@ -35,6 +35,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/service.py
+	$(BIN)/python bench/startup.py
 
 manifest: $(VENV)/.installed
 	$(BIN)/certsoar manifest

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from certsoar import audit
+from certsoar import audit, checkcache
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
@@ -22,7 +22,7 @@ from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_p
 from certsoar.runner import Runner
 from certsoar.runview import run_view
 from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
-from certsoar.validate import check_playbook
+from certsoar.validate import check_gates, check_playbook
 
 
 def load_checked_playbook(name_or_path: str) -> tuple[Playbook, str]:
@@ -34,9 +34,15 @@ def load_checked_playbook(name_or_path: str) -> tuple[Playbook, str]:
 
 @lru_cache(maxsize=32)
 def _checked(text: str, file: str) -> Playbook:
-    """Parse and check once per text: the result is immutable (frozen models)."""
+    """Parse and check once per text: the result is immutable (frozen models). A text that passed the full
+    check before (certsoar.checkcache: a CLI process runs one alert) gets only the approval check again."""
     playbook, raw = parse_playbook(text, file)
-    problems = check_playbook(playbook, raw, file)
+    if checkcache.passed(text):
+        problems = check_gates(playbook, raw, file)
+    else:
+        problems = check_playbook(playbook, raw, file)
+        if not problems:
+            checkcache.remember(text)
     if problems:
         raise problems[0]
     return playbook
