@@ -391,6 +391,29 @@ def demo(state_dir: Path | None) -> None:
 
 @main.command()
 @config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON list.")
+def doctor(config_path: str | None, as_json: bool) -> None:
+    """Check the install end to end (config, openssl, nft/squid when configured, state dir, audit key,
+    playbooks, connectors); prints one line a check and what to fix; exit 1 when one fails."""
+    from certsoar.doctor import diagnose
+    from certsoar.escaping import visible
+
+    findings = asyncio.run(diagnose(config_path))
+    if as_json:
+        click.echo(json.dumps([f.model_dump() for f in findings], indent=2))
+    else:
+        for f in findings:  # a detail may quote a file name or a tool's output
+            click.echo(visible(f"{'ok  ' if f.ok else 'FAIL'} {f.check:<14} {f.detail}"))
+            if f.fix:
+                click.echo(visible(f"     {'':<14} fix: {f.fix}"))
+        failed = sum(not f.ok for f in findings)
+        click.echo(f"{failed} problem(s) found" if failed else "everything checks")
+    if not all(f.ok for f in findings):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @guarded
