@@ -449,8 +449,9 @@ def load_config(path: Path | str | None = None, *, with_files: bool = True) -> C
     """Load ``path``, else ``$CERTSOAR_CONFIG``. Never the bundled lab: a scheduler that lost its
     environment must fail, not report containment against lab files (only ``certsoar demo`` uses the lab).
 
-    Every value is checked, and (unless ``with_files`` is false: a config written for another machine) the
-    files it names are read (``check_files``)."""
+    Every value is checked, each connector section against the settings model of its type
+    (``connections.check_sections``), and (unless ``with_files`` is false: a config written for another
+    machine) the files it names are read (``check_files``)."""
     chosen = path or os.environ.get(CONFIG_ENV)
     if not chosen:
         raise ConfigError(
@@ -477,10 +478,12 @@ def load_config(path: Path | str | None = None, *, with_files: bool = True) -> C
         raise ConfigError(f"{file}: {format_validation_error(exc)}") from exc
     state = config.state_dir if config.state_dir.is_absolute() else base / config.state_dir
     config = config.model_copy(update={"state_dir": state})
-    if not with_files:
-        return config
+    from certsoar.connections import check_sections  # connections imports this module
+
     try:
-        check_files(config)
+        check_sections(config)
+        if with_files:
+            check_files(config)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     return config

@@ -79,3 +79,12 @@ def test_good_trust_files_and_thresholds_load(tmp_path: Path) -> None:
     assert config.trust.crls == [Path("good.crl")]
     assert config.organization.domains == ["corp.example", "xn--bcher-kva.example"]
     assert config.thresholds.traffic_change.after == "12h"
+
+
+def test_a_connector_section_is_checked_at_load_by_every_command(tmp_path: Path) -> None:
+    config = {"connectors": {"firewall": {"type": "nftables", "ruleset": "x.nft", "aply": True}}}
+    with pytest.raises(ConfigError, match=r"connectors\.firewall \(nftables\): aply: Extra inputs are not permitted"):
+        load_config(write(tmp_path, config))
+    config = {"connectors": {"notify": [{"type": "console"}, {"type": "file"}]}}
+    with pytest.raises(ConfigError, match=r"connectors\.notify \(file\): outbox: Field required"):
+        load_config(write(tmp_path, config))
