@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from certsoar.alert import CertificateAlert, LoggedCertificate
-from certsoar.certs import AnalysisContext, CertificateFacts, LoadedCrl, analyze_alert, load_crl, load_pem_bundle
+from certsoar.certs import AnalysisContext, CertificateFacts, analyze_alert, load_pem_bundle
 from certsoar.certs.intel_update import catalogue_path, sslbl_path
+from certsoar.certs.trustfiles import read_crl, read_roots
 from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext
-from certsoar.errors import ConfigError, ConnectorError, ConnectorRejected, CrlError
+from certsoar.errors import ConnectorError, ConnectorRejected
 from certsoar.registry import action
 from certsoar.timeparse import parse_duration
 
@@ -34,27 +33,6 @@ class AnalyzeInput(BaseModel):
         return v
 
 
-def _read_roots(path: Path) -> list[x509.Certificate]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"trust.internal_roots: {path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        roots = load_pem_bundle(data)
-    except ValueError as exc:
-        raise ConfigError(f"trust.internal_roots: {path}: not a PEM certificate bundle: {exc}") from exc
-    return roots
-
-
-def _read_crl(path: Path) -> LoadedCrl:
-    try:
-        return load_crl(path)
-    except OSError as exc:
-        raise ConfigError(f"trust.crls: {path}: cannot read: {exc.strerror or exc}") from exc
-    except CrlError as exc:
-        raise ConfigError(f"trust.crls: {exc}") from exc
-
-
 async def _managed_cas(ctx: ActionContext) -> list[x509.Certificate]:
     if not ctx.connectors.has("ca"):
         return []
@@ -74,10 +52,10 @@ async def analysis_context(alert: CertificateAlert, ctx: ActionContext) -> Analy
     config = ctx.config
     return AnalysisContext(
         at=alert.time,
-        internal_roots=[cert for path in config.trust.internal_roots for cert in _read_roots(config.resolve(path))],
+        internal_roots=[cert for path in config.trust.internal_roots for cert in read_roots(config.resolve(path))],
         managed_cas=await _managed_cas(ctx),
         org_domains=list(config.organization.domains),
-        crls=[_read_crl(config.resolve(path)) for path in config.trust.crls],
+        crls=[read_crl(config.resolve(path)) for path in config.trust.crls],
         sslbl=sslbl_path(config),
         catalogue=catalogue_path(config),
         allowlist=list(config.allowlist),

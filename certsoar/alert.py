@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -127,6 +128,34 @@ class CertificateAlert(BaseModel):
                 "the alert names no certificate: give certificate_pem, sha256, sha1 or a logged serial"
                 " (or, for AD CS, logged_certificate.request_id)"
             )
-        if self.certificate_pem and "-----BEGIN CERTIFICATE-----" not in self.certificate_pem:
-            raise ValueError("certificate_pem holds no PEM certificate block")
+        if self.certificate_pem:
+            if "-----BEGIN CERTIFICATE-----" not in self.certificate_pem:
+                raise ValueError("certificate_pem holds no PEM certificate block")
+            _check_parses(self.certificate_pem)
         return self
+
+
+def _check_parses(pem: str) -> None:
+    """Refuse at intake a certificate that analysis could not read, with a message an operator reads (the
+    parser's own text is a Rust debug representation)."""
+    import warnings
+
+    from cryptography import x509
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # oddities inside a certificate are analysis's findings, not errors
+        try:
+            x509.load_pem_x509_certificates(pem.encode("utf-8", errors="replace"))
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise ValueError(f"certificate_pem is not a readable X.509 certificate: {_damage(str(exc))}") from None
+
+
+def _damage(parser_text: str) -> str:
+    """What is wrong, in words, from the parser's text (``ParseError { kind: …, location: [...] }``)."""
+    if "Unable to load PEM" in parser_text:
+        return "the PEM block is damaged (a character outside base64, or broken BEGIN/END lines)"
+    where = re.findall(r'"(\w+)::(\w+)"', parser_text)
+    inside = f" in {where[-1][0]}.{where[-1][1]}" if where else ""
+    if "ShortData" in parser_text:
+        return f"its DER encoding is cut short{inside}"
+    return f"its DER encoding is malformed{inside}"

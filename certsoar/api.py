@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from certsoar import audit
+from certsoar import audit, checkcache
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
@@ -23,7 +23,7 @@ from certsoar.runner import Runner
 from certsoar.runview import run_view
 from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
 from certsoar.templating import Templates
-from certsoar.validate import check_playbook
+from certsoar.validate import check_gates, check_playbook
 
 
 def load_checked_playbook(name_or_path: str, template_dirs: tuple[Path, ...] = ()) -> tuple[Playbook, str]:
@@ -36,9 +36,17 @@ def load_checked_playbook(name_or_path: str, template_dirs: tuple[Path, ...] = (
 
 @lru_cache(maxsize=32)
 def _checked(text: str, file: str, template_dirs: tuple[Path, ...] = ()) -> Playbook:
-    """Parse and check once per text: the result is immutable (frozen models)."""
+    """Parse and check once per text: the result is immutable (frozen models). A text that passed the full
+    check before with the shipped templates (certsoar.checkcache: a CLI process runs one alert) gets only the
+    approval check again; templates from the config's folders are checked every time."""
     playbook, raw = parse_playbook(text, file)
-    problems = check_playbook(playbook, raw, file, Templates(list(template_dirs)))
+    cacheable = not template_dirs
+    if cacheable and checkcache.passed(text):
+        problems = check_gates(playbook, raw, file)
+    else:
+        problems = check_playbook(playbook, raw, file, Templates(list(template_dirs)))
+        if cacheable and not problems:
+            checkcache.remember(text)
     if problems:
         raise problems[0]
     return playbook

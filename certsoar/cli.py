@@ -481,8 +481,9 @@ def manifest(check: bool, target: Path) -> None:
 
     text = render_manifest(build_manifest())
     if check:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
+        if not target.exists():
+            fail(f"{target} is missing: run `certsoar manifest` to write it", EXIT_FAILED)
+        if target.read_text(encoding="utf-8") != text:
             fail(f"{target} has drifted from the code: run `certsoar manifest`", EXIT_FAILED)
         click.echo(f"{target} is up to date")
         return
@@ -515,6 +516,29 @@ def demo(state_dir: Path | None) -> None:
     from certsoar.demo import run_demo
 
     sys.exit(asyncio.run(run_demo(state_dir)))
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON list.")
+def doctor(config_path: str | None, as_json: bool) -> None:
+    """Check the install end to end (config, openssl, nft/squid when configured, state dir, audit key,
+    playbooks, connectors); prints one line a check and what to fix; exit 1 when one fails."""
+    from certsoar.doctor import diagnose
+    from certsoar.escaping import visible
+
+    findings = asyncio.run(diagnose(config_path))
+    if as_json:
+        click.echo(json.dumps([f.model_dump() for f in findings], indent=2))
+    else:
+        for f in findings:  # a detail may quote a file name or a tool's output
+            click.echo(visible(f"{'ok  ' if f.ok else 'FAIL'} {f.check:<14} {f.detail}"))
+            if f.fix:
+                click.echo(visible(f"     {'':<14} fix: {f.fix}"))
+        failed = sum(not f.ok for f in findings)
+        click.echo(f"{failed} problem(s) found" if failed else "everything checks")
+    if not all(f.ok for f in findings):
+        sys.exit(EXIT_FAILED)
 
 
 @main.command()

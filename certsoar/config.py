@@ -12,16 +12,35 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from certsoar.addresses import network_text, parse_network
 from certsoar.errors import ConfigError
+from certsoar.timeparse import parse_duration
 
 CONFIG_ENV = "CERTSOAR_CONFIG"
 HOME_ENV = "CERTSOAR_HOME"
+
+
+def _duration(value: str) -> str:
+    if parse_duration(value).total_seconds() <= 0:
+        raise ValueError(f"{value!r} is not a positive duration")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+"""A duration as configs write it (``90s``, ``15m``, ``24h``, ``7d``, ``2w``), checked when the config loads."""
 
 
 class _Strict(BaseModel):
@@ -96,7 +115,16 @@ class Organization(_Strict):
     @field_validator("domains")
     @classmethod
     def _lower(cls, v: list[str]) -> list[str]:
-        return [d.strip().lower().rstrip(".") for d in v if d.strip()]
+        domains = [d.strip().lower().rstrip(".") for d in v if d.strip()]
+        for domain in domains:
+            if not _DOMAIN.fullmatch(domain):
+                raise ValueError(
+                    f"{domain!r} is not a DNS domain (labels of letters, digits and '-' joined by '.'; internationalized names in their xn-- form)"
+                )
+        return domains
+
+
+_DOMAIN = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*")
 
 
 class Intel(_Strict):
@@ -239,24 +267,32 @@ class AllowlistEntry(_Strict):
 
 
 class CreationBurst(_Strict):
-    window: str = "24h"
+    window: Duration = "24h"
     count: int = Field(default=3, ge=1, description="Unrelated creation incidents within window that escalate.")
-    short_window: str = "1h"
+    short_window: Duration = "1h"
     short_count: int = Field(default=2, ge=1)
-    renewal_window: str = Field(default="30d", description="Same subject and key within this is one incident.")
+    renewal_window: Duration = Field(default="30d", description="Same subject and key within this is one incident.")
     automation: list[str] = Field(
         default_factory=list,
         description="Requester accounts or templates of allowlisted automation (ACME, autoenrollment).",
     )
 
+    @model_validator(mode="after")
+    def _short_inside_long(self) -> CreationBurst:
+        if parse_duration(self.short_window) > parse_duration(self.window):
+            raise ValueError(f"short_window {self.short_window} is longer than window {self.window}")
+        return self
+
 
 class TrafficChange(_Strict):
-    after: str = Field(default="24h", description="How long after first-seen to measure.")
-    baseline: str = Field(default="7d", description="Trailing baseline before first-seen.")
-    z: float = 3.5
-    ratio: float = 3.0
-    bytes_floor: int = Field(default=10 * 1024 * 1024, description="Bytes out per hour below which no spike counts.")
-    connections_floor: int = Field(default=50, description="Connections per hour below which no spike counts.")
+    after: Duration = Field(default="24h", description="How long after first-seen to measure.")
+    baseline: Duration = Field(default="7d", description="Trailing baseline before first-seen.")
+    z: float = Field(default=3.5, gt=0, description="Robust z-score above which traffic is a spike.")
+    ratio: float = Field(default=3.0, gt=0, description="Observed / baseline median above which traffic is a spike.")
+    bytes_floor: int = Field(
+        default=10 * 1024 * 1024, ge=0, description="Bytes out per hour below which no spike counts."
+    )
+    connections_floor: int = Field(default=50, ge=0, description="Connections per hour below which no spike counts.")
     beacon_min_connections: int = Field(
         default=20,
         ge=3,
@@ -367,6 +403,14 @@ class Service(_Strict):
     public_url: str | None = Field(
         default=None, description="The service's address as analysts and Slack reach it (links, buttons)."
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s]*)?", v):
+            raise ValueError(f"{v!r} is not an http(s) URL (e.g. https://certsoar.corp.example)")
+        return v
+
     max_alert_bytes: int = Field(default=1024 * 1024, ge=1, le=64 * 1024 * 1024, description="Largest alert body.")
     workers: int = Field(default=4, ge=1, le=64, description="Runs executed at once.")
     queue_size: int = Field(default=1000, ge=1, description="Accepted runs waiting for a worker; beyond it, 429.")
@@ -433,9 +477,13 @@ def default_state_dir() -> Path:
     return Path(os.environ.get(HOME_ENV) or ".certsoar")
 
 
-def load_config(path: Path | str | None = None) -> Config:
+def load_config(path: Path | str | None = None, *, with_files: bool = True) -> Config:
     """Load ``path``, else ``$CERTSOAR_CONFIG``. Never the bundled lab: a scheduler that lost its
-    environment must fail, not report containment against lab files (only ``certsoar demo`` uses the lab)."""
+    environment must fail, not report containment against lab files (only ``certsoar demo`` uses the lab).
+
+    Every value is checked, each connector section against the settings model of its type
+    (``connections.check_sections``), and (unless ``with_files`` is false: a config written for another
+    machine) the files it names are read (``check_files``)."""
     chosen = path or os.environ.get(CONFIG_ENV)
     if not chosen:
         raise ConfigError(
@@ -465,7 +513,36 @@ def load_config(path: Path | str | None = None) -> Config:
     for i, folder in enumerate(templates):
         if not folder.is_dir():
             raise ConfigError(f"{file}: templates[{i}]: {folder} is not a folder")
-    return config.model_copy(update={"state_dir": state, "templates": templates})
+    config = config.model_copy(update={"state_dir": state, "templates": templates})
+    from certsoar.connections import check_sections  # connections imports this module
+
+    try:
+        check_sections(config)
+        if with_files:
+            check_files(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from exc
+    return config
+
+
+def check_files(config: Config) -> None:
+    """The files the config names are there and hold what they should (a root CA bundle, a CRL, an SSLBL
+    list): a missing trust root is configuration, found when the config loads rather than in the middle of a
+    run. ConfigError naming the field; runs read the files again (they may change)."""
+    from certsoar.certs.intel import load_sslbl
+    from certsoar.certs.trustfiles import read_crl, read_roots
+
+    for i, path in enumerate(config.trust.internal_roots):
+        field = f"trust.internal_roots[{i}]"
+        if not read_roots(config.resolve(path), field):
+            raise ConfigError(f"{field}: {config.resolve(path)}: holds no certificate")
+    for i, path in enumerate(config.trust.crls):
+        read_crl(config.resolve(path), f"trust.crls[{i}]")
+    if config.intel.sslbl is not None:
+        try:
+            load_sslbl(config.resolve(config.intel.sslbl))
+        except ConfigError as exc:
+            raise ConfigError(f"intel.sslbl: {exc}") from exc
 
 
 def format_validation_error(exc: ValidationError) -> str:

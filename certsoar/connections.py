@@ -22,14 +22,31 @@ if TYPE_CHECKING:
     from certsoar.store import RunStore
 
 
+def connector_settings(kind: str, section: ConnectorSection) -> Any:
+    """The section's settings, validated by the model of the type it names; ConfigError naming the section."""
+    cls = connector_class(kind, section.type)
+    try:
+        return cls.settings_model.model_validate(section.settings())
+    except ValidationError as exc:
+        raise ConfigError(f"connectors.{kind} ({section.type}): {format_validation_error(exc)}") from exc
+
+
+def check_sections(config: Config) -> None:
+    """Every connector section's settings, as the config loads (``load_config``): a mistake in one is found
+    by every command, not only by those that build that connector."""
+    for kind in ("siem", "ca", "firewall", "proxy", "ticket"):
+        section = getattr(config.connectors, kind)
+        if section is not None:
+            connector_settings(kind, section)
+    for section in config.connectors.notify:
+        connector_settings("notify", section)
+
+
 def build_connector(kind: str, section: ConnectorSection, config: Config, store: "RunStore | None") -> Any:
     from certsoar.connectors import ConnectorEnv
 
     cls = connector_class(kind, section.type)
-    try:
-        settings = cls.settings_model.model_validate(section.settings())
-    except ValidationError as exc:
-        raise ConfigError(f"connectors.{kind} ({section.type}): {format_validation_error(exc)}") from exc
+    settings = connector_settings(kind, section)
     env = ConnectorEnv(
         name=section.instance,
         state_dir=config.state_dir,

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, TypeVar, get_type_hints
 
 from pydantic import BaseModel
@@ -108,28 +108,44 @@ def connector_group(kind: str) -> str:
 
 
 @cache
-def connector_types(kind: str) -> dict[str, Any]:
-    """Connector classes of one kind by type name, loaded from the entry points."""
-    found: dict[str, Any] = {}
-    targets: dict[str, str] = {}
+def _declared(kind: str) -> dict[str, EntryPoint]:
+    """The entry points of one kind by type name, not loaded; RegistryError for a name declared twice."""
+    found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=connector_group(kind)):
         if ep.name in found:
             # the same declaration seen twice (an editable install's metadata beside the installed one) is one
-            if targets[ep.name] == ep.value:
+            if found[ep.name].value == ep.value:
                 continue
-            raise RegistryError(f"connector {kind}/{ep.name} is declared twice ({targets[ep.name]} and {ep.value})")
-        targets[ep.name] = ep.value
-        try:
-            found[ep.name] = ep.load()
-        except Exception as exc:  # a broken third-party plugin must name itself
-            dist = ep.dist.name if ep.dist else "?"
-            raise ConfigError(f"connector {kind}/{ep.name} from {dist} does not load: {exc}") from exc
+            raise RegistryError(f"connector {kind}/{ep.name} is declared twice ({found[ep.name].value} and {ep.value})")
+        found[ep.name] = ep
     return dict(sorted(found.items()))
 
 
+@cache
+def _load_connector(kind: str, type_name: str) -> Any:
+    ep = _declared(kind)[type_name]
+    try:
+        return ep.load()
+    except Exception as exc:  # a broken third-party plugin must name itself
+        dist = ep.dist.name if ep.dist else "?"
+        raise ConfigError(f"connector {kind}/{ep.name} from {dist} does not load: {exc}") from exc
+
+
+def connector_types(kind: str) -> dict[str, Any]:
+    """Connector classes of one kind by type name, loaded from the entry points."""
+    return {name: _load_connector(kind, name) for name in _declared(kind)}
+
+
 def connector_class(kind: str, type_name: str) -> Any:
-    types = connector_types(kind)
-    if type_name not in types:
-        known = ", ".join(types) or "none installed"
+    """The class of one connector type, loading only its module (a CLI call does not pay for the others)."""
+    declared = _declared(kind)
+    if type_name not in declared:
+        known = ", ".join(declared) or "none installed"
         raise RegistryError(f"connectors.{kind}.type: unknown type {type_name!r} (known: {known})")
-    return types[type_name]
+    return _load_connector(kind, type_name)
+
+
+def forget_connectors() -> None:
+    """Read the entry points again at the next lookup (tests that change them)."""
+    _declared.cache_clear()
+    _load_connector.cache_clear()

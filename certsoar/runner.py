@@ -248,6 +248,8 @@ class Runner:
             return RunStatus.WAITING_APPROVAL, None
         except CertsoarError as exc:
             return RunStatus.FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - the run's edge: whatever went wrong, the run ends failed
+            return RunStatus.FAILED, unexpected(exc)
         return state.outcome, None
 
     async def _step(self, state: RunState, step: Step) -> None:
@@ -292,6 +294,10 @@ class Runner:
             # "error", not "failed": a resumed run tries this step again
             self._record(state, step, StepStatus.ERROR, None, error=str(exc), started=started)
             raise ActionError(f"step {step.id} failed: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a bug in an action fails its step and the run, never hangs it
+            error = unexpected(exc)
+            self._record(state, step, StepStatus.ERROR, None, error=error, started=started)
+            raise ActionError(f"step {step.id} failed: {error}") from exc
         self._record(state, step, StepStatus.COMPLETED, output, attempts=attempts, started=started)
 
     async def _parallel(self, state: RunState, step: Step, children: list[Step]) -> None:
@@ -529,6 +535,11 @@ def run_variables(
         if recorded and recorded.status in DONE:
             variables["steps"][step.id] = recorded.output
     return variables
+
+
+def unexpected(exc: BaseException) -> str:
+    """An error certsoar did not foresee, as a run records it: its type names the bug."""
+    return f"unexpected {type(exc).__name__}: {exc}"
 
 
 def _blocks_around(steps: list[Step], step: Step) -> list[Step]:

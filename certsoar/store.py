@@ -444,11 +444,28 @@ class RunStore:
         audit_data: dict[str, Any] | None = None,
     ) -> tuple[str, bool]:
         now = utcnow()
+        superseded = None
         if alert_id is not None:
-            row = db.execute("SELECT id FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)).fetchone()
+            row = db.execute(
+                "SELECT id, status, alert FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)
+            ).fetchone()
             if row:
-                return row["id"], False
+                if not self._corrected_after_failure(db, row, alert, now):
+                    return row["id"], False
+                superseded = row["id"]
         run_id = uuid.uuid4().hex[:16]
+        if superseded is not None:
+            # The failed run keeps its record (and the ledger its effects, which the new run finds done);
+            # only the alert id moves to the new run, and the audit links the two.
+            db.execute(
+                "UPDATE runs SET alert_id=NULL, error=COALESCE(error, '') || ?, updated=? WHERE id=?",
+                (
+                    f" [superseded by run {run_id}: alert {alert_id} was sent again, corrected]",
+                    now.isoformat(),
+                    superseded,
+                ),
+            )
+            self._audit(db, superseded, "run.superseded", {"alert_id": alert_id, "by": run_id})
         db.execute(
             "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
             " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -476,11 +493,22 @@ class RunStore:
                 "trigger": trigger,
                 "alert_id": alert_id,
                 "status": str(status),
+                **({"supersedes": superseded} if superseded else {}),
             },
         )
         if owner is not None:
             self._take_lease(db, run_id, owner, now)
         return run_id, True
+
+    def _corrected_after_failure(self, db: sqlite3.Connection, row: sqlite3.Row, alert: Any, now: datetime) -> bool:
+        """The alert starts afresh rather than returning the run its id already has: that run failed, nobody is
+        executing it (a resume in progress keeps it), and the alert differs from the one it failed on (the same
+        alert again gets the failed run, which `runs resume` retries from its failed step)."""
+        return (
+            row["status"] == RunStatus.FAILED
+            and self._holder(db, row["id"], now) is None
+            and _loads(row["alert"]) != json.loads(_dumps(alert))
+        )
 
     @staticmethod
     def _run_row(row: sqlite3.Row) -> RunRow:

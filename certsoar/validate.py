@@ -96,25 +96,13 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
 
     gates = {s.id for s in playbook.all_steps() if s.approval is not None}
 
-    def gated(step: Step, blocks: tuple[Step, ...]) -> bool:
-        """The step's condition, or that of a parallel block around it, requires an approval gate to have approved."""
-        return any(required_approvals(c) & gates for c in (step.when, *(b.when for b in blocks)))
-
-    def check_approval(step: Step, blocks: tuple[Step, ...]) -> None:
-        spec = known.get(step.action or "")
-        if spec is not None and spec.needs_approval and not gated(step, blocks):
-            err(
-                f"step {step.id}: {step.action} needs an approval: its when: (or its parallel block's) must "
-                f'require it, as "{{{{ steps.<approval step>.approved }}}}" or "{{{{ steps.<approval step>.approved '
-                f'and … }}}}" (not under not, or, a comparison or a filter)',
-                locations.get(step.id, ("steps",)),
-            )
-
     def check_tree(step: Step, blocks: tuple[Step, ...], earlier: set[str]) -> None:
         """The step and, for a parallel block, every step inside it, at any depth: none of them sees its
         siblings' outputs, and each is guarded by its own condition and those of the blocks around it."""
         check_step(step, earlier)
-        check_approval(step, blocks)
+        ungated = _ungated(step, blocks, known, gates)
+        if ungated:
+            err(ungated, locations.get(step.id, ("steps",)))
         if step.action == "escalation.evaluate":
             for i, rule in enumerate(playbook.rules):
                 check_expressions([rule.when, rule.reason, rule.severity], earlier, ("rules", i), f"rule {rule.id}")
@@ -127,6 +115,41 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
         earlier |= {s.id for s in step.walk()}
     if playbook.rules and not any(s.action == "escalation.evaluate" for s in playbook.all_steps()):
         err("rules are declared but no step runs escalation.evaluate", ("rules",))
+    return errors
+
+
+def _ungated(step: Step, blocks: tuple[Step, ...], known: dict[str, Any], gates: set[str]) -> str | None:
+    """Why the step may not run as written: its action needs approval and neither its condition nor that of a
+    parallel block around it requires an approval gate to have approved."""
+    spec = known.get(step.action or "")
+    if spec is None or not spec.needs_approval:
+        return None
+    if any(required_approvals(c) & gates for c in (step.when, *(b.when for b in blocks))):
+        return None
+    return (
+        f"step {step.id}: {step.action} needs an approval: its when: (or its parallel block's) must "
+        f'require it, as "{{{{ steps.<approval step>.approved }}}}" or "{{{{ steps.<approval step>.approved '
+        f'and … }}}}" (not under not, or, a comparison or a filter)'
+    )
+
+
+def check_gates(playbook: Playbook, raw: Any, file: str) -> list[PlaybookError]:
+    """Only the approval check of ``check_playbook`` (``_ungated``): the one a cached pass never skips
+    (certsoar.checkcache)."""
+    known = actions()
+    locations = step_locations(raw)
+    gates = {s.id for s in playbook.all_steps() if s.approval is not None}
+    errors: list[PlaybookError] = []
+
+    def check_tree(step: Step, blocks: tuple[Step, ...]) -> None:
+        ungated = _ungated(step, blocks, known, gates)
+        if ungated:
+            errors.append(PlaybookError(ungated, file=file, line=line_of(raw, locations.get(step.id, ("steps",)))))
+        for child in step.parallel or []:
+            check_tree(child, (*blocks, step))
+
+    for step in playbook.steps:
+        check_tree(step, ())
     return errors
 
 

@@ -9,6 +9,7 @@ skipped it (their reasons start with ``MISSING``), so a new test that calls a pr
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Generator
 from typing import Any
 
@@ -51,3 +52,10 @@ def pytest_make_collect_report(
             report.outcome = "failed"
             report.longrepr = f"CI: a module of real-component tests may not skip ({reason})"
     return report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The checked-playbook cache of the processes the tests start goes to a folder of this session, never
+    # to the user's ~/.cache (certsoar.checkcache); a test of the cache itself sets its own.
+    if "CERTSOAR_CACHE" not in os.environ:
+        os.environ["CERTSOAR_CACHE"] = tempfile.mkdtemp(prefix="certsoar-test-cache-")

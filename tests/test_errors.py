@@ -158,14 +158,14 @@ def test_a_connector_type_declared_by_two_targets_is_refused_and_one_seen_twice_
     seen = [EntryPoint("console", console, "certsoar.connectors.notify")]
     monkeypatch.setattr(registry, "entry_points", lambda group: list(seen))
     try:
-        registry.connector_types.cache_clear()
+        registry.forget_connectors()
         seen.append(EntryPoint("console", console, "certsoar.connectors.notify"))  # editable metadata beside installed
         assert list(registry.connector_types("notify")) == ["console"]
-        registry.connector_types.cache_clear()
+        registry.forget_connectors()
         seen.append(EntryPoint("console", "acme.notify:Console", "certsoar.connectors.notify"))
         with pytest.raises(
             RegistryError, match=f"notify/console is declared twice \\({console} and acme.notify:Console\\)"
         ):
             registry.connector_types("notify")
     finally:
-        registry.connector_types.cache_clear()
+        registry.forget_connectors()

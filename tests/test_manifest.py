@@ -66,3 +66,12 @@ def test_every_action_input_field_is_described() -> None:
         "        if not field.description: print(f'{spec.name}.{name}')\n"
     )
     assert undocumented == ""
+
+
+def test_check_says_missing_when_there_is_no_manifest(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "certsoar", "manifest", "--check", "--path"]
+    missing = subprocess.run([*command, str(tmp_path / "manifest.json")], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "manifest.json is missing: run `certsoar manifest`" in missing.stderr
+    (tmp_path / "manifest.json").write_text("{}")
+    drifted = subprocess.run([*command, str(tmp_path / "manifest.json")], capture_output=True, text=True, timeout=120)
+    assert drifted.returncode == 1 and "has drifted" in drifted.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import shutil
 import subprocess
 import sys
@@ -83,3 +84,28 @@ def test_non_editable_install_runs_from_site_packages(tmp_path: Path) -> None:
     assert check.stdout.strip() == "ok"
     assert (target / "certsoar" / "playbooks" / "certificate-alert.yaml").is_file()
     assert (target / "certsoar" / "templates" / "l1" / "summary.md.j2").is_file()
+
+
+LICENSE_TEXTS = {"Apache-2.0": ("Apache License", "Version 2.0, January 2004", "END OF TERMS AND CONDITIONS")}
+
+
+def test_the_license_file_is_the_license_setup_cfg_names() -> None:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    declared = cfg["metadata"]["license"]
+    assert declared in LICENSE_TEXTS, f"no LICENSE text known for {declared}"
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert all(part in text for part in LICENSE_TEXTS[declared])
+
+
+def test_shell_completion_works_as_the_readme_says() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert 'eval "$(_CERTSOAR_COMPLETE=bash_source certsoar)"' in readme
+    command = [str(Path(sys.executable).parent / "certsoar")]  # the name the completion variable is made of
+    script = subprocess.run(
+        command, env={**os.environ, "_CERTSOAR_COMPLETE": "bash_source"}, capture_output=True, text=True, timeout=60
+    )
+    assert script.returncode == 0 and "_certsoar_completion()" in script.stdout
+    env = {**os.environ, "_CERTSOAR_COMPLETE": "bash_complete", "COMP_WORDS": "certsoar runs li", "COMP_CWORD": "2"}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert completed.stdout.split() == ["plain,list"]

@@ -127,7 +127,10 @@ def test_arbitrary_pem_bodies_into_analyze_alert(body, with_hash):
     import base64
 
     pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(body).decode() + "-----END CERTIFICATE-----\n"
-    alert = CertificateAlert(id="p", time=AT, certificate_pem=pem, sha1="ab" * 20 if with_hash else None)
+    # built without intake's validation (which refuses a certificate that does not parse): analysis copes alone
+    alert = CertificateAlert.model_construct(
+        id="p", time=AT, certificate_pem=pem, sha1="ab" * 20 if with_hash else None
+    )
     try:
         facts = analyze_alert(alert, CTX)
     except AlertError:
@@ -145,7 +148,7 @@ def test_damaged_der_through_analyze_alert(position, value):
     damaged[position] = value
     pem = "-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(damaged)).decode() + "-----END CERTIFICATE-----\n"
     try:
-        facts = analyze_alert(CertificateAlert(id="d", time=AT, certificate_pem=pem), CTX)
+        facts = analyze_alert(CertificateAlert.model_construct(id="d", time=AT, certificate_pem=pem), CTX)
     except AlertError:
         return
     assert facts.sha256

@@ -102,7 +102,7 @@ def test_unknown_playbook_exits_2(cli: Cli) -> None:
 def test_validate_reports_file_line_and_exits_1(cli: Cli, tmp_path: Path) -> None:
     good = cli.run("validate")
     assert good.returncode == 0 and good.stdout.strip() == "ok"
-    broken = tmp_path / "broken.yaml"
+    broken = cli.lab.root / "broken.yaml"  # beside the lab's trust root: only the connectors are broken
     broken.write_text("id: b\ntrigger: {alert: certificate}\nsteps:\n  - id: a\n    action: ca.revok\n")
     done = cli.run("validate", str(broken))
     assert done.returncode == 1
@@ -110,7 +110,7 @@ def test_validate_reports_file_line_and_exits_1(cli: Cli, tmp_path: Path) -> Non
 
 
 def test_run_with_a_playbook_file_that_does_not_validate_exits_1(cli: Cli, tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yaml"
+    broken = cli.lab.root / "broken.yaml"  # beside the lab's trust root: only the connectors are broken
     broken.write_text(
         "id: b\ntrigger: {alert: certificate}\nsteps:\n  - {id: a, action: notify.send, with: {template: x.j2}}\n"
     )
@@ -159,13 +159,12 @@ def test_connectors_check_reads_each_configured_connector_and_writes_nothing(cli
     ca = next(c for c in checked if c["kind"] == "ca")
     assert ca["detail"] == "1 CA certificate(s), 3 issued"
 
-    broken = tmp_path / "broken.yaml"
+    broken = cli.lab.root / "broken.yaml"  # beside the lab's trust root: only the connectors are broken
     broken.write_text(
         cli.lab.config.read_text()
         .replace("paths: [logs]", "paths: [no-such-logs]")
         .replace("openssl_config: ca/openssl.cnf", "openssl_config: ca/missing.cnf")
     )
-    (tmp_path / "ca").mkdir()
     done = cli.run("connectors", "check", "--config", str(broken))
     assert done.returncode == 1
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]

@@ -194,3 +194,10 @@ async def wait_for(inp: EchoInput, ctx: ActionContext) -> EchoOutput:
 async def set_event(inp: EchoInput, ctx: ActionContext) -> EchoOutput:
     EVENTS[str(inp.value)].set()
     return EchoOutput(value="set " + str(inp.value))
+
+
+@action("test.buggy")
+async def buggy(inp: EchoInput, ctx: ActionContext) -> EchoOutput:
+    """Fails as a bug would: an exception certsoar does not know."""
+    CALLS[ctx.step_id] = CALLS.get(ctx.step_id, 0) + 1
+    raise KeyError(f"no such thing {inp.value}")

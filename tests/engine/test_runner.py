@@ -185,3 +185,33 @@ async def test_a_failed_run_resumes_at_the_failed_step(env) -> None:
     assert store.get_run(run_id).status == "completed"
     assert fk.CALLS == {"a": 1, "f": 2, "c": 1}
     assert store.steps(run_id)[-1].output == {"value": 2}
+
+
+async def test_an_unexpected_exception_in_an_action_ends_the_run_failed_with_the_error(env) -> None:
+    runner, store, _ = env
+    pb = book("""
+  - {id: a, action: test.echo, with: {value: 1}}
+  - {id: bug, action: test.buggy, on_error: continue, with: {value: 7}}
+  - {id: never, action: test.echo, with: {value: 2}}
+""")
+    run_id = await runner.start(pb, fk.make_alert())
+    run = store.get_run(run_id)
+    assert run.status == "failed" and "unexpected KeyError" in run.error and "no such thing 7" in run.error
+    steps = {s.step_id: s for s in store.steps(run_id)}
+    assert steps["bug"].status == "error" and "unexpected KeyError" in steps["bug"].error
+    assert "never" not in steps
+    assert store.lease(run_id) is None  # released: another executor may resume it
+
+
+async def test_an_unexpected_exception_in_a_parallel_branch_ends_the_run_failed(env) -> None:
+    runner, store, _ = env
+    pb = book("""
+  - id: p
+    parallel:
+      - {id: slow, action: test.sleep_then_count, with: {value: 5}}
+      - {id: bug, action: test.buggy, with: {value: 8}}
+""")
+    run_id = await asyncio.wait_for(runner.start(pb, fk.make_alert()), 3)
+    run = store.get_run(run_id)
+    assert run.status == "failed" and "unexpected KeyError" in run.error
+    assert {s.step_id: s.status for s in store.steps(run_id)} == {"bug": "error", "slow": "cancelled"}

@@ -223,3 +223,26 @@ def test_certificate_with_an_invalid_version_is_an_alert_error() -> None:
     event = dict(EVE_TLS, tls=dict(EVE_TLS["tls"], certificate=base64.b64encode(bad).decode()))
     with pytest.raises(AlertError, match="suricata-tls: tls.certificate: does not hold a certificate"):
         load_alert(json.dumps(event).encode())
+
+
+def _damaged_pems() -> list[tuple[str, str]]:
+    pem = (INTAKE.parent / "x509" / "custom__ca__ca.pem").read_text()
+    lines = pem.splitlines()
+    der_damaged = "\n".join([*lines[:3], lines[3][:10] + "AAAA" + lines[3][14:], *lines[4:]])
+    base64_damaged = pem.replace(lines[2], lines[2][:-3] + "!!!")
+    cut_short = "\n".join([lines[0], lines[1], lines[-1]])
+    return [
+        (der_damaged, "its DER encoding is malformed in TbsCertificate.spki"),
+        (base64_damaged, "the PEM block is damaged"),
+        (cut_short, "its DER encoding is cut short"),
+    ]
+
+
+@pytest.mark.parametrize(("pem", "message"), _damaged_pems())
+def test_a_damaged_certificate_is_refused_at_intake_in_words(pem: str, message: str) -> None:
+    alert = {"id": "n-1", "time": "2026-11-27T08:12:44Z", "certificate_pem": pem}
+    with pytest.raises(AlertError) as refused:
+        load_alert(json.dumps(alert).encode(), format="generic")
+    text = str(refused.value)
+    assert "certificate_pem is not a readable X.509 certificate" in text and message in text
+    assert "ParseError" not in text and "{" not in text

@@ -1,0 +1,71 @@
+"""Start-up of the CLI for a SOAR that calls it once per alert: a whole-process dry-run triage of one lab alert
+against a whole-process `certsoar --help`, as a ratio measured in one run (interleaved, so that the load of the
+machine weighs on both alike), in wall-clock and in CPU time (user + system of the process and the tools it
+waits for: steadier on a loaded machine). The goal is a ratio of at most 3.
+
+    python bench/startup.py [--certsoar PATH] [--repeats N]
+
+``--certsoar`` times another installation (e.g. that of a checkout of main) on the same lab. The checked-
+playbook cache is warmed by one untimed run first, as it is for a SOAR after its first alert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GOAL = 3.0
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system, the process and the tools it waited for) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--certsoar", default=str(Path(sys.executable).parent / "certsoar"))
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+
+    from certsoar.lab import ensure_lab
+
+    with tempfile.TemporaryDirectory(prefix="certsoar-startup-") as tmp:
+        lab = ensure_lab(Path(tmp) / "state")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
+        env["CERTSOAR_CACHE"] = str(Path(tmp) / "cache")
+        helptext = [args.certsoar, "--help"]
+        dry = [args.certsoar, "run", "certificate-alert", "--alert", str(lab.alerts["mimicry"])]
+        dry += ["--config", str(lab.config), "--dry-run", "--json"]
+        timed(dry, env)  # warm: the checked-playbook cache, the OS's file cache
+        helps, dries = [], []
+        for _ in range(args.repeats):
+            helps.append(timed(helptext, env))
+            dries.append(timed(dry, env))
+    result: dict[str, object] = {"certsoar": args.certsoar, "repeats": args.repeats}
+    for i, clock in enumerate(("wall", "cpu")):
+        help_s, dry_s = statistics.median(h[i] for h in helps), statistics.median(d[i] for d in dries)
+        result |= {f"{clock}_help_s": help_s, f"{clock}_dry_run_s": dry_s, f"{clock}_ratio": dry_s / help_s}
+        print(
+            f"{clock:>4}: --help {help_s * 1000:7.1f} ms, dry run of one alert {dry_s * 1000:7.1f} ms, "
+            f"ratio {dry_s / help_s:5.2f} (goal: at most {GOAL}; medians of {args.repeats})"
+        )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
