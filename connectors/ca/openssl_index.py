@@ -37,10 +37,16 @@ def parse_index_text(text: str, source: str) -> list[IndexEntry]:
     """Every non-blank line of ``text``; ConnectorRejected naming ``source``:line for a malformed one."""
     entries = []
     for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if line.strip():
-            entries.append(_parse_index_line(source, lineno, line))
+        entry = parse_index_line(line, source, lineno)
+        if entry is not None:
+            entries.append(entry)
     return entries
+
+
+def parse_index_line(line: str, source: str, lineno: int) -> IndexEntry | None:
+    """One line (its line break, if any, is dropped); None for a blank one, ConnectorRejected for a malformed one."""
+    line = line.rstrip("\n").rstrip("\r")
+    return _parse_index_line(source, lineno, line) if line.strip() else None
 
 
 def parse_asn1_time(text: str) -> datetime:
