@@ -388,3 +388,21 @@ def _sweep_result(name: str, view: dict[str, Any], resumed: list[str]) -> dict[s
         "dry_run": view["dry_run"],
         "resumed": resumed,
     }
+
+
+SCHEDULE_MARK = "schedule:"
+
+
+def schedule_marks(config: Config) -> dict[str, datetime]:
+    """Per ``schedules[].sweep``: the due time its schedule last fired for (``certsoar serve``)."""
+    with open_store(config) as store:
+        return {
+            source.removeprefix(SCHEDULE_MARK): datetime.fromisoformat(value)
+            for source, value in store.watermarks().items()
+            if source.startswith(SCHEDULE_MARK)
+        }
+
+
+def record_schedule(config: Config, sweep: str, due: datetime) -> None:
+    with open_store(config) as store:
+        store.set_watermarks({f"{SCHEDULE_MARK}{sweep}": due.isoformat()})

@@ -45,6 +45,8 @@ ISSUANCES = (
     ),
 )
 
+BAD_COUNT = sum(i.bad for i in ISSUANCES)
+
 POLICY = {
     "max_validity_days": 398,
     "min_rsa_bits": 2048,
@@ -93,7 +95,11 @@ def build_sweep_lab(root: Path) -> dict[str, str]:
 
 
 def write_config(
-    root: Path, *, policy: dict[str, object] | None = None, sweep: dict[str, object] | None = None
+    root: Path,
+    *,
+    policy: dict[str, object] | None = None,
+    sweep: dict[str, object] | None = None,
+    schedules: list[dict[str, str]] | None = None,
 ) -> Path:
     config = {
         "state_dir": "state",
@@ -105,6 +111,7 @@ def write_config(
         "organization": {"domains": ["corp.example"]},
         "policy": POLICY if policy is None else policy,
         "sweeps": {"revocation": sweep or {"max_per_run": 10}},
+        "schedules": schedules or [],
     }
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
