@@ -52,8 +52,7 @@ def _names(exception: PolicyException, cert: IssuedCertificate) -> bool:
 
 
 def _breaches(cert: IssuedCertificate, policy: IssuancePolicy, org_domains: list[str]) -> Iterator[Breach]:
-    subject = parse_dn(cert.subject)
-    cn = first(subject, "CN")
+    cn = cert.common_name or first(parse_dn(cert.subject), "CN")
     names, _ = covered_names(cert.san_dns, [], cn)
     domains = policy.allowed_domains if policy.allowed_domains is not None else org_domains
     if domains:

@@ -30,6 +30,7 @@ class IssuedCertificate(BaseModel):
 
     serial: str = Field(description="Serial number, upper-case hex without separators.")
     subject: str = Field(description="Subject DN in RFC 4514 form.")
+    common_name: str | None = Field(default=None, description="The subject's (first) CN, when the CA kept a copy.")
     issuer: str | None = Field(default=None, description="Issuer DN in RFC 4514 form.")
     not_before: datetime | None = Field(default=None, description="When the CA keeps the certificate.")
     not_after: datetime

@@ -20,6 +20,7 @@ from typing import ClassVar
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
 from pydantic import Field, field_validator
 
 from certsoar.certs.dn import to_rfc4514
@@ -155,6 +156,7 @@ class OpenSslCa:
         self.env = env
         self.instance = env.name
         self.layout = load_layout(env.resolve(settings.openssl_config).absolute(), settings.section)
+        self._issuers: dict[x509.Name, str] = {}
         withhold_from_tools(*self._passphrase_variables())
 
     # ---------------------------------------------------------------- read
@@ -192,8 +194,7 @@ class OpenSslCa:
                 entry = parse_index_line(line, str(database), lineno)
                 if entry is None:
                     continue
-                described = self._describe(entry, self._issued_cert(entry))
-                yield described.model_copy(update={"position": f"{lineno}:{entry.serial_text}"})
+                yield self._describe(entry, self._issued_cert(entry), position=f"{lineno}:{entry.serial_text}")
                 if lineno % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a lease renewal or a signal gets its turn
 
@@ -349,7 +350,9 @@ class OpenSslCa:
             return None
         return cert if cert.serial_number == entry.serial else None
 
-    def _describe(self, entry: IndexEntry, cert: x509.Certificate | None) -> IssuedCertificate:
+    def _describe(
+        self, entry: IndexEntry, cert: x509.Certificate | None, position: str | None = None
+    ) -> IssuedCertificate:
         """The index line, completed from the kept copy when there is one (the index has no issuer or SANs)."""
         if entry.status == "R":
             state = "revoked"
@@ -366,14 +369,17 @@ class OpenSslCa:
                 not_after=entry.expires,
                 status=state,
                 revoked_at=entry.revoked_at,
+                position=position,
             )
         der = cert.public_bytes(serialization.Encoding.DER)
         dns, ips, upns = _alternative_names(cert)
         key_type, key_bits, curve = _key_facts(cert)
+        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return IssuedCertificate(
             serial=serial_hex(entry.serial),
             subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
+            common_name=str(cn[0].value) if cn else None,
+            issuer=self._issuer_text(cert.issuer),
             not_before=cert.not_valid_before_utc,
             not_after=entry.expires,
             status=state,
@@ -388,7 +394,17 @@ class OpenSslCa:
             curve=curve,
             is_ca=_is_ca(cert),
             ekus=_ekus(cert),
+            position=position,
         )
+
+    def _issuer_text(self, issuer: x509.Name) -> str:
+        """RFC 4514 text of an issuer, remembered: a CA's certificates name one or two issuers."""
+        text = self._issuers.get(issuer)
+        if text is None:
+            if len(self._issuers) > 64:
+                self._issuers.clear()
+            text = self._issuers[issuer] = issuer.rfc4514_string()
+        return text
 
     def _crl_finding(self, number: int) -> CrlFinding:
         path = self.layout.crl
