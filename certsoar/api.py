@@ -327,8 +327,8 @@ async def run_sweep(
 ) -> dict[str, Any]:
     """Run the sweep ``name`` (its playbook, see certsoar.sweeps) and return its summary with the run's id and
     status. Never two of one sweep at once: the sweep holds the store lease ``sweep:<name>`` (RunBusy while
-    another live process holds it). A sweep run of the same kind that was cut short or failed is carried on
-    first. The watermarks move only when a run reads its sources to the end. A dry run writes nothing."""
+    another live process holds it). A sweep run of the same kind that was cut short (a crash) is carried on
+    first; what a failed one had found passes to the new run. The watermarks move only when a run reads its sources to the end. A dry run writes nothing."""
     book, text = load_shipped_playbook(playbook_for(name))
     token = progress_callback.set(progress)
     try:
@@ -361,10 +361,8 @@ async def run_sweep(
 
 
 def _unfinished_sweeps(store: RunStore, playbook_id: str) -> list[str]:
-    """Runs of the sweep cut short by a crash (no live executor) or failed, oldest first."""
-    cut_short = [r for r in store.runs_to_resume() if store.get_run(r).playbook == playbook_id]
-    failed = [r["id"] for r in store.list_runs(1000, status=RunStatus.FAILED) if r["playbook"] == playbook_id]
-    return cut_short + failed[::-1]
+    """Runs of the sweep cut short by a crash (no live executor), oldest first."""
+    return [r for r in store.runs_to_resume() if store.get_run(r).playbook == playbook_id]
 
 
 async def _renew_sweep_lease(store: RunStore, lease: str, owner: str) -> None:

@@ -849,12 +849,13 @@ class RunStore:
         return EffectRow(**{**dict(row), "verified": bool(row["verified"]), "evidence": _loads(row["evidence"])})
 
     def claim_effect(self, key: str, *, action: str, target: str, run_id: str) -> str:
-        """Record ``key`` as done by ``run_id`` unless a run already holds it; returns the run that holds it
-        (of two concurrent claims exactly one wins)."""
+        """Record ``key`` as done by ``run_id`` unless a run that has not failed holds it; returns the run that
+        holds it (of two concurrent claims exactly one wins; a failed run's findings pass to the next)."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO effects (key, action, target, state, run_id, verified, evidence, updated)"
-                " VALUES (?,?,?,'done',?,1,NULL,?) ON CONFLICT(key) DO NOTHING",
+                " VALUES (?,?,?,'done',?,1,NULL,?) ON CONFLICT(key) DO UPDATE SET run_id=excluded.run_id,"
+                " updated=excluded.updated WHERE (SELECT status FROM runs WHERE id=effects.run_id) = 'failed'",
                 (key, action, target, run_id, utcnow().isoformat()),
             )
             return str(db.execute("SELECT run_id FROM effects WHERE key=?", (key,)).fetchone()[0])

@@ -97,7 +97,7 @@ def build_sweep_lab(root: Path) -> dict[str, str]:
 def write_config(
     root: Path,
     *,
-    policy: dict[str, object] | None = None,
+    policy: dict[str, object] | None = POLICY,
     sweep: dict[str, object] | None = None,
     schedules: list[dict[str, str]] | None = None,
 ) -> Path:
@@ -109,7 +109,7 @@ def write_config(
         },
         "analysts": {"alice": {"roles": ["soc-tier2"]}},
         "organization": {"domains": ["corp.example"]},
-        "policy": POLICY if policy is None else policy,
+        **({"policy": policy} if policy is not None else {}),
         "sweeps": {"revocation": sweep or {"max_per_run": 10}},
         "schedules": schedules or [],
     }

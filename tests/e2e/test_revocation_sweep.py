@@ -108,6 +108,10 @@ def test_sweep_revokes_exactly_the_bad_ones_and_a_second_changes_nothing(lab: La
     )
     assert (lab.root / "ca" / "index.txt").read_bytes() == index
     assert (lab.root / "ca" / "crl.pem").read_bytes() == crl
+    # the findings went out once, with every violator in them; the sweeps that found nothing sent nothing
+    reports = [p.read_text() for p in (lab.root / "outbox").rglob("*") if p.is_file()]
+    assert len(reports) == 1 and "Revocation sweep" in reports[0]
+    assert all(f"`{lab.serials[b]}`" in reports[0] for b in BAD)
 
 
 def test_each_violation_names_its_rule(lab: Lab) -> None:
@@ -200,3 +204,19 @@ def test_two_sweeps_never_run_at_once(lab: Lab) -> None:
         assert busy.returncode == 2
         assert "being executed by" in busy.stderr
         assert lab.revoked() == set()
+
+
+def test_sweep_all_runs_every_shipped_sweep_by_name(lab: Lab) -> None:
+    from certsoar.api import available_sweeps
+
+    shown = lab.json("sweep", "all", "--dry-run")
+    assert sorted(shown) == sorted(available_sweeps())
+    assert shown["revocation"]["violations"] == len(BAD)
+
+
+def test_a_sweep_without_a_policy_fails_and_says_why(lab: Lab) -> None:
+    lab.configure(policy=None)
+    done = lab.run("sweep", "revocation", "--json")
+    assert done.returncode == 1, done.stderr
+    assert "needs an issuance policy" in json.loads(done.stdout)["errors"][0]
+    assert lab.revoked() == set()
