@@ -232,8 +232,8 @@ def _still_violates(
 class SummaryInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    found: FindOutput
-    revoked: RevokeSweepOutput
+    found: FindOutput = Field(description="The examine step's output (ca.find_violations).")
+    revoked: RevokeSweepOutput = Field(description="The revoke_auto step's output (ca.auto_revoke).")
 
 
 @action("ca.sweep_summary")
