@@ -168,6 +168,7 @@ async def _revoke_each(
     effects: list[Effect] = []
     canary: str | None = None
     stopped: str | None = None
+    connector_errors = 0
     for v in violations:
         if stopped is not None:
             pending.append(v.model_copy(update={"waiting": stopped}))
@@ -196,10 +197,12 @@ async def _revoke_each(
             )
         except (ConnectorError, ActionError) as exc:
             errors.append(f"{v.serial}: {exc}")
+            pending.append(v.model_copy(update={"waiting": f"its revocation failed: {exc}"}))
+            connector_errors += 1
             if canary is None:
                 stopped = f"the canary revocation ({v.serial}) failed: {exc}; nothing more was attempted"
-            elif len(errors) >= ctx.config.sweeps.revocation.max_errors:
-                stopped = f"circuit breaker: {len(errors)} connector errors; revocation stopped"
+            elif connector_errors >= ctx.config.sweeps.revocation.max_errors:
+                stopped = f"circuit breaker: {connector_errors} connector errors; revocation stopped"
             continue
         effects.append(effect)
         if effect.changed:

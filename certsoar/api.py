@@ -18,7 +18,7 @@ from certsoar import audit
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.errors import ApprovalError, PlaybookNotFound, RunError
+from certsoar.errors import ApprovalError, PlaybookNotFound, RunBusy, RunError
 from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_playbooks, shipped_playbooks_dir
 from certsoar.runner import Runner
 from certsoar.runview import run_view
@@ -345,7 +345,11 @@ async def run_sweep(
             try:
                 resumed = []
                 for earlier in _unfinished_sweeps(store, book.id):
-                    await runner.resume(_playbook_of(store, earlier), earlier)
+                    try:
+                        await runner.resume(_playbook_of(store, earlier), earlier)
+                    except RunBusy:
+                        continue  # a service worker carries it on
+
                     _record_watermarks(store, run_view(store, earlier))
                     resumed.append(earlier)
                 alert = sweep_alert(name, utcnow(), full=full, watermarks=store.watermarks())

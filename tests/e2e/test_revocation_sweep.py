@@ -220,3 +220,37 @@ def test_a_sweep_without_a_policy_fails_and_says_why(lab: Lab) -> None:
     assert done.returncode == 1, done.stderr
     assert "needs an issuance policy" in json.loads(done.stdout)["errors"][0]
     assert lab.revoked() == set()
+
+
+def _failing_openssl(lab: Lab, serials: list[str]) -> None:
+    """The CA's openssl fails `ca -revoke` of these serials (a CA that refuses, or breaks, mid-sweep)."""
+    script = lab.root / "openssl-failing"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"for serial in {' '.join(serials)}; do\n"
+        '  case "$*" in *-revoke*/$serial.pem*) echo "simulated CA failure" >&2; exit 1;; esac\n'
+        "done\n"
+        'exec openssl "$@"\n'
+    )
+    script.chmod(0o755)
+    config = lab.root / "config.yaml"
+    config.write_text(config.read_text().replace("type: openssl-ca", f"type: openssl-ca\n    openssl: {script}"))
+
+
+def test_a_failed_canary_stops_every_other_revocation(lab: Lab) -> None:
+    _failing_openssl(lab, [lab.serials[BAD[0]]])
+    result = lab.sweep()
+    assert (result["revoked"], result["awaiting_approval"]) == (0, len(BAD))
+    assert len(result["errors"]) == 1 and "simulated CA failure" in result["errors"][0]
+    assert any("canary" in n for n in result["notes"])
+    assert lab.revoked() == set()
+
+
+def test_the_circuit_breaker_stops_after_max_errors(lab: Lab) -> None:
+    lab.configure(sweep={"max_per_run": 10, "max_errors": 2})
+    _failing_openssl(lab, [lab.serials[b] for b in BAD[1:3]])
+    result = lab.sweep()
+    assert result["revoked"] == 1  # the canary, then two failures open the breaker
+    assert any("circuit breaker: 2" in n for n in result["notes"])
+    assert lab.revoked() == {BAD[0]}
+    assert result["awaiting_approval"] == len(BAD) - 1
