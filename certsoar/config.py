@@ -187,6 +187,16 @@ class Connectors(_Strict):
     ticket: ConnectorSection | None = None
     notify: list[ConnectorSection] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _policy_only_for_the_ca(self) -> Connectors:
+        for kind in ("siem", "firewall", "proxy", "ticket"):
+            section = getattr(self, kind)
+            if section is not None and section.policy is not None:
+                raise ValueError(f"{kind}.policy: an issuance policy belongs to connectors.ca (or the top level)")
+        if any(n.policy is not None for n in self.notify):
+            raise ValueError("notify.policy: an issuance policy belongs to connectors.ca (or the top level)")
+        return self
+
 
 class Analyst(_Strict):
     roles: list[str] = Field(default_factory=list)

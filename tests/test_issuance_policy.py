@@ -132,6 +132,7 @@ def _load(tmp_path: Path, data: dict[str, Any]) -> Config:
             "connectors.ca.policy.min_rsa_bits",
         ),
         ({"sweeps": {"revocation": {"max_per_run": -1}}}, "sweeps.revocation.max_per_run"),
+        ({"connectors": {"ticket": {"type": "local", "policy": {}}}}, "ticket.policy"),
         ({"schedules": [{"sweep": "revocation", "cron": "every 5 minutes"}]}, "schedules[0].cron"),
         ({"schedules": [{"sweep": "nothing", "cron": "* * * * *"}]}, "schedules[0].sweep"),
     ],
