@@ -6,6 +6,7 @@ certsoar.errors raised here or deeper; the CLI turns them into exit codes, the s
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +18,12 @@ from certsoar import audit, checkcache
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.errors import ApprovalError, PlaybookNotFound, RunError, RunNotFound, TicketNotFound
+from certsoar.errors import ApprovalError, PlaybookNotFound, RunBusy, RunError, RunNotFound, TicketNotFound
 from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_playbooks, shipped_playbooks_dir
 from certsoar.runner import Runner
 from certsoar.runview import run_view
 from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
+from certsoar.sweeps import SWEEPS, Progress, SweepSummary, playbook_for, progress_callback, summary_of, sweep_alert
 from certsoar.templating import Templates
 from certsoar.validate import check_gates, check_playbook
 
@@ -382,3 +384,107 @@ def render_template(config: Config, name: str, run_id: str) -> str:
     if not templates.exists(name):
         raise PlaybookNotFound(f"no template {name!r} (see `certsoar templates list`)")
     return templates.render(name, variables)
+
+
+SWEEP_RENEW_SECONDS = 15.0
+SWEEP_SUCCEEDED = (RunStatus.COMPLETED, RunStatus.WAITING_APPROVAL)
+"""A sweep run that got this far read its sources to the end: its watermarks are recorded."""
+
+
+def available_sweeps() -> list[str]:
+    """The sweeps whose playbook is shipped, in table order (what ``certsoar sweep all`` runs)."""
+    return [name for name, book in SWEEPS.items() if (shipped_playbooks_dir() / f"{book}.yaml").is_file()]
+
+
+async def run_sweep(
+    config: Config,
+    name: str,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    progress: Progress | None = None,
+    connections: Connections | None = None,
+) -> dict[str, Any]:
+    """Run the sweep ``name`` (its playbook, see certsoar.sweeps) and return its summary with the run's id and
+    status. Never two of one sweep at once: the sweep holds the store lease ``sweep:<name>`` (RunBusy while
+    another live process holds it). A sweep run of the same kind that was cut short (a crash) is carried on
+    first; what a failed one had found passes to the new run. The watermarks move only when a run reads its sources to the end. A dry run writes nothing."""
+    book, text = load_shipped_playbook(playbook_for(name))
+    token = progress_callback.set(progress)
+    try:
+        with open_store(config, read_only=dry_run) as store:
+            runner = Runner(config, store, dry_run=dry_run, connections=connections or Connections(config, store))
+            runner.connections.validate()
+            if dry_run:
+                alert = sweep_alert(name, utcnow(), full=full, watermarks=store.watermarks())
+                run_id = await runner.start(book, alert, trigger="schedule", definition=text)
+                return _sweep_result(name, run_view(runner.journal, run_id), [])
+            lease = f"sweep:{name}"
+            store.take_lease(lease, runner.owner)
+            keeper = asyncio.create_task(_renew_sweep_lease(store, lease, runner.owner))
+            try:
+                resumed = []
+                for earlier in _unfinished_sweeps(store, book.id):
+                    try:
+                        await runner.resume(_playbook_of(store, earlier, config), earlier)
+                    except RunBusy:
+                        continue  # a service worker carries it on
+
+                    _record_watermarks(store, run_view(store, earlier))
+                    resumed.append(earlier)
+                alert = sweep_alert(name, utcnow(), full=full, watermarks=store.watermarks())
+                run_id = await runner.start(book, alert, trigger="schedule", definition=text)
+                view = run_view(store, run_id)
+                _record_watermarks(store, view)
+                return _sweep_result(name, view, resumed)
+            finally:
+                keeper.cancel()
+                store.release_lease(lease, runner.owner)
+    finally:
+        progress_callback.reset(token)
+
+
+def _unfinished_sweeps(store: RunStore, playbook_id: str) -> list[str]:
+    """Runs of the sweep cut short by a crash (no live executor), oldest first."""
+    return [r for r in store.runs_to_resume() if store.get_run(r).playbook == playbook_id]
+
+
+async def _renew_sweep_lease(store: RunStore, lease: str, owner: str) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_RENEW_SECONDS)
+        store.renew_lease(lease, owner)
+
+
+def _record_watermarks(store: RunStore, view: dict[str, Any]) -> None:
+    summary = summary_of(view)
+    if summary is not None and summary.watermarks and RunStatus(view["status"]) in SWEEP_SUCCEEDED:
+        store.set_watermarks(summary.watermarks)
+
+
+def _sweep_result(name: str, view: dict[str, Any], resumed: list[str]) -> dict[str, Any]:
+    summary = summary_of(view) or SweepSummary(sweep=name, errors=[view["error"]] if view.get("error") else [])
+    return {
+        **summary.model_dump(mode="json"),
+        "run": view["id"],
+        "status": view["status"],
+        "dry_run": view["dry_run"],
+        "resumed": resumed,
+    }
+
+
+SCHEDULE_MARK = "schedule:"
+
+
+def schedule_marks(config: Config) -> dict[str, datetime]:
+    """Per ``schedules[].sweep``: the due time its schedule last fired for (``certsoar serve``)."""
+    with open_store(config) as store:
+        return {
+            source.removeprefix(SCHEDULE_MARK): datetime.fromisoformat(value)
+            for source, value in store.watermarks().items()
+            if source.startswith(SCHEDULE_MARK)
+        }
+
+
+def record_schedule(config: Config, sweep: str, due: datetime) -> None:
+    with open_store(config) as store:
+        store.set_watermarks({f"{SCHEDULE_MARK}{sweep}": due.isoformat()})

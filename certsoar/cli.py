@@ -556,6 +556,50 @@ def serve(config_path: str | None, host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, server_header=False)
 
 
+@main.command()
+@click.argument("name", default="all", type=click.Choice(["revocation", "certificates", "containment", "all"]))
+@config_option
+@click.option("--dry-run", is_flag=True, help="Read everything, change nothing (no revocation, no watermark).")
+@click.option("--full", is_flag=True, help="Read every source from the start, ignoring the watermarks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@guarded
+def sweep(name: str, config_path: str | None, dry_run: bool, full: bool, as_json: bool) -> None:
+    """Run a scheduled sweep now (the revocation sweep judges what our CA issued against the policy).
+
+    Never two of one sweep at once: a second start while one runs exits 2 (run busy). Exit 1 when a
+    sweep run failed."""
+    from certsoar.api import available_sweeps, run_sweep
+
+    config = _config(config_path)
+    names = available_sweeps() if name == "all" else [name]
+    results = {n: asyncio.run(run_sweep(config, n, dry_run=dry_run, full=full)) for n in names}
+    if as_json:
+        shown: Any = results[name] if name != "all" else results
+        click.echo(json.dumps(shown, indent=2, default=str))
+    else:
+        for result in results.values():
+            click.echo(_describe_sweep(result))
+    if any(r["status"] == "failed" for r in results.values()):
+        sys.exit(EXIT_FAILED)
+
+
+def _describe_sweep(result: dict[str, Any]) -> str:
+    from certsoar.escaping import for_terminal
+
+    plan = " (dry run: nothing was changed)" if result["dry_run"] else ""
+    lines = [
+        f"{result['sweep']} sweep, run {result['run']}: {result['status']}{plan}",
+        f"  examined {result['examined']}, violations {result['violations']}, revoked {result['revoked']}, "
+        f"awaiting approval {result['awaiting_approval']}, skipped {result['skipped']}, drift {result['drift']}",
+    ]
+    lines += [f"  error: {e}" for e in result["errors"]]
+    lines += [f"  note: {n}" for n in result["notes"]]
+    if result["awaiting_approval"] and not result["dry_run"]:
+        lines.append(f"  approve the batch: certsoar approve {result['run']} --as ANALYST")
+    lines += [f"  watermark {source}: {mark}" for source, mark in result["watermarks"].items()]
+    return for_terminal("\n".join(lines))
+
+
 @main.group()
 def tickets() -> None:
     """The tickets of the configured ticket store (the embedded one: the run store's)."""

@@ -47,6 +47,138 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+POLICY_RULES = (
+    "outside_domains",
+    "max_validity_days",
+    "min_rsa_bits",
+    "allowed_curves",
+    "ca_true",
+    "any_eku",
+    "wildcard",
+    "ip_outside",
+    "upn_san_mismatch",
+    "requesters",
+    "templates",
+)
+PolicyRule = Literal[
+    "outside_domains",
+    "max_validity_days",
+    "min_rsa_bits",
+    "allowed_curves",
+    "ca_true",
+    "any_eku",
+    "wildcard",
+    "ip_outside",
+    "upn_san_mismatch",
+    "requesters",
+    "templates",
+]
+
+
+class Forbid(_Strict):
+    """What an issuing CA must never have issued."""
+
+    ca_true: bool = Field(default=False, description="A CA certificate (basicConstraints cA) from the issuing CA.")
+    any_eku: bool = Field(default=False, description="The anyExtendedKeyUsage EKU (2.5.29.37.0).")
+    wildcard: bool = Field(default=False, description="A wildcard DNS name.")
+    ip_outside: list[str] | None = Field(
+        default=None, description="IP SANs must lie inside these networks (CIDR); any other is a violation."
+    )
+    upn_san_mismatch: bool = Field(
+        default=False,
+        description="A SAN UPN for another principal than the requester (when the CA reports it) or else than the "
+        "subject's CN: the AD CS ESC1 pattern.",
+    )
+
+    @field_validator("ip_outside")
+    @classmethod
+    def _networks(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else networks_of(v)
+
+
+class PolicyException(_Strict):
+    """A certificate the issuance policy lets pass, vouched for by an owner until it expires."""
+
+    serial: str | None = Field(default=None, description="Serial in hex (any case, colons allowed).")
+    sha256: str | None = Field(default=None, description="SHA-256 of the certificate's DER.")
+    subject: str | None = Field(default=None, description="Regular expression over the subject DN (RFC 4514).")
+    rules: list[PolicyRule] = Field(default_factory=list, description="The rules it excuses; empty: every rule.")
+    owner: str = Field(min_length=1, description="Who vouches for it.")
+    reason: str = Field(min_length=1)
+    expires: datetime = Field(description="After this the exception no longer applies.")
+
+    @field_validator("serial")
+    @classmethod
+    def _serial(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        from certsoar.certs.fingerprints import normalize_serial  # certsoar.certs imports this module
+
+        serial = normalize_serial(v)
+        if serial is None or serial.startswith("-"):
+            raise ValueError(f"{v!r} is not a hexadecimal serial number")
+        return serial
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256_hex(cls, value: str | None) -> str | None:
+        return AllowlistEntry._sha256_hex(value)
+
+    @field_validator("subject")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return AllowlistEntry._compiles(value)
+
+    @model_validator(mode="after")
+    def _names_a_certificate(self) -> PolicyException:
+        if not (self.serial or self.sha256 or self.subject):
+            raise ValueError("names no certificate: give serial, sha256 or subject")
+        return self
+
+
+class IssuancePolicy(_Strict):
+    """What the managed CA may issue; the revocation sweep revokes what breaks it."""
+
+    allowed_domains: list[str] | None = Field(
+        default=None, description="DNS names must lie at or below these; default organization.domains."
+    )
+    max_validity_days: int | None = Field(default=None, ge=1, le=36500, description="Longest validity allowed.")
+    min_rsa_bits: int | None = Field(default=None, ge=512, le=65536, description="Smallest RSA modulus allowed.")
+    allowed_curves: list[str] | None = Field(
+        default=None, description="EC curves allowed (cryptography's names: secp256r1, secp384r1, ...)."
+    )
+    forbid: Forbid = Field(default_factory=Forbid)
+    requesters: list[str] | None = Field(
+        default=None, description="Accounts allowed to request certificates, where the CA reports the requester."
+    )
+    templates: list[str] | None = Field(
+        default=None, description="Templates allowed, where the CA reports the template."
+    )
+    auto_revoke: list[PolicyRule] = Field(
+        default_factory=list,
+        description="Rules whose violations are revoked without an analyst's approval (within the sweep's budget).",
+    )
+    exceptions: list[PolicyException] = Field(default_factory=list)
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _lower(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [d.strip().lower().rstrip(".") for d in v if d.strip()]
+
+    @field_validator("allowed_curves")
+    @classmethod
+    def _curves(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return None
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        known = set(ec._CURVE_TYPES)
+        unknown = [c for c in v if c not in known]
+        if unknown:
+            raise ValueError(f"unknown curve(s) {unknown}: use cryptography's names ({', '.join(sorted(known))})")
+        return v
+
+
 class ConnectorSection(BaseModel):
     """``{type: <name>, name: <instance>, ...settings of that type}``."""
 
@@ -54,6 +186,9 @@ class ConnectorSection(BaseModel):
 
     type: str = Field(description="Connector type, as registered in the entry-point group of its kind.")
     name: str | None = Field(default=None, description="Instance name used in effect keys; defaults to the type.")
+    policy: IssuancePolicy | None = Field(
+        default=None, description="Issuance policy of this CA (connectors.ca only); replaces the global policy."
+    )
 
     @property
     def instance(self) -> str:
@@ -70,6 +205,16 @@ class Connectors(_Strict):
     proxy: ConnectorSection | None = None
     ticket: ConnectorSection | None = None
     notify: list[ConnectorSection] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _policy_only_for_the_ca(self) -> Connectors:
+        for kind in ("siem", "firewall", "proxy", "ticket"):
+            section = getattr(self, kind)
+            if section is not None and section.policy is not None:
+                raise ValueError(f"{kind}.policy: an issuance policy belongs to connectors.ca (or the top level)")
+        if any(n.policy is not None for n in self.notify):
+            raise ValueError("notify.policy: an issuance policy belongs to connectors.ca (or the top level)")
+        return self
 
 
 class Analyst(_Strict):
@@ -427,6 +572,38 @@ class Service(_Strict):
         return self
 
 
+class RevocationSweep(_Strict):
+    max_per_run: int = Field(default=5, ge=0, description="Revocations without an analyst's approval per sweep.")
+    max_per_day: int | None = Field(
+        default=None, ge=0, description="Revocations without an analyst's approval per UTC day, all sweeps together."
+    )
+    max_errors: int = Field(default=3, ge=1, description="Connector errors after which a sweep stops revoking.")
+    reason: Literal["unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation"] = Field(
+        default="unspecified", description="CRL reason of a policy revocation."
+    )
+
+
+class Sweeps(_Strict):
+    revocation: RevocationSweep = Field(default_factory=RevocationSweep)
+
+
+SweepName = Literal["revocation", "certificates", "containment", "all"]
+
+
+class Schedule(_Strict):
+    sweep: SweepName
+    cron: str = Field(description="Five-field cron expression, UTC (e.g. '*/30 * * * *').")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from croniter import croniter  # type: ignore[import-untyped]
+
+        if len(v.split()) != 5 or not croniter.is_valid(v):
+            raise ValueError(f"{v!r} is not a five-field cron expression (minute hour day month weekday)")
+        return v
+
+
 class Config(_Strict):
     state_dir: Path = Field(
         default=Path(".certsoar"), description="The run store (runs, approvals, audit, tickets) lives here."
@@ -451,6 +628,9 @@ class Config(_Strict):
         description="Folders of notification and ticket templates searched before the shipped ones, in order "
         "(templates/<channel>/<event>.<fmt>.j2: a file of the same name overrides the shipped one).",
     )
+    policy: IssuancePolicy | None = Field(default=None, description="Issuance policy of every managed CA.")
+    sweeps: Sweeps = Field(default_factory=Sweeps)
+    schedules: list[Schedule] = Field(default_factory=list, description="Sweeps `certsoar serve` runs on a schedule.")
     config_dir: Path = Field(
         default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here."
     )
@@ -461,6 +641,11 @@ class Config(_Strict):
             if token.analyst is not None and token.analyst not in self.analysts:
                 raise ValueError(f"service.tokens[{i}].analyst: {token.analyst!r} is not in analysts")
         return self
+
+    def issuance_policy(self) -> IssuancePolicy | None:
+        """The policy the managed CA's certificates are judged by: its own, else the global one."""
+        ca = self.connectors.ca
+        return (ca.policy if ca is not None and ca.policy is not None else None) or self.policy
 
     def resolve(self, path: Path | str) -> Path:
         p = Path(path).expanduser()

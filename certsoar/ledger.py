@@ -11,6 +11,7 @@ target again and writes again. In a dry run only the read happens and the plan i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -52,6 +53,18 @@ class EffectLedger:
         """The ledger says this change was made (for effects the target cannot show, like a sent message)."""
         found = self.effects.effect(key)
         return bool(found and found.state == "done")
+
+    def claim(self, key: str, *, action: str, target: str) -> bool:
+        """Make this run the one that handles ``key`` (a finding reported once across runs); False when
+        another run already has it. A dry run only reads."""
+        if self.dry_run:
+            held = self.effects.effect(key)
+            return held is None or held.run_id == self.run_id
+        return self.effects.claim_effect(key, action=action, target=target, run_id=self.run_id) == self.run_id
+
+    def done_since(self, action: str, since: datetime) -> int:
+        """Verified changes of ``action`` made since ``since`` by any run (budgets)."""
+        return self.effects.effects_done_since(action, since)
 
     async def apply(
         self,

@@ -644,6 +644,10 @@ class RunStore:
             [(source, value, now) for source, value in marks.items()],
         )
 
+    def watermarks(self) -> dict[str, str]:
+        """Every source's watermark."""
+        return {r["source"]: r["value"] for r in self.db.execute("SELECT source, value FROM watermarks")}
+
     # journal ------------------------------------------------------------
     def record_step(
         self,
@@ -871,6 +875,26 @@ class RunStore:
         if row is None:
             return None
         return EffectRow(**{**dict(row), "verified": bool(row["verified"]), "evidence": _loads(row["evidence"])})
+
+    def claim_effect(self, key: str, *, action: str, target: str, run_id: str) -> str:
+        """Record ``key`` as done by ``run_id`` unless a run that has not failed holds it; returns the run that
+        holds it (of two concurrent claims exactly one wins; a failed run's findings pass to the next)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO effects (key, action, target, state, run_id, verified, evidence, updated)"
+                " VALUES (?,?,?,'done',?,1,NULL,?) ON CONFLICT(key) DO UPDATE SET run_id=excluded.run_id,"
+                " updated=excluded.updated WHERE (SELECT status FROM runs WHERE id=effects.run_id) = 'failed'",
+                (key, action, target, run_id, utcnow().isoformat()),
+            )
+            return str(db.execute("SELECT run_id FROM effects WHERE key=?", (key,)).fetchone()[0])
+
+    def effects_done_since(self, action: str, since: datetime) -> int:
+        """How many verified effects of ``action`` were completed at or after ``since`` (a daily budget)."""
+        row = self.db.execute(
+            "SELECT count(*) FROM effects WHERE action=? AND state='done' AND verified=1 AND updated>=?",
+            (action, since.astimezone(timezone.utc).isoformat()),
+        ).fetchone()
+        return int(row[0])
 
     def effect_intent(self, key: str, *, action: str, target: str, run_id: str) -> None:
         with self.transaction() as db:

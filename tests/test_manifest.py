@@ -55,7 +55,9 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert (
         slack["webhook_url"]["secret"] is True and slack["token"]["secret"] is True and "secret" not in slack["channel"]
     )
-    assert [(p["id"], p["trigger"]) for p in manifest["playbooks"]] == [("certificate-alert", {"alert": "certificate"})]
+    triggers = [(p["id"], p["trigger"]) for p in manifest["playbooks"]]
+    assert ("certificate-alert", {"alert": "certificate"}) in triggers
+    assert ("revocation-sweep", {"schedule": "revocation"}) in triggers
 
 
 def test_every_action_input_field_is_described() -> None:

@@ -27,6 +27,9 @@ def normalize_host(name: str) -> str:
 
 
 def is_ip(text: str) -> bool:
+    text = text.strip()
+    if not text or (":" not in text and not text[-1].isdigit()):
+        return False  # no IPv6 colon and no IPv4 last digit: a name (decided without raising)
     try:
         ipaddress.ip_address(text.strip())
     except ValueError:

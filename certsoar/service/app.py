@@ -10,6 +10,7 @@ those modules are installed. Errors of certsoar.errors raised anywhere below bec
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import logging
@@ -302,10 +303,15 @@ def create_app(config: Config) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from certsoar.service.schedules import ScheduleRunner
+
         await app.state.runs.start()
+        schedules = asyncio.create_task(ScheduleRunner(config).run())
         try:
             yield
         finally:
+            schedules.cancel()
+            await asyncio.gather(schedules, return_exceptions=True)
             await app.state.runs.stop()
 
     app = FastAPI(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from enum import Enum
 from typing import Protocol, runtime_checkable
@@ -29,6 +30,7 @@ class IssuedCertificate(BaseModel):
 
     serial: str = Field(description="Serial number, upper-case hex without separators.")
     subject: str = Field(description="Subject DN in RFC 4514 form.")
+    common_name: str | None = Field(default=None, description="The subject's (first) CN, when the CA kept a copy.")
     issuer: str | None = Field(default=None, description="Issuer DN in RFC 4514 form.")
     not_before: datetime | None = Field(default=None, description="When the CA keeps the certificate.")
     not_after: datetime
@@ -45,6 +47,20 @@ class IssuedCertificate(BaseModel):
     )
     san_ip: list[str] = Field(
         default_factory=list, description="IP subject alternative names, when the CA keeps the certificate."
+    )
+    san_upn: list[str] = Field(
+        default_factory=list, description="User principal names (otherName msUPN) in the subject alternative names."
+    )
+    key_type: str | None = Field(default=None, description="rsa, ec, ed25519, ed448, dsa (when the CA keeps it).")
+    key_bits: int | None = Field(default=None, description="Key size in bits (RSA modulus, EC curve order).")
+    curve: str | None = Field(default=None, description="EC curve name (secp256r1, ...).")
+    is_ca: bool | None = Field(default=None, description="basicConstraints cA (None: no basicConstraints).")
+    ekus: list[str] = Field(default_factory=list, description="Extended key usage OIDs, dotted.")
+    requester: str | None = Field(default=None, description="Account that requested it, when the CA reports it.")
+    template: str | None = Field(default=None, description="Certificate template, when the CA reports it.")
+    position: str | None = Field(
+        default=None,
+        description="The CA's watermark just after this certificate: pass it as iter_issued(since=) to go on after it.",
     )
 
 
@@ -72,6 +88,14 @@ class CertificateAuthority(Protocol):
         ...
 
     async def list_issued(self, since: datetime | None = None) -> list[IssuedCertificate]: ...
+
+    def iter_issued(self, since: str | None = None) -> AsyncIterator[IssuedCertificate]:
+        """Every certificate issued after the watermark ``since`` (a ``position`` this CA gave out; None: from
+        the first), in issuance order, read lazily so a CA of any size streams in constant memory.
+
+        The watermark is the CA's own position, not a date: a backdated certificate is still found.
+        """
+        ...
 
     async def certificate(self, serial: str) -> IssuedCertificate | None:
         """What the CA issued under ``serial`` (None when it issued nothing under it).

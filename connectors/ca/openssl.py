@@ -7,8 +7,10 @@ directory set to the folder of the openssl.cnf so relative paths mean what they 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +19,8 @@ from typing import ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
 from pydantic import Field, field_validator
 
 from certsoar.certs.dn import to_rfc4514
@@ -25,7 +29,7 @@ from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
 from certsoar.config import secret_from, secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
-from certsoar.connectors.ca.openssl_index import IndexEntry, parse_index_text
+from certsoar.connectors.ca.openssl_index import IndexEntry, parse_index_line, parse_index_text
 from certsoar.errors import ConfigError, ConnectorRejected, CrlError
 from certsoar.fileio import locked, replacing
 from certsoar.opensslcnf import parse_openssl_config
@@ -36,6 +40,10 @@ PASSIN_VAR = "CERTSOAR_CA_PASSIN"
 LOCK_TARGET = "certsoar-ca"
 """The name the CA's lock file is derived from (fileio.lock_file_for: ``.certsoar-ca.lock``)."""
 _SECTION_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_UPN = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")  # Microsoft user principal name (otherName)
+_POSITION = re.compile(r"^(\d{1,12}):([0-9A-Fa-f]{1,200})$")
+_YIELD_EVERY = 256
+_HEX_SERIAL = re.compile(r"^[0-9A-Fa-f]{1,200}$")
 # `openssl ca -crl_reason` knows the first eight RFC 5280 reasons only.
 _UNSUPPORTED_REASONS = {RevocationReason.privilege_withdrawn, RevocationReason.aa_compromise}
 
@@ -149,6 +157,7 @@ class OpenSslCa:
         self.env = env
         self.instance = env.name
         self.layout = load_layout(env.resolve(settings.openssl_config).absolute(), settings.section)
+        self._issuers: dict[x509.Name, str] = {}
         withhold_from_tools(*self._passphrase_variables())
 
     # ---------------------------------------------------------------- read
@@ -165,6 +174,38 @@ class OpenSslCa:
                 continue
             issued.append(self._describe(entry, cert))
         return issued
+
+    async def iter_issued(self, since: str | None = None) -> AsyncIterator[IssuedCertificate]:
+        """index.txt read line by line, each kept copy read when its line is reached. The watermark is
+        ``<line>:<serial>`` of the last line read: openssl only appends to index.txt (a revocation rewrites a
+        line's status in place), so a watermark whose line no longer holds its serial means the database was
+        replaced, and it is read again from the start."""
+        after, serial_text = _position(since) if since is not None else (0, None)
+        if after and not self._line_holds(after, serial_text):
+            after = 0
+        database = self.layout.database
+        try:
+            lines = database.open(encoding="utf-8", errors="surrogateescape", newline="")
+        except OSError as exc:
+            raise ConnectorRejected(f"{database}: cannot read the CA database: {exc.strerror or exc}") from exc
+        with lines:
+            for lineno, line in enumerate(lines, start=1):
+                if lineno <= after:
+                    continue
+                entry = parse_index_line(line, str(database), lineno)
+                if entry is None:
+                    continue
+                yield self._describe(entry, self._issued_cert(entry), position=f"{lineno}:{entry.serial_text}")
+                if lineno % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a lease renewal or a signal gets its turn
+
+    def _line_holds(self, lineno: int, serial_text: str | None) -> bool:
+        with self.layout.database.open(encoding="utf-8", errors="surrogateescape", newline="") as lines:
+            for number, line in enumerate(lines, start=1):
+                if number == lineno:
+                    entry = parse_index_line(line, str(self.layout.database), lineno)
+                    return entry is not None and entry.serial_text.upper() == (serial_text or "").upper()
+        return False
 
     async def certificate(self, serial: str) -> IssuedCertificate | None:
         entry = self._find(parse_serial(serial))
@@ -284,8 +325,19 @@ class OpenSslCa:
         return args
 
     def _find(self, number: int) -> IndexEntry | None:
-        for entry in parse_index(self.layout.database):
-            if entry.serial == number:
+        """The index line of serial ``number``. Only that line (and any whose serial cannot be read) is parsed
+        whole: a sweep looks up each violator in a database of 100 000 lines."""
+        database = self.layout.database
+        try:
+            text = database.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:
+            raise ConnectorRejected(f"{database}: cannot read the CA database: {exc.strerror or exc}") from exc
+        for lineno, line in enumerate(text.split("\n"), start=1):
+            fields = line.split("\t", 5)
+            if len(fields) == 6 and _HEX_SERIAL.match(fields[3]) and int(fields[3], 16) != number:
+                continue
+            entry = parse_index_line(line, str(database), lineno)
+            if entry is not None and entry.serial == number:
                 return entry
         return None
 
@@ -310,7 +362,9 @@ class OpenSslCa:
             return None
         return cert if cert.serial_number == entry.serial else None
 
-    def _describe(self, entry: IndexEntry, cert: x509.Certificate | None) -> IssuedCertificate:
+    def _describe(
+        self, entry: IndexEntry, cert: x509.Certificate | None, position: str | None = None
+    ) -> IssuedCertificate:
         """The index line, completed from the kept copy when there is one (the index has no issuer or SANs)."""
         if entry.status == "R":
             state = "revoked"
@@ -327,13 +381,17 @@ class OpenSslCa:
                 not_after=entry.expires,
                 status=state,
                 revoked_at=entry.revoked_at,
+                position=position,
             )
         der = cert.public_bytes(serialization.Encoding.DER)
-        dns, ips = _alternative_names(cert)
+        dns, ips, upns = _alternative_names(cert)
+        key_type, key_bits, curve = _key_facts(cert)
+        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return IssuedCertificate(
             serial=serial_hex(entry.serial),
             subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
+            common_name=str(cn[0].value) if cn else None,
+            issuer=self._issuer_text(cert.issuer),
             not_before=cert.not_valid_before_utc,
             not_after=entry.expires,
             status=state,
@@ -342,7 +400,23 @@ class OpenSslCa:
             sha1=sha1_hex(der),
             san_dns=dns,
             san_ip=ips,
+            san_upn=upns,
+            key_type=key_type,
+            key_bits=key_bits,
+            curve=curve,
+            is_ca=_is_ca(cert),
+            ekus=_ekus(cert),
+            position=position,
         )
+
+    def _issuer_text(self, issuer: x509.Name) -> str:
+        """RFC 4514 text of an issuer, remembered: a CA's certificates name one or two issuers."""
+        text = self._issuers.get(issuer)
+        if text is None:
+            if len(self._issuers) > 64:
+                self._issuers.clear()
+            text = self._issuers[issuer] = issuer.rfc4514_string()
+        return text
 
     def _crl_finding(self, number: int) -> CrlFinding:
         path = self.layout.crl
@@ -412,12 +486,68 @@ class OpenSslCa:
         return ToolResult(result.returncode, _scrub(result.stdout, secret), _scrub(result.stderr, secret))
 
 
-def _alternative_names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+def _alternative_names(cert: x509.Certificate) -> tuple[list[str], list[str], list[str]]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except (x509.ExtensionNotFound, ValueError):
-        return [], []
-    return san.get_values_for_type(x509.DNSName), [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+        return [], [], []
+    upns = [_upn_text(other.value) for other in san.get_values_for_type(x509.OtherName) if other.type_id == _UPN]
+    return (
+        san.get_values_for_type(x509.DNSName),
+        [str(ip) for ip in san.get_values_for_type(x509.IPAddress)],
+        [u for u in upns if u is not None],
+    )
+
+
+def _upn_text(der: bytes) -> str | None:
+    """The UTF8String inside an msUPN otherName value (DER: tag 0x0C, short or long length)."""
+    if len(der) < 2 or der[0] != 0x0C:
+        return None
+    length, start = der[1], 2
+    if length & 0x80:
+        octets = length & 0x7F
+        length, start = int.from_bytes(der[2 : 2 + octets], "big"), 2 + octets
+    return der[start : start + length].decode("utf-8", errors="replace")
+
+
+def _key_facts(cert: x509.Certificate) -> tuple[str | None, int | None, str | None]:
+    try:
+        key = cert.public_key()
+    except (ValueError, TypeError):  # a key type cryptography does not know
+        return None, None, None
+    if isinstance(key, rsa.RSAPublicKey):
+        return "rsa", key.key_size, None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ec", key.curve.key_size, key.curve.name
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "ed25519", 256, None
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "ed448", 456, None
+    if isinstance(key, dsa.DSAPublicKey):
+        return "dsa", key.key_size, None
+    return None, None, None
+
+
+def _is_ca(cert: x509.Certificate) -> bool | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _ekus(cert: x509.Certificate) -> list[str]:
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [oid.dotted_string for oid in usages]
+
+
+def _position(text: str) -> tuple[int, str]:
+    match = _POSITION.match(text)
+    if match is None:
+        raise ConnectorRejected(f"{text[:80]!r} is not an openssl-ca watermark (<line>:<serial>)")
+    return int(match.group(1)), match.group(2)
 
 
 def _scrub(text: str, secret: str | None) -> str:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from certsoar.errors import ConnectorRejected
-from certsoar.timeparse import as_utc
 
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 # Special forms openssl writes in the revocation field of index.txt.
@@ -37,21 +36,36 @@ def parse_index_text(text: str, source: str) -> list[IndexEntry]:
     """Every non-blank line of ``text``; ConnectorRejected naming ``source``:line for a malformed one."""
     entries = []
     for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if line.strip():
-            entries.append(_parse_index_line(source, lineno, line))
+        entry = parse_index_line(line, source, lineno)
+        if entry is not None:
+            entries.append(entry)
     return entries
+
+
+def parse_index_line(line: str, source: str, lineno: int) -> IndexEntry | None:
+    """One line (its line break, if any, is dropped); None for a blank one, ConnectorRejected for a malformed one."""
+    line = line.rstrip("\n").rstrip("\r")
+    return _parse_index_line(source, lineno, line) if line.strip() else None
 
 
 def parse_asn1_time(text: str) -> datetime:
     """UTCTime ``YYMMDDHHMMSSZ`` or GeneralizedTime ``YYYYMMDDHHMMSSZ`` as written in index.txt."""
-    if not text.endswith("Z") or not text[:-1].isdigit() or len(text) not in (13, 15):
+    if not text.endswith("Z") or not text[:-1].isdigit() or len(text) not in (13, 15) or not text.isascii():
         raise ValueError(f"{text!r} is not an ASN.1 time")
     digits = text[:-1]
     if len(digits) == 12:
         yy = int(digits[:2])
         digits = ("19" if yy >= 50 else "20") + digits
-    return as_utc(datetime.strptime(digits, "%Y%m%d%H%M%S"))
+    # by hand, not strptime: a sweep parses one per issued certificate
+    return datetime(
+        int(digits[0:4]),
+        int(digits[4:6]),
+        int(digits[6:8]),
+        int(digits[8:10]),
+        int(digits[10:12]),
+        int(digits[12:14]),
+        tzinfo=timezone.utc,
+    )
 
 
 def _parse_index_line(source: str, lineno: int, line: str) -> IndexEntry:

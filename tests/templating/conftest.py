@@ -46,11 +46,34 @@ def capture_dry_run(config: Any, alert_bytes: bytes) -> Captured:
     return seen
 
 
+def capture_sweep_dry_run(root: Path) -> Captured:
+    """(template, context) of every render in a dry run of the revocation sweep over a CA with bad issuances,
+    over budget so that the batch approval is asked for too."""
+    from sweeplab import build_sweep_lab, write_config
+
+    from certsoar.api import run_sweep
+    from certsoar.config import load_config
+
+    build_sweep_lab(root)
+    config = load_config(write_config(root, sweep={"max_per_run": 2}))
+    seen: Captured = []
+    original = Templates.render
+
+    def recording(self: Templates, name: str, context: dict[str, Any]) -> str:
+        seen.append((name, copy.deepcopy(context)))
+        return original(self, name, context)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Templates, "render", recording)
+        asyncio.run(run_sweep(config, "revocation", dry_run=True))
+    return seen
+
+
 @pytest.fixture(scope="session")
-def captured(lab_config: Any) -> Captured:
+def captured(lab_config: Any, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     lab, config = lab_config
     return [
         pair
         for story in ("mimicry", "internal")
         for pair in capture_dry_run(config, Path(lab.alerts[story]).read_bytes())
-    ]
+    ] + capture_sweep_dry_run(tmp_path_factory.mktemp("escaping-sweep"))

@@ -101,7 +101,10 @@ def with_cert(context: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_hostile_distinguished_names_through_the_analysis(captured: Captured) -> None:
-    cases = [(name, context, template_headings(name, context)) for name, context in captured]
+    # the templates of an alert's run (a sweep's have no one certificate: hostile data reaches them above)
+    cases = [
+        (name, context, template_headings(name, context)) for name, context in captured if "cert" in context["steps"]
+    ]
 
     @settings(max_examples=40, deadline=None)
     @given(cn=dn_value, org=dn_value, issuer_cn=dn_value, san=st.sampled_from(["cdn-update.net", "a.example"]))

@@ -128,6 +128,47 @@ async def test_list_issued_without_kept_copies_converts_the_index_subject(make_c
     assert issued[ROGUE].sha256 is None
 
 
+async def test_iter_issued_streams_in_issuance_order_with_a_watermark(make_ca: MakeCa, lab_copy: LabPaths) -> None:
+    ca = make_ca()
+    streamed = [c async for c in ca.iter_issued()]
+    assert [c.serial for c in streamed] == ["1000", "1001", "1002"]
+    assert [c.position for c in streamed] == ["1:1000", "2:1001", "3:1002"]
+    listed = {c.serial: c for c in await ca.list_issued()}
+    for cert in streamed:
+        assert cert.model_copy(update={"position": None}) == listed[cert.serial]
+    rogue = streamed[2]
+    assert (rogue.key_type, rogue.is_ca, rogue.ekus) == ("rsa", False, ["1.3.6.1.5.5.7.3.1"])
+    assert rogue.key_bits == 2048
+    # after the last one: nothing; after the first: the rest, even when an issuance was backdated
+    assert [c async for c in ca.iter_issued(streamed[-1].position)] == []
+    assert [c.serial async for c in ca.iter_issued("1:1000")] == ["1001", "1002"]
+
+
+async def test_iter_issued_reads_a_replaced_database_from_the_start(make_ca: MakeCa, lab_copy: LabPaths) -> None:
+    database = lab_copy.ca_dir / "index.txt"
+    lines = database.read_text().splitlines(keepends=True)
+    database.write_text("".join([lines[1], lines[0], lines[2]]))  # line 1 no longer holds serial 1000
+    assert [c.serial async for c in make_ca().iter_issued("1:1000")] == ["1001", "1000", "1002"]
+    assert [c.serial async for c in make_ca().iter_issued("9:1000")] == ["1001", "1000", "1002"]
+
+
+@pytest.mark.parametrize("mark", ["", "3", "x:1000", "1:zz", "-1:1000"])
+async def test_iter_issued_refuses_a_malformed_watermark(make_ca: MakeCa, mark: str) -> None:
+    with pytest.raises(ConnectorRejected, match="watermark"):
+        [c async for c in make_ca().iter_issued(mark)]
+
+
+async def test_iter_issued_does_not_read_ahead(make_ca: MakeCa, lab_copy: LabPaths) -> None:
+    """Lazily: a certificate's kept copy is read only when its line is reached (a CA of 100 000 streams)."""
+    ca = make_ca()
+    stream = ca.iter_issued()
+    first = await anext(stream)
+    assert first.serial == "1000"
+    (lab_copy.ca_dir / "newcerts" / "1002.pem").unlink()
+    rest = [c async for c in stream]
+    assert rest[-1].serial == "1002" and rest[-1].sha256 is None  # its copy was gone when its line was read
+
+
 async def test_revoke_publishes_a_crl_that_openssl_honours(make_ca: MakeCa, lab_copy: LabPaths) -> None:
     ca_pem, crl_pem, leaf = str(lab_copy.ca_cert), str(lab_copy.crl), str(lab_copy.certificates["rogue"])
     before = _openssl("verify", "-crl_check", "-CAfile", ca_pem, "-CRLfile", crl_pem, leaf)
