@@ -24,6 +24,7 @@ from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_fr
 from certsoar.certs.fingerprints import serial_hex, serial_number
 from certsoar.certs.intel import load_sslbl
 from certsoar.certs.names import covered_names, outside_domains
+from certsoar.certs.requester import others_named
 from certsoar.certs.revocation import LoadedCrl, check_revocation
 from certsoar.certs.signals import (
     issuer_mimicry,
@@ -93,7 +94,21 @@ def analyze_alert(alert: CertificateAlert, ctx: AnalysisContext) -> CertificateF
         if not (alert.sha256 or alert.sha1):
             raise AlertError("the alert carries no certificate, no logged certificate attributes and no hash")
         facts = facts_from_fingerprints(alert.sha256, alert.sha1)
-    return _with_intel_and_allowlist(facts, alert, ctx, notes)
+    return _with_intel_and_allowlist(_with_requester(facts, alert), alert, ctx, notes)
+
+
+DENIED_EVENT = "adcs-4888"
+
+
+def _with_requester(facts: CertificateFacts, alert: CertificateAlert) -> CertificateFacts:
+    """Who asked for the certificate (the CA's event) against whom its SAN names."""
+    if not alert.requester:
+        return facts
+    others = others_named(alert.requester, facts.upns, facts.names)
+    if others and alert.event == DENIED_EVENT:
+        note = f"the CA denied {alert.requester}'s request for a certificate naming {', '.join(others)}"
+        return facts.model_copy(update={"requester": alert.requester, "notes": [*facts.notes, note]})
+    return facts.model_copy(update={"requester": alert.requester, "names_others": others})
 
 
 def _hash_mismatches(alert: CertificateAlert, facts: CertificateFacts) -> list[str]:
@@ -295,6 +310,7 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         issuer_org=named.issuer_org,
         names=names,
         ip_addresses=addresses,
+        upns=list(dict.fromkeys(logged.san_upn)),
         not_before=not_before,
         not_after=not_after,
         validity_days=validity.validity_days if validity else None,
