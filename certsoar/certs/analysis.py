@@ -101,14 +101,28 @@ DENIED_EVENT = "adcs-4888"
 
 
 def _with_requester(facts: CertificateFacts, alert: CertificateAlert) -> CertificateFacts:
-    """Who asked for the certificate (the CA's event) against whom its SAN names."""
     if not alert.requester:
         return facts
-    others = others_named(alert.requester, facts.upns, facts.names)
-    if others and alert.event == DENIED_EVENT:
-        note = f"the CA denied {alert.requester}'s request for a certificate naming {', '.join(others)}"
-        return facts.model_copy(update={"requester": alert.requester, "notes": [*facts.notes, note]})
-    return facts.model_copy(update={"requester": alert.requester, "names_others": others})
+    return with_requester(facts, alert.requester, denied=alert.event == DENIED_EVENT)
+
+
+def with_requester(
+    facts: CertificateFacts,
+    requester: str,
+    *,
+    denied: bool = False,
+    upns: Sequence[str] = (),
+    dns: Sequence[str] = (),
+    source: str | None = None,
+) -> CertificateFacts:
+    """Who asked for the certificate (the CA's event, from ``source`` when not the alert itself) against whom
+    its SAN names (its own names, plus ``upns``/``dns`` the event shows); a denied request is only a note."""
+    others = others_named(requester, [*facts.upns, *upns], [*facts.names, *dns])
+    notes = [*facts.notes, f"requested by {requester}, as {source} says"] if source else list(facts.notes)
+    if others and denied:
+        notes.append(f"the CA denied {requester}'s request for a certificate naming {', '.join(others)}")
+        others = []
+    return facts.model_copy(update={"requester": requester, "names_others": others, "notes": notes})
 
 
 def _hash_mismatches(alert: CertificateAlert, facts: CertificateFacts) -> list[str]:
@@ -339,4 +353,4 @@ def _managed_by_name(issuer: list[Attribute], managed_cas: Sequence[x509.Certifi
     return next((ca for ca in managed_cas if same_name(attributes_of(ca.subject), issuer)), None)
 
 
-__all__ = ["AnalysisContext", "analyze_alert", "facts_from_log"]
+__all__ = ["AnalysisContext", "analyze_alert", "facts_from_log", "with_requester"]
