@@ -85,6 +85,8 @@ def test_a_new_server_for_the_contained_certificate_still_needs_approval(cli: Cl
     assert again["status"] == "waiting_approval"
     bypass = next(r["reason"] for r in again["verdict"]["reasons"] if r["rule"] == "containment_bypass")
     assert "not contained yet: firewall:203.0.113.77" in bypass and first["id"] in bypass
+    request = next(n["body"] for n in again["notifications"] if n["template"] == "approval/request.md.j2")
+    assert "This approval is for what is left: `firewall:203.0.113.77`" in request
 
     done = cli.json("approve", again["id"], "--as", "bob")
     assert done["status"] == "completed"
