@@ -139,6 +139,11 @@ class RevokeInput(BaseModel):
     _serial = field_validator("serial")(_ca_serial)
 
 
+def revoke_key(instance: str, serial: str) -> str:
+    """The effect ledger's key of revoking ``serial`` (upper-case hex) at CA ``instance``."""
+    return f"ca:{instance}:revoke:{serial}"
+
+
 class RevokeOutput(BaseModel):
     effect: Effect
     status: RevocationStatus | None = Field(
@@ -167,7 +172,7 @@ async def revoke(inp: RevokeInput, ctx: ActionContext) -> RevokeOutput:
     async def write() -> None:
         await ca.revoke(inp.serial, inp.reason)
 
-    key = f"ca:{ctx.connectors.instance('ca')}:revoke:{inp.serial}"
+    key = revoke_key(ctx.connectors.instance("ca"), inp.serial)
     effect = await ctx.ledger.apply(
         key, step_id=ctx.step_id, action="ca.revoke", target=inp.serial, is_done=revoked, write=write
     )

@@ -7,13 +7,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import AnalysisContext, CertificateFacts, analyze_alert, load_pem_bundle
+from certsoar.certs.analysis import with_requester
 from certsoar.certs.intel_update import catalogue_path, sslbl_path
 from certsoar.certs.trustfiles import read_crl, read_roots
 from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext
+from certsoar.correlation.identity import same_dn
 from certsoar.errors import ConnectorError, ConnectorRejected
 from certsoar.registry import action
 from certsoar.timeparse import parse_duration
+from certsoar.windows_events import alt_names
 
 
 class AnalyzeInput(BaseModel):
@@ -74,7 +77,55 @@ async def analyze(inp: AnalyzeInput, ctx: ActionContext) -> CertificateFacts:
     """
     alert, note = await _with_logged_attributes(inp.alert, inp.lookup_window, ctx)
     facts = analyze_alert(alert, await analysis_context(alert, ctx))
-    return facts.model_copy(update={"notes": [*facts.notes, note]}) if note else facts
+    facts = facts.model_copy(update={"notes": [*facts.notes, note]}) if note else facts
+    return await _with_issuance_requester(facts, alert, inp.lookup_window, ctx)
+
+
+ISSUED_EVENT = "4887"
+
+
+async def _with_issuance_requester(
+    facts: CertificateFacts, alert: CertificateAlert, window: str, ctx: ActionContext
+) -> CertificateFacts:
+    """A certificate an internal CA issued, alerted on without its request: the requester the CA's issuance
+    event (AD CS 4887, same serial and subject) names, to judge whom the SAN names against."""
+    internal = facts.issued_by_managed_ca or facts.chain.store == "internal"
+    if facts.requester or not facts.serial or not internal or not ctx.connectors.has("siem"):
+        return facts
+    span = parse_duration(window)
+    query = SiemQuery(
+        indicators={"serial": [facts.serial]}, kinds=["adcs"], start=alert.time - span, end=alert.time + span, limit=200
+    )
+    try:
+        events = await ctx.connectors.siem.search(query)
+    except ConnectorError as exc:
+        note = f"the CA's issuance event could not be searched for the requester: {exc}"
+        return facts.model_copy(update={"notes": [*facts.notes, note]})
+    issued = sorted(
+        (
+            e
+            for e in events
+            if e.event_code == ISSUED_EVENT
+            and e.requester
+            and e.serial == facts.serial
+            and (e.subject is None or same_dn(e.subject, facts.subject))
+        ),
+        key=lambda e: e.time,
+    )
+    if not issued:
+        return facts
+    event = issued[-1]
+    assert event.requester is not None
+    # the certificate's own SAN decides when it was parsed; a log-only alert also takes the event's names
+    shown = alt_names(event.raw.get("win.san"), event.raw.get("win.attributes"))
+    extra = ([], []) if facts.parsed else (shown.upn, shown.dns)
+    return with_requester(
+        facts,
+        event.requester,
+        upns=extra[0],
+        dns=extra[1],
+        source=f"the CA's issuance event (request {event.request_id or '?'}, {event.time.isoformat()}, {event.source})",
+    )
 
 
 async def _with_logged_attributes(

@@ -32,10 +32,15 @@ class BlockInput(BaseModel):
     @classmethod
     def _normalized(cls, values: list[str]) -> list[str]:
         # Normalized when they parse; the rest stay (shown safely) to be refused with the reason.
-        return list(dict.fromkeys(_normalized(v) for v in values))
+        return list(dict.fromkeys(normalized_address(v) for v in values))
 
 
-def _normalized(text: str) -> str:
+def block_key(instance: str, address: str) -> str:
+    """The effect ledger's key of blocking ``address`` (as ``normalized_address`` writes it) at ``instance``."""
+    return f"firewall:{instance}:block:{address}"
+
+
+def normalized_address(text: str) -> str:
     try:
         return network_text(parse_network(text.strip()))
     except ValueError:
@@ -82,7 +87,7 @@ async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
 
         effects.append(
             await ctx.ledger.apply(
-                f"firewall:{instance}:block:{address}",
+                block_key(instance, address),
                 step_id=ctx.step_id,
                 action="firewall.block",
                 target=address,

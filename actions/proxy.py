@@ -25,6 +25,11 @@ class BlockCertificateInput(BaseModel):
         return h
 
 
+def block_key(instance: str, sha1: str) -> str:
+    """The effect ledger's key of blocking the certificate with ``sha1`` (lower-case hex) at proxy ``instance``."""
+    return f"proxy:{instance}:block:{sha1}"
+
+
 class BlockCertificateOutput(BaseModel):
     effect: Effect
 
@@ -42,7 +47,7 @@ async def block_certificate(inp: BlockCertificateInput, ctx: ActionContext) -> B
         await proxy.block_fingerprint(inp.sha1, inp.comment)
 
     effect = await ctx.ledger.apply(
-        f"proxy:{instance}:block:{inp.sha1}",
+        block_key(instance, inp.sha1),
         step_id=ctx.step_id,
         action="proxy.block_certificate",
         target=inp.sha1,

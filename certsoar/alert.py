@@ -31,6 +31,11 @@ class LoggedCertificate(BaseModel):
     signature_algorithm: str | None = Field(default=None, max_length=128)
     san_dns: list[str] = Field(default_factory=list, max_length=10_000)
     san_ip: list[str] = Field(default_factory=list, max_length=10_000)
+    san_upn: list[str] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="User principal names (SAN otherName UPN), as an AD CS event shows them.",
+    )
     basic_constraints_ca: bool | None = None
     version: int | None = Field(default=None, ge=0, le=100)
     validation_status: str | None = Field(

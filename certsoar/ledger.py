@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from certsoar.errors import ActionError
 from certsoar.faults import crashpoint
-from certsoar.store import RunStore
+from certsoar.store import EffectRow, RunStore
 
 
 class Effect(BaseModel):
@@ -51,8 +51,21 @@ class EffectLedger:
 
     def recorded(self, key: str) -> bool:
         """The ledger says this change was made (for effects the target cannot show, like a sent message)."""
+        return self.done_before(key, any_run=True) is not None
+
+    def done_before(self, key: str, *, any_run: bool = False) -> EffectRow | None:
+        """The change behind ``key`` as the ledger records it made and verified, by another run (by any run
+        with ``any_run``); None otherwise."""
         found = self.effects.effect(key)
-        return bool(found and found.state == "done")
+        if found is None or found.state != "done" or not found.verified:
+            return None
+        return found if any_run or found.run_id != self.run_id else None
+
+    def targets_of(self, run_id: str, action: str) -> list[str]:
+        """What run ``run_id`` did (verified, not only planned) with ``action``, by target."""
+        return [
+            e.target for e in self.effects.run_effects(run_id) if e.action == action and e.verified and not e.planned
+        ]
 
     def claim(self, key: str, *, action: str, target: str) -> bool:
         """Make this run the one that handles ``key`` (a finding reported once across runs); False when

@@ -41,6 +41,14 @@ ISSUED_SERIAL_KEYS = ("SerialNumber",)
 REVOKED_SERIAL_KEYS = ("CertificateSerialNumber",)
 TEMPLATE_KEYS = ("CertificateTemplate", "Template")
 _TEMPLATE_IN_ATTRIBUTES = re.compile(r"(?:^|\s)CertificateTemplate:(\S+)")
+# SubjectAlternativeName as Windows renders it: "Other Name:\n     Principal Name=a@corp.example", "DNS Name=h",
+# "IP Address=192.0.2.1", entries on separate lines (or spaces, once an XML export collapsed them)
+_SAN_DNS = re.compile(r"DNS Name=([^\s,;]+)")
+_SAN_IP = re.compile(r"IP Address=([0-9A-Fa-f:.]+)")
+_SAN_UPN = re.compile(r"Principal Name=([^\s,;]+)")
+# the request attribute an enrollee adds with certreq -attrib / certipy -upn: "SAN:upn=a@corp.example&dns=h"
+_SAN_IN_ATTRIBUTES = re.compile(r"(?:^|\s)SAN:(\S+)")
+_SAN_ATTRIBUTE_KEYS = {"dns": "dns", "upn": "upn", "ipaddress": "ip"}
 _DOTNET_DATE = re.compile(r"^/Date\((-?\d+)\)/$")
 
 
@@ -144,6 +152,32 @@ def template_in_attributes(attributes: Any) -> str | None:
         return None
     found = _TEMPLATE_IN_ATTRIBUTES.search(attributes)
     return found.group(1)[:512] if found else None
+
+
+@dataclass(frozen=True)
+class AltNames:
+    """The subject alternative names an AD CS event shows: its SubjectAlternativeName field (version 1) and
+    the ``SAN:`` request attribute (any version; ESC6 and certipy ``-upn`` put the names there)."""
+
+    dns: list[str]
+    ip: list[str]
+    upn: list[str]
+
+
+def alt_names(san: Any, attributes: Any) -> AltNames:
+    """Both sources together, each name once, in the order written."""
+    found: dict[str, dict[str, None]] = {"dns": {}, "ip": {}, "upn": {}}
+    if isinstance(san, str):
+        for kind, pattern in (("dns", _SAN_DNS), ("ip", _SAN_IP), ("upn", _SAN_UPN)):
+            found[kind].update(dict.fromkeys(pattern.findall(san)))
+    if isinstance(attributes, str):
+        for request in _SAN_IN_ATTRIBUTES.findall(attributes):
+            for pair in request.split("&"):
+                key, sep, value = pair.partition("=")
+                named = _SAN_ATTRIBUTE_KEYS.get(key.strip().lower())
+                if sep and named and value.strip():
+                    found[named].setdefault(value.strip())
+    return AltNames(dns=list(found["dns"]), ip=list(found["ip"]), upn=list(found["upn"]))
 
 
 def windows_time(value: Any) -> Any:

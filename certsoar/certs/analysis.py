@@ -25,6 +25,7 @@ from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_fr
 from certsoar.certs.fingerprints import serial_hex, serial_number
 from certsoar.certs.intel import load_sslbl
 from certsoar.certs.names import covered_names, outside_domains
+from certsoar.certs.requester import others_named
 from certsoar.certs.revocation import LoadedCrl, check_revocation
 from certsoar.certs.signals import (
     claims_public_trust,
@@ -99,7 +100,35 @@ def analyze_alert(alert: CertificateAlert, ctx: AnalysisContext) -> CertificateF
         if not (alert.sha256 or alert.sha1):
             raise AlertError("the alert carries no certificate, no logged certificate attributes and no hash")
         facts = facts_from_fingerprints(alert.sha256, alert.sha1)
-    return _with_intel_and_allowlist(facts, alert, ctx, notes)
+    return _with_intel_and_allowlist(_with_requester(facts, alert), alert, ctx, notes)
+
+
+DENIED_EVENT = "adcs-4888"
+
+
+def _with_requester(facts: CertificateFacts, alert: CertificateAlert) -> CertificateFacts:
+    if not alert.requester:
+        return facts
+    return with_requester(facts, alert.requester, denied=alert.event == DENIED_EVENT)
+
+
+def with_requester(
+    facts: CertificateFacts,
+    requester: str,
+    *,
+    denied: bool = False,
+    upns: Sequence[str] = (),
+    dns: Sequence[str] = (),
+    source: str | None = None,
+) -> CertificateFacts:
+    """Who asked for the certificate (the CA's event, from ``source`` when not the alert itself) against whom
+    its SAN names (its own names, plus ``upns``/``dns`` the event shows); a denied request is only a note."""
+    others = others_named(requester, [*facts.upns, *upns], [*facts.names, *dns])
+    notes = [*facts.notes, f"requested by {requester}, as {source} says"] if source else list(facts.notes)
+    if others and denied:
+        notes.append(f"the CA denied {requester}'s request for a certificate naming {', '.join(others)}")
+        others = []
+    return facts.model_copy(update={"requester": requester, "names_others": others, "notes": notes})
 
 
 def _hash_mismatches(alert: CertificateAlert, facts: CertificateFacts) -> list[str]:
@@ -338,6 +367,7 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
         issuer_org=named.issuer_org,
         names=names,
         ip_addresses=addresses,
+        upns=list(dict.fromkeys(logged.san_upn)),
         not_before=not_before,
         not_after=not_after,
         validity_days=validity.validity_days if validity else None,
@@ -372,4 +402,4 @@ def _managed_by_name(issuer: list[Attribute], managed_cas: Sequence[x509.Certifi
     return next((ca for ca in managed_cas if same_name(attributes_of(ca.subject), issuer)), None)
 
 
-__all__ = ["AnalysisContext", "analyze_alert", "facts_from_log"]
+__all__ = ["AnalysisContext", "analyze_alert", "facts_from_log", "with_requester"]

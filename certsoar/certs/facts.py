@@ -86,6 +86,13 @@ class CertificateFacts(BaseModel):
         default_factory=list, description="DNS SANs plus a host-like CN, lower-case, IDNA-decoded."
     )
     ip_addresses: list[str] = Field(default_factory=list)
+    upns: list[str] = Field(default_factory=list, description="User principal names in the SAN (otherName UPN).")
+    requester: str | None = Field(default=None, description="Account that requested it, as the CA's event names it.")
+    names_others: list[str] = Field(
+        default_factory=list,
+        description="SAN names that are not the requester's own: another account's UPN, another host's DNS name "
+        "for a computer account (AD CS ESC1/ESC6/ESC9-15).",
+    )
     not_before: datetime | None = None
     not_after: datetime | None = None
     validity_days: int | None = None
@@ -241,6 +248,26 @@ def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
         return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
+
+
+UPN_OID = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")
+
+
+def _upns(san: x509.SubjectAlternativeName | None) -> list[str]:
+    """The UTF8String of each otherName UPN (its value is the DER of that string)."""
+    found: list[str] = []
+    for other in san.get_values_for_type(x509.OtherName) if san is not None else []:
+        value = other.value
+        if other.type_id != UPN_OID or len(value) < 2 or value[0] != 0x0C:
+            continue
+        length, start = value[1], 2
+        if length & 0x80:
+            width = length & 0x7F
+            length, start = int.from_bytes(value[2 : 2 + width], "big"), 2 + width
+        text = value[start : start + length].decode("utf-8", errors="replace")
+        if text and text not in found:
+            found.append(text)
+    return found
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -485,6 +512,7 @@ def _analyze(
         issuer_org=named.issuer_org,
         names=names,
         ip_addresses=ip_addresses,
+        upns=out.attempt("SAN user principal names", lambda: _upns(san), []) if extensions_ok else [],
         not_before=not_before,
         not_after=not_after,
         validity_days=validity.validity_days,

@@ -4,7 +4,6 @@ or Splunk (top-level fields) produce. Field names: OSSEM-DD; v1 additions: cert-
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from certsoar.alert import CertificateAlert
@@ -23,13 +22,12 @@ from certsoar.windows_events import (
     REVOKED_SERIAL_KEYS,
     TEMPLATE_KEYS,
     TIME_KEYS,
+    alt_names,
     read_windows_event,
 )
 
 NAME = "adcs"
 EVENTS = ADCS_EVENTS
-_SAN_DNS = re.compile(r"DNS Name=([^\s,;]+)")
-_SAN_IP = re.compile(r"IP Address=([0-9A-Fa-f:.]+)")
 
 
 def miss(doc: Document) -> str | None:
@@ -67,17 +65,18 @@ def normalize(doc: Document, observed_at: datetime | None) -> CertificateAlert:
             raise f.error("RequestId", f"missing: a {code} event names the request by its id")
         if not request_id.isdigit():
             raise f.error("RequestId", f"{request_id!r} is not a request number")
-    f.text("Attributes", max_len=65536)  # refuses an oversized value
+    attributes = f.text("Attributes", max_len=65536)  # refuses an oversized value
     f.text(*TEMPLATE_KEYS, max_len=512)  # refuses an oversized or multi-valued one
-    san = f.text("SubjectAlternativeName", max_len=65536) or ""
+    san = alt_names(f.text("SubjectAlternativeName", max_len=65536), attributes)
     logged = {
         "subject": f.text("Subject"),
         "serial": serial,
         "template": event.template(),  # the one reading of the template the SIEM shares
         "request_id": request_id,
         "subject_key_identifier": _ski(f),
-        "san_dns": _SAN_DNS.findall(san),
-        "san_ip": [ip for ip in _SAN_IP.findall(san) if is_ip(ip)],
+        "san_dns": san.dns,
+        "san_ip": [ip for ip in san.ip if is_ip(ip)],
+        "san_upn": san.upn,
     }
     alert_id = (
         f"adcs-{computer or 'ca'}-{record_id}"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,80 @@ def make_named(common_name: str) -> x509.Certificate:
         .not_valid_after(SEEN + timedelta(days=3650))
         .sign(key, hashes.SHA256())
     )
+
+
+def _user_certificate(signer: tuple[x509.Certificate, Any], upn: str) -> x509.Certificate:
+    """A User-template certificate our CA issued: subject CN=Mallory, the SAN a UPN otherName (UTF8String)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    value = upn.encode()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Mallory")]))
+        .issuer_name(signer[0].subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(SEEN - timedelta(days=1))
+        .not_valid_after(SEEN + timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.OtherName(x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.3"), bytes([0x0C, len(value)]) + value)]
+            ),
+            critical=False,
+        )
+        .sign(signer[1], hashes.SHA256())
+    )
+
+
+def _issued_event(cert: x509.Certificate, requester: str, subject: str = "CN=Mallory") -> dict[str, Any]:
+    """The CA's 4887 as Splunk WinEventLog writes it (OSSEM-DD field names, AD CS's lower-case serial)."""
+    return {
+        "_time": (SEEN - timedelta(hours=2)).isoformat(),
+        "EventCode": "4887",
+        "ComputerName": "ca01.corp.example",
+        "RecordNumber": "77120",
+        "RequestId": "5120",
+        "Requester": requester,
+        "Attributes": "CertificateTemplate:User\nccm:ws-0199.corp.example",
+        "Disposition": "3",
+        "Subject": subject,
+        "SubjectAlternativeName": "Other Name:\n     Principal Name=administrator@corp.example\n",
+        "CertificateTemplate": "User",
+        "SerialNumber": format(cert.serial_number, "x"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("requester", "subject", "expected_requester", "others"),
+    [
+        ("CORP\\mallory", "CN=Mallory", "CORP\\mallory", ["administrator@corp.example"]),
+        ("CORP\\Administrator", "CN=Mallory", "CORP\\Administrator", []),
+        # the event names another certificate under the serial: it is not this certificate's request
+        ("CORP\\mallory", "CN=Someone Else", None, []),
+    ],
+)
+async def test_the_requester_comes_from_the_cas_issuance_event_in_the_siem(
+    tmp_path, requester: str, subject: str, expected_requester: str | None, others: list[str]
+):
+    root = make("Corp Issuing CA", org="Corp", ca=True)
+    leaf = _user_certificate(root, "administrator@corp.example")
+    (tmp_path / "security.jsonl").write_text(json.dumps(_issued_event(leaf, requester, subject)) + "\n")
+    ctx = context(
+        tmp_path,
+        overrides={"ca": FakeCa([root[0]])},
+        connectors={"siem": {"type": "files", "paths": ["security.jsonl"]}},
+        organization={"domains": ["corp.example"]},
+    )
+    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(leaf))), ctx)
+    assert facts.issued_by_managed_ca and facts.upns == ["administrator@corp.example"]
+    assert facts.requester == expected_requester and facts.names_others == others
+    if expected_requester:
+        assert any("the CA's issuance event (request 5120" in n for n in facts.notes)
+
+
+async def test_a_certificate_no_internal_ca_issued_is_not_joined_to_an_issuance_event(tmp_path):
+    stranger = make("Elsewhere CA", org="Elsewhere", ca=True)
+    leaf = _user_certificate(stranger, "administrator@corp.example")
+    (tmp_path / "security.jsonl").write_text(json.dumps(_issued_event(leaf, "CORP\\mallory")) + "\n")
+    ctx = context(tmp_path, connectors={"siem": {"type": "files", "paths": ["security.jsonl"]}})
+    facts = await analyze(AnalyzeInput(alert=alert(certificate_pem=pem(leaf))), ctx)
+    assert facts.requester is None and facts.names_others == []

@@ -77,9 +77,9 @@ def test_forged_serial_is_escalated_as_a_mismatch_and_never_offered_for_revocati
 def test_approval_request_shows_what_the_ca_holds_and_marks_the_claim(cli: Cli, tmp_path: Path) -> None:
     # a playbook that asks for approval whatever the lookup said: the request must still show the CA's certificate
     text = find_playbook("certificate-alert").read_text()
-    text = text.replace(
-        '  - id: approval\n    when: "{{ steps.verdict.contain }}"', '  - id: approval\n    when: "{{ true }}"'
-    )
+    gate = '  - id: approval\n    when: "{{ steps.verdict.contain and not steps.prior.all_contained }}"'
+    assert gate in text
+    text = text.replace(gate, '  - id: approval\n    when: "{{ true }}"')
     playbook = tmp_path / "always-ask.yaml"
     playbook.write_text(text)
     wiki = _cert(cli.lab.certificates["wiki"]).serial_number
@@ -106,11 +106,12 @@ def test_approval_request_shows_what_the_ca_holds_and_marks_the_claim(cli: Cli, 
 def test_a_playbook_that_skips_the_check_still_cannot_revoke_the_wrong_certificate(cli: Cli, tmp_path: Path) -> None:
     # the old playbook's logic: revoke whatever serial the alert names once our CA's name is on it
     text = find_playbook("certificate-alert").read_text()
-    text = text.replace("and (steps.ca_cert.matches_alert | default(true)) }}", "}}")
-    text = text.replace(
-        'when: "{{ steps.cert.issued_by_managed_ca and (steps.ca_cert.matches_alert | default(false)) }}"',
-        'when: "{{ steps.cert.issued_by_managed_ca }}"',
-    )
+    check = "\n            and (steps.ca_cert.matches_alert | default(true)))"
+    assert text.count(check) == 1
+    text = text.replace(check, ")")  # unauthorized_internal fires on our CA's name alone
+    revoke = 'when: "{{ steps.cert.issued_by_managed_ca and (steps.ca_cert.matches_alert | default(false)) }}"'
+    assert revoke in text
+    text = text.replace(revoke, 'when: "{{ steps.cert.issued_by_managed_ca }}"')
     playbook = tmp_path / "no-check.yaml"
     playbook.write_text(text)
     wiki = _cert(cli.lab.certificates["wiki"]).serial_number

@@ -98,24 +98,6 @@ def test_same_alert_twice_returns_the_same_run(cli: Cli) -> None:
     assert [r["id"] for r in listed] == [first["id"]]
 
 
-def test_second_alert_for_the_same_certificate_changes_nothing(cli: Cli) -> None:
-    first = cli.json("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
-    cli.json("approve", first["id"], "--as", "alice")
-    other = json.loads(cli.lab.alerts["internal"].read_text())
-    other["id"] = "another-alert-same-cert"
-    again = cli.json("run", "certificate-alert", "--alert", "-", stdin=json.dumps(other).encode())
-    assert again["ticket"]["id"] == cli.json("runs", "show", first["id"])["ticket"]["id"]
-    done = cli.json("approve", again["id"], "--as", "alice")
-    contained = [
-        e
-        for e in done["effects"]
-        if e["action"] in ("ca.revoke", "firewall.block", "proxy.block_certificate", "ticket.open")
-    ]
-    assert contained and all(not e["changed"] and e["verified"] for e in contained)
-    index = (cli.lab.ca_dir / "index.txt").read_text().splitlines()
-    assert sum(line.startswith("R") for line in index) == 1
-
-
 def test_dry_run_writes_nothing_and_shows_the_plan(cli: Cli) -> None:
     state = cli.lab.root.parent
     before = snapshot(state)

@@ -285,6 +285,7 @@ def test_rule_ids_are_the_fixed_ones() -> None:
         "traffic_change",
         "known_malicious",
         "unauthorized_internal",
+        "containment_bypass",
         "ca_certificate_differs",
     ]
 
