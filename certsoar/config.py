@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from certsoar.addresses import network_text, parse_network
 from certsoar.errors import ConfigError
+from certsoar.timeparse import parse_duration
 
 CONFIG_ENV = "CERTSOAR_CONFIG"
 HOME_ENV = "CERTSOAR_HOME"
@@ -277,6 +278,32 @@ class Audit(_Strict):
         return secret_reference(v, "the key")
 
 
+class ContainmentSweep(_Strict):
+    repair: bool = Field(
+        default=False,
+        description="Restore, through the effect ledger, every effect the containment sweep finds gone (a block removed "
+        "by hand, a CRL that no longer lists a revoked serial or is past its nextUpdate). Off: drift is only reported.",
+    )
+    crl_warn_before: str = Field(
+        default="2d", description="Warn (and, with repair, publish a new CRL) when the CRL's nextUpdate is this close."
+    )
+
+    @field_validator("crl_warn_before")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class CertificateSweep(_Strict):
+    concurrency: int = Field(default=8, ge=1, le=64, description="Certificates the certificate sweep triages at once.")
+
+
+class Sweeps(_Strict):
+    certificates: CertificateSweep = Field(default_factory=CertificateSweep)
+    containment: ContainmentSweep = Field(default_factory=ContainmentSweep)
+
+
 Scope = Literal["alerts", "read", "decide"]
 
 
@@ -375,6 +402,7 @@ class Config(_Strict):
     blocking: Blocking = Field(default_factory=Blocking, description="Limits on what the firewall may block.")
     audit: Audit = Field(default_factory=Audit)
     service: Service = Field(default_factory=Service)
+    sweeps: Sweeps = Field(default_factory=Sweeps)
     config_dir: Path = Field(
         default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here."
     )

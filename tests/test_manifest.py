@@ -55,7 +55,11 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert (
         slack["webhook_url"]["secret"] is True and slack["token"]["secret"] is True and "secret" not in slack["channel"]
     )
-    assert [(p["id"], p["trigger"]) for p in manifest["playbooks"]] == [("certificate-alert", {"alert": "certificate"})]
+    assert [(p["id"], p["trigger"]) for p in manifest["playbooks"]] == [
+        ("certificate-alert", {"alert": "certificate"}),
+        ("certificate-sweep", {"schedule": "certificates"}),
+        ("containment-sweep", {"schedule": "containment"}),
+    ]
 
 
 def test_every_action_input_field_is_described() -> None:
