@@ -23,16 +23,21 @@ from certsoar.intake.records import alert_from_record
 from certsoar.playbook import Playbook
 from certsoar.registry import action
 from certsoar.store import RunStatus, RunStore
-from certsoar.sweeps import SweepSummary, report, sweep_options
+from certsoar.sweeps import SweepSummary, report_progress
 
 TRIGGER = "sweep"
 """The trigger the runs a sweep starts record (an alert's run records ``alert``)."""
+
+
+MAX_ERRORS_LISTED = 50
 
 
 class CertificateSweepInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     playbook: str = Field(default="certificate-alert", description="Shipped playbook each certificate is triaged by.")
+    watermarks: dict[str, str] = Field(default_factory=dict, description="Per source: where the last sweep stopped.")
+    full: bool = Field(default=False, description="Read every certificate record, ignoring the watermark.")
 
 
 def certificate_keys(sha256: str | None, sha1: str | None, serial: str | None, issuer: str | None) -> set[str]:
@@ -69,7 +74,13 @@ class _Triage:
         self.store = store
         self.playbook = playbook
         self.definition = definition
-        self.summary = SweepSummary()
+        self.summary = SweepSummary(sweep="certificates")
+        self.failures = 0
+
+    def problem(self, text: str) -> None:
+        self.failures += 1
+        if len(self.summary.errors) < MAX_ERRORS_LISTED:
+            self.summary.errors.append(text)
 
     async def run(self, alert: CertificateAlert) -> None:
         from certsoar.runner import Runner  # the runner imports the action registry
@@ -81,7 +92,7 @@ class _Triage:
         try:
             run_id = await runner.start(self.playbook, alert, trigger=TRIGGER, definition=self.definition)
         except CertsoarError as exc:
-            self.summary.problem(f"{alert.id}: {exc}")
+            self.problem(f"{alert.id}: {exc}")
             return
         self._count(runner.journal, run_id, alert)
 
@@ -93,7 +104,7 @@ class _Triage:
         if run.status == RunStatus.WAITING_APPROVAL:
             self.summary.awaiting_approval += 1
         elif run.status == RunStatus.FAILED:
-            self.summary.problem(f"{alert.id}: run {run_id} failed: {run.error}")
+            self.problem(f"{alert.id}: run {run_id} failed: {run.error}")
         effect = (steps.get("revoke") or {}).get("effect") or {}
         if effect.get("changed") and (effect.get("verified") or effect.get("planned")):
             self.summary.revoked += 1
@@ -133,8 +144,8 @@ async def certificates(inp: CertificateSweepInput, ctx: ActionContext) -> SweepS
         raise ActionError(f"the configured SIEM ({type(siem).__name__}) cannot stream certificates for a sweep")
     store = ctx.ledger.effects
     source = f"siem:{ctx.connectors.instance('siem')}"
-    mark = store.watermark(source)
-    since = None if sweep_options().full or mark is None else datetime.fromisoformat(mark)
+    mark = None if inp.full else inp.watermarks.get(source)
+    since = None if mark is None else datetime.fromisoformat(mark)
     playbook, definition = load_shipped_playbook(inp.playbook)
     done = triaged(store, playbook.id)
     triage = _Triage(ctx, store, playbook, definition)
@@ -150,7 +161,7 @@ async def certificates(inp: CertificateSweepInput, ctx: ActionContext) -> SweepS
             await triage.run(alert)
         finally:
             slots.release()
-            report(summary, summary.violations)
+            report_progress(summary.examined, summary.violations)
 
     async with asyncio.TaskGroup() as group:
 
@@ -160,11 +171,11 @@ async def certificates(inp: CertificateSweepInput, ctx: ActionContext) -> SweepS
             try:
                 alert = alert_from_record(record)
             except AlertError as exc:
-                summary.problem(f"{record.event.source}: {exc}")
+                triage.problem(f"{record.event.source}: {exc}")
                 return
             if (keys | {f"alert:{alert.id}"}) & done:
                 summary.skipped += 1
-                report(summary, summary.violations)
+                report_progress(summary.examined, summary.violations)
                 return
             await slots.acquire()  # the stream waits for a free slot: memory stays bounded
             group.create_task(one(alert))
@@ -182,7 +193,12 @@ async def certificates(inp: CertificateSweepInput, ctx: ActionContext) -> SweepS
             if not keys & seen:
                 await consider(keys, record)
     for warning in warnings:
-        summary.problem(warning)
-    if latest is not None and summary.errors == 0:
+        triage.problem(warning)
+    if triage.failures > len(summary.errors):
+        summary.notes.append(f"{triage.failures} errors in all; the first {len(summary.errors)} are listed")
+    if latest is not None and not triage.failures:
         summary.watermarks[source] = latest.isoformat()
+    elif triage.failures:
+        summary.notes.append("the watermark stays where it was: the next sweep reads these records again")
+    report_progress(summary.examined, summary.violations, final=True)
     return summary

@@ -20,7 +20,7 @@ from certsoar.context import ActionContext
 from certsoar.errors import CertsoarError, ConnectorRejected
 from certsoar.registry import action
 from certsoar.store import EffectRow, utcnow
-from certsoar.sweeps import SweepSummary, report
+from certsoar.sweeps import SweepSummary, report_progress
 from certsoar.timeparse import parse_duration
 
 CHECKED = ("ca.revoke", "firewall.block", "proxy.block_certificate")
@@ -43,10 +43,11 @@ class Drift(BaseModel):
 
 
 class ContainmentSummary(SweepSummary):
+    """The common summary (``notes``: a CRL close to its nextUpdate, each drift in a line) and the drift itself."""
+
     repaired: int = Field(default=0, description="Drifted effects made again (sweeps.containment.repair).")
     expired_approvals: int = Field(default=0, description="Runs whose expired approval this sweep ended (would end).")
     findings: list[Drift] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list, description="A CRL close to its nextUpdate, and the like.")
 
 
 class _Targets:
@@ -90,8 +91,8 @@ class _Targets:
         return None
 
     def warn(self, text: str) -> None:
-        if text not in self.summary.warnings:
-            self.summary.warnings.append(text)
+        if text not in self.summary.notes:
+            self.summary.notes.append(text)
 
     def repair(self, effect: EffectRow) -> tuple[Check, Callable[[], Awaitable[None]]]:
         """(read-back, write) that make ``effect`` hold again."""
@@ -145,7 +146,7 @@ def _reason(effect: EffectRow) -> RevocationReason:
 async def containment(inp: ContainmentSweepInput, ctx: ActionContext) -> ContainmentSummary:
     """Check that every revocation and block the ledger holds done still holds; repair drift when configured; end expired approvals."""
     store = ctx.ledger.effects
-    summary = ContainmentSummary()
+    summary = ContainmentSummary(sweep="containment")
     targets = _Targets(ctx, summary)
     for effect in store.effects_in_force(CHECKED):
         kind = _KIND[effect.action]
@@ -160,18 +161,21 @@ async def containment(inp: ContainmentSweepInput, ctx: ActionContext) -> Contain
         try:
             problem = await targets.holds(effect)
         except CertsoarError as exc:
-            summary.problem(f"{effect.key}: cannot check: {exc}")
+            summary.errors.append(f"{effect.key}: cannot check: {exc}")
             continue
         if problem is None:
-            report(summary, summary.drift)
+            report_progress(summary.examined, summary.drift)
             continue
         summary.drift += 1
         drift = Drift(key=effect.key, action=effect.action, target=effect.target, problem=problem)
         if ctx.config.sweeps.containment.repair:
             await _repair(ctx, targets, effect, drift, summary)
         summary.findings.append(drift)
-        report(summary, summary.drift)
+        outcome = "repaired" if drift.repaired else "repair planned" if drift.planned else "not repaired"
+        summary.notes.append(f"drift: {drift.key}: {drift.problem} ({outcome})")
+        report_progress(summary.examined, summary.drift)
     summary.expired_approvals = await _expire_approvals(ctx)
+    report_progress(summary.examined, summary.drift, final=True)
     return summary
 
 
@@ -184,7 +188,7 @@ async def _repair(
             effect.key, step_id=ctx.step_id, action=effect.action, target=effect.target, is_done=is_done, write=write
         )
     except CertsoarError as exc:
-        summary.problem(f"{effect.key}: repair failed: {exc}")
+        summary.errors.append(f"{effect.key}: repair failed: {exc}")
         return
     drift.planned = made.planned
     drift.repaired = made.verified and not made.planned

@@ -17,12 +17,20 @@ from certsoar import audit
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.errors import ApprovalError, PlaybookError, PlaybookNotFound, RunError
+from certsoar.errors import ApprovalError, PlaybookNotFound, RunError
 from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_playbooks, shipped_playbooks_dir
 from certsoar.runner import Runner
 from certsoar.runview import run_view
 from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
-from certsoar.sweeps import Progress, SweepOptions, sweeping
+from certsoar.sweeps import (
+    SUMMARY_STEP,
+    Progress,
+    SweepSummary,
+    playbook_for,
+    progress_callback,
+    summary_of,
+    sweep_alert,
+)
 from certsoar.validate import check_playbook
 
 
@@ -81,33 +89,6 @@ async def run_playbook(
         runner.connections.validate()
         run_id = await runner.start(book, alert, trigger=trigger, requester=requester, definition=text)
         return run_view(runner.journal, run_id)
-
-
-async def run_sweep(
-    config: Config,
-    playbook: str,
-    *,
-    dry_run: bool = False,
-    full: bool = False,
-    progress: Progress | None = None,
-    connections: Connections | None = None,
-) -> dict[str, Any]:
-    """Run the sweep playbook ``playbook`` (a shipped id, or a file) as a new run triggered by the schedule and
-    return the run object; its ``summary`` step holds the sweep's summary. The watermarks the summary reports
-    are stored only when the run completes (never in a dry run, which writes nothing anywhere). ``full``
-    ignores the watermarks; ``progress`` is called with (examined, findings) as the sweep goes."""
-    book, text = load_checked_playbook(playbook)
-    if book.trigger.schedule is None:
-        raise PlaybookError(f"{book.id} is not a sweep: its trigger has no schedule")
-    with open_store(config, read_only=dry_run) as store, sweeping(SweepOptions(full=full, progress=progress)):
-        runner = Runner(config, store, dry_run=dry_run, connections=connections or Connections(config, store))
-        runner.connections.validate()
-        run_id = await runner.start(book, None, trigger="schedule", definition=text)
-        view = run_view(runner.journal, run_id)
-        if not dry_run and runner.journal.get_run(run_id).status == RunStatus.COMPLETED:
-            summary = next((s.output for s in runner.journal.steps(run_id) if s.step_id == "summary"), None) or {}
-            store.set_watermarks(dict(summary.get("watermarks") or {}))
-        return view
 
 
 def _playbook_of(store: RunStore, run_id: str) -> Playbook:
@@ -330,3 +311,39 @@ async def plan_run(config: Config, run_id: str, *, connections: Connections | No
             definition=run.definition,
         )
         return run_view(runner.journal, plan_id)
+
+
+async def run_sweep(
+    config: Config,
+    name: str,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    progress: Progress | None = None,
+    connections: Connections | None = None,
+) -> dict[str, Any]:
+    """Run the sweep ``name`` (its playbook, see certsoar.sweeps) as a new run and return its summary with the
+    run's id and status. The watermarks the summary reports are recorded only when the run completes; a dry
+    run writes nothing. ``progress`` is called with (examined, findings) as the sweep goes."""
+    book, text = load_shipped_playbook(playbook_for(name))
+    token = progress_callback.set(progress)
+    try:
+        with open_store(config, read_only=dry_run) as store:
+            runner = Runner(config, store, dry_run=dry_run, connections=connections or Connections(config, store))
+            runner.connections.validate()
+            alert = sweep_alert(name, utcnow(), full=full, watermarks=store.watermarks())
+            run_id = await runner.start(book, alert, trigger="schedule", definition=text)
+            view = run_view(runner.journal, run_id)
+            summary = summary_of(view) or SweepSummary(sweep=name, errors=[view["error"]] if view["error"] else [])
+            if not dry_run and view["status"] == RunStatus.COMPLETED and summary.watermarks:
+                store.set_watermarks(summary.watermarks)
+            recorded = next((s["output"] for s in view["steps"] if s["id"] == SUMMARY_STEP), None) or {}
+            return {
+                **summary.model_dump(mode="json"),
+                **recorded,  # what a sweep adds to the common summary (the containment sweep's findings)
+                "run": run_id,
+                "status": view["status"],
+                "dry_run": dry_run,
+            }
+    finally:
+        progress_callback.reset(token)

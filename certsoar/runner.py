@@ -94,19 +94,19 @@ class Runner:
     async def start(
         self,
         playbook: Playbook,
-        alert: CertificateAlert | None,
+        alert: CertificateAlert,
         *,
         trigger: str = "alert",
         requester: str | None = None,
         definition: str | None = None,
     ) -> str:
         """Run ``playbook`` for ``alert``; an alert that already has a run returns that run (resumed if it
-        was cut short, left alone while another executor has it). A sweep has no alert: each is a new run."""
+        was cut short, left alone while another executor has it)."""
         run_id, created = self.journal.create_run(
             playbook=playbook.id,
-            alert_id=alert.id if alert is not None else None,
+            alert_id=alert.id,
             trigger=trigger,
-            alert=alert.model_dump(mode="json") if alert is not None else None,
+            alert=alert.model_dump(mode="json"),
             requester=requester,
             dry_run=self.dry_run,
             definition=definition,

@@ -640,6 +640,10 @@ class RunStore:
             [(source, value, now) for source, value in marks.items()],
         )
 
+    def watermarks(self) -> dict[str, str]:
+        """Every source's watermark."""
+        return {r["source"]: r["value"] for r in self.db.execute("SELECT source, value FROM watermarks")}
+
     # journal ------------------------------------------------------------
     def record_step(
         self,

@@ -23,10 +23,10 @@ def copy_lab(pristine: Path, where: Path) -> tuple[LabPaths, Config]:
     return lab, load_config(lab.config)
 
 
-def summary_of(run: dict[str, Any]) -> dict[str, Any]:
-    assert run["status"] == "completed", run
-    assert run["steps"][-1]["id"] == "summary"
-    return run["steps"][-1]["output"]
+def summary_of(result: dict[str, Any]) -> dict[str, Any]:
+    """What api.run_sweep returns: the run's summary (its step ``summary``), with the run's id and status."""
+    assert result["status"] == "completed" and result["sweep"] == "certificates", result
+    return result
 
 
 def verdicts(config: Config, runs: list[dict[str, Any]]) -> dict[str, tuple[bool, str | None, list[str]]]:
@@ -72,7 +72,7 @@ def x509_alerts(lab: LabPaths) -> list[str]:
 
 def test_the_sweep_gives_the_verdicts_of_alerting_each_certificate(pristine_lab: Path, tmp_path: Path) -> None:
     lab, config = copy_lab(pristine_lab, tmp_path / "swept")
-    summary = summary_of(asyncio.run(api.run_sweep(config, "certificate-sweep")))
+    summary = summary_of(asyncio.run(api.run_sweep(config, "certificates")))
     swept = alert_runs(config)
 
     single_lab, single_config = copy_lab(pristine_lab, tmp_path / "single")
@@ -88,19 +88,19 @@ def test_the_sweep_gives_the_verdicts_of_alerting_each_certificate(pristine_lab:
     escalated = sum(1 for escalate, _, _ in expected.values() if escalate)
     assert escalated >= 2 and summary["violations"] == escalated
     assert summary["awaiting_approval"] == sum(1 for r in swept if r["status"] == "waiting_approval") >= 1
-    assert summary["errors"] == 0 and summary["skipped"] == 0
+    assert summary["errors"] == [] and summary["skipped"] == 0
     # the sweep's runs carry the ids the alerts get, so a SOAR's alert for the same record finds the sweep's run
     assert {r["alert_id"] for r in swept} == {r["alert_id"] for r in one_by_one}
     assert all(r["trigger"] == "sweep" for r in swept)
     again = asyncio.run(api.run_playbook(config, "certificate-alert", load_alert(alerts[0])))
     assert again["id"] in {r["id"] for r in swept}
 
-    second = summary_of(asyncio.run(api.run_sweep(config, "certificate-sweep")))
+    second = summary_of(asyncio.run(api.run_sweep(config, "certificates")))
     assert second["examined"] == 0 and second["watermarks"] == summary["watermarks"]
     assert len(alert_runs(config)) == len(swept)
 
     # --full reads everything again and finds every certificate triaged already
-    full = summary_of(asyncio.run(api.run_sweep(config, "certificate-sweep", full=True)))
+    full = summary_of(asyncio.run(api.run_sweep(config, "certificates", full=True)))
     assert (full["examined"], full["skipped"]) == (5, 5)
     assert len(alert_runs(config)) == len(swept)
 
@@ -109,20 +109,21 @@ def test_a_certificate_triaged_from_another_alert_is_skipped(pristine_lab: Path,
     lab, config = copy_lab(pristine_lab, tmp_path / "lab")
     # the SOAR sent the Suricata event of the mimicry story: a SHA-1 and the certificate, another alert id
     asyncio.run(api.run_playbook(config, "certificate-alert", load_alert(lab.alerts["mimicry-suricata"].read_bytes())))
-    summary = summary_of(asyncio.run(api.run_sweep(config, "certificate-sweep")))
+    summary = summary_of(asyncio.run(api.run_sweep(config, "certificates")))
     assert (summary["examined"], summary["skipped"]) == (5, 1)
     assert len(alert_runs(config)) == 5
 
 
 def test_a_dry_run_writes_nothing(pristine_lab: Path, tmp_path: Path) -> None:
     lab, config = copy_lab(pristine_lab, tmp_path / "lab")
-    asyncio.run(api.run_sweep(config, "containment-sweep"))  # the store exists, with no certificate triaged
+    asyncio.run(api.run_sweep(config, "containment"))  # the store exists, with no certificate triaged
     before = files(tmp_path)
     progress: list[tuple[int, int]] = []
-    run = asyncio.run(api.run_sweep(config, "certificate-sweep", dry_run=True, progress=lambda *p: progress.append(p)))
-    summary = summary_of(run)
+    summary = summary_of(
+        asyncio.run(api.run_sweep(config, "certificates", dry_run=True, progress=lambda *p: progress.append(p)))
+    )
     # the plan of a real sweep: every certificate triaged (each a dry run), escalations counted
-    assert run["dry_run"] and (summary["examined"], summary["skipped"]) == (5, 0)
+    assert summary["dry_run"] and (summary["examined"], summary["skipped"]) == (5, 0)
     assert summary["violations"] >= 2 and summary["watermarks"]
     assert progress and progress[-1] == (5, summary["violations"])
     assert files(tmp_path) == before
