@@ -75,8 +75,8 @@ class Lab:
         self.raw = raw
         self.write_config(repair=False)
 
-    def write_config(self, *, repair: bool) -> Config:
-        self.raw["sweeps"] = {"containment": {"repair": repair}}
+    def write_config(self, *, repair: bool, warn_before: str = "2d") -> Config:
+        self.raw["sweeps"] = {"containment": {"repair": repair, "crl_warn_before": warn_before}}
         self.paths.config.write_text(yaml.safe_dump(self.raw))
         return load_config(self.paths.config)
 
@@ -186,6 +186,10 @@ def test_the_sweep_finds_drift_and_repairs_it_when_configured(
 
     _, after = sweep(config)
     assert (after["drift"], after["examined"]) == (0, in_force)
+    assert not [n for n in after["notes"] if "nextUpdate" in n]
+    # the new CRL is good for crl_days (7): within a 30-day warning it is reported, not drift
+    _, warned = sweep(lab.write_config(repair=True, warn_before="30d"))
+    assert warned["drift"] == 0 and [n for n in warned["notes"] if "reaches its nextUpdate" in n]
 
 
 def test_the_sweep_ends_expired_approvals(pristine_lab: Path, tmp_path: Path, namespace: str) -> None:
