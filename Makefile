@@ -34,6 +34,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/service.py
 
 manifest: $(VENV)/.installed

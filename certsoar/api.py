@@ -17,7 +17,7 @@ from certsoar import audit
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.errors import ApprovalError, PlaybookNotFound, RunError
+from certsoar.errors import ApprovalError, PlaybookNotFound, RunError, RunNotFound
 from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_playbooks, shipped_playbooks_dir
 from certsoar.runner import Runner
 from certsoar.runview import run_view
@@ -113,15 +113,16 @@ async def decide(
 
     ``via`` is the entry point (cli, api, page, slack) and ``credential`` what the decider proved
     themselves with (a token's name, a page login, a Slack user, the OS user): both go into the
-    decision's audit record. A refused decision (ApprovalError) is audited too, as
-    ``decision.refused`` with the reason, before it is raised.
+    decision's audit record. A refused decision (ApprovalError, or no such run) is audited here, once, as
+    ``decision.refused`` with the reason, before it is raised: entry points audit only the refusals that
+    never reach this function (``audit_refused_decision``).
     """
     if decision not in (GateStatus.APPROVED, GateStatus.DENIED):
         raise ApprovalError(f"unknown decision {decision!r}")
     with open_store(config) as store:
         runner = Runner(config, store, connections=connections or Connections(config, store))
-        playbook = _playbook_of(store, run_id)
         try:
+            playbook = _playbook_of(store, run_id)
             await runner.decide(
                 playbook,
                 run_id,
@@ -131,10 +132,10 @@ async def decide(
                 via=via,
                 credential=credential,
             )
-        except ApprovalError as exc:
-            store.audit(
+        except (ApprovalError, RunNotFound) as exc:
+            _audit_refused_decision(
+                store,
                 run_id,
-                "decision.refused",
                 {"analyst": analyst, "decision": decision, "via": via, "credential": credential, "reason": str(exc)},
             )
             raise
@@ -215,21 +216,30 @@ def check_ready(config: Config) -> None:
 
 
 def audit_refused_decision(
-    config: Config, run_id: str, *, via: str, credential: str | None, analyst: str | None, reason: str
+    config: Config,
+    run_id: str,
+    *,
+    via: str,
+    credential: str | None,
+    analyst: str | None,
+    reason: str,
+    address: str | None = None,
 ) -> None:
-    """Record a decision that was refused (unknown user, role, four eyes, expired, already decided, no such run)
-    in the audit log. A run id that names no run is kept in the record's data, not as its run."""
+    """Audit a decision an entry point refused before it reached ``decide`` (an unknown Slack user, a page
+    request without its CSRF token or login), as ``decide`` audits its own refusals: ``decision.refused``."""
     with open_store(config) as store:
-        try:
-            store.get_run(run_id)
-            known: str | None = run_id
-        except RunError:
-            known = None
-        store.audit(
-            known,
-            "approval.refused",
-            {"run": run_id, "via": via, "credential": credential, "analyst": analyst, "reason": reason},
-        )
+        data = {"via": via, "credential": credential, "analyst": analyst, "reason": reason}
+        _audit_refused_decision(store, run_id, data if address is None else {**data, "address": address})
+
+
+def _audit_refused_decision(store: RunStore, run_id: str, data: dict[str, Any]) -> None:
+    # A run id that names no run is kept in the record's data, never as the record's run.
+    try:
+        store.get_run(run_id)
+        known: str | None = run_id
+    except RunNotFound:
+        known = None
+    store.audit(known, "decision.refused", {"run": run_id, **data})
 
 
 async def resume(config: Config, run_id: str, *, connections: Connections | None = None) -> dict[str, Any]:

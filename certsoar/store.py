@@ -331,7 +331,7 @@ class RunStore:
                     self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
                 )
                 # Switching to WAL does not wait out the busy timeout: concurrent first opens take turns.
-                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                if not in_memory and self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     with locked_between_processes(Path(self.path), timeout=BUSY_SECONDS):
                         self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")

@@ -177,6 +177,19 @@ def _refuse(
     return _render(request, "refused.html", session, status=status, reason=reason)
 
 
+def _refuse_decision(request: Request, session: PageSession, run_id: str, reason: str) -> HTMLResponse:
+    api.audit_refused_decision(
+        _config(request),
+        run_id,
+        via="page",
+        credential=f"page:{session.analyst}" if session.analyst else None,
+        analyst=session.analyst,
+        reason=reason,
+        address=_address(request),
+    )
+    return _render(request, "refused.html", session, status=403, reason=reason)
+
+
 # views -----------------------------------------------------------------------------------------------
 
 
@@ -349,14 +362,11 @@ async def decide(
     request: Request, run_id: str, decision: str = Form(""), comment: str = Form(""), csrf: str = Form("")
 ) -> Response:
     session, _ = _session(request)
-    refused = "page.decision_refused"
     if not csrf_matches(session, csrf):
         reason = "missing or wrong CSRF token: nothing was decided"
-        return _refuse(request, session, 403, reason, event=refused, run_id=one_line(run_id, 64))
+        return _refuse_decision(request, session, one_line(run_id, 64), reason)
     if session.analyst is None:
-        return _refuse(
-            request, session, 403, "not logged in: nothing was decided", event=refused, run_id=one_line(run_id, 64)
-        )
+        return _refuse_decision(request, session, one_line(run_id, 64), "not logged in: nothing was decided")
     if decision not in (GateStatus.APPROVED, GateStatus.DENIED):
         return _render(request, "refused.html", session, status=400, reason="decide approved or denied")
     config = _config(request)
@@ -366,7 +376,7 @@ async def decide(
         return _render(request, "refused.html", session, status=404, reason=f"no run {run_id!r}")
     refusal = decide_refusal(config, session.analyst, run)
     if refusal is not None:
-        return _refuse(request, session, 403, refusal, event=refused, run_id=run_id)
+        return _refuse_decision(request, session, run_id, refusal)
     try:
         await api.decide(
             config,
@@ -377,8 +387,8 @@ async def decide(
             via="page",
             credential=f"page:{session.analyst}",
         )
-    except ApprovalError as exc:
-        return _refuse(request, session, 403, str(exc), event=refused, run_id=run_id)
+    except ApprovalError as exc:  # api.decide has audited the refusal
+        return _render(request, "refused.html", session, status=403, reason=str(exc))
     except RunError as exc:
         return _render(request, "refused.html", session, status=409, reason=str(exc))
     except CertsoarError as exc:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from certsoar import api
 from certsoar.config import Config, secret_from
 from certsoar.connectors.notify.slack import post_json
-from certsoar.errors import CertsoarError, ConfigError, SignatureError
+from certsoar.errors import ApprovalError, CertsoarError, ConfigError, RunNotFound, SignatureError
 from certsoar.escaping import mrkdwn
 
 log = logging.getLogger(__name__)
@@ -145,12 +145,20 @@ async def apply_decision(
         run = await api.decide(
             config, run_id, analyst=analyst, decision=decision, comment=None, via=VIA, credential=credential
         )
-    except CertsoarError as exc:
-        reason = str(exc)
-        api.audit_refused_decision(config, run_id, via=VIA, credential=credential, analyst=analyst, reason=reason)
+    except (ApprovalError, RunNotFound) as exc:  # api.decide has audited the refusal
         await _reply(
             response_url,
-            {"response_type": "ephemeral", "replace_original": False, "text": f"Refused: {mrkdwn(reason)}"},
+            {"response_type": "ephemeral", "replace_original": False, "text": f"Refused: {mrkdwn(str(exc))}"},
+        )
+        return
+    except CertsoarError as exc:  # decided, then the run failed: the run records why
+        await _reply(
+            response_url,
+            {
+                "response_type": "ephemeral",
+                "replace_original": False,
+                "text": f"Decided, but the run did not complete: {mrkdwn(str(exc))}",
+            },
         )
         return
     text = _outcome_text(analyst, slack_user, decision, run)

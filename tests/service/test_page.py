@@ -89,7 +89,7 @@ async def test_decision_without_or_with_a_wrong_csrf_token_is_refused_and_nothin
     assert refused.status_code == 403
     assert gate_of(page_lab, run_id)["decisions"] == []
     records = api.audit_trail(load_config(page_lab.config)).records
-    assert sum(r["event"] == "page.decision_refused" and run_id in r["data"] for r in records) == 5
+    assert sum(r["event"] == "decision.refused" and run_id in r["data"] for r in records) == 5
 
 
 async def test_login_and_logout_need_the_csrf_token(alice: httpx.AsyncClient) -> None:

@@ -228,7 +228,10 @@ async def test_refused_clicks_decide_nothing_and_say_why(
     [note] = replies(httpx_mock)
     assert note["response_type"] == "ephemeral" and note["replace_original"] is False
     assert reason in note["text"]
-    [refusal] = [d for d in slack_decisions(config, run["id"]) if d["event"] == "approval.refused"]
+    # One refusal, one record, whether the router refused it or api.decide did.
+    [refusal] = [
+        json.loads(r["data"]) for r in api.audit_trail(config, run["id"]).records if r["event"].endswith("refused")
+    ]
     assert refusal["via"] == "slack" and refusal["credential"] == f"slack:{user}" and reason in refusal["reason"]
     assert not [d for d in slack_decisions(config, run["id"]) if d["event"] == "approval.approved" and "analyst" in d]
 
@@ -255,7 +258,7 @@ async def test_a_forged_run_id_decides_nothing(
     assert (await post(client, body, signed(body))).status_code == 200
     [note] = replies(httpx_mock)
     assert note["response_type"] == "ephemeral" and "no run" in note["text"]
-    refusals = [r for r in api.audit_trail(config).records if r["event"] == "approval.refused"]
+    refusals = [r for r in api.audit_trail(config).records if r["event"] == "decision.refused"]
     assert json.loads(refusals[-1]["data"])["run"] == "run-that-does-not-exist"
 
 

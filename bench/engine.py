@@ -1,0 +1,366 @@
+"""The engine's own cost (`make bench`): what running a playbook adds on top of the actions it calls.
+
+- engine overhead: the shipped certificate-alert playbook, escalated, approved and contained, with
+  instant in-memory connectors (every Protocol method returns at once), against a direct replay that
+  awaits the same action functions with the same inputs in the same order (a parallel block's steps
+  concurrently), on the same kind of store.
+- fan-out: the same run with SIEM look-ups that each take 100 ms: the wall time against its critical
+  path (the steps that must follow one another), showing whether `parallel` overlaps them.
+- journal cost: runs per second with the SQLite store in a file and in memory.
+- a profile of the engine run, the top functions by cumulative time.
+
+Writes bench/results/engine.json. Nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from certsoar import api
+from certsoar.alert import CertificateAlert
+from certsoar.config import Config, load_config
+from certsoar.connections import Connections
+from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
+from certsoar.connectors.notify import Message
+from certsoar.connectors.siem import SiemQuery
+from certsoar.connectors.ticket import Ticket
+from certsoar.context import ActionContext
+from certsoar.intake import load_alert
+from certsoar.lab import ensure_lab, lab_paths
+from certsoar.ledger import EffectLedger
+from certsoar.registry import ActionSpec
+from certsoar.store import RunStore, utcnow
+from certsoar.templating import Templates
+
+SIEM_DELAY = 0.1
+RESULTS: dict[str, Any] = {}
+
+
+# instant connectors -------------------------------------------------------------------------------
+
+
+class InstantCa:
+    def __init__(self, roots: list[str], issued: dict[str, IssuedCertificate]) -> None:
+        self.roots, self.issued, self.revoked = roots, issued, set[str]()
+
+    async def ca_certificates(self) -> list[str]:
+        return self.roots
+
+    async def list_issued(self, since: Any = None) -> list[IssuedCertificate]:
+        return list(self.issued.values())
+
+    async def certificate(self, serial: str) -> IssuedCertificate | None:
+        return self.issued.get(serial)
+
+    async def status(self, serial: str) -> RevocationStatus:
+        revoked = serial in self.revoked
+        return RevocationStatus(
+            serial=serial,
+            known=serial in self.issued,
+            revoked=revoked,
+            reason="keyCompromise" if revoked else None,
+            in_crl=revoked,
+        )
+
+    async def revoke(self, serial: str, reason: RevocationReason) -> RevocationStatus:
+        self.revoked.add(serial)
+        return await self.status(serial)
+
+
+class InstantFirewall:
+    def __init__(self) -> None:
+        self.addresses: set[str] = set()
+
+    async def blocked(self) -> set[str]:
+        return set(self.addresses)
+
+    async def block(self, addresses: list[str], comment: str) -> None:
+        self.addresses.update(addresses)
+
+
+class InstantProxy:
+    def __init__(self) -> None:
+        self.fingerprints: set[str] = set()
+
+    async def blocked_fingerprints(self) -> set[str]:
+        return set(self.fingerprints)
+
+    async def block_fingerprint(self, sha1: str, comment: str) -> None:
+        self.fingerprints.add(sha1)
+
+
+class InstantTickets:
+    def __init__(self) -> None:
+        self.tickets: dict[str, Ticket] = {}
+
+    async def find(self, key: str) -> Ticket | None:
+        return self.tickets.get(key)
+
+    async def open(self, key: str, title: str, body: str, severity: str) -> Ticket:
+        if key not in self.tickets:
+            self.tickets[key] = Ticket(
+                id=f"T-{len(self.tickets) + 1}",
+                key=key,
+                title=title,
+                severity=severity,
+                status="open",
+                created=utcnow(),
+            )
+        return self.tickets[key]
+
+    async def comment(self, ticket_id: str, text: str) -> Ticket:
+        [ticket] = [t for t in self.tickets.values() if t.id == ticket_id]
+        self.tickets[ticket.key] = ticket.model_copy(update={"comments": [*ticket.comments, text]})
+        return self.tickets[ticket.key]
+
+
+class Notifier:
+    async def send(self, message: Message) -> str:
+        return "sent"
+
+
+class Siem:
+    """Finds nothing, after ``delay`` seconds."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    async def search(self, query: SiemQuery) -> list[Any]:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return []
+
+
+# the run --------------------------------------------------------------------------------------------
+
+
+class Lab:
+    def __init__(self, root: Path) -> None:
+        ensure_lab(root)
+        paths = lab_paths(root / "lab")
+        self.config: Config = load_config(paths.config)
+        self.alert: CertificateAlert = load_alert(paths.alerts["internal"].read_bytes(), format="generic")
+        real = Connections(self.config).ca
+        self.roots: list[str] = asyncio.run(real.ca_certificates())
+        self.issued = {c.serial: c for c in asyncio.run(real.list_issued())}
+
+    def connections(self, store: RunStore | None, siem_delay: float = 0.0) -> Connections:
+        return Connections(
+            self.config,
+            store,
+            overrides={
+                "ca": InstantCa(self.roots, self.issued),
+                "firewall": InstantFirewall(),
+                "proxy": InstantProxy(),
+                "ticket": InstantTickets(),
+                "siem": Siem(siem_delay),
+                "notify": [("bench", Notifier())],
+            },
+        )
+
+    def fresh(self, state: Path) -> Config:
+        return self.config.model_copy(update={"state_dir": state})
+
+
+Call = tuple[ActionSpec, BaseModel, ActionContext]
+
+
+async def engine_run(config: Config, lab: Lab, siem_delay: float = 0.0, alert_id: str | None = None) -> list[Call]:
+    """One escalated run, approved and contained, through certsoar.api; returns the action calls it made."""
+    alert = lab.alert if alert_id is None else lab.alert.model_copy(update={"id": alert_id})
+    calls: list[Call] = []
+    original = ActionSpec.__call__
+
+    async def recording(spec: ActionSpec, inp: BaseModel, ctx: ActionContext) -> BaseModel:
+        calls.append((spec, inp, ctx))
+        return await original(spec, inp, ctx)
+
+    ActionSpec.__call__ = recording  # type: ignore[method-assign, assignment]
+    try:
+        with RunStore.in_state_dir(config.state_dir) as store:
+            connections = lab.connections(store, siem_delay)
+        run = await api.run_playbook(config, "certificate-alert", alert, connections=connections)
+        assert run["status"] == "waiting_approval", run["status"]
+        done = await api.decide(config, run["id"], analyst="alice", decision="approved", connections=connections)
+        assert done["status"] == "completed", done["status"]
+    finally:
+        ActionSpec.__call__ = original  # type: ignore[method-assign]
+    return calls
+
+
+def groups_of(calls: list[Call]) -> list[list[Call]]:
+    """The calls in their order, those of one parallel block of the playbook together."""
+    book, _ = api.load_checked_playbook("certificate-alert")
+    block_of = {child.id: step.id for step in book.steps if step.parallel for child in step.walk() if child is not step}
+    groups: list[list[Call]] = []
+    for call in calls:
+        block = block_of.get(call[2].step_id)
+        if groups and block is not None and block_of.get(groups[-1][0][2].step_id) == block:
+            groups[-1].append(call)
+        else:
+            groups.append([call])
+    return groups
+
+
+async def direct_run(config: Config, lab: Lab, groups: list[list[Call]], siem_delay: float = 0.0) -> None:
+    """The same action calls, awaited by hand: a parallel block's concurrently, the rest one by one."""
+    with RunStore.in_state_dir(config.state_dir) as store:
+        connections = lab.connections(store, siem_delay)
+        templates = Templates()
+        run_id = "direct"
+        for group in groups:
+
+            def call(spec: ActionSpec, inp: BaseModel, recorded: ActionContext) -> Awaitable[BaseModel]:
+                ctx = ActionContext(
+                    run_id=run_id,
+                    step_id=recorded.step_id,
+                    dry_run=False,
+                    now=utcnow(),
+                    config=config,
+                    connectors=connections,
+                    ledger=EffectLedger(store, store, run_id, dry_run=False),
+                    templates=templates,
+                    variables=recorded.variables,
+                )
+                return spec.fn(inp, ctx)
+
+            await asyncio.gather(*(call(*c) for c in group))
+
+
+def timed(repeats: int, fn: Callable[[int], object]) -> float:
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_overhead(lab: Lab, tmp: Path, repeats: int = 15) -> list[Call]:
+    calls = asyncio.run(engine_run(lab.fresh(tmp / "warm-engine"), lab))
+    groups = groups_of(calls)
+    asyncio.run(direct_run(lab.fresh(tmp / "warm-direct"), lab, groups))
+    engine = timed(repeats, lambda i: asyncio.run(engine_run(lab.fresh(tmp / f"engine-{i}"), lab)))
+    direct = timed(repeats, lambda i: asyncio.run(direct_run(lab.fresh(tmp / f"direct-{i}"), lab, groups)))
+    steps = len(calls)
+    per_step_us = (engine - direct) / steps * 1e6
+    RESULTS["engine_overhead"] = {
+        "engine_ms": engine * 1000,
+        "direct_ms": direct * 1000,
+        "ratio": engine / direct,
+        "steps": steps,
+        "overhead_us_per_step": per_step_us,
+    }
+    print(f"engine run {engine * 1000:.1f} ms, direct {direct * 1000:.1f} ms, {steps} action calls", flush=True)
+    print(f"engine overhead: {engine / direct:.2f}x direct ({per_step_us:.0f} µs per step)", flush=True)
+    return calls
+
+
+def bench_fan_out(lab: Lab, tmp: Path, calls: list[Call], repeats: int = 5) -> None:
+    """Slow SIEM searches: the wall time against the critical path, which is the same run with instant
+    searches plus one search's delay per block of look-ups that must follow one another."""
+    groups = groups_of(calls)
+    siem_groups = sum(1 for g in groups if any(c[0].name.startswith("siem.") for c in g))
+    lookups = sum(1 for c in calls if c[0].name.startswith("siem."))
+    instant = timed(repeats, lambda i: asyncio.run(engine_run(lab.fresh(tmp / f"cp-{i}"), lab)))
+    critical = instant + SIEM_DELAY * siem_groups
+    wall = timed(repeats, lambda i: asyncio.run(engine_run(lab.fresh(tmp / f"fan-{i}"), lab, SIEM_DELAY)))
+    RESULTS["fan_out"] = {
+        "wall_ms": wall * 1000,
+        "critical_path_ms": critical * 1000,
+        "sum_of_searches_ms": (instant + SIEM_DELAY * lookups) * 1000,
+        "ratio": wall / critical,
+        "siem_steps": lookups,
+        "siem_groups": siem_groups,
+        "siem_delay_ms": SIEM_DELAY * 1000,
+    }
+    print(
+        f"{lookups} SIEM steps in {siem_groups} parallel block(s), {SIEM_DELAY * 1000:.0f} ms per search: "
+        f"wall {wall * 1000:.0f} ms, critical path {critical * 1000:.0f} ms, "
+        f"one after another {(instant + SIEM_DELAY * lookups) * 1000:.0f} ms",
+        flush=True,
+    )
+    print(f"fan-out: {wall / critical:.2f}x critical path", flush=True)
+
+
+def bench_journal(lab: Lab, tmp: Path, runs: int = 20) -> None:
+    """Runs per second with the run store in a file (durable) and in memory (what durability costs)."""
+    in_file = timed(1, lambda _: [asyncio.run(engine_run(lab.fresh(tmp / f"j-{n}"), lab)) for n in range(runs)])
+    original = RunStore.in_state_dir
+    try:
+        memory_store = RunStore(":memory:")
+        RunStore.in_state_dir = classmethod(lambda cls, state_dir, **kw: _Shared(memory_store))  # type: ignore[method-assign, assignment]
+        in_memory = timed(
+            1,
+            lambda _: [asyncio.run(engine_run(lab.fresh(tmp / f"m-{n}"), lab, alert_id=f"m-{n}")) for n in range(runs)],
+        )
+    finally:
+        RunStore.in_state_dir = original  # type: ignore[method-assign]
+    RESULTS["journal"] = {"file_runs_per_s": runs / in_file, "memory_runs_per_s": runs / in_memory}
+    print(f"journal: {runs / in_file:.1f} runs/s with SQLite in a file, {runs / in_memory:.1f} in memory", flush=True)
+
+
+class _Shared:
+    """One in-memory store that every ``with`` of the run reuses (closing it would drop the database)."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> RunStore:
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def profile(lab: Lab, tmp: Path, runs: int = 10) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for n in range(runs):
+        asyncio.run(engine_run(lab.fresh(tmp / f"p-{n}"), lab))
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
+    stats.print_stats(10)
+    top = [
+        {"function": f"{Path(file).name}:{line}({name})", "calls": nc, "tottime_ms": tt / runs * 1000}
+        for (file, line, name), (_, nc, tt, _, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:10]  # type: ignore[attr-defined]
+    ]
+    RESULTS["profile_top10_per_run"] = top
+    print("profile of the engine run, top ten by own time (per run):")
+    for row in top:
+        print(f"  {row['tottime_ms']:7.2f} ms  {row['calls']:6d} calls  {row['function']}")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="certsoar-bench-engine-") as name:
+        tmp = Path(name)
+        lab = Lab(tmp / "pristine")
+        calls = bench_overhead(lab, tmp)
+        bench_fan_out(lab, tmp, calls)
+        bench_journal(lab, tmp)
+        profile(lab, tmp)
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "engine.json").write_text(json.dumps({"python": sys.version.split()[0], "results": RESULTS}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
