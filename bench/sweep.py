@@ -2,7 +2,7 @@
 certificates per second and the process's peak RSS, for 1 000 and 10 000 certificates (memory should stay flat
 as the log grows). Each size runs in its own process, so each peak is its own. Run on demand:
 
-    .venv/bin/python bench/sweep.py [SIZES...]
+    .venv/bin/python bench/sweep.py [SIZES...] [--per-day N]
 
 Prints one line per size (wall-clock rate, and the rate per CPU second of the process, which a busy machine
 distorts less) and writes bench/results/sweep.json. Nothing here asserts a speed (the goal is 200
@@ -11,6 +11,7 @@ certificates/s).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import json
@@ -26,6 +27,9 @@ from pathlib import Path
 import yaml
 
 SIZES = (1_000, 10_000)
+PER_DAY = 100
+"""New certificates a day in the generated log. Each certificate's triage reads the SIEM around it (E2 reads
+every certificate first seen in the 24 h before it), so the rate falls as the network gets busier."""
 ISSUERS = (
     "CN=Example Corp Internal Issuing CA,O=Example Corp,C=US",
     "CN=R11,O=Let's Encrypt,C=US",
@@ -33,14 +37,14 @@ ISSUERS = (
 )
 
 
-def x509_log(path: Path, count: int, now: datetime) -> None:
-    """``count`` distinct certificates, one x509.log line each, a thousand a day up to now: a larger log is a
+def x509_log(path: Path, count: int, now: datetime, per_day: int) -> None:
+    """``count`` distinct certificates, one x509.log line each, ``per_day`` a day up to now: a larger log is a
     longer stretch of the same network, not a busier one."""
     from certsoar.lab.zeek import X509_FIELDS, write_zeek_log
 
     rows = []
     for n in range(count):
-        seen = now - timedelta(seconds=86.4 * (count - n))
+        seen = now - timedelta(seconds=86_400 / per_day * (count - n))
         issued = seen - timedelta(days=30)
         rows.append(
             [
@@ -68,10 +72,10 @@ def x509_log(path: Path, count: int, now: datetime) -> None:
                 "F",
             ]
         )
-    write_zeek_log(path, "x509", X509_FIELDS, rows, now - timedelta(seconds=86.4 * count), now)
+    write_zeek_log(path, "x509", X509_FIELDS, rows, now - timedelta(days=count / per_day), now)
 
 
-def child(count: int, pristine: Path, work: Path) -> dict[str, float]:
+def child(count: int, per_day: int, pristine: Path, work: Path) -> dict[str, float]:
     """One sweep of ``count`` certificates in this process."""
     from certsoar import api
     from certsoar.config import load_config
@@ -81,7 +85,7 @@ def child(count: int, pristine: Path, work: Path) -> dict[str, float]:
     lab = lab_paths(work / "lab")
     logs = work / "sweep-logs"
     logs.mkdir()
-    x509_log(logs / "x509.log", count, datetime.now(timezone.utc))
+    x509_log(logs / "x509.log", count, datetime.now(timezone.utc), per_day)
     raw = yaml.safe_load(lab.config.read_text())
     raw["connectors"]["siem"] = {"type": "files", "paths": [str(logs)]}
     raw["connectors"]["notify"] = [{"type": "file", "outbox": "outbox"}]
@@ -98,6 +102,7 @@ def child(count: int, pristine: Path, work: Path) -> dict[str, float]:
     assert summary["status"] == "completed" and summary["examined"] == count, summary
     return {
         "certificates": count,
+        "per_day": per_day,
         "seconds": elapsed,
         "per_second": count / elapsed,
         "cpu_seconds": cpu,
@@ -108,7 +113,7 @@ def child(count: int, pristine: Path, work: Path) -> dict[str, float]:
     }
 
 
-def main(sizes: list[int]) -> int:
+def main(sizes: list[int], per_day: int) -> int:
     from certsoar.lab import ensure_lab
 
     results = []
@@ -117,7 +122,15 @@ def main(sizes: list[int]) -> int:
         ensure_lab(pristine)
         for count in sizes:
             done = subprocess.run(
-                [sys.executable, __file__, "--child", str(count), str(pristine), str(Path(tmp) / f"run-{count}")],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(count),
+                    str(per_day),
+                    str(pristine),
+                    str(Path(tmp) / f"run-{count}"),
+                ],
                 capture_output=True,
                 text=True,
                 check=False,
@@ -128,7 +141,7 @@ def main(sizes: list[int]) -> int:
             result = json.loads(done.stdout.strip().splitlines()[-1])
             results.append(result)
             print(
-                f"certificate sweep, dry run, {count:>6} certificates: {result['seconds']:8.1f} s "
+                f"certificate sweep, dry run, {count:>6} certificates ({per_day}/day): {result['seconds']:8.1f} s "
                 f"{result['per_second']:8.1f} certificates/s ({result['per_cpu_second']:.1f} per CPU second)   peak RSS {result['peak_rss_mb']:6.1f} MB "
                 f"(before the sweep {result['rss_before_mb']:.1f} MB)",
                 flush=True,
@@ -141,6 +154,10 @@ def main(sizes: list[int]) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(child(int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))))
+        print(json.dumps(child(int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]), Path(sys.argv[5]))))
         sys.exit(0)
-    sys.exit(main([int(a) for a in sys.argv[1:]] or list(SIZES)))
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("sizes", nargs="*", type=int, default=list(SIZES), help="certificates in the log")
+    options.add_argument("--per-day", type=int, default=PER_DAY, help="new certificates a day (default %(default)s)")
+    args = options.parse_args()
+    sys.exit(main(args.sizes, args.per_day))
