@@ -485,6 +485,27 @@ class Audit(_Strict):
         return secret_reference(v, "the key")
 
 
+class ContainmentSweep(_Strict):
+    repair: bool = Field(
+        default=False,
+        description="Restore, through the effect ledger, every effect the containment sweep finds gone (a block removed "
+        "by hand, a CRL that no longer lists a revoked serial or is past its nextUpdate). Off: drift is only reported.",
+    )
+    crl_warn_before: Duration = Field(
+        default="2d", description="Warn (and, with repair, publish a new CRL) when the CRL's nextUpdate is this close."
+    )
+
+    @field_validator("crl_warn_before")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class CertificateSweep(_Strict):
+    concurrency: int = Field(default=8, ge=1, le=64, description="Certificates the certificate sweep triages at once.")
+
+
 Scope = Literal["alerts", "read", "decide"]
 
 
@@ -585,6 +606,8 @@ class RevocationSweep(_Strict):
 
 class Sweeps(_Strict):
     revocation: RevocationSweep = Field(default_factory=RevocationSweep)
+    certificates: CertificateSweep = Field(default_factory=CertificateSweep)
+    containment: ContainmentSweep = Field(default_factory=ContainmentSweep)
 
 
 SweepName = Literal["revocation", "certificates", "containment", "all"]

@@ -624,6 +624,30 @@ class RunStore:
         """The live lease on the run: who executes it now."""
         return self._holder(self.db, run_id, utcnow())
 
+    def triaged_certificates(self, playbook: str) -> list[tuple[str | None, ...]]:
+        """What (non dry) runs of ``playbook`` are about: (alert id, sha256, sha1, serial, issuer) from each
+        run's alert, and (None, sha256, sha1, None, None) from the hashes each run's ``cert`` step computed, so
+        an alert that named a certificate by one hash is found by the other."""
+        rows = self.db.execute(
+            "SELECT alert_id, json_extract(alert, '$.sha256'), json_extract(alert, '$.sha1'),"
+            " json_extract(alert, '$.logged_certificate.serial'), json_extract(alert, '$.logged_certificate.issuer')"
+            " FROM runs WHERE playbook=? AND dry_run=0"
+            " UNION ALL SELECT NULL, json_extract(s.output, '$.sha256'), json_extract(s.output, '$.sha1'), NULL, NULL"
+            " FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.playbook=? AND r.dry_run=0 AND s.step_id='cert'",
+            (playbook, playbook),
+        ).fetchall()
+        return [tuple(row) for row in rows]
+
+    def effects_in_force(self, actions: tuple[str, ...]) -> list[EffectRow]:
+        """The ledger's effects of ``actions`` recorded done: what should still hold at the targets."""
+        marks = ",".join("?" * len(actions))
+        rows = self.db.execute(
+            f"SELECT * FROM effects WHERE state='done' AND action IN ({marks}) ORDER BY key", actions
+        ).fetchall()
+        return [
+            EffectRow(**{**dict(r), "verified": bool(r["verified"]), "evidence": _loads(r["evidence"])}) for r in rows
+        ]
+
     # watermarks ---------------------------------------------------------
     def watermark(self, source: str) -> str | None:
         """How far a sweep has read ``source`` (a CA's issued list, a SIEM): the value its last

@@ -55,9 +55,12 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert (
         slack["webhook_url"]["secret"] is True and slack["token"]["secret"] is True and "secret" not in slack["channel"]
     )
-    triggers = [(p["id"], p["trigger"]) for p in manifest["playbooks"]]
-    assert ("certificate-alert", {"alert": "certificate"}) in triggers
-    assert ("revocation-sweep", {"schedule": "revocation"}) in triggers
+    assert sorted((p["id"], p["trigger"]) for p in manifest["playbooks"]) == [
+        ("certificate-alert", {"alert": "certificate"}),
+        ("certificate-sweep", {"schedule": "certificates"}),
+        ("containment-sweep", {"schedule": "containment"}),
+        ("revocation-sweep", {"schedule": "revocation"}),
+    ]
 
 
 def test_every_action_input_field_is_described() -> None:

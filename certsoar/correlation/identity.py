@@ -8,10 +8,13 @@ the certificate analysis compares them.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from certsoar.addresses import canonical_ip
 from certsoar.certs.dn import comparison_key, parse_dn, starts_with_attribute
 
 
+@lru_cache(maxsize=8192)  # a sweep compares the same few thousand DNs once per certificate
 def canonical_dn(text: str | None) -> str | None:
     """``C=US, O=Acme, CN=x`` and ``CN=x,O=Acme,C=US`` → the same string; None when it is not a DN."""
     if not text or not starts_with_attribute(text):

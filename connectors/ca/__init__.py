@@ -113,3 +113,12 @@ class CertificateAuthority(Protocol):
         Revoking a serial that is already revoked is not an error: the status is returned.
         """
         ...
+
+
+@runtime_checkable
+class CrlPublisher(Protocol):
+    """A CA whose CRL certsoar can publish anew (the containment sweep renews one near or past its nextUpdate)."""
+
+    async def publish_crl(self) -> None:
+        """Sign and publish a new CRL of everything the CA has revoked."""
+        ...

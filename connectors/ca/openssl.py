@@ -264,6 +264,10 @@ class OpenSslCa:
                 await self._publish_crl()
             return await self.status(serial)
 
+    async def publish_crl(self) -> None:
+        async with self._write_lock():
+            await self._publish_crl()
+
     async def _revoke_in_database(self, entry: IndexEntry, reason: RevocationReason) -> None:
         if self.layout.new_certs_dir is None:
             raise ConnectorRejected(

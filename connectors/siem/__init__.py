@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -126,6 +127,30 @@ class ReportingSiem(Siem, Protocol):
     """A SIEM that also says which of its sources a search could not cover."""
 
     async def search_report(self, query: SiemQuery) -> SiemSearch: ...
+
+
+CERTIFICATE_FORMATS = ("zeek-x509", "zeek-ssl", "zeek-known_certs", "suricata-tls")
+"""Record formats that name a certificate the network saw (what a certificate sweep reads)."""
+
+
+class CertificateRecord(BaseModel):
+    """A log record that names a certificate (by hash, or serial and issuer), as a certificate sweep reads it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: str = Field(description=f"The record's format: one of {', '.join(CERTIFICATE_FORMATS)}.")
+    event: SiemEvent = Field(description="The record as an event; ``raw`` is the record (flattened keys).")
+
+
+@runtime_checkable
+class CertificateStream(Protocol):
+    """A SIEM that can stream every certificate record it holds (for sweeps)."""
+
+    def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
+        """Every record of a CERTIFICATE_FORMATS format logged after ``since`` (all when None) that names a
+        certificate, in the order the SIEM holds them, read lazily (memory does not grow with the logs).
+        Each source it could not read, or not whole, is appended to ``warnings``, naming the source."""
+        ...
 
 
 async def search_with_warnings(siem: Siem, query: SiemQuery) -> SiemSearch:

@@ -15,7 +15,7 @@ import heapq
 import itertools
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.siem import SiemEvent, SiemQuery, SiemSearch
+from certsoar.connectors.siem import CERTIFICATE_FORMATS, CertificateRecord, SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.events import event_kind, record_time, to_event
 from certsoar.connectors.siem.indicators import (
     certificate_file_id,
@@ -41,6 +41,8 @@ from certsoar.timeparse import as_utc
 
 PROGRESS_EVERY = 4096
 """Records between two progress reports (a report costs a clock read)."""
+CERTIFICATE_BATCH = 512
+"""Certificate records read per trip to the reading thread (few trips, little held at once)."""
 
 
 class FilesSiemSettings(ConnectorSettings):
@@ -189,6 +191,45 @@ class FilesSiem:
                 continue
             stats.files_read += 1
             kept.merge(from_file)
+
+    async def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
+        """Streams every file (never the parse cache), in batches read in a thread, so memory stays flat."""
+        batches = self._certificate_batches(as_utc(since) if since is not None else None, warnings)
+        none: list[CertificateRecord] = []
+        try:
+            while batch := await asyncio.to_thread(next, batches, none):
+                for item in batch:
+                    yield item
+        finally:
+            batches.close()
+
+    def _certificate_batches(
+        self, since: datetime | None, warnings: list[str]
+    ) -> Generator[list[CertificateRecord], None, None]:
+        stats = ScanStats()
+        batch: list[CertificateRecord] = []
+        try:
+            for path in self.files(stats):
+                if self._signature(path, stats) is None:
+                    continue
+                try:
+                    for when, record in self._stream(path, stats):
+                        if record.fmt not in CERTIFICATE_FORMATS or (since is not None and when <= since):
+                            continue
+                        event = to_event(record, when, [], path.name)
+                        if event.sha256 or event.sha1 or (event.serial and event.issuer):
+                            batch.append(CertificateRecord(format=record.fmt, event=event))
+                        if len(batch) >= CERTIFICATE_BATCH:
+                            yield batch
+                            batch = []
+                except LogTooLarge as exc:
+                    stats.warnings.append(str(exc))
+                except (OSError, EOFError, zlib.error) as exc:
+                    stats.warnings.append(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+            if batch:
+                yield batch
+        finally:
+            warnings.extend(w for w in dict.fromkeys(stats.warnings) if w not in warnings)
 
     def _signature(self, path: Path, stats: ScanStats) -> tuple[int, int] | None:
         """(size, mtime) of a file to read; None, with a warning, when it cannot be read or is too large."""
