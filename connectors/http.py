@@ -369,7 +369,16 @@ class HttpClient:
         async with self._limit:
             try:
                 response = await client.send(request, auth=self.auth if authenticated else None)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            except httpx.ConnectError as exc:
+                if _tls_verification_failed(exc):
+                    raise ConnectorRejected(
+                        f"{where}: TLS: the server's certificate does not verify (set ca_bundle to the CA that issued it)",
+                        connector=self.connector,
+                    ) from None
+                raise _Retry(
+                    f"{where}: cannot connect ({type(exc).__name__})", connector=self.connector, retry_after=None
+                ) from None
+            except httpx.ConnectTimeout as exc:
                 # nothing reached the server: trying again is safe whatever the method
                 raise _Retry(
                     f"{where}: cannot connect ({type(exc).__name__})", connector=self.connector, retry_after=None
@@ -481,6 +490,15 @@ def _retry_after(response: httpx.Response) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+
+
+def _tls_verification_failed(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _auth_secrets(auth: httpx.Auth | None) -> list[str]:
