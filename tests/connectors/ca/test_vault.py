@@ -73,3 +73,15 @@ async def test_an_expired_certificate_vault_refuses_is_rejected_with_its_warning
     ca = VaultCa(VaultSettings(url=VAULT_URL, token="env:T_TOKEN"), ConnectorEnv(name="vault", state_dir=tmp_path))
     with pytest.raises(ConnectorRejected, match="already expired; refusing to add to CRL"):
         await ca.revoke(serial, RevocationReason.key_compromise)
+
+
+def test_the_readme_vault_example_is_valid_settings() -> None:
+    import yaml
+    from markdown_it import MarkdownIt
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    blocks = [t.content for t in MarkdownIt().parse(readme) if t.type == "fence" and "type: vault" in t.content]
+    [example] = blocks
+    section = yaml.safe_load(example)["connectors"]["ca"]
+    settings = VaultSettings.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
+    assert settings.token == "env:VAULT_TOKEN" and settings.namespace == "soc"
