@@ -72,7 +72,10 @@ class HttpSettings(ConnectorSettings):
     @field_validator("url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        parsed = httpx.URL(v)
+        try:
+            parsed = httpx.URL(v)
+        except httpx.InvalidURL:
+            raise ValueError("not a URL") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise ValueError("must be an http:// or https:// URL with a host")
         if parsed.userinfo or parsed.query:

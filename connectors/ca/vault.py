@@ -214,6 +214,11 @@ class VaultCa:
             )
             body = _json(response)
             data = body.get("data") or {}
+            if data.get("state") == "pending":  # queued for a cross-cluster revocation: it lands later
+                raise ConnectorUnavailable(
+                    f"Vault queued the revocation of serial {serial_hex(number)} (state pending)",
+                    connector=self.instance,
+                )
             if not data.get("revocation_time") and data.get("state") != "revoked":
                 warnings = "; ".join(str(w) for w in body.get("warnings") or []) or "no revocation time in the answer"
                 raise ConnectorRejected(

@@ -164,6 +164,8 @@ def test_settings_refuse_credentials_in_the_url() -> None:
         HttpSettings(url="https://user:pw@vault.example.test")
     with pytest.raises(ValidationError, match="http:// or https://"):
         HttpSettings(url="ftp://vault.example.test")
+    with pytest.raises(ValidationError, match="not a URL"):
+        HttpSettings(url="https://[::1")
 
 
 def test_vault_settings_take_secrets_only_by_reference() -> None:

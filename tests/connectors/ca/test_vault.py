@@ -12,7 +12,7 @@ from pytest_httpx import HTTPXMock
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import RevocationReason
 from certsoar.connectors.ca.vault import VaultCa, VaultSettings, vault_serial
-from certsoar.errors import ConnectorRejected
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 
 def test_vault_spells_serials_as_colon_separated_lower_case_bytes() -> None:
@@ -72,6 +72,24 @@ async def test_an_expired_certificate_vault_refuses_is_rejected_with_its_warning
     httpx_mock.add_callback(fake, is_reusable=True)
     ca = VaultCa(VaultSettings(url=VAULT_URL, token="env:T_TOKEN"), ConnectorEnv(name="vault", state_dir=tmp_path))
     with pytest.raises(ConnectorRejected, match="already expired; refusing to add to CRL"):
+        await ca.revoke(serial, RevocationReason.key_compromise)
+
+
+async def test_a_queued_cross_cluster_revocation_is_unavailable_not_done(
+    tmp_path: Path, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_TOKEN", VAULT_TOKEN)
+    fake = FakeVault(VAULT_URL, VAULT_TOKEN)
+    serial = fake.issue("wiki.corp.example")
+    # path_revoke.go with the cross-cluster revocation queue: {"data": {"state": "pending"}} plus a warning
+    httpx_mock.add_response(
+        url=f"{VAULT_URL}/v1/pki/revoke",
+        method="POST",
+        json={"data": {"state": "pending"}, "warnings": ["revocation request was queued"]},
+    )
+    httpx_mock.add_callback(fake, is_reusable=True)
+    ca = VaultCa(VaultSettings(url=VAULT_URL, token="env:T_TOKEN"), ConnectorEnv(name="vault", state_dir=tmp_path))
+    with pytest.raises(ConnectorUnavailable, match="queued the revocation"):
         await ca.revoke(serial, RevocationReason.key_compromise)
 
 
