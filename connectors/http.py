@@ -47,7 +47,9 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "LIST
 SENSITIVE_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-vault-token", "x-api-key", "api-key"}
 )
-_SENSITIVE_NAME = re.compile(r"token|secret|password|passwd|api[-_]?key|apikey|auth|session|signature|^sig$|ott", re.I)
+_SENSITIVE_NAME = re.compile(
+    r"token|secret|password|passwd|api[-_]?key|apikey|auth|session|signature|^sig$|^ott$", re.I
+)
 LOGGED_BODY_CHARS = 2000
 MESSAGE_CHARS = 300
 
