@@ -180,7 +180,7 @@ class CachedTokenAuth(httpx.Auth):
             yield request
 
     def sync_auth_flow(self, request: httpx.Request) -> Any:
-        raise RuntimeError("the connectors' HTTP layer is asynchronous")
+        raise ConnectorRejected("a cached-token authentication works with the asynchronous client only")
 
     def _store(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -336,20 +336,19 @@ class HttpClient:
             reraise=True,
         )
         async with self._client() as client:
+
+            async def attempt() -> httpx.Response:
+                request = client.build_request(method, path, json=json_body, params=params, headers=dict(headers or {}))
+                return await self._once(client, request, repeatable, accepted, authenticated)
+
             try:
-                async for attempt in retrying:
-                    with attempt:
-                        request = client.build_request(
-                            method, path, json=json_body, params=params, headers=dict(headers or {})
-                        )
-                        return await self._once(client, request, repeatable, accepted, authenticated)
+                return await retrying(attempt)
             except _Retry as exc:
                 raise ConnectorUnavailable(
                     f"{exc.args[0].removeprefix(f'{self.connector}: ')} (gave up after {self.settings.attempts} "
                     "attempts)",
                     connector=self.connector,
                 ) from None
-        raise AssertionError("unreachable: tenacity either returns or raises")
 
     def _client(self) -> httpx.AsyncClient:
         s = self.settings
