@@ -43,7 +43,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     kinds = {kind: [c["type"] for c in types] for kind, types in manifest["connectors"].items()}
     assert kinds == {
         "siem": ["files"],
-        "ca": ["openssl-ca"],
+        "ca": ["openssl-ca", "vault"],
         "firewall": ["nftables"],
         "proxy": ["squid"],
         "ticket": ["local"],
@@ -51,6 +51,8 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     }
     ca = manifest["connectors"]["ca"][0]["settings_schema"]["properties"]
     assert ca["passphrase"]["secret"] is True and "secret" not in ca["openssl_config"]
+    vault = next(c for c in manifest["connectors"]["ca"] if c["type"] == "vault")["settings_schema"]["properties"]
+    assert vault["token"]["secret"] is True and vault["approle_secret_id"]["secret"] is True
     slack = next(c for c in manifest["connectors"]["notify"] if c["type"] == "slack")["settings_schema"]["properties"]
     assert (
         slack["webhook_url"]["secret"] is True and slack["token"]["secret"] is True and "secret" not in slack["channel"]

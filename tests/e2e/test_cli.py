@@ -64,7 +64,10 @@ def test_bad_config_exits_2_naming_the_key(cli: Cli, tmp_path: Path) -> None:
 
     config.write_text("connectors:\n  ca: {type: no-such-ca}\n")
     done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(config))
-    assert done.returncode == 2 and "connectors.ca.type: unknown type 'no-such-ca' (known: openssl-ca)" in done.stderr
+    assert (
+        done.returncode == 2
+        and "connectors.ca.type: unknown type 'no-such-ca' (known: openssl-ca, vault)" in done.stderr
+    )
 
     config.write_text("state_dir: [unclosed\n")
     done = cli.run("runs", "list", "--config", str(config))
@@ -175,5 +178,6 @@ def test_connectors_check_reads_each_configured_connector_and_writes_nothing(cli
 def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     listed = cli.run("connectors", "list").stdout
     assert "ca        openssl-ca   certsoar.connectors.ca.openssl.OpenSslCa" in listed
+    assert "ca        vault        certsoar.connectors.ca.vault.VaultCa" in listed
     assert "notify    slack        certsoar.connectors.notify.slack.SlackNotifier" in listed
-    assert len(listed.splitlines()) == 8
+    assert len(listed.splitlines()) == 9
