@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -23,11 +24,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from certsoar.certs.fingerprints import serial_hex, serial_number, sha1_hex, sha256_hex
+from certsoar.certs.fingerprints import serial_hex, serial_number, sha256_hex
 from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
+from certsoar.connectors.ca.described import describe_issued
 from certsoar.connectors.http import CachedTokenAuth, HeaderAuth, HttpClient, HttpSettings, secret
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable, CrlError
 
@@ -155,6 +157,13 @@ class VaultCa:
         if since is not None:
             issued = [c for c in issued if c.not_before is None or c.not_before >= since]
         return issued
+
+    async def iter_issued(self, since: str | None = None) -> AsyncIterator[IssuedCertificate]:
+        """Every certificate the mount holds, each sweep: Vault lists serials in no issuance order, so there is
+        no watermark to resume from (``since`` is ignored; the sweep's claims keep a serial from being reported
+        twice)."""
+        for cert in await self.list_issued():
+            yield cert
 
     async def certificate(self, serial: str) -> IssuedCertificate | None:
         number = parse_serial(serial)
@@ -318,31 +327,13 @@ def _revoked_at(data: dict[str, Any]) -> datetime | None:
 
 
 def _describe(cert: x509.Certificate, revoked_at: datetime | None) -> IssuedCertificate:
-    der = cert.public_bytes(serialization.Encoding.DER)
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns, ips = san.get_values_for_type(x509.DNSName), [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    except (x509.ExtensionNotFound, ValueError):
-        dns, ips = [], []
     if revoked_at is not None:
         state = "revoked"
     elif cert.not_valid_after_utc <= datetime.now(timezone.utc):
         state = "expired"
     else:
         state = "valid"
-    return IssuedCertificate(
-        serial=serial_hex(cert.serial_number),
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        status=state,
-        revoked_at=revoked_at,
-        sha256=sha256_hex(der),
-        sha1=sha1_hex(der),
-        san_dns=dns,
-        san_ip=ips,
-    )
+    return describe_issued(cert, status=state, revoked_at=revoked_at)
 
 
 __all__ = ["VaultCa", "VaultSettings", "VaultAppRoleAuth", "vault_serial"]

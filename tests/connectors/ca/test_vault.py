@@ -103,3 +103,19 @@ def test_the_readme_vault_example_is_valid_settings() -> None:
     section = yaml.safe_load(example)["connectors"]["ca"]
     settings = VaultSettings.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
     assert settings.token == "env:VAULT_TOKEN" and settings.namespace == "soc"
+
+
+async def test_vault_streams_every_certificate_with_the_facts_the_revocation_sweep_judges(
+    tmp_path: Path, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_TOKEN", VAULT_TOKEN)
+    fake = FakeVault(VAULT_URL, VAULT_TOKEN)
+    httpx_mock.add_callback(fake, is_reusable=True)
+    ca = VaultCa(VaultSettings(url=VAULT_URL, token="env:T_TOKEN"), ConnectorEnv(name="vault", state_dir=tmp_path))
+    serials = {fake.issue("wiki.corp.example"), fake.issue("mail.corp.example")}
+    streamed = [cert async for cert in ca.iter_issued(None)]
+    assert {c.serial for c in streamed} == {s.replace(":", "").upper() for s in serials}
+    for cert in streamed:
+        # the same reading of a certificate as the openssl-ca connector (connectors/ca/described.py)
+        assert cert.key_type is not None and cert.key_bits and cert.is_ca is not True and cert.san_dns
+        assert cert.position is None  # Vault lists serials in no issuance order: no watermark to resume from
