@@ -572,7 +572,12 @@ def sweep(name: str, config_path: str | None, dry_run: bool, full: bool, as_json
 
     config = _config(config_path)
     names = available_sweeps() if name == "all" else [name]
-    results = {n: asyncio.run(run_sweep(config, n, dry_run=dry_run, full=full)) for n in names}
+    from certsoar.progress import progress
+
+    results = {}
+    for n in names:
+        with progress(f"{n} sweep", unit="certificates" if n != "containment" else "effects") as bar:
+            results[n] = asyncio.run(run_sweep(config, n, dry_run=dry_run, full=full, progress=bar.report))
     if as_json:
         shown: Any = results[name] if name != "all" else results
         click.echo(json.dumps(shown, indent=2, default=str))
