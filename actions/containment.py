@@ -18,7 +18,7 @@ from certsoar.actions.firewall import normalized_address
 from certsoar.actions.proxy import block_key as certificate_block_key
 from certsoar.alert import CertificateAlert
 from certsoar.blocking import BlockingPolicy, refusal
-from certsoar.certs.fingerprints import SHA1_DIGITS, normalize_digest, normalize_serial
+from certsoar.certs.fingerprints import SHA1_DIGITS, checked_serial, normalize_digest
 from certsoar.context import ActionContext
 from certsoar.correlation.identity import format_server
 from certsoar.registry import action
@@ -37,12 +37,7 @@ class PriorInput(BaseModel):
     @field_validator("serial")
     @classmethod
     def _serial(cls, v: str | None) -> str | None:
-        if v is None or v == "":
-            return None
-        serial = normalize_serial(v)
-        if serial is None:
-            raise ValueError(f"{v[:80]!r} is not a hexadecimal serial number")
-        return serial
+        return checked_serial(v)
 
     @field_validator("sha1")
     @classmethod

@@ -53,15 +53,9 @@ class LoggedCertificate(BaseModel):
     @classmethod
     def _serial(cls, v: str | None) -> str | None:
         """Every source's serial in one form, and a malformed one refused here, before anyone is asked to revoke it."""
-        if v is None or v == "":
-            return None
-        # imported here: the certs package imports this module
-        from certsoar.certs.fingerprints import normalize_serial
+        from certsoar.certs.fingerprints import checked_serial  # here: the certs package imports this module
 
-        serial = normalize_serial(v)
-        if serial is None:
-            raise ValueError(f"{v[:80]!r} is not a hexadecimal serial number")
-        return serial
+        return checked_serial(v)
 
 
 class CertificateAlert(BaseModel):

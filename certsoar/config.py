@@ -12,7 +12,7 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -47,19 +47,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-POLICY_RULES = (
-    "outside_domains",
-    "max_validity_days",
-    "min_rsa_bits",
-    "allowed_curves",
-    "ca_true",
-    "any_eku",
-    "wildcard",
-    "ip_outside",
-    "upn_san_mismatch",
-    "requesters",
-    "templates",
-)
 PolicyRule = Literal[
     "outside_domains",
     "max_validity_days",
@@ -73,6 +60,7 @@ PolicyRule = Literal[
     "requesters",
     "templates",
 ]
+POLICY_RULES: tuple[str, ...] = get_args(PolicyRule)
 
 
 class Forbid(_Strict):

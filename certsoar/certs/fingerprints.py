@@ -64,6 +64,16 @@ def serial_number(value: str | int) -> int | None:
     return -number if negative else number
 
 
+def checked_serial(value: str | None) -> str | None:
+    """A serial field of a model: None when absent or empty, the ``serial_hex`` form, ValueError when not hex."""
+    if value is None or value == "":
+        return None
+    serial = normalize_serial(value)
+    if serial is None:
+        raise ValueError(f"{value[:80]!r} is not a hexadecimal serial number")
+    return serial
+
+
 def normalize_serial(value: str | int) -> str | None:
     """A serial in any spelling (see ``serial_number``) → ``serial_hex`` form; None if not hex."""
     number = serial_number(value)
