@@ -23,7 +23,17 @@ from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_p
 from certsoar.runner import Runner
 from certsoar.runview import run_view
 from certsoar.store import GateStatus, RunStatus, RunStore, utcnow
-from certsoar.sweeps import SWEEPS, Progress, SweepSummary, playbook_for, progress_callback, summary_of, sweep_alert
+from certsoar.sweeps import (
+    SOURCES,
+    SUMMARY_STEP,
+    SWEEPS,
+    Progress,
+    SweepSummary,
+    playbook_for,
+    progress_callback,
+    summary_of,
+    sweep_alert,
+)
 from certsoar.templating import Templates
 from certsoar.validate import check_gates, check_playbook
 
@@ -391,9 +401,13 @@ SWEEP_SUCCEEDED = (RunStatus.COMPLETED, RunStatus.WAITING_APPROVAL)
 """A sweep run that got this far read its sources to the end: its watermarks are recorded."""
 
 
-def available_sweeps() -> list[str]:
-    """The sweeps whose playbook is shipped, in table order (what ``certsoar sweep all`` runs)."""
-    return [name for name, book in SWEEPS.items() if (shipped_playbooks_dir() / f"{book}.yaml").is_file()]
+def available_sweeps(config: Config | None = None) -> list[str]:
+    """The sweeps whose playbook is shipped, in table order (what ``certsoar sweep all`` runs); with ``config``,
+    only those whose source connector it configures (a certificate sweep without a SIEM has nothing to read)."""
+    shipped = [name for name, book in SWEEPS.items() if (shipped_playbooks_dir() / f"{book}.yaml").is_file()]
+    if config is None:
+        return shipped
+    return [name for name in shipped if name not in SOURCES or getattr(config.connectors, SOURCES[name]) is not None]
 
 
 async def run_sweep(
@@ -463,8 +477,10 @@ def _record_watermarks(store: RunStore, view: dict[str, Any]) -> None:
 
 def _sweep_result(name: str, view: dict[str, Any], resumed: list[str]) -> dict[str, Any]:
     summary = summary_of(view) or SweepSummary(sweep=name, errors=[view["error"]] if view.get("error") else [])
+    recorded = next((s["output"] for s in view["steps"] if s["id"] == SUMMARY_STEP), None) or {}
     return {
         **summary.model_dump(mode="json"),
+        **recorded,  # what a sweep adds to the common summary (the containment sweep's findings)
         "run": view["id"],
         "status": view["status"],
         "dry_run": view["dry_run"],

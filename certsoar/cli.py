@@ -571,7 +571,9 @@ def sweep(name: str, config_path: str | None, dry_run: bool, full: bool, as_json
     from certsoar.api import available_sweeps, run_sweep
 
     config = _config(config_path)
-    names = available_sweeps() if name == "all" else [name]
+    names = available_sweeps(config) if name == "all" else [name]
+    for left in sorted(set(available_sweeps()) - set(names)):
+        click.echo(f"skipped the {left} sweep: the connector it reads is not configured", err=True)
     from certsoar.progress import progress
 
     results = {}

@@ -22,6 +22,8 @@ SWEEPS: dict[str, str] = {
     "containment": "containment-sweep",
 }
 """Sweep name (``certsoar sweep NAME``, ``schedules[].sweep``) → the shipped playbook that runs it."""
+SOURCES: dict[str, str] = {"revocation": "ca", "certificates": "siem"}
+"""The connector kind a sweep reads (the containment sweep reads the ledger and whatever is configured)."""
 
 SUMMARY_STEP = "summary"
 """The step whose output is a sweep run's SweepSummary."""

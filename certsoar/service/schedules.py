@@ -82,7 +82,7 @@ class ScheduleRunner:
                     await self._fire(self.schedules[i], due)
 
     async def _fire(self, schedule: Schedule, due: datetime) -> None:
-        names = api.available_sweeps() if schedule.sweep == "all" else [schedule.sweep]
+        names = api.available_sweeps(self.config) if schedule.sweep == "all" else [schedule.sweep]
         for name in names:
             try:
                 result = await self.sweep(self.config, name)
