@@ -18,7 +18,15 @@ from certsoar import audit, checkcache
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
-from certsoar.errors import ApprovalError, PlaybookNotFound, RunBusy, RunError, RunNotFound, TicketNotFound
+from certsoar.errors import (
+    ApprovalError,
+    PlaybookError,
+    PlaybookNotFound,
+    RunBusy,
+    RunError,
+    RunNotFound,
+    TicketNotFound,
+)
 from certsoar.playbook import Playbook, find_playbook, parse_playbook, shipped_playbooks, shipped_playbooks_dir
 from certsoar.runner import Runner
 from certsoar.runview import run_view
@@ -46,11 +54,33 @@ def load_checked_playbook(name_or_path: str, template_dirs: tuple[Path, ...] = (
     return _checked(text, str(path), template_dirs), text
 
 
-@lru_cache(maxsize=32)
 def _checked(text: str, file: str, template_dirs: tuple[Path, ...] = ()) -> Playbook:
-    """Parse and check once per text: the result is immutable (frozen models). A text that passed the full
-    check before with the shipped templates (certsoar.checkcache: a CLI process runs one alert) gets only the
-    approval check again; templates from the config's folders are checked every time."""
+    """Parse and check a playbook text; its problems name ``file``. A text that passed is kept for the
+    process whatever name it is read under (a run's stored definition is named after its run), so resuming
+    or deciding a run does not parse and check the same playbook again."""
+    playbook = _passing(text, template_dirs)
+    if playbook is not None:
+        return playbook
+    playbook, problems = _check(text, file, template_dirs)
+    if problems:
+        raise problems[0]
+    return playbook
+
+
+@lru_cache(maxsize=32)
+def _passing(text: str, template_dirs: tuple[Path, ...]) -> Playbook | None:
+    """The playbook when the text passes every check, else None (the result is immutable: frozen models)."""
+    try:
+        playbook, problems = _check(text, "<playbook>", template_dirs)
+    except PlaybookError:
+        return None
+    return None if problems else playbook
+
+
+def _check(text: str, file: str, template_dirs: tuple[Path, ...]) -> tuple[Playbook, list[PlaybookError]]:
+    """A text that passed the full check before with the shipped templates (certsoar.checkcache: a CLI
+    process runs one alert) gets only the approval check again; templates from the config's folders are
+    checked every time."""
     playbook, raw = parse_playbook(text, file)
     cacheable = not template_dirs
     if cacheable and checkcache.passed(text):
@@ -59,9 +89,7 @@ def _checked(text: str, file: str, template_dirs: tuple[Path, ...] = ()) -> Play
         problems = check_playbook(playbook, raw, file, Templates(list(template_dirs)))
         if cacheable and not problems:
             checkcache.remember(text)
-    if problems:
-        raise problems[0]
-    return playbook
+    return playbook, problems
 
 
 SHIPPED_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")

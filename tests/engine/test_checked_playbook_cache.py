@@ -28,9 +28,9 @@ UNGATED = GATED.replace('when: "{{ steps.gate.approved }}", ', "")
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     folder = tmp_path / "cache"
     monkeypatch.setenv(checkcache.CACHE_ENV, str(folder))
-    api._checked.cache_clear()
+    api._passing.cache_clear()
     yield folder
-    api._checked.cache_clear()
+    api._passing.cache_clear()
 
 
 def full_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -51,7 +51,7 @@ def test_a_playbook_checked_once_is_not_checked_again(cache: Path, monkeypatch: 
     api._checked(text, "certificate-alert.yaml")
     assert len(checks) == 1 and checkcache.passed(text)
     assert oct(cache.stat().st_mode & 0o777) == "0o700" and oct((cache / "key").stat().st_mode & 0o777) == "0o600"
-    api._checked.cache_clear()  # as a new process
+    api._passing.cache_clear()  # as a new process
     assert api._checked(text, "certificate-alert.yaml").id == "certificate-alert"
     assert len(checks) == 1
     assert not checkcache.passed(text + "\n# changed\n")  # another text is another entry
@@ -67,7 +67,7 @@ def test_a_forged_or_copied_entry_is_a_miss(cache: Path, monkeypatch: pytest.Mon
     (cache / "key").write_text("another-installation-" + "k" * 40 + "\n")  # an entry made under another key
     assert not checkcache.passed(GATED)
     api._checked(GATED, "gated.yaml")
-    assert checks == ["gated.yaml"]
+    assert len(checks) == 1  # a miss: the full check ran
 
 
 def test_a_cache_others_can_write_is_not_used(cache: Path) -> None:
@@ -86,6 +86,30 @@ def test_even_a_valid_entry_never_skips_the_approval_check(cache: Path) -> None:
     assert not checkcache.passed(UNGATED)
     checkcache.remember(UNGATED)
     assert checkcache.passed(UNGATED)
-    api._checked.cache_clear()
+    api._passing.cache_clear()
     with pytest.raises(PlaybookError, match="firewall.block needs an approval"):
         api._checked(UNGATED, "ungated.yaml")
+
+
+def test_a_passing_text_is_checked_once_per_process_whatever_name_it_is_read_under(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses: list[str] = []
+    real = api.parse_playbook
+
+    def counting(text: str, file: str) -> object:
+        parses.append(file)
+        return real(text, file)
+
+    monkeypatch.setattr(api, "parse_playbook", counting)
+    for run in range(5):  # a run's stored definition is named after its run
+        assert api._checked(GATED, f"<gated as of run {run}>").id == api._checked(GATED, "gated.yaml").id
+    assert len(parses) == 1
+
+
+def test_a_broken_text_names_the_file_it_was_read_under(cache: Path) -> None:
+    for broken in (GATED.replace("steps:", "steps: ["), UNGATED):  # unparsable; parsed but without its gate
+        for name in ("one.yaml", "<run 7>"):
+            with pytest.raises(PlaybookError) as raised:
+                api._checked(broken, name)
+            assert name in str(raised.value)
