@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import AnalysisContext, CertificateFacts, analyze_alert, load_pem_bundle
@@ -15,7 +15,7 @@ from certsoar.context import ActionContext
 from certsoar.correlation.identity import same_dn
 from certsoar.errors import ConnectorError, ConnectorRejected
 from certsoar.registry import action
-from certsoar.timeparse import parse_duration
+from certsoar.timeparse import Duration, parse_duration
 from certsoar.windows_events import alt_names
 
 
@@ -23,17 +23,11 @@ class AnalyzeInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alert: CertificateAlert = Field(description='The normalized alert; in a playbook: "{{ alert }}".')
-    lookup_window: str = Field(
+    lookup_window: Duration = Field(
         default="7d",
         description="When the alert carries only a fingerprint, look for the certificate's logged attributes "
         "(x509/tls records) in the SIEM this long before and after the alert.",
     )
-
-    @field_validator("lookup_window")
-    @classmethod
-    def _window(cls, v: str) -> str:
-        parse_duration(v)
-        return v
 
 
 async def _managed_cas(ctx: ActionContext) -> list[x509.Certificate]:

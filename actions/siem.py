@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.alert import CertificateAlert
 from certsoar.certs import CertificateFacts
@@ -20,7 +20,7 @@ from certsoar.correlation.identity import format_server
 from certsoar.correlation.periodicity import Beacon
 from certsoar.correlation.traffic import TrafficStat, measure
 from certsoar.registry import action
-from certsoar.timeparse import parse_duration
+from certsoar.timeparse import Duration, parse_duration
 
 MAX_EVENTS_KEPT = 50
 QUERY_LIMIT = 10_000
@@ -47,26 +47,14 @@ class _Searches:
         return report.events
 
 
-def _duration(value: str | None) -> str | None:
-    if value is not None:
-        parse_duration(value)
-    return value
-
-
 class RelatedInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alert: CertificateAlert = Field(description="The normalized alert.")
     cert: CertificateFacts = Field(description="Facts from certificate.analyze.")
-    window: str = Field(
+    window: Duration = Field(
         default="7d", description="Search this long before and after the alert time (90s, 15m, 24h, 7d, 2w)."
     )
-
-    @field_validator("window")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
-        return v
 
 
 class RelatedOutput(BaseModel):
@@ -172,15 +160,12 @@ class CreationsInput(BaseModel):
 
     alert: CertificateAlert = Field(description="The normalized alert; its time anchors the sliding windows.")
     cert: CertificateFacts = Field(description="Facts from certificate.analyze.")
-    window: str | None = Field(default=None, description="Sliding window; default thresholds.creation_burst.window.")
-    short_window: str | None = Field(
+    window: Duration | None = Field(
+        default=None, description="Sliding window; default thresholds.creation_burst.window."
+    )
+    short_window: Duration | None = Field(
         default=None, description="Short sliding window; default thresholds.creation_burst.short_window."
     )
-
-    @field_validator("window", "short_window")
-    @classmethod
-    def _durations(cls, v: str | None) -> str | None:
-        return _duration(v)
 
 
 class CreationsOutput(BaseModel):
@@ -257,11 +242,11 @@ class TrafficInput(BaseModel):
     cert: CertificateFacts = Field(
         description="Facts from certificate.analyze: hashes, serial+issuer and SPKI find the first sighting."
     )
-    lookback: str = Field(
+    lookback: Duration = Field(
         default="7d", description="How far before the alert to look for the certificate's first sighting."
     )
-    after: str | None = Field(default=None, description="Override thresholds.traffic_change.after.")
-    baseline: str | None = Field(default=None, description="Override thresholds.traffic_change.baseline.")
+    after: Duration | None = Field(default=None, description="Override thresholds.traffic_change.after.")
+    baseline: Duration | None = Field(default=None, description="Override thresholds.traffic_change.baseline.")
     z: float | None = Field(default=None, gt=0, description="Override thresholds.traffic_change.z (robust z-score).")
     ratio: float | None = Field(
         default=None, gt=0, description="Override thresholds.traffic_change.ratio (observed / baseline median)."
@@ -278,11 +263,6 @@ class TrafficInput(BaseModel):
     beacon_max_cv: float | None = Field(
         default=None, gt=0, description="Override thresholds.traffic_change.beacon_max_cv."
     )
-
-    @field_validator("lookback", "after", "baseline")
-    @classmethod
-    def _durations(cls, v: str | None) -> str | None:
-        return _duration(v)
 
 
 class TrafficOutput(BaseModel):

@@ -12,11 +12,10 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,20 +26,10 @@ from pydantic import (
 
 from certsoar.addresses import network_text, parse_network
 from certsoar.errors import ConfigError
-from certsoar.timeparse import parse_duration
+from certsoar.timeparse import Duration, parse_duration
 
 CONFIG_ENV = "CERTSOAR_CONFIG"
 HOME_ENV = "CERTSOAR_HOME"
-
-
-def _duration(value: str) -> str:
-    if parse_duration(value).total_seconds() <= 0:
-        raise ValueError(f"{value!r} is not a positive duration")
-    return value
-
-
-Duration = Annotated[str, AfterValidator(_duration)]
-"""A duration as configs write it (``90s``, ``15m``, ``24h``, ``7d``, ``2w``), checked when the config loads."""
 
 
 class _Strict(BaseModel):
@@ -482,12 +471,6 @@ class ContainmentSweep(_Strict):
     crl_warn_before: Duration = Field(
         default="2d", description="Warn (and, with repair, publish a new CRL) when the CRL's nextUpdate is this close."
     )
-
-    @field_validator("crl_warn_before")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
-        return v
 
 
 class CertificateSweep(_Strict):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -39,3 +42,13 @@ def as_utc(value: datetime) -> datetime:
 def shown_utc(moment: datetime) -> str:
     """A time as an analyst reads it: ``2026-12-01 11:22:52 UTC``."""
     return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _positive_duration(value: str) -> str:
+    if parse_duration(value).total_seconds() <= 0:
+        raise ValueError(f"{value!r} is not a positive duration")
+    return value
+
+
+Duration = Annotated[str, AfterValidator(_positive_duration)]
+"""A duration field of a model (``90s``, ``15m``, ``24h``, ``7d``, ``2w``), checked when the model is built."""

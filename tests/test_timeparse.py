@@ -54,3 +54,18 @@ def test_naive_allowlist_expiry_is_utc() -> None:
     just_after = datetime(2026, 11, 27, 10, 1, tzinfo=PLUS_TWO)  # 08:01 UTC
     assert match_allowlist([entry], who, now=just_before)[0] is not None
     assert match_allowlist([entry], who, now=just_after)[0] is None
+
+
+@pytest.mark.parametrize("bad", ["24hours", "0s", "-1d", "", "7 days"])
+def test_every_duration_field_refuses_what_is_no_positive_duration(bad: str) -> None:
+    from pydantic import ValidationError
+
+    from certsoar.actions.siem import CreationsInput, TrafficInput
+    from certsoar.config import ContainmentSweep, TrafficChange
+
+    for model, field in ((TrafficChange, "after"), (ContainmentSweep, "crl_warn_before")):
+        with pytest.raises(ValidationError, match=field):
+            model.model_validate({field: bad})
+    for action_model, field in ((CreationsInput, "window"), (TrafficInput, "baseline")):
+        with pytest.raises(ValidationError, match=field):
+            action_model.model_validate({"alert": {}, "cert": {}, field: bad})
