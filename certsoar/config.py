@@ -12,13 +12,15 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -156,16 +158,36 @@ class IssuancePolicy(_Strict):
         return v
 
 
+_INSTANCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
 class ConnectorSection(BaseModel):
     """``{type: <name>, name: <instance>, ...settings of that type}``."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     type: str = Field(description="Connector type, as registered in the entry-point group of its kind.")
-    name: str | None = Field(default=None, description="Instance name used in effect keys; defaults to the type.")
+    name: str | None = Field(
+        default=None,
+        description="Instance name used in effect keys and results; defaults to the type. Required in a list of "
+        "sections, and unique in it.",
+    )
     policy: IssuancePolicy | None = Field(
         default=None, description="Issuance policy of this CA (connectors.ca only); replaces the global policy."
     )
+    search_timeout: Duration | None = Field(
+        default=None,
+        description="connectors.siem only: longest one search of this SIEM may take (default 5m); past it the search "
+        "goes on without this SIEM and the run says so.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _instance_name(cls, v: str | None) -> str | None:
+        # the name is a field of effect keys (``firewall:<name>:block:<address>``), which ':' separates
+        if v is not None and not _INSTANCE_NAME.fullmatch(v):
+            raise ValueError(f"{v!r} is not an instance name (letters, digits, '_', '.', '-'; at most 63)")
+        return v
 
     @property
     def instance(self) -> str:
@@ -175,23 +197,80 @@ class ConnectorSection(BaseModel):
         return dict(self.model_extra or {})
 
 
+INSTANCE_KINDS = ("siem", "ca", "firewall", "proxy", "ticket")
+"""Kinds configured as one section or a list of named sections (notify is always a list)."""
+
+_ONE, _LIST = "one section", "list of sections"
+
+
+def _shape(value: Any) -> str:
+    return _LIST if isinstance(value, list) else _ONE
+
+
+OneOrMore = Annotated[
+    Annotated[ConnectorSection, Tag(_ONE)] | Annotated[list[ConnectorSection], Tag(_LIST)], Discriminator(_shape)
+]
+"""One section, or a list of sections each with its own ``name``."""
+
+
 class Connectors(_Strict):
-    siem: ConnectorSection | None = None
-    ca: ConnectorSection | None = None
-    firewall: ConnectorSection | None = None
-    proxy: ConnectorSection | None = None
-    ticket: ConnectorSection | None = None
+    siem: OneOrMore | None = Field(default=None, description="SIEMs: searches fan out over every one.")
+    ca: OneOrMore | None = Field(default=None, description="CAs: a revocation goes to the CA that issued it.")
+    firewall: OneOrMore | None = Field(default=None, description="Firewalls: containment blocks at every one.")
+    proxy: OneOrMore | None = Field(default=None, description="Proxies: containment blocks at every one.")
+    ticket: OneOrMore | None = Field(default=None, description="The ticket system (one: a case has one ticket).")
     notify: list[ConnectorSection] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _named_instances(self) -> Connectors:
+        for kind in INSTANCE_KINDS:
+            value = getattr(self, kind)
+            if not isinstance(value, list):
+                continue
+            if not value:
+                raise ValueError(f"{kind}: an empty list; leave the kind out when there is no {kind}")
+            seen: dict[str, int] = {}
+            for i, section in enumerate(value):
+                if section.name is None:
+                    raise ValueError(f"{kind}[{i}].name: every section of a list needs a name (used in effect keys)")
+                if section.name in seen:
+                    raise ValueError(
+                        f"{kind}[{i}].name: {section.name!r} is also the name of {kind}[{seen[section.name]}]"
+                    )
+                seen[section.name] = i
+        tickets = self.ticket
+        if isinstance(tickets, list) and len(tickets) > 1:
+            raise ValueError("ticket: one ticket system (each case has one ticket); give one section")
+        return self
 
     @model_validator(mode="after")
     def _policy_only_for_the_ca(self) -> Connectors:
         for kind in ("siem", "firewall", "proxy", "ticket"):
-            section = getattr(self, kind)
-            if section is not None and section.policy is not None:
+            if any(section.policy is not None for section in self.sections(kind)):
                 raise ValueError(f"{kind}.policy: an issuance policy belongs to connectors.ca (or the top level)")
         if any(n.policy is not None for n in self.notify):
             raise ValueError("notify.policy: an issuance policy belongs to connectors.ca (or the top level)")
+        for kind in ("ca", "firewall", "proxy", "ticket", "notify"):
+            if any(section.search_timeout is not None for section in self.sections(kind)):
+                raise ValueError(f"{kind}.search_timeout: a search timeout belongs to connectors.siem")
         return self
+
+    def sections(self, kind: str) -> list[ConnectorSection]:
+        """The configured sections of ``kind``, in config order (one section is a list of one)."""
+        if kind == "notify":
+            return list(self.notify)
+        value = getattr(self, kind)
+        if value is None:
+            return []
+        return list(value) if isinstance(value, list) else [value]
+
+    def section(self, kind: str, instance: str) -> ConnectorSection:
+        """The section of ``kind`` named ``instance``; ConfigError when none is."""
+        for section in self.sections(kind):
+            if section.instance == instance:
+                return section
+        known = ", ".join(s.instance for s in self.sections(kind)) or "none configured"
+        raise ConfigError(f"connectors.{kind}: no instance named {instance!r} (configured: {known})")
 
 
 class Analyst(_Strict):
@@ -636,10 +715,14 @@ class Config(_Strict):
                 raise ValueError(f"service.tokens[{i}].analyst: {token.analyst!r} is not in analysts")
         return self
 
-    def issuance_policy(self) -> IssuancePolicy | None:
-        """The policy the managed CA's certificates are judged by: its own, else the global one."""
-        ca = self.connectors.ca
-        return (ca.policy if ca is not None and ca.policy is not None else None) or self.policy
+    def issuance_policy(self, instance: str | None = None) -> IssuancePolicy | None:
+        """The policy the certificates of CA ``instance`` (default: the first configured) are judged by: its own,
+        else the global one."""
+        cas = self.connectors.sections("ca")
+        if instance is not None:
+            cas = [self.connectors.section("ca", instance)]
+        own = cas[0].policy if cas else None
+        return own or self.policy
 
     def resolve(self, path: Path | str) -> Path:
         p = Path(path).expanduser()
@@ -730,6 +813,8 @@ def format_validation_error(exc: ValidationError) -> str:
     for err in exc.errors():
         loc = ""
         for part in err["loc"]:
+            if part in (_ONE, _LIST):  # the branch of a one-or-list field, not a key the user wrote
+                continue
             loc += f"[{part}]" if isinstance(part, int) else f".{part}" if loc else str(part)
         parts.append(f"{loc or '(top)'}: {err['msg']}")
     return "; ".join(parts)

@@ -389,7 +389,7 @@ class Runner:
         if kind == "notify":
             return ",".join(f"notify:{s.instance}" for s in self.config.connectors.notify) or None
         if kind in ("siem", "ca", "firewall", "proxy", "ticket") and self.connections.has(kind):
-            return f"{kind}:{self.connections.instance(kind)}"
+            return ",".join(f"{kind}:{name}" for name in self.connections.instances(kind))
         return None
 
     async def _action(self, state: RunState, step: Step, spec: ActionSpec) -> tuple[Any, int]:

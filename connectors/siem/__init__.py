@@ -61,6 +61,7 @@ class SiemEvent(BaseModel):
         description="Where the event came from, e.g. the log file and its format (zeek-x509, suricata-eve, jsonl)."
     )
     kind: str = Field(description="tls, x509, conn, alert, process, adcs, ...")
+    siem: str | None = Field(default=None, description="Instance name of the SIEM that returned it (connectors.siem).")
     matched: list[str] = Field(description="Indicator kinds this event matched; empty when selected by kind alone.")
     src_ip: str | None = None
     src_port: int | None = None
