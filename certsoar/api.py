@@ -367,13 +367,12 @@ async def plan_run(config: Config, run_id: str, *, connections: Connections | No
 def _ticket_listing(config: Config, store: RunStore) -> Any:
     from certsoar.connectors.ticket import TicketListing
 
-    if config.connectors.ticket is None:
+    sections = config.connectors.sections("ticket")
+    if not sections:
         raise TicketNotFound("no ticket connector is configured (connectors.ticket)")
     tickets = Connections(config, store).ticket
     if not isinstance(tickets, TicketListing):
-        raise TicketNotFound(
-            f"the ticket connector {config.connectors.ticket.type} cannot list its tickets: look them up in it"
-        )
+        raise TicketNotFound(f"the ticket connector {sections[0].type} cannot list its tickets: look them up in it")
     return tickets
 
 
