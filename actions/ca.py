@@ -12,6 +12,7 @@ from certsoar.context import ActionContext
 from certsoar.errors import ActionError
 from certsoar.ledger import Effect
 from certsoar.registry import action
+from certsoar.routing import IssuingCa, issuing_cas, key_identifier_hex
 
 
 def _ca_serial(value: str) -> str:
@@ -30,8 +31,14 @@ class ExpectedCertificate(BaseModel):
     sha1: str | None = Field(default=None, description="SHA-1 of the DER (any hex form).")
     subject: str | None = Field(default=None, max_length=4096, description="Subject DN (RFC 4514 or a log's form).")
     issuer: str | None = Field(default=None, max_length=4096, description="Issuer DN (RFC 4514 or a log's form).")
+    authority_key_id: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The certificate's authority key identifier (hex): with several CAs, the one holding that key "
+        "is asked; a CA of the same name with another key is not.",
+    )
 
-    @field_validator("sha256", "sha1", "subject", "issuer", mode="before")
+    @field_validator("sha256", "sha1", "subject", "issuer", "authority_key_id", mode="before")
     @classmethod
     def _empty_is_unknown(cls, v: object) -> object:
         return None if v == "" else v
@@ -45,6 +52,11 @@ class ExpectedCertificate(BaseModel):
     @classmethod
     def _sha1(cls, v: str | None) -> str | None:
         return None if v is None else _digest(v, SHA1_DIGITS)
+
+    @field_validator("authority_key_id")
+    @classmethod
+    def _key_id(cls, v: str | None) -> str | None:
+        return key_identifier_hex(v)
 
     @model_validator(mode="after")
     def _identifies(self) -> "ExpectedCertificate":
@@ -91,6 +103,33 @@ def identity_mismatch(expected: ExpectedCertificate, held: IssuedCertificate) ->
     )
 
 
+async def held_by_issuer(
+    ctx: ActionContext, serial: str, expect: ExpectedCertificate
+) -> tuple[IssuingCa, IssuedCertificate | None, str | None]:
+    """The CA that issued the expected certificate (certsoar.routing), what it holds under ``serial`` and, when
+    that is not the expected certificate, why. Of several CAs of the same name, the one holding it is chosen."""
+    candidates = await issuing_cas(ctx.connectors, expect.issuer, expect.authority_key_id)
+    looked = [(c, await c.ca.certificate(serial)) for c in candidates]
+    judged = [(c, held, _mismatch(serial, expect, held)) for c, held in looked]
+    if len(judged) == 1:
+        return judged[0]
+    matching = [j for j in judged if j[2] is None]
+    if len(matching) == 1:
+        return matching[0]
+    if matching:
+        names = ", ".join(c.instance for c, _, _ in matching)
+        raise ActionError(f"serial {serial}: the CAs {names} each hold the expected certificate; name its issuer")
+    why = "; ".join(f"CA {c.instance}: {mismatch}" for c, _, mismatch in judged)
+    first = judged[0]
+    return first[0], first[1], f"no configured CA holds the alert's certificate under serial {serial} ({why})"
+
+
+def _mismatch(serial: str, expect: ExpectedCertificate, held: IssuedCertificate | None) -> str | None:
+    if held is None:
+        return f"the CA issued no certificate under serial {serial}"
+    return identity_mismatch(expect, held)
+
+
 class LookupInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,6 +141,7 @@ class LookupInput(BaseModel):
 
 class LookupOutput(BaseModel):
     serial: str = Field(description="The serial looked up, upper-case hex.")
+    ca: str = Field(description="Instance name of the CA that issued the certificate (the one asked).")
     found: bool = Field(description="The CA issued a certificate under this serial.")
     certificate: IssuedCertificate | None = Field(description="What the CA holds under the serial.")
     claimed: ExpectedCertificate = Field(description="What the alert claims, as given.")
@@ -112,13 +152,10 @@ class LookupOutput(BaseModel):
 @action("ca.lookup")
 async def lookup(inp: LookupInput, ctx: ActionContext) -> LookupOutput:
     """Read what the managed CA holds under a serial and whether it is the certificate the alert is about."""
-    held = await ctx.connectors.ca.certificate(inp.serial)
-    if held is None:
-        mismatch: str | None = f"the CA issued no certificate under serial {inp.serial}"
-    else:
-        mismatch = identity_mismatch(inp.expect, held)
+    issuing, held, mismatch = await held_by_issuer(ctx, inp.serial, inp.expect)
     return LookupOutput(
         serial=inp.serial,
+        ca=issuing.instance,
         found=held is not None,
         certificate=held,
         claimed=inp.expect,
@@ -145,6 +182,7 @@ def revoke_key(instance: str, serial: str) -> str:
 
 
 class RevokeOutput(BaseModel):
+    ca: str = Field(description="Instance name of the CA that issued the certificate and revoked it.")
     effect: Effect
     status: RevocationStatus | None = Field(
         description="Read back from the CA after the change (the plan's read in a dry run)."
@@ -155,11 +193,10 @@ class RevokeOutput(BaseModel):
 async def revoke(inp: RevokeInput, ctx: ActionContext) -> RevokeOutput:
     """Revoke a certificate the managed CA issued, once the CA's certificate under the serial is proven to be the
     expected one; verified when the CA lists it revoked and its new CRL carries it."""
-    ca = ctx.connectors.ca
-    held = await ca.certificate(inp.serial)
+    issuing, held, mismatch = await held_by_issuer(ctx, inp.serial, inp.expect)
+    ca = issuing.ca
     if held is None:
         raise ActionError(f"not revoking serial {inp.serial}: the CA issued no certificate under it")
-    mismatch = identity_mismatch(inp.expect, held)
     if mismatch is not None:
         raise ActionError(f"not revoking serial {inp.serial}: {mismatch}")
     seen: list[RevocationStatus] = []
@@ -172,8 +209,8 @@ async def revoke(inp: RevokeInput, ctx: ActionContext) -> RevokeOutput:
     async def write() -> None:
         await ca.revoke(inp.serial, inp.reason)
 
-    key = revoke_key(ctx.connectors.instance("ca"), inp.serial)
+    key = revoke_key(issuing.instance, inp.serial)
     effect = await ctx.ledger.apply(
         key, step_id=ctx.step_id, action="ca.revoke", target=inp.serial, is_done=revoked, write=write
     )
-    return RevokeOutput(effect=effect, status=seen[-1] if seen else None)
+    return RevokeOutput(ca=issuing.instance, effect=effect, status=seen[-1] if seen else None)

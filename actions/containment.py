@@ -21,7 +21,9 @@ from certsoar.blocking import BlockingPolicy, refusal
 from certsoar.certs.fingerprints import SHA1_DIGITS, checked_serial, normalize_digest
 from certsoar.context import ActionContext
 from certsoar.correlation.identity import format_server
+from certsoar.errors import ActionError
 from certsoar.registry import action
+from certsoar.routing import issuing_cas, key_identifier_hex
 
 
 class PriorInput(BaseModel):
@@ -31,6 +33,14 @@ class PriorInput(BaseModel):
     serial: str | None = Field(
         default=None, description="Serial to revoke: only when our CA issued the alert's certificate (else none)."
     )
+    issuer: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="Issuer DN of the certificate: with several CAs, which one revoked it.",
+    )
+    authority_key_id: str | None = Field(
+        default=None, max_length=512, description="Its authority key identifier (hex), with issuer (certsoar.routing)."
+    )
     sha1: str | None = Field(default=None, description="SHA-1 the proxy would block.")
     addresses: list[str] = Field(default_factory=list, max_length=256, description="Servers the firewall would block.")
 
@@ -38,6 +48,16 @@ class PriorInput(BaseModel):
     @classmethod
     def _serial(cls, v: str | None) -> str | None:
         return checked_serial(v)
+
+    @field_validator("issuer", "authority_key_id", mode="before")
+    @classmethod
+    def _empty_is_unknown(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @field_validator("authority_key_id")
+    @classmethod
+    def _key_id(cls, v: str | None) -> str | None:
+        return key_identifier_hex(v)
 
     @field_validator("sha1")
     @classmethod
@@ -86,31 +106,39 @@ async def prior(inp: PriorInput, ctx: ActionContext) -> PriorOutput:
     """Read the effect ledger for this alert's containment targets: which earlier runs contained them, which
     are left, and the ticket of the case."""
     connectors = ctx.connectors
-    certificate: list[tuple[str, str]] = []
+    # each target with the ledger keys that contain it: a revocation at the CA that issued the certificate (any
+    # of them when the alert cannot tell), a block at every proxy and every firewall
+    certificate: list[tuple[list[str], str]] = []
     if inp.serial is not None and connectors.has("ca"):
-        certificate.append((revoke_key(connectors.instance("ca"), inp.serial), f"revoke:{inp.serial}"))
-    if inp.sha1 is not None and connectors.has("proxy"):
-        certificate.append((certificate_block_key(connectors.instance("proxy"), inp.sha1), f"proxy:{inp.sha1}"))
-    servers: list[tuple[str, str]] = []
-    if connectors.has("firewall"):
+        cas = await _revoking_cas(inp, ctx)
+        certificate.append(([revoke_key(name, inp.serial) for name in cas], f"revoke:{inp.serial}"))
+    if inp.sha1 is not None:
+        proxies = connectors.instances("proxy")
+        certificate += [
+            ([certificate_block_key(name, inp.sha1)], _label("proxy", name, inp.sha1, several=len(proxies) > 1))
+            for name in proxies
+        ]
+    servers: list[tuple[list[str], str]] = []
+    firewalls = connectors.instances("firewall")
+    if firewalls:
         policy = BlockingPolicy.from_config(ctx.config)
-        instance = connectors.instance("firewall")
         servers = [
-            (server_block_key(instance, address), f"firewall:{address}")
+            ([server_block_key(name, address)], _label("firewall", name, address, several=len(firewalls) > 1))
+            for name in firewalls
             for address in inp.addresses
             if refusal(address, policy) is None  # never blocked, so never waiting for an approval
         ]
     effects: list[PriorEffect] = []
     uncontained: list[str] = []
-    for key, label in certificate + servers:
-        done = ctx.ledger.done_before(key)
-        if done is None:
+    for keys, label in certificate + servers:
+        found = [(key, done) for key in keys if (done := ctx.ledger.done_before(key)) is not None]
+        if not found:
             uncontained.append(label)
-        else:
+        for key, done in found:
             effects.append(
                 PriorEffect(key=key, action=done.action, target=done.target, run_id=done.run_id, updated=done.updated)
             )
-    certificate_keys = {key for key, _ in certificate}
+    certificate_keys = {key for keys, _ in certificate for key in keys}
     # the runs that contained the certificate itself: a server may have been blocked for another certificate
     runs = list(dict.fromkeys(e.run_id for e in effects if e.key in certificate_keys))
     contained = bool(runs)
@@ -125,6 +153,21 @@ async def prior(inp: PriorInput, ctx: ActionContext) -> PriorOutput:
         addresses=inp.addresses,
         seen=seen_at(inp.alert),
     )
+
+
+def _label(kind: str, instance: str, target: str, *, several: bool) -> str:
+    return f"{kind}:{instance}:{target}" if several else f"{kind}:{target}"
+
+
+async def _revoking_cas(inp: PriorInput, ctx: ActionContext) -> list[str]:
+    """The CA instances a revocation of the alert's serial would have gone to (certsoar.routing); none when no
+    configured CA issued it."""
+    if len(ctx.connectors.instances("ca")) == 1:
+        return ctx.connectors.instances("ca")
+    try:
+        return [c.instance for c in await issuing_cas(ctx.connectors, inp.issuer, inp.authority_key_id)]
+    except ActionError:
+        return []
 
 
 def seen_at(alert: CertificateAlert) -> str:

@@ -11,14 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from certsoar.addresses import network_text, parse_network
 from certsoar.blocking import BlockingPolicy, refusal
-from certsoar.connectors.firewall import covers
+from certsoar.connectors.firewall import Firewall, covers
 from certsoar.context import ActionContext
-from certsoar.errors import ActionError
+from certsoar.errors import ActionError, ConfigError
 from certsoar.fileio import printable_line
 from certsoar.ledger import Effect
 from certsoar.registry import action
 
 MAX_ADDRESSES = 256
+Read = tuple[bool, dict[str, object]]
 _SHOWN_CHARS = 80
 
 
@@ -54,7 +55,9 @@ class Refused(BaseModel):
 
 class BlockOutput(BaseModel):
     effects: list[Effect]
-    blocked: list[str] = Field(description="Addresses verified as blocked after the step (planned ones in a dry run).")
+    blocked: list[str] = Field(
+        description="Addresses verified as blocked at every firewall after the step (planned ones in a dry run)."
+    )
     refused: list[Refused] = Field(
         default_factory=list, description="Addresses that must never be blocked, with the reason; not blocked."
     )
@@ -62,7 +65,7 @@ class BlockOutput(BaseModel):
 
 @action("firewall.block", mutates=True, reversible=True, needs_approval=True)
 async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
-    """Add each address to the firewall's block list unless it is there or must never be blocked; verify by reading the list back."""
+    """Add each address to every firewall's block list unless it is there or must never be blocked; verify by reading the list back."""
     policy = BlockingPolicy.from_config(ctx.config)
     decisions = [(address, refusal(address, policy)) for address in inp.addresses]
     refused = [
@@ -74,25 +77,30 @@ async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
     if refused and not allowed:
         listed = "; ".join(f"{r.address}: {r.reason}" for r in refused)
         raise ActionError(f"nothing was blocked: every address was refused ({listed})")
-    firewall = ctx.connectors.firewall
-    instance = ctx.connectors.instance("firewall")
+    firewalls = ctx.connectors.each("firewall")
+    if not firewalls:
+        raise ConfigError("connectors.firewall: not configured")
     effects: list[Effect] = []
-    for address in allowed:
+    for instance, firewall in firewalls:  # every firewall: a perimeter and an internal one
+        for address in allowed:
 
-        async def present(address: str = address) -> tuple[bool, dict[str, object]]:
-            return covers(await firewall.blocked(), address), {"address": address, "list": instance}
+            async def present(address: str = address, firewall: Firewall = firewall, instance: str = instance) -> Read:
+                return covers(await firewall.blocked(), address), {"address": address, "list": instance}
 
-        async def write(address: str = address) -> None:
-            await firewall.block([address], inp.comment)
+            async def write(address: str = address, firewall: Firewall = firewall) -> None:
+                await firewall.block([address], inp.comment)
 
-        effects.append(
-            await ctx.ledger.apply(
-                block_key(instance, address),
-                step_id=ctx.step_id,
-                action="firewall.block",
-                target=address,
-                is_done=present,
-                write=write,
+            effects.append(
+                await ctx.ledger.apply(
+                    block_key(instance, address),
+                    step_id=ctx.step_id,
+                    action="firewall.block",
+                    target=address,
+                    is_done=present,
+                    write=write,
+                )
             )
-        )
-    return BlockOutput(effects=effects, blocked=[e.target for e in effects if e.verified or e.planned], refused=refused)
+    held = [e.target for e in effects if e.verified or e.planned]
+    return BlockOutput(
+        effects=effects, blocked=[a for a in allowed if held.count(a) == len(firewalls)], refused=refused
+    )

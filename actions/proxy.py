@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from certsoar.certs.fingerprints import SHA1_DIGITS, normalize_digest
+from certsoar.connectors.proxy import Proxy
 from certsoar.context import ActionContext
+from certsoar.errors import ConfigError
 from certsoar.ledger import Effect
 from certsoar.registry import action
 
@@ -31,27 +33,32 @@ def block_key(instance: str, sha1: str) -> str:
 
 
 class BlockCertificateOutput(BaseModel):
-    effect: Effect
+    effect: Effect = Field(description="The block at the (first) proxy.")
+    effects: list[Effect] = Field(default_factory=list, description="The block at each proxy, in config order.")
 
 
 @action("proxy.block_certificate", mutates=True, reversible=True, needs_approval=True)
 async def block_certificate(inp: BlockCertificateInput, ctx: ActionContext) -> BlockCertificateOutput:
-    """Add the certificate's SHA-1 to the proxy's fingerprint block list; verified by reading the list back."""
-    proxy = ctx.connectors.proxy
-    instance = ctx.connectors.instance("proxy")
+    """Add the certificate's SHA-1 to every proxy's fingerprint block list; verified by reading each list back."""
+    effects: list[Effect] = []
+    for instance, proxy in ctx.connectors.each("proxy"):
 
-    async def present() -> tuple[bool, dict[str, object]]:
-        return inp.sha1 in await proxy.blocked_fingerprints(), {"sha1": inp.sha1, "list": instance}
+        async def present(proxy: Proxy = proxy, instance: str = instance) -> tuple[bool, dict[str, object]]:
+            return inp.sha1 in await proxy.blocked_fingerprints(), {"sha1": inp.sha1, "list": instance}
 
-    async def write() -> None:
-        await proxy.block_fingerprint(inp.sha1, inp.comment)
+        async def write(proxy: Proxy = proxy) -> None:
+            await proxy.block_fingerprint(inp.sha1, inp.comment)
 
-    effect = await ctx.ledger.apply(
-        block_key(instance, inp.sha1),
-        step_id=ctx.step_id,
-        action="proxy.block_certificate",
-        target=inp.sha1,
-        is_done=present,
-        write=write,
-    )
-    return BlockCertificateOutput(effect=effect)
+        effects.append(
+            await ctx.ledger.apply(
+                block_key(instance, inp.sha1),
+                step_id=ctx.step_id,
+                action="proxy.block_certificate",
+                target=inp.sha1,
+                is_done=present,
+                write=write,
+            )
+        )
+    if not effects:
+        raise ConfigError("connectors.proxy: not configured")
+    return BlockCertificateOutput(effect=effects[0], effects=effects)

@@ -79,6 +79,9 @@ class CertificateFacts(BaseModel):
     serial: str | None = Field(default=None, description="Upper-case hex, no separators ('-' first when negative).")
     subject: str | None = Field(default=None, description="RFC 4514.")
     issuer: str | None = Field(default=None, description="RFC 4514.")
+    authority_key_id: str | None = Field(
+        default=None, description="Authority key identifier (the issuing CA's key), lower-case hex, when present."
+    )
     subject_cn: str | None = None
     issuer_cn: str | None = None
     issuer_org: str | None = None
@@ -177,6 +180,15 @@ def facts_from_fingerprints(sha256: str | None, sha1: str | None) -> Certificate
         notes=["only the certificate's hashes are known: no attribute, chain or mimicry check was possible"],
     )
     return facts.model_copy(update={"ioc_reasons": ioc_reasons(facts)})
+
+
+def authority_key_id(cert: x509.Certificate) -> str | None:
+    """The keyIdentifier of the certificate's authorityKeyIdentifier, lower-case hex (None when it has none)."""
+    try:
+        found = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        return None
+    return found.hex() if found else None
 
 
 def load_pem_bundle(data: bytes) -> list[x509.Certificate]:
@@ -507,6 +519,7 @@ def _analyze(
         serial=serial_hex(serial_number) if serial_number is not None else None,
         subject=subject,
         issuer=issuer,
+        authority_key_id=out.attempt("authority key identifier", lambda: authority_key_id(cert), None),
         subject_cn=named.subject_cn,
         issuer_cn=named.issuer_cn,
         issuer_org=named.issuer_org,
