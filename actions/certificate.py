@@ -31,16 +31,13 @@ class AnalyzeInput(BaseModel):
 
 
 async def _managed_cas(ctx: ActionContext) -> list[x509.Certificate]:
-    if not ctx.connectors.has("ca"):
-        return []
     cas: list[x509.Certificate] = []
-    for pem in await ctx.connectors.ca.ca_certificates():
-        try:
-            cas.extend(load_pem_bundle(pem.encode()))
-        except ValueError as exc:
-            raise ConnectorRejected(
-                f"CA certificate is not PEM: {exc}", connector=f"ca:{ctx.connectors.instance('ca')}"
-            ) from exc
+    for instance, ca in ctx.connectors.each("ca"):  # every configured CA is managed
+        for pem in await ca.ca_certificates():
+            try:
+                cas.extend(load_pem_bundle(pem.encode()))
+            except ValueError as exc:
+                raise ConnectorRejected(f"CA certificate is not PEM: {exc}", connector=f"ca:{instance}") from exc
     return cas
 
 
@@ -66,7 +63,7 @@ async def analyze(inp: AnalyzeInput, ctx: ActionContext) -> CertificateFacts:
     tool defaults, anomalies, SSLBL and allowlist.
 
     With only logged attributes the facts say ``source="log"``; with only hashes ``source="fingerprint"``.
-    Managed CAs come from the configured CA connector, internal roots and CRLs from ``trust``, the SSLBL
+    Managed CAs come from every configured CA connector, internal roots and CRLs from ``trust``, the SSLBL
     file from ``intel.sslbl``, the observation time from the alert, allowlist expiry from the run's clock.
     """
     alert, note = await _with_logged_attributes(inp.alert, inp.lookup_window, ctx)

@@ -130,6 +130,21 @@ class _Held:
             self._at.setdefault(key, found)
 
 
+def _streams(ctx: ActionContext) -> tuple[dict[str, tuple[str, CertificateStream]], list[str]]:
+    """The SIEMs that can stream their certificate records, by watermark source (``siem:<instance>``), and a
+    warning for each that cannot (an ActionError when none can)."""
+    streams: dict[str, tuple[str, CertificateStream]] = {}
+    unable: list[str] = []
+    for name, siem in ctx.connectors.each("siem"):
+        if isinstance(siem, CertificateStream):
+            streams[f"siem:{name}"] = (name, siem)
+        else:
+            unable.append(f"siem {name} ({type(siem).__name__})")
+    if not streams:
+        raise ActionError(f"no configured SIEM can stream certificates for a sweep: {', '.join(unable) or 'none'}")
+    return streams, [f"{what} cannot stream certificates: not swept" for what in unable]
+
+
 LINKING_FORMATS = ("zeek-x509", "zeek-known_certs")
 """Certificate records proper, triaged as they come; the others are session records (see _Held)."""
 
@@ -139,21 +154,15 @@ async def certificates(inp: CertificateSweepInput, ctx: ActionContext) -> SweepS
     """Triage every certificate the SIEM logged since the last sweep that no run is about yet, through the playbook."""
     from certsoar.api import load_shipped_playbook  # the api imports the runner, which imports the registry
 
-    siem = ctx.connectors.siem
-    if not isinstance(siem, CertificateStream):
-        raise ActionError(f"the configured SIEM ({type(siem).__name__}) cannot stream certificates for a sweep")
+    streams, warnings = _streams(ctx)
     store = ctx.ledger.effects
-    source = f"siem:{ctx.connectors.instance('siem')}"
-    mark = None if inp.full else inp.watermarks.get(source)
-    since = None if mark is None else datetime.fromisoformat(mark)
     playbook, definition = load_shipped_playbook(inp.playbook)
     done = triaged(store, playbook.id)
     triage = _Triage(ctx, store, playbook, definition)
     summary = triage.summary
     seen: set[str] = set()
     held = _Held()
-    latest = since
-    warnings: list[str] = []
+    latest: dict[str, datetime | None] = {}
     slots = asyncio.Semaphore(ctx.config.sweeps.certificates.concurrency)
 
     async def one(alert: CertificateAlert) -> None:
@@ -180,25 +189,42 @@ async def certificates(inp: CertificateSweepInput, ctx: ActionContext) -> SweepS
             await slots.acquire()  # the stream waits for a free slot: memory stays bounded
             group.create_task(one(alert))
 
-        async for record in siem.iter_certificates(since, warnings):
-            latest = record.event.time if latest is None else max(latest, record.event.time)
-            keys = record_keys(record)
-            if keys & seen:
-                continue
-            if record.format in LINKING_FORMATS:
-                await consider(keys, record)
-            else:
-                held.add(keys, record)
+        for source, (name, siem) in streams.items():  # one SIEM after the other, each from its own watermark
+            mark = None if inp.full else inp.watermarks.get(source)
+            since = None if mark is None else datetime.fromisoformat(mark)
+            newest = since
+            unread: list[str] = []
+            try:
+                async for record in siem.iter_certificates(since, unread):
+                    newest = record.event.time if newest is None else max(newest, record.event.time)
+                    keys = record_keys(record)
+                    if keys & seen:
+                        continue
+                    if record.format in LINKING_FORMATS:
+                        await consider(keys, record)
+                    else:
+                        held.add(keys, record)
+            except CertsoarError as exc:
+                if len(streams) == 1:
+                    raise
+                unread.append(f"the certificate records could not all be read: {exc}")
+            warnings += [f"siem {name}: {w}" if len(streams) > 1 else w for w in unread]
+            if not unread:  # else its watermark stays: the next sweep reads these records again
+                latest[source] = newest
         for keys, record in held.entries:
             if not keys & seen:
                 await consider(keys, record)
+    runs_failed = triage.failures
     for warning in warnings:
         triage.problem(warning)
     if triage.failures > len(summary.errors):
         summary.notes.append(f"{triage.failures} errors in all; the first {len(summary.errors)} are listed")
-    if latest is not None and not triage.failures:
-        summary.watermarks[source] = latest.isoformat()
-    elif triage.failures:
-        summary.notes.append("the watermark stays where it was: the next sweep reads these records again")
+    if not runs_failed:
+        summary.watermarks.update({source: at.isoformat() for source, at in latest.items() if at is not None})
+    held_back = list(streams) if runs_failed else [source for source in streams if source not in latest]
+    if held_back:
+        summary.notes.append(
+            f"the watermark stays where it was ({', '.join(held_back)}): the next sweep reads these records again"
+        )
     report_progress(summary.examined, summary.violations, final=True)
     return summary

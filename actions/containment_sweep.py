@@ -57,26 +57,29 @@ class _Targets:
         self.ctx = ctx
         self.summary = summary
         self.warn_before = parse_duration(ctx.config.sweeps.containment.crl_warn_before)
-        self._lists: dict[str, set[str]] = {}
-        self._crl_published = False
+        self._lists: dict[tuple[str, str], set[str]] = {}
+        self._crl_published: set[str] = set()
 
-    async def _list(self, kind: str) -> set[str]:
-        if kind not in self._lists:
-            connectors = self.ctx.connectors
-            self._lists[kind] = (
-                await connectors.firewall.blocked()
-                if kind == "firewall"
-                else await connectors.proxy.blocked_fingerprints()
+    async def _list(self, kind: str, instance: str) -> set[str]:
+        if (kind, instance) not in self._lists:
+            connector = self.ctx.connectors.connector(kind, instance)
+            self._lists[(kind, instance)] = (
+                await connector.blocked() if kind == "firewall" else await connector.blocked_fingerprints()
             )
-        return self._lists[kind]
+        return self._lists[(kind, instance)]
 
     async def holds(self, effect: EffectRow) -> str | None:
         """None when the effect holds, else what the target shows instead."""
+        instance = instance_of(effect)
         if effect.action == "firewall.block":
-            return None if covers(await self._list("firewall"), effect.target) else "not in the firewall's block set"
+            if covers(await self._list("firewall", instance), effect.target):
+                return None
+            return "not in the firewall's block set"
         if effect.action == "proxy.block_certificate":
-            return None if effect.target in await self._list("proxy") else "not in the proxy's fingerprint list"
-        return self._crl_problem(await self.ctx.connectors.ca.status(effect.target))
+            if effect.target in await self._list("proxy", instance):
+                return None
+            return "not in the proxy's fingerprint list"
+        return self._crl_problem(await self.ctx.connectors.connector("ca", instance).status(effect.target))
 
     def _crl_problem(self, status: RevocationStatus) -> str | None:
         now = utcnow()
@@ -96,42 +99,50 @@ class _Targets:
 
     def repair(self, effect: EffectRow) -> tuple[Check, Callable[[], Awaitable[None]]]:
         """(read-back, write) that make ``effect`` hold again."""
-        connectors = self.ctx.connectors
+        instance = instance_of(effect)
+        connector = self.ctx.connectors.connector(_KIND[effect.action], instance)
         if effect.action == "firewall.block":
 
             async def blocked() -> tuple[bool, dict[str, object]]:
-                return covers(await connectors.firewall.blocked(), effect.target), {"address": effect.target}
+                return covers(await connector.blocked(), effect.target), {"address": effect.target, "list": instance}
 
             async def block() -> None:
-                await connectors.firewall.block([effect.target], f"certsoar repair, run {self.ctx.run_id}")
+                await connector.block([effect.target], f"certsoar repair, run {self.ctx.run_id}")
 
             return blocked, block
         if effect.action == "proxy.block_certificate":
 
             async def listed() -> tuple[bool, dict[str, object]]:
-                return effect.target in await connectors.proxy.blocked_fingerprints(), {"sha1": effect.target}
+                return effect.target in await connector.blocked_fingerprints(), {
+                    "sha1": effect.target,
+                    "list": instance,
+                }
 
             async def add() -> None:
-                await connectors.proxy.block_fingerprint(effect.target, f"certsoar repair, run {self.ctx.run_id}")
+                await connector.block_fingerprint(effect.target, f"certsoar repair, run {self.ctx.run_id}")
 
             return listed, add
 
         async def revoked() -> tuple[bool, dict[str, object]]:
-            status = await connectors.ca.status(effect.target)
+            status = await connector.status(effect.target)
             return self._crl_problem(status) is None, status.model_dump(mode="json")
 
         async def revoke() -> None:
-            ca = connectors.ca
-            status = await ca.status(effect.target)
+            status = await connector.status(effect.target)
             if not status.revoked:
-                await ca.revoke(effect.target, _reason(effect))
-            elif not self._crl_published:  # one new CRL serves every serial of the sweep
-                if not isinstance(ca, CrlPublisher):
-                    raise ConnectorRejected(f"the CA connector ({type(ca).__name__}) cannot publish a CRL")
-                await ca.publish_crl()
-                self._crl_published = True
+                await connector.revoke(effect.target, _reason(effect))
+            elif instance not in self._crl_published:  # one new CRL of a CA serves every serial of the sweep
+                if not isinstance(connector, CrlPublisher):
+                    raise ConnectorRejected(f"the CA connector ({type(connector).__name__}) cannot publish a CRL")
+                await connector.publish_crl()
+                self._crl_published.add(instance)
 
         return revoked, revoke
+
+
+def instance_of(effect: EffectRow) -> str:
+    """The connector instance an effect was made at: its key is ``<kind>:<instance>:<verb>:<target>``."""
+    return effect.key.split(":")[1]
 
 
 def _reason(effect: EffectRow) -> RevocationReason:
@@ -150,13 +161,11 @@ async def containment(inp: ContainmentSweepInput, ctx: ActionContext) -> Contain
     targets = _Targets(ctx, summary)
     for effect in store.effects_in_force(CHECKED):
         kind = _KIND[effect.action]
-        instance = effect.key.split(":")[1]
+        instance = instance_of(effect)
         summary.examined += 1
-        if instance != ctx.connectors.instance(kind):
+        if instance not in ctx.connectors.instances(kind):
             summary.skipped += 1
-            targets.warn(
-                f"{kind} {instance!r} is no longer the configured {kind} connector: its effects are not checked"
-            )
+            targets.warn(f"{kind} {instance!r} is no longer a configured {kind} connector: its effects are not checked")
             continue
         try:
             problem = await targets.holds(effect)
