@@ -402,9 +402,9 @@ def connectors_list(as_json: bool) -> None:
 @json_option
 @guarded
 def connectors_check(config_path: str | None, as_json: bool) -> None:
-    """Build every configured connector and read through it once; prints ok or FAIL and what it saw for
-    each; exit 1 when one fails."""
-    from certsoar.health import check_connectors
+    """Build every configured connector instance and make its cheapest read; prints ok or FAIL for each with
+    reachability, authentication and (CAs) whether it can list what it issued; exit 1 when one fails."""
+    from certsoar.health import check_connectors, facets
 
     results = asyncio.run(check_connectors(_config(config_path)))
     if as_json:
@@ -413,7 +413,8 @@ def connectors_check(config_path: str | None, as_json: bool) -> None:
         from certsoar.escaping import visible
 
         for r in results:  # a detail may name a file or carry a connector's error text
-            click.echo(visible(f"{'ok  ' if r.ok else 'FAIL'} {r.kind:<9} {r.instance:<12} ({r.type}): {r.detail}"))
+            line = f"{'ok  ' if r.ok else 'FAIL'} {r.kind:<9} {r.instance:<12} ({r.type}) [{facets(r)}]: {r.detail}"
+            click.echo(visible(line))
     if not all(r.ok for r in results):
         sys.exit(EXIT_FAILED)
 

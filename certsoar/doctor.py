@@ -72,8 +72,8 @@ async def _version(binary: str, *args: str) -> tuple[str | None, str]:
 
 
 async def _openssl(config: Any) -> Finding:
-    ca = config.connectors.ca if config is not None else None
-    binary = str((ca.settings() if ca is not None and ca.type == "openssl-ca" else {}).get("openssl", "openssl"))
+    cas = config.connectors.sections("ca") if config is not None else []
+    binary = next((str(s.settings().get("openssl", "openssl")) for s in cas if s.type == "openssl-ca"), "openssl")
     line, why = await _version(binary, "version")
     fix = "install OpenSSL 1.1.1 or newer (Debian/Ubuntu: apt-get install openssl) or set connectors.ca.openssl"
     if line is None:
@@ -89,11 +89,14 @@ async def _openssl(config: Any) -> Finding:
 async def _tools(config: Any) -> list[Finding]:
     """nft and squid, when a configured connector runs them (``apply``/``reconfigure``)."""
     wanted = []
-    firewall, proxy = config.connectors.firewall, config.connectors.proxy
-    if firewall is not None and firewall.type == "nftables" and firewall.settings().get("apply"):
-        wanted.append(("nft", str(firewall.settings().get("nft", "nft")), ("--version",), "connectors.firewall.nft"))
-    if proxy is not None and proxy.type == "squid" and proxy.settings().get("reconfigure"):
-        wanted.append(("squid", str(proxy.settings().get("squid", "squid")), ("-v",), "connectors.proxy.squid"))
+    for firewall in config.connectors.sections("firewall"):
+        if firewall.type == "nftables" and firewall.settings().get("apply"):
+            binary = str(firewall.settings().get("nft", "nft"))
+            wanted.append(("nft", binary, ("--version",), "connectors.firewall.nft"))
+    for proxy in config.connectors.sections("proxy"):
+        if proxy.type == "squid" and proxy.settings().get("reconfigure"):
+            wanted.append(("squid", str(proxy.settings().get("squid", "squid")), ("-v",), "connectors.proxy.squid"))
+    wanted = list(dict.fromkeys(wanted))  # two firewalls running one nft are one check
     findings = []
     for check, binary, args, setting in wanted:
         line, why = await _version(binary, *args)

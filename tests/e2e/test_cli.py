@@ -160,7 +160,8 @@ def test_connectors_check_reads_each_configured_connector_and_writes_nothing(cli
         ("notify", True),
     }
     ca = next(c for c in checked if c["kind"] == "ca")
-    assert ca["detail"] == "1 CA certificate(s), 3 issued"
+    assert ca["detail"] == "1 CA certificate(s); lists what it issued"
+    assert ca["reachable"] and ca["can_list"] and ca["authenticated"] is None  # no credentials to refuse
 
     broken = cli.lab.root / "broken.yaml"  # beside the lab's trust root: only the connectors are broken
     broken.write_text(
