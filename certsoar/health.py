@@ -139,10 +139,14 @@ async def check_instance(kind: str, section: ConnectorSection, connections: Conn
             update["detail"] = f"{detail}; {await asyncio.wait_for(_lists(connector), PROBE_TIMEOUT)}"
             update["can_list"] = True
         except (CertsoarError, OSError, TimeoutError, NotImplementedError, AttributeError) as exc:
-            # a CA that cannot enumerate can still revoke: the sweep reports it, the check only says so
+            why, reachable, authenticated = _failure(exc)
             update["can_list"] = False
-            update["list_detail"] = _failure(exc)[0] if not isinstance(exc, NotImplementedError) else str(exc)
+            update["list_detail"] = str(exc) if isinstance(exc, NotImplementedError) else why
             update["detail"] = f"{detail}; cannot list what it issued: {update['list_detail']}"
+            # a CA that cannot enumerate can still revoke (the sweep says it cannot list); one that refuses the
+            # credentials or went away cannot
+            if authenticated is False or reachable is False:
+                update.update(ok=False, reachable=reachable, authenticated=authenticated)
     return check.model_copy(update=update)
 
 
