@@ -19,6 +19,7 @@ from certsoar.certs.dn import comparison_key, parse_dn, rfc4514
 from certsoar.connectors.siem import CertificateRecord, CertificateStream
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError, AlertError, CertsoarError
+from certsoar.fanout import failure_text
 from certsoar.intake.records import alert_from_record
 from certsoar.playbook import Playbook
 from certsoar.registry import action
@@ -207,7 +208,7 @@ async def certificates(inp: CertificateSweepInput, ctx: ActionContext) -> SweepS
             except CertsoarError as exc:
                 if len(streams) == 1:
                     raise
-                unread.append(f"the certificate records could not all be read: {exc}")
+                unread.append(f"the certificate records could not all be read: {failure_text(name, exc)}")
             warnings += [f"siem {name}: {w}" if len(streams) > 1 else w for w in unread]
             if not unread:  # else its watermark stays: the next sweep reads these records again
                 latest[source] = newest

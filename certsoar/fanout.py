@@ -40,7 +40,7 @@ class SiemFanOut:
                 warnings += [f"siem {name}: {w}" for w in outcome.warnings]
             elif isinstance(outcome, Exception):
                 failures.append(outcome)
-                warnings.append(f"siem {name} was not searched: {_why(outcome)}")
+                warnings.append(f"siem {name} was not searched: {failure_text(name, outcome)}")
             else:  # cancellation and the like are not a SIEM's failure
                 raise outcome
         if len(failures) == len(self.members):
@@ -59,9 +59,10 @@ async def _within(name: str, siem: Siem, query: SiemQuery, timeout: float) -> Si
         raise ConnectorUnavailable(f"no answer within {timeout:g}s", connector=f"siem:{name}") from exc
 
 
-def _why(exc: Exception) -> str:
+def failure_text(name: str, exc: Exception) -> str:
+    """What went wrong with SIEM ``name``, without the ``siem:<name>:`` its own error starts with."""
     if isinstance(exc, ConnectorError):
-        return str(exc)
+        return str(exc).removeprefix(f"siem:{name}: ")
     return f"{type(exc).__name__}: {exc}"
 
 
