@@ -15,7 +15,7 @@ from datetime import datetime, time, timezone
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certsoar.connectors.ca import IssuedCertificate, RevocationReason
+from certsoar.connectors.ca import CertificateAuthority, IssuedCertificate, RevocationReason
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError, ConfigError, ConnectorError
 from certsoar.issuance import judge
@@ -31,6 +31,7 @@ class Violation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     serial: str = Field(description="Serial, upper-case hex.")
+    ca: str | None = Field(default=None, description="Instance name of the CA that issued it (and revokes it).")
     subject: str
     sha256: str | None = Field(description="SHA-256 of the DER, when the CA kept a copy.")
     not_before: datetime | None = None
@@ -49,64 +50,75 @@ class FindInput(BaseModel):
 
 
 class FindOutput(BaseModel):
-    source: str = Field(description="The watermark's source name (ca:<instance>).")
+    source: str = Field(description="The CAs read, as watermark sources (ca:<instance>, comma-separated).")
     examined: int
     skipped: int = Field(description="Revoked, expired, excused, or already found by another sweep.")
     excused: list[str] = Field(description="Serials an exception let pass, with its owner.")
     violations: list[Violation]
     watermark: str | None = Field(description="Where this sweep stopped reading; None when it read nothing.")
+    watermarks: dict[str, str] = Field(
+        default_factory=dict, description="Per CA (ca:<instance>): where this sweep stopped reading it."
+    )
 
 
 @action(FIND)
 async def find_violations(inp: FindInput, ctx: ActionContext) -> FindOutput:
-    """Stream every certificate the managed CA issued since the watermark and judge it against the issuance
+    """Stream every certificate each managed CA issued since its watermark and judge it against the issuance
     policy; each violating serial is claimed by this run, so no later sweep reports it again."""
-    policy = ctx.config.issuance_policy()
-    if policy is None:
-        raise ConfigError("the revocation sweep needs an issuance policy: add policy: to the config")
-    instance = ctx.connectors.instance("ca")
-    source = f"ca:{instance}"
-    since = None if inp.full else inp.watermarks.get(source)
+    if not ctx.connectors.has("ca"):
+        raise ConfigError("connectors.ca: not configured")
     examined = skipped = 0
     excused: list[str] = []
     violations: list[Violation] = []
-    watermark = since
-    async for cert in ctx.connectors.ca.iter_issued(since):
-        examined += 1
-        watermark = cert.position or watermark
-        report_progress(examined, len(violations))
-        if cert.status != "valid":
-            skipped += 1
-            continue
-        verdict = judge(cert, policy, ctx.config.organization.domains, ctx.now)
-        excused += [f"{cert.serial} ({b.rule}, excused by {e.owner})" for b, e in verdict.excused]
-        if not verdict.breaches:
-            skipped += bool(verdict.excused)
-            continue
-        if not ctx.ledger.claim(f"ca:{instance}:violation:{cert.serial}", action=FIND, target=cert.serial):
-            skipped += 1
-            continue
-        rules = [b.rule for b in verdict.breaches]
-        violations.append(
-            Violation(
-                serial=cert.serial,
-                subject=cert.subject,
-                sha256=cert.sha256,
-                not_before=cert.not_before,
-                not_after=cert.not_after,
-                rules=rules,
-                reasons=[b.reason for b in verdict.breaches],
-                auto_revoke=bool(set(rules) & set(policy.auto_revoke)),
+    watermarks: dict[str, str] = {}
+    for instance, ca in ctx.connectors.each("ca"):  # each CA from its own watermark, under its own policy
+        policy = ctx.config.issuance_policy(instance)
+        if policy is None:
+            raise ConfigError("the revocation sweep needs an issuance policy: add policy: to the config")
+        source = f"ca:{instance}"
+        since = None if inp.full else inp.watermarks.get(source)
+        watermark = since
+        async for cert in ca.iter_issued(since):
+            examined += 1
+            watermark = cert.position or watermark
+            report_progress(examined, len(violations))
+            if cert.status != "valid":
+                skipped += 1
+                continue
+            verdict = judge(cert, policy, ctx.config.organization.domains, ctx.now)
+            excused += [f"{cert.serial} ({b.rule}, excused by {e.owner})" for b, e in verdict.excused]
+            if not verdict.breaches:
+                skipped += bool(verdict.excused)
+                continue
+            if not ctx.ledger.claim(f"ca:{instance}:violation:{cert.serial}", action=FIND, target=cert.serial):
+                skipped += 1
+                continue
+            rules = [b.rule for b in verdict.breaches]
+            violations.append(
+                Violation(
+                    serial=cert.serial,
+                    ca=instance,
+                    subject=cert.subject,
+                    sha256=cert.sha256,
+                    not_before=cert.not_before,
+                    not_after=cert.not_after,
+                    rules=rules,
+                    reasons=[b.reason for b in verdict.breaches],
+                    auto_revoke=bool(set(rules) & set(policy.auto_revoke)),
+                )
             )
-        )
+        if watermark is not None:
+            watermarks[source] = watermark
     report_progress(examined, len(violations), final=True)
+    sources = [f"ca:{name}" for name in ctx.connectors.instances("ca")]
     return FindOutput(
-        source=source,
+        source=", ".join(sources),
         examined=examined,
         skipped=skipped,
         excused=excused,
         violations=violations,
-        watermark=watermark,
+        watermark=watermarks.get(sources[0]) if len(sources) == 1 else None,
+        watermarks=watermarks,
     )
 
 
@@ -157,10 +169,6 @@ async def revoke_batch(inp: RevokeSweepInput, ctx: ActionContext) -> RevokeSweep
 async def _revoke_each(
     violations: list[Violation], ctx: ActionContext, name: str, *, only_auto: bool
 ) -> RevokeSweepOutput:
-    ca = ctx.connectors.ca
-    policy = ctx.config.issuance_policy()
-    if policy is None:
-        raise ConfigError("the revocation sweep needs an issuance policy: add policy: to the config")
     reason = RevocationReason(ctx.config.sweeps.revocation.reason)
     revoked: list[str] = []
     pending: list[Violation] = []
@@ -174,21 +182,28 @@ async def _revoke_each(
             pending.append(v.model_copy(update={"waiting": stopped}))
             continue
         try:
+            instance = v.ca or ctx.connectors.instance("ca")  # a violation found before CAs were named: the one CA
+            ca = ctx.connectors.connector("ca", instance)
+            policy = ctx.config.issuance_policy(instance)
+            if policy is None:
+                raise ConfigError("the revocation sweep needs an issuance policy: add policy: to the config")
             held = await ca.certificate(v.serial)
             refusal = _still_violates(v, held, policy, ctx, only_auto=only_auto)
             if refusal is not None:
                 errors.append(f"{v.serial}: not revoked: {refusal}")
                 continue
 
-            async def is_revoked(serial: str = v.serial) -> tuple[bool, dict[str, object]]:
+            async def is_revoked(
+                serial: str = v.serial, ca: CertificateAuthority = ca
+            ) -> tuple[bool, dict[str, object]]:
                 status = await ca.status(serial)
                 return status.revoked and status.in_crl, status.model_dump(mode="json")
 
-            async def write(serial: str = v.serial) -> None:
+            async def write(serial: str = v.serial, ca: CertificateAuthority = ca) -> None:
                 await ca.revoke(serial, reason)
 
             effect = await ctx.ledger.apply(
-                f"ca:{ctx.connectors.instance('ca')}:revoke:{v.serial}",
+                f"ca:{instance}:revoke:{v.serial}",
                 step_id=ctx.step_id,
                 action=name,
                 target=v.serial,
@@ -259,6 +274,6 @@ async def sweep_summary(inp: SummaryInput, ctx: ActionContext) -> SweepSummary:
         awaiting_approval=len(waiting),
         skipped=inp.found.skipped,
         errors=inp.revoked.errors,
-        watermarks={inp.found.source: inp.found.watermark} if inp.found.watermark else {},
+        watermarks=inp.found.watermarks or ({inp.found.source: inp.found.watermark} if inp.found.watermark else {}),
         notes=notes,
     )
