@@ -12,6 +12,7 @@ import pytest
 from namespaces import Namespaces
 
 from certsoar.actions.containment import PriorInput, prior
+from certsoar.actions.containment_sweep import ContainmentSweepInput, containment
 from certsoar.actions.firewall import BlockInput, block
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
@@ -23,9 +24,9 @@ from certsoar.store import RunStore
 SERVER = "198.51.100.23"
 
 
-def context(tmp_path: Path, store: RunStore, firewalls: Any, step: str = "block") -> ActionContext:
+def context(tmp_path: Path, store: RunStore, firewalls: Any, step: str = "block", **extra: Any) -> ActionContext:
     config = Config.model_validate(
-        {"state_dir": str(tmp_path / "state"), "config_dir": tmp_path, "connectors": {"firewall": firewalls}}
+        {"state_dir": str(tmp_path / "state"), "config_dir": tmp_path, "connectors": {"firewall": firewalls}, **extra}
     )
     run_id, _ = store.create_run(playbook="p", alert_id=f"a-{step}", trigger="test", alert={})
     return ActionContext(
@@ -95,6 +96,14 @@ async def test_containment_blocks_at_the_perimeter_and_the_internal_firewall(tmp
     seen = await prior(PriorInput(alert=alert(), addresses=[SERVER]), context(tmp_path, store, firewalls, "prior"))
     assert seen.uncontained == [] and {e.key for e in seen.effects} == set()  # a server alone does not contain
     assert not seen.contained
+
+    # the containment sweep checks each block at its own firewall: only the perimeter's drifted, only it is repaired
+    netns.run(ns, "nft", "delete", "table", "inet", "perimeter")
+    repair = {"sweeps": {"containment": {"repair": True}}}
+    swept = await containment(ContainmentSweepInput(), context(tmp_path, store, firewalls, "sweep", **repair))
+    assert [(d.key, d.repaired) for d in swept.findings] == [(f"firewall:perimeter:block:{SERVER}", True)]
+    assert (swept.examined, swept.drift, swept.repaired, swept.errors) == (2, 1, 1, [])
+    assert SERVER in live_set(netns, ns, "perimeter") and SERVER in live_set(netns, ns, "internal")
 
 
 async def test_a_store_from_before_instance_lists_still_matches(tmp_path: Path) -> None:
