@@ -2,8 +2,8 @@
 Suricata and Windows data, Security Onion).
 
 A search is a ``bool`` filter: the time range, the query's indicators as ``terms`` on the ECS fields
-that carry them (every spelling logs use, remote.spellings; a subject by its CN, a case-insensitive
-``wildcard``) and, when the query names event kinds, each kind's ``terms`` (``kind_filters``). Hits are
+that carry them (every spelling logs use, remote.spellings; names, a subject's CN and an account as a
+case-insensitive ``wildcard``) and, when the query names event kinds, each kind's ``terms`` (``kind_filters``). Hits are
 read in time order through a point in time with ``search_after``, so a search goes past the 10 000 hits
 ``from``/``size`` stops at and pages see one state of the indices; the point in time is closed after.
 Elasticsearch opens it with ``POST <index>/_pit`` and closes it with ``DELETE _pit``, OpenSearch (2.4+)
@@ -43,6 +43,7 @@ from certsoar.connectors.siem.remote import (
     mapped_record,
     original_record,
     query_terms,
+    windows_record,
 )
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 from certsoar.timeparse import as_utc
@@ -99,6 +100,7 @@ KIND_FILTERS: dict[str, dict[str, list[str]]] = {
 CERTIFICATE_SEARCH_KINDS = ("x509", "tls")
 _INDEX = re.compile(r"^[A-Za-z0-9_.*,:\-]{1,512}$")
 _KEEP_ALIVE = re.compile(r"^[1-9][0-9]{0,3}[smh]$")
+_CASELESS = frozenset({"sni", "host", "requester", "subject"})
 _WILDCARD_SPECIAL = re.compile(r"([\\*?])")
 
 
@@ -274,7 +276,7 @@ class ElasticSiem:
         return {"bool": {"should": should, "minimum_should_match": 1}}
 
     def _record(self, source: dict[str, Any]) -> LogRecord:
-        return original_record(_original(source)) or mapped_record(source, self.fields, "ecs")
+        return original_record(_original(source)) or windows_record(source) or mapped_record(source, self.fields, "ecs")
 
     def _source(self, hit: dict[str, Any]) -> str:
         index = hit.get("_index")
@@ -353,11 +355,14 @@ class ElasticSiem:
 
 
 def _clauses(kind: str, field: str, forms: list[str]) -> list[dict[str, Any]]:
-    if kind == "subject":  # a DN is written in many orders and spacings: its CN, anywhere, any case
-        return [
-            {"wildcard": {field: {"value": f"*{_wildcard_literal(form)}*", "case_insensitive": True}}} for form in forms
-        ]
-    return [{"terms": {field: forms}}]
+    if kind not in _CASELESS:
+        return [{"terms": {field: forms}}]
+    # names are logged in any case; a DN in many orders (its CN, anywhere); an account with its domain
+    around = "*" if kind in ("subject", "requester") else ""
+    return [
+        {"wildcard": {field: {"value": f"{around}{_wildcard_literal(form)}{around}", "case_insensitive": True}}}
+        for form in forms
+    ]
 
 
 def _wildcard_literal(text: str) -> str:

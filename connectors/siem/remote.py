@@ -2,7 +2,8 @@
 files SIEM would have made of the same record, and it matches a query by the same rules.
 
 A result that carries the original record (Splunk's ``_raw``, ECS ``event.original``) as Zeek, Suricata or
-Windows JSON is read exactly as the files SIEM reads a log line. Any other result (Splunk CIM fields, ECS
+Windows JSON is read exactly as the files SIEM reads a log line, and so is a Windows event in the SIEM's own
+rendering (Winlogbeat's ``winlog.*``, Splunk's ``EventCode``...). Any other result (Splunk CIM fields, ECS
 documents) is read through a field map: for each event field, the vendor's field names that carry it, the
 first that has a value winning. A connector's ``fields`` setting replaces the names of any field.
 
@@ -158,6 +159,13 @@ def original_record(text: Any) -> LogRecord | None:
     return None if record.fmt == "jsonl" else record
 
 
+def windows_record(hit: Mapping[str, Any]) -> LogRecord | None:
+    """A Windows event as the SIEM's fields render it (Winlogbeat ``winlog.*``, Splunk ``EventCode``...), read by
+    the same tables the files SIEM reads Windows events with; None for anything else."""
+    record = json_record(dict(hit))
+    return record if record.fmt.startswith("windows-") else None
+
+
 def mapped_record(hit: Mapping[str, Any], fields: FieldMap, fmt: str) -> LogRecord:
     """A result read through the field map: the event fields under the keys the files SIEM reads them by."""
     flat = flatten(dict(hit))
@@ -261,7 +269,15 @@ def spellings(kind: str, value: str) -> list[str]:
     a server by its address; a DN by its CN; an account by its name."""
     if kind in ("sha256", "sha1", "spki", "serial", "serial_issuer"):
         hex_text = value.partition("|")[0]
-        forms = [hex_text.lower(), hex_text.upper(), _colons(hex_text.lower()), _colons(hex_text.upper())]
+        bases = [hex_text]
+        if kind in ("serial", "serial_issuer"):  # normalized serials lose the leading zeros logs keep
+            even = hex_text if len(hex_text) % 2 == 0 else "0" + hex_text
+            bases += [even, "00" + even] if even[0] in "89ABCDEFabcdef" else [even]
+        forms = [
+            form
+            for base in bases
+            for form in (base.lower(), base.upper(), _colons(base.lower()), _colons(base.upper()))
+        ]
         return list(dict.fromkeys(forms))
     if kind == "server":
         address = parse_server(value)

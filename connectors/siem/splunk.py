@@ -50,6 +50,7 @@ from certsoar.connectors.siem.remote import (
     mapped_record,
     original_record,
     query_terms,
+    windows_record,
 )
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 from certsoar.timeparse import as_utc
@@ -292,7 +293,11 @@ class SplunkSiem:
         return " ".join(parts) + f" | head {self.settings.max_results}"
 
     def _record(self, result: dict[str, Any]) -> LogRecord:
-        return original_record(result.get("_raw")) or mapped_record(result, self.fields, "splunk-cim")
+        return (
+            original_record(result.get("_raw"))
+            or windows_record(result)
+            or mapped_record(result, self.fields, "splunk-cim")
+        )
 
     def _source(self, result: dict[str, Any]) -> str:
         sourcetype = result.get("sourcetype")
