@@ -99,7 +99,7 @@ KIND_FILTERS = {
 }
 CERTIFICATE_SEARCH_KINDS = ("x509", "tls")
 _MESSAGE_TYPES = ("ERROR", "FATAL")
-_UNSAFE_IN_TERM = re.compile(r'[\\"*\x00-\x1f]')
+_UNSAFE_IN_TERM = re.compile(r'[\\"*|\x00-\x1f]')
 _SID = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")
 _SESSION_KEY_XML = re.compile(r"<sessionKey>([^<]+)</sessionKey>")
 
@@ -206,7 +206,8 @@ class SplunkSessionAuth(CachedTokenAuth):
 
 
 def spl_term(text: str) -> str:
-    """A quoted SPL term: what could end the quote or widen the term (\\, ", *, control characters) is dropped."""
+    """A quoted SPL term: what could end the quote, widen the term or start a command (\\ " * | and control
+    characters) is dropped."""
     return '"' + _UNSAFE_IN_TERM.sub("", text) + '"'
 
 
