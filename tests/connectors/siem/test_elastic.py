@@ -14,10 +14,13 @@ from pytest_httpx import HTTPXMock
 from siem_records import BY_TIME, T0
 from siem_vendors import ELASTIC_API_KEY, ELASTIC_URL, FakeElastic
 
+from certsoar.config import Config
+from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import SiemQuery, search_with_warnings
 from certsoar.connectors.siem.elastic import ElasticSettings, ElasticSiem
 from certsoar.connectors.siem.remote import RemoteQuery
+from certsoar.health import _probe
 from certsoar.registry import connector_class
 
 
@@ -118,3 +121,19 @@ def test_an_indicator_cannot_widen_a_wildcard(tmp_path: Path, monkeypatch: pytes
     wildcards = [c["wildcard"] for c in dsl["bool"]["filter"][1]["bool"]["should"]]
     assert {list(w.values())[0]["value"] for w in wildcards} == {"\\*", "*a\\?b*"}
     assert all(list(w.values())[0]["case_insensitive"] for w in wildcards)
+
+
+async def test_a_config_section_builds_it_and_connectors_check_reads_through_it(
+    fake: FakeElastic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("T_ELASTIC_API_KEY", ELASTIC_API_KEY)
+    section = {"type": "elastic", "name": "soc-elastic", "url": ELASTIC_URL, "api_key": "env:T_ELASTIC_API_KEY"}
+    config = Config.model_validate(
+        {"state_dir": str(tmp_path / "state"), "config_dir": tmp_path, "connectors": {"siem": section}}
+    )
+    siem = Connections(config).siem
+    assert isinstance(siem, ElasticSiem) and siem.instance == "soc-elastic"
+    assert await _probe("siem", siem) == "searched the last hour: 0 TLS event(s)"
+    assert fake.pits == {} and searches(fake)[0]["query"]["bool"]["filter"][1]["bool"]["should"][0] == {
+        "terms": {"event.dataset": ["zeek.ssl"]}
+    }
