@@ -31,11 +31,11 @@ from pydantic import Field, field_validator, model_validator
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import BasicAuth, HeaderAuth, HttpClient, HttpSettings, bearer_auth, json_object, secret
-from certsoar.connectors.siem import CERTIFICATE_FORMATS, CertificateRecord, SiemEvent, SiemQuery, SiemSearch
-from certsoar.connectors.siem.events import record_time, to_event
+from certsoar.connectors.siem import CertificateRecord, SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.readers import LogRecord
 from certsoar.connectors.siem.remote import (
     INDICATOR_FIELDS,
+    CertificateReader,
     FieldMap,
     RemoteQuery,
     RemoteSiemSettings,
@@ -218,29 +218,17 @@ class ElasticSiem:
     async def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
         """Every Zeek x509/ssl/known_certs and Suricata tls document since ``since`` that keeps the record as logged
         in ``event.original``; ECS-only documents cannot become a sweep's alert and are counted in a warning."""
-        dsl = {"bool": {"filter": [self._kinds_filter(CERTIFICATE_SEARCH_KINDS)]}}
-        start = as_utc(since) if since is not None else None
-        if start is not None:
-            dsl["bool"]["filter"].append({"range": {self.settings.time_field: {"gt": start.isoformat()}}})
-        unreadable = 0
-        async with aclosing(self._hits(dsl, warnings)) as hits:
+        reader = CertificateReader(since)
+        filters = [self._kinds_filter(CERTIFICATE_SEARCH_KINDS)]
+        if reader.since is not None:
+            filters.append({"range": {self.settings.time_field: {"gt": reader.since.isoformat()}}})
+        async with aclosing(self._hits({"bool": {"filter": filters}}, warnings)) as hits:
             async for hit in hits:
                 source = hit.get("_source")
-                record = original_record(_original(source)) if isinstance(source, dict) else None
-                if record is None or record.fmt not in CERTIFICATE_FORMATS:
-                    unreadable += 1
-                    continue
-                when = record_time(record.data)
-                if when is None or (start is not None and when <= start):
-                    continue
-                event = to_event(record, when, [], self._source(hit))
-                if event.sha256 or event.sha1 or (event.serial and event.issuer):
-                    yield CertificateRecord(format=record.fmt, event=event)
-        if unreadable:
-            warnings.append(
-                f"{self.instance}: {unreadable} certificate documents keep no Zeek or Suricata event.original "
-                "(ECS fields only): not swept"
-            )
+                record = reader.record(_original(source), self._source(hit)) if isinstance(source, dict) else None
+                if record is not None:
+                    yield record
+        reader.report(warnings, self.instance, "documents keep no Zeek or Suricata event.original (ECS fields only)")
 
     # ------------------------------------------------------------------ the query
 

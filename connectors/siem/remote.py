@@ -19,12 +19,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
 
 from certsoar.connectors import ConnectorSettings
-from certsoar.connectors.siem import SiemEvent, SiemQuery
+from certsoar.connectors.siem import CERTIFICATE_FORMATS, CertificateRecord, SiemEvent, SiemQuery
 from certsoar.connectors.siem.events import event_kind, record_time, to_event
 from certsoar.connectors.siem.indicators import match, normalize_query
 from certsoar.connectors.siem.readers import LogRecord, json_record
@@ -234,6 +235,32 @@ class RemoteQuery:
         if self.query.indicators and not matched:
             return None
         return to_event(record, when, matched, source).model_copy(update={"raw": raw})
+
+
+class CertificateReader:
+    """A certificate sweep's reading of a SIEM's results: the record each keeps as logged, when it is of a
+    certificate format, logged after ``since`` and names a certificate; what has no such record is counted."""
+
+    def __init__(self, since: datetime | None) -> None:
+        self.since = as_utc(since) if since is not None else None
+        self.unreadable = 0
+
+    def record(self, original: Any, source: str) -> CertificateRecord | None:
+        record = original_record(original)
+        if record is None or record.fmt not in CERTIFICATE_FORMATS:
+            self.unreadable += 1
+            return None
+        when = record_time(record.data)
+        if when is None or (self.since is not None and when <= self.since):
+            return None
+        event = to_event(record, when, [], source)
+        if event.sha256 or event.sha1 or (event.serial and event.issuer):
+            return CertificateRecord(format=record.fmt, event=event)
+        return None
+
+    def report(self, warnings: list[str], instance: str, what: str) -> None:
+        if self.unreadable:
+            warnings.append(f"{instance}: {self.unreadable} certificate {what}: not swept")
 
 
 class Earliest:

@@ -33,15 +33,14 @@ from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import CachedTokenAuth, HeaderAuth, HttpClient, HttpSettings, json_object, secret
 from certsoar.connectors.siem import (
-    CERTIFICATE_FORMATS,
     CertificateRecord,
     SiemEvent,
     SiemQuery,
     SiemSearch,
 )
-from certsoar.connectors.siem.events import record_time, to_event
 from certsoar.connectors.siem.readers import LogRecord
 from certsoar.connectors.siem.remote import (
+    CertificateReader,
     Earliest,
     FieldMap,
     RemoteQuery,
@@ -53,7 +52,6 @@ from certsoar.connectors.siem.remote import (
     windows_record,
 )
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
-from certsoar.timeparse import as_utc
 
 CIM_FIELDS: FieldMap = {
     # CIM Certificates (ssl_*), Network_Traffic (bytes_*, duration, app), Endpoint Processes, and the
@@ -254,24 +252,12 @@ class SplunkSiem:
         """Every Zeek x509/ssl/known_certs and Suricata tls result since ``since`` whose ``_raw`` is the record as
         logged; CIM-only results cannot become a sweep's alert and are counted in a warning."""
         spl = f"{self.settings.search} ({' OR '.join(self.settings.kind_filters[k] for k in CERTIFICATE_SEARCH_KINDS)})"
-        unreadable = 0
-        start = as_utc(since) if since is not None else None
-        async for result in self._results(spl, start, None, warnings):
-            record = original_record(result.get("_raw"))
-            if record is None or record.fmt not in CERTIFICATE_FORMATS:
-                unreadable += 1
-                continue
-            when = record_time(record.data)
-            if when is None or (start is not None and when <= start):
-                continue
-            event = to_event(record, when, [], self._source(result))
-            if event.sha256 or event.sha1 or (event.serial and event.issuer):
-                yield CertificateRecord(format=record.fmt, event=event)
-        if unreadable:
-            warnings.append(
-                f"{self.instance}: {unreadable} certificate results are not Zeek or Suricata JSON in _raw "
-                "(CIM fields only): not swept"
-            )
+        reader = CertificateReader(since)
+        async for result in self._results(spl, reader.since, None, warnings):
+            record = reader.record(result.get("_raw"), self._source(result))
+            if record is not None:
+                yield record
+        reader.report(warnings, self.instance, "results are not Zeek or Suricata JSON in _raw (CIM fields only)")
 
     # ------------------------------------------------------------------ the search
 
