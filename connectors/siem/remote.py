@@ -218,11 +218,6 @@ class RemoteQuery:
     def of(cls, query: SiemQuery) -> "RemoteQuery":
         return cls(query, normalize_query(query))
 
-    @property
-    def nothing_to_find(self) -> bool:
-        """Indicators given, none of them valid, and no kinds: no event can match."""
-        return not self.wanted and self.query.kinds is None
-
     def event(self, record: LogRecord, source: str, raw: dict[str, Any]) -> SiemEvent | None:
         """The record as an event when it is in the window and matches; None otherwise."""
         when = record_time(record.data)
@@ -268,7 +263,6 @@ class Earliest:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.dropped = 0
         self._order = itertools.count()
         self._heap: list[tuple[float, int, SiemEvent]] = []
 
@@ -277,7 +271,6 @@ class Earliest:
         if len(self._heap) < self.limit:
             heapq.heappush(self._heap, item)
             return
-        self.dropped += 1
         if item[:2] > self._heap[0][:2]:
             heapq.heapreplace(self._heap, item)
 
