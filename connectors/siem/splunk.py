@@ -124,7 +124,11 @@ class SplunkSettings(HttpSettings, RemoteSiemSettings):
         default="export", description="export: one streamed answer; job: create a search job, poll it, page it."
     )
     max_results: int = Field(
-        default=100_000, ge=1, le=1_000_000, description="Results Splunk sends at most per search (| head)."
+        default=100_000,
+        ge=1,
+        le=1_000_000,
+        description="Results Splunk sends at most per search, the earliest (| sort 0 _time | head); reaching it is a "
+        "warning.",
     )
     page_size: int = Field(default=1000, ge=1, le=50_000, description="Results per page of a job's results.")
     poll_interval: float = Field(default=1.0, gt=0, le=60, description="Seconds between polls of a search job.")
@@ -241,11 +245,17 @@ class SplunkSiem:
             return SiemSearch(events=[])
         warnings: list[str] = []
         kept = Earliest(query.limit)
+        sent = 0
         async for result in self._results(spl, query.start, query.end + timedelta(milliseconds=1), warnings):
-            record = self._record(result)
-            event = remote.event(record, self._source(result), result)
+            sent += 1
+            event = remote.event(self._record(result), self._source(result), result)
             if event is not None:
                 kept.add(event)
+        if sent >= self.settings.max_results:
+            warnings.append(
+                f"{self.instance}: Splunk sent its max_results ({self.settings.max_results}) results: "
+                "later events of the window are missing"
+            )
         return SiemSearch(events=kept.events(), warnings=warnings)
 
     async def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
@@ -277,7 +287,8 @@ class SplunkSiem:
             parts.append(f"({' OR '.join(filters)})")
         elif not remote.query.indicators:
             return None
-        return " ".join(parts) + f" | head {self.settings.max_results}"
+        # the earliest first: a first sighting must not be cut off by max_results
+        return " ".join(parts) + f" | sort 0 _time | head {self.settings.max_results}"
 
     def _record(self, result: dict[str, Any]) -> LogRecord:
         return (

@@ -149,14 +149,14 @@ _SPL_TOKEN = re.compile(r'\(|\)|"(?:[^"\\]|\\.)*"|[^\s()"=]+="[^"]*"|[^\s()"]+')
 
 class SplunkSearch:
     """The SPL the connector writes: ``search`` terms, field=value (glob) filters, AND, OR, parentheses,
-    then ``| head N``. A quoted term matches the raw event text, case-insensitively, as Splunk's term search."""
+    then ``| sort 0 _time | head N``. A quoted term matches the raw event text, case-insensitively, as Splunk's term search."""
 
     def __init__(self, spl: str) -> None:
         command, _, pipeline = spl.partition("|")
         assert command.startswith("search "), spl
-        head = re.fullmatch(r"\s*head (\d+)\s*", pipeline) if pipeline else None
+        head = re.fullmatch(r"\s*sort 0 _time \|\s*head (\d+)\s*", pipeline) if pipeline else None
         assert not pipeline or head, f"unexpected pipeline {pipeline!r}"
-        self.head = int(head.group(1)) if head else None
+        self.sorted_head = int(head.group(1)) if head else None
         self.tokens = _SPL_TOKEN.findall(command.removeprefix("search "))
 
     def matches(self, result: dict[str, Any]) -> bool:
@@ -251,8 +251,10 @@ class FakeSplunk(FakeVendor):
             for r in self.results
             if earliest <= _timestamp(r["_time"]) < latest and spl.matches(r)  # latest_time is exclusive
         ]
-        found.sort(key=lambda r: _timestamp(r["_time"]), reverse=True)  # Splunk answers newest first
-        return found[: spl.head] if spl.head is not None else found
+        if spl.sorted_head is None:
+            found.sort(key=lambda r: _timestamp(r["_time"]), reverse=True)  # Splunk answers newest first
+            return found
+        return sorted(found, key=lambda r: _timestamp(r["_time"]))[: spl.sorted_head]
 
     def _export(self, form: dict[str, str]) -> httpx.Response:
         assert "exec_mode" not in form  # the export endpoint refuses it (vendor-apis.md 1.1)

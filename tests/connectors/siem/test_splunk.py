@@ -116,6 +116,16 @@ async def test_error_messages_in_the_answer_are_warnings(
     assert report.warnings == ["splunk: Splunk: Search auto-canceled: indexer idx02 is down"]
 
 
+async def test_max_results_keeps_the_earliest_and_is_a_warning(
+    fake: FakeSplunk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = await search_with_warnings(build(tmp_path, monkeypatch, max_results=2), query(server=["203.0.113.7:443"]))
+    assert [BY_TIME[e.time] for e in report.events] == ["ssl", "suricata"]
+    assert report.warnings == [
+        "splunk: Splunk sent its max_results (2) results: later events of the window are missing"
+    ]
+
+
 async def test_the_job_api_is_polled_and_paged(
     fake: FakeSplunk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,7 +164,7 @@ async def test_a_failed_job_is_rejected_with_splunks_reason(
 def test_an_indicator_cannot_break_out_of_its_term(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hostile = 'x" OR index=* | delete | search "'
     spl = build(tmp_path, monkeypatch).spl(RemoteQuery.of(query(sni=[hostile], ja3=["a*b\\c"])))
-    assert spl is not None and spl.count("|") == 1 and spl.endswith("| head 100000")
+    assert spl is not None and spl.count("|") == 2 and spl.endswith("| sort 0 _time | head 100000")
     command = spl.partition("|")[0]
     assert re.findall(r'"[^"]*"', command) == ['"x or index=  delete  search "', '"abc"']
     assert {'"x or index=  delete  search "', '"abc"'} <= set(SplunkSearch(spl).tokens)  # each one quoted term
