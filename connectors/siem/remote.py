@@ -7,7 +7,7 @@ rendering (Winlogbeat's ``winlog.*``, Splunk's ``EventCode``...). Any other resu
 documents) is read through a field map: for each event field, the vendor's field names that carry it, the
 first that has a value winning. A connector's ``fields`` setting replaces the names of any field.
 
-The vendor's query only narrows what is sent back; what matched is decided here (``RemoteQuery.matched``),
+The vendor's query only narrows what is sent back; what matched is decided here (``RemoteQuery.event``),
 so a hash spelled with colons or a DN in another order matches on every SIEM alike.
 """
 
