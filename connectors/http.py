@@ -316,6 +316,7 @@ class HttpClient:
         path: str,
         *,
         json_body: Any = None,
+        form: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
@@ -324,31 +325,77 @@ class HttpClient:
     ) -> httpx.Response:
         """Send ``method path`` and return the 2xx response (or one whose status is in ``ok``).
 
-        ``idempotent`` defaults to what the method promises (GET, PUT, DELETE, LIST…: yes; POST: no).
+        ``form`` is sent x-www-form-urlencoded. ``idempotent`` defaults to what the method promises (GET,
+        PUT, DELETE, LIST…: yes; POST: no).
         """
+        async with self._client() as client:
+            return await self._send(
+                client, method, path, json_body, form, params, headers, idempotent, authenticated, set(ok), stream=False
+            )
+
+    async def stream_lines(
+        self,
+        method: str,
+        path: str,
+        *,
+        form: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """The 2xx response's body line by line as it arrives (never held whole). The request is tried again
+        like ``request`` until the response starts; a body that breaks off is ``ConnectorUnavailable``."""
+        async with self._client() as client:
+            response = await self._send(
+                client, method, path, None, form, params, headers, idempotent, True, set(), stream=True
+            )
+            try:
+                async for line in response.aiter_lines():
+                    yield line
+            except httpx.TransportError as exc:
+                raise ConnectorUnavailable(
+                    f"{method.upper()} {path}: the answer broke off ({type(exc).__name__})", connector=self.connector
+                ) from None
+            finally:
+                await response.aclose()
+
+    async def _send(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        json_body: Any,
+        form: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        idempotent: bool | None,
+        authenticated: bool,
+        accepted: set[int],
+        *,
+        stream: bool,
+    ) -> httpx.Response:
         method = method.upper()
         repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        accepted = set(ok)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.attempts),
             wait=self._wait,
             retry=retry_if_exception_type(_Retry),
             reraise=True,
         )
-        async with self._client() as client:
 
-            async def attempt() -> httpx.Response:
-                request = client.build_request(method, path, json=json_body, params=params, headers=dict(headers or {}))
-                return await self._once(client, request, repeatable, accepted, authenticated)
+        async def attempt() -> httpx.Response:
+            request = client.build_request(
+                method, path, json=json_body, data=form, params=params, headers=dict(headers or {})
+            )
+            return await self._once(client, request, repeatable, accepted, authenticated, stream)
 
-            try:
-                return await retrying(attempt)
-            except _Retry as exc:
-                raise ConnectorUnavailable(
-                    f"{exc.args[0].removeprefix(f'{self.connector}: ')} (gave up after {self.settings.attempts} "
-                    "attempts)",
-                    connector=self.connector,
-                ) from None
+        try:
+            return await retrying(attempt)
+        except _Retry as exc:
+            raise ConnectorUnavailable(
+                f"{exc.args[0].removeprefix(f'{self.connector}: ')} (gave up after {self.settings.attempts} attempts)",
+                connector=self.connector,
+            ) from None
 
     def _client(self) -> httpx.AsyncClient:
         s = self.settings
@@ -367,12 +414,15 @@ class HttpClient:
         repeatable: bool,
         accepted: set[int],
         authenticated: bool,
+        stream: bool = False,
     ) -> httpx.Response:
         where = f"{request.method} {request.url.path}"
         started = time.monotonic()
         async with self._limit:
             try:
-                response = await client.send(request, auth=self.auth if authenticated else None)
+                response = await client.send(request, auth=self.auth if authenticated else None, stream=stream)
+                if stream and not 200 <= response.status_code < 300:
+                    await response.aread()  # an error's body is small and says why
             except httpx.ConnectError as exc:
                 if _tls_verification_failed(exc):
                     raise ConnectorRejected(
@@ -401,7 +451,7 @@ class HttpClient:
             except ConnectorRejected as exc:  # the auth's own token request was refused
                 raise ConnectorRejected(self.redactor.text(str(exc)), connector=self.connector) from None
         self.redactor.add(_auth_secrets(self.auth))
-        self._log(request, response, time.monotonic() - started)
+        self._log(request, response, time.monotonic() - started, streamed=stream and response.is_success)
         status = response.status_code
         if 200 <= status < 300 or status in accepted:
             return response
@@ -424,10 +474,12 @@ class HttpClient:
             return min(max(exc.retry_after, 0.0), self.settings.max_retry_after)
         return float(min(self.settings.backoff * 2 ** (state.attempt_number - 1), 30.0))
 
-    def _log(self, request: httpx.Request, response: httpx.Response, seconds: float) -> None:
+    def _log(self, request: httpx.Request, response: httpx.Response, seconds: float, *, streamed: bool) -> None:
         if not log.isEnabledFor(logging.DEBUG):
             return
         r = self.redactor
+        content_type = response.headers.get("content-type", "")
+        body = f"<streamed {content_type or 'unknown type'}>" if streamed else r.body(response.content, content_type)
         log.debug(
             "%s: %s %s headers=%s body=%s -> HTTP %d in %.0f ms headers=%s body=%s",
             self.connector,
@@ -438,12 +490,13 @@ class HttpClient:
             response.status_code,
             seconds * 1000,
             r.headers(response.headers),
-            r.body(response.content, response.headers.get("content-type", "")),
+            body,
         )
 
 
 def vendor_message(response: httpx.Response) -> str:
-    """The error text a vendor put in its body (Vault's ``errors``, ``message``, ``error_description``…)."""
+    """The error text a vendor put in its body (Vault's ``errors``, Splunk's ``messages[].text``,
+    Elasticsearch's ``error.reason``, ``message``, ``error_description``…)."""
     try:
         body = response.json()
     except ValueError:
@@ -451,17 +504,37 @@ def vendor_message(response: httpx.Response) -> str:
         return text[:MESSAGE_CHARS] if text and "html" not in response.headers.get("content-type", "") else ""
     found: list[str] = []
     if isinstance(body, dict):
-        for key in ("errors", "error_description", "error_message", "message", "detail", "error"):
+        for key in ("errors", "messages", "error_description", "error_message", "message", "detail", "error"):
             value = body.get(key)
             if isinstance(value, list):
-                found += [str(v.get("message", v)) if isinstance(v, dict) else str(v) for v in value]
+                found += [_message_of(v) if isinstance(v, dict) else str(v) for v in value]
             elif isinstance(value, dict):
-                found.append(str(value.get("message", "")))
+                found.append(_message_of(value))
             elif value:
                 found.append(str(value))
             if found:
                 break
     return "; ".join(f for f in found if f)[:MESSAGE_CHARS]
+
+
+def _message_of(item: dict[str, Any]) -> str:
+    for key in ("message", "text", "reason"):
+        if item.get(key):
+            return str(item[key])
+    return "" if "type" in item else str(item)
+
+
+def json_object(response: httpx.Response, connector: str = "") -> dict[str, Any]:
+    """A 2xx answer's JSON object; ConnectorUnavailable when the body is something else (a proxy's page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise ConnectorUnavailable(
+            f"{response.request.url.path}: the answer is not JSON", connector=connector
+        ) from None
+    if not isinstance(body, dict):
+        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not a JSON object", connector=connector)
+    return body
 
 
 def _refusal(response: httpx.Response, *, what: str, redactor: Redactor, connector: str = "") -> ConnectorRejected:
@@ -544,4 +617,5 @@ __all__ = [
     "bearer_auth",
     "secret",
     "vendor_message",
+    "json_object",
 ]

@@ -42,7 +42,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
         assert a["input_schema"]["type"] == "object" and a["output_schema"]["type"] == "object"
     kinds = {kind: [c["type"] for c in types] for kind, types in manifest["connectors"].items()}
     assert kinds == {
-        "siem": ["files"],
+        "siem": ["elastic", "files", "splunk"],
         "ca": ["openssl-ca", "vault"],
         "firewall": ["nftables"],
         "proxy": ["squid"],
@@ -53,6 +53,9 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert ca["passphrase"]["secret"] is True and "secret" not in ca["openssl_config"]
     vault = next(c for c in manifest["connectors"]["ca"] if c["type"] == "vault")["settings_schema"]["properties"]
     assert vault["token"]["secret"] is True and vault["approle_secret_id"]["secret"] is True
+    siems = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["siem"]}
+    assert [k for k, v in siems["splunk"].items() if v.get("secret")] == ["token", "password"]
+    assert [k for k, v in siems["elastic"].items() if v.get("secret")] == ["api_key", "token", "password"]
     slack = next(c for c in manifest["connectors"]["notify"] if c["type"] == "slack")["settings_schema"]["properties"]
     assert (
         slack["webhook_url"]["secret"] is True and slack["token"]["secret"] is True and "secret" not in slack["channel"]

@@ -80,7 +80,8 @@ def _classify_json(data: dict[str, Any]) -> str:
     return "jsonl"
 
 
-def _json_record(obj: dict[str, Any]) -> LogRecord:
+def json_record(obj: dict[str, Any]) -> LogRecord:
+    """One JSON log record (a line, or a record a SIEM kept as logged) in its format, with flattened keys."""
     windows = normalize_windows(obj)
     if windows is not None:
         fmt, fields = windows
@@ -114,7 +115,7 @@ def _read_json_lines(lines: Iterable[str], stats: ScanStats) -> Iterator[LogReco
         if not isinstance(obj, dict):
             stats.malformed += 1
             continue
-        yield _json_record(obj)
+        yield json_record(obj)
 
 
 def _read_json_document(text: str, stats: ScanStats) -> Iterator[LogRecord]:
@@ -126,7 +127,7 @@ def _read_json_document(text: str, stats: ScanStats) -> Iterator[LogRecord]:
     items = doc if isinstance(doc, list) else [doc]
     for obj in items:
         if isinstance(obj, dict):
-            yield _json_record(obj)
+            yield json_record(obj)
         else:
             stats.malformed += 1
 

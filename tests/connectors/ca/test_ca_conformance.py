@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -130,23 +129,6 @@ async def test_500_forever_is_unavailable_after_the_configured_attempts(ca_vendo
     with pytest.raises(ConnectorUnavailable, match="HTTP 500.*internal error.*after 3 attempts"):
         await ca.certificate(serial)
     assert len(ca_vendor.fake.requests) == 3
-
-
-@pytest.fixture
-async def silent_server() -> AsyncIterator[str]:
-    """A server on loopback that accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
 
 
 @LOCAL
