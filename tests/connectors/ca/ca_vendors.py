@@ -12,9 +12,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+from cfssl_server import CfsslServer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,6 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import CertificateAuthority
+from certsoar.connectors.ca.cfssl import CfsslCa, CfsslSettings
 from certsoar.connectors.ca.vault import VaultCa, VaultSettings, vault_serial
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -248,15 +250,38 @@ def _envelope(
     )
 
 
+class FakeCa(Protocol):
+    """What the suite asks of a fake vendor."""
+
+    url: str
+    requests: list[httpx.Request]
+    revoke_posts: dict[int, int]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response: ...
+
+    def inject(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
+    ) -> None: ...
+
+    def issue(self, dns: str) -> str: ...
+
+    def revocations(self, serial: str) -> int: ...
+
+
 @dataclass
 class CaVendor:
     """A CA connector and the fake vendor behind it."""
 
     name: str
-    fake: FakeVault
+    fake: FakeCa
     build: Callable[..., CertificateAuthority]
     """``build(url=None, **settings)``: the connector, against the fake unless ``url`` is given."""
     secrets: list[str]
+    refuse_credentials: Callable[[], None] | None = None
+    """Make the fake refuse the connector's credentials (None: they are a client certificate, checked by TLS)."""
+    numbers_crls: bool = True
+    """The CA's CRLs carry a CRL number."""
+    close: Callable[[], None] = lambda: None
 
 
 VAULT_TOKEN = "hvs.CAESIJ1x-conformance-token-9f8e7d6c5b4a"
@@ -271,7 +296,75 @@ def vault_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
         values = {"url": url or VAULT_URL, "token": "env:CERTSOAR_TEST_VAULT_TOKEN", "backoff": 0.01, **settings}
         return VaultCa(VaultSettings.model_validate(values), ConnectorEnv(name="vault", state_dir=tmp_path))
 
-    return CaVendor(name="vault", fake=fake, build=build, secrets=[VAULT_TOKEN])
+    def refuse() -> None:
+        fake.token = "hvs.another-token"
+
+    return CaVendor(name="vault", fake=fake, build=build, secrets=[VAULT_TOKEN], refuse_credentials=refuse)
 
 
-CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {"vault": vault_vendor}
+class CfsslFront:
+    """A live ``cfssl serve`` (tests/connectors/ca/cfssl_server.py) behind pytest-httpx: each request is
+    forwarded to it unchanged, unless a fault was injected in front. Fault bodies use cfssl's envelope
+    (api/api.go, ``{"success": false, "result": null, "errors": [{"code", "message"}], "messages": []}``),
+    which the live server answers with too."""
+
+    url = "http://cfssl.example.test:8888"
+
+    def __init__(self, server: CfsslServer) -> None:
+        self.server = server
+        self.faults: list[Fault] = []
+        self.requests: list[httpx.Request] = []
+        self.revoke_posts: dict[int, int] = {}
+
+    def inject(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
+    ) -> None:
+        body = {
+            "success": False,
+            "result": None,
+            "errors": [{"code": status * 10, "message": m} for m in errors or []],
+            "messages": [],
+        }
+        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+
+    def issue(self, dns: str) -> str:
+        return format(self.server.issue(dns).serial_number, "X")
+
+    def revocations(self, serial: str) -> int:
+        return self.revoke_posts.get(int(serial, 16), 0)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.faults:
+            fault = self.faults.pop(0)
+            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        body = json.loads(request.content or b"{}")
+        status, answer = self.server.call(request.url.path, body)
+        if request.url.path == "/api/v1/cfssl/revoke" and status == 200:
+            serial = int(body["serial"])
+            self.revoke_posts[serial] = self.revoke_posts.get(serial, 0) + 1
+        return httpx.Response(status, json=answer)
+
+
+def cfssl_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
+    server = CfsslServer(tmp_path / "cfssl")
+    fake = CfsslFront(server)
+
+    def build(url: str | None = None, **settings: Any) -> CertificateAuthority:
+        values = {
+            "url": url or fake.url,
+            "certdb": str(server.certdb),
+            "ca_key": str(server.ca_key),
+            "crl": str(tmp_path / "published" / "cfssl.crl"),
+            "backoff": 0.01,
+            **settings,
+        }
+        return CfsslCa(CfsslSettings.model_validate(values), ConnectorEnv(name="cfssl", state_dir=tmp_path))
+
+    # cfssl serve 1.2.0 checks no credential: mutual TLS in front of it is the only one (HttpSettings.client_cert)
+    return CaVendor(name="cfssl", fake=fake, build=build, secrets=[], numbers_crls=False, close=server.stop)
+
+
+CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {"vault": vault_vendor, "cfssl": cfssl_vendor}
+REAL_VENDORS = frozenset({"cfssl"})
+"""Vendors whose fake is a live server: their cases are marked ``real``."""
