@@ -8,11 +8,13 @@ here and a case to ``CA_VENDORS``.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import httpx
 from cfssl_server import CfsslServer
@@ -24,6 +26,7 @@ from cryptography.x509.oid import NameOID
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import CertificateAuthority
 from certsoar.connectors.ca.cfssl import CfsslCa, CfsslSettings
+from certsoar.connectors.ca.ejbca import EjbcaCa, EjbcaSettings
 from certsoar.connectors.ca.vault import VaultCa, VaultSettings, vault_serial
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -40,12 +43,13 @@ class Fault:
 class RealCa:
     """A CA made with cryptography: issues certificates and signs CRLs of what it revoked."""
 
-    def __init__(self) -> None:
+    def __init__(self, subject: x509.Name = CA_SUBJECT) -> None:
+        self.subject = subject
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.cert = (
             x509.CertificateBuilder()
-            .subject_name(CA_SUBJECT)
-            .issuer_name(CA_SUBJECT)
+            .subject_name(subject)
+            .issuer_name(subject)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(NOW - timedelta(days=1))
@@ -62,7 +66,7 @@ class RealCa:
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
-            .issuer_name(CA_SUBJECT)
+            .issuer_name(self.subject)
             .public_key(leaf_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(NOW - timedelta(hours=1))
@@ -77,7 +81,7 @@ class RealCa:
         self.crl_number += 1
         builder = (
             x509.CertificateRevocationListBuilder()
-            .issuer_name(CA_SUBJECT)
+            .issuer_name(self.subject)
             .last_update(NOW)
             .next_update(NOW + timedelta(hours=72))
             .add_extension(x509.CRLNumber(self.crl_number), critical=False)
@@ -279,6 +283,8 @@ class CaVendor:
     secrets: list[str]
     refuse_credentials: Callable[[], None] | None = None
     """Make the fake refuse the connector's credentials (None: they are a client certificate, checked by TLS)."""
+    refused_text: str = "permission denied"
+    """What the vendor says when it refuses them."""
     numbers_crls: bool = True
     """The CA's CRLs carry a CRL number."""
     close: Callable[[], None] = lambda: None
@@ -300,6 +306,215 @@ def vault_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
         fake.token = "hvs.another-token"
 
     return CaVendor(name="vault", fake=fake, build=build, secrets=[VAULT_TOKEN], refuse_credentials=refuse)
+
+
+EJBCA_ISSUER = "CN=Example EJBCA Issuing CA,O=Example Corp,C=SE"
+
+
+class FakeEjbca:
+    """EJBCA's REST API (CE 8/9) for one CA, under /ejbca/ejbca-rest-api.
+
+    Body formats, from Keyfactor's generated OpenAPI clients (ejbca-python-client-sdk models
+    revoke_status_rest_response.py, search_certificates_rest_response.py, certificate_rest_response.py,
+    certificate_rest_response_v2.py, search_certificates_rest_response_v2.py, pagination_summary.py,
+    crl_rest_response.py, create_crl_rest_response.py) and ejbca-ce's ExceptionHandler.java, as summed up in
+    the project's vendor-apis.md section 4.3:
+    - errors are {"error_code": <status>, "error_message": "..."}; 409 = already revoked, 404 = no such
+      certificate, 403 = not authorized;
+    - revoke and revocationstatus answer {"issuer_dn", "serial_number" (hex), "revocation_reason",
+      "revocation_date", "message", "revoked"};
+    - v1 search answers {"certificates": [{"certificate" (base64 DER), "serial_number", "response_format":
+      "DER", "certificate_profile", "end_entity_profile"}], "more_results": false};
+    - v2 search answers {"certificates": [{"serialNumber", "issuerDN", "subjectDN", "username", "status" (20
+      active, 40 revoked), "revocationDate" (ms, -1), "revocationReason", "certificateProfileId",
+      "notBefore", "expireDate", "base64Cert", ...}], "pagination_summary": {"page_size", "current_page",
+      "total_certs"}};
+    - getLatestCrl answers {"crl": base64 DER, "response_format": "DER"}; the CA does not issue a new CRL on
+      revoke (createcrl does);
+    - certificate/download answers the CA chain as PEM.
+    The bearer token stands for the credential (EJBCA Enterprise OAuth); a client certificate is checked in
+    the TLS handshake, which pytest-httpx cannot see.
+    """
+
+    url = "https://ejbca.example.test:8443"
+    base = "/ejbca/ejbca-rest-api"
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.ca = RealCa(x509.Name.from_rfc4514_string(EJBCA_ISSUER))
+        self.faults: list[Fault] = []
+        self.requests: list[httpx.Request] = []
+        self.revoke_posts: dict[int, int] = {}
+        self.reasons: dict[int, str] = {}
+        self.crl_revoked: dict[int, datetime] = {}
+        self.crls_created = 0
+        self.profile = "ENDUSER"
+
+    def inject(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
+    ) -> None:
+        body = {"error_code": status, "error_message": "; ".join(errors or [])}
+        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+
+    def issue(self, dns: str) -> str:
+        return format(self.ca.issue(dns).serial_number, "X")
+
+    def revocations(self, serial: str) -> int:
+        return self.revoke_posts.get(int(serial, 16), 0)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.faults:
+            fault = self.faults.pop(0)
+            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _ejbca_error(403, "Not authorized to resource /ca_functionality/view_certificate.")
+        raw = request.url.raw_path.decode().split("?")[0]
+        if not raw.startswith(self.base + "/"):
+            return _ejbca_error(404, "Not found")
+        parts = [unquote(p) for p in raw.removeprefix(self.base + "/").split("/")]
+        method = request.method
+        if method == "GET" and parts[:2] == ["v1", "ca"] and parts[3:] == ["certificate", "download"]:
+            if parts[2] != EJBCA_ISSUER:
+                return _ejbca_error(404, f"CA with DN: {parts[2]} does not exist.")
+            return httpx.Response(200, content=self.ca.cert.public_bytes(serialization.Encoding.PEM))
+        if method == "GET" and parts[:2] == ["v1", "ca"] and parts[3:] == ["getLatestCrl"]:
+            crl = base64.b64encode(self.ca.crl_der(self.crl_revoked)).decode()
+            return httpx.Response(200, json={"crl": crl, "response_format": "DER"})
+        if method == "POST" and parts[:2] == ["v1", "ca"] and parts[3:] == ["createcrl"]:
+            self.crls_created += 1
+            self.crl_revoked = dict(self.ca.revoked_at)
+            return httpx.Response(
+                200,
+                json={
+                    "issuer_dn": EJBCA_ISSUER,
+                    "latest_crl_version": self.ca.crl_number + 1,
+                    "latest_delta_crl_version": 0,
+                    "all_success": True,
+                },
+            )
+        if method == "POST" and parts == ["v1", "certificate", "search"]:
+            return self._search_v1(json.loads(request.content))
+        if method == "POST" and parts == ["v2", "certificate", "search"]:
+            return self._search_v2(json.loads(request.content))
+        if parts[:2] == ["v1", "certificate"] and len(parts) == 5 and parts[2] == EJBCA_ISSUER:
+            try:
+                serial = int(parts[3], 16)
+            except ValueError:
+                return _ejbca_error(
+                    400, "Invalid serial number format. Should be HEX encoded (optionally with '0x' prefix)"
+                )
+            if serial not in self.ca.issued:
+                return _ejbca_error(404, "Could not find certificate with serial number " + parts[3])
+            if method == "GET" and parts[4] == "revocationstatus":
+                return httpx.Response(200, json=self._revoke_status(serial, "Revocation status"))
+            if method == "PUT" and parts[4] == "revoke":
+                if serial in self.ca.revoked_at:
+                    return _ejbca_error(409, "Certificate is already revoked.")
+                reason = request.url.params.get("reason", "UNSPECIFIED")
+                self.revoke_posts[serial] = self.revoke_posts.get(serial, 0) + 1
+                self.ca.revoked_at[serial] = NOW
+                self.reasons[serial] = reason
+                return httpx.Response(200, json=self._revoke_status(serial, "Successfully revoked"))
+        return _ejbca_error(404, "Not found")
+
+    def _revoke_status(self, serial: int, message: str) -> dict[str, Any]:
+        revoked = self.ca.revoked_at.get(serial)
+        return {
+            "issuer_dn": EJBCA_ISSUER,
+            "serial_number": format(serial, "X"),
+            "revocation_reason": self.reasons.get(serial, "NOT_REVOKED"),
+            "revocation_date": revoked.isoformat().replace("+00:00", "Z") if revoked else None,
+            "message": message,
+            "revoked": revoked is not None,
+        }
+
+    def _search_v1(self, body: dict[str, Any]) -> httpx.Response:
+        query = next((c["value"] for c in body.get("criteria", []) if c.get("property") == "QUERY"), None)
+        matches = [c for s, c in self.ca.issued.items() if query is None or format(s, "X") == query.upper()]
+        return httpx.Response(
+            200,
+            json={
+                "certificates": [
+                    {
+                        "certificate": base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode(),
+                        "serial_number": format(c.serial_number, "X"),
+                        "response_format": "DER",
+                        "certificate_profile": self.profile,
+                        "end_entity_profile": "TLS_SERVER",
+                    }
+                    for c in matches[: int(body.get("max_number_of_results", 100))]
+                ],
+                "more_results": len(matches) > int(body.get("max_number_of_results", 100)),
+            },
+        )
+
+    def _search_v2(self, body: dict[str, Any]) -> httpx.Response:
+        pagination = body.get("pagination") or {}
+        size, page = int(pagination.get("page_size", 100)), int(pagination.get("current_page", 1))
+        every = list(self.ca.issued.values())
+        chosen = every[(page - 1) * size : page * size]
+        return httpx.Response(
+            200,
+            json={
+                "certificates": [self._v2_entry(c) for c in chosen],
+                "pagination_summary": {"page_size": size, "current_page": page, "total_certs": len(every)},
+            },
+        )
+
+    def _v2_entry(self, cert: x509.Certificate) -> dict[str, Any]:
+        revoked = self.ca.revoked_at.get(cert.serial_number)
+        return {
+            "fingerprint": cert.fingerprint(hashes.SHA1()).hex(),
+            "cAFingerprint": self.ca.cert.fingerprint(hashes.SHA1()).hex(),
+            "certificateProfileId": 1,
+            "endEntityProfileId": 1,
+            "expireDate": int(cert.not_valid_after_utc.timestamp() * 1000),
+            "issuerDN": EJBCA_ISSUER,
+            "notBefore": int(cert.not_valid_before_utc.timestamp() * 1000),
+            "revocationDate": int(revoked.timestamp() * 1000) if revoked else -1,
+            "revocationReason": 1 if revoked else -1,
+            "serialNumber": format(cert.serial_number, "X"),
+            "status": 40 if revoked else 20,
+            "subjectDN": cert.subject.rfc4514_string(),
+            "username": "svc-webops",
+            "base64Cert": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode(),
+        }
+
+
+def _ejbca_error(status: int, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error_code": status, "error_message": message})
+
+
+EJBCA_TOKEN = "eyJhbGciOiJSUzI1NiJ9.conformance-ejbca-token.c2lnbmF0dXJl"
+
+
+def ejbca_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_EJBCA_TOKEN", EJBCA_TOKEN)
+    fake = FakeEjbca(EJBCA_TOKEN)
+
+    def build(url: str | None = None, **settings: Any) -> CertificateAuthority:
+        values = {
+            "url": url or fake.url,
+            "issuer_dn": EJBCA_ISSUER,
+            "ca_name": "ExampleIssuingCA",
+            "token": "env:CERTSOAR_TEST_EJBCA_TOKEN",
+            "backoff": 0.01,
+            **settings,
+        }
+        return EjbcaCa(EjbcaSettings.model_validate(values), ConnectorEnv(name="ejbca", state_dir=tmp_path))
+
+    def refuse() -> None:
+        fake.token = "another-token"
+
+    return CaVendor(
+        name="ejbca",
+        fake=fake,
+        build=build,
+        secrets=[EJBCA_TOKEN],
+        refuse_credentials=refuse,
+        refused_text="Not authorized to resource",
+    )
 
 
 class CfsslFront:
@@ -365,6 +580,10 @@ def cfssl_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
     return CaVendor(name="cfssl", fake=fake, build=build, secrets=[], numbers_crls=False, close=server.stop)
 
 
-CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {"vault": vault_vendor, "cfssl": cfssl_vendor}
+CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {
+    "vault": vault_vendor,
+    "cfssl": cfssl_vendor,
+    "ejbca": ejbca_vendor,
+}
 REAL_VENDORS = frozenset({"cfssl"})
 """Vendors whose fake is a live server: their cases are marked ``real``."""
