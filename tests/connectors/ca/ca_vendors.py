@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -19,14 +20,17 @@ from urllib.parse import unquote
 import httpx
 from cfssl_server import CfsslServer
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import CertificateAuthority
 from certsoar.connectors.ca.cfssl import CfsslCa, CfsslSettings
 from certsoar.connectors.ca.ejbca import EjbcaCa, EjbcaSettings
+from certsoar.connectors.ca.stepca import StepCa, StepCaSettings
 from certsoar.connectors.ca.vault import VaultCa, VaultSettings, vault_serial
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -285,9 +289,17 @@ class CaVendor:
     """Make the fake refuse the connector's credentials (None: they are a client certificate, checked by TLS)."""
     refused_text: str = "permission denied"
     """What the vendor says when it refuses them."""
+    unrefusable: str = "its credential is a client certificate, refused in the TLS handshake"
+    """Why ``refuse_credentials`` is None."""
     numbers_crls: bool = True
     """The CA's CRLs carry a CRL number."""
+    reads: bool = True
+    """The CA hands back what it issued (``certificate``, ``list_issued``); step-ca's API cannot."""
     close: Callable[[], None] = lambda: None
+
+    async def read(self, ca: CertificateAuthority, serial: str) -> object:
+        """The cheapest read of ``serial`` through the vendor's API."""
+        return await (ca.certificate(serial) if self.reads else ca.status(serial))
 
 
 VAULT_TOKEN = "hvs.CAESIJ1x-conformance-token-9f8e7d6c5b4a"
@@ -517,6 +529,178 @@ def ejbca_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
     )
 
 
+STEP_URL = "https://ca.corp.example:9000"
+STEP_PROVISIONER = "soc-revoker"
+STEP_KID = "nEnVaXeF3Xqgeyt3WCLOi4ePbG8EGCB1-MIrDnnd0QU"
+
+
+class FakeStepCa:
+    """Smallstep step-ca (0.25+) with a JWK provisioner and the CRL enabled (generateOnRevoke).
+
+    Body formats, from smallstep/certificates (api/api.go RootsResponse/IntermediatesResponse
+    ``{"crts": [PEM]}``, api/revoke.go, api/crl.go, errs/error.go, authority/provisioner/jwk.go
+    authorizeToken and AuthorizeRevoke, authority/tls.go Revoke), as summed up in the project's
+    vendor-apis.md section 4.2:
+    - POST /1.0/revoke {"serial", "ott", "reasonCode", "reason", "passive"} → 200 {"status": "ok"};
+      passive false → 501; a second revocation → 400 "… is already revoked.";
+    - errors are {"status": N, "message": "..."}; a token that does not verify → 401;
+      a token whose sub is not the serial → 403;
+    - GET /1.0/crl → the DER CRL (application/pkix-crl), 404 {"status":404,"message":"no CRL available"}
+      when the CRL is disabled.
+    The token is verified as step-ca does: JWS signature with the provisioner's public key, iss = the
+    provisioner name, aud = the revoke URL, nbf/exp (one minute leeway), a jti never seen before.
+    """
+
+    url = STEP_URL
+
+    def __init__(self) -> None:
+        self.ca = RealCa(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Smallstep Intermediate CA")]))
+        self.provisioner_key = ec.generate_private_key(ec.SECP256R1())
+        self.faults: list[Fault] = []
+        self.requests: list[httpx.Request] = []
+        self.revoke_posts: dict[int, int] = {}
+        self.seen_jti: set[str] = set()
+        self.crl_enabled = True
+        self.intermediates = True  # False: a step-ca before 0.25 (no /intermediates)
+        self.revoke_faults: list[Fault] = []  # answered to the next revoke requests only
+
+    def private_jwk(self) -> str:
+        numbers = self.provisioner_key.private_numbers()
+        b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()  # noqa: E731
+        return json.dumps(
+            {
+                "use": "sig",
+                "kty": "EC",
+                "kid": STEP_KID,
+                "crv": "P-256",
+                "alg": "ES256",
+                "x": b64(numbers.public_numbers.x),
+                "y": b64(numbers.public_numbers.y),
+                "d": b64(numbers.private_value),
+            }
+        )
+
+    def inject(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
+    ) -> None:
+        body = {"status": status, "message": "; ".join(errors or [])}
+        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+
+    def issue(self, dns: str) -> str:
+        return format(self.ca.issue(dns).serial_number, "X")
+
+    def revocations(self, serial: str) -> int:
+        return self.revoke_posts.get(int(serial, 16), 0)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.faults:
+            fault = self.faults.pop(0)
+            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        path = request.url.path
+        pem = self.ca.cert.public_bytes(serialization.Encoding.PEM).decode()
+        if request.method == "GET" and path == "/intermediates" and self.intermediates:
+            return httpx.Response(200, json={"crts": [pem]})
+        if request.method == "GET" and path == "/roots":
+            return httpx.Response(200, json={"crts": [pem]})
+        if request.method == "GET" and path in ("/crl", "/1.0/crl"):
+            if not self.crl_enabled:
+                return httpx.Response(404, json={"status": 404, "message": "no CRL available"})
+            return httpx.Response(
+                200, content=self.ca.crl_der(self.ca.revoked_at), headers={"Content-Type": "application/pkix-crl"}
+            )
+        if request.method == "POST" and path in ("/revoke", "/1.0/revoke"):
+            if self.revoke_faults:
+                fault = self.revoke_faults.pop(0)
+                self._verified(json.loads(request.content).get("ott", ""))  # step-ca spends the token first
+                return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+            return self._revoke(json.loads(request.content))
+        return httpx.Response(404, json={"status": 404, "message": "The requested resource could not be found."})
+
+    def _revoke(self, body: dict[str, Any]) -> httpx.Response:
+        if not body.get("passive"):
+            return httpx.Response(501, json={"status": 501, "message": "non-passive revocation not implemented"})
+        claims = self._verified(str(body.get("ott", "")))
+        if claims is None:
+            return httpx.Response(
+                401, json={"status": 401, "message": "The request lacked necessary authorization to be completed."}
+            )
+        serial = int(str(body.get("serial")))
+        if claims.get("sub") != str(serial):
+            return httpx.Response(
+                403,
+                json={
+                    "status": 403,
+                    "message": "The request was forbidden by the certificate authority: request serial number "
+                    f"{serial} and token subject {claims.get('sub')} do not match",
+                },
+            )
+        if serial in self.ca.revoked_at:
+            return httpx.Response(
+                400,
+                json={
+                    "status": 400,
+                    "message": "The request could not be completed: certificate with serial number "
+                    f"'{serial}' is already revoked.",
+                },
+            )
+        self.revoke_posts[serial] = self.revoke_posts.get(serial, 0) + 1
+        self.ca.revoked_at[serial] = NOW
+        return httpx.Response(200, json={"status": "ok"})
+
+    def _verified(self, token: str) -> dict[str, Any] | None:
+        try:
+            head, payload, signature = token.split(".")
+            header = json.loads(_unb64(head))
+            claims = json.loads(_unb64(payload))
+            raw = _unb64(signature)
+            if header.get("alg") != "ES256" or header.get("kid") != STEP_KID or len(raw) != 64:
+                return None
+            der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+            self.provisioner_key.public_key().verify(der, f"{head}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+        except (ValueError, InvalidSignature):
+            return None
+        now = time.time()
+        fresh = claims.get("nbf", 0) - 60 <= now <= claims.get("exp", 0) + 60
+        if claims.get("iss") != STEP_PROVISIONER or claims.get("aud") != f"{self.url}/1.0/revoke" or not fresh:
+            return None
+        if not claims.get("jti") or claims["jti"] in self.seen_jti:
+            return None
+        self.seen_jti.add(claims["jti"])
+        return dict(claims)
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def stepca_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
+    fake = FakeStepCa()
+    monkeypatch.setenv("CERTSOAR_TEST_STEP_KEY", fake.private_jwk())
+
+    def build(url: str | None = None, **settings: Any) -> CertificateAuthority:
+        values = {
+            "url": url or fake.url,
+            "provisioner": STEP_PROVISIONER,
+            "provisioner_kid": STEP_KID,
+            "provisioner_key": "env:CERTSOAR_TEST_STEP_KEY",
+            "backoff": 0.01,
+            **settings,
+        }
+        return StepCa(StepCaSettings.model_validate(values), ConnectorEnv(name="stepca", state_dir=tmp_path))
+
+    d_value = json.loads(fake.private_jwk())["d"]
+    # the credential is the provisioner key (its one-time tokens are signed per request): no refusal to stage
+    return CaVendor(
+        name="stepca",
+        fake=fake,
+        build=build,
+        secrets=[d_value],
+        reads=False,
+        unrefusable="its reads need no credential (a refused token on revoke: test_stepca.py)",
+    )
+
+
 class CfsslFront:
     """A live ``cfssl serve`` (tests/connectors/ca/cfssl_server.py) behind pytest-httpx: each request is
     forwarded to it unchanged, unless a fault was injected in front. Fault bodies use cfssl's envelope
@@ -584,6 +768,7 @@ CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {
     "vault": vault_vendor,
     "cfssl": cfssl_vendor,
     "ejbca": ejbca_vendor,
+    "stepca": stepca_vendor,
 }
 REAL_VENDORS = frozenset({"cfssl"})
 """Vendors whose fake is a live server: their cases are marked ``real``."""
