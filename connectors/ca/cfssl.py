@@ -33,11 +33,12 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import Field
 
 from certsoar.certs.chain import directly_issued_by
-from certsoar.certs.fingerprints import serial_hex, sha256_hex
+from certsoar.certs.fingerprints import serial_hex
 from certsoar.certs.revocation import crl_signer, parse_crl
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.described import describe_issued
+from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, issued_state, json_object
 from certsoar.connectors.ca.vault import parse_serial
 from certsoar.connectors.http import HttpClient, HttpSettings, vendor_message
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable, CrlError
@@ -135,7 +136,7 @@ class CfsslCa:
             evidence["certdb_check"] = f"status {held.status}" + (
                 f", revoked {held.revoked_at.isoformat()}" if held.revoked_at else ""
             )
-        listed, next_update = self._crl_finding(number, ca, evidence)
+        crl = self._crl_finding(number, ca, evidence)
         revoked = held is not None and _revoked(row)
         reason = REASON_NAMES.get(int(row["reason"] or 0)) if row is not None and revoked else None
         return RevocationStatus(
@@ -144,9 +145,9 @@ class CfsslCa:
             revoked=revoked,
             reason=reason,
             revoked_at=held.revoked_at if held else None,
-            in_crl=listed,
-            crl_number=None,  # cfssl gencrl numbers no CRL
-            crl_next_update=next_update,
+            in_crl=crl.listed,
+            crl_number=crl.number,  # None: cfssl gencrl numbers no CRL
+            crl_next_update=crl.next_update,
             evidence=evidence,
         )
 
@@ -187,13 +188,8 @@ class CfsslCa:
 
     def _result(self, response: httpx.Response) -> dict[str, Any]:
         """The ``result`` of cfssl's envelope ``{"success", "result", "errors", "messages"}``."""
-        try:
-            body = response.json()
-        except ValueError:
-            raise ConnectorUnavailable(
-                f"{response.request.url.path}: the answer is not JSON", connector=self.instance
-            ) from None
-        if not isinstance(body, dict) or not body.get("success"):
+        body = json_object(response, self.instance)
+        if not body.get("success"):
             message = vendor_message(response) or "success is not true"
             raise ConnectorRejected(f"{response.request.url.path}: cfssl refused: {message}", connector=self.instance)
         result = body.get("result")
@@ -243,14 +239,8 @@ class CfsslCa:
         cert = self._cert(row, ca)
         if cert is None:
             return None
-        revoked_at = _revoked_at(row)
-        if _revoked(row):
-            state = "revoked"
-        elif cert.not_valid_after_utc <= datetime.now(timezone.utc):
-            state = "expired"
-        else:
-            state = "valid"
-        return describe_issued(cert, status=state, revoked_at=revoked_at, position=str(row["rowid"]))
+        state = issued_state(cert, _revoked(row))
+        return describe_issued(cert, status=state, revoked_at=_revoked_at(row), position=str(row["rowid"]))
 
     async def _publish(self, ca: x509.Certificate) -> None:
         rows = await self._rows(f"SELECT {_COLUMNS} FROM certificates WHERE status = 'revoked' ORDER BY rowid")
@@ -284,31 +274,17 @@ class CfsslCa:
         with replacing(self.crl) as fresh:
             fresh.write_bytes(der)
 
-    def _crl_finding(self, number: int, ca: x509.Certificate, evidence: dict[str, str]) -> tuple[bool, datetime | None]:
+    def _crl_finding(self, number: int, ca: x509.Certificate, evidence: dict[str, str]) -> CrlFinding:
         evidence["crl"] = str(self.crl)
         try:
             data = self.crl.read_bytes()
         except FileNotFoundError:
             evidence["crl_check"] = "no CRL published yet"
-            return False, None
+            return CrlFinding()
         except OSError as exc:
             evidence["crl_check"] = f"unreadable CRL: {exc.strerror}"
-            return False, None
-        evidence["crl_sha256"] = sha256_hex(data)
-        try:
-            crl = parse_crl(data, str(self.crl))
-        except CrlError as exc:
-            evidence["crl_check"] = f"unreadable CRL: {exc}"
-            return False, None
-        if crl_signer(crl, [ca]) is None:
-            evidence["crl_check"] = "signature invalid: the CRL was not signed by this CA's certificate"
-            return False, None
-        entry = crl.get_revoked_certificate_by_serial_number(number)
-        evidence["crl_check"] = "signature valid; serial " + ("listed" if entry is not None else "not listed")
-        next_update = crl.next_update_utc
-        if next_update is not None and next_update < datetime.now(timezone.utc):
-            evidence["crl_check"] += f"; CRL expired at {next_update.isoformat()}"
-        return entry is not None, next_update
+            return CrlFinding()
+        return crl_finding(data, str(self.crl), [ca], number, evidence)
 
 
 def _revoked(row: sqlite3.Row | None) -> bool:

@@ -29,15 +29,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import Field, field_validator, model_validator
 
-from certsoar.certs.fingerprints import serial_hex, sha256_hex
-from certsoar.certs.revocation import crl_signer, parse_crl
+from certsoar.certs.fingerprints import serial_hex
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.described import describe_issued
+from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, issued_state, json_object
 from certsoar.connectors.ca.vault import parse_serial
 from certsoar.connectors.http import HttpClient, HttpSettings, bearer_auth, secret
-from certsoar.errors import ConnectorRejected, ConnectorUnavailable, CrlError
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 REASONS = {
     RevocationReason.unspecified: "UNSPECIFIED",
@@ -181,9 +181,9 @@ class EjbcaCa:
             revoked=revoked,
             reason=REASON_NAMES.get(str(state.get("revocation_reason"))) if revoked else None,
             revoked_at=_when(state.get("revocation_date")) if revoked else None,
-            in_crl=bool(crl.get("listed")),
-            crl_number=crl.get("number"),
-            crl_next_update=crl.get("next_update"),
+            in_crl=crl.listed,
+            crl_number=crl.number,
+            crl_next_update=crl.next_update,
             evidence=evidence,
         )
 
@@ -288,56 +288,26 @@ class EjbcaCa:
         )
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            raise ConnectorUnavailable(
-                f"{response.request.url.path}: the answer is not JSON", connector=self.instance
-            ) from None
-        if not isinstance(body, dict):
-            raise ConnectorUnavailable(
-                f"{response.request.url.path}: the answer is not a JSON object", connector=self.instance
-            )
-        return body
+        return json_object(response, self.instance)
 
-    async def _crl_finding(self, number: int, evidence: dict[str, str]) -> dict[str, Any]:
-        where = f"{self._api}/v1/ca/{self._issuer}/getLatestCrl"
-        evidence["crl"] = f"{self.settings.url}{where}"
+    async def _crl_finding(self, number: int, evidence: dict[str, str]) -> CrlFinding:
+        where = f"/v1/ca/{self._issuer}/getLatestCrl"
+        evidence["crl"] = f"{self.settings.url}{self._api}{where}"
         try:
-            response = await self._call("GET", f"/v1/ca/{self._issuer}/getLatestCrl", params={"deltaCrl": "false"})
+            response = await self._call("GET", where, params={"deltaCrl": "false"})
         except ConnectorRejected as exc:
             evidence["crl_check"] = f"no CRL: {exc}"
-            return {}
+            return CrlFinding()
         try:
             der = base64.b64decode(str(self._json(response).get("crl") or ""), validate=True)
-            crl = parse_crl(der, "EJBCA getLatestCrl")
-        except (binascii.Error, CrlError) as exc:
-            evidence["crl_check"] = f"unreadable CRL: {exc}"
-            return {}
-        evidence["crl_sha256"] = sha256_hex(der)
-        if crl_signer(crl, await self._ca_certs()) is None:
-            evidence["crl_check"] = "signature invalid: the CRL was not signed by this CA's certificate"
-            return {}
-        try:
-            crl_number: int | None = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-        except x509.ExtensionNotFound:
-            crl_number = None
-        entry = crl.get_revoked_certificate_by_serial_number(number)
-        evidence["crl_check"] = "signature valid; serial " + ("listed" if entry is not None else "not listed")
-        next_update = crl.next_update_utc
-        if next_update is not None and next_update < datetime.now(timezone.utc):
-            evidence["crl_check"] += f"; CRL expired at {next_update.isoformat()}"
-        return {"listed": entry is not None, "number": crl_number, "next_update": next_update}
+        except binascii.Error:
+            evidence["crl_check"] = "unreadable CRL: getLatestCrl holds no base64"
+            return CrlFinding()
+        return crl_finding(der, "EJBCA getLatestCrl", await self._ca_certs(), number, evidence)
 
 
 def _describe(cert: x509.Certificate, revoked: bool, revoked_at: datetime | None) -> IssuedCertificate:
-    if revoked:
-        state = "revoked"
-    elif cert.not_valid_after_utc <= datetime.now(timezone.utc):
-        state = "expired"
-    else:
-        state = "valid"
-    return describe_issued(cert, status=state, revoked_at=revoked_at)
+    return describe_issued(cert, status=issued_state(cert, revoked), revoked_at=revoked_at)
 
 
 def _when(value: object) -> datetime | None:

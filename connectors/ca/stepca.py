@@ -22,7 +22,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -32,14 +32,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from pydantic import Field, SecretStr, field_validator
 
-from certsoar.certs.fingerprints import serial_hex, sha256_hex
-from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
+from certsoar.certs.fingerprints import serial_hex
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
+from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, json_object
 from certsoar.connectors.ca.vault import parse_serial
 from certsoar.connectors.http import HttpClient, HttpSettings, secret
-from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable, CrlError
+from certsoar.errors import ConfigError, ConnectorRejected
 
 REASON_CODES = {
     RevocationReason.unspecified: 0,
@@ -158,16 +158,15 @@ class StepCa:
         number = parse_serial(serial)
         evidence: dict[str, str] = {"certificate": f"(not readable: {CANNOT_READ})"}
         crl = await self._crl_finding(number, evidence)
-        listed = bool(crl.get("listed"))
         return RevocationStatus(
             serial=serial_hex(number),
-            known=listed,  # step-ca shows a serial only in its CRL, once revoked
-            revoked=listed,
-            reason=crl.get("reason"),
-            revoked_at=crl.get("revoked_at"),
-            in_crl=listed,
-            crl_number=crl.get("number"),
-            crl_next_update=crl.get("next_update"),
+            known=crl.listed,  # step-ca shows a serial only in its CRL, once revoked
+            revoked=crl.listed,
+            reason=crl.reason,
+            revoked_at=crl.revoked_at,
+            in_crl=crl.listed,
+            crl_number=crl.number,
+            crl_next_update=crl.next_update,
             evidence=evidence,
         )
 
@@ -209,44 +208,20 @@ class StepCa:
         if response.status_code == 404:  # before step-ca 0.25
             response = await self.http.request("GET", "/roots", authenticated=False)
         try:
-            pems = _json(response)["crts"]
+            pems = json_object(response, self.instance)["crts"]
             return [x509.load_pem_x509_certificate(str(p).encode("ascii")) for p in pems]
         except (KeyError, TypeError, ValueError, UnicodeEncodeError):
             raise ConnectorRejected(
                 f"{response.request.url.path}: the answer holds no PEM certificates", connector=self.instance
             ) from None
 
-    async def _crl_finding(self, number: int, evidence: dict[str, str]) -> dict[str, Any]:
+    async def _crl_finding(self, number: int, evidence: dict[str, str]) -> CrlFinding:
         evidence["crl"] = f"{self.settings.url}{self.settings.crl_path}"
         response = await self.http.request("GET", self.settings.crl_path, authenticated=False, ok=(404,))
         if response.status_code == 404:
             evidence["crl_check"] = "no CRL: enable it in ca.json (crl.enabled, generateOnRevoke)"
-            return {}
-        evidence["crl_sha256"] = sha256_hex(response.content)
-        try:
-            crl = parse_crl(response.content, "step-ca crl")
-        except CrlError as exc:
-            evidence["crl_check"] = f"unreadable CRL: {exc}"
-            return {}
-        if crl_signer(crl, await self._ca_certs()) is None:
-            evidence["crl_check"] = "signature invalid: the CRL was not signed by this CA's certificate"
-            return {}
-        try:
-            crl_number: int | None = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-        except x509.ExtensionNotFound:
-            crl_number = None
-        entry = crl.get_revoked_certificate_by_serial_number(number)
-        evidence["crl_check"] = "signature valid; serial " + ("listed" if entry is not None else "not listed")
-        next_update = crl.next_update_utc
-        if next_update is not None and next_update < datetime.now(timezone.utc):
-            evidence["crl_check"] += f"; CRL expired at {next_update.isoformat()}"
-        return {
-            "listed": entry is not None,
-            "reason": crl_reason(entry) if entry is not None else None,
-            "revoked_at": entry.revocation_date_utc if entry is not None else None,
-            "number": crl_number,
-            "next_update": next_update,
-        }
+            return CrlFinding()
+        return crl_finding(response.content, "step-ca crl", await self._ca_certs(), number, evidence)
 
 
 def _load_key(text: str) -> tuple[ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey, str, hashes.HashAlgorithm]:
@@ -295,16 +270,6 @@ def _unb64(text: object) -> bytes:
     if not isinstance(text, str):
         raise ValueError("a JWK member is not a string")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not a JSON object")
-    return body
 
 
 def _message(response: httpx.Response) -> str:

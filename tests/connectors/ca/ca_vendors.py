@@ -320,10 +320,49 @@ def vault_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
     return CaVendor(name="vault", fake=fake, build=build, secrets=[VAULT_TOKEN], refuse_credentials=refuse)
 
 
+class InjectingFake:
+    """What the fakes share: faults answered in front of the next requests, the requests seen, and the
+    revocations each serial got. A subclass says how its vendor spells an error (``error_body``)."""
+
+    def __init__(self, ca: RealCa | None) -> None:
+        self._ca = ca
+        self.faults: list[Fault] = []
+        self.requests: list[httpx.Request] = []
+        self.revoke_posts: dict[int, int] = {}
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def inject(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
+    ) -> None:
+        body = self.error_body(status, "; ".join(errors or []))
+        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+
+    @property
+    def ca(self) -> RealCa:
+        assert self._ca is not None, "this fake keeps no CA of its own"
+        return self._ca
+
+    def issue(self, dns: str) -> str:
+        return format(self.ca.issue(dns).serial_number, "X")
+
+    def revocations(self, serial: str) -> int:
+        return self.revoke_posts.get(int(serial, 16), 0)
+
+    def fault(self, request: httpx.Request) -> httpx.Response | None:
+        """Record ``request``; the injected fault it meets, if any."""
+        self.requests.append(request)
+        if not self.faults:
+            return None
+        fault = self.faults.pop(0)
+        return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+
+
 EJBCA_ISSUER = "CN=Example EJBCA Issuing CA,O=Example Corp,C=SE"
 
 
-class FakeEjbca:
+class FakeEjbca(InjectingFake):
     """EJBCA's REST API (CE 8/9) for one CA, under /ejbca/ejbca-rest-api.
 
     Body formats, from Keyfactor's generated OpenAPI clients (ejbca-python-client-sdk models
@@ -352,33 +391,19 @@ class FakeEjbca:
     base = "/ejbca/ejbca-rest-api"
 
     def __init__(self, token: str) -> None:
+        super().__init__(RealCa(x509.Name.from_rfc4514_string(EJBCA_ISSUER)))
         self.token = token
-        self.ca = RealCa(x509.Name.from_rfc4514_string(EJBCA_ISSUER))
-        self.faults: list[Fault] = []
-        self.requests: list[httpx.Request] = []
-        self.revoke_posts: dict[int, int] = {}
         self.reasons: dict[int, str] = {}
         self.crl_revoked: dict[int, datetime] = {}
         self.crls_created = 0
         self.profile = "ENDUSER"
 
-    def inject(
-        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
-    ) -> None:
-        body = {"error_code": status, "error_message": "; ".join(errors or [])}
-        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
-
-    def issue(self, dns: str) -> str:
-        return format(self.ca.issue(dns).serial_number, "X")
-
-    def revocations(self, serial: str) -> int:
-        return self.revoke_posts.get(int(serial, 16), 0)
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"error_code": status, "error_message": message}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.faults:
-            fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        if (fault := self.fault(request)) is not None:
+            return fault
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _ejbca_error(403, "Not authorized to resource /ca_functionality/view_certificate.")
         raw = request.url.raw_path.decode().split("?")[0]
@@ -534,7 +559,7 @@ STEP_PROVISIONER = "soc-revoker"
 STEP_KID = "nEnVaXeF3Xqgeyt3WCLOi4ePbG8EGCB1-MIrDnnd0QU"
 
 
-class FakeStepCa:
+class FakeStepCa(InjectingFake):
     """Smallstep step-ca (0.25+) with a JWK provisioner and the CRL enabled (generateOnRevoke).
 
     Body formats, from smallstep/certificates (api/api.go RootsResponse/IntermediatesResponse
@@ -554,11 +579,10 @@ class FakeStepCa:
     url = STEP_URL
 
     def __init__(self) -> None:
-        self.ca = RealCa(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Smallstep Intermediate CA")]))
+        super().__init__(
+            RealCa(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Smallstep Intermediate CA")]))
+        )
         self.provisioner_key = ec.generate_private_key(ec.SECP256R1())
-        self.faults: list[Fault] = []
-        self.requests: list[httpx.Request] = []
-        self.revoke_posts: dict[int, int] = {}
         self.seen_jti: set[str] = set()
         self.crl_enabled = True
         self.intermediates = True  # False: a step-ca before 0.25 (no /intermediates)
@@ -580,23 +604,12 @@ class FakeStepCa:
             }
         )
 
-    def inject(
-        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
-    ) -> None:
-        body = {"status": status, "message": "; ".join(errors or [])}
-        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
-
-    def issue(self, dns: str) -> str:
-        return format(self.ca.issue(dns).serial_number, "X")
-
-    def revocations(self, serial: str) -> int:
-        return self.revoke_posts.get(int(serial, 16), 0)
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"status": status, "message": message}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.faults:
-            fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        if (fault := self.fault(request)) is not None:
+            return fault
         path = request.url.path
         pem = self.ca.cert.public_bytes(serialization.Encoding.PEM).decode()
         if request.method == "GET" and path == "/intermediates" and self.intermediates:
@@ -701,7 +714,7 @@ def stepca_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
     )
 
 
-class CfsslFront:
+class CfsslFront(InjectingFake):
     """A live ``cfssl serve`` (tests/connectors/ca/cfssl_server.py) behind pytest-httpx: each request is
     forwarded to it unchanged, unless a fault was injected in front. Fault bodies use cfssl's envelope
     (api/api.go, ``{"success": false, "result": null, "errors": [{"code", "message"}], "messages": []}``),
@@ -710,33 +723,19 @@ class CfsslFront:
     url = "http://cfssl.example.test:8888"
 
     def __init__(self, server: CfsslServer) -> None:
+        super().__init__(None)
         self.server = server
-        self.faults: list[Fault] = []
-        self.requests: list[httpx.Request] = []
-        self.revoke_posts: dict[int, int] = {}
 
-    def inject(
-        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
-    ) -> None:
-        body = {
-            "success": False,
-            "result": None,
-            "errors": [{"code": status * 10, "message": m} for m in errors or []],
-            "messages": [],
-        }
-        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        errors = [{"code": status * 10, "message": message}] if message else []
+        return {"success": False, "result": None, "errors": errors, "messages": []}
 
     def issue(self, dns: str) -> str:
         return format(self.server.issue(dns).serial_number, "X")
 
-    def revocations(self, serial: str) -> int:
-        return self.revoke_posts.get(int(serial, 16), 0)
-
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.faults:
-            fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        if (fault := self.fault(request)) is not None:
+            return fault
         body = json.loads(request.content or b"{}")
         status, answer = self.server.call(request.url.path, body)
         if request.url.path == "/api/v1/cfssl/revoke" and status == 200:
