@@ -79,7 +79,7 @@ class CfsslServer:
         self._wait_until_listening()
 
     def _wait_until_listening(self) -> None:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"cfssl serve exited: {(self.folder / 'serve.log').read_text()[-2000:]}")
@@ -89,7 +89,7 @@ class CfsslServer:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError("cfssl serve did not listen within 15 s")
+        raise RuntimeError("cfssl serve did not listen within 60 s")
 
     def call(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """POST ``body`` to the server directly (urllib: pytest-httpx does not intercept it)."""
