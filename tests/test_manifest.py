@@ -43,14 +43,17 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     kinds = {kind: [c["type"] for c in types] for kind, types in manifest["connectors"].items()}
     assert kinds == {
         "siem": ["elastic", "files", "splunk"],
-        "ca": ["openssl-ca", "vault"],
+        "ca": ["cfssl", "ejbca", "openssl-ca", "stepca", "vault"],
         "firewall": ["nftables"],
         "proxy": ["squid"],
         "ticket": ["local"],
         "notify": ["console", "file", "slack"],
     }
-    ca = manifest["connectors"]["ca"][0]["settings_schema"]["properties"]
+    cas = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["ca"]}
+    ca = cas["openssl-ca"]
     assert ca["passphrase"]["secret"] is True and "secret" not in ca["openssl_config"]
+    assert cas["ejbca"]["token"]["secret"] is True and cas["stepca"]["provisioner_key"]["secret"] is True
+    assert cas["cfssl"]["ca_key"]["secret"] is True and "secret" not in cas["cfssl"]["certdb"]
     vault = next(c for c in manifest["connectors"]["ca"] if c["type"] == "vault")["settings_schema"]["properties"]
     assert vault["token"]["secret"] is True and vault["approle_secret_id"]["secret"] is True
     siems = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["siem"]}

@@ -66,7 +66,8 @@ def test_bad_config_exits_2_naming_the_key(cli: Cli, tmp_path: Path) -> None:
     done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(config))
     assert (
         done.returncode == 2
-        and "connectors.ca.type: unknown type 'no-such-ca' (known: openssl-ca, vault)" in done.stderr
+        and "connectors.ca.type: unknown type 'no-such-ca' (known: cfssl, ejbca, openssl-ca, stepca, vault)"
+        in done.stderr
     )
 
     config.write_text("state_dir: [unclosed\n")
@@ -180,7 +181,10 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     listed = cli.run("connectors", "list").stdout
     assert "ca        openssl-ca   certsoar.connectors.ca.openssl.OpenSslCa" in listed
     assert "ca        vault        certsoar.connectors.ca.vault.VaultCa" in listed
+    assert "ca        cfssl        certsoar.connectors.ca.cfssl.CfsslCa" in listed
+    assert "ca        ejbca        certsoar.connectors.ca.ejbca.EjbcaCa" in listed
+    assert "ca        stepca       certsoar.connectors.ca.stepca.StepCa" in listed
     assert "notify    slack        certsoar.connectors.notify.slack.SlackNotifier" in listed
     assert "siem      splunk       certsoar.connectors.siem.splunk.SplunkSiem" in listed
     assert "siem      elastic      certsoar.connectors.siem.elastic.ElasticSiem" in listed
-    assert len(listed.splitlines()) == 11
+    assert len(listed.splitlines()) == 14

@@ -8,20 +8,29 @@ here and a case to ``CA_VENDORS``.
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import unquote
 
 import httpx
+from cfssl_server import CfsslServer
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import CertificateAuthority
+from certsoar.connectors.ca.cfssl import CfsslCa, CfsslSettings
+from certsoar.connectors.ca.ejbca import EjbcaCa, EjbcaSettings
+from certsoar.connectors.ca.stepca import StepCa, StepCaSettings
 from certsoar.connectors.ca.vault import VaultCa, VaultSettings, vault_serial
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -38,12 +47,13 @@ class Fault:
 class RealCa:
     """A CA made with cryptography: issues certificates and signs CRLs of what it revoked."""
 
-    def __init__(self) -> None:
+    def __init__(self, subject: x509.Name = CA_SUBJECT) -> None:
+        self.subject = subject
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.cert = (
             x509.CertificateBuilder()
-            .subject_name(CA_SUBJECT)
-            .issuer_name(CA_SUBJECT)
+            .subject_name(subject)
+            .issuer_name(subject)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(NOW - timedelta(days=1))
@@ -60,7 +70,7 @@ class RealCa:
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
-            .issuer_name(CA_SUBJECT)
+            .issuer_name(self.subject)
             .public_key(leaf_key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(NOW - timedelta(hours=1))
@@ -75,7 +85,7 @@ class RealCa:
         self.crl_number += 1
         builder = (
             x509.CertificateRevocationListBuilder()
-            .issuer_name(CA_SUBJECT)
+            .issuer_name(self.subject)
             .last_update(NOW)
             .next_update(NOW + timedelta(hours=72))
             .add_extension(x509.CRLNumber(self.crl_number), critical=False)
@@ -248,15 +258,48 @@ def _envelope(
     )
 
 
+class FakeCa(Protocol):
+    """What the suite asks of a fake vendor."""
+
+    url: str
+    requests: list[httpx.Request]
+    revoke_posts: dict[int, int]
+
+    def __call__(self, request: httpx.Request) -> httpx.Response: ...
+
+    def inject(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
+    ) -> None: ...
+
+    def issue(self, dns: str) -> str: ...
+
+    def revocations(self, serial: str) -> int: ...
+
+
 @dataclass
 class CaVendor:
     """A CA connector and the fake vendor behind it."""
 
     name: str
-    fake: FakeVault
+    fake: FakeCa
     build: Callable[..., CertificateAuthority]
     """``build(url=None, **settings)``: the connector, against the fake unless ``url`` is given."""
     secrets: list[str]
+    refuse_credentials: Callable[[], None] | None = None
+    """Make the fake refuse the connector's credentials (None: they are a client certificate, checked by TLS)."""
+    refused_text: str = "permission denied"
+    """What the vendor says when it refuses them."""
+    unrefusable: str = "its credential is a client certificate, refused in the TLS handshake"
+    """Why ``refuse_credentials`` is None."""
+    numbers_crls: bool = True
+    """The CA's CRLs carry a CRL number."""
+    reads: bool = True
+    """The CA hands back what it issued (``certificate``, ``list_issued``); step-ca's API cannot."""
+    close: Callable[[], None] = lambda: None
+
+    async def read(self, ca: CertificateAuthority, serial: str) -> object:
+        """The cheapest read of ``serial`` through the vendor's API."""
+        return await (ca.certificate(serial) if self.reads else ca.status(serial))
 
 
 VAULT_TOKEN = "hvs.CAESIJ1x-conformance-token-9f8e7d6c5b4a"
@@ -271,7 +314,460 @@ def vault_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
         values = {"url": url or VAULT_URL, "token": "env:CERTSOAR_TEST_VAULT_TOKEN", "backoff": 0.01, **settings}
         return VaultCa(VaultSettings.model_validate(values), ConnectorEnv(name="vault", state_dir=tmp_path))
 
-    return CaVendor(name="vault", fake=fake, build=build, secrets=[VAULT_TOKEN])
+    def refuse() -> None:
+        fake.token = "hvs.another-token"
+
+    return CaVendor(name="vault", fake=fake, build=build, secrets=[VAULT_TOKEN], refuse_credentials=refuse)
 
 
-CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {"vault": vault_vendor}
+class InjectingFake:
+    """What the fakes share: faults answered in front of the next requests, the requests seen, and the
+    revocations each serial got. A subclass says how its vendor spells an error (``error_body``)."""
+
+    def __init__(self, ca: RealCa | None) -> None:
+        self._ca = ca
+        self.faults: list[Fault] = []
+        self.requests: list[httpx.Request] = []
+        self.revoke_posts: dict[int, int] = {}
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def inject(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
+    ) -> None:
+        body = self.error_body(status, "; ".join(errors or []))
+        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+
+    @property
+    def ca(self) -> RealCa:
+        assert self._ca is not None, "this fake keeps no CA of its own"
+        return self._ca
+
+    def issue(self, dns: str) -> str:
+        return format(self.ca.issue(dns).serial_number, "X")
+
+    def revocations(self, serial: str) -> int:
+        return self.revoke_posts.get(int(serial, 16), 0)
+
+    def fault(self, request: httpx.Request) -> httpx.Response | None:
+        """Record ``request``; the injected fault it meets, if any."""
+        self.requests.append(request)
+        if not self.faults:
+            return None
+        fault = self.faults.pop(0)
+        return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+
+
+EJBCA_ISSUER = "CN=Example EJBCA Issuing CA,O=Example Corp,C=SE"
+
+
+class FakeEjbca(InjectingFake):
+    """EJBCA's REST API (CE 8/9) for one CA, under /ejbca/ejbca-rest-api.
+
+    Body formats, from Keyfactor's generated OpenAPI clients (ejbca-python-client-sdk models
+    revoke_status_rest_response.py, search_certificates_rest_response.py, certificate_rest_response.py,
+    certificate_rest_response_v2.py, search_certificates_rest_response_v2.py, pagination_summary.py,
+    crl_rest_response.py, create_crl_rest_response.py) and ejbca-ce's ExceptionHandler.java, as summed up in
+    the project's vendor-apis.md section 4.3:
+    - errors are {"error_code": <status>, "error_message": "..."}; 409 = already revoked, 404 = no such
+      certificate, 403 = not authorized;
+    - revoke and revocationstatus answer {"issuer_dn", "serial_number" (hex), "revocation_reason",
+      "revocation_date", "message", "revoked"};
+    - v1 search answers {"certificates": [{"certificate" (base64 DER), "serial_number", "response_format":
+      "DER", "certificate_profile", "end_entity_profile"}], "more_results": false};
+    - v2 search answers {"certificates": [{"serialNumber", "issuerDN", "subjectDN", "username", "status" (20
+      active, 40 revoked), "revocationDate" (ms, -1), "revocationReason", "certificateProfileId",
+      "notBefore", "expireDate", "base64Cert", ...}], "pagination_summary": {"page_size", "current_page",
+      "total_certs"}};
+    - getLatestCrl answers {"crl": base64 DER, "response_format": "DER"}; the CA does not issue a new CRL on
+      revoke (createcrl does);
+    - certificate/download answers the CA chain as PEM.
+    The bearer token stands for the credential (EJBCA Enterprise OAuth); a client certificate is checked in
+    the TLS handshake, which pytest-httpx cannot see.
+    """
+
+    url = "https://ejbca.example.test:8443"
+    base = "/ejbca/ejbca-rest-api"
+
+    def __init__(self, token: str) -> None:
+        super().__init__(RealCa(x509.Name.from_rfc4514_string(EJBCA_ISSUER)))
+        self.token = token
+        self.reasons: dict[int, str] = {}
+        self.crl_revoked: dict[int, datetime] = {}
+        self.crls_created = 0
+        self.profile = "ENDUSER"
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"error_code": status, "error_message": message}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if (fault := self.fault(request)) is not None:
+            return fault
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _ejbca_error(403, "Not authorized to resource /ca_functionality/view_certificate.")
+        raw = request.url.raw_path.decode().split("?")[0]
+        if not raw.startswith(self.base + "/"):
+            return _ejbca_error(404, "Not found")
+        parts = [unquote(p) for p in raw.removeprefix(self.base + "/").split("/")]
+        method = request.method
+        if method == "GET" and parts[:2] == ["v1", "ca"] and parts[3:] == ["certificate", "download"]:
+            if parts[2] != EJBCA_ISSUER:
+                return _ejbca_error(404, f"CA with DN: {parts[2]} does not exist.")
+            return httpx.Response(200, content=self.ca.cert.public_bytes(serialization.Encoding.PEM))
+        if method == "GET" and parts[:2] == ["v1", "ca"] and parts[3:] == ["getLatestCrl"]:
+            crl = base64.b64encode(self.ca.crl_der(self.crl_revoked)).decode()
+            return httpx.Response(200, json={"crl": crl, "response_format": "DER"})
+        if method == "POST" and parts[:2] == ["v1", "ca"] and parts[3:] == ["createcrl"]:
+            self.crls_created += 1
+            self.crl_revoked = dict(self.ca.revoked_at)
+            return httpx.Response(
+                200,
+                json={
+                    "issuer_dn": EJBCA_ISSUER,
+                    "latest_crl_version": self.ca.crl_number + 1,
+                    "latest_delta_crl_version": 0,
+                    "all_success": True,
+                },
+            )
+        if method == "POST" and parts == ["v1", "certificate", "search"]:
+            return self._search_v1(json.loads(request.content))
+        if method == "POST" and parts == ["v2", "certificate", "search"]:
+            return self._search_v2(json.loads(request.content))
+        if parts[:2] == ["v1", "certificate"] and len(parts) == 5 and parts[2] == EJBCA_ISSUER:
+            try:
+                serial = int(parts[3], 16)
+            except ValueError:
+                return _ejbca_error(
+                    400, "Invalid serial number format. Should be HEX encoded (optionally with '0x' prefix)"
+                )
+            if serial not in self.ca.issued:
+                return _ejbca_error(404, "Could not find certificate with serial number " + parts[3])
+            if method == "GET" and parts[4] == "revocationstatus":
+                return httpx.Response(200, json=self._revoke_status(serial, "Revocation status"))
+            if method == "PUT" and parts[4] == "revoke":
+                if serial in self.ca.revoked_at:
+                    return _ejbca_error(409, "Certificate is already revoked.")
+                reason = request.url.params.get("reason", "UNSPECIFIED")
+                self.revoke_posts[serial] = self.revoke_posts.get(serial, 0) + 1
+                self.ca.revoked_at[serial] = NOW
+                self.reasons[serial] = reason
+                return httpx.Response(200, json=self._revoke_status(serial, "Successfully revoked"))
+        return _ejbca_error(404, "Not found")
+
+    def _revoke_status(self, serial: int, message: str) -> dict[str, Any]:
+        revoked = self.ca.revoked_at.get(serial)
+        return {
+            "issuer_dn": EJBCA_ISSUER,
+            "serial_number": format(serial, "X"),
+            "revocation_reason": self.reasons.get(serial, "NOT_REVOKED"),
+            "revocation_date": revoked.isoformat().replace("+00:00", "Z") if revoked else None,
+            "message": message,
+            "revoked": revoked is not None,
+        }
+
+    def _search_v1(self, body: dict[str, Any]) -> httpx.Response:
+        query = next((c["value"] for c in body.get("criteria", []) if c.get("property") == "QUERY"), None)
+        matches = [c for s, c in self.ca.issued.items() if query is None or format(s, "X") == query.upper()]
+        return httpx.Response(
+            200,
+            json={
+                "certificates": [
+                    {
+                        "certificate": base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode(),
+                        "serial_number": format(c.serial_number, "X"),
+                        "response_format": "DER",
+                        "certificate_profile": self.profile,
+                        "end_entity_profile": "TLS_SERVER",
+                    }
+                    for c in matches[: int(body.get("max_number_of_results", 100))]
+                ],
+                "more_results": len(matches) > int(body.get("max_number_of_results", 100)),
+            },
+        )
+
+    def _search_v2(self, body: dict[str, Any]) -> httpx.Response:
+        pagination = body.get("pagination") or {}
+        size, page = int(pagination.get("page_size", 100)), int(pagination.get("current_page", 1))
+        every = list(self.ca.issued.values())
+        chosen = every[(page - 1) * size : page * size]
+        return httpx.Response(
+            200,
+            json={
+                "certificates": [self._v2_entry(c) for c in chosen],
+                "pagination_summary": {"page_size": size, "current_page": page, "total_certs": len(every)},
+            },
+        )
+
+    def _v2_entry(self, cert: x509.Certificate) -> dict[str, Any]:
+        revoked = self.ca.revoked_at.get(cert.serial_number)
+        return {
+            "fingerprint": cert.fingerprint(hashes.SHA1()).hex(),
+            "cAFingerprint": self.ca.cert.fingerprint(hashes.SHA1()).hex(),
+            "certificateProfileId": 1,
+            "endEntityProfileId": 1,
+            "expireDate": int(cert.not_valid_after_utc.timestamp() * 1000),
+            "issuerDN": EJBCA_ISSUER,
+            "notBefore": int(cert.not_valid_before_utc.timestamp() * 1000),
+            "revocationDate": int(revoked.timestamp() * 1000) if revoked else -1,
+            "revocationReason": 1 if revoked else -1,
+            "serialNumber": format(cert.serial_number, "X"),
+            "status": 40 if revoked else 20,
+            "subjectDN": cert.subject.rfc4514_string(),
+            "username": "svc-webops",
+            "base64Cert": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode(),
+        }
+
+
+def _ejbca_error(status: int, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"error_code": status, "error_message": message})
+
+
+EJBCA_TOKEN = "eyJhbGciOiJSUzI1NiJ9.conformance-ejbca-token.c2lnbmF0dXJl"
+
+
+def ejbca_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_EJBCA_TOKEN", EJBCA_TOKEN)
+    fake = FakeEjbca(EJBCA_TOKEN)
+
+    def build(url: str | None = None, **settings: Any) -> CertificateAuthority:
+        values = {
+            "url": url or fake.url,
+            "issuer_dn": EJBCA_ISSUER,
+            "ca_name": "ExampleIssuingCA",
+            "token": "env:CERTSOAR_TEST_EJBCA_TOKEN",
+            "backoff": 0.01,
+            **settings,
+        }
+        return EjbcaCa(EjbcaSettings.model_validate(values), ConnectorEnv(name="ejbca", state_dir=tmp_path))
+
+    def refuse() -> None:
+        fake.token = "another-token"
+
+    return CaVendor(
+        name="ejbca",
+        fake=fake,
+        build=build,
+        secrets=[EJBCA_TOKEN],
+        refuse_credentials=refuse,
+        refused_text="Not authorized to resource",
+    )
+
+
+STEP_URL = "https://ca.corp.example:9000"
+STEP_PROVISIONER = "soc-revoker"
+STEP_KID = "nEnVaXeF3Xqgeyt3WCLOi4ePbG8EGCB1-MIrDnnd0QU"
+
+
+class FakeStepCa(InjectingFake):
+    """Smallstep step-ca (0.25+) with a JWK provisioner and the CRL enabled (generateOnRevoke).
+
+    Body formats, from smallstep/certificates (api/api.go RootsResponse/IntermediatesResponse
+    ``{"crts": [PEM]}``, api/revoke.go, api/crl.go, errs/error.go, authority/provisioner/jwk.go
+    authorizeToken and AuthorizeRevoke, authority/tls.go Revoke), as summed up in the project's
+    vendor-apis.md section 4.2:
+    - POST /1.0/revoke {"serial", "ott", "reasonCode", "reason", "passive"} → 200 {"status": "ok"};
+      passive false → 501; a second revocation → 400 "… is already revoked.";
+    - errors are {"status": N, "message": "..."}; a token that does not verify → 401;
+      a token whose sub is not the serial → 403;
+    - GET /1.0/crl → the DER CRL (application/pkix-crl), 404 {"status":404,"message":"no CRL available"}
+      when the CRL is disabled.
+    The token is verified as step-ca does: JWS signature with the provisioner's public key, iss = the
+    provisioner name, aud = the revoke URL, nbf/exp (one minute leeway), a jti never seen before.
+    """
+
+    url = STEP_URL
+
+    def __init__(self) -> None:
+        super().__init__(
+            RealCa(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Smallstep Intermediate CA")]))
+        )
+        self.provisioner_key = ec.generate_private_key(ec.SECP256R1())
+        self.seen_jti: set[str] = set()
+        self.crl_enabled = True
+        self.intermediates = True  # False: a step-ca before 0.25 (no /intermediates)
+        self.revoke_faults: list[Fault] = []  # answered to the next revoke requests only
+
+    def private_jwk(self) -> str:
+        numbers = self.provisioner_key.private_numbers()
+        b64 = lambda n: base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()  # noqa: E731
+        return json.dumps(
+            {
+                "use": "sig",
+                "kty": "EC",
+                "kid": STEP_KID,
+                "crv": "P-256",
+                "alg": "ES256",
+                "x": b64(numbers.public_numbers.x),
+                "y": b64(numbers.public_numbers.y),
+                "d": b64(numbers.private_value),
+            }
+        )
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"status": status, "message": message}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if (fault := self.fault(request)) is not None:
+            return fault
+        path = request.url.path
+        pem = self.ca.cert.public_bytes(serialization.Encoding.PEM).decode()
+        if request.method == "GET" and path == "/intermediates" and self.intermediates:
+            return httpx.Response(200, json={"crts": [pem]})
+        if request.method == "GET" and path == "/roots":
+            return httpx.Response(200, json={"crts": [pem]})
+        if request.method == "GET" and path in ("/crl", "/1.0/crl"):
+            if not self.crl_enabled:
+                return httpx.Response(404, json={"status": 404, "message": "no CRL available"})
+            return httpx.Response(
+                200, content=self.ca.crl_der(self.ca.revoked_at), headers={"Content-Type": "application/pkix-crl"}
+            )
+        if request.method == "POST" and path in ("/revoke", "/1.0/revoke"):
+            if self.revoke_faults:
+                fault = self.revoke_faults.pop(0)
+                self._verified(json.loads(request.content).get("ott", ""))  # step-ca spends the token first
+                return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+            return self._revoke(json.loads(request.content))
+        return httpx.Response(404, json={"status": 404, "message": "The requested resource could not be found."})
+
+    def _revoke(self, body: dict[str, Any]) -> httpx.Response:
+        if not body.get("passive"):
+            return httpx.Response(501, json={"status": 501, "message": "non-passive revocation not implemented"})
+        claims = self._verified(str(body.get("ott", "")))
+        if claims is None:
+            return httpx.Response(
+                401, json={"status": 401, "message": "The request lacked necessary authorization to be completed."}
+            )
+        serial = int(str(body.get("serial")))
+        if claims.get("sub") != str(serial):
+            return httpx.Response(
+                403,
+                json={
+                    "status": 403,
+                    "message": "The request was forbidden by the certificate authority: request serial number "
+                    f"{serial} and token subject {claims.get('sub')} do not match",
+                },
+            )
+        if serial in self.ca.revoked_at:
+            return httpx.Response(
+                400,
+                json={
+                    "status": 400,
+                    "message": "The request could not be completed: certificate with serial number "
+                    f"'{serial}' is already revoked.",
+                },
+            )
+        self.revoke_posts[serial] = self.revoke_posts.get(serial, 0) + 1
+        self.ca.revoked_at[serial] = NOW
+        return httpx.Response(200, json={"status": "ok"})
+
+    def _verified(self, token: str) -> dict[str, Any] | None:
+        try:
+            head, payload, signature = token.split(".")
+            header = json.loads(_unb64(head))
+            claims = json.loads(_unb64(payload))
+            raw = _unb64(signature)
+            if header.get("alg") != "ES256" or header.get("kid") != STEP_KID or len(raw) != 64:
+                return None
+            der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+            self.provisioner_key.public_key().verify(der, f"{head}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+        except (ValueError, InvalidSignature):
+            return None
+        now = time.time()
+        fresh = claims.get("nbf", 0) - 60 <= now <= claims.get("exp", 0) + 60
+        if claims.get("iss") != STEP_PROVISIONER or claims.get("aud") != f"{self.url}/1.0/revoke" or not fresh:
+            return None
+        if not claims.get("jti") or claims["jti"] in self.seen_jti:
+            return None
+        self.seen_jti.add(claims["jti"])
+        return dict(claims)
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def stepca_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
+    fake = FakeStepCa()
+    monkeypatch.setenv("CERTSOAR_TEST_STEP_KEY", fake.private_jwk())
+
+    def build(url: str | None = None, **settings: Any) -> CertificateAuthority:
+        values = {
+            "url": url or fake.url,
+            "provisioner": STEP_PROVISIONER,
+            "provisioner_kid": STEP_KID,
+            "provisioner_key": "env:CERTSOAR_TEST_STEP_KEY",
+            "backoff": 0.01,
+            **settings,
+        }
+        return StepCa(StepCaSettings.model_validate(values), ConnectorEnv(name="stepca", state_dir=tmp_path))
+
+    d_value = json.loads(fake.private_jwk())["d"]
+    # the credential is the provisioner key (its one-time tokens are signed per request): no refusal to stage
+    return CaVendor(
+        name="stepca",
+        fake=fake,
+        build=build,
+        secrets=[d_value],
+        reads=False,
+        unrefusable="its reads need no credential (a refused token on revoke: test_stepca.py)",
+    )
+
+
+class CfsslFront(InjectingFake):
+    """A live ``cfssl serve`` (tests/connectors/ca/cfssl_server.py) behind pytest-httpx: each request is
+    forwarded to it unchanged, unless a fault was injected in front. Fault bodies use cfssl's envelope
+    (api/api.go, ``{"success": false, "result": null, "errors": [{"code", "message"}], "messages": []}``),
+    which the live server answers with too."""
+
+    url = "http://cfssl.example.test:8888"
+
+    def __init__(self, server: CfsslServer) -> None:
+        super().__init__(None)
+        self.server = server
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        errors = [{"code": status * 10, "message": message}] if message else []
+        return {"success": False, "result": None, "errors": errors, "messages": []}
+
+    def issue(self, dns: str) -> str:
+        return format(self.server.issue(dns).serial_number, "X")
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if (fault := self.fault(request)) is not None:
+            return fault
+        body = json.loads(request.content or b"{}")
+        status, answer = self.server.call(request.url.path, body)
+        if request.url.path == "/api/v1/cfssl/revoke" and status == 200:
+            serial = int(body["serial"])
+            self.revoke_posts[serial] = self.revoke_posts.get(serial, 0) + 1
+        return httpx.Response(status, json=answer)
+
+
+def cfssl_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
+    server = CfsslServer(tmp_path / "cfssl")
+    fake = CfsslFront(server)
+
+    def build(url: str | None = None, **settings: Any) -> CertificateAuthority:
+        values = {
+            "url": url or fake.url,
+            "certdb": str(server.certdb),
+            "ca_key": str(server.ca_key),
+            "crl": str(tmp_path / "published" / "cfssl.crl"),
+            "backoff": 0.01,
+            **settings,
+        }
+        return CfsslCa(CfsslSettings.model_validate(values), ConnectorEnv(name="cfssl", state_dir=tmp_path))
+
+    # cfssl serve 1.2.0 checks no credential: mutual TLS in front of it is the only one (HttpSettings.client_cert)
+    return CaVendor(name="cfssl", fake=fake, build=build, secrets=[], numbers_crls=False, close=server.stop)
+
+
+CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {
+    "vault": vault_vendor,
+    "cfssl": cfssl_vendor,
+    "ejbca": ejbca_vendor,
+    "stepca": stepca_vendor,
+}
+REAL_VENDORS = frozenset({"cfssl"})
+"""Vendors whose fake is a live server: their cases are marked ``real``."""

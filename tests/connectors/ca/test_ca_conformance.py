@@ -23,12 +23,18 @@ from certsoar.store import RunStore
 LOCAL = pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
 
 
+def needs_reads(vendor: CaVendor) -> None:
+    if not vendor.reads:
+        pytest.skip(f"{vendor.name}: its API cannot hand back what it issued (see test_{vendor.name}.py)")
+
+
 async def test_the_connector_is_a_certificate_authority(ca_vendor: CaVendor) -> None:
     ca = ca_vendor.build()
     assert isinstance(ca, CertificateAuthority)
     serial = ca_vendor.fake.issue("wiki.corp.example")
     [pem] = await ca.ca_certificates()
     assert "BEGIN CERTIFICATE" in pem
+    needs_reads(ca_vendor)
     [listed] = await ca.list_issued()
     assert listed.serial == serial and listed.san_dns == ["wiki.corp.example"] and listed.status == "valid"
     assert await ca.certificate("0A" + "FF" * 8) is None
@@ -38,11 +44,12 @@ async def test_status_after_revoke_is_revoked_and_in_the_signed_crl(ca_vendor: C
     ca = ca_vendor.build()
     serial = ca_vendor.fake.issue("wiki.corp.example")
     before = await ca.status(serial)
-    assert before.known and not before.revoked and not before.in_crl
+    assert before.known == ca_vendor.reads and not before.revoked and not before.in_crl
     await ca.revoke(serial, RevocationReason.key_compromise)
     after = await ca.status(serial)
     assert after.revoked and after.in_crl and after.revoked_at is not None
-    assert after.crl_number is not None and "signature valid; serial listed" in after.evidence["crl_check"]
+    assert "signature valid; serial listed" in after.evidence["crl_check"]
+    assert (after.crl_number is not None) == ca_vendor.numbers_crls
 
 
 async def test_revoke_twice_revokes_once(ca_vendor: CaVendor) -> None:
@@ -55,6 +62,7 @@ async def test_revoke_twice_revokes_once(ca_vendor: CaVendor) -> None:
 
 
 async def test_the_revoke_action_twice_changes_once(ca_vendor: CaVendor, tmp_path: Path) -> None:
+    needs_reads(ca_vendor)
     ca = ca_vendor.build()
     serial = ca_vendor.fake.issue("wiki.corp.example")
     held = await ca.certificate(serial)
@@ -80,6 +88,7 @@ async def test_the_revoke_action_twice_changes_once(ca_vendor: CaVendor, tmp_pat
 
 
 async def test_revoking_a_serial_the_ca_never_issued_is_rejected(ca_vendor: CaVendor) -> None:
+    needs_reads(ca_vendor)
     ca = ca_vendor.build()
     with pytest.raises(ConnectorRejected, match="1234ABCD was not issued by this CA"):
         await ca.revoke("12:34:ab:cd", RevocationReason.key_compromise)
@@ -91,14 +100,16 @@ async def test_401_is_rejected_naming_the_credentials(ca_vendor: CaVendor) -> No
     serial = ca_vendor.fake.issue("wiki.corp.example")
     ca_vendor.fake.inject(401, errors=["missing client token"])
     with pytest.raises(ConnectorRejected, match="authentication failed.*HTTP 401.*missing client token"):
-        await ca.certificate(serial)
+        await ca_vendor.read(ca, serial)
     assert len(ca_vendor.fake.requests) == 1  # a refusal is never tried again
 
 
 async def test_a_wrong_token_is_rejected_naming_the_permission(ca_vendor: CaVendor) -> None:
-    ca_vendor.fake.token = "hvs.another-token"
+    if ca_vendor.refuse_credentials is None:
+        pytest.skip(f"{ca_vendor.name}: {ca_vendor.unrefusable}")
+    ca_vendor.refuse_credentials()
     ca = ca_vendor.build()
-    with pytest.raises(ConnectorRejected, match="not authorized.*HTTP 403.*permission denied"):
+    with pytest.raises(ConnectorRejected, match=f"not authorized.*HTTP 403.*{ca_vendor.refused_text}"):
         await ca.certificate(ca_vendor.fake.issue("wiki.corp.example"))
 
 
@@ -107,10 +118,10 @@ async def test_429_then_200_succeeds_after_the_retry_after(ca_vendor: CaVendor) 
     serial = ca_vendor.fake.issue("wiki.corp.example")
     ca_vendor.fake.inject(429, headers={"Retry-After": "1"}, errors=["rate limit quota exceeded"])
     started = time.monotonic()
-    held = await ca.certificate(serial)
-    assert held is not None and held.serial == serial
+    assert await ca_vendor.read(ca, serial) is not None
     assert time.monotonic() - started >= 1.0
-    assert len(ca_vendor.fake.requests) == 2
+    first, again = ca_vendor.fake.requests[:2]  # the request answered 429 was sent again
+    assert (first.method, first.url) == (again.method, again.url)
 
 
 async def test_a_long_retry_after_is_capped(ca_vendor: CaVendor) -> None:
@@ -118,7 +129,7 @@ async def test_a_long_retry_after_is_capped(ca_vendor: CaVendor) -> None:
     serial = ca_vendor.fake.issue("wiki.corp.example")
     ca_vendor.fake.inject(429, headers={"Retry-After": "3600"})
     started = time.monotonic()
-    assert await ca.certificate(serial) is not None
+    assert await ca_vendor.read(ca, serial) is not None
     assert 0.2 <= time.monotonic() - started < 2
 
 
@@ -127,7 +138,7 @@ async def test_500_forever_is_unavailable_after_the_configured_attempts(ca_vendo
     serial = ca_vendor.fake.issue("wiki.corp.example")
     ca_vendor.fake.inject(500, times=10, errors=["internal error"])
     with pytest.raises(ConnectorUnavailable, match="HTTP 500.*internal error.*after 3 attempts"):
-        await ca.certificate(serial)
+        await ca_vendor.read(ca, serial)
     assert len(ca_vendor.fake.requests) == 3
 
 
@@ -136,7 +147,7 @@ async def test_a_silent_server_times_out_instead_of_hanging(ca_vendor: CaVendor,
     ca = ca_vendor.build(url=silent_server, read_timeout=0.3, attempts=2)
     started = time.monotonic()
     with pytest.raises(ConnectorUnavailable, match="ReadTimeout.*after 2 attempts"):
-        await asyncio.wait_for(ca.certificate("1001"), timeout=10)
+        await asyncio.wait_for(ca_vendor.read(ca, "1001"), timeout=10)
     assert time.monotonic() - started < 3
 
 
@@ -148,15 +159,20 @@ async def test_secrets_are_absent_from_logs_errors_and_reprs(
     serial = ca_vendor.fake.issue("wiki.corp.example")
     await ca.revoke(serial, RevocationReason.key_compromise)
     errors: list[str] = []
+    echoed = ca_vendor.secrets[0] if ca_vendor.secrets else "(no credential)"
     for status in (401, 400, 500):
-        ca_vendor.fake.inject(status, times=2, errors=[f"token {ca_vendor.secrets[0]} refused"])
+        ca_vendor.fake.inject(status, times=2, errors=[f"token {echoed} refused"])
         with pytest.raises((ConnectorRejected, ConnectorUnavailable)) as caught:
-            await ca.certificate(serial)
+            await ca_vendor.read(ca, serial)
         errors.append(str(caught.value))
     logged = [r.getMessage() for r in caplog.records]
-    assert any("/cert/" in line and "***" in line for line in logged), "requests are logged at debug, redacted"
+    requests = [line for line in logged if ca_vendor.fake.url in line and "-> HTTP" in line]
+    assert requests, "requests are logged at debug"
+    if ca_vendor.secrets:
+        assert any("***" in line for line in requests), "the credential in logged requests is blanked"
     for secret in ca_vendor.secrets:
         assert not any(secret in line for line in logged)
         assert not any(secret in e for e in errors)
         assert secret not in repr(ca) and secret not in repr(vars(ca))
-    assert all("***" in e for e in errors)  # the vendor echoed the token; the error blanks it
+    if ca_vendor.secrets:
+        assert all("***" in e for e in errors)  # the vendor echoed the token; the error blanks it

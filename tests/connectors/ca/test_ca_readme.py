@@ -1,0 +1,27 @@
+"""The README's example section of each vendor CA connector is a valid settings block for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from markdown_it import MarkdownIt
+from pydantic import BaseModel
+
+from certsoar.connectors.ca.cfssl import CfsslSettings
+from certsoar.connectors.ca.ejbca import EjbcaSettings
+from certsoar.connectors.ca.stepca import StepCaSettings
+
+README = Path(__file__).parents[3] / "README.md"
+
+
+@pytest.mark.parametrize(
+    ("vendor", "model"), [("cfssl", CfsslSettings), ("ejbca", EjbcaSettings), ("stepca", StepCaSettings)]
+)
+def test_the_readme_example_is_valid_settings(vendor: str, model: type[BaseModel]) -> None:
+    fences = [t.content for t in MarkdownIt().parse(README.read_text(encoding="utf-8")) if t.type == "fence"]
+    [example] = [f for f in fences if f"type: {vendor}\n" in f]
+    section = yaml.safe_load(example)["connectors"]["ca"]
+    settings = model.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
+    assert settings.model_dump(exclude_unset=True).keys() == set(section) - {"type", "name"}
