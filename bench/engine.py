@@ -15,6 +15,7 @@ Writes bench/results/engine.json. Nothing here asserts a speed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import cProfile
 import io
 import json
@@ -23,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -277,25 +278,31 @@ def timed(repeats: int, *fns: Callable[[int], Awaitable[object]]) -> list[float]
     return asyncio.run(measure())
 
 
+def engine_and_direct(lab: Lab, tmp: Path, groups: list[list[Call]], repeats: int) -> list[float]:
+    engines, directs = lab.fresh_ones(tmp, "engine", repeats), lab.fresh_ones(tmp, "direct", repeats)
+    return timed(repeats, lambda i: engine_run(engines[i], lab), lambda i: direct_run(directs[i], lab, groups))
+
+
 def bench_overhead(lab: Lab, tmp: Path, repeats: int = 15) -> list[Call]:
     calls = asyncio.run(engine_run(lab.fresh(tmp / "warm-engine"), lab))
     groups = groups_of(calls)
     asyncio.run(direct_run(lab.fresh(tmp / "warm-direct"), lab, groups))
-    engines, directs = lab.fresh_ones(tmp, "engine", repeats), lab.fresh_ones(tmp, "direct", repeats)
-    engine, direct = timed(
-        repeats, lambda i: engine_run(engines[i], lab), lambda i: direct_run(directs[i], lab, groups)
-    )
-    steps = len(calls)
-    per_step_us = (engine - direct) / steps * 1e6
-    RESULTS["engine_overhead"] = {
-        "engine_ms": engine * 1000,
-        "direct_ms": direct * 1000,
-        "ratio": engine / direct,
-        "steps": steps,
-        "overhead_us_per_step": per_step_us,
-    }
-    print(f"engine run {engine * 1000:.1f} ms, direct {direct * 1000:.1f} ms, {steps} action calls", flush=True)
-    print(f"engine overhead: {engine / direct:.2f}x direct ({per_step_us:.0f} µs per step)", flush=True)
+    for where in ("file", "memory"):
+        with in_memory_stores() if where == "memory" else contextlib.nullcontext():
+            engine, direct = engine_and_direct(lab, tmp / where, groups, repeats)
+        steps = len(calls)
+        per_step_us = (engine - direct) / steps * 1e6
+        RESULTS["engine_overhead" if where == "file" else "engine_overhead_in_memory"] = {
+            "engine_ms": engine * 1000,
+            "direct_ms": direct * 1000,
+            "ratio": engine / direct,
+            "overhead_ms_per_run": (engine - direct) * 1000,
+            "steps": steps,
+            "overhead_us_per_step": per_step_us,
+        }
+        label = "engine overhead" if where == "file" else "engine overhead, run store in memory"
+        print(f"{label}: engine run {engine * 1000:.1f} ms, direct {direct * 1000:.1f} ms, {steps} action calls")
+        print(f"{label}: {engine / direct:.2f}x direct ({per_step_us:.0f} µs per step)", flush=True)
     return calls
 
 
@@ -341,20 +348,28 @@ def bench_journal(lab: Lab, tmp: Path, runs: int = 20) -> None:
 
     in_files = lab.fresh_ones(tmp, "j", runs)
     [in_file] = timed(1, lambda _: many(in_files))
+    with in_memory_stores():
+        in_memories = lab.fresh_ones(tmp, "m", runs)
+        [in_memory] = timed(1, lambda _: many(in_memories))
+    RESULTS["journal"] = {"file_runs_per_s": runs / in_file, "memory_runs_per_s": runs / in_memory}
+    print(f"journal: {runs / in_file:.1f} runs/s with SQLite in a file, {runs / in_memory:.1f} in memory", flush=True)
+
+
+@contextlib.contextmanager
+def in_memory_stores() -> Iterator[None]:
+    """Within the block a state dir's run store is an in-memory one, the same for every ``with`` of it (one per
+    state dir, as each file run has its own): what a run costs without durability."""
     original = RunStore.in_state_dir
-    stores: dict[Path, RunStore] = {}  # one in-memory store per run, as each file run has its own state dir
+    stores: dict[Path, RunStore] = {}
 
     def in_memory_store(cls: type[RunStore], state_dir: Path, **kw: Any) -> Any:
         return _Shared(stores.setdefault(Path(state_dir), RunStore(":memory:")))
 
+    RunStore.in_state_dir = classmethod(in_memory_store)  # type: ignore[method-assign, assignment]
     try:
-        RunStore.in_state_dir = classmethod(in_memory_store)  # type: ignore[method-assign, assignment]
-        in_memories = lab.fresh_ones(tmp, "m", runs)
-        [in_memory] = timed(1, lambda _: many(in_memories))
+        yield
     finally:
         RunStore.in_state_dir = original  # type: ignore[method-assign]
-    RESULTS["journal"] = {"file_runs_per_s": runs / in_file, "memory_runs_per_s": runs / in_memory}
-    print(f"journal: {runs / in_file:.1f} runs/s with SQLite in a file, {runs / in_memory:.1f} in memory", flush=True)
 
 
 class _Shared:

@@ -418,6 +418,8 @@ class Runner:
         ctx = self._context(state, step, variables)
         timeout = parse_duration(step.timeout).total_seconds() if step.timeout else None
         retry = step.retry
+        if retry is None and timeout is None:  # one attempt, no deadline: nothing for tenacity to do
+            return (await spec(inp, ctx)).model_dump(mode="json"), 1
         attempts = 0
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(retry.attempts if retry else 1),

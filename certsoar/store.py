@@ -134,6 +134,11 @@ LEASE_SECONDS = 60.0
 (at once when the executor was a process on this host that no longer exists)."""
 
 
+_AUDIT_COLUMNS = ("seq", "time", "run_id", "event", "data", "prev_hash", "hash")
+_VERIFIED_KEPT = 4096
+"""How many audit records a store remembers as verified (the recent ones its runs write and read back)."""
+
+
 BUSY_SECONDS = 10.0
 """How long a write waits for another process's transaction before the store reports it locked."""
 
@@ -317,6 +322,7 @@ class RunStore:
         self._audit_anchor = None if in_memory else anchor_path(self.path)
         self._anchor_due = False
         self._anchor_deferred = 0
+        self._verified_records: dict[int, tuple[Any, ...]] = {}
         try:
             if read_only:
                 uri = f"file:{Path(path).resolve()}?mode=ro" if Path(path).exists() else "file::memory:"
@@ -337,7 +343,7 @@ class RunStore:
                         self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
-            self.db.execute("SELECT count(*) FROM runs").fetchone()
+            self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone()  # a file that is no database fails here
         except sqlite3.Error as exc:
             raise _database_error(self.path, exc) from exc
         except OSError as exc:
@@ -1021,7 +1027,7 @@ class RunStore:
         row = db.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev_seq, prev = (row["seq"], row["hash"]) if row else (0, GENESIS)
         key = self._audit_key.material(create=True)
-        if row is not None and not record_verifies(key, row):
+        if row is not None and not self._record_verifies(key, row):
             # Appending under another key would break the chain for every key: refuse, write nothing.
             raise AuditError(
                 f"the run store {self.path}: its last audit record ({prev_seq}) does not verify with this "
@@ -1037,7 +1043,24 @@ class RunStore:
             "INSERT INTO audit (seq, time, run_id, event, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
             (seq, time, run_id, event, body, prev, mac),
         )
+        self._remember_verified((seq, time, run_id, event, body, prev, mac))
         self._anchor_due = True
+
+    def _record_verifies(self, key: bytes, rec: sqlite3.Row) -> bool:
+        """``record_verifies``, computed once per record while it reads the same: a record this store wrote or
+        checked before is known by its whole row (one changed since is computed again, and fails)."""
+        row = tuple(rec[name] for name in _AUDIT_COLUMNS)
+        if self._verified_records.get(row[0]) == row:
+            return True
+        if not record_verifies(key, rec):
+            return False
+        self._remember_verified(row)
+        return True
+
+    def _remember_verified(self, row: tuple[Any, ...]) -> None:
+        if len(self._verified_records) >= _VERIFIED_KEPT:
+            del self._verified_records[next(iter(self._verified_records))]
+        self._verified_records[row[0]] = row
 
     def _anchor_audit_head(self) -> None:
         """Move the head anchor forward to the committed head, under the write lock so it never goes
@@ -1139,7 +1162,7 @@ class RunStore:
         (AuditError naming ``what`` at the first that does not verify)."""
         rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE ? ORDER BY seq", (run_id, events))
         for rec in rows:
-            if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
+            if not self._record_verifies(self._audit_key.material(create=not self.read_only), rec):
                 raise AuditError(
                     f"run {run_id}: audit record {rec['seq']} of its {what} does not verify with the "
                     "audit key; run `certsoar runs audit`"
