@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import cProfile
+import inspect
 import io
 import json
 import pstats
@@ -30,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from certsoar import api
+from certsoar import api, runner
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config, load_config
 from certsoar.connections import Connections
@@ -342,15 +343,11 @@ def bench_fan_out(lab: Lab, tmp: Path, repeats: int = 5) -> None:
 def bench_journal(lab: Lab, tmp: Path, runs: int = 20) -> None:
     """Runs per second with the run store in a file (durable) and in memory (what durability costs)."""
 
-    async def many(configs: list[Config]) -> None:
-        for config in configs:
-            await engine_run(config, lab)
-
     in_files = lab.fresh_ones(tmp, "j", runs)
-    [in_file] = timed(1, lambda _: many(in_files))
+    [in_file] = timed(1, lambda _: _runs(in_files, lab))
     with in_memory_stores():
         in_memories = lab.fresh_ones(tmp, "m", runs)
-        [in_memory] = timed(1, lambda _: many(in_memories))
+        [in_memory] = timed(1, lambda _: _runs(in_memories, lab))
     RESULTS["journal"] = {"file_runs_per_s": runs / in_file, "memory_runs_per_s": runs / in_memory}
     print(f"journal: {runs / in_file:.1f} runs/s with SQLite in a file, {runs / in_memory:.1f} in memory", flush=True)
 
@@ -388,11 +385,70 @@ class _Shared:
         return getattr(self.store, name)
 
 
+PARTS: dict[str, list[tuple[Any, str]]] = {
+    "actions (their ledger writes included)": [(ActionSpec, "__call__")],
+    "journal writes (one transaction a step)": [
+        (RunStore, name) for name in ("create_runs", "record_step", "update_run", "open_approval", "decide")
+    ],
+    "reading the run back for the caller, audit-checked": [(api, "run_view")],
+    "opening and closing the store": [(RunStore, "__init__"), (RunStore, "close")],
+    "anchoring the audit head (a WAL sync, a file)": [(RunStore, "_anchor_audit_head")],
+    "expressions (with:, when:)": [(runner, "evaluate"), (runner, "truthy")],
+}
+"""Where an engine run's time goes, by the functions that do each part (none calls another's)."""
+
+
+def breakdown(lab: Lab, tmp: Path, runs: int = 15) -> None:
+    spent = dict.fromkeys(PARTS, 0.0)
+    originals = [(owner, name, getattr(owner, name)) for parts in PARTS.values() for owner, name in parts]
+
+    def timing(part: str, fn: Any) -> Any:
+        if inspect.iscoroutinefunction(fn):
+
+            async def timed_async(*args: Any, **kwargs: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    spent[part] += time.perf_counter() - start
+
+            return timed_async
+
+        def timed_sync(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[part] += time.perf_counter() - start
+
+        return timed_sync
+
+    configs = lab.fresh_ones(tmp, "parts", runs)
+    for part, functions in PARTS.items():
+        for owner, name in functions:
+            setattr(owner, name, timing(part, getattr(owner, name)))
+    try:
+        [total] = timed(1, lambda _: _runs(configs, lab))
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+    rest = total - sum(spent.values())
+    RESULTS["engine_run_parts_ms"] = {**{k: v / runs * 1000 for k, v in spent.items()}, "the rest": rest / runs * 1000}
+    print(f"where an engine run's {total / runs * 1000:.1f} ms go (store in a file):")
+    for part, seconds in [*spent.items(), ("the rest (the runner's own code, the bench's fakes)", rest)]:
+        print(f"  {seconds / runs * 1000:7.2f} ms  {part}")
+
+
+async def _runs(configs: list[Config], lab: Lab) -> None:
+    for config in configs:
+        await engine_run(config, lab)
+
+
 def profile(lab: Lab, tmp: Path, runs: int = 10) -> None:
+    configs = lab.fresh_ones(tmp, "profiled", runs)
     profiler = cProfile.Profile()
     profiler.enable()
-    for n in range(runs):
-        asyncio.run(engine_run(lab.fresh(tmp / f"p-{n}"), lab))
+    asyncio.run(_runs(configs, lab))
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
@@ -414,6 +470,7 @@ def main() -> int:
         bench_overhead(lab, tmp)
         bench_fan_out(lab, tmp)
         bench_journal(lab, tmp)
+        breakdown(lab, tmp)
         profile(lab, tmp)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
