@@ -68,7 +68,7 @@ class Runner:
     recorded done is never executed again (replay); an action that needs approval runs only after an
     approved gate earlier in the same run, whatever the playbook's conditions say; a failing branch of a
     parallel block cancels its siblings and journals them before the step ends; a run ends completed
-    only when every effect was read back.
+    only when every effect was read back; the audit head is anchored once per entry point, when it ends.
     """
 
     def __init__(

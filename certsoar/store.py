@@ -1090,23 +1090,23 @@ class RunStore:
             self.db.execute("COMMIT")
 
     def _sync_committed(self) -> None:
-        """Make every committed transaction survive a power cut before the anchor names its records.
+        """Put every committed transaction on disk before the anchor names its records.
 
-        ``synchronous=NORMAL`` syncs the WAL only at checkpoints, so a commit can be lost in a power cut
-        while a file written after it survives: an anchor ahead of the database would report records as cut
-        off that were only lost. Under the write lock (the caller's) the WAL is not restarted, so syncing
-        the WAL and the database file holds every committed frame on disk: the anchor may lag, never lead."""
-        for name in (self.path + "-wal",):
-            try:
-                fd = os.open(name, os.O_RDONLY)
-            except FileNotFoundError:  # no WAL: the last connection's close checkpointed it, synced
-                continue
-            except OSError as exc:
-                raise AuditError(f"cannot sync {name} before anchoring the audit head: {exc.strerror}") from None
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        ``synchronous=NORMAL`` syncs the WAL only at checkpoints (which sync the database file too), so a
+        commit since can be lost in a power cut while a file written after it survives: an anchor ahead of
+        the database would report records as cut off that were only lost. Under the write lock (the
+        caller's) the WAL is not restarted, so syncing it holds every committed frame on disk."""
+        wal = self.path + "-wal"
+        try:
+            fd = os.open(wal, os.O_RDONLY)
+        except FileNotFoundError:  # no WAL: no commit waits in one
+            return
+        except OSError as exc:
+            raise AuditError(f"cannot sync {wal} before anchoring the audit head: {exc.strerror}") from None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _audit_mac_at(self, seq: int) -> str | None:
         if seq == 0:
