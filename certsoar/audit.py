@@ -5,6 +5,10 @@ key no record can be changed, inserted, removed or renumbered and the chain reco
 records off the end leaves a valid shorter chain; the anchor, a file beside the database holding
 the head (seq, MAC) under its own MAC, is what shows that. Whoever holds the key and can write both
 the store and the anchor can still rewrite history: the key is the trust boundary.
+
+The store moves the anchor once per run (or per write outside a run), and only after syncing the
+records it names to disk: after a power cut the anchor may lag the database (the records after it
+are reported as not anchored yet), never lead it (which would read as records cut off).
 """
 
 from __future__ import annotations
@@ -232,8 +236,8 @@ def verify_chain(
     if anchor.seq > prev_seq:
         raise AuditError(
             f"audit chain broken: it ends at record {prev_seq} but {anchor_file} anchors record "
-            f"{anchor.seq}: records {prev_seq + 1}-{anchor.seq} were removed from the end (or lost with the "
-            "last commits in a power cut)"
+            f"{anchor.seq}: records {prev_seq + 1}-{anchor.seq} were removed from the end (a power cut does not "
+            "explain it: the head is anchored only once the records it names are on disk)"
         )
     if not hmac.compare_digest(anchored_mac, anchor.mac):
         raise AuditError(f"audit chain broken at record {anchor.seq}: it is not the record {anchor_file} anchors")

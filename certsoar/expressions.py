@@ -41,6 +41,13 @@ def _compiled_template(text: str) -> Any:
     return ENV.from_string(text)
 
 
+@lru_cache(maxsize=1024)
+def _parsed(source: str) -> nodes.Template:
+    """The syntax tree of ``source``, parsed once per process (the runner reads each guard at every step it
+    guards); callers only read it."""
+    return ENV.parse(source)
+
+
 def check(text: str) -> None:
     """Raise ExpressionError when ``text`` does not compile."""
     try:
@@ -111,7 +118,7 @@ def unknown_names(text: str, known: tuple[str, ...]) -> set[str]:
     expr = whole_expression(text)
     source = f"{{{{ {expr} }}}}" if expr is not None else text
     try:
-        names = meta.find_undeclared_variables(ENV.parse(source))
+        names = meta.find_undeclared_variables(_parsed(source))
     except TemplateSyntaxError:
         return set()
     return {n for n in names if n not in known and n not in ENV.globals}
@@ -130,7 +137,7 @@ def step_fields(text: str) -> set[tuple[str, str | None]]:
     expr = whole_expression(text)
     source = f"{{{{ {expr} }}}}" if expr is not None else text
     try:
-        ast = ENV.parse(source)
+        ast = _parsed(source)
     except TemplateSyntaxError:
         return set()
     found: set[tuple[str, str | None]] = set()
@@ -166,7 +173,7 @@ def required_approvals(condition: str | bool | None) -> set[str]:
     if expr is None:
         return set()
     try:
-        body = ENV.parse(f"{{{{ {expr} }}}}").body
+        body = _parsed(f"{{{{ {expr} }}}}").body
     except TemplateSyntaxError:
         return set()
     if len(body) != 1 or not isinstance(body[0], nodes.Output) or len(body[0].nodes) != 1:

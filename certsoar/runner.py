@@ -68,7 +68,7 @@ class Runner:
     recorded done is never executed again (replay); an action that needs approval runs only after an
     approved gate earlier in the same run, whatever the playbook's conditions say; a failing branch of a
     parallel block cancels its siblings and journals them before the step ends; a run ends completed
-    only when every effect was read back.
+    only when every effect was read back; the audit head is anchored once per entry point, when it ends.
     """
 
     def __init__(
@@ -105,28 +105,30 @@ class Runner:
     ) -> str:
         """Run ``playbook`` for ``alert``; an alert that already has a run returns that run (resumed if it
         was cut short, left alone while another executor has it)."""
-        run_id, created = self.journal.create_run(
-            playbook=playbook.id,
-            alert_id=alert.id,
-            trigger=trigger,
-            alert=alert.model_dump(mode="json"),
-            requester=requester,
-            dry_run=self.dry_run,
-            definition=definition,
-            owner=None if self.dry_run else self.owner,
-        )
-        if created:
-            await self._execute(playbook, run_id, leased=True)
-        elif self.journal.get_run(run_id).status == RunStatus.RUNNING:
-            try:
-                await self._execute(playbook, run_id)
-            except RunBusy:
-                pass  # being executed elsewhere: the caller gets the run as it stands
-        return run_id
+        with self.store.one_anchor():
+            run_id, created = self.journal.create_run(
+                playbook=playbook.id,
+                alert_id=alert.id,
+                trigger=trigger,
+                alert=alert.model_dump(mode="json"),
+                requester=requester,
+                dry_run=self.dry_run,
+                definition=definition,
+                owner=None if self.dry_run else self.owner,
+            )
+            if created:
+                await self._execute(playbook, run_id, leased=True)
+            elif self.journal.get_run(run_id).status == RunStatus.RUNNING:
+                try:
+                    await self._execute(playbook, run_id)
+                except RunBusy:
+                    pass  # being executed elsewhere: the caller gets the run as it stands
+            return run_id
 
     async def resume(self, playbook: Playbook, run_id: str) -> None:
         """Execute a run cut short or failed; RunBusy while another live executor has it."""
-        await self._execute(playbook, run_id)
+        with self.store.one_anchor():
+            await self._execute(playbook, run_id)
 
     async def decide(
         self,
@@ -142,32 +144,34 @@ class Runner:
         """Record ``analyst``'s approve/deny on the waiting gate and, when that settles the gate, execute
         the run here. The store settles the gate atomically: of two concurrent decisions exactly one
         decides it and the other gets ApprovalError."""
-        gate = self.store.approval(run_id)
-        if gate is None:
-            run = self.store.get_run(run_id)
-            latest = self.store.approval(run_id, pending_only=False)
-            raise ApprovalError(
-                f"run {run_id} is {run.status}, not waiting for approval" + (f": {latest.describe()}" if latest else "")
+        with self.store.one_anchor():
+            gate = self.store.approval(run_id)
+            if gate is None:
+                run = self.store.get_run(run_id)
+                latest = self.store.approval(run_id, pending_only=False)
+                raise ApprovalError(
+                    f"run {run_id} is {run.status}, not waiting for approval"
+                    + (f": {latest.describe()}" if latest else "")
+                )
+            if utcnow() < gate.expires:
+                self._check_analyst(gate, analyst)
+            settled = self.store.decide(
+                run_id,
+                analyst=analyst,
+                decision=decision,
+                comment=comment,
+                owner=self.owner,
+                may_approve=lambda earlier: self._analyst_refusal(gate, earlier) is None,
+                via=via,
+                credential=credential,
             )
-        if utcnow() < gate.expires:
-            self._check_analyst(gate, analyst)
-        settled = self.store.decide(
-            run_id,
-            analyst=analyst,
-            decision=decision,
-            comment=comment,
-            owner=self.owner,
-            may_approve=lambda earlier: self._analyst_refusal(gate, earlier) is None,
-            via=via,
-            credential=credential,
-        )
-        if settled.status == GateStatus.PENDING:
-            return
-        await self._execute(playbook, run_id, leased=True)
-        if settled.status == GateStatus.EXPIRED:
-            raise ApprovalError(
-                f"the approval of run {run_id} expired at {settled.expires.isoformat()}; the run ended expired"
-            )
+            if settled.status == GateStatus.PENDING:
+                return
+            await self._execute(playbook, run_id, leased=True)
+            if settled.status == GateStatus.EXPIRED:
+                raise ApprovalError(
+                    f"the approval of run {run_id} expired at {settled.expires.isoformat()}; the run ended expired"
+                )
 
     def _check_analyst(self, gate: GateRow, analyst: str) -> None:
         refused = self._analyst_refusal(gate, analyst)
@@ -187,10 +191,11 @@ class Runner:
 
     async def expire_due(self, playbook: Playbook, run_id: str) -> bool:
         """End a waiting run whose approval has expired; True when it did."""
-        if not self.store.expire_gate(run_id, self.owner):
-            return False
-        await self._execute(playbook, run_id, leased=True)
-        return True
+        with self.store.one_anchor():
+            if not self.store.expire_gate(run_id, self.owner):
+                return False
+            await self._execute(playbook, run_id, leased=True)
+            return True
 
     # execution ----------------------------------------------------------
     async def _execute(self, playbook: Playbook, run_id: str, *, leased: bool = False) -> None:
@@ -413,6 +418,8 @@ class Runner:
         ctx = self._context(state, step, variables)
         timeout = parse_duration(step.timeout).total_seconds() if step.timeout else None
         retry = step.retry
+        if retry is None and timeout is None:  # one attempt, no deadline: nothing for tenacity to do
+            return (await spec(inp, ctx)).model_dump(mode="json"), 1
         attempts = 0
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(retry.attempts if retry else 1),

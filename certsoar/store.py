@@ -134,6 +134,11 @@ LEASE_SECONDS = 60.0
 (at once when the executor was a process on this host that no longer exists)."""
 
 
+_AUDIT_COLUMNS = ("seq", "time", "run_id", "event", "data", "prev_hash", "hash")
+_VERIFIED_KEPT = 4096
+"""How many audit records a store remembers as verified (the recent ones its runs write and read back)."""
+
+
 BUSY_SECONDS = 10.0
 """How long a write waits for another process's transaction before the store reports it locked."""
 
@@ -316,6 +321,8 @@ class RunStore:
         )
         self._audit_anchor = None if in_memory else anchor_path(self.path)
         self._anchor_due = False
+        self._anchor_deferred = 0
+        self._verified_records: dict[int, tuple[Any, ...]] = {}
         try:
             if read_only:
                 uri = f"file:{Path(path).resolve()}?mode=ro" if Path(path).exists() else "file::memory:"
@@ -336,7 +343,7 @@ class RunStore:
                         self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
-            self.db.execute("SELECT count(*) FROM runs").fetchone()
+            self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone()  # a file that is no database fails here
         except sqlite3.Error as exc:
             raise _database_error(self.path, exc) from exc
         except OSError as exc:
@@ -369,7 +376,21 @@ class RunStore:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
-        self._anchor_audit_head()
+        if not self._anchor_deferred:
+            self._anchor_audit_head()
+
+    @contextmanager
+    def one_anchor(self) -> Iterator[None]:
+        """Anchor the audit head once, when the block ends, instead of after each transaction in it (a run's
+        steps): one sync and one anchor write for the lot. Until then the block's records are committed but
+        not anchored, as a crash inside the block leaves them; the next anchoring, by any writer, covers them."""
+        self._anchor_deferred += 1
+        try:
+            yield
+        finally:
+            self._anchor_deferred -= 1
+            if not self._anchor_deferred:
+                self._anchor_audit_head()
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -1006,7 +1027,7 @@ class RunStore:
         row = db.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev_seq, prev = (row["seq"], row["hash"]) if row else (0, GENESIS)
         key = self._audit_key.material(create=True)
-        if row is not None and not record_verifies(key, row):
+        if row is not None and not self._record_verifies(key, row):
             # Appending under another key would break the chain for every key: refuse, write nothing.
             raise AuditError(
                 f"the run store {self.path}: its last audit record ({prev_seq}) does not verify with this "
@@ -1022,7 +1043,24 @@ class RunStore:
             "INSERT INTO audit (seq, time, run_id, event, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
             (seq, time, run_id, event, body, prev, mac),
         )
+        self._remember_verified((seq, time, run_id, event, body, prev, mac))
         self._anchor_due = True
+
+    def _record_verifies(self, key: bytes, rec: sqlite3.Row) -> bool:
+        """``record_verifies``, computed once per record while it reads the same: a record this store wrote or
+        checked before is known by its whole row (one changed since is computed again, and fails)."""
+        row = tuple(rec[name] for name in _AUDIT_COLUMNS)
+        if self._verified_records.get(row[0]) == row:
+            return True
+        if not record_verifies(key, rec):
+            return False
+        self._remember_verified(row)
+        return True
+
+    def _remember_verified(self, row: tuple[Any, ...]) -> None:
+        if len(self._verified_records) >= _VERIFIED_KEPT:
+            del self._verified_records[next(iter(self._verified_records))]
+        self._verified_records[row[0]] = row
 
     def _anchor_audit_head(self) -> None:
         """Move the head anchor forward to the committed head, under the write lock so it never goes
@@ -1046,9 +1084,29 @@ class RunStore:
             if head is None or anchor is None or anchor.seq >= head["seq"]:
                 return
             if self._audit_mac_at(anchor.seq) == anchor.mac:
+                self._sync_committed()
                 write_anchor(self._audit_anchor, key, head["seq"], head["hash"])
         finally:
             self.db.execute("COMMIT")
+
+    def _sync_committed(self) -> None:
+        """Put every committed transaction on disk before the anchor names its records.
+
+        ``synchronous=NORMAL`` syncs the WAL only at checkpoints (which sync the database file too), so a
+        commit since can be lost in a power cut while a file written after it survives: an anchor ahead of
+        the database would report records as cut off that were only lost. Under the write lock (the
+        caller's) the WAL is not restarted, so syncing it holds every committed frame on disk."""
+        wal = self.path + "-wal"
+        try:
+            fd = os.open(wal, os.O_RDONLY)
+        except FileNotFoundError:  # no WAL: no commit waits in one
+            return
+        except OSError as exc:
+            raise AuditError(f"cannot sync {wal} before anchoring the audit head: {exc.strerror}") from None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _audit_mac_at(self, seq: int) -> str | None:
         if seq == 0:
@@ -1104,7 +1162,7 @@ class RunStore:
         (AuditError naming ``what`` at the first that does not verify)."""
         rows = self.db.execute("SELECT * FROM audit WHERE run_id=? AND event LIKE ? ORDER BY seq", (run_id, events))
         for rec in rows:
-            if not record_verifies(self._audit_key.material(create=not self.read_only), rec):
+            if not self._record_verifies(self._audit_key.material(create=not self.read_only), rec):
                 raise AuditError(
                     f"run {run_id}: audit record {rec['seq']} of its {what} does not verify with the "
                     "audit key; run `certsoar runs audit`"

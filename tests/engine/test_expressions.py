@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from certsoar import expressions
 from certsoar.expressions import ExpressionError, evaluate, step_references, truthy
 
 
@@ -46,3 +49,20 @@ def test_truthy_and_step_references() -> None:
     assert truthy("{{ steps.a.x and not steps.b.y }}", {"steps": {"a": {"x": 1}, "b": {"y": 0}}})
     assert truthy(True, {}) and not truthy(False, {})
     assert step_references("{{ steps.cert.sha1 }} {{ steps['verdict'].x }} {{ alert.id }}") == {"cert", "verdict"}
+
+
+def test_a_guard_is_parsed_once_per_process_however_often_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner reads each approval guard at every step it guards, in every run: the parse is kept."""
+    parsed: list[str] = []
+    real = expressions.ENV.parse
+
+    def parse(source: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(expressions.ENV, "parse", parse)
+    guard = "{{ steps.verdict.contain and steps.parse_once_gate.approved }}"
+    for _ in range(3):
+        assert expressions.required_approvals(guard) == {"parse_once_gate"}
+        assert expressions.step_references(guard) == {"verdict", "parse_once_gate"}
+    assert len(parsed) == 1
