@@ -34,7 +34,7 @@ from certsoar.connectors.siem.indicators import (
     match,
     normalize_query,
 )
-from certsoar.connectors.siem.logindex import StaleIndex, index_of
+from certsoar.connectors.siem.logindex import Parsed, RecentLines, StaleIndex, index_of
 from certsoar.connectors.siem.readers import LogRecord, LogTooLarge, ScanStats, gzip_content_size, is_gzip, read_records
 from certsoar.connectors.siem.sources import find_sources
 from certsoar.errors import ConnectorUnavailable
@@ -45,6 +45,8 @@ PROGRESS_EVERY = 4096
 """Records between two progress reports (a report costs a clock read)."""
 CERTIFICATE_BATCH = 512
 """Certificate records read per trip to the reading thread (few trips, little held at once)."""
+RECENT_LINES = 4096
+"""Lines whose records (and events) a connector keeps after a search: a sweep's window of a month of certificates."""
 _DAWN = datetime.min.replace(tzinfo=timezone.utc)
 _DUSK = datetime.max.replace(tzinfo=timezone.utc)
 
@@ -115,6 +117,7 @@ class FilesSiem:
         self.last_stats = ScanStats()
         self._parsed: dict[Path, _ParsedFile] = {}
         self._parsing = threading.Lock()
+        self._recent = RecentLines(RECENT_LINES)
 
     def files(self, stats: ScanStats) -> list[Path]:
         sources = find_sources(self.paths)
@@ -165,7 +168,8 @@ class FilesSiem:
             if signature is None:
                 continue
             try:
-                for _, record in self._indexed(path, wanted, None, False, (), _DAWN, _DUSK, scratch, signature):
+                for parsed in self._indexed(path, wanted, None, False, (), _DAWN, _DUSK, scratch, signature):
+                    record = parsed.record
                     file_id = certificate_file_id(record.data, record.fmt)
                     kinds = match(record.data, wanted) if file_id else []
                     if file_id and kinds:
@@ -258,15 +262,20 @@ class FilesSiem:
         candidates = self._indexed(
             path, plan.wanted, plan.kinds, plan.select_all, plan.by_file_id, plan.start, plan.end, stats, signature
         )
-        for examined, (when, record) in enumerate(candidates, 1):
+        for examined, parsed in enumerate(candidates, 1):
             if not examined % PROGRESS_EVERY:
                 bar.advance(PROGRESS_EVERY)
+            when = parsed.when
             if not (plan.start <= when <= plan.end):
                 continue
-            matched = plan.matched(record)
+            matched = plan.matched(parsed.record)
             if matched is not None:
                 bar.findings += 1
-                yield to_event(record, when, matched, path.name)
+                key = (path.name, tuple(matched))
+                event = parsed.events.get(key)
+                if event is None:
+                    event = parsed.events[key] = to_event(parsed.record, when, matched, path.name)
+                yield event
 
     def _indexed(
         self,
@@ -279,20 +288,20 @@ class FilesSiem:
         end: datetime,
         stats: ScanStats,
         signature: tuple[int, int],
-    ) -> Iterable[tuple[datetime, LogRecord]]:
+    ) -> Iterable[Parsed]:
         """The file's records that may match, read through its index (logindex); all its records, when it is not
         indexed. Either way the caller judges each record, so both give the same answer."""
         index = index_of(path, self.settings.max_file_bytes)
         if index is not None:
             rows = index.rows.candidates(wanted, kinds, select_all, file_ids, start, end)
             try:
-                found = index.read(path, rows, self.settings.max_file_bytes)
+                found = index.read(path, rows, self.settings.max_file_bytes, self._recent)
             except StaleIndex:
                 pass  # replaced or rewritten since it was indexed: scanned below
             else:
                 index.rows.count_into(stats)
                 return found
-        return self._timed_records(path, stats, signature)
+        return (Parsed(when, record) for when, record in self._timed_records(path, stats, signature))
 
     def _timed_records(
         self, path: Path, stats: ScanStats, signature: tuple[int, int]

@@ -27,10 +27,12 @@ import time
 import zlib
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from certsoar.connectors.siem.events import event_kind, record_time
 from certsoar.connectors.siem.indicators import INDICATOR_FIELDS, chain_file_ids, values
@@ -255,19 +257,27 @@ class FileIndex:
     kept: Kept
     rows: Rows
 
-    def read(self, path: Path, rows: list[int], max_bytes: int) -> list[tuple[datetime, LogRecord]]:
-        """The records of ``rows``, re-read from the file; StaleIndex when it is no longer the one indexed."""
-        found: list[tuple[datetime, LogRecord]] = []
+    def read(self, path: Path, rows: list[int], max_bytes: int, recent: "RecentLines") -> list[Parsed]:
+        """The records of ``rows``, re-read from the file (parsed again unless ``recent`` holds the same line under
+        the same header); StaleIndex when the file is no longer the one indexed."""
+        found: list[Parsed] = []
         with path.open("rb") as handle:
             now = Stamp.of(os.fstat(handle.fileno()))
             if (now.device, now.inode) != (self.stamp.device, self.stamp.inode) or now.size < self.stamp.size:
                 raise StaleIndex(str(path))
+            parse = _LineParser(self.rows)
             for row, line in self._lines(handle, rows, max_bytes, path):
-                record = self._record(row, line)
-                when = record_time(record.data) if record is not None else None
-                if record is None or when is None or micros(when) != self.rows.times[row]:
+                key = (parse.header(row), line)
+                parsed = recent.get(key)
+                if parsed is None:
+                    record = parse(row, line.decode("utf-8", errors="replace"))
+                    when = record_time(record.data) if record is not None else None
+                    if record is None or when is None:
+                        raise StaleIndex(str(path))
+                    parsed = recent.put(key, Parsed(when, record))
+                if micros(parsed.when) != self.rows.times[row]:
                     raise StaleIndex(str(path))
-                found.append((when, record))
+                found.append(parsed)
         return found
 
     def _lines(
@@ -289,11 +299,69 @@ class FileIndex:
                 if wanted is None:
                     return
 
-    def _record(self, row: int, line: bytes) -> LogRecord | None:
-        text = line.decode("utf-8", errors="replace")
-        rows = self.rows
-        lines = [*rows.directives[: rows.directive_counts[row]], text] if rows.layout == TSV else [text]
-        return next(read_lines(rows.layout, lines, ScanStats()), None)
+
+class _LineParser:
+    """Parses one line at a time as the reader of the whole file would have at that line: a Zeek line under the
+    header lines before it, which are read once per header, not once per line."""
+
+    def __init__(self, rows: Rows) -> None:
+        self._rows = rows
+        self._pending: list[str] = []
+        self._readers: dict[int, Iterator[LogRecord]] = {}
+
+    def header(self, row: int) -> tuple[str, ...]:
+        """The header lines the row's line is read under."""
+        return self._rows.directives[: self._rows.directive_counts[row]] if self._rows.layout == TSV else ()
+
+    def __call__(self, row: int, text: str) -> LogRecord | None:
+        count = self._rows.directive_counts[row] if self._rows.layout == TSV else 0
+        reader = self._readers.get(count)
+        if reader is None:
+            self._pending = list(self._rows.directives[:count])
+            reader = self._readers[count] = read_lines(self._rows.layout, self._feed(), ScanStats())
+        self._pending.append(text)
+        record = next(reader, None)
+        if record is None or self._pending:  # not a record (the file changed): this reader has ended
+            self._readers.pop(count, None)
+            return None
+        return record
+
+    def _feed(self) -> Iterator[str]:
+        while self._pending:
+            yield self._pending.pop(0)
+
+
+@dataclass
+class Parsed:
+    """A record with its time, and the events made of it so far (by source and matched kinds)."""
+
+    when: datetime
+    record: LogRecord
+    events: dict[tuple[str, tuple[str, ...]], Any] = field(default_factory=dict)
+
+
+class RecentLines:
+    """The last lines parsed, bounded: a sweep's searches read the same window of lines for one certificate
+    after another, and parsing a line and making its event cost more than finding it."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lines: OrderedDict[tuple[tuple[str, ...], bytes], Parsed] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[tuple[str, ...], bytes]) -> Parsed | None:
+        with self._lock:
+            found = self._lines.get(key)
+            if found is not None:
+                self._lines.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[tuple[str, ...], bytes], parsed: Parsed) -> Parsed:
+        with self._lock:
+            self._lines[key] = parsed
+            if len(self._lines) > self._size:
+                self._lines.popitem(last=False)
+        return parsed
 
 
 def _numbered(content: io.BufferedReader, start: int, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
