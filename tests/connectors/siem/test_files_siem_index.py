@@ -55,10 +55,22 @@ def answer(connector: FilesSiem, query: SiemQuery) -> tuple[Any, ScanStats]:
     return report, connector.last_stats
 
 
-def assert_same_as_scan(paths: list[Path], query: SiemQuery, *, pair: Any = None, **options: Any) -> Any:
-    """The answer through the index, checked against the scan's (``pair``: connectors to reuse, indexed first)."""
+def assert_same_as_scan(
+    paths: list[Path], query: SiemQuery, *, pair: Any = None, unindexed: tuple[Path, ...] = (), **options: Any
+) -> Any:
+    """The answer through the index, checked against the scan's (``pair``: connectors to reuse, indexed first);
+    only the ``unindexed`` files may be scanned by the first."""
     through_index, scanner = pair or (siem(*paths, **options), siem(*paths, **options))
-    indexed = answer(through_index, query)
+    scanned_files: list[Path] = []
+    original = FilesSiem._timed_records
+
+    def scan(self: FilesSiem, path: Path, *args: Any) -> Any:
+        scanned_files.append(path)
+        return original(self, path, *args)
+
+    with mock.patch.object(FilesSiem, "_timed_records", scan):
+        indexed = answer(through_index, query)
+    assert set(scanned_files) <= set(unindexed)
     with scanning():
         scanned = answer(scanner, query)
     assert indexed == scanned
@@ -219,10 +231,12 @@ def test_zeek_tsv_with_headers_midway_gzip_and_odd_bytes_answer_as_the_scan(tmp_
         SiemQuery(kinds=["tls"], limit=7, **window(0.25)),
         SiemQuery(indicators={"server": ["203.0.113.9:443"]}, **window()),
     ):
-        assert assert_same_as_scan(paths, query).events
+        assert assert_same_as_scan(paths, query, unindexed=(lone_cr, document)).events
     assert concatenated in logindex._REGISTRY.indexes and archived in logindex._REGISTRY.indexes
     assert lone_cr not in logindex._REGISTRY.indexes and document not in logindex._REGISTRY.indexes
-    small = assert_same_as_scan([archived], SiemQuery(kinds=["tls"], **window()), max_file_bytes=100)
+    small = assert_same_as_scan(
+        [archived], SiemQuery(kinds=["tls"], **window()), max_file_bytes=100, unindexed=(archived,)
+    )
     assert small.events == [] and small.warnings
 
 
