@@ -301,7 +301,7 @@ class FilesSiem:
             else:
                 index.rows.count_into(stats)
                 return found
-        return (Parsed(when, record) for when, record in self._timed_records(path, stats, signature))
+        return (Parsed(when, 0, record) for when, record in self._timed_records(path, stats, signature))
 
     def _timed_records(
         self, path: Path, stats: ScanStats, signature: tuple[int, int]
@@ -337,8 +337,8 @@ def _memory_cost(path: Path, size: int, bound: int) -> int:
 
 
 class _Earliest:
-    """The ``limit`` earliest events, in a max-heap by negated time so memory stays bounded whatever
-    matches; every event that does not fit is counted in ``stats.over_limit`` once."""
+    """The ``limit`` earliest events, in a max-heap by negated time (a plain list until it is full) so memory
+    stays bounded whatever matches; every event that does not fit is counted in ``stats.over_limit`` once."""
 
     def __init__(self, limit: int, stats: ScanStats, order: Iterator[int]) -> None:
         self._limit = limit
@@ -350,12 +350,19 @@ class _Earliest:
         self._push((-event.time.timestamp(), next(self._order), event))
 
     def merge(self, other: "_Earliest") -> None:
+        if len(self._heap) + len(other._heap) < self._limit:
+            self._heap += other._heap
+            return
         for item in other._heap:
             self._push(item)
 
     def _push(self, item: tuple[float, int, SiemEvent]) -> None:
-        if len(self._heap) < self._limit:
-            heapq.heappush(self._heap, item)
+        if len(self._heap) < self._limit - 1:
+            self._heap.append(item)
+            return
+        if len(self._heap) == self._limit - 1:
+            self._heap.append(item)
+            heapq.heapify(self._heap)
             return
         self._stats.over_limit += 1
         if item[0] > self._heap[0][0]:

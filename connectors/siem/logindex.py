@@ -274,8 +274,8 @@ class FileIndex:
                     when = record_time(record.data) if record is not None else None
                     if record is None or when is None:
                         raise StaleIndex(str(path))
-                    parsed = recent.put(key, Parsed(when, record))
-                if micros(parsed.when) != self.rows.times[row]:
+                    parsed = recent.put(key, Parsed(when, micros(when), record))
+                if parsed.micros != self.rows.times[row]:
                     raise StaleIndex(str(path))
                 found.append(parsed)
         return found
@@ -308,10 +308,17 @@ class _LineParser:
         self._rows = rows
         self._pending: list[str] = []
         self._readers: dict[int, Iterator[LogRecord]] = {}
+        self._headers: dict[int, tuple[str, ...]] = {}
 
     def header(self, row: int) -> tuple[str, ...]:
         """The header lines the row's line is read under."""
-        return self._rows.directives[: self._rows.directive_counts[row]] if self._rows.layout == TSV else ()
+        if self._rows.layout != TSV:
+            return ()
+        count = self._rows.directive_counts[row]
+        found = self._headers.get(count)
+        if found is None:
+            found = self._headers[count] = self._rows.directives[:count]
+        return found
 
     def __call__(self, row: int, text: str) -> LogRecord | None:
         count = self._rows.directive_counts[row] if self._rows.layout == TSV else 0
@@ -336,6 +343,7 @@ class Parsed:
     """A record with its time, and the events made of it so far (by source and matched kinds)."""
 
     when: datetime
+    micros: int
     record: LogRecord
     events: dict[tuple[str, tuple[str, ...]], Any] = field(default_factory=dict)
 
