@@ -484,6 +484,7 @@ def index_of(path: Path, max_bytes: int) -> FileIndex | None:
     from certsoar.connectors.siem import indexcache
 
     registry = _REGISTRY
+    path = path.absolute()  # one index (and one cache entry) per file, whatever folder the process runs in
     try:
         stamp = Stamp.of(path.stat())
     except OSError:
