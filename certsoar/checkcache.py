@@ -33,12 +33,12 @@ def cache_dir() -> Path:
 
 def passed(text: str) -> bool:
     """A valid entry says this playbook text passed the full check with the installed certsoar and actions."""
-    folder = _usable_dir(create=False)
+    folder = usable_dir(create=False)
     if folder is None:
         return False
     try:
         stored = (folder / _entry_name(text)).read_text(encoding="ascii").strip()
-        key = _key(folder)
+        key = signing_key(folder)
     except (OSError, UnicodeDecodeError):
         return False
     return key is not None and hmac.compare_digest(stored, _mac(key, text))
@@ -46,21 +46,22 @@ def passed(text: str) -> bool:
 
 def remember(text: str) -> None:
     """Record that ``text`` passed the full check; a cache that cannot be written is skipped silently."""
-    folder = _usable_dir(create=True)
+    folder = usable_dir(create=True)
     if folder is None:
         return
     from certsoar.fileio import write_atomically
 
     try:
-        key = _key(folder)
+        key = signing_key(folder)
         if key is not None:
             write_atomically(folder / _entry_name(text), _mac(key, text) + "\n", mode_if_new=0o600)
     except OSError:
         return
 
 
-def _usable_dir(*, create: bool) -> Path | None:
-    """The cache folder when it is this user's and nobody else can write it; else None (no cache)."""
+def usable_dir(*, create: bool) -> Path | None:
+    """The cache folder when it is this user's and nobody else can write it; else None (no cache). The files
+    SIEM's log indexes keep their signed entries here too."""
     folder = cache_dir()
     try:
         if create:
@@ -73,7 +74,8 @@ def _usable_dir(*, create: bool) -> Path | None:
     return folder
 
 
-def _key(folder: Path) -> bytes | None:
+def signing_key(folder: Path) -> bytes | None:
+    """The secret that signs the entries of ``folder`` (created on first use), None when it cannot be had."""
     from certsoar.audit import AuditKey
     from certsoar.errors import AuditError
 

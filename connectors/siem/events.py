@@ -14,6 +14,10 @@ from certsoar.logfields import in_any_format
 from certsoar.logformats import parse_time
 
 TIME_FIELDS = ("win.time",) + in_any_format("time")  # a Windows event's time is read as intake reads it
+_KEYS = {
+    concept: in_any_format(concept)
+    for concept in ("src_ip", "dst_ip", "src_port", "dst_port", "uid", "validation_status")
+}
 
 
 def record_time(record: dict[str, Any]) -> datetime | None:
@@ -123,9 +127,9 @@ def _serial(record: dict[str, Any]) -> str | None:
 
 def to_event(record: LogRecord, when: datetime, matched: list[str], source: str) -> SiemEvent:
     data = record.data
-    src_ip = ip_text(_first(data, *in_any_format("src_ip")))
-    dst_ip = ip_text(_first(data, *in_any_format("dst_ip")))
-    dst_port = port_number(_first(data, *in_any_format("dst_port")))
+    src_ip = ip_text(_first(data, *_KEYS["src_ip"]))
+    dst_ip = ip_text(_first(data, *_KEYS["dst_ip"]))
+    dst_port = port_number(_first(data, *_KEYS["dst_port"]))
     sni_value = _first(data, *INDICATOR_FIELDS["sni"])
     host_value = _first(data, "win.computer", *INDICATOR_FIELDS["host"])
     kind = event_kind(data, record.fmt)
@@ -136,14 +140,14 @@ def to_event(record: LogRecord, when: datetime, matched: list[str], source: str)
         kind=kind,
         matched=matched,
         src_ip=src_ip,
-        src_port=port_number(_first(data, *in_any_format("src_port"))),
+        src_port=port_number(_first(data, *_KEYS["src_port"])),
         dst_ip=dst_ip,
         dst_port=dst_port,
         host=str(host_value) if isinstance(host_value, (str, int)) and not isinstance(host_value, bool) else None,
         sni=str(sni_value).lower() if isinstance(sni_value, str) else None,
         summary=_summary(kind, src_ip, dst_ip, dst_port, sni_value if isinstance(sni_value, str) else None, data),
         raw=data,
-        uid=_string(_first(data, *in_any_format("uid")), 128),
+        uid=_string(_first(data, *_KEYS["uid"]), 128),
         bytes_out=_count(_first(data, "orig_bytes", "flow.bytes_toserver", "source.bytes")),
         bytes_in=_count(_first(data, "resp_bytes", "flow.bytes_toclient", "destination.bytes")),
         duration=_seconds(_first(data, "duration", "flow.age", "event.duration")),
@@ -163,7 +167,7 @@ def to_event(record: LogRecord, when: datetime, matched: list[str], source: str)
         sha1=_digest(data, "sha1"),
         spki=_digest(data, "spki"),
         subject_key_id=normalize_digest(ski) if ski else None,
-        validation_status=_string(_first(data, *in_any_format("validation_status")), 512),
+        validation_status=_string(_first(data, *_KEYS["validation_status"]), 512),
         ja3=_string(_first(data, *INDICATOR_FIELDS["ja3"]), 64),
         ja3s=_string(_first(data, *INDICATOR_FIELDS["ja3s"]), 64),
     )

@@ -5,7 +5,8 @@ generic JSON lines.
 Meant for the lab, for small deployments that keep logs on disk, and as the reference
 implementation of the Siem protocol. Files are read line by line (readers), each record is
 matched against the query's indicators (indicators) and a match becomes a SiemEvent (events); this
-module finds the files, keeps the ``limit`` earliest hits and caches parsed files.
+module finds the files and keeps the ``limit`` earliest hits. A search reads a file through its index
+(logindex: only the records that may match, judged as a scan judges them), or scans it when it has none.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 import zlib
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
@@ -33,6 +34,7 @@ from certsoar.connectors.siem.indicators import (
     match,
     normalize_query,
 )
+from certsoar.connectors.siem.logindex import Parsed, RecentLines, StaleIndex, index_of
 from certsoar.connectors.siem.readers import LogRecord, LogTooLarge, ScanStats, gzip_content_size, is_gzip, read_records
 from certsoar.connectors.siem.sources import find_sources
 from certsoar.errors import ConnectorUnavailable
@@ -43,6 +45,10 @@ PROGRESS_EVERY = 4096
 """Records between two progress reports (a report costs a clock read)."""
 CERTIFICATE_BATCH = 512
 """Certificate records read per trip to the reading thread (few trips, little held at once)."""
+RECENT_LINES = 4096
+"""Lines whose records (and events) a connector keeps after a search: a sweep's window of a month of certificates."""
+_DAWN = datetime.min.replace(tzinfo=timezone.utc)
+_DUSK = datetime.max.replace(tzinfo=timezone.utc)
 
 
 class FilesSiemSettings(ConnectorSettings):
@@ -60,8 +66,9 @@ class FilesSiemSettings(ConnectorSettings):
     cache_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=0,
-        description="Files are parsed once per connector and kept in memory while their sizes add up to no more than "
-        "this; a changed file is read again. Larger logs are streamed on every search.",
+        description="Zeek TSV and JSON-lines logs are indexed once (the index is kept in the cache folder and "
+        "follows a growing log); a log laid out as one JSON document is parsed once per connector and kept in memory "
+        "while such files add up to no more than this, and streamed on every search beyond.",
     )
 
 
@@ -110,6 +117,7 @@ class FilesSiem:
         self.last_stats = ScanStats()
         self._parsed: dict[Path, _ParsedFile] = {}
         self._parsing = threading.Lock()
+        self._recent = RecentLines(RECENT_LINES)
 
     def files(self, stats: ScanStats) -> list[Path]:
         sources = find_sources(self.paths)
@@ -160,7 +168,8 @@ class FilesSiem:
             if signature is None:
                 continue
             try:
-                for _, record in self._timed_records(path, scratch, signature):
+                for parsed in self._indexed(path, wanted, None, False, (), _DAWN, _DUSK, scratch, signature):
+                    record = parsed.record
                     file_id = certificate_file_id(record.data, record.fmt)
                     kinds = match(record.data, wanted) if file_id else []
                     if file_id and kinds:
@@ -250,15 +259,49 @@ class FilesSiem:
     def _search_file(
         self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int], bar: Progress
     ) -> Iterator[SiemEvent]:
-        for examined, (when, record) in enumerate(self._timed_records(path, stats, signature), 1):
+        candidates = self._indexed(
+            path, plan.wanted, plan.kinds, plan.select_all, plan.by_file_id, plan.start, plan.end, stats, signature
+        )
+        for examined, parsed in enumerate(candidates, 1):
             if not examined % PROGRESS_EVERY:
                 bar.advance(PROGRESS_EVERY)
+            when = parsed.when
             if not (plan.start <= when <= plan.end):
                 continue
-            matched = plan.matched(record)
+            matched = plan.matched(parsed.record)
             if matched is not None:
                 bar.findings += 1
-                yield to_event(record, when, matched, path.name)
+                key = (path.name, tuple(matched))
+                event = parsed.events.get(key)
+                if event is None:
+                    event = parsed.events[key] = to_event(parsed.record, when, matched, path.name)
+                yield event
+
+    def _indexed(
+        self,
+        path: Path,
+        wanted: dict[str, set[str]],
+        kinds: frozenset[str] | None,
+        select_all: bool,
+        file_ids: Iterable[str],
+        start: datetime,
+        end: datetime,
+        stats: ScanStats,
+        signature: tuple[int, int],
+    ) -> Iterable[Parsed]:
+        """The file's records that may match, read through its index (logindex); all its records, when it is not
+        indexed. Either way the caller judges each record, so both give the same answer."""
+        index = index_of(path, self.settings.max_file_bytes)
+        if index is not None:
+            rows = index.rows.candidates(wanted, kinds, select_all, file_ids, start, end)
+            try:
+                found = index.read(path, rows, self.settings.max_file_bytes, self._recent)
+            except StaleIndex:
+                pass  # replaced or rewritten since it was indexed: scanned below
+            else:
+                index.rows.count_into(stats)
+                return found
+        return (Parsed(when, 0, record) for when, record in self._timed_records(path, stats, signature))
 
     def _timed_records(
         self, path: Path, stats: ScanStats, signature: tuple[int, int]
@@ -294,8 +337,8 @@ def _memory_cost(path: Path, size: int, bound: int) -> int:
 
 
 class _Earliest:
-    """The ``limit`` earliest events, in a max-heap by negated time so memory stays bounded whatever
-    matches; every event that does not fit is counted in ``stats.over_limit`` once."""
+    """The ``limit`` earliest events, in a max-heap by negated time (a plain list until it is full) so memory
+    stays bounded whatever matches; every event that does not fit is counted in ``stats.over_limit`` once."""
 
     def __init__(self, limit: int, stats: ScanStats, order: Iterator[int]) -> None:
         self._limit = limit
@@ -307,12 +350,19 @@ class _Earliest:
         self._push((-event.time.timestamp(), next(self._order), event))
 
     def merge(self, other: "_Earliest") -> None:
+        if len(self._heap) + len(other._heap) < self._limit:
+            self._heap += other._heap
+            return
         for item in other._heap:
             self._push(item)
 
     def _push(self, item: tuple[float, int, SiemEvent]) -> None:
-        if len(self._heap) < self._limit:
-            heapq.heappush(self._heap, item)
+        if len(self._heap) < self._limit - 1:
+            self._heap.append(item)
+            return
+        if len(self._heap) == self._limit - 1:
+            self._heap.append(item)
+            heapq.heapify(self._heap)
             return
         self._stats.over_limit += 1
         if item[0] > self._heap[0][0]:

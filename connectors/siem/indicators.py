@@ -98,7 +98,7 @@ def _field_values(record: dict[str, Any], kind: str) -> set[str]:
     return found
 
 
-def _values(record: dict[str, Any], kind: str) -> set[str]:
+def values(record: dict[str, Any], kind: str) -> set[str]:
     """Normalized values of one indicator kind in a record (derived kinds are computed from several fields)."""
     if kind == "server":
         servers = set()
@@ -148,7 +148,7 @@ def normalize_query(query: SiemQuery) -> dict[str, set[str]]:
 
 
 def match(record: dict[str, Any], wanted: dict[str, set[str]]) -> list[str]:
-    return [kind for kind, values in wanted.items() if _values(record, kind) & values]
+    return [kind for kind, wanted_values in wanted.items() if values(record, kind) & wanted_values]
 
 
 # --- Zeek before the x509 fingerprint field: ssl.log names its chain only by x509.log file ids ----------------

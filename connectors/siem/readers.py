@@ -132,30 +132,54 @@ def _read_json_document(text: str, stats: ScanStats) -> Iterator[LogRecord]:
             stats.malformed += 1
 
 
+TSV, DOCUMENT, LINES = "tsv", "document", "lines"
+"""How a file is laid out, decided by its first bytes: Zeek TSV, one JSON document, JSON lines."""
+
+
 def read_records(path: Path, stats: ScanStats, max_bytes: int) -> Iterator[LogRecord]:
     """Records of one file, plain or gzipped, whatever its format; undecodable bytes are replaced, not
     fatal. LogTooLarge when a gzipped file decompresses to more than ``max_bytes``."""
     with open_log(path, max_bytes) as binary:
-        head = binary.peek(_HEAD_BYTES)[:_HEAD_BYTES].decode("utf-8", errors="replace")
+        kind = layout(binary)
         handle = io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
-        if "#separator" in head or "#fields" in head:
-            yield from _read_zeek_tsv(handle, stats)
-        elif head.lstrip().startswith("[") or (head.lstrip().startswith("{") and not _one_object_per_line(head)):
+        if kind == DOCUMENT:
             yield from _read_json_document(handle.read(), stats)
         else:
-            yield from _read_json_lines(handle, stats)
+            yield from read_lines(kind, handle, stats)
+
+
+def layout(binary: io.BufferedReader) -> str:
+    """TSV, DOCUMENT or LINES, from the first bytes of the (decompressed) file, which are not consumed."""
+    head = binary.peek(_HEAD_BYTES)[:_HEAD_BYTES].decode("utf-8", errors="replace")
+    if "#separator" in head or "#fields" in head:
+        return TSV
+    if head.lstrip().startswith("[") or (head.lstrip().startswith("{") and not _one_object_per_line(head)):
+        return DOCUMENT
+    return LINES
+
+
+def read_lines(kind: str, lines: Iterable[str], stats: ScanStats) -> Iterator[LogRecord]:
+    """The records of the lines of a TSV or LINES file, one record at most per line, yielded as soon as its
+    line was taken from ``lines``."""
+    return _read_zeek_tsv(lines, stats) if kind == TSV else _read_json_lines(lines, stats)
 
 
 @contextmanager
 def open_log(path: Path, max_bytes: int) -> Iterator[io.BufferedReader]:
     """The file's bytes, decompressed when it is gzip (by its magic bytes, whatever its name), the
     decompressed bytes bounded by ``max_bytes``."""
-    with path.open("rb") as raw:
-        if raw.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] != _GZIP_MAGIC:
-            yield raw
-            return
-        with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-            yield io.BufferedReader(_Bounded(unzipped, max_bytes, path), buffer_size=64 * 1024)
+    with path.open("rb") as raw, decompressed(raw, max_bytes, path) as binary:
+        yield binary
+
+
+@contextmanager
+def decompressed(raw: io.BufferedReader, max_bytes: int, path: Path) -> Iterator[io.BufferedReader]:
+    """``raw`` itself, or its gzip content bounded by ``max_bytes`` when it starts with the gzip magic bytes."""
+    if raw.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] != _GZIP_MAGIC:
+        yield raw
+        return
+    with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+        yield io.BufferedReader(_Bounded(unzipped, max_bytes, path), buffer_size=64 * 1024)
 
 
 def is_gzip(path: Path) -> bool:

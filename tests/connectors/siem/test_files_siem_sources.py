@@ -222,7 +222,7 @@ async def test_parsed_files_are_reused_until_they_change(tmp_path: Path) -> None
     from datetime import datetime, timedelta, timezone
 
     from certsoar.connectors import ConnectorEnv
-    from certsoar.connectors.siem import SiemQuery
+    from certsoar.connectors.siem import SiemQuery, logindex
     from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
 
     log = tmp_path / "alerts.jsonl"
@@ -234,10 +234,16 @@ async def test_parsed_files_are_reused_until_they_change(tmp_path: Path) -> None
     first = siem.last_stats
     assert len(await siem.search(query)) == 1
     assert (siem.last_stats.records, siem.last_stats.malformed) == (first.records, first.malformed) == (1, 1)
-    cached = siem._parsed[log]
+    cached = logindex._REGISTRY.indexes[log]
     log.write_text(log.read_text() + '{"time": "2026-11-27T08:05:00Z", "sni": "a.example"}\n')
     assert len(await siem.search(query)) == 2  # the changed file is read again
-    assert siem._parsed[log] is not cached
+    assert logindex._REGISTRY.indexes[log] is not cached
 
-    streaming = FilesSiem(FilesSiemSettings(paths=[log], cache_bytes=0), ConnectorEnv(name="files", state_dir=tmp_path))
-    assert len(await streaming.search(query)) == 2 and streaming._parsed == {}
+    document = tmp_path / "alerts.json"  # one JSON document is not indexed: parsed and kept in memory
+    document.write_text('[{"time": "2026-11-27T08:00:00Z", "sni": "a.example"}]')
+    siem = FilesSiem(FilesSiemSettings(paths=[document]), ConnectorEnv(name="files", state_dir=tmp_path))
+    assert len(await siem.search(query)) == 1 and document in siem._parsed
+    streaming = FilesSiem(
+        FilesSiemSettings(paths=[document], cache_bytes=0), ConnectorEnv(name="files", state_dir=tmp_path)
+    )
+    assert len(await streaming.search(query)) == 1 and streaming._parsed == {}

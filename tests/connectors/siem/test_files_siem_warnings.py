@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from certsoar.connectors import ConnectorEnv
-from certsoar.connectors.siem import SiemEvent, SiemQuery, search_with_warnings
+from certsoar.connectors.siem import SiemEvent, SiemQuery, logindex, search_with_warnings
 from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
 from certsoar.connectors.siem.readers import ScanStats
 from certsoar.errors import ConnectorUnavailable
@@ -84,7 +84,8 @@ async def test_gzipped_logs_are_read_named_or_walked_cached_or_streamed(tmp_path
             report = await search_with_warnings(siem, QUERY)
             assert minutes(report.events) == [1, 2, 3, 4] and report.warnings == []
             assert siem.last_stats.files_read == 3
-        assert bool(siem._parsed) == (cache_bytes > 0)
+        assert siem._parsed == {}  # indexed instead (logindex), whatever the memory cache's room
+        assert {logs / "ssl.log", logs / "ssl.09:00:00-10:00:00.log.gz", named} <= logindex._REGISTRY.indexes.keys()
 
 
 async def test_a_gzip_bomb_stops_at_max_file_bytes_and_nothing_of_it_is_kept(tmp_path: Path) -> None:
@@ -103,7 +104,8 @@ async def test_a_gzip_bomb_stops_at_max_file_bytes_and_nothing_of_it_is_kept(tmp
     assert minutes(report.events) == [2]
     assert report.warnings == [f"{bomb}: decompresses to more than max_file_bytes (1048576), not read"]
     assert (siem.last_stats.files_read, siem.last_stats.files_skipped) == (1, 1)
-    assert siem._parsed.keys() == {tmp_path / "ssl.log"}
+    assert bomb not in logindex._REGISTRY.indexes and bomb not in siem._parsed
+    assert tmp_path / "ssl.log" in logindex._REGISTRY.indexes
 
 
 async def test_a_truncated_gzip_is_a_warning_and_adds_nothing(tmp_path: Path) -> None:
