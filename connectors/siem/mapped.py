@@ -1,0 +1,252 @@
+"""Rows of a SIEM that answers queries (Sentinel, QRadar) read as the files SIEM reads its logs.
+
+A source (a table, or a filtered part of one) has a field map naming, for each key the files SIEM reads
+(``id.orig_h``, ``tls.sni``, ``win.*`` through the Windows event keys ...), the vendor column that holds it.
+The vendor query only narrows (``prefilter``: every spelling a log may use, compared loosely); each row is
+then renamed by the map and decided here with the files SIEM's own matching and event code, so a row is
+an event only when the local check agrees, and every SIEM names and normalizes fields the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from certsoar.certs.dn import parse_dn
+from certsoar.connectors.siem import SiemEvent, SiemQuery
+from certsoar.connectors.siem.events import event_kind, record_time, to_event
+from certsoar.connectors.siem.indicators import INDICATOR_FIELDS, match, normalize_query
+from certsoar.connectors.siem.readers import LogRecord
+from certsoar.connectors.siem.windows import normalize_windows
+from certsoar.errors import AlertError
+from certsoar.intake.winxml import parse_event_xml
+from certsoar.logfields import servers_in_any_format
+from certsoar.timeparse import as_utc
+
+WINDOWS = "windows"
+TIME_KEYS = ("TimeCreated", "ts", "timestamp", "@timestamp", "_time", "time")
+"""The key a source's event time is mapped to (Windows events, Zeek, Suricata and the rest)."""
+WINDOWS_SYSTEM_KEYS = ("EventID", "Computer", "TimeCreated")
+_CONTAINS_KINDS = ("host", "requester", "subject")
+_SERVERS = servers_in_any_format()
+
+
+class MappedSource(BaseModel):
+    """One kind of record in a SIEM and where its fields are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Table (Sentinel) or label (QRadar) the events are reported under.")
+    format: str = Field(
+        description="How to read a row: zeek-ssl, zeek-x509, zeek-conn, suricata-tls, windows (EventID, Computer, "
+        "TimeCreated and EventData keys), or another name whose events are of ``kind``."
+    )
+    kind: str | None = Field(default=None, description="Event kind (tls, x509, conn ...) for a format of another name.")
+    fields: dict[str, str] = Field(
+        min_length=1, description="Key the files SIEM reads (id.orig_h, tls.sni, EventID ...) → the vendor's column."
+    )
+    where: str | None = Field(default=None, description="An extra filter in the vendor's query language.")
+    text_column: str | None = Field(
+        default=None,
+        description="A column searched for the indicators no mapped column holds (Windows EventData, a raw payload).",
+    )
+
+    @model_validator(mode="after")
+    def _has_time(self) -> "MappedSource":
+        if self.time_key is None:
+            raise ValueError(f"source {self.name}: map one of {', '.join(TIME_KEYS)} to the event time column")
+        return self
+
+    @property
+    def time_key(self) -> str | None:
+        return next((key for key in TIME_KEYS if key in self.fields), None)
+
+    @property
+    def time_column(self) -> str:
+        assert self.time_key is not None
+        return self.fields[self.time_key]
+
+
+def source_with(preset: MappedSource, changes: dict[str, Any]) -> MappedSource:
+    """A preset with a config's changes: ``fields`` given are merged over the preset's (a column set to "" drops
+    the key), the rest replaces."""
+    fields = {**preset.fields, **(changes.get("fields") or {})}
+    merged = {**preset.model_dump(), **changes, "fields": {k: v for k, v in fields.items() if v}}
+    return MappedSource.model_validate(merged)
+
+
+# ----------------------------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A query made ready: its window as UTC, normalized indicators, and the kinds it keeps."""
+
+    start: datetime
+    end: datetime
+    wanted: dict[str, set[str]]
+    kinds: frozenset[str] | None
+    limit: int
+
+    @classmethod
+    def of(cls, query: SiemQuery) -> "Plan":
+        kinds = frozenset(query.kinds) if query.kinds is not None else None
+        return cls(as_utc(query.start), as_utc(query.end), normalize_query(query), kinds, query.limit)
+
+    @property
+    def select_all(self) -> bool:
+        return self.kinds is not None and not self.wanted
+
+    @property
+    def empty(self) -> bool:
+        """Nothing can match: no indicator survived normalization and no kind selects events."""
+        return not self.wanted and self.kinds is None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``column`` holds one of ``values``: ``equals`` case-insensitively, ``contains`` as a substring."""
+
+    column: str
+    values: tuple[str, ...]
+    mode: Literal["equals", "contains"]
+
+
+@dataclass(frozen=True)
+class ServerCondition:
+    ip_column: str
+    port_column: str
+    ip: str
+    port: int
+
+
+def spellings(kind: str, value: str) -> tuple[str, ...]:
+    """The forms a log may write a normalized indicator in, for a loose vendor-side comparison."""
+    if kind in ("sha256", "sha1", "spki"):
+        return (value, _colons(value))
+    if kind == "serial":
+        even = value if len(value) % 2 == 0 else "0" + value
+        return tuple(dict.fromkeys((value, even, _colons(even))))
+    if kind == "subject":
+        attributes = parse_dn(value)
+        common = [v for name, v in attributes if name.upper() == "CN"] or [v for _, v in attributes[-1:]]
+        return (common[0],) if common else (value,)
+    if kind == "requester":
+        return (value.rsplit("\\", 1)[-1].split("@", 1)[0],)
+    if kind == "host":
+        return (value.split(".", 1)[0] if not value.replace(".", "").isdigit() else value,)
+    return (value,)
+
+
+def _colons(hex_text: str) -> str:
+    return ":".join(hex_text[i : i + 2] for i in range(0, len(hex_text), 2))
+
+
+def prefilter(plan: Plan, source: MappedSource) -> list[Condition | ServerCondition] | None:
+    """What the vendor query asks of ``source`` (any of them: OR), [] for every row of the window, None when
+    the source holds none of the wanted indicators (it need not be asked)."""
+    if plan.select_all:
+        return []
+    found: list[Condition | ServerCondition] = []
+    for kind, values in plan.wanted.items():
+        if kind == "server":
+            found += _server_conditions(values, source)
+            continue
+        carried = "serial" if kind == "serial_issuer" else kind
+        forms = tuple(
+            dict.fromkeys(
+                f for v in values for f in spellings(carried, v.split("|", 1)[0] if kind == "serial_issuer" else v)
+            )
+        )
+        columns = [source.fields[key] for key in INDICATOR_FIELDS.get(carried, ()) if key in source.fields]
+        mode: Literal["equals", "contains"] = "contains" if carried in _CONTAINS_KINDS else "equals"
+        found += [Condition(column, forms, mode) for column in dict.fromkeys(columns)]
+        if not columns and source.text_column:
+            found.append(Condition(source.text_column, forms, "contains"))
+    return found or None
+
+
+def _server_conditions(values: set[str], source: MappedSource) -> list[Condition | ServerCondition]:
+    found: list[Condition | ServerCondition] = []
+    for ip_key, port_key in _SERVERS:
+        if ip_key in source.fields and port_key in source.fields:
+            for value in sorted(values):
+                ip, _, port = value.rpartition(":")
+                found.append(ServerCondition(source.fields[ip_key], source.fields[port_key], ip.strip("[]"), int(port)))
+            break
+    return found
+
+
+# ------------------------------------------------------------------------------------------------ rows
+
+
+def to_record(row: dict[str, Any], source: MappedSource) -> LogRecord | None:
+    """A row (vendor column → value) as the record the files SIEM would have read; None when a Windows
+    source's row is not a Windows event it handles."""
+    data = {key: row[column] for key, column in source.fields.items() if row.get(column) not in (None, "")}
+    if source.format != WINDOWS:
+        if source.kind:
+            data["kind"] = source.kind
+        return LogRecord(data, source.format)
+    event_data = _event_data(data.pop("EventData", None))
+    system = {key: data.pop(key) for key in WINDOWS_SYSTEM_KEYS if key in data}
+    normalized = normalize_windows({"System": system, "EventData": {**event_data, **data}})
+    if normalized is None:
+        return None
+    fmt, fields = normalized
+    return LogRecord({**system, **event_data, **data, **fields}, f"windows-{fmt}")
+
+
+def _event_data(value: Any) -> dict[str, Any]:
+    """A Windows event's EventData: as the SIEM gives it (``<EventData><Data Name=...>`` XML, or an object)."""
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str) or "<" not in value:
+        return {}
+    try:
+        return dict(parse_event_xml(f"<Event><System/>{value}</Event>")["EventData"])
+    except (ValueError, AlertError):
+        return {}
+
+
+def row_event(row: dict[str, Any], source: MappedSource, plan: Plan, label: str) -> SiemEvent | None:
+    """The row as an event when it is in the window, of a wanted kind and matches (locally) a wanted indicator."""
+    record = to_record(row, source)
+    if record is None:
+        return None
+    when = record_time(record.data)
+    if when is None or not plan.start <= when <= plan.end:
+        return None
+    if plan.kinds is not None and event_kind(record.data, record.fmt) not in plan.kinds:
+        return None
+    matched = [] if plan.select_all else match(record.data, plan.wanted)
+    if not matched and not plan.select_all:
+        return None
+    return to_event(record, when, matched, label)
+
+
+def earliest(events: list[SiemEvent], limit: int) -> tuple[list[SiemEvent], int]:
+    """The ``limit`` earliest events in time order, and how many more there were."""
+    ordered = sorted(events, key=lambda e: e.time)
+    return ordered[:limit], max(len(ordered) - limit, 0)
+
+
+def is_usable_value(value: str) -> bool:
+    """A value that can go into a vendor query's string literal (no control characters)."""
+    return bool(value) and all(ch >= " " and ch != "\x7f" for ch in value)
+
+
+__all__ = [
+    "MappedSource",
+    "Plan",
+    "Condition",
+    "ServerCondition",
+    "prefilter",
+    "row_event",
+    "source_with",
+    "spellings",
+    "earliest",
+]
