@@ -30,7 +30,16 @@ WINDOWS = "windows"
 TIME_KEYS = ("TimeCreated", "ts", "timestamp", "@timestamp", "_time", "time")
 """The key a source's event time is mapped to (Windows events, Zeek, Suricata and the rest)."""
 WINDOWS_SYSTEM_KEYS = ("EventID", "Computer", "TimeCreated")
-_CONTAINS_KINDS = ("host", "requester", "subject")
+# a hash may sit in a list (Zeek's cert_chain_fps); an account, host or DN in a longer spelling
+_CONTAINS_KINDS = ("sha256", "sha1", "spki", "host", "requester", "subject")
+TEXT_KINDS = ("serial", "requester", "subject", "host")
+"""Indicator kinds looked for in a source's ``text_column`` (what Windows and AD CS events carry)."""
+WINDOWS_INDICATOR_KEYS = {
+    "requester": ("Requester", "SubjectUserName", "User"),
+    "serial": ("SerialNumber", "CertificateSerialNumber"),
+    "subject": ("Subject",),
+}
+"""EventData keys of a Windows source that hold an indicator (the files SIEM reads them as ``win.*``)."""
 _SERVERS = servers_in_any_format()
 
 
@@ -158,13 +167,18 @@ def prefilter(plan: Plan, source: MappedSource) -> list[Condition | ServerCondit
         carried = "serial" if kind == "serial_issuer" else kind
         forms = tuple(
             dict.fromkeys(
-                f for v in values for f in spellings(carried, v.split("|", 1)[0] if kind == "serial_issuer" else v)
+                form
+                for value in values
+                for form in spellings(carried, value.split("|", 1)[0] if kind == "serial_issuer" else value)
             )
         )
-        columns = [source.fields[key] for key in INDICATOR_FIELDS.get(carried, ()) if key in source.fields]
+        keys = INDICATOR_FIELDS.get(carried, ()) + (
+            WINDOWS_INDICATOR_KEYS.get(carried, ()) if source.format == WINDOWS else ()
+        )
+        columns = [source.fields[key] for key in keys if key in source.fields]
         mode: Literal["equals", "contains"] = "contains" if carried in _CONTAINS_KINDS else "equals"
         found += [Condition(column, forms, mode) for column in dict.fromkeys(columns)]
-        if not columns and source.text_column:
+        if source.text_column and carried in TEXT_KINDS:
             found.append(Condition(source.text_column, forms, "contains"))
     return found or None
 

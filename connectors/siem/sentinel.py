@@ -15,6 +15,7 @@ workspace lacks or a query it refuses (400) is a warning naming the table; a ref
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import datetime
 from typing import Any, ClassVar
@@ -286,9 +287,9 @@ class SentinelSiem:
         )
         where = f"{self.instance}: table {source.name}"
         if response.status_code == 400:
-            message = self.http.redactor.text(vendor_message(response)) or "HTTP 400"
+            message = self.http.redactor.text(_refusal_text(response)) or "HTTP 400"
             return [], [f"{where}: the query was refused, the table was not searched ({message})"]
-        columns, rows, error = _primary_table(response)
+        columns, types, rows, error = _primary_table(response)
         warnings = (
             [f"{where}: partial result, events may be missing ({self.http.redactor.text(error)})"] if error else []
         )
@@ -297,7 +298,7 @@ class SentinelSiem:
         label = f"sentinel:{self.instance}:{source.name}"
         found = [
             event
-            for event in (row_event(dict(zip(columns, row, strict=False)), source, plan, label) for row in rows)
+            for event in (row_event(_zipped(columns, types, row), source, plan, label) for row in rows)
             if event is not None
         ]
         return found, warnings
@@ -345,23 +346,49 @@ def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _primary_table(response: httpx.Response) -> tuple[list[str], list[list[Any]], str]:
-    """The first table's column names and rows, and the answer's error (a partial result) as text."""
+def _zipped(columns: list[str], types: list[str], row: list[Any]) -> dict[str, Any]:
+    """A row by column name; a ``dynamic`` value (an array, a property bag) arrives as JSON text and is decoded."""
+    zipped: dict[str, Any] = {}
+    for name, kind, value in zip(columns, types, row, strict=False):
+        if kind == "dynamic" and isinstance(value, str) and value[:1] in ("[", "{"):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        zipped[name] = value
+    return zipped
+
+
+def _primary_table(response: httpx.Response) -> tuple[list[str], list[str], list[list[Any]], str]:
+    """The first table's column names, types and rows, and the answer's error (a partial result) as text."""
     try:
         body = response.json()
         table = body["tables"][0]
         columns = [str(c["name"]) for c in table["columns"]]
+        types = [str(c.get("type", "")) for c in table["columns"]]
         rows = [row for row in table["rows"] if isinstance(row, list)]
     except (ValueError, KeyError, IndexError, TypeError):
         raise ConnectorUnavailable(
             f"{response.request.url.path}: the answer is not a Log Analytics query result"
         ) from None
     error = body.get("error") if isinstance(body, dict) else None
-    return columns, rows, _error_text(error) if isinstance(error, dict) else ""
+    return columns, types, rows, _error_text(error) if isinstance(error, dict) else ""
+
+
+def _refusal_text(response: httpx.Response) -> str:
+    """A 400's error with its inner error (which names the table or column the workspace lacks)."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return _error_text(error) if isinstance(error, dict) else vendor_message(response)
 
 
 def _error_text(error: dict[str, Any]) -> str:
     parts = [f"{error.get('code', 'error')}: {error.get('message', '')}".strip()]
+    inner = error.get("innererror")
+    if isinstance(inner, dict) and inner.get("message"):
+        parts.append(str(inner["message"]))
     for detail in error.get("details") or []:
         if isinstance(detail, dict):
             inner = detail.get("innererror")

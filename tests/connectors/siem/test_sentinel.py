@@ -1,0 +1,315 @@
+"""The ``sentinel`` connector against a fake Log Analytics workspace (fake_sentinel.py): what every SIEM
+connector must do, and what the query API adds (client credentials, PartialError, tables it lacks)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fake_sentinel import API_URL, LOGIN_URL, SECRETS, FakeSentinel, build_sentinel
+from pytest_httpx import HTTPXMock
+from remote_lab import CLIENT_IP, JA3, JA3S, REQUESTER, SERIAL, SERVER_IP, SHA1_COLONS, SHA256, SNI, SUBJECT, T0
+
+from certsoar.connectors.siem import ReportingSiem, SiemQuery
+from certsoar.connectors.siem.mapped import Plan, prefilter
+from certsoar.connectors.siem.sentinel import PRESETS, SentinelSettings, kql_query
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+from certsoar.registry import connector_class
+
+LOCAL = pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
+
+
+@pytest.fixture
+def fake(httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch) -> FakeSentinel:
+    monkeypatch.setenv("CERTSOAR_TEST_SENTINEL_SECRET", SECRETS[0])
+    vendor = FakeSentinel()
+    for url in vendor.urls:
+        httpx_mock.add_callback(vendor, url=re.compile(re.escape(url) + "/.*"), is_reusable=True, is_optional=True)
+    return vendor
+
+
+def window(**indicators: list[str]) -> SiemQuery:
+    return SiemQuery(indicators=indicators, start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
+
+
+def found(events: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return sorted((e.source.split(":")[-1], e.kind) for e in events)
+
+
+SSL = ("Corelight_ssl_CL (zeek-ssl)", "tls")
+X509 = ("Corelight_x509_CL (zeek-x509)", "x509")
+CONN = ("Corelight_conn_CL (zeek-conn)", "conn")
+SURICATA = ("Suricata_CL (suricata-tls)", "tls")
+CEF = ("CommonSecurityLog (cef)", "conn")
+ISSUED = ("SecurityEvent (windows-adcs-4887)", "adcs")
+PROCESS = ("SecurityEvent (windows-security-4688)", "process")
+
+EXPECTED = {
+    "sha256": ([SHA256.upper()], [SSL, X509]),
+    "sha1": ([SHA1_COLONS.upper()], [SURICATA]),
+    "serial": (["0a1b2c3d"], [X509, SURICATA]),
+    "serial_issuer": ([f"{SERIAL}|O=Evil Corp, CN=evil.example"], [X509, SURICATA]),
+    "sni": (["EVIL.example."], [SSL, SURICATA]),
+    "ip": ([SERVER_IP], [CEF, SSL, CONN, SURICATA]),
+    "server": ([f"{SERVER_IP}:443"], [CEF, SSL, CONN, SURICATA]),
+    "host": (["wks1"], [PROCESS]),
+    "requester": (["mallory"], [ISSUED, PROCESS]),
+    "ja3": ([JA3], [SSL, SURICATA]),
+    "ja3s": ([JA3S], [SSL]),
+    "subject": ([SUBJECT], [SSL, X509, SURICATA, ISSUED]),
+    "spki": (["ab" * 32], []),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+async def test_search_by_each_indicator_kind_finds_the_expected_events(
+    fake: FakeSentinel, tmp_path: Path, kind: str
+) -> None:
+    values, expected = EXPECTED[kind]
+    siem = build_sentinel(fake, tmp_path)
+    report = await siem.search_report(window(**{kind: values}))
+    assert found(report.events) == sorted(expected)
+    assert report.warnings == []
+    assert all(kind in e.matched for e in report.events)
+    assert [e.time for e in report.events] == sorted(e.time for e in report.events)
+
+
+async def test_events_carry_what_the_actions_read(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    events = await siem.search(window(sha256=[SHA256], requester=[REQUESTER], ip=[SERVER_IP]))
+    by_source = {e.source.split(":")[-1]: e for e in events}
+    ssl = by_source["Corelight_ssl_CL (zeek-ssl)"]
+    assert (ssl.src_ip, ssl.dst_ip, ssl.dst_port, ssl.sni, ssl.sha256) == (CLIENT_IP, SERVER_IP, 443, SNI, SHA256)
+    assert ssl.time == T0 and ssl.ja3 == JA3 and ssl.validation_status == "self signed certificate"
+    conn = by_source["Corelight_conn_CL (zeek-conn)"]
+    assert (conn.bytes_out, conn.bytes_in, conn.uid, conn.conn_state) == (1200, 5400, "CHhAvVGS1DHFjwGM9", "SF")
+    cef = by_source["CommonSecurityLog (cef)"]
+    assert (cef.bytes_out, cef.bytes_in, cef.dst_port) == (1800, 64000, 443)
+    issued = by_source["SecurityEvent (windows-adcs-4887)"]
+    assert (issued.event_code, issued.request_id, issued.requester, issued.template, issued.host) == (
+        "4887",
+        "77",
+        REQUESTER,
+        "WebServer",
+        "CA01.corp.example",
+    )
+    assert issued.subject_key_id == "5a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d"
+    assert events[0].source.startswith("sentinel:sentinel:")
+
+
+async def test_kinds_alone_select_every_event_of_those_kinds(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    query = SiemQuery(kinds=["adcs", "process"], start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
+    assert found(await siem.search(query)) == sorted([ISSUED, PROCESS])  # the 4624 logon is no event
+
+
+async def test_the_window_and_the_limit_bound_the_search(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    narrow = SiemQuery(indicators={"ip": [SERVER_IP]}, start=T0 - timedelta(seconds=1), end=T0 + timedelta(seconds=2))
+    assert found(await siem.search(narrow)) == sorted([SSL, CONN])
+    assert all(q["timespan"] == "2026-11-30T09:59:59.000000Z/2026-11-30T10:00:02.000000Z" for q in fake.queries)
+    limited = await siem.search_report(window(ip=[SERVER_IP]).model_copy(update={"limit": 1}))
+    assert len(limited.events) == 1 and limited.events[0].time == T0
+    assert any("limit of 1" in w for w in limited.warnings)
+
+
+async def test_a_partial_error_keeps_the_rows_and_is_a_warning(fake: FakeSentinel, tmp_path: Path) -> None:
+    fake.partial_error = True
+    siem = build_sentinel(fake, tmp_path, sources=[{"preset": "zeek-ssl", "table": "Corelight_ssl_CL"}])
+    report = await siem.search_report(window(sha256=[SHA256]))
+    assert found(report.events) == [SSL]
+    [warning] = report.warnings
+    assert "Corelight_ssl_CL: partial result" in warning and "PartialError" in warning
+    assert "exceeded the internal data size limit" in warning
+
+
+async def test_a_table_the_workspace_lacks_is_a_warning_and_the_others_are_searched(
+    fake: FakeSentinel, tmp_path: Path
+) -> None:
+    sources = [{"preset": "zeek-ssl", "table": "Zeek_ssl_CL"}, {"preset": "suricata-tls", "table": "Suricata_CL"}]
+    siem = build_sentinel(fake, tmp_path, sources=sources)
+    report = await siem.search_report(window(sni=[SNI]))
+    assert found(report.events) == [SURICATA]
+    [warning] = report.warnings
+    assert "table Zeek_ssl_CL: the query was refused" in warning and "Failed to resolve table" in warning
+
+
+async def test_a_column_renamed_in_config_is_read_from_there(fake: FakeSentinel, tmp_path: Path) -> None:
+    types, rows = fake.tables["Corelight_ssl_CL"]
+    fake.table("Corelight_ssl_CL", {**types, "sni_s": "string"}, [{**r, "sni_s": r.get("server_name")} for r in rows])
+    fields = {"server_name": "sni_s"}
+    siem = build_sentinel(
+        fake, tmp_path, sources=[{"preset": "zeek-ssl", "table": "Corelight_ssl_CL", "fields": fields}]
+    )
+    assert found(await siem.search(window(sni=[SNI]))) == [SSL]
+    assert "sni_s" in fake.queries[-1]["query"] and "server_name" not in fake.queries[-1]["query"]
+
+
+async def test_only_tables_that_hold_a_wanted_indicator_are_queried(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    await siem.search(window(ja3s=[JA3S]))
+    assert sorted(q["query"].split("\n")[0] for q in fake.queries) == ["Corelight_ssl_CL", "Suricata_CL"]
+
+
+async def test_a_hostile_value_stays_inside_its_string_literal(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    hostile = 'x" or true or "\\'
+    assert await siem.search(window(sni=[hostile], ja3=[hostile])) == []
+    assert fake.queries and all('\\"' in q["query"] for q in fake.queries)
+
+
+def test_kql_bounds_time_filters_and_takes_the_earliest() -> None:
+    plan = Plan.of(window(sni=[SNI]))
+    source = PRESETS["zeek-ssl"]
+    conditions = prefilter(plan, source)
+    assert conditions is not None
+    kql = kql_query(plan, source, conditions)
+    assert kql.startswith("Zeek_ssl_CL\n| where TimeGenerated between (datetime(2026-11-29T10:00:00.000000Z) ..")
+    assert 'tostring(server_name) in~ ("evil.example")' in kql
+    assert kql.endswith("| sort by TimeGenerated asc\n| take 1000")
+
+
+async def test_it_is_a_reporting_siem_registered_by_entry_point(fake: FakeSentinel, tmp_path: Path) -> None:
+    assert connector_class("siem", "sentinel").__name__ == "SentinelSiem"
+    assert isinstance(build_sentinel(fake, tmp_path), ReportingSiem)
+    schema = SentinelSettings.model_json_schema()
+    assert schema["properties"]["client_secret"]["secret"] is True
+
+
+def test_an_inline_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="env:NAME or file:PATH"):
+        SentinelSettings.model_validate(
+            {
+                "workspace_id": "63613592-b6f7-4c3d-a390-22ba13102111",
+                "tenant_id": "t",
+                "client_id": "c",
+                "client_secret": "s3cr3t",
+            }
+        )
+
+
+# ------------------------------------------------------------------------------------ conformance
+
+
+async def test_the_token_is_fetched_once_and_reused(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    await siem.search(window(ip=[SERVER_IP]))
+    await siem.search(window(sni=[SNI]))
+    assert len(fake.issued) == 1 and len(fake.queries) >= 6
+
+
+async def test_a_refused_client_secret_is_rejected_naming_the_credentials(fake: FakeSentinel, tmp_path: Path) -> None:
+    fake.accepted_secret = "another secret"
+    siem = build_sentinel(fake, tmp_path)
+    with pytest.raises(ConnectorRejected, match="token request: authentication failed.*HTTP 401.*AADSTS7000215"):
+        await siem.search(window(sni=[SNI]))
+    assert fake.queries == []
+
+
+async def test_401_from_the_api_is_rejected_naming_the_credentials(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path, sources=[{"preset": "suricata-tls", "table": "Suricata_CL"}])
+    await siem.search(window(sni=[SNI]))
+    fake.revoke_tokens()
+    fake.accepted_secret = "rotated"  # the app's secret was rotated: the fresh token request fails too
+    with pytest.raises(ConnectorRejected, match="authentication failed, the credentials were refused \\(HTTP 401\\)"):
+        await siem.search(window(sni=[SNI]))
+
+
+async def test_an_expired_token_is_replaced_once(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path, sources=[{"preset": "suricata-tls", "table": "Suricata_CL"}])
+    await siem.search(window(sni=[SNI]))
+    fake.revoke_tokens()
+    assert found(await siem.search(window(sni=[SNI]))) == [SURICATA]
+    assert len(fake.issued) == 1
+
+
+async def test_429_then_200_succeeds_after_the_retry_after(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path, sources=[{"preset": "suricata-tls", "table": "Suricata_CL"}])
+    fake.inject(429, headers={"Retry-After": "1"}, body={"error": {"code": "ThrottledError", "message": "throttled"}})
+    started = time.monotonic()
+    assert found(await siem.search(window(sni=[SNI]))) == [SURICATA]
+    assert time.monotonic() - started >= 1.0
+    assert len(fake.queries) == 1
+
+
+async def test_500_forever_is_unavailable_after_the_configured_attempts(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path, attempts=3, sources=[{"preset": "suricata-tls", "table": "Suricata_CL"}])
+    fake.inject(500, times=10, body={"error": {"code": "InternalServerError", "message": "engine down"}})
+    with pytest.raises(ConnectorUnavailable, match="HTTP 500.*engine down.*after 3 attempts"):
+        await siem.search(window(sni=[SNI]))
+    assert len([r for r in fake.requests if r.url.host == "api.loganalytics.io"]) == 3
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[str]:
+    """A server on loopback that accepts connections and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+@LOCAL
+async def test_a_silent_server_times_out_instead_of_hanging(
+    fake: FakeSentinel, tmp_path: Path, silent_server: str
+) -> None:
+    siem = build_sentinel(fake, tmp_path, url=silent_server, read_timeout=0.3, attempts=2)
+    started = time.monotonic()
+    with pytest.raises(ConnectorUnavailable, match="ReadTimeout.*after 2 attempts"):
+        await asyncio.wait_for(siem.search(window(sni=[SNI])), timeout=10)
+    assert time.monotonic() - started < 5
+
+
+async def test_secrets_are_absent_from_logs_errors_warnings_and_reprs(
+    fake: FakeSentinel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    siem = build_sentinel(fake, tmp_path, attempts=2)
+    report = await siem.search_report(window(sni=[SNI]))
+    token = fake.issued[0]
+    captured = [str(report.model_dump()), repr(siem), repr(vars(siem))]
+    for status in (400, 500):
+        echo = {"error": {"code": "Echo", "message": f"bad token {token} and secret {SECRETS[0]}"}}
+        fake.inject(status, times=12, body=echo)
+        try:
+            captured.append(str((await siem.search_report(window(sni=[SNI]))).model_dump()))
+        except ConnectorUnavailable as exc:
+            captured.append(str(exc))
+        fake.faults.clear()
+    fake.accepted_secret = "rotated"
+    fake.revoke_tokens()
+    with pytest.raises(ConnectorRejected) as refused:
+        await siem.search(window(sni=[SNI]))
+    captured.append(str(refused.value))
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("/query" in line and "'authorization': '***'" in line for line in logged), "logged at debug, redacted"
+    for text in captured + logged:
+        assert SECRETS[0] not in text and token not in text
+    assert any("***" in text for text in captured)  # the vendor echoed the token; the warning blanks it
+
+
+def test_both_documented_hosts_are_accepted() -> None:
+    for url in (API_URL, "https://api.loganalytics.azure.com"):
+        settings = SentinelSettings.model_validate(
+            {
+                "url": url,
+                "workspace_id": "63613592-b6f7-4c3d-a390-22ba13102111",
+                "tenant_id": "contoso.onmicrosoft.com",
+                "client_id": "c",
+                "client_secret": "env:X",
+            }
+        )
+        assert settings.url == url and settings.login_url == LOGIN_URL
