@@ -9,6 +9,7 @@ an event only when the local check agrees, and every SIEM names and normalizes f
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from certsoar.certs.dn import parse_dn
-from certsoar.connectors.siem import SiemEvent, SiemQuery
+from certsoar.connectors.siem import CERTIFICATE_FORMATS, CertificateRecord, SiemEvent, SiemQuery
 from certsoar.connectors.siem.events import event_kind, record_time, to_event
 from certsoar.connectors.siem.indicators import INDICATOR_FIELDS, match, normalize_query
 from certsoar.connectors.siem.readers import LogRecord
@@ -242,6 +243,50 @@ def row_event(row: dict[str, Any], source: MappedSource, plan: Plan, label: str)
     return to_event(record, when, matched, label)
 
 
+Fetch = Callable[[Plan, MappedSource], Awaitable[tuple[list[dict[str, Any]], list[str]]]]
+"""A vendor's query of one source: every row of ``plan``'s window, earliest first, at most ``plan.limit``, and
+what it could not read."""
+
+
+async def certificate_records(
+    fetch: Fetch,
+    sources: list[MappedSource],
+    since: datetime,
+    until: datetime,
+    page: int,
+    warnings: list[str],
+    label: str,
+) -> AsyncIterator[CertificateRecord]:
+    """Every row naming a certificate in the certificate-format sources, logged after ``since``, a page of the
+    earliest rows at a time: each page starts at the last time the one before ended (rows at that instant come
+    twice; the sweep drops repeats by the certificate's keys)."""
+    for source in sources:
+        if source.format not in CERTIFICATE_FORMATS:
+            continue
+        lower = since
+        while True:
+            rows, found = await fetch(Plan(lower, until, {}, None, page), source)
+            warnings.extend(w for w in found if w not in warnings)
+            last = lower
+            for row in rows:
+                record = to_record(row, source)
+                when = record_time(record.data) if record is not None else None
+                if record is None or when is None:
+                    continue
+                last = max(last, when)
+                event = to_event(record, when, [], f"{label}:{source.name}")
+                if when > since and (event.sha256 or event.sha1 or (event.serial and event.issuer)):
+                    yield CertificateRecord(format=record.fmt, event=event)
+            if len(rows) < page:
+                break
+            if last <= lower:
+                warnings.append(
+                    f"{label}:{source.name}: more than {page} rows at {lower.isoformat()}; the rest of them were not read"
+                )
+                break
+            lower = last
+
+
 def earliest(events: list[SiemEvent], limit: int) -> tuple[list[SiemEvent], int]:
     """The ``limit`` earliest events in time order, and how many more there were."""
     ordered = sorted(events, key=lambda e: e.time)
@@ -263,4 +308,6 @@ __all__ = [
     "source_with",
     "spellings",
     "earliest",
+    "certificate_records",
+    "Fetch",
 ]

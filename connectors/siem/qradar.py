@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -27,12 +28,13 @@ from pydantic import Field, field_validator
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import HeaderAuth, HttpClient, HttpSettings, secret, vendor_message
-from certsoar.connectors.siem import SiemEvent, SiemQuery, SiemSearch
+from certsoar.connectors.siem import CertificateRecord, SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.mapped import (
     Condition,
     MappedSource,
     Plan,
     ServerCondition,
+    certificate_records,
     earliest,
     is_usable_value,
     prefilter,
@@ -40,6 +42,7 @@ from certsoar.connectors.siem.mapped import (
     source_with,
 )
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+from certsoar.timeparse import Duration, as_utc, parse_duration
 
 Table = Literal["events", "flows"]
 _EXPRESSION = re.compile(r'^[A-Za-z0-9_ ."()-]{1,200}$')
@@ -166,6 +169,8 @@ class QradarSettings(HttpSettings):
     poll_interval: float = Field(default=1.0, gt=0, le=60, description="Seconds between two status polls.")
     search_timeout: float = Field(default=300.0, gt=0, le=3600, description="Seconds a search may take.")
     page_size: int = Field(default=1000, ge=1, le=10_000, description="Results read per Range page.")
+    sweep_history: Duration = Field(default="30d", description="How far back the first certificate sweep reads.")
+    sweep_page: int = Field(default=10_000, ge=2, le=500_000, description="Rows a certificate sweep reads per search.")
     sources: list[QradarSource] = Field(
         default_factory=lambda: [QradarSource(preset=name) for name in DEFAULT_SOURCES],
         min_length=1,
@@ -221,6 +226,36 @@ class QradarSiem:
     async def _search_source(
         self, plan: Plan, table: Table, source: MappedSource, conditions: list[Condition | ServerCondition]
     ) -> tuple[list[SiemEvent], list[str]]:
+        rows, warnings = await self._rows(plan, table, source, conditions)
+        if len(rows) >= plan.limit:
+            warnings.append(
+                f"{self.instance}: {source.name}: the search returned its limit of {plan.limit} rows; later events were not read"
+            )
+        label = f"qradar:{self.instance}:{source.name}"
+        return [event for event in (row_event(row, source, plan, label) for row in rows) if event is not None], warnings
+
+    async def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
+        """The TLS sources' events since ``since`` (the first sweep reads back ``sweep_history``), ``sweep_page``
+        rows per search."""
+        now = datetime.now(timezone.utc)
+        start = as_utc(since) if since is not None else now - parse_duration(self.settings.sweep_history)
+        tables = {source.name: table for table, source in self.sources}
+        records = certificate_records(
+            lambda plan, source: self._rows(plan, tables[source.name], source, []),
+            [source for _, source in self.sources],
+            start,
+            now,
+            self.settings.sweep_page,
+            warnings,
+            f"qradar:{self.instance}",
+        )
+        async for record in records:
+            yield record
+
+    async def _rows(
+        self, plan: Plan, table: Table, source: MappedSource, conditions: list[Condition | ServerCondition]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The source's rows by field (times in epoch seconds), and why they may be incomplete."""
         aql, aliases = aql_query(plan, table, source, conditions)
         where = f"{self.instance}: {source.name}"
         created = await self.http.request(
@@ -236,19 +271,12 @@ class QradarSiem:
             return [], [f"{where}: QRadar refused the search, it was not searched ({message})"]
         search_id = _search_id(_json(created))
         status = await self._wait(search_id, where)
-        rows = await self._results(search_id, status, plan.limit)
-        warnings = []
-        if len(rows) >= plan.limit:
-            warnings.append(f"{where}: the search returned its limit of {plan.limit} rows; later events were not read")
-        label = f"qradar:{self.instance}:{source.name}"
-        found = []
-        for result in rows:
+        rows = []
+        for result in await self._results(search_id, status, plan.limit):
             row = {column: result.get(alias) for alias, column in aliases.items()}
             row[source.time_column] = _seconds(row.get(source.time_column))
-            event = row_event(row, source, plan, label)
-            if event is not None:
-                found.append(event)
-        return found, warnings
+            rows.append(row)
+        return rows, []
 
     async def _wait(self, search_id: str, where: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.settings.search_timeout

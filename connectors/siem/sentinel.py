@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import datetime
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 import httpx
@@ -26,12 +27,13 @@ from pydantic import Field, field_validator
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import HttpClient, HttpSettings, OAuth2ClientCredentials, secret, vendor_message
-from certsoar.connectors.siem import SiemEvent, SiemQuery, SiemSearch
+from certsoar.connectors.siem import CertificateRecord, SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.mapped import (
     Condition,
     MappedSource,
     Plan,
     ServerCondition,
+    certificate_records,
     earliest,
     is_usable_value,
     prefilter,
@@ -39,6 +41,7 @@ from certsoar.connectors.siem.mapped import (
     source_with,
 )
 from certsoar.errors import ConnectorUnavailable
+from certsoar.timeparse import Duration, as_utc, parse_duration
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$")
@@ -213,6 +216,8 @@ class SentinelSettings(HttpSettings):
         min_length=1,
         description="Tables to search and how their columns map onto certsoar's fields.",
     )
+    sweep_history: Duration = Field(default="30d", description="How far back the first certificate sweep reads.")
+    sweep_page: int = Field(default=10_000, ge=2, le=500_000, description="Rows a certificate sweep reads per query.")
     read_timeout: float = Field(default=200.0, gt=0, le=900, description="Seconds to wait for each read.")
 
     @field_validator("workspace_id")
@@ -276,11 +281,42 @@ class SentinelSiem:
     async def _search_source(
         self, plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]
     ) -> tuple[list[SiemEvent], list[str]]:
-        kql = kql_query(plan, source, conditions)
+        rows, warnings = await self._rows(plan, source, conditions)
+        if len(rows) >= plan.limit:
+            warnings.append(
+                f"{self.instance}: {source.name}: the query returned its limit of {plan.limit} rows; later events were not read"
+            )
+        label = f"sentinel:{self.instance}:{source.name}"
+        return [event for event in (row_event(row, source, plan, label) for row in rows) if event is not None], warnings
+
+    async def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
+        """The certificate-format tables (Zeek ssl/x509, Suricata tls) since ``since`` (the first sweep reads back
+        ``sweep_history``), ``sweep_page`` rows per query."""
+        now = datetime.now(timezone.utc)
+        start = as_utc(since) if since is not None else now - parse_duration(self.settings.sweep_history)
+        records = certificate_records(
+            lambda plan, source: self._rows(plan, source, []),
+            self.sources,
+            start,
+            now,
+            self.settings.sweep_page,
+            warnings,
+            f"sentinel:{self.instance}",
+        )
+        async for record in records:
+            yield record
+
+    async def _rows(
+        self, plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """The table's rows by column name, and why they may be incomplete."""
         response = await self.http.request(
             "POST",
             f"/v1/workspaces/{self.settings.workspace_id}/query",
-            json_body={"query": kql, "timespan": f"{_iso(plan.start)}/{_iso(plan.end)}"},
+            json_body={
+                "query": kql_query(plan, source, conditions),
+                "timespan": f"{_iso(plan.start)}/{_iso(plan.end)}",
+            },
             headers={"Prefer": f"wait={self.settings.server_wait}"},
             idempotent=True,  # a query changes nothing
             ok=(400,),
@@ -293,15 +329,7 @@ class SentinelSiem:
         warnings = (
             [f"{where}: partial result, events may be missing ({self.http.redactor.text(error)})"] if error else []
         )
-        if len(rows) >= plan.limit:
-            warnings.append(f"{where}: the query returned its limit of {plan.limit} rows; later events were not read")
-        label = f"sentinel:{self.instance}:{source.name}"
-        found = [
-            event
-            for event in (row_event(_zipped(columns, types, row), source, plan, label) for row in rows)
-            if event is not None
-        ]
-        return found, warnings
+        return [_zipped(columns, types, row) for row in rows], warnings
 
 
 def kql_query(plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-T0 = datetime(2026, 11, 30, 10, 0, 0, tzinfo=timezone.utc)
+T0 = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+"""The alert's hour, yesterday: recent enough for a first certificate sweep, whatever the day."""
 SHA256 = "3f4c2b1a" * 8
 SHA1 = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
 SHA1_COLONS = ":".join(SHA1[i : i + 2] for i in range(0, 40, 2))

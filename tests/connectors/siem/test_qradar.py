@@ -16,7 +16,7 @@ from fake_qradar import SECRETS, URL, FakeQradar, build_qradar
 from pytest_httpx import HTTPXMock
 from remote_lab import CLIENT_IP, JA3, JA3S, REQUESTER, SERIAL, SERVER_IP, SHA1_COLONS, SHA256, SNI, SUBJECT, T0, at
 
-from certsoar.connectors.siem import ReportingSiem, SiemQuery
+from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
 from certsoar.connectors.siem.mapped import Plan, prefilter
 from certsoar.connectors.siem.qradar import PRESETS, QradarSettings, aql_query
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
@@ -116,7 +116,7 @@ async def test_the_aql_has_an_explicit_time_range(fake: FakeQradar, tmp_path: Pa
     start_ms, end_ms = int(at(-1).timestamp() * 1000), int(at(2).timestamp() * 1000)
     for aql in fake.aql:
         assert f"starttime >= {start_ms} AND starttime <= {end_ms}" in aql
-        assert aql.endswith("START '2026-11-29 09:59' STOP '2026-12-01 10:00'")
+        assert aql.endswith(f"START '{at(-1 - 86400):%Y-%m-%d %H:%M}' STOP '{at(2 + 86400):%Y-%m-%d %H:%M}'")
 
 
 async def test_a_search_is_polled_until_completed(fake: FakeQradar, tmp_path: Path) -> None:
@@ -311,3 +311,22 @@ async def test_secrets_are_absent_from_logs_errors_warnings_and_reprs(
     for text in captured + logged:
         assert SECRETS[0] not in text
     assert sum("***" in text for text in captured) >= 3  # the echoes were blanked, not dropped
+
+
+# ------------------------------------------------------------------------------------ certificate sweep
+
+
+async def test_the_sweep_streams_the_tls_events_since_the_watermark(fake: FakeQradar, tmp_path: Path) -> None:
+    siem = build_qradar(fake, tmp_path, sweep_page=2)
+    assert isinstance(siem, CertificateStream)
+    warnings: list[str] = []
+    records = [r async for r in siem.iter_certificates(None, warnings)]
+    # good.example's event names no certificate; the Windows events and flows are no certificate format
+    assert {(r.format, r.event.sha256 or r.event.sha1, r.event.time) for r in records} == {
+        ("suricata-tls", SHA256, T0),
+        ("suricata-tls", SHA1_COLONS.replace(":", ""), at(5)),
+    }  # the row where a full page ended starts the next one too: the sweep drops repeats by certificate
+    assert warnings == [] and all(" FROM events " in aql and '"TLS Server Name"' in aql for aql in fake.aql)
+    assert len(fake.aql) == 3  # pages of two rows (0s, 5s), (5s, 30s), (30s), each from where the last ended
+    later = [r async for r in siem.iter_certificates(at(1), warnings)]
+    assert {r.event.time for r in later} == {at(5)}

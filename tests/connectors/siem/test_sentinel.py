@@ -14,9 +14,22 @@ from pathlib import Path
 import pytest
 from fake_sentinel import API_URL, LOGIN_URL, SECRETS, FakeSentinel, build_sentinel
 from pytest_httpx import HTTPXMock
-from remote_lab import CLIENT_IP, JA3, JA3S, REQUESTER, SERIAL, SERVER_IP, SHA1_COLONS, SHA256, SNI, SUBJECT, T0
+from remote_lab import (
+    CLIENT_IP,
+    JA3,
+    JA3S,
+    OTHER_SHA256,
+    REQUESTER,
+    SERIAL,
+    SERVER_IP,
+    SHA1_COLONS,
+    SHA256,
+    SNI,
+    SUBJECT,
+    T0,
+)
 
-from certsoar.connectors.siem import ReportingSiem, SiemQuery
+from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
 from certsoar.connectors.siem.mapped import Plan, prefilter
 from certsoar.connectors.siem.sentinel import PRESETS, SentinelSettings, kql_query
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
@@ -113,7 +126,8 @@ async def test_the_window_and_the_limit_bound_the_search(fake: FakeSentinel, tmp
     siem = build_sentinel(fake, tmp_path)
     narrow = SiemQuery(indicators={"ip": [SERVER_IP]}, start=T0 - timedelta(seconds=1), end=T0 + timedelta(seconds=2))
     assert found(await siem.search(narrow)) == sorted([SSL, CONN])
-    assert all(q["timespan"] == "2026-11-30T09:59:59.000000Z/2026-11-30T10:00:02.000000Z" for q in fake.queries)
+    span = f"{(T0 - timedelta(seconds=1)):%Y-%m-%dT%H:%M:%S}.000000Z/{(T0 + timedelta(seconds=2)):%Y-%m-%dT%H:%M:%S}.000000Z"
+    assert fake.queries and all(q["timespan"] == span for q in fake.queries)
     limited = await siem.search_report(window(ip=[SERVER_IP]).model_copy(update={"limit": 1}))
     assert len(limited.events) == 1 and limited.events[0].time == T0
     assert any("limit of 1" in w for w in limited.warnings)
@@ -170,7 +184,10 @@ def test_kql_bounds_time_filters_and_takes_the_earliest() -> None:
     conditions = prefilter(plan, source)
     assert conditions is not None
     kql = kql_query(plan, source, conditions)
-    assert kql.startswith("Zeek_ssl_CL\n| where TimeGenerated between (datetime(2026-11-29T10:00:00.000000Z) ..")
+    day_before = T0 - timedelta(days=1)
+    assert kql.startswith(
+        f"Zeek_ssl_CL\n| where TimeGenerated between (datetime({day_before:%Y-%m-%dT%H}:00:00.000000Z) .."
+    )
     assert 'tostring(server_name) in~ ("evil.example")' in kql
     assert kql.endswith("| sort by TimeGenerated asc\n| take 1000")
 
@@ -313,3 +330,46 @@ def test_both_documented_hosts_are_accepted() -> None:
             }
         )
         assert settings.url == url and settings.login_url == LOGIN_URL
+
+
+# ------------------------------------------------------------------------------------ certificate sweep
+
+
+async def sweep(siem: object, since: object) -> tuple[list, list[str]]:  # type: ignore[type-arg]
+    warnings: list[str] = []
+    assert isinstance(siem, CertificateStream)
+    return [r async for r in siem.iter_certificates(since, warnings)], warnings  # type: ignore[arg-type]
+
+
+async def test_the_sweep_streams_every_certificate_record_since_the_watermark(
+    fake: FakeSentinel, tmp_path: Path
+) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    records, warnings = await sweep(siem, None)  # the first sweep: sweep_history back
+    assert warnings == []
+    assert sorted((r.format, r.event.sha256 or r.event.sha1) for r in records) == sorted(
+        [
+            ("zeek-ssl", SHA256),
+            ("zeek-ssl", OTHER_SHA256),
+            ("zeek-x509", SHA256),
+            ("suricata-tls", SHA1_COLONS.replace(":", "")),
+        ]
+    )
+    asked = {q["query"].split("\n")[0] for q in fake.queries}
+    assert asked == {"Corelight_ssl_CL", "Corelight_x509_CL", "Suricata_CL"}  # only certificate formats
+    later, _ = await sweep(siem, T0 + timedelta(seconds=10))
+    assert [(r.format, r.event.sha256) for r in later] == [("zeek-ssl", OTHER_SHA256)]
+
+
+async def test_the_sweep_reads_page_after_page(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path, sweep_page=2, sources=[{"preset": "zeek-ssl", "table": "Corelight_ssl_CL"}])
+    records, warnings = await sweep(siem, T0 - timedelta(hours=1))
+    assert {r.event.sha256 for r in records} == {SHA256, OTHER_SHA256} and warnings == []
+    assert len(fake.queries) == 2  # a full page, then the rest from where it ended
+
+
+async def test_a_table_the_sweep_cannot_read_is_a_warning(fake: FakeSentinel, tmp_path: Path) -> None:
+    sources = [{"preset": "zeek-x509", "table": "Zeek_x509_CL"}, {"preset": "suricata-tls", "table": "Suricata_CL"}]
+    records, warnings = await sweep(build_sentinel(fake, tmp_path, sources=sources), T0 - timedelta(hours=1))
+    assert [r.format for r in records] == ["suricata-tls"]
+    assert len(warnings) == 1 and "table Zeek_x509_CL: the query was refused" in warnings[0]
