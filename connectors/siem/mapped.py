@@ -30,6 +30,7 @@ from certsoar.timeparse import as_utc
 WINDOWS = "windows"
 TIME_KEYS = ("TimeCreated", "ts", "timestamp", "@timestamp", "_time", "time")
 """The key a source's event time is mapped to (Windows events, Zeek, Suricata and the rest)."""
+WINDOWS_KINDS = frozenset({"adcs", "process", "script"})
 WINDOWS_SYSTEM_KEYS = ("EventID", "Computer", "TimeCreated")
 # a hash may sit in a list (Zeek's cert_chain_fps); an account, host or DN in a longer spelling
 _CONTAINS_KINDS = ("sha256", "sha1", "spki", "host", "requester", "subject")
@@ -157,7 +158,9 @@ def _colons(hex_text: str) -> str:
 
 def prefilter(plan: Plan, source: MappedSource) -> list[Condition | ServerCondition] | None:
     """What the vendor query asks of ``source`` (any of them: OR), [] for every row of the window, None when
-    the source holds none of the wanted indicators (it need not be asked)."""
+    the source holds none of the wanted indicators or kinds (it need not be asked)."""
+    if plan.kinds is not None and not plan.kinds & source_kinds(source):
+        return None
     if plan.select_all:
         return []
     found: list[Condition | ServerCondition] = []
@@ -182,6 +185,13 @@ def prefilter(plan: Plan, source: MappedSource) -> list[Condition | ServerCondit
         if source.text_column and carried in TEXT_KINDS:
             found.append(Condition(source.text_column, forms, "contains"))
     return found or None
+
+
+def source_kinds(source: MappedSource) -> frozenset[str]:
+    """The event kinds a source's rows can be."""
+    if source.format == WINDOWS:
+        return WINDOWS_KINDS
+    return frozenset({event_kind({"kind": source.kind} if source.kind else {}, source.format)})
 
 
 def _server_conditions(values: set[str], source: MappedSource) -> list[Condition | ServerCondition]:

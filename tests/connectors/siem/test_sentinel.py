@@ -373,3 +373,12 @@ async def test_a_table_the_sweep_cannot_read_is_a_warning(fake: FakeSentinel, tm
     records, warnings = await sweep(build_sentinel(fake, tmp_path, sources=sources), T0 - timedelta(hours=1))
     assert [r.format for r in records] == ["suricata-tls"]
     assert len(warnings) == 1 and "table Zeek_x509_CL: the query was refused" in warnings[0]
+
+
+async def test_only_tables_of_a_wanted_kind_are_queried(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    query = SiemQuery(
+        indicators={"server": [f"{SERVER_IP}:443"]}, kinds=["conn"], start=T0 - timedelta(1), end=T0 + timedelta(1)
+    )
+    assert found(await siem.search(query)) == sorted([CEF, CONN])
+    assert sorted(q["query"].split("\n")[0] for q in fake.queries) == ["CommonSecurityLog", "Corelight_conn_CL"]
