@@ -330,3 +330,16 @@ async def test_the_sweep_streams_the_tls_events_since_the_watermark(fake: FakeQr
     assert len(fake.aql) == 3  # pages of two rows (0s, 5s), (5s, 30s), (30s), each from where the last ended
     later = [r async for r in siem.iter_certificates(at(1), warnings)]
     assert {r.event.time for r in later} == {at(5)}
+
+
+def test_the_readme_example_is_valid_settings() -> None:
+    import yaml
+    from markdown_it import MarkdownIt
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    [example] = [t.content for t in MarkdownIt().parse(readme) if t.type == "fence" and "type: qradar" in t.content]
+    section = yaml.safe_load(example)["connectors"]["siem"]
+    settings = QradarSettings.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
+    (_, tls), (_, windows), (_, flows) = [s.source() for s in settings.sources]
+    assert tls.fields["tls.sni"] == '"Server Name Indication"' and "cert_sha256" not in tls.fields
+    assert windows.text_column == "UTF8(payload)" and flows.kind == "conn"

@@ -31,7 +31,7 @@ from remote_lab import (
 
 from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
 from certsoar.connectors.siem.mapped import Plan, prefilter
-from certsoar.connectors.siem.sentinel import PRESETS, SentinelSettings, kql_query
+from certsoar.connectors.siem.sentinel import PRESETS, SentinelSettings, SentinelSiem, kql_query
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 from certsoar.registry import connector_class
 
@@ -382,3 +382,27 @@ async def test_only_tables_of_a_wanted_kind_are_queried(fake: FakeSentinel, tmp_
     )
     assert found(await siem.search(query)) == sorted([CEF, CONN])
     assert sorted(q["query"].split("\n")[0] for q in fake.queries) == ["CommonSecurityLog", "Corelight_conn_CL"]
+
+
+def readme_example(marker: str) -> dict:  # type: ignore[type-arg]
+    import yaml
+    from markdown_it import MarkdownIt
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    [example] = [t.content for t in MarkdownIt().parse(readme) if t.type == "fence" and marker in t.content]
+    return yaml.safe_load(example)["connectors"]["siem"]  # type: ignore[no-any-return]
+
+
+def test_the_readme_example_builds_through_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from certsoar.config import Config
+    from certsoar.connections import build_connector
+
+    monkeypatch.setenv("SENTINEL_CLIENT_SECRET", SECRETS[0])
+    section = readme_example("type: sentinel")
+    config = Config.model_validate(
+        {"state_dir": str(tmp_path), "config_dir": tmp_path, "connectors": {"siem": section}}
+    )
+    assert config.connectors.siem is not None
+    siem = build_connector("siem", config.connectors.siem, config, None)
+    assert isinstance(siem, SentinelSiem) and siem.instance == "sentinel-prod"
+    assert [s.name for s in siem.sources][-1] == "Suricata_CL" and siem.sources[-1].fields["tls.sni"] == "tls_sni_s"
