@@ -9,15 +9,18 @@ an event only when the local check agrees, and every SIEM names and normalizes f
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from certsoar.certs.dn import parse_dn
-from certsoar.connectors.siem import CERTIFICATE_FORMATS, CertificateRecord, SiemEvent, SiemQuery
+from certsoar.connectors import ConnectorSettings
+from certsoar.connectors.siem import CERTIFICATE_FORMATS, CertificateRecord, SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.events import event_kind, record_time, to_event
 from certsoar.connectors.siem.indicators import INDICATOR_FIELDS, match, normalize_query
 from certsoar.connectors.siem.readers import LogRecord
@@ -50,7 +53,10 @@ class MappedSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(description="Table (Sentinel) or label (QRadar) the events are reported under.")
+    name: str = Field(description="What the events are reported under (a Sentinel table, a QRadar source's label).")
+    table: str | None = Field(
+        default=None, description="What the query reads when it is not ``name`` (QRadar events/flows)."
+    )
     format: str = Field(
         description="How to read a row: zeek-ssl, zeek-x509, zeek-conn, suricata-tls, windows (EventID, Computer, "
         "TimeCreated and EventData keys), or another name whose events are of ``kind``."
@@ -87,6 +93,47 @@ def source_with(preset: MappedSource, changes: dict[str, Any]) -> MappedSource:
     fields = {**preset.fields, **(changes.get("fields") or {})}
     merged = {**preset.model_dump(), **changes, "fields": {k: v for k, v in fields.items() if v}}
     return MappedSource.model_validate(merged)
+
+
+class SourceSettings(ConnectorSettings):
+    """A source as a config names it: a preset of the connector and the changes to it."""
+
+    presets: ClassVar[dict[str, MappedSource]] = {}
+    column: ClassVar[re.Pattern[str]] = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    column_rule: ClassVar[str] = "a column name is letters, digits and '_'"
+
+    preset: str = Field(description="Where the field map starts from (the connector's presets).")
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="Columns that differ from the preset's: key → column ('' drops the key)."
+    )
+    where: str | None = Field(default=None, description="A filter replacing the preset's ('' for none).")
+
+    @field_validator("preset")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in cls.presets:
+            raise ValueError(f"unknown preset {v!r} (known: {', '.join(cls.presets)})")
+        return v
+
+    @field_validator("fields")
+    @classmethod
+    def _columns(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [column for column in v.values() if column and not cls.column.match(column)]
+        if bad:
+            raise ValueError(f"{cls.column_rule}: {bad[0]!r}")
+        return v
+
+    def renamed(self) -> str | None:
+        """The name the config gives the source (None: the preset's)."""
+        return None
+
+    def source(self) -> MappedSource:
+        changes: dict[str, Any] = {"fields": self.fields}
+        if self.renamed():
+            changes["name"] = self.renamed()
+        if self.where is not None:
+            changes["where"] = self.where or None
+        return source_with(self.presets[self.preset], changes)
 
 
 # ----------------------------------------------------------------------------------------------- plans
@@ -253,29 +300,55 @@ def row_event(row: dict[str, Any], source: MappedSource, plan: Plan, label: str)
     return to_event(record, when, matched, label)
 
 
-Fetch = Callable[[Plan, MappedSource], Awaitable[tuple[list[dict[str, Any]], list[str]]]]
-"""A vendor's query of one source: every row of ``plan``'s window, earliest first, at most ``plan.limit``, and
-what it could not read."""
+Fetch = Callable[
+    [Plan, MappedSource, list[Condition | ServerCondition]], Awaitable[tuple[list[dict[str, Any]], list[str]]]
+]
+"""A vendor's query of one source: the rows (vendor column → value) of ``plan``'s window that may meet a
+condition (every row when there is none), earliest first, at most ``plan.limit``; and what it could not read."""
+
+
+async def search_sources(query: SiemQuery, sources: list[MappedSource], fetch: Fetch, label: str) -> SiemSearch:
+    """The query over every source that can hold what it asks for, at once; the ``limit`` earliest events."""
+    plan = Plan.of(query)
+    if plan.empty:
+        return SiemSearch(events=[])
+    asked = [(source, conditions) for source in sources if (conditions := prefilter(plan, source)) is not None]
+    results = await asyncio.gather(*(fetch(plan, source, conditions) for source, conditions in asked))
+    events: list[SiemEvent] = []
+    warnings: list[str] = []
+    for (source, _), (rows, found) in zip(asked, results, strict=True):
+        where = f"{label}:{source.name}"
+        warnings += found
+        if len(rows) >= plan.limit:
+            warnings.append(f"{where}: the SIEM returned its limit of {plan.limit} rows; later events were not read")
+        events += [event for event in (row_event(row, source, plan, where) for row in rows) if event is not None]
+    kept, dropped = earliest(events, plan.limit)
+    if dropped:
+        warnings.append(f"{dropped} more events matched than the limit of {plan.limit}; the latest were dropped")
+    return SiemSearch(events=kept, warnings=warnings)
 
 
 async def certificate_records(
     fetch: Fetch,
     sources: list[MappedSource],
-    since: datetime,
-    until: datetime,
+    since: datetime | None,
+    history: timedelta,
     page: int,
     warnings: list[str],
     label: str,
 ) -> AsyncIterator[CertificateRecord]:
-    """Every row naming a certificate in the certificate-format sources, logged after ``since``, a page of the
-    earliest rows at a time: each page starts at the last time the one before ended (rows at that instant come
-    twice; the sweep drops repeats by the certificate's keys)."""
+    """Every row naming a certificate in the certificate-format sources, logged after ``since`` (or in the last
+    ``history``), a page of the earliest rows at a time: each page starts at the last time the one before ended
+    (rows at that instant come twice; the sweep drops repeats by the certificate's keys)."""
+    until = datetime.now(timezone.utc)
+    start = as_utc(since) if since is not None else until - history
     for source in sources:
         if source.format not in CERTIFICATE_FORMATS:
             continue
-        lower = since
+        where = f"{label}:{source.name}"
+        lower = start
         while True:
-            rows, found = await fetch(Plan(lower, until, {}, None, page), source)
+            rows, found = await fetch(Plan(lower, until, {}, None, page), source, [])
             warnings.extend(w for w in found if w not in warnings)
             last = lower
             for row in rows:
@@ -284,14 +357,14 @@ async def certificate_records(
                 if record is None or when is None:
                     continue
                 last = max(last, when)
-                event = to_event(record, when, [], f"{label}:{source.name}")
-                if when > since and (event.sha256 or event.sha1 or (event.serial and event.issuer)):
+                event = to_event(record, when, [], where)
+                if when > start and (event.sha256 or event.sha1 or (event.serial and event.issuer)):
                     yield CertificateRecord(format=record.fmt, event=event)
             if len(rows) < page:
                 break
             if last <= lower:
                 warnings.append(
-                    f"{label}:{source.name}: more than {page} rows at {lower.isoformat()}; the rest of them were not read"
+                    f"{where}: more than {page} rows at {lower.isoformat()}; the rest of them were not read"
                 )
                 break
             lower = last
@@ -310,6 +383,8 @@ def is_usable_value(value: str) -> bool:
 
 __all__ = [
     "MappedSource",
+    "SourceSettings",
+    "search_sources",
     "Plan",
     "Condition",
     "ServerCondition",

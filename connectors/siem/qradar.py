@@ -19,8 +19,8 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Literal
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, field_validator
@@ -34,18 +34,14 @@ from certsoar.connectors.siem.mapped import (
     MappedSource,
     Plan,
     ServerCondition,
+    SourceSettings,
     certificate_records,
-    earliest,
     is_usable_value,
-    prefilter,
-    row_event,
-    source_with,
+    search_sources,
 )
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
-from certsoar.timeparse import Duration, as_utc, parse_duration
+from certsoar.timeparse import Duration, parse_duration
 
-Table = Literal["events", "flows"]
-_EXPRESSION = re.compile(r'^[A-Za-z0-9_ ."()-]{1,200}$')
 _SEARCH_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 _RUNNING = ("WAIT", "EXECUTE", "SORTING")
 _ADDRESS_KEYS = {
@@ -55,109 +51,80 @@ _ADDRESS_KEYS = {
     "dest_port": "destinationport",
 }
 
-PRESETS: dict[str, tuple[Table, MappedSource]] = {
+PRESETS: dict[str, MappedSource] = {
     # QRadar's own flow records: connections with their byte counts (client = source).
-    "flows": (
-        "flows",
-        MappedSource(
-            name="flows",
-            format="qradar-flow",
-            kind="conn",
-            fields={
-                "timestamp": "starttime",
-                **_ADDRESS_KEYS,
-                "flow.bytes_toserver": "sourcebytes",
-                "flow.bytes_toclient": "destinationbytes",
-                "app_proto": "APPLICATIONNAME(applicationid)",
-            },
-        ),
+    "flows": MappedSource(
+        name="flows",
+        table="flows",
+        format="qradar-flow",
+        kind="conn",
+        fields={
+            "timestamp": "starttime",
+            **_ADDRESS_KEYS,
+            "flow.bytes_toserver": "sourcebytes",
+            "flow.bytes_toclient": "destinationbytes",
+            "app_proto": "APPLICATIONNAME(applicationid)",
+        },
     ),
     # TLS sessions from a sensor's events (Zeek, Suricata, a proxy): the certificate fields are custom
     # event properties, named here as the README's example extracts them.
-    "tls": (
-        "events",
-        MappedSource(
-            name="tls",
-            format="suricata-tls",
-            fields={
-                "timestamp": "starttime",
-                **_ADDRESS_KEYS,
-                "host": "LOGSOURCENAME(logsourceid)",
-                "tls.sni": '"TLS Server Name"',
-                "tls.subject": '"TLS Subject"',
-                "tls.issuerdn": '"TLS Issuer"',
-                "tls.serial": '"TLS Serial"',
-                "tls.fingerprint": '"TLS Fingerprint SHA1"',
-                "cert_sha256": '"TLS Fingerprint SHA256"',
-                "tls.ja3.hash": '"JA3"',
-            },
-            where='"TLS Server Name" IS NOT NULL OR "TLS Fingerprint SHA1" IS NOT NULL',
-        ),
+    "tls": MappedSource(
+        name="tls",
+        table="events",
+        format="suricata-tls",
+        fields={
+            "timestamp": "starttime",
+            **_ADDRESS_KEYS,
+            "host": "LOGSOURCENAME(logsourceid)",
+            "tls.sni": '"TLS Server Name"',
+            "tls.subject": '"TLS Subject"',
+            "tls.issuerdn": '"TLS Issuer"',
+            "tls.serial": '"TLS Serial"',
+            "tls.fingerprint": '"TLS Fingerprint SHA1"',
+            "cert_sha256": '"TLS Fingerprint SHA256"',
+            "tls.ja3.hash": '"JA3"',
+        },
+        where='"TLS Server Name" IS NOT NULL OR "TLS Fingerprint SHA1" IS NOT NULL',
     ),
     # Windows events (AD CS 4886/4887/4888/4870, process creation 4688): the EventData fields as custom
     # properties of the same names; the raw payload is searched for what no property holds.
-    "windows": (
-        "events",
-        MappedSource(
-            name="windows",
-            format="windows",
-            fields={
-                "TimeCreated": "starttime",
-                "EventID": '"EventID"',
-                "Computer": '"Computer"',
-                "RequestId": '"RequestId"',
-                "Requester": '"Requester"',
-                "SerialNumber": '"SerialNumber"',
-                "CertificateTemplate": '"CertificateTemplate"',
-                "Disposition": '"Disposition"',
-                "Subject": '"Subject"',
-                "SubjectKeyIdentifier": '"SubjectKeyIdentifier"',
-                "Attributes": '"Attributes"',
-                "NewProcessName": '"Process Path"',
-                "CommandLine": '"Command"',
-                "SubjectUserName": "username",
-            },
-            where="\"EventID\" IN ('4886', '4887', '4888', '4870', '4688')",
-            text_column="UTF8(payload)",
-        ),
+    "windows": MappedSource(
+        name="windows",
+        table="events",
+        format="windows",
+        fields={
+            "TimeCreated": "starttime",
+            "EventID": '"EventID"',
+            "Computer": '"Computer"',
+            "RequestId": '"RequestId"',
+            "Requester": '"Requester"',
+            "SerialNumber": '"SerialNumber"',
+            "CertificateTemplate": '"CertificateTemplate"',
+            "Disposition": '"Disposition"',
+            "Subject": '"Subject"',
+            "SubjectKeyIdentifier": '"SubjectKeyIdentifier"',
+            "Attributes": '"Attributes"',
+            "NewProcessName": '"Process Path"',
+            "CommandLine": '"Command"',
+            "SubjectUserName": "username",
+        },
+        where="\"EventID\" IN ('4886', '4887', '4888', '4870', '4688')",
+        text_column="UTF8(payload)",
     ),
 }
 DEFAULT_SOURCES = ["tls", "windows", "flows"]
 
 
-class QradarSource(ConnectorSettings):
+class QradarSource(SourceSettings):
+    presets: ClassVar[dict[str, MappedSource]] = PRESETS
+    column: ClassVar[re.Pattern[str]] = re.compile(r'^[A-Za-z0-9_ ."()-]{1,200}$')
+    column_rule: ClassVar[str] = 'an AQL field is a name, a "custom property" or a FUNCTION(field)'
+
     preset: str = Field(description=f"Where the field map starts from: {', '.join(PRESETS)}.")
     name: str | None = Field(default=None, description="Label the events are reported under (default: the preset's).")
-    fields: dict[str, str] = Field(
-        default_factory=dict,
-        description="AQL fields that differ from the preset's: key → field, custom property in double quotes, or "
-        "function ('' drops the key).",
-    )
-    where: str | None = Field(default=None, description="AQL condition replacing the preset's ('' for none).")
 
-    @field_validator("preset")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in PRESETS:
-            raise ValueError(f"unknown preset {v!r} (known: {', '.join(PRESETS)})")
-        return v
-
-    @field_validator("fields")
-    @classmethod
-    def _expressions(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [expression for expression in v.values() if expression and not _EXPRESSION.match(expression)]
-        if bad:
-            raise ValueError(f'an AQL field is a name, a "custom property" or a FUNCTION(field): {bad[0]!r}')
-        return v
-
-    def source(self) -> tuple[Table, MappedSource]:
-        table, preset = PRESETS[self.preset]
-        changes: dict[str, Any] = {"fields": self.fields}
-        if self.name:
-            changes["name"] = self.name
-        if self.where is not None:
-            changes["where"] = self.where or None
-        return table, source_with(preset, changes)
+    def renamed(self) -> str | None:
+        return self.name
 
 
 class QradarSettings(HttpSettings):
@@ -209,54 +176,19 @@ class QradarSiem:
         return (await self.search_report(query)).events
 
     async def search_report(self, query: SiemQuery) -> SiemSearch:
-        plan = Plan.of(query)
-        if plan.empty:
-            return SiemSearch(events=[])
-        asked = [(table, source, prefilter(plan, source)) for table, source in self.sources]
-        results = await asyncio.gather(
-            *(self._search_source(plan, table, source, found) for table, source, found in asked if found is not None)
-        )
-        events = [event for found, _ in results for event in found]
-        warnings = [warning for _, found in results for warning in found]
-        kept, dropped = earliest(events, plan.limit)
-        if dropped:
-            warnings.append(f"{dropped} more events matched than the limit of {plan.limit}; the latest were dropped")
-        return SiemSearch(events=kept, warnings=warnings)
+        return await search_sources(query, self.sources, self._rows, f"qradar:{self.instance}")
 
-    async def _search_source(
-        self, plan: Plan, table: Table, source: MappedSource, conditions: list[Condition | ServerCondition]
-    ) -> tuple[list[SiemEvent], list[str]]:
-        rows, warnings = await self._rows(plan, table, source, conditions)
-        if len(rows) >= plan.limit:
-            warnings.append(
-                f"{self.instance}: {source.name}: the search returned its limit of {plan.limit} rows; later events were not read"
-            )
-        label = f"qradar:{self.instance}:{source.name}"
-        return [event for event in (row_event(row, source, plan, label) for row in rows) if event is not None], warnings
-
-    async def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
+    def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
         """The TLS sources' events since ``since`` (the first sweep reads back ``sweep_history``), ``sweep_page``
         rows per search."""
-        now = datetime.now(timezone.utc)
-        start = as_utc(since) if since is not None else now - parse_duration(self.settings.sweep_history)
-        tables = {source.name: table for table, source in self.sources}
-        records = certificate_records(
-            lambda plan, source: self._rows(plan, tables[source.name], source, []),
-            [source for _, source in self.sources],
-            start,
-            now,
-            self.settings.sweep_page,
-            warnings,
-            f"qradar:{self.instance}",
-        )
-        async for record in records:
-            yield record
+        history, page = parse_duration(self.settings.sweep_history), self.settings.sweep_page
+        return certificate_records(self._rows, self.sources, since, history, page, warnings, f"qradar:{self.instance}")
 
     async def _rows(
-        self, plan: Plan, table: Table, source: MappedSource, conditions: list[Condition | ServerCondition]
+        self, plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """The source's rows by field (times in epoch seconds), and why they may be incomplete."""
-        aql, aliases = aql_query(plan, table, source, conditions)
+        aql, aliases = aql_query(plan, source, conditions)
         where = f"{self.instance}: {source.name}"
         created = await self.http.request(
             "POST",
@@ -331,7 +263,7 @@ class QradarSiem:
 
 
 def aql_query(
-    plan: Plan, table: Table, source: MappedSource, conditions: list[Condition | ServerCondition]
+    plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]
 ) -> tuple[str, dict[str, str]]:
     """The source's AQL and the alias each of its fields comes back under (alias → field)."""
     aliases = {f"f{i}": column for i, column in enumerate(dict.fromkeys(source.fields.values()))}
@@ -346,7 +278,7 @@ def aql_query(
     if rendered:
         clauses.append("(" + " OR ".join(rendered) + ")")
     aql = (
-        f"SELECT {selected} FROM {table} WHERE {' AND '.join(clauses)} "
+        f"SELECT {selected} FROM {source.table or 'events'} WHERE {' AND '.join(clauses)} "
         f"ORDER BY {source.time_column} ASC LIMIT {plan.limit} "
         f"START '{_console_minute(plan.start - timedelta(days=1))}' STOP '{_console_minute(plan.end + timedelta(days=1))}'"
     )

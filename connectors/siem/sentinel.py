@@ -14,11 +14,10 @@ workspace lacks or a query it refuses (400) is a warning naming the table; a ref
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
@@ -33,17 +32,14 @@ from certsoar.connectors.siem.mapped import (
     MappedSource,
     Plan,
     ServerCondition,
+    SourceSettings,
     certificate_records,
-    earliest,
     is_usable_value,
-    prefilter,
-    row_event,
-    source_with,
+    search_sources,
 )
 from certsoar.errors import ConnectorUnavailable
-from certsoar.timeparse import Duration, as_utc, parse_duration
+from certsoar.timeparse import Duration, parse_duration
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ADCS_AND_PROCESS_EVENTS = "EventID in (4886, 4887, 4888, 4870, 4688)"
@@ -156,43 +152,21 @@ PRESETS: dict[str, MappedSource] = {
 DEFAULT_SOURCES = ["SecurityEvent", "CommonSecurityLog"]
 
 
-class SentinelSource(ConnectorSettings):
+class SentinelSource(SourceSettings):
+    presets: ClassVar[dict[str, MappedSource]] = PRESETS
+
     preset: str = Field(description=f"Where the field map starts from: {', '.join(PRESETS)}.")
     table: str | None = Field(default=None, description="The workspace's table (default: the preset's).")
-    fields: dict[str, str] = Field(
-        default_factory=dict, description="Columns that differ from the preset's: key → column ('' drops the key)."
-    )
-    where: str | None = Field(default=None, description="KQL filter replacing the preset's (e.g. a DeviceVendor).")
-
-    @field_validator("preset")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in PRESETS:
-            raise ValueError(f"unknown preset {v!r} (known: {', '.join(PRESETS)})")
-        return v
 
     @field_validator("table")
     @classmethod
     def _table(cls, v: str | None) -> str | None:
-        if v is not None and not _NAME.match(v):
+        if v is not None and not cls.column.match(v):
             raise ValueError("a table name is letters, digits and '_'")
         return v
 
-    @field_validator("fields")
-    @classmethod
-    def _columns(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [column for column in v.values() if column and not _NAME.match(column)]
-        if bad:
-            raise ValueError(f"a column name is letters, digits and '_': {bad[0]!r}")
-        return v
-
-    def source(self) -> MappedSource:
-        changes: dict[str, Any] = {"fields": self.fields}
-        if self.table:
-            changes["name"] = self.table
-        if self.where is not None:
-            changes["where"] = self.where or None
-        return source_with(PRESETS[self.preset], changes)
+    def renamed(self) -> str | None:
+        return self.table
 
 
 class SentinelSettings(HttpSettings):
@@ -264,47 +238,15 @@ class SentinelSiem:
         return (await self.search_report(query)).events
 
     async def search_report(self, query: SiemQuery) -> SiemSearch:
-        plan = Plan.of(query)
-        if plan.empty:
-            return SiemSearch(events=[])
-        asked = [(source, prefilter(plan, source)) for source in self.sources]
-        results = await asyncio.gather(
-            *(self._search_source(plan, source, conditions) for source, conditions in asked if conditions is not None)
-        )
-        events = [event for found, _ in results for event in found]
-        warnings = [warning for _, found in results for warning in found]
-        kept, dropped = earliest(events, plan.limit)
-        if dropped:
-            warnings.append(f"{dropped} more events matched than the limit of {plan.limit}; the latest were dropped")
-        return SiemSearch(events=kept, warnings=warnings)
+        return await search_sources(query, self.sources, self._rows, f"sentinel:{self.instance}")
 
-    async def _search_source(
-        self, plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]
-    ) -> tuple[list[SiemEvent], list[str]]:
-        rows, warnings = await self._rows(plan, source, conditions)
-        if len(rows) >= plan.limit:
-            warnings.append(
-                f"{self.instance}: {source.name}: the query returned its limit of {plan.limit} rows; later events were not read"
-            )
-        label = f"sentinel:{self.instance}:{source.name}"
-        return [event for event in (row_event(row, source, plan, label) for row in rows) if event is not None], warnings
-
-    async def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
+    def iter_certificates(self, since: datetime | None, warnings: list[str]) -> AsyncIterator[CertificateRecord]:
         """The certificate-format tables (Zeek ssl/x509, Suricata tls) since ``since`` (the first sweep reads back
         ``sweep_history``), ``sweep_page`` rows per query."""
-        now = datetime.now(timezone.utc)
-        start = as_utc(since) if since is not None else now - parse_duration(self.settings.sweep_history)
-        records = certificate_records(
-            lambda plan, source: self._rows(plan, source, []),
-            self.sources,
-            start,
-            now,
-            self.settings.sweep_page,
-            warnings,
-            f"sentinel:{self.instance}",
+        history, page = parse_duration(self.settings.sweep_history), self.settings.sweep_page
+        return certificate_records(
+            self._rows, self.sources, since, history, page, warnings, f"sentinel:{self.instance}"
         )
-        async for record in records:
-            yield record
 
     async def _rows(
         self, plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]

@@ -7,14 +7,27 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fake_qradar import SECRETS, URL, FakeQradar, build_qradar
 from pytest_httpx import HTTPXMock
-from remote_lab import CLIENT_IP, JA3, JA3S, REQUESTER, SERIAL, SERVER_IP, SHA1_COLONS, SHA256, SNI, SUBJECT, T0, at
+from remote_lab import (
+    CLIENT_IP,
+    JA3,
+    JA3S,
+    REQUESTER,
+    SERIAL,
+    SERVER_IP,
+    SHA1_COLONS,
+    SHA256,
+    SNI,
+    SUBJECT,
+    T0,
+    at,
+    silent_server,  # noqa: F401 - a fixture
+)
 
 from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
 from certsoar.connectors.siem.mapped import Plan, prefilter
@@ -209,10 +222,10 @@ async def test_a_hostile_value_stays_inside_its_literal(fake: FakeQradar, tmp_pa
 
 def test_aql_selects_aliases_and_orders_by_time() -> None:
     plan = Plan.of(window(sni=[SNI]))
-    table, source = PRESETS["tls"]
+    source = PRESETS["tls"]
     conditions = prefilter(plan, source)
     assert conditions is not None
-    aql, aliases = aql_query(plan, table, source, conditions)
+    aql, aliases = aql_query(plan, source, conditions)
     assert aql.startswith('SELECT starttime AS "f0", sourceip AS "f1"')
     assert "STR(\"TLS Server Name\") ILIKE 'evil.example'" in aql
     assert "ORDER BY starttime ASC LIMIT 1000 START" in aql
@@ -262,25 +275,11 @@ async def test_500_forever_is_unavailable_after_the_configured_attempts(fake: Fa
     assert len(fake.requests) == 3
 
 
-@pytest.fixture
-async def silent_server() -> AsyncIterator[str]:
-    """A server on loopback that accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
-
-
 @LOCAL
 async def test_a_silent_server_times_out_instead_of_hanging(
-    fake: FakeQradar, tmp_path: Path, silent_server: str
+    fake: FakeQradar,
+    tmp_path: Path,
+    silent_server: str,  # noqa: F811 - the fixture imported from remote_lab
 ) -> None:
     siem = build_qradar(fake, tmp_path, url=silent_server, read_timeout=0.3, attempts=2, sources=[{"preset": "tls"}])
     started = time.monotonic()
@@ -340,6 +339,6 @@ def test_the_readme_example_is_valid_settings() -> None:
     [example] = [t.content for t in MarkdownIt().parse(readme) if t.type == "fence" and "type: qradar" in t.content]
     section = yaml.safe_load(example)["connectors"]["siem"]
     settings = QradarSettings.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
-    (_, tls), (_, windows), (_, flows) = [s.source() for s in settings.sources]
+    tls, windows, flows = [s.source() for s in settings.sources]
     assert tls.fields["tls.sni"] == '"Server Name Indication"' and "cert_sha256" not in tls.fields
     assert windows.text_column == "UTF8(payload)" and flows.kind == "conn"

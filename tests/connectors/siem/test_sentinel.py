@@ -7,7 +7,6 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from remote_lab import (
     SNI,
     SUBJECT,
     T0,
+    silent_server,  # noqa: F401 - a fixture
 )
 
 from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
@@ -263,25 +263,11 @@ async def test_500_forever_is_unavailable_after_the_configured_attempts(fake: Fa
     assert len([r for r in fake.requests if r.url.host == "api.loganalytics.io"]) == 3
 
 
-@pytest.fixture
-async def silent_server() -> AsyncIterator[str]:
-    """A server on loopback that accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
-
-
 @LOCAL
 async def test_a_silent_server_times_out_instead_of_hanging(
-    fake: FakeSentinel, tmp_path: Path, silent_server: str
+    fake: FakeSentinel,
+    tmp_path: Path,
+    silent_server: str,  # noqa: F811 - the fixture imported from remote_lab
 ) -> None:
     siem = build_sentinel(fake, tmp_path, url=silent_server, read_timeout=0.3, attempts=2)
     started = time.monotonic()
