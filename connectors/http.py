@@ -464,6 +464,17 @@ def vendor_message(response: httpx.Response) -> str:
     return "; ".join(f for f in found if f)[:MESSAGE_CHARS]
 
 
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """A 2xx answer's JSON object; ConnectorUnavailable (a broken or foreign answer, worth a retry) otherwise."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not JSON") from None
+    if not isinstance(body, dict):
+        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not a JSON object")
+    return body
+
+
 def _refusal(response: httpx.Response, *, what: str, redactor: Redactor, connector: str = "") -> ConnectorRejected:
     status = response.status_code
     message = redactor.text(vendor_message(response))
@@ -544,4 +555,5 @@ __all__ = [
     "bearer_auth",
     "secret",
     "vendor_message",
+    "json_object",
 ]

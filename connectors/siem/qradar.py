@@ -22,12 +22,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import Field, field_validator
 
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.http import HeaderAuth, HttpClient, HttpSettings, secret, vendor_message
+from certsoar.connectors.http import HeaderAuth, HttpClient, HttpSettings, json_object, secret, vendor_message
 from certsoar.connectors.siem import CertificateRecord, SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.mapped import (
     Condition,
@@ -201,7 +200,7 @@ class QradarSiem:
         if created.status_code == 422:
             message = self.http.redactor.text(vendor_message(created)) or "HTTP 422"
             return [], [f"{where}: QRadar refused the search, it was not searched ({message})"]
-        search_id = _search_id(_json(created))
+        search_id = _search_id(json_object(created))
         status = await self._wait(search_id, where)
         rows = []
         for result in await self._results(search_id, status, plan.limit):
@@ -213,7 +212,9 @@ class QradarSiem:
     async def _wait(self, search_id: str, where: str) -> dict[str, Any]:
         deadline = time.monotonic() + self.settings.search_timeout
         while True:
-            status = _json(await self.http.request("GET", f"/api/ariel/searches/{search_id}", headers=self._headers))
+            status = json_object(
+                await self.http.request("GET", f"/api/ariel/searches/{search_id}", headers=self._headers)
+            )
             state = status.get("status")
             if state == "COMPLETED":
                 return status
@@ -250,7 +251,7 @@ class QradarSiem:
                 f"/api/ariel/searches/{search_id}/results",
                 headers={**self._headers, "Range": f"items={first}-{last}"},
             )
-            body = _json(response)
+            body = json_object(response)
             page = body.get("events", body.get("flows"))
             if not isinstance(page, list):
                 raise ConnectorUnavailable(
@@ -313,16 +314,6 @@ def _seconds(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
     return value / 1000
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not a JSON object")
-    return body
 
 
 def _search_id(body: dict[str, Any]) -> str:
