@@ -342,3 +342,33 @@ def test_the_readme_example_is_valid_settings() -> None:
     tls, windows, flows = [s.source() for s in settings.sources]
     assert tls.fields["tls.sni"] == '"Server Name Indication"' and "cert_sha256" not in tls.fields
     assert windows.text_column == "UTF8(payload)" and flows.kind == "conn"
+
+
+async def test_siem_traffic_change_runs_on_qradar(fake: FakeQradar, tmp_path: Path) -> None:
+    from certsoar.actions.siem import TrafficInput, traffic_change
+    from certsoar.alert import CertificateAlert
+    from certsoar.certs import facts_from_fingerprints
+    from certsoar.config import Config
+    from certsoar.connections import Connections
+    from certsoar.context import ActionContext
+
+    config = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path})
+    ctx = ActionContext(
+        run_id="r1",
+        step_id="traffic",
+        dry_run=True,
+        now=T0,
+        config=config,
+        connectors=Connections(config, overrides={"siem": build_qradar(fake, tmp_path)}),
+        ledger=None,
+        templates=None,  # type: ignore[arg-type]
+    )
+    alert = CertificateAlert.model_validate(
+        {"id": "a-1", "time": at(60), "sha256": SHA256, "src_ip": CLIENT_IP, "dst_ip": SERVER_IP, "dst_port": 443}
+    )
+    out = await traffic_change(TrafficInput(alert=alert, cert=facts_from_fingerprints(SHA256, None)), ctx)
+    assert out.warnings == [] and out.first_seen == T0  # the TLS event carrying the certificate, not the alert
+    observed = {(s.key, s.metric): s.observed for s in out.servers}
+    assert observed[(f"{SERVER_IP}:443", "connections_per_hour")] == 2  # the flows at +1s and +10s
+    assert observed[(f"{SERVER_IP}:443", "bytes_out_per_hour")] == 1200 + 1800
+    assert "qradar:qradar:flows (qradar-flow)" in out.sources  # the connections came from QRadar's flows

@@ -392,3 +392,41 @@ def test_the_readme_example_builds_through_the_config(tmp_path: Path, monkeypatc
     siem = build_connector("siem", config.connectors.siem, config, None)
     assert isinstance(siem, SentinelSiem) and siem.instance == "sentinel-prod"
     assert [s.name for s in siem.sources][-1] == "Suricata_CL" and siem.sources[-1].fields["tls.sni"] == "tls_sni_s"
+
+
+async def test_siem_related_runs_on_sentinel(fake: FakeSentinel, tmp_path: Path) -> None:
+    from certsoar.actions.siem import RelatedInput, related
+    from certsoar.alert import CertificateAlert
+    from certsoar.certs import facts_from_fingerprints
+    from certsoar.config import Config
+    from certsoar.connections import Connections
+    from certsoar.context import ActionContext
+
+    config = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path})
+    ctx = ActionContext(
+        run_id="r1",
+        step_id="related",
+        dry_run=True,
+        now=T0,
+        config=config,
+        connectors=Connections(config, overrides={"siem": build_sentinel(fake, tmp_path)}),
+        ledger=None,
+        templates=None,  # type: ignore[arg-type]
+    )
+    alert = CertificateAlert.model_validate(
+        {
+            "id": "a-1",
+            "time": T0,
+            "sha256": SHA256,
+            "src_ip": CLIENT_IP,
+            "dst_ip": SERVER_IP,
+            "dst_port": 443,
+            "sni": SNI,
+        }
+    )
+    cert = facts_from_fingerprints(SHA256, SHA1_COLONS).model_copy(update={"serial": SERIAL})
+    out = await related(RelatedInput(alert=alert, cert=cert, window="1d"), ctx)
+    assert out.warnings == [] and out.first_seen == T0
+    assert out.servers == [SERVER_IP] and out.clients == [CLIENT_IP, "10.0.0.6"]
+    assert out.by_indicator["sha256"] == 2 and out.by_indicator["sha1"] == 1 and out.by_indicator["server"] == 4
+    assert "sentinel:sentinel:Corelight_x509_CL (zeek-x509)" in out.sources
