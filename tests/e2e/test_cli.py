@@ -180,4 +180,6 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "ca        openssl-ca   certsoar.connectors.ca.openssl.OpenSslCa" in listed
     assert "ca        vault        certsoar.connectors.ca.vault.VaultCa" in listed
     assert "notify    slack        certsoar.connectors.notify.slack.SlackNotifier" in listed
-    assert len(listed.splitlines()) == 9
+    assert "siem      sentinel     certsoar.connectors.siem.sentinel.SentinelSiem" in listed
+    assert "siem      qradar       certsoar.connectors.siem.qradar.QradarSiem" in listed
+    assert len(listed.splitlines()) == 11
