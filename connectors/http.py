@@ -45,7 +45,7 @@ log = logging.getLogger("certsoar.connectors.http")
 REDACTED = "***"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "LIST"})
 SENSITIVE_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-vault-token", "x-api-key", "api-key"}
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-vault-token", "x-api-key", "api-key", "sec"}
 )
 _SENSITIVE_NAME = re.compile(
     r"token|secret|password|passwd|api[-_]?key|apikey|auth|session|signature|^sig$|^ott$", re.I

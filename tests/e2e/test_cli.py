@@ -187,4 +187,6 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "notify    slack        certsoar.connectors.notify.slack.SlackNotifier" in listed
     assert "siem      splunk       certsoar.connectors.siem.splunk.SplunkSiem" in listed
     assert "siem      elastic      certsoar.connectors.siem.elastic.ElasticSiem" in listed
-    assert len(listed.splitlines()) == 14
+    assert "siem      sentinel     certsoar.connectors.siem.sentinel.SentinelSiem" in listed
+    assert "siem      qradar       certsoar.connectors.siem.qradar.QradarSiem" in listed
+    assert len(listed.splitlines()) == 16

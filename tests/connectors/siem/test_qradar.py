@@ -1,0 +1,374 @@
+"""The ``qradar`` connector against a fake QRadar console (fake_qradar.py): what every SIEM connector must
+do, and what Ariel adds (search lifecycle, ERROR and CANCELED, Range paging, custom properties)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fake_qradar import SECRETS, URL, FakeQradar, build_qradar
+from pytest_httpx import HTTPXMock
+from remote_lab import (
+    CLIENT_IP,
+    JA3,
+    JA3S,
+    REQUESTER,
+    SERIAL,
+    SERVER_IP,
+    SHA1_COLONS,
+    SHA256,
+    SNI,
+    SUBJECT,
+    T0,
+    at,
+    silent_server,  # noqa: F401 - a fixture
+)
+
+from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
+from certsoar.connectors.siem.mapped import Plan, prefilter
+from certsoar.connectors.siem.qradar import PRESETS, QradarSettings, aql_query
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+from certsoar.registry import connector_class
+
+LOCAL = pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
+
+
+@pytest.fixture
+def fake(httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch) -> FakeQradar:
+    monkeypatch.setenv("CERTSOAR_TEST_QRADAR_TOKEN", SECRETS[0])
+    vendor = FakeQradar()
+    for url in vendor.urls:
+        httpx_mock.add_callback(vendor, url=re.compile(re.escape(url) + "/.*"), is_reusable=True, is_optional=True)
+    return vendor
+
+
+def window(**indicators: list[str]) -> SiemQuery:
+    return SiemQuery(indicators=indicators, start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
+
+
+def found(events: list) -> list[tuple[str, str, float]]:  # type: ignore[type-arg]
+    return sorted((e.source.split(":")[-1], e.kind, (e.time - T0).total_seconds()) for e in events)
+
+
+ZEEK_TLS = ("tls (suricata-tls)", "tls", 0.0)
+SURICATA_TLS = ("tls (suricata-tls)", "tls", 5.0)
+FLOW = ("flows (qradar-flow)", "conn", 1.0)
+FLOW_LATER = ("flows (qradar-flow)", "conn", 10.0)
+ISSUED = ("windows (windows-adcs-4887)", "adcs", -3600.0)
+PROCESS = ("windows (windows-security-4688)", "process", -3700.0)
+
+EXPECTED = {
+    "sha256": ([SHA256], [ZEEK_TLS]),
+    "sha1": ([SHA1_COLONS.replace(":", "")], [SURICATA_TLS]),
+    "serial": (["a1b2c3d"], [ZEEK_TLS, SURICATA_TLS]),
+    "serial_issuer": ([f"{SERIAL}|O=Evil Corp,CN=evil.example"], [ZEEK_TLS, SURICATA_TLS]),
+    "sni": ([SNI.upper()], [ZEEK_TLS, SURICATA_TLS]),
+    "ip": ([SERVER_IP], [ZEEK_TLS, SURICATA_TLS, FLOW, FLOW_LATER]),
+    "server": ([f"{SERVER_IP}:443"], [ZEEK_TLS, SURICATA_TLS, FLOW, FLOW_LATER]),
+    "host": (["WKS1.corp.example"], [PROCESS]),
+    "requester": (["mallory"], [ISSUED, PROCESS]),  # the 4688 names no domain: 'CORP\\mallory' finds only 4887
+    "ja3": ([JA3], [ZEEK_TLS, SURICATA_TLS]),
+    "ja3s": ([JA3S], []),
+    "subject": ([SUBJECT], [ZEEK_TLS, SURICATA_TLS, ISSUED]),
+    "spki": (["ab" * 32], []),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+async def test_search_by_each_indicator_kind_finds_the_expected_events(
+    fake: FakeQradar, tmp_path: Path, kind: str
+) -> None:
+    values, expected = EXPECTED[kind]
+    siem = build_qradar(fake, tmp_path)
+    report = await siem.search_report(window(**{kind: values}))
+    assert found(report.events) == sorted(expected)
+    assert report.warnings == []
+    assert all(kind in e.matched for e in report.events)
+
+
+async def test_events_carry_what_the_actions_read(fake: FakeQradar, tmp_path: Path) -> None:
+    siem = build_qradar(fake, tmp_path)
+    events = await siem.search(window(ip=[SERVER_IP], requester=[REQUESTER]))
+    tls = next(e for e in events if e.kind == "tls" and e.time == T0)
+    assert (tls.src_ip, tls.dst_ip, tls.dst_port, tls.sni, tls.sha256, tls.serial) == (
+        CLIENT_IP,
+        SERVER_IP,
+        443,
+        SNI,
+        SHA256,
+        "A1B2C3D",
+    )
+    flow = next(e for e in events if e.kind == "conn" and e.time == at(1))
+    assert (flow.bytes_out, flow.bytes_in, flow.service, flow.src_port) == (1200, 5400, "SSL", 51000)
+    issued = next(e for e in events if e.kind == "adcs")
+    assert (issued.request_id, issued.requester, issued.template, issued.host, issued.event_code) == (
+        "77",
+        REQUESTER,
+        "WebServer",
+        "CA01.corp.example",
+        "4887",
+    )
+    assert issued.source == "qradar:qradar:windows (windows-adcs-4887)"
+
+
+async def test_kinds_alone_select_every_event_of_those_kinds(fake: FakeQradar, tmp_path: Path) -> None:
+    siem = build_qradar(fake, tmp_path)
+    query = SiemQuery(kinds=["adcs"], start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
+    assert found(await siem.search(query)) == [ISSUED]
+
+
+async def test_the_aql_has_an_explicit_time_range(fake: FakeQradar, tmp_path: Path) -> None:
+    siem = build_qradar(fake, tmp_path)
+    narrow = SiemQuery(indicators={"ip": [SERVER_IP]}, start=at(-1), end=at(2))
+    assert found(await siem.search(narrow)) == sorted([ZEEK_TLS, FLOW])
+    start_ms, end_ms = int(at(-1).timestamp() * 1000), int(at(2).timestamp() * 1000)
+    for aql in fake.aql:
+        assert f"starttime >= {start_ms} AND starttime <= {end_ms}" in aql
+        assert aql.endswith(f"START '{at(-1 - 86400):%Y-%m-%d %H:%M}' STOP '{at(2 + 86400):%Y-%m-%d %H:%M}'")
+
+
+async def test_a_search_is_polled_until_completed(fake: FakeQradar, tmp_path: Path) -> None:
+    fake.polls_before_complete = 4
+    siem = build_qradar(fake, tmp_path, sources=[{"preset": "tls"}])
+    assert found(await siem.search(window(sni=[SNI]))) == sorted([ZEEK_TLS, SURICATA_TLS])
+    polls = [r for r in fake.requests if re.fullmatch(r"/api/ariel/searches/[^/]+", r.url.path)]
+    assert len(polls) == 5
+    assert all(r.headers["Version"] == "12.0" and r.headers["Accept"] == "application/json" for r in fake.requests)
+
+
+async def test_results_are_read_a_range_page_at_a_time(fake: FakeQradar, tmp_path: Path) -> None:
+    base = fake.flows[0]
+    fake.flows += [{**base, "starttime": base["starttime"] + 1000 * i, "sourceport": 52000 + i} for i in range(1, 6)]
+    siem = build_qradar(fake, tmp_path, page_size=2, sources=[{"preset": "flows"}])
+    events = await siem.search(window(server=[f"{SERVER_IP}:443"]))
+    assert len(events) == 7 and len({e.src_port for e in events}) == 7
+    assert fake.ranges() == ["items=0-1", "items=2-3", "items=4-5", "items=6-6"]
+
+
+async def test_the_limit_bounds_the_pages_read(fake: FakeQradar, tmp_path: Path) -> None:
+    base = fake.flows[0]
+    fake.flows += [{**base, "starttime": base["starttime"] + 1000 * i} for i in range(1, 6)]
+    siem = build_qradar(fake, tmp_path, page_size=2, sources=[{"preset": "flows"}])
+    report = await siem.search_report(window(server=[f"{SERVER_IP}:443"]).model_copy(update={"limit": 3}))
+    assert [e.time for e in report.events] == [at(1), at(2), at(3)]
+    assert fake.ranges() == ["items=0-1", "items=2-2"]
+    assert any("limit of 3" in w for w in report.warnings)
+
+
+async def test_a_search_that_ends_in_error_is_a_clear_refusal(fake: FakeQradar, tmp_path: Path) -> None:
+    fake.next_outcome = (
+        "ERROR",
+        [{"code": "1020", "contexts": [], "message": "AQL execution failed: out of memory", "severity": "ERROR"}],
+    )
+    siem = build_qradar(fake, tmp_path, sources=[{"preset": "tls"}])
+    with pytest.raises(ConnectorRejected, match="qradar: tls: QRadar search .* failed: AQL execution failed"):
+        await siem.search(window(sni=[SNI]))
+
+
+async def test_a_canceled_search_is_unavailable(fake: FakeQradar, tmp_path: Path) -> None:
+    fake.next_outcome = ("CANCELED", [])
+    siem = build_qradar(fake, tmp_path, sources=[{"preset": "tls"}])
+    with pytest.raises(ConnectorUnavailable, match="was canceled"):
+        await siem.search(window(sni=[SNI]))
+
+
+async def test_a_search_that_never_completes_times_out(fake: FakeQradar, tmp_path: Path) -> None:
+    fake.polls_before_complete = 10_000
+    siem = build_qradar(fake, tmp_path, search_timeout=0.2, sources=[{"preset": "tls"}])
+    started = time.monotonic()
+    with pytest.raises(ConnectorUnavailable, match=r"did not complete within 0.2s \(status WAIT, 40%\)"):
+        await siem.search(window(sni=[SNI]))
+    assert time.monotonic() - started < 2
+
+
+async def test_a_custom_property_qradar_lacks_is_a_warning(fake: FakeQradar, tmp_path: Path) -> None:
+    sources = [{"preset": "tls", "fields": {"tls.sni": '"SNI Hostname"'}}, {"preset": "flows"}]
+    siem = build_qradar(fake, tmp_path, sources=sources)
+    report = await siem.search_report(window(ip=[SERVER_IP]))
+    assert found(report.events) == sorted([FLOW, FLOW_LATER])
+    [warning] = report.warnings
+    assert "qradar: tls: QRadar refused the search" in warning and '"SNI Hostname"' in warning
+
+
+async def test_a_property_renamed_in_config_is_read_from_there(fake: FakeQradar, tmp_path: Path) -> None:
+    for row in fake.events:
+        if '"JA3"' in row:
+            row['"JA3 Client Hash"'] = row.pop('"JA3"')
+    fields = {"tls.ja3.hash": '"JA3 Client Hash"'}
+    sources = [{"preset": "tls", "fields": fields}]
+    fake_known = {'"JA3 Client Hash"'}
+    import fake_qradar
+
+    fake_qradar.CUSTOM_PROPERTIES |= fake_known
+    try:
+        siem = build_qradar(fake, tmp_path, sources=sources)
+        assert found(await siem.search(window(ja3=[JA3]))) == sorted([ZEEK_TLS, SURICATA_TLS])
+    finally:
+        fake_qradar.CUSTOM_PROPERTIES -= fake_known
+
+
+async def test_a_hostile_value_stays_inside_its_literal(fake: FakeQradar, tmp_path: Path) -> None:
+    siem = build_qradar(fake, tmp_path)
+    hostile = "x' OR sourceip ILIKE '%"
+    report = await siem.search_report(window(sni=[hostile], requester=[hostile]))
+    assert report.events == [] and report.warnings == []  # QRadar (the fake) parsed every AQL: no literal broke out
+    assert fake.aql and all("x_ or sourceip ilike _%" in aql.lower() for aql in fake.aql)
+
+
+def test_aql_selects_aliases_and_orders_by_time() -> None:
+    plan = Plan.of(window(sni=[SNI]))
+    source = PRESETS["tls"]
+    conditions = prefilter(plan, source)
+    assert conditions is not None
+    aql, aliases = aql_query(plan, source, conditions)
+    assert aql.startswith('SELECT starttime AS "f0", sourceip AS "f1"')
+    assert "STR(\"TLS Server Name\") ILIKE 'evil.example'" in aql
+    assert "ORDER BY starttime ASC LIMIT 1000 START" in aql
+    assert aliases["f0"] == "starttime"
+
+
+async def test_it_is_a_reporting_siem_registered_by_entry_point(fake: FakeQradar, tmp_path: Path) -> None:
+    assert connector_class("siem", "qradar").__name__ == "QradarSiem"
+    assert isinstance(build_qradar(fake, tmp_path), ReportingSiem)
+    assert QradarSettings.model_json_schema()["properties"]["token"]["secret"] is True
+
+
+def test_an_inline_token_and_a_bad_field_are_refused() -> None:
+    with pytest.raises(ValueError, match="env:NAME or file:PATH"):
+        QradarSettings.model_validate({"url": URL, "token": "5f3c2a1b-0000"})
+    with pytest.raises(ValueError, match="an AQL field is"):
+        QradarSettings.model_validate(
+            {"url": URL, "token": "env:X", "sources": [{"preset": "tls", "fields": {"tls.sni": "x'; DROP"}}]}
+        )
+
+
+# ------------------------------------------------------------------------------------ conformance
+
+
+async def test_401_is_rejected_naming_the_credentials(fake: FakeQradar, tmp_path: Path) -> None:
+    fake.token = "another-token"
+    siem = build_qradar(fake, tmp_path)
+    with pytest.raises(ConnectorRejected, match="authentication failed.*HTTP 401.*No SEC header"):
+        await siem.search(window(sni=[SNI]))
+    assert len(fake.requests) <= 2  # one per source asked at once, never tried again
+
+
+async def test_429_then_200_succeeds_after_the_retry_after(fake: FakeQradar, tmp_path: Path) -> None:
+    siem = build_qradar(fake, tmp_path, sources=[{"preset": "tls"}])
+    fake.inject(429, headers={"Retry-After": "1"}, body={"message": "too many requests"})
+    started = time.monotonic()
+    assert found(await siem.search(window(sni=[SNI]))) == sorted([ZEEK_TLS, SURICATA_TLS])
+    assert time.monotonic() - started >= 1.0
+    assert len(fake.aql) == 2
+
+
+async def test_500_forever_is_unavailable_after_the_configured_attempts(fake: FakeQradar, tmp_path: Path) -> None:
+    siem = build_qradar(fake, tmp_path, attempts=3, sources=[{"preset": "tls"}])
+    fake.inject(503, times=10, body={"code": 1010, "message": "The Ariel server might be temporarily unavailable"})
+    with pytest.raises(ConnectorUnavailable, match="HTTP 503.*Ariel server.*after 3 attempts"):
+        await siem.search(window(sni=[SNI]))
+    assert len(fake.requests) == 3
+
+
+@LOCAL
+async def test_a_silent_server_times_out_instead_of_hanging(
+    fake: FakeQradar,
+    tmp_path: Path,
+    silent_server: str,  # noqa: F811 - the fixture imported from remote_lab
+) -> None:
+    siem = build_qradar(fake, tmp_path, url=silent_server, read_timeout=0.3, attempts=2, sources=[{"preset": "tls"}])
+    started = time.monotonic()
+    with pytest.raises(ConnectorUnavailable, match="ReadTimeout.*after 2 attempts"):
+        await asyncio.wait_for(siem.search(window(sni=[SNI])), timeout=10)
+    assert time.monotonic() - started < 5
+
+
+async def test_secrets_are_absent_from_logs_errors_warnings_and_reprs(
+    fake: FakeQradar, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    siem = build_qradar(fake, tmp_path, attempts=2, sources=[{"preset": "tls"}])
+    captured = [str((await siem.search_report(window(sni=[SNI]))).model_dump()), repr(siem), repr(vars(siem))]
+    for status in (422, 500):
+        fake.inject(status, times=4, body={"message": f"token {SECRETS[0]} echoed"})
+        try:
+            captured.append(str((await siem.search_report(window(sni=[SNI]))).model_dump()))
+        except ConnectorUnavailable as exc:
+            captured.append(str(exc))
+        fake.faults.clear()
+    fake.next_outcome = ("ERROR", [{"code": "1", "message": f"bad {SECRETS[0]}", "severity": "ERROR"}])
+    with pytest.raises(ConnectorRejected) as refused:
+        await siem.search(window(sni=[SNI]))
+    captured.append(str(refused.value))
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("/api/ariel/searches" in line and "'sec': '***'" in line for line in logged), "logged, redacted"
+    for text in captured + logged:
+        assert SECRETS[0] not in text
+    assert sum("***" in text for text in captured) >= 3  # the echoes were blanked, not dropped
+
+
+# ------------------------------------------------------------------------------------ certificate sweep
+
+
+async def test_the_sweep_streams_the_tls_events_since_the_watermark(fake: FakeQradar, tmp_path: Path) -> None:
+    siem = build_qradar(fake, tmp_path, sweep_page=2)
+    assert isinstance(siem, CertificateStream)
+    warnings: list[str] = []
+    records = [r async for r in siem.iter_certificates(None, warnings)]
+    # good.example's event names no certificate; the Windows events and flows are no certificate format
+    assert {(r.format, r.event.sha256 or r.event.sha1, r.event.time) for r in records} == {
+        ("suricata-tls", SHA256, T0),
+        ("suricata-tls", SHA1_COLONS.replace(":", ""), at(5)),
+    }  # the row where a full page ended starts the next one too: the sweep drops repeats by certificate
+    assert warnings == [] and all(" FROM events " in aql and '"TLS Server Name"' in aql for aql in fake.aql)
+    assert len(fake.aql) == 3  # pages of two rows (0s, 5s), (5s, 30s), (30s), each from where the last ended
+    later = [r async for r in siem.iter_certificates(at(1), warnings)]
+    assert {r.event.time for r in later} == {at(5)}
+
+
+def test_the_readme_example_is_valid_settings() -> None:
+    import yaml
+    from markdown_it import MarkdownIt
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    [example] = [t.content for t in MarkdownIt().parse(readme) if t.type == "fence" and "type: qradar" in t.content]
+    section = yaml.safe_load(example)["connectors"]["siem"]
+    settings = QradarSettings.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
+    tls, windows, flows = [s.source() for s in settings.sources]
+    assert tls.fields["tls.sni"] == '"Server Name Indication"' and "cert_sha256" not in tls.fields
+    assert windows.text_column == "UTF8(payload)" and flows.kind == "conn"
+
+
+async def test_siem_traffic_change_runs_on_qradar(fake: FakeQradar, tmp_path: Path) -> None:
+    from certsoar.actions.siem import TrafficInput, traffic_change
+    from certsoar.alert import CertificateAlert
+    from certsoar.certs import facts_from_fingerprints
+    from certsoar.config import Config
+    from certsoar.connections import Connections
+    from certsoar.context import ActionContext
+
+    config = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path})
+    ctx = ActionContext(
+        run_id="r1",
+        step_id="traffic",
+        dry_run=True,
+        now=T0,
+        config=config,
+        connectors=Connections(config, overrides={"siem": build_qradar(fake, tmp_path)}),
+        ledger=None,
+        templates=None,  # type: ignore[arg-type]
+    )
+    alert = CertificateAlert.model_validate(
+        {"id": "a-1", "time": at(60), "sha256": SHA256, "src_ip": CLIENT_IP, "dst_ip": SERVER_IP, "dst_port": 443}
+    )
+    out = await traffic_change(TrafficInput(alert=alert, cert=facts_from_fingerprints(SHA256, None)), ctx)
+    assert out.warnings == [] and out.first_seen == T0  # the TLS event carrying the certificate, not the alert
+    observed = {(s.key, s.metric): s.observed for s in out.servers}
+    assert observed[(f"{SERVER_IP}:443", "connections_per_hour")] == 2  # the flows at +1s and +10s
+    assert observed[(f"{SERVER_IP}:443", "bytes_out_per_hour")] == 1200 + 1800
+    assert "qradar:qradar:flows (qradar-flow)" in out.sources  # the connections came from QRadar's flows
