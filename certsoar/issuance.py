@@ -8,7 +8,6 @@ read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,15 +44,16 @@ class PolicyJudge:
 
     def __init__(self, policy: IssuancePolicy, org_domains: list[str]) -> None:
         self.policy = policy
+        forbid = policy.forbid
         self.domains = policy.allowed_domains if policy.allowed_domains is not None else org_domains
-        self.wants_names = bool(self.domains) or policy.forbid.wildcard
+        self.wants_names = bool(self.domains) or forbid.wildcard
         self.ip_networks: list[IpNetwork] | None = None
-        if policy.forbid.ip_outside is not None:
-            self.ip_networks = [parse_network(n, strict=False) for n in policy.forbid.ip_outside]
+        if forbid.ip_outside is not None:
+            self.ip_networks = [parse_network(n, strict=False) for n in forbid.ip_outside]
         self.requesters = None if policy.requesters is None else {_account(r) for r in policy.requesters}
 
     def judge(self, cert: IssuedFacts, now: datetime) -> Judgement:
-        found = list(self._breaches(cert))
+        found = self._breaches(cert)
         if not found:
             return Judgement([], [])
         live = [e for e in self.policy.exceptions if e.expires > now and _names(e, cert)]
@@ -66,49 +66,58 @@ class PolicyJudge:
                 excused.append((breach, exception))
         return Judgement(breaches, excused)
 
-    def _breaches(self, cert: IssuedFacts) -> Iterator[Breach]:
+    def _breaches(self, cert: IssuedFacts) -> list[Breach]:
         policy, forbid = self.policy, self.policy.forbid
+        found = []
         names: list[str] = []
         if self.wants_names:
             names, _ = covered_names(cert.san_dns, [], _common_name(cert))
         if self.domains:
             outside = outside_domains(names, self.domains)
             if outside:
-                yield Breach("outside_domains", f"names outside {', '.join(self.domains)}: {', '.join(outside)}")
+                found.append(
+                    Breach("outside_domains", f"names outside {', '.join(self.domains)}: {', '.join(outside)}")
+                )
         if policy.max_validity_days is not None and cert.not_before is not None:
             days = (cert.not_after - cert.not_before).total_seconds() / 86400
             if days > policy.max_validity_days:
-                yield Breach("max_validity_days", f"valid {days:.0f} days, more than {policy.max_validity_days}")
+                found.append(
+                    Breach("max_validity_days", f"valid {days:.0f} days, more than {policy.max_validity_days}")
+                )
         if policy.min_rsa_bits is not None and _key_is(cert, "rsa") and (cert.key_bits or 0) < policy.min_rsa_bits:
-            yield Breach("min_rsa_bits", f"RSA key of {cert.key_bits} bits, fewer than {policy.min_rsa_bits}")
+            found.append(Breach("min_rsa_bits", f"RSA key of {cert.key_bits} bits, fewer than {policy.min_rsa_bits}"))
         if policy.allowed_curves is not None and _key_is(cert, "ec") and cert.curve not in policy.allowed_curves:
-            yield Breach("allowed_curves", f"EC curve {cert.curve} is not one of {', '.join(policy.allowed_curves)}")
+            found.append(
+                Breach("allowed_curves", f"EC curve {cert.curve} is not one of {', '.join(policy.allowed_curves)}")
+            )
         if forbid.ca_true and cert.is_ca:
-            yield Breach("ca_true", "a CA certificate (basicConstraints cA=TRUE) from an issuing CA")
+            found.append(Breach("ca_true", "a CA certificate (basicConstraints cA=TRUE) from an issuing CA"))
         if forbid.any_eku and ANY_EKU in cert.ekus:
-            yield Breach("any_eku", "the anyExtendedKeyUsage EKU")
+            found.append(Breach("any_eku", "the anyExtendedKeyUsage EKU"))
         if forbid.wildcard:
             wildcards = [n for n in names if n.startswith("*")]
             if wildcards:
-                yield Breach("wildcard", f"wildcard name {', '.join(wildcards)}")
+                found.append(Breach("wildcard", f"wildcard name {', '.join(wildcards)}"))
         if self.ip_networks is not None and forbid.ip_outside is not None and cert.san_ip:
             outside_ips = [ip for ip in cert.san_ip if not _inside(ip, self.ip_networks)]
             if outside_ips:
-                yield Breach(
-                    "ip_outside", f"IP address(es) outside {', '.join(forbid.ip_outside)}: {', '.join(outside_ips)}"
-                )
+                within = ", ".join(forbid.ip_outside)
+                found.append(Breach("ip_outside", f"IP address(es) outside {within}: {', '.join(outside_ips)}"))
         if forbid.upn_san_mismatch and cert.san_upn:
             requester = cert.requester
             principal = _account(requester) if requester else (_common_name(cert) or "").lower()
             whose = f"the requester {requester}" if requester else f"the subject CN {_common_name(cert)!r}"
             others = [u for u in cert.san_upn if u.partition("@")[0].lower() != principal]
             if others:
-                yield Breach("upn_san_mismatch", f"SAN UPN {', '.join(others)} names another principal than {whose}")
+                found.append(
+                    Breach("upn_san_mismatch", f"SAN UPN {', '.join(others)} names another principal than {whose}")
+                )
         if self.requesters is not None and cert.requester is not None:
             if _account(cert.requester) not in self.requesters:
-                yield Breach("requesters", f"requested by {cert.requester}, who may not request certificates")
+                found.append(Breach("requesters", f"requested by {cert.requester}, who may not request certificates"))
         if policy.templates is not None and cert.template is not None and cert.template not in policy.templates:
-            yield Breach("templates", f"template {cert.template} is not allowed")
+            found.append(Breach("templates", f"template {cert.template} is not allowed"))
+        return found
 
 
 def _key_is(cert: IssuedFacts, key_type: str) -> bool:
