@@ -16,9 +16,10 @@ from datetime import datetime, time, timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.connectors.ca import CertificateAuthority, IssuedCertificate, RevocationReason
+from certsoar.connectors.ca.described import ListsLazily, listed_from
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError, ConfigError, ConnectorError
-from certsoar.issuance import judge
+from certsoar.issuance import PolicyJudge, judge
 from certsoar.ledger import Effect
 from certsoar.registry import action
 from certsoar.sweeps import SweepSummary, report_progress
@@ -78,14 +79,17 @@ async def find_violations(inp: FindInput, ctx: ActionContext) -> FindOutput:
         source = f"ca:{instance}"
         since = None if inp.full else inp.watermarks.get(source)
         watermark = since
-        async for cert in ca.iter_issued(since):
+        listing = ca.iter_listed(since) if isinstance(ca, ListsLazily) else listed_from(ca.iter_issued(since))
+        policy_judge = PolicyJudge(policy, ctx.config.organization.domains)
+        async for listed in listing:
             examined += 1
-            watermark = cert.position or watermark
+            watermark = listed.position or watermark
             report_progress(examined, len(violations))
-            if cert.status != "valid":
+            if listed.status != "valid":
                 skipped += 1
                 continue
-            verdict = judge(cert, policy, ctx.config.organization.domains, ctx.now)
+            cert = listed.read()
+            verdict = policy_judge.judge(cert, ctx.now)
             excused += [f"{cert.serial} ({b.rule}, excused by {e.owner})" for b, e in verdict.excused]
             if not verdict.breaches:
                 skipped += bool(verdict.excused)

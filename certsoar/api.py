@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -41,6 +43,7 @@ from certsoar.sweeps import (
     progress_callback,
     summary_of,
     sweep_alert,
+    sweep_of,
 )
 from certsoar.templating import Templates
 from certsoar.validate import check_gates, check_playbook
@@ -291,7 +294,13 @@ async def resume(config: Config, run_id: str, *, connections: Connections | None
         playbook = _playbook_of(store, run_id, config)
         status = store.get_run(run_id).status
         if status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED):
-            await runner.resume(playbook, run_id)
+            sweep = sweep_of(playbook.id)
+            if sweep is None:
+                await runner.resume(playbook, run_id)
+            else:  # a sweep run carried on (a service restarted after a crash) is that sweep running again
+                async with _sweep_lease(store, sweep, runner.owner):
+                    await runner.resume(playbook, run_id)
+                    _record_watermarks(store, run_view(store, run_id))
         elif status == RunStatus.WAITING_APPROVAL:
             await runner.expire_due(playbook, run_id)
         return run_view(store, run_id)
@@ -448,8 +457,9 @@ async def run_sweep(
 ) -> dict[str, Any]:
     """Run the sweep ``name`` (its playbook, see certsoar.sweeps) and return its summary with the run's id and
     status. Never two of one sweep at once: the sweep holds the store lease ``sweep:<name>`` (RunBusy while
-    another live process holds it). A sweep run of the same kind that was cut short (a crash) is carried on
-    first; what a failed one had found passes to the new run. The watermarks move only when a run reads its sources to the end. A dry run writes nothing."""
+    another live process holds it; ``resume`` of a sweep run takes it too). A sweep run of the same kind that
+    was cut short (a crash) is carried on first; what a failed one had found passes to the new run. The
+    watermarks move only when a run reads its sources to the end. A dry run writes nothing."""
     book, text = load_shipped_playbook(playbook_for(name))
     token = progress_callback.set(progress)
     try:
@@ -460,16 +470,13 @@ async def run_sweep(
                 alert = sweep_alert(name, utcnow(), full=full, watermarks=store.watermarks())
                 run_id = await runner.start(book, alert, trigger="schedule", definition=text)
                 return _sweep_result(name, run_view(runner.journal, run_id), [])
-            lease = f"sweep:{name}"
-            store.take_lease(lease, runner.owner)
-            keeper = asyncio.create_task(_renew_sweep_lease(store, lease, runner.owner))
-            try:
+            async with _sweep_lease(store, name, runner.owner):
                 resumed = []
                 for earlier in _unfinished_sweeps(store, book.id):
                     try:
                         await runner.resume(_playbook_of(store, earlier, config), earlier)
                     except RunBusy:
-                        continue  # a service worker carries it on
+                        continue  # another executor carries it on (an analyst's approval resumed it)
 
                     _record_watermarks(store, run_view(store, earlier))
                     resumed.append(earlier)
@@ -478,9 +485,6 @@ async def run_sweep(
                 view = run_view(store, run_id)
                 _record_watermarks(store, view)
                 return _sweep_result(name, view, resumed)
-            finally:
-                keeper.cancel()
-                store.release_lease(lease, runner.owner)
     finally:
         progress_callback.reset(token)
 
@@ -488,6 +492,19 @@ async def run_sweep(
 def _unfinished_sweeps(store: RunStore, playbook_id: str) -> list[str]:
     """Runs of the sweep cut short by a crash (no live executor), oldest first."""
     return [r for r in store.runs_to_resume() if store.get_run(r).playbook == playbook_id]
+
+
+@asynccontextmanager
+async def _sweep_lease(store: RunStore, name: str, owner: str) -> AsyncIterator[None]:
+    """Be the one executor of the sweep ``name`` for the block (RunBusy while another live one is)."""
+    lease = f"sweep:{name}"
+    store.take_lease(lease, owner)
+    keeper = asyncio.create_task(_renew_sweep_lease(store, lease, owner))
+    try:
+        yield
+    finally:
+        keeper.cancel()
+        store.release_lease(lease, owner)
 
 
 async def _renew_sweep_lease(store: RunStore, lease: str, owner: str) -> None:

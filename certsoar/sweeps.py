@@ -69,6 +69,11 @@ def playbook_for(name: str) -> str:
     return SWEEPS[name]
 
 
+def sweep_of(playbook_id: str) -> str | None:
+    """The sweep whose playbook is ``playbook_id`` (None: not a sweep's)."""
+    return next((name for name, book in SWEEPS.items() if book == playbook_id), None)
+
+
 def sweep_alert(name: str, now: datetime, *, full: bool, watermarks: dict[str, str]) -> CertificateAlert:
     """The alert a sweep run is started with: its id names the sweep and the moment, ``raw`` carries the
     options and the watermarks the sweep reads from (recorded with the run, so a resumed run reads the same).

@@ -94,6 +94,50 @@ def build_sweep_lab(root: Path) -> dict[str, str]:
     return serials
 
 
+def generate_ca(root: Path, count: int, *, outside_every: int) -> None:
+    """A CA directory under ``root/ca`` of ``count`` certificates written with cryptography (openssl per
+    certificate is too slow for hundreds): index.txt, newcerts/, ca.pem and an openssl.cnf naming them, no CA
+    key (enough for a dry run). Every ``outside_every``-th certificate names a host outside corp.example."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    ca_dir = root / "ca"
+    (ca_dir / "newcerts").mkdir(parents=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Generated Issuing CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now - timedelta(days=30)).not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (ca_dir / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (ca_dir / "openssl.cnf").write_text(
+        "[ca]\ndefault_ca = CA_default\n[CA_default]\ndir = .\ndatabase = $dir/index.txt\n"
+        "new_certs_dir = $dir/newcerts\ncertificate = $dir/ca.pem\ncrl = $dir/crl.pem\n",
+        encoding="utf-8",
+    )
+    leaf = ec.generate_private_key(ec.SECP256R1()).public_key()
+    lines = []
+    for i in range(count):
+        serial = 0x1000 + i
+        host = f"host{i}.evil.example" if i % outside_every == outside_every - 1 else f"host{i}.corp.example"
+        cert = (
+            x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+            .issuer_name(name).public_key(leaf).serial_number(serial)
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .sign(key, hashes.SHA256())
+        )  # fmt: skip
+        (ca_dir / "newcerts" / f"{serial:X}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        lines.append(f"V\t{(now + timedelta(days=90)).strftime('%y%m%d%H%M%SZ')}\t\t{serial:X}\tunknown\t/CN={host}\n")
+    (ca_dir / "index.txt").write_text("".join(lines), encoding="utf-8")
+
+
 def write_config(
     root: Path,
     *,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -101,9 +102,9 @@ def test_the_files_siem_reports_its_scan(tmp_path: Path, monkeypatch: pytest.Mon
     assert "1 finding(s) so far" in shown
 
 
-def run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """Run certsoar with standard error on a pseudo-terminal (standard output a pipe); returns what the
-    terminal showed."""
+def run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Run certsoar with standard error on a pseudo-terminal (standard output a pipe); returns the exit code,
+    what the terminal showed and what went to standard output."""
     main, child = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "certsoar", *args], stdout=subprocess.PIPE, stderr=child, env=env, text=True
@@ -121,9 +122,9 @@ def run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
         if not chunk:
             break
         seen += chunk
-    proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=120)
     os.close(main)
-    return proc.returncode, seen.decode(errors="replace")
+    return proc.returncode, seen.decode(errors="replace"), out
 
 
 @pytest.mark.real
@@ -132,8 +133,28 @@ def test_lab_creation_shows_progress_on_a_terminal_and_none_with_quiet(tmp_path:
 
     require_tool("openssl")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
-    code, shown = run_on_a_terminal(["demo", "--state-dir", str(tmp_path / "a")], env)
+    code, shown, _ = run_on_a_terminal(["demo", "--state-dir", str(tmp_path / "a")], env)
     assert code == 0, shown[-2000:]
     assert "building the lab: 7 of 7 stages (100%)" in shown
-    code, shown = run_on_a_terminal(["--quiet", "demo", "--state-dir", str(tmp_path / "b")], env)
+    code, shown, _ = run_on_a_terminal(["--quiet", "demo", "--state-dir", str(tmp_path / "b")], env)
     assert code == 0 and "building the lab" not in shown
+
+
+def test_a_sweep_shows_examined_rate_and_findings_on_a_terminal_and_none_with_quiet(tmp_path: Path) -> None:
+    import json
+
+    from sweeplab import generate_ca, write_config
+
+    generate_ca(tmp_path, 1200, outside_every=100)  # 1 200 certificates, 12 of them outside corp.example
+    config = str(write_config(tmp_path, policy={"max_validity_days": 398}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
+    sweep = ["sweep", "revocation", "--dry-run", "--json", "--config", config]
+    code, shown, out = run_on_a_terminal(sweep, env)
+    assert code == 0, shown[-2000:]
+    frames = [frame for frame in shown.split("\r\x1b[K") if frame.startswith("revocation sweep: ")]
+    assert frames[0].startswith("revocation sweep: 500 certificates, ")  # drawn while the sweep examines
+    assert re.fullmatch(r"revocation sweep: 1,200 certificates, [\d,.]+/s, 12 finding\(s\) so far\r?\n", frames[-1])
+    summary = json.loads(out)  # the terminal line never reaches standard output
+    assert (summary["examined"], summary["violations"], summary["dry_run"]) == (1200, 12, True)
+    code, shown, out = run_on_a_terminal(["--quiet", *sweep], env)
+    assert code == 0 and "revocation sweep" not in shown and json.loads(out)["examined"] == 1200

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 _LABEL = re.compile(r"^[\w-]{1,63}$", re.UNICODE)
 
 
 def decode_idna(name: str) -> str:
     """Decode ``xn--`` labels to Unicode; labels that do not decode stay as written."""
+    if "xn--" not in name.lower():
+        return name  # no label to decode (most names): a sweep normalizes several per certificate
     labels = []
     for label in name.split("."):
         if label.lower().startswith("xn--"):
@@ -61,12 +64,20 @@ def covered_names(dns: Iterable[str], ips: Iterable[str], subject_cn: str | None
     return list(names), list(addresses)
 
 
-def inside(name: str, domains: list[str]) -> bool:
+def inside(name: str, domains: Sequence[str]) -> bool:
     host = name[2:] if name.startswith("*.") else name
-    return any(host == d or host.endswith("." + d) for d in domains)
+    for d in domains:  # a loop, not any(): a revocation sweep asks this of every name of 100 000 certificates
+        if host == d or host.endswith("." + d):
+            return True
+    return False
 
 
 def outside_domains(names: list[str], domains: list[str]) -> list[str]:
     """Names not equal to or below any organization domain (IP addresses never count as names)."""
-    org = [normalize_host(d) for d in domains if d.strip()]
+    org = _normalized_domains(tuple(domains))
     return [n for n in names if not is_ip(n) and not inside(n, org)]
+
+
+@functools.lru_cache(maxsize=64)
+def _normalized_domains(domains: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(normalize_host(d) for d in domains if d.strip())

@@ -8,6 +8,7 @@ directory set to the folder of the openssl.cnf so relative paths mean what they 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 from collections.abc import AsyncIterator
@@ -27,7 +28,7 @@ from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
 from certsoar.config import secret_from, secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
-from certsoar.connectors.ca.described import describe_issued
+from certsoar.connectors.ca.described import CertificateReading, Listed
 from certsoar.connectors.ca.openssl_index import IndexEntry, parse_index_line, parse_index_text
 from certsoar.errors import ConfigError, ConnectorRejected, CrlError
 from certsoar.fileio import locked, replacing
@@ -155,7 +156,6 @@ class OpenSslCa:
         self.env = env
         self.instance = env.name
         self.layout = load_layout(env.resolve(settings.openssl_config).absolute(), settings.section)
-        self._issuers: dict[x509.Name, str] = {}
         withhold_from_tools(*self._passphrase_variables())
 
     # ---------------------------------------------------------------- read
@@ -178,6 +178,13 @@ class OpenSslCa:
         ``<line>:<serial>`` of the last line read: openssl only appends to index.txt (a revocation rewrites a
         line's status in place), so a watermark whose line no longer holds its serial means the database was
         replaced, and it is read again from the start."""
+        async for listed in self.iter_listed(since):
+            facts = listed.read()
+            yield facts.described() if isinstance(facts, CertificateReading) else facts
+
+    async def iter_listed(self, since: str | None = None) -> AsyncIterator[Listed]:
+        """What ``iter_issued`` yields, with the status and watermark from index.txt alone: the kept copy of a
+        certificate is read only when its facts are asked for (a revoked or expired one never is)."""
         after, serial_text = _position(since) if since is not None else (0, None)
         if after and not self._line_holds(after, serial_text):
             after = 0
@@ -193,7 +200,8 @@ class OpenSslCa:
                 entry = parse_index_line(line, str(database), lineno)
                 if entry is None:
                     continue
-                yield self._describe(entry, self._issued_cert(entry), position=f"{lineno}:{entry.serial_text}")
+                position, state = f"{lineno}:{entry.serial_text}", self._state(entry)
+                yield Listed(state, position, functools.partial(self._read, entry, state, position))
                 if lineno % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a lease renewal or a signal gets its turn
 
@@ -357,9 +365,9 @@ class OpenSslCa:
     def _issued_cert(self, entry: IndexEntry) -> x509.Certificate | None:
         if self.layout.new_certs_dir is None:
             return None
-        path = self.layout.new_certs_dir / f"{entry.serial_text}.pem"
         try:
-            cert = x509.load_pem_x509_certificate(path.read_bytes())
+            with open(os.path.join(self.layout.new_certs_dir, f"{entry.serial_text}.pem"), "rb") as kept:
+                cert = x509.load_pem_x509_certificate(kept.read())
         except (OSError, ValueError):
             return None
         return cert if cert.serial_number == entry.serial else None
@@ -368,12 +376,16 @@ class OpenSslCa:
         self, entry: IndexEntry, cert: x509.Certificate | None, position: str | None = None
     ) -> IssuedCertificate:
         """The index line, completed from the kept copy when there is one (the index has no issuer or SANs)."""
-        if entry.status == "R":
-            state = "revoked"
-        elif entry.status == "E" or entry.expires <= datetime.now(timezone.utc):
-            state = "expired"
-        else:
-            state = "valid"
+        facts = self._facts(entry, cert, self._state(entry), position)
+        return facts.described() if isinstance(facts, CertificateReading) else facts
+
+    def _read(self, entry: IndexEntry, state: str, position: str) -> IssuedCertificate | CertificateReading:
+        return self._facts(entry, self._issued_cert(entry), state, position)
+
+    def _facts(
+        self, entry: IndexEntry, cert: x509.Certificate | None, state: str, position: str | None
+    ) -> IssuedCertificate | CertificateReading:
+        """The index line, with the kept copy's facts when there is one (read as they are asked for)."""
         if cert is None:
             ca_certs = self._ca_certs()
             return IssuedCertificate(
@@ -385,23 +397,21 @@ class OpenSslCa:
                 revoked_at=entry.revoked_at,
                 position=position,
             )
-        return describe_issued(
+        return CertificateReading(
             cert,
             status=state,
             revoked_at=entry.revoked_at,
-            issuer=self._issuer_text(cert.issuer),
             not_after=entry.expires,
             position=position,
         )
 
-    def _issuer_text(self, issuer: x509.Name) -> str:
-        """RFC 4514 text of an issuer, remembered: a CA's certificates name one or two issuers."""
-        text = self._issuers.get(issuer)
-        if text is None:
-            if len(self._issuers) > 64:
-                self._issuers.clear()
-            text = self._issuers[issuer] = issuer.rfc4514_string()
-        return text
+    @staticmethod
+    def _state(entry: IndexEntry) -> str:
+        if entry.status == "R":
+            return "revoked"
+        if entry.status == "E" or entry.expires <= datetime.now(timezone.utc):
+            return "expired"
+        return "valid"
 
     def _crl_finding(self, number: int) -> CrlFinding:
         path = self.layout.crl

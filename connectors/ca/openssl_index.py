@@ -8,8 +8,8 @@ subject in openssl's one-line form (``/C=US/O=Example/CN=host``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from certsoar.errors import ConnectorRejected
 
@@ -18,8 +18,7 @@ _HEX = re.compile(r"^[0-9A-Fa-f]+$")
 _INDEX_REASON_ALIASES = {"keyTime": "keyCompromise", "CAkeyTime": "CACompromise", "holdInstruction": "certificateHold"}
 
 
-@dataclass(frozen=True)
-class IndexEntry:
+class IndexEntry(NamedTuple):  # a tuple, not a frozen dataclass: a sweep makes one per issued certificate
     lineno: int
     line: str
     status: str

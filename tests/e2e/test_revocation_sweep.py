@@ -265,3 +265,57 @@ def test_the_circuit_breaker_stops_after_max_errors(lab: Lab) -> None:
     assert any("circuit breaker: 2" in n for n in result["notes"])
     assert lab.revoked() == {BAD[0]}
     assert result["awaiting_approval"] == len(BAD) - 1
+
+
+RUN_THE_SWEEP_PLAYBOOK = """
+import asyncio, sys, time
+from pathlib import Path
+from certsoar import api
+from certsoar.config import load_config
+from certsoar.connections import Connections
+from certsoar.runner import Runner
+from certsoar.store import utcnow
+from certsoar.sweeps import sweep_alert
+
+config = load_config(sys.argv[1])
+book, text = api.load_shipped_playbook("revocation-sweep")
+with api.open_store(config) as store:
+    runner = Runner(config, store, connections=Connections(config, store))
+    go = Path(sys.argv[2])
+    while not go.exists():
+        time.sleep(0.001)
+    alert = sweep_alert("revocation", utcnow(), full=False, watermarks={})
+    print(asyncio.run(runner.start(book, alert, trigger="schedule", definition=text)))
+"""
+
+
+def test_two_sweeps_started_at_the_same_instant_revoke_each_certificate_once(lab: Lab) -> None:
+    """Past the sweep's lease (a sweep stalled longer than its lease while another started): both runs read
+    every certificate at once; each violation is claimed by one run only, so each certificate is revoked,
+    reported and notified once."""
+    go = lab.root / "go"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
+    command = [sys.executable, "-c", RUN_THE_SWEEP_PLAYBOOK, str(lab.root / "config.yaml"), str(go)]
+    sweeps = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in "ab"
+    ]
+    go.touch()
+    outputs = [p.communicate(timeout=180) for p in sweeps]
+    assert all(p.returncode == 0 for p in sweeps), outputs
+    runs = [out.strip().splitlines()[-1] for out, _ in outputs]
+    found = []
+    for run in runs:
+        shown = lab.json("runs", "show", run)
+        assert shown["status"] == "completed", shown
+        examine = next(s for s in shown["steps"] if s["id"] == "examine")["output"]
+        assert examine["examined"] == len(ISSUANCES)  # both really swept the whole CA
+        found += [v["serial"] for v in examine["violations"]]
+    assert sorted(found) == sorted(lab.serials[b] for b in BAD)  # each violation in exactly one run
+    assert lab.revoked() == set(BAD)
+    with lab.store() as db:
+        changed = db.execute(
+            "SELECT key, count(*) FROM run_effects WHERE changed=1 AND key LIKE '%:revoke:%' GROUP BY key"
+        ).fetchall()
+    assert len(changed) == len(BAD) and all(n == 1 for _, n in changed)
+    reports = [p.read_text() for p in (lab.root / "outbox").rglob("*") if p.is_file()]
+    assert all(sum(f"`{lab.serials[b]}`" in r for r in reports) == 1 for b in BAD)  # notified once each
