@@ -14,7 +14,7 @@ from certsoar.store import RunStore, StepRow, StepStatus
 
 VERDICT_ACTION = "escalation.evaluate"
 FACTS_ACTION = "certificate.analyze"
-TICKET_ACTIONS = ("ticket.open", "ticket.comment")
+TICKET_ACTIONS = ("ticket.open", "ticket.comment", "ticket.close")
 """Steps whose output carries the case's ticket; the last one holds its latest status and comments."""
 
 
