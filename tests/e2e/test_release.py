@@ -105,6 +105,10 @@ def test_release_takes_back_the_blocks_and_says_the_revocation_stays(cli: Cli) -
     )
     assert [t["status"] for t in _json_list(cli, "tickets", "list")] == ["released"]
 
+    # the containment sweep holds only what is in force: a released block is no drift, the revocation still counts
+    swept = cli.json("sweep", "containment")
+    assert (swept["drift"], swept["examined"]) == (0, 1), swept
+
     # asked again: the same release run, nothing written again
     stamps = _mtimes(cli)
     again = cli.json("release", contained["id"], "--as", "carol", "--comment", "again")
