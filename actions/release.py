@@ -2,7 +2,8 @@
 
 The effect ledger is the only judge of what a run contained: a block counts when the ledger holds it done
 and verified by that run (a block another run had made, which the run only found in place, is that other
-run's). Revocation cannot be taken back: the plan says so for each serial, with its reason.
+run's). A revocation cannot be taken back, except one made with reason certificateHold at a CA that can release a
+hold (``HoldReleasing``); the plan says so for each other serial, with its reason.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from certsoar.actions.ca import revoke_key
 from certsoar.actions.firewall import block_key as server_block_key
+from certsoar.actions.firewall import kept_reason
 from certsoar.actions.proxy import block_key as certificate_block_key
 from certsoar.alert import CertificateAlert
+from certsoar.connectors.ca import HoldReleasing, RevocationReason, RevocationStatus
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError, RunNotFound
-from certsoar.ledger import release_marker
+from certsoar.ledger import Effect, release_marker
 from certsoar.registry import action
 
 RELEASE_PLAYBOOK = "certificate-release"
@@ -39,7 +43,8 @@ class PlanOutput(BaseModel):
     run: str
     addresses: list[str] = Field(description="Servers the run blocked at the firewall, to unblock.")
     sha1: str | None = Field(description="The certificate SHA-1 the run blocked at the proxy, to unblock.")
-    reversible: bool = Field(description="The run blocked something this release can take back.")
+    holds: list[str] = Field(description="Serials the run revoked with reason certificateHold, to release at the CA.")
+    reversible: bool = Field(description="The run did something this release can take back.")
     irreversible: list[Irreversible] = Field(description="What the run did that a release cannot undo.")
     ticket_key: str | None = Field(description="Key of the run's ticket, closed as released.")
     already_released: bool = Field(description="A release run took this run's containment back already.")
@@ -59,6 +64,7 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
     connectors = ctx.connectors
     addresses: list[str] = []
     sha1s: list[str] = []
+    holds: list[str] = []
     irreversible: list[Irreversible] = []
     for effect in ctx.ledger.effects.run_effects(inp.run):
         if not effect.verified or effect.planned:
@@ -71,6 +77,11 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
                 sha1s.append(effect.target)
         elif effect.action == "ca.revoke" and effect.changed:
             reason = effect.evidence.get("reason")
+            held = reason == RevocationReason.certificate_hold.value
+            if held and isinstance(connectors.ca, HoldReleasing):
+                if ctx.ledger.owner(revoke_key(connectors.instance("ca"), effect.target)) == inp.run:
+                    holds.append(effect.target)
+                continue
             irreversible.append(
                 Irreversible(
                     action=effect.action,
@@ -86,11 +97,67 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
         run=inp.run,
         addresses=addresses,
         sha1=sha1s[0] if sha1s else None,
-        reversible=bool(addresses or sha1s),
+        holds=holds,
+        reversible=bool(addresses or sha1s or holds),
         irreversible=irreversible,
         ticket_key=tickets[0] if tickets else None,
         already_released=ctx.ledger.recorded(release_marker(inp.run)),
     )
+
+
+class HoldInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run: str = Field(min_length=1, max_length=64, description="The run whose certificateHold is taken back.")
+    serials: list[str] = Field(max_length=64, description="Serials that run put on hold (upper-case hex).")
+
+
+class HoldOutput(BaseModel):
+    effects: list[Effect]
+    statuses: list[RevocationStatus] = Field(description="Each serial's status read back from the CA afterwards.")
+    kept: list[str] = Field(default_factory=list, description="Serials left on hold, with the reason.")
+
+
+@action("ca.release_hold", mutates=True, reversible=False)
+async def release_hold(inp: HoldInput, ctx: ActionContext) -> HoldOutput:
+    """Take back run ``run``'s certificateHold revocations at the CA (removeFromCRL): verified when the CA holds the
+    serial valid again and its new CRL no longer lists it."""
+    ca = ctx.connectors.ca
+    if not isinstance(ca, HoldReleasing):
+        raise ActionError(f"the CA connector {ctx.connectors.instance('ca')} cannot release a certificateHold")
+    instance = ctx.connectors.instance("ca")
+    effects: list[Effect] = []
+    statuses: list[RevocationStatus] = []
+    kept: list[str] = []
+    for serial in inp.serials:
+        revoked = revoke_key(instance, serial)
+        reason = kept_reason(ctx, revoked, serial, "ca.revoke", inp.run)
+        if reason is not None:
+            kept.append(f"{serial}: {reason}")
+            continue
+        seen: list[RevocationStatus] = []
+
+        async def valid(serial: str = serial, seen: list[RevocationStatus] = seen) -> tuple[bool, dict[str, object]]:
+            status = await ca.status(serial)
+            seen.append(status)
+            return not status.revoked and not status.in_crl, status.model_dump(mode="json")
+
+        async def write(serial: str = serial) -> None:
+            await ca.release_hold(serial)
+
+        effects.append(
+            await ctx.ledger.apply(
+                f"ca:{instance}:release_hold:{serial}:{inp.run}",
+                step_id=ctx.step_id,
+                action="ca.release_hold",
+                target=serial,
+                is_done=valid,
+                write=write,
+            )
+        )
+        ctx.ledger.release(revoked, inp.run)
+        statuses.append(seen[-1])
+    return HoldOutput(effects=effects, statuses=statuses, kept=kept)
 
 
 class RecordOutput(BaseModel):

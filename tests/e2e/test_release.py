@@ -17,6 +17,7 @@ import yaml
 from conftest import Cli
 
 from certsoar.connectors.proxy.squid import squid_form
+from certsoar.playbook import shipped_playbooks_dir
 
 BLOCKS = ("firewall.block", "proxy.block_certificate")
 
@@ -256,3 +257,39 @@ def test_a_new_alert_for_a_closed_case_reopens_its_ticket(cli: Cli) -> None:
     assert opened["changed"] and opened["verified"]
     [listed] = _json_list(cli, "tickets", "list")
     assert listed["status"] == "open"
+
+
+def _openssl(cli: Cli, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, check=False, cwd=cli.lab.ca_dir)
+
+
+def test_a_certificate_hold_is_released_at_the_ca_and_any_other_revocation_stays(cli: Cli, tmp_path: Path) -> None:
+    book = yaml.safe_load((shipped_playbooks_dir() / "certificate-alert.yaml").read_text())
+    book["vars"]["revocation_reason"] = "certificateHold"
+    held_book = tmp_path / "certificate-alert.yaml"
+    held_book.write_text(yaml.safe_dump(book))
+    run = cli.json("run", str(held_book), "--alert", str(cli.lab.alerts["internal"]))
+    contained = cli.json("approve", run["id"], "--as", "alice")
+    serial = next(e["target"] for e in contained["effects"] if e["action"] == "ca.revoke")
+    rogue = str(cli.lab.certificates["rogue"])
+    verify = ("verify", "-crl_check", "-CAfile", str(cli.lab.ca_cert), "-CRLfile", str(cli.lab.crl), rogue)
+    config = ("-config", str(cli.lab.ca_config))
+    assert "Revoked" in _openssl(cli, "ca", *config, "-status", serial).stderr
+    assert "certificate revoked" in _openssl(cli, *verify).stdout + _openssl(cli, *verify).stderr
+
+    asked = cli.json("release", contained["id"], "--as", "alice", "--comment", "the server is ours after all")
+    request = next(n["body"] for n in asked["notifications"] if n["template"] == "approval/release.md.j2")
+    assert f"Release the hold on serial `{serial}`" in request and "stays revoked" not in request
+    released = cli.json("approve", asked["id"], "--as", "bob")
+    assert released["status"] == "completed", released["error"]
+    [hold] = [e for e in released["effects"] if e["action"] == "ca.release_hold"]
+    assert hold["target"] == serial and hold["changed"] and hold["verified"]
+
+    # read back with openssl itself: valid in the CA's database, and the new CRL no longer lists it
+    assert f"{serial}=Valid" in _openssl(cli, "ca", *config, "-status", serial).stderr
+    checked = _openssl(cli, *verify)
+    assert checked.returncode == 0 and f"{rogue}: OK" in checked.stdout, checked.stderr
+    assert serial not in _openssl(cli, "crl", "-in", str(cli.lab.crl), "-noout", "-text").stdout
+    assert _lists(cli) == ("", "")
+    assert released["ticket"]["status"] == "released"
+    assert "released from hold (verified: valid, not in the CRL)" in released["ticket"]["comments"][-1]
