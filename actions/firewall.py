@@ -15,7 +15,7 @@ from certsoar.connectors.firewall import covers
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError
 from certsoar.fileio import printable_line
-from certsoar.ledger import Effect
+from certsoar.ledger import Effect, release_marker
 from certsoar.registry import action
 
 MAX_ADDRESSES = 256
@@ -136,7 +136,8 @@ async def unblock(inp: UnblockInput, ctx: ActionContext) -> UnblockOutput:
     kept: list[Kept] = []
     for address in inp.addresses:
         blocked = block_key(instance, address)
-        reason = kept_reason(ctx, blocked, address, "firewall.block", inp.run)
+        owner = ctx.ledger.owner(blocked)
+        reason = kept_reason(ctx, blocked, owner, address, "firewall.block", inp.run)
         if reason is not None:
             kept.append(Kept(target=address, reason=reason))
             continue
@@ -155,17 +156,21 @@ async def unblock(inp: UnblockInput, ctx: ActionContext) -> UnblockOutput:
             is_done=absent,
             write=write,
         )
-        ctx.ledger.release(blocked, inp.run)
+        if owner is not None:
+            ctx.ledger.release(blocked, owner)
         effects.append(effect)
     return UnblockOutput(effects=effects, unblocked=[e.target for e in effects if e.verified or e.planned], kept=kept)
 
 
-def kept_reason(ctx: ActionContext, key: str, target: str, action_name: str, run_id: str) -> str | None:
-    """Why the change behind ``key`` must not be taken back for run ``run_id``, or None when it may."""
-    owner = ctx.ledger.owner(key)
-    if owner is not None and owner != run_id:
-        return f"blocked by run {owner}, not by run {run_id}"
+def kept_reason(
+    ctx: ActionContext, key: str, owner: str | None, target: str, action_name: str, run_id: str
+) -> str | None:
+    """Why the change behind ``key`` (made by run ``owner``, as the ledger holds it) must stay when run
+    ``run_id``'s containment is taken back, or None when it may go: a run that made it or relies on it and has not
+    been released itself still needs it."""
+    if owner is not None and owner != run_id and not ctx.ledger.recorded(release_marker(owner)):
+        return f"made by run {owner}, which has not been released"
     others = ctx.ledger.relied_on(key, target, action_name, other_than=run_id)
     if others:
-        return f"run {', '.join(others)} also relies on it (release that run too to unblock it)"
+        return f"run {', '.join(others)} also relies on it (release that run too to take it back)"
     return None

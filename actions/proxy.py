@@ -92,7 +92,8 @@ async def unblock_certificate(inp: UnblockCertificateInput, ctx: ActionContext) 
     proxy = ctx.connectors.proxy
     instance = ctx.connectors.instance("proxy")
     blocked = block_key(instance, inp.sha1)
-    reason = kept_reason(ctx, blocked, inp.sha1, "proxy.block_certificate", inp.run)
+    owner = ctx.ledger.owner(blocked)
+    reason = kept_reason(ctx, blocked, owner, inp.sha1, "proxy.block_certificate", inp.run)
     if reason is not None:
         return UnblockCertificateOutput(effect=None, kept=reason)
 
@@ -110,5 +111,6 @@ async def unblock_certificate(inp: UnblockCertificateInput, ctx: ActionContext) 
         is_done=absent,
         write=write,
     )
-    ctx.ledger.release(blocked, inp.run)
+    if owner is not None:
+        ctx.ledger.release(blocked, owner)
     return UnblockCertificateOutput(effect=effect)

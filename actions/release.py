@@ -13,8 +13,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.actions.ca import revoke_key
+from certsoar.actions.firewall import Kept, kept_reason
 from certsoar.actions.firewall import block_key as server_block_key
-from certsoar.actions.firewall import kept_reason
 from certsoar.actions.proxy import block_key as certificate_block_key
 from certsoar.alert import CertificateAlert
 from certsoar.connectors.ca import HoldReleasing, RevocationReason, RevocationStatus
@@ -44,6 +44,7 @@ class PlanOutput(BaseModel):
     addresses: list[str] = Field(description="Servers the run blocked at the firewall, to unblock.")
     sha1: str | None = Field(description="The certificate SHA-1 the run blocked at the proxy, to unblock.")
     holds: list[str] = Field(description="Serials the run revoked with reason certificateHold, to release at the CA.")
+    kept: list[Kept] = Field(description="What the run contained that stays, because another run still needs it.")
     reversible: bool = Field(description="The run did something this release can take back.")
     irreversible: list[Irreversible] = Field(description="What the run did that a release cannot undo.")
     ticket_key: str | None = Field(description="Key of the run's ticket, closed as released.")
@@ -65,22 +66,38 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
     addresses: list[str] = []
     sha1s: list[str] = []
     holds: list[str] = []
+    kept: list[Kept] = []
     irreversible: list[Irreversible] = []
+
+    def take_back(key: str, target: str, action_name: str, into: list[str]) -> None:
+        owner = ctx.ledger.owner(key)
+        if owner is None:
+            return  # not in force: released already, or never made
+        reason = kept_reason(ctx, key, owner, target, action_name, inp.run)
+        if reason is None:
+            into.append(target)
+        else:
+            kept.append(Kept(target=target, reason=reason))
+
     for effect in ctx.ledger.effects.run_effects(inp.run):
         if not effect.verified or effect.planned:
             continue
         if effect.action == "firewall.block" and connectors.has("firewall"):
-            if ctx.ledger.owner(server_block_key(connectors.instance("firewall"), effect.target)) == inp.run:
-                addresses.append(effect.target)
+            take_back(
+                server_block_key(connectors.instance("firewall"), effect.target),
+                effect.target,
+                effect.action,
+                addresses,
+            )
         elif effect.action == "proxy.block_certificate" and connectors.has("proxy"):
-            if ctx.ledger.owner(certificate_block_key(connectors.instance("proxy"), effect.target)) == inp.run:
-                sha1s.append(effect.target)
+            take_back(
+                certificate_block_key(connectors.instance("proxy"), effect.target), effect.target, effect.action, sha1s
+            )
         elif effect.action == "ca.revoke" and effect.changed:
             reason = effect.evidence.get("reason")
             held = reason == RevocationReason.certificate_hold.value
             if held and isinstance(connectors.ca, HoldReleasing):
-                if ctx.ledger.owner(revoke_key(connectors.instance("ca"), effect.target)) == inp.run:
-                    holds.append(effect.target)
+                take_back(revoke_key(connectors.instance("ca"), effect.target), effect.target, effect.action, holds)
                 continue
             irreversible.append(
                 Irreversible(
@@ -98,6 +115,7 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
         addresses=addresses,
         sha1=sha1s[0] if sha1s else None,
         holds=holds,
+        kept=kept,
         reversible=bool(addresses or sha1s or holds),
         irreversible=irreversible,
         ticket_key=tickets[0] if tickets else None,
@@ -131,7 +149,8 @@ async def release_hold(inp: HoldInput, ctx: ActionContext) -> HoldOutput:
     kept: list[str] = []
     for serial in inp.serials:
         revoked = revoke_key(instance, serial)
-        reason = kept_reason(ctx, revoked, serial, "ca.revoke", inp.run)
+        owner = ctx.ledger.owner(revoked)
+        reason = kept_reason(ctx, revoked, owner, serial, "ca.revoke", inp.run)
         if reason is not None:
             kept.append(f"{serial}: {reason}")
             continue
@@ -155,7 +174,8 @@ async def release_hold(inp: HoldInput, ctx: ActionContext) -> HoldOutput:
                 write=write,
             )
         )
-        ctx.ledger.release(revoked, inp.run)
+        if owner is not None:
+            ctx.ledger.release(revoked, owner)
         statuses.append(seen[-1])
     return HoldOutput(effects=effects, statuses=statuses, kept=kept)
 

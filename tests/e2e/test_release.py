@@ -167,7 +167,9 @@ def test_a_run_that_blocked_nothing_has_nothing_to_release(cli: Cli) -> None:
     outcome = next(n["body"] for n in release["notifications"] if n["template"] == "outcome/release.md.j2")
     assert "blocked nothing a release can take back: nothing was changed" in outcome
     assert _lists(cli) == lists
-    assert {k: v for k, v in _ledger(cli).items() if not k.startswith("notify")} == {
+    after = _ledger(cli)
+    assert after.pop(f"release:{denied['id']}") == (release["id"], "done")  # only the release is on record
+    assert {k: v for k, v in after.items() if not k.startswith("notify")} == {
         k: v for k, v in ledger.items() if not k.startswith("notify")
     }
     assert _ticket(cli, denied["ticket"]["id"])["status"] == "closed"
@@ -293,3 +295,31 @@ def test_a_certificate_hold_is_released_at_the_ca_and_any_other_revocation_stays
     assert _lists(cli) == ("", "")
     assert released["ticket"]["status"] == "released"
     assert "released from hold (verified: valid, not in the CRL)" in released["ticket"]["comments"][-1]
+
+
+def test_a_block_another_run_relies_on_stays_until_that_run_is_released_too(cli: Cli) -> None:
+    first = _contain(cli)
+    alert = json.loads(cli.lab.alerts["internal"].read_text())
+    alert.update({"id": "seen-again-new-server", "dst_ip": "203.0.113.77"})
+    again = cli.json("run", "certificate-alert", "--alert", "-", stdin=json.dumps(alert).encode())
+    second = cli.json("approve", again["id"], "--as", "bob")  # blocks .77; finds the first run's blocks in place
+    assert second["status"] == "completed"
+    lists = _lists(cli)
+
+    first_release = cli.json("release", first["id"], "--as", "alice", "--comment", "fp")
+    assert first_release["status"] == "completed" and first_release["approval"] is None  # nothing to take back
+    plan = next(s for s in first_release["steps"] if s["id"] == "plan")["output"]
+    assert {k["target"] for k in plan["kept"]} == {
+        e["target"] for e in first["effects"] if e["action"] in BLOCKS and e["changed"]
+    }
+    assert all(f"run {again['id']} also relies on it" in k["reason"] for k in plan["kept"])
+    assert _lists(cli) == lists and _ticket(cli, first["ticket"]["id"])["status"] == "contained"
+
+    # the second run's release takes back everything: its own block and the ones it relied on
+    second_release = cli.json("release", again["id"], "--as", "alice", "--comment", "fp")
+    done = cli.json("approve", second_release["id"], "--as", "bob")
+    assert done["status"] == "completed", done["error"]
+    assert _lists(cli) == ("", "")
+    assert done["ticket"]["status"] == "released"
+    swept = cli.json("sweep", "containment")
+    assert swept["drift"] == 0, swept
