@@ -99,6 +99,8 @@ def test_release_takes_back_the_blocks_and_says_the_revocation_stays(cli: Cli) -
     assert sum(line.startswith("R") for line in index) == 1  # a revocation stays
 
     assert released["ticket"]["status"] == "released"
+    assert cli.json("runs", "show", contained["id"])["released_by"] == asked["id"]
+    assert cli.json("runs", "show", asked["id"])["released_by"] is None
     ticket = _ticket(cli, contained["ticket"]["id"])
     assert ticket["status"] == "released" and asked["id"] in ticket["runs"]
     assert (
