@@ -15,7 +15,7 @@ from certsoar.connectors.firewall import Firewall, covers
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError, ConfigError
 from certsoar.fileio import printable_line
-from certsoar.ledger import Effect
+from certsoar.ledger import Effect, release_marker
 from certsoar.registry import action
 
 MAX_ADDRESSES = 256
@@ -104,3 +104,81 @@ async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
     return BlockOutput(
         effects=effects, blocked=[a for a in allowed if held.count(a) == len(firewalls)], refused=refused
     )
+
+
+def unblock_key(instance: str, address: str, run_id: str) -> str:
+    """The effect ledger's key of taking back run ``run_id``'s block of ``address`` at ``instance``."""
+    return f"firewall:{instance}:unblock:{address}:{run_id}"
+
+
+class UnblockInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run: str = Field(min_length=1, max_length=64, description="The run whose blocks are taken back.")
+    addresses: list[str] = Field(max_length=MAX_ADDRESSES, description="Addresses that run blocked.")
+
+    @field_validator("addresses")
+    @classmethod
+    def _normalized(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalized_address(v) for v in values))
+
+
+class Kept(BaseModel):
+    target: str
+    reason: str = Field(description="Why it stays blocked.")
+
+
+class UnblockOutput(BaseModel):
+    effects: list[Effect]
+    unblocked: list[str] = Field(description="Addresses verified as no longer listed (planned ones in a dry run).")
+    kept: list[Kept] = Field(default_factory=list, description="Addresses left blocked, with the reason.")
+
+
+@action("firewall.unblock", mutates=True, reversible=True)
+async def unblock(inp: UnblockInput, ctx: ActionContext) -> UnblockOutput:
+    """Take back the blocks run ``run`` made: remove each address the ledger holds blocked by that run, unless
+    another run still relies on it; verify by reading the list back (``is_blocked`` false)."""
+    firewall = ctx.connectors.firewall
+    instance = ctx.connectors.instance("firewall")
+    effects: list[Effect] = []
+    kept: list[Kept] = []
+    for address in inp.addresses:
+        blocked = block_key(instance, address)
+        owner = ctx.ledger.owner(blocked)
+        reason = kept_reason(ctx, blocked, owner, address, "firewall.block", inp.run)
+        if reason is not None:
+            kept.append(Kept(target=address, reason=reason))
+            continue
+
+        async def absent(address: str = address) -> tuple[bool, dict[str, object]]:
+            return not await firewall.is_blocked(address), {"address": address, "list": instance}
+
+        async def write(address: str = address) -> None:
+            await firewall.unblock([address])
+
+        effect = await ctx.ledger.apply(
+            unblock_key(instance, address, inp.run),
+            step_id=ctx.step_id,
+            action="firewall.unblock",
+            target=address,
+            is_done=absent,
+            write=write,
+        )
+        if owner is not None:
+            ctx.ledger.release(blocked, owner)
+        effects.append(effect)
+    return UnblockOutput(effects=effects, unblocked=[e.target for e in effects if e.verified or e.planned], kept=kept)
+
+
+def kept_reason(
+    ctx: ActionContext, key: str, owner: str | None, target: str, action_name: str, run_id: str
+) -> str | None:
+    """Why the change behind ``key`` (made by run ``owner``, as the ledger holds it) must stay when run
+    ``run_id``'s containment is taken back, or None when it may go: a run that made it or relies on it and has not
+    been released itself still needs it."""
+    if owner is not None and owner != run_id and not ctx.ledger.recorded(release_marker(owner)):
+        return f"made by run {owner}, which has not been released"
+    others = ctx.ledger.relied_on(key, target, action_name, other_than=run_id)
+    if others:
+        return f"run {', '.join(others)} also relies on it (release that run too to take it back)"
+    return None

@@ -21,10 +21,14 @@ class BlockCertificateInput(BaseModel):
     @field_validator("sha1")
     @classmethod
     def _hex(cls, v: str) -> str:
-        h = normalize_digest(v, SHA1_DIGITS)
-        if h is None:
-            raise ValueError("a SHA-1 is 40 hex digits")
-        return h
+        return sha1_hex(v)
+
+
+def sha1_hex(text: str) -> str:
+    digest = normalize_digest(text, SHA1_DIGITS)
+    if digest is None:
+        raise ValueError("a SHA-1 is 40 hex digits")
+    return digest
 
 
 def block_key(instance: str, sha1: str) -> str:
@@ -62,3 +66,58 @@ async def block_certificate(inp: BlockCertificateInput, ctx: ActionContext) -> B
     if not effects:
         raise ConfigError("connectors.proxy: not configured")
     return BlockCertificateOutput(effect=effects[0], effects=effects)
+
+
+def unblock_key(instance: str, sha1: str, run_id: str) -> str:
+    """The effect ledger's key of taking back run ``run_id``'s block of ``sha1`` at proxy ``instance``."""
+    return f"proxy:{instance}:unblock:{sha1}:{run_id}"
+
+
+class UnblockCertificateInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run: str = Field(min_length=1, max_length=64, description="The run whose block is taken back.")
+    sha1: str = Field(description="SHA-1 that run blocked (any hex form).")
+
+    @field_validator("sha1")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        return sha1_hex(v)
+
+
+class UnblockCertificateOutput(BaseModel):
+    effect: Effect | None = Field(description="The unblock (None when the block was kept).")
+    kept: str | None = Field(default=None, description="Why the fingerprint stays blocked.")
+
+
+@action("proxy.unblock_certificate", mutates=True, reversible=True)
+async def unblock_certificate(inp: UnblockCertificateInput, ctx: ActionContext) -> UnblockCertificateOutput:
+    """Take back run ``run``'s block of the certificate's SHA-1 unless another run still relies on it; verified by
+    reading the list back (``is_blocked`` false)."""
+    from certsoar.actions.firewall import kept_reason
+
+    proxy = ctx.connectors.proxy
+    instance = ctx.connectors.instance("proxy")
+    blocked = block_key(instance, inp.sha1)
+    owner = ctx.ledger.owner(blocked)
+    reason = kept_reason(ctx, blocked, owner, inp.sha1, "proxy.block_certificate", inp.run)
+    if reason is not None:
+        return UnblockCertificateOutput(effect=None, kept=reason)
+
+    async def absent() -> tuple[bool, dict[str, object]]:
+        return not await proxy.is_blocked(inp.sha1), {"sha1": inp.sha1, "list": instance}
+
+    async def write() -> None:
+        await proxy.unblock_fingerprint(inp.sha1)
+
+    effect = await ctx.ledger.apply(
+        unblock_key(instance, inp.sha1, inp.run),
+        step_id=ctx.step_id,
+        action="proxy.unblock_certificate",
+        target=inp.sha1,
+        is_done=absent,
+        write=write,
+    )
+    if owner is not None:
+        ctx.ledger.release(blocked, owner)
+    return UnblockCertificateOutput(effect=effect)

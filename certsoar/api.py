@@ -135,6 +135,35 @@ async def run_playbook(
         return run_view(runner.journal, run_id)
 
 
+async def release(
+    config: Config,
+    run_id: str,
+    *,
+    analyst: str,
+    comment: str,
+    connections: Connections | None = None,
+) -> dict[str, Any]:
+    """Start (or find) the release of run ``run_id``'s containment: the shipped certificate-release playbook,
+    whose approval gate the release waits at like containment does. Asking again, or from two processes at
+    once, gives the one release run of ``run_id``. RunNotFound for an unknown run; RunError for a run that
+    cannot be released (a release) or a comment that is empty or too long."""
+    from certsoar.actions.release import MAX_COMMENT_CHARS, RELEASE_PLAYBOOK, release_alert
+
+    comment = comment.strip()
+    if not comment or len(comment) > MAX_COMMENT_CHARS:
+        raise RunError(f"a release needs a comment saying why (1 to {MAX_COMMENT_CHARS} characters)")
+    book, text = load_shipped_playbook(RELEASE_PLAYBOOK)
+    with open_store(config) as store:
+        target = store.get_run(run_id)
+        if target.playbook == RELEASE_PLAYBOOK:
+            raise RunError(f"run {run_id} is a release itself; release the run it took back instead")
+        runner = Runner(config, store, connections=connections or Connections(config, store))
+        runner.connections.validate()
+        alert = release_alert(run_id, analyst, comment, utcnow())
+        release_id = await runner.start(book, alert, trigger="release", requester=analyst, definition=text)
+        return run_view(store, release_id)
+
+
 def _playbook_of(store: RunStore, run_id: str, config: Config) -> Playbook:
     run = store.get_run(run_id)
     if not run.definition:
@@ -397,7 +426,7 @@ async def show_ticket(config: Config, ticket_id: str) -> dict[str, Any]:
         ticket = await _ticket_listing(config, store).get(ticket_id)
         if ticket is None:
             raise TicketNotFound(f"no ticket {ticket_id}")
-        runs = store.runs_with_effect_target(ticket.key, ("ticket.open", "ticket.comment"))
+        runs = store.runs_with_effect_target(ticket.key, ("ticket.open", "ticket.comment", "ticket.close"))
         return {**ticket.model_dump(mode="json"), "runs": runs}
 
 

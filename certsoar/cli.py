@@ -221,6 +221,28 @@ _decision_command(
 )
 
 
+@main.command()
+@click.argument("run_id")
+@click.option("--as", "analyst", required=True, help="Analyst asking for the release (may not approve it).")
+@click.option(
+    "--comment", required=True, help="Why (a false positive, ...); kept in the run, the ticket and the audit."
+)
+@config_option
+@json_option
+@verbose_option
+@guarded
+def release(run_id: str, analyst: str, comment: str, config_path: str | None, as_json: bool, verbose: bool) -> None:
+    """Take back what run RUN_ID contained: starts the certificate-release playbook, which waits for an approval
+    (another analyst), then unblocks at the firewall and the proxy what that run blocked, verified, and closes
+    its ticket as released. Asking again shows the same release run. Prints the release run as `run` does,
+    with what could not be undone (a revocation)."""
+    from certsoar.api import release as release_run
+
+    result = asyncio.run(release_run(_config(config_path), run_id, analyst=analyst, comment=comment))
+    _print_run(result, as_json, verbose)
+    _exit_for_run(result)
+
+
 @main.group()
 def runs() -> None:
     """List, show, resume, expire and audit runs (each prints what it says; --json for programs)."""

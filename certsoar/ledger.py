@@ -31,6 +31,11 @@ class Effect(BaseModel):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
+def release_marker(run_id: str) -> str:
+    """The ledger key a release run claims for the run whose containment it took back."""
+    return f"release:{run_id}"
+
+
 ReadBack = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 
 
@@ -65,6 +70,30 @@ class EffectLedger:
         """What run ``run_id`` did (verified, not only planned) with ``action``, by target."""
         return [
             e.target for e in self.effects.run_effects(run_id) if e.action == action and e.verified and not e.planned
+        ]
+
+    def owner(self, key: str) -> str | None:
+        """The run that made the change behind ``key`` as the ledger holds it done and verified, or None."""
+        found = self.done_before(key, any_run=True)
+        return None if found is None else found.run_id
+
+    def release(self, key: str, made_by: str) -> bool:
+        """Record that this run undid the change behind ``key`` that run ``made_by`` made (a dry run only reads):
+        it is no longer in force. False when the ledger does not hold it done by ``made_by``."""
+        if self.dry_run:
+            return self.owner(key) == made_by
+        return self.effects.effect_released(key, run_id=made_by, by_run=self.run_id)
+
+    def relied_on(self, key: str, target: str, action: str, *, other_than: str) -> list[str]:
+        """Runs besides ``other_than`` that count the change behind ``key`` among their verified effects (they
+        found it done and needed it) and have not been released themselves."""
+        runs = self.effects.runs_with_effect_target(target, (action,))
+        return [
+            run
+            for run in runs
+            if run != other_than
+            and not self.recorded(release_marker(run))
+            and any(e.key == key and e.verified and not e.planned for e in self.effects.run_effects(run))
         ]
 
     def claim(self, key: str, *, action: str, target: str) -> bool:

@@ -9,12 +9,13 @@ from typing import Any
 
 import yaml
 
+from certsoar.ledger import release_marker
 from certsoar.runwarnings import run_warnings
 from certsoar.store import RunStore, StepRow, StepStatus
 
 VERDICT_ACTION = "escalation.evaluate"
 FACTS_ACTION = "certificate.analyze"
-TICKET_ACTIONS = ("ticket.open", "ticket.comment")
+TICKET_ACTIONS = ("ticket.open", "ticket.comment", "ticket.close")
 """Steps whose output carries the case's ticket; the last one holds its latest status and comments."""
 
 
@@ -49,6 +50,7 @@ def _run_view(store: RunStore, run_id: str) -> dict[str, Any]:
         store.check_approval(run_id, gate)
     effects = store.run_effects(run_id)
     store.check_run(run, effects)
+    released = store.effect(release_marker(run_id))
     return {
         "id": run.id,
         "playbook": run.playbook,
@@ -89,6 +91,7 @@ def _run_view(store: RunStore, run_id: str) -> dict[str, Any]:
             for s in steps
         ],
         "ticket": ticket,
+        "released_by": released.run_id if released is not None else None,
         "approval": gate
         and {
             "step_id": gate.step_id,

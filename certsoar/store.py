@@ -946,7 +946,7 @@ class RunStore:
             db.execute(
                 "INSERT INTO effects (key, action, target, state, run_id, updated) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(key) DO UPDATE SET state='intent', run_id=excluded.run_id, updated=excluded.updated"
-                " WHERE effects.state IN ('intent', 'unverified')",
+                " WHERE effects.state IN ('intent', 'unverified', 'released')",
                 (key, action, target, "intent", run_id, utcnow().isoformat()),
             )
             self._audit(db, run_id, "effect.intent", {"key": key, "action": action, "target": target})
@@ -966,6 +966,19 @@ class RunStore:
                 (key, action, target, state, run_id, int(verified), _dumps(evidence), now),
             )
             self._audit(db, run_id, "effect.done", {"key": key, "verified": verified})
+
+    def effect_released(self, key: str, *, run_id: str, by_run: str) -> bool:
+        """Record that the change behind ``key``, made by ``run_id``, was undone by run ``by_run``: it no longer
+        counts as done (containment.prior, the containment sweep); a later run may make it again. False when
+        the ledger does not hold it done by ``run_id`` (already released, or another run's)."""
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE effects SET state='released', updated=? WHERE key=? AND run_id=? AND state='done'",
+                (utcnow().isoformat(), key, run_id),
+            ).rowcount
+            if changed:
+                self._audit(db, by_run, "effect.released", {"key": key, "run": run_id})
+            return bool(changed)
 
     def record_run_effect(
         self,

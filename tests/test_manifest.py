@@ -37,6 +37,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     )
     assert names["ca.revoke"]["mutates"] and not names["ca.revoke"]["reversible"]
     assert names["firewall.block"]["mutates"] and names["firewall.block"]["reversible"]
+    assert names["firewall.unblock"]["mutates"] and not names["ca.release_hold"]["reversible"]
     assert not names["certificate.analyze"]["mutates"]
     for a in manifest["actions"]:
         assert a["input_schema"]["type"] == "object" and a["output_schema"]["type"] == "object"
@@ -65,6 +66,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     )
     assert sorted((p["id"], p["trigger"]) for p in manifest["playbooks"]) == [
         ("certificate-alert", {"alert": "certificate"}),
+        ("certificate-release", {"alert": "release"}),
         ("certificate-sweep", {"schedule": "certificates"}),
         ("containment-sweep", {"schedule": "containment"}),
         ("revocation-sweep", {"schedule": "revocation"}),

@@ -84,6 +84,14 @@ class RunRef(BaseModel):
     status: str = Field(description="The run's status (queued until a worker starts it).")
 
 
+class ReleaseBody(BaseModel):
+    """Who asks is the token's analyst; the body says why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(min_length=1, max_length=2000, description="Why the containment is taken back.")
+
+
 class DecisionBody(BaseModel):
     """The analyst is the token's; the body carries only the comment."""
 
@@ -245,6 +253,24 @@ def _api_router() -> APIRouter:
             summary=f"{name.capitalize()} the run's waiting gate as the token's analyst",
             responses=_errors(401, 403, 404, 409, 429),
             openapi_extra={SCOPE_KEY: "decide"},
+        )
+
+    @router.post(
+        "/v1/runs/{run_id}/release",
+        summary="Ask to take back the run's containment (the certificate-release playbook) as the token's analyst",
+        responses=_errors(401, 403, 404, 409, 422, 429),
+        openapi_extra={SCOPE_KEY: "decide"},
+    )
+    async def release(
+        request: Request,
+        run_id: RunId,
+        principal: Annotated[Principal, Depends(require("decide"))],
+        body: ReleaseBody,
+    ) -> dict[str, Any]:
+        assert principal.analyst is not None  # the config refuses scope decide without an analyst
+        analyst = principal.analyst
+        return await off_loop(
+            lambda: api.release(request.app.state.config, run_id, analyst=analyst, comment=body.comment)
         )
 
     @router.get("/healthz", summary="The process is up")

@@ -116,6 +116,17 @@ class CertificateAuthority(Protocol):
 
 
 @runtime_checkable
+class HoldReleasing(Protocol):
+    """A CA that can take back a revocation made with reason certificateHold (RFC 5280 removeFromCRL): the only
+    revocation that can be undone."""
+
+    async def release_hold(self, serial: str) -> RevocationStatus:
+        """Make the held certificate valid again and publish a CRL that no longer lists it; return the status read
+        back. A serial that is not revoked is left as it is; one revoked for another reason is ConnectorRejected."""
+        ...
+
+
+@runtime_checkable
 class CrlPublisher(Protocol):
     """A CA whose CRL certsoar can publish anew (the containment sweep renews one near or past its nextUpdate)."""
 

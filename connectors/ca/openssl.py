@@ -270,6 +270,40 @@ class OpenSslCa:
                 await self._publish_crl()
             return await self.status(serial)
 
+    async def release_hold(self, serial: str) -> RevocationStatus:
+        number = parse_serial(serial)
+        async with self._write_lock():
+            entry = self._find(number)
+            if entry is None:
+                raise ConnectorRejected(
+                    f"serial {serial_hex(number)} was not issued by this CA", connector=self.instance
+                )
+            if entry.status == "R":
+                if entry.reason != RevocationReason.certificate_hold.value:
+                    raise ConnectorRejected(
+                        f"serial {entry.serial_text} was revoked with reason {entry.reason or 'unspecified'}: "
+                        "only a certificateHold can be taken back",
+                        connector=self.instance,
+                    )
+                self._release_in_database(entry)
+            if self._crl_finding(number).listed:
+                await self._publish_crl()
+            return await self.status(serial)
+
+    def _release_in_database(self, entry: IndexEntry) -> None:
+        """``openssl ca`` has no command that takes a hold back: the serial's index line goes back to how openssl
+        writes a valid certificate (status V, no revocation field). The next full CRL then omits it (removeFromCRL
+        entries belong in delta CRLs, which ``openssl ca`` does not make)."""
+        database = self.layout.database
+        lines = database.read_bytes().decode("utf-8", "surrogateescape").split("\n")
+        if lines[entry.lineno - 1] != entry.line:
+            raise ConnectorRejected(f"{database} changed while it was read", connector=self.instance)
+        fields = entry.line.split("\t")
+        fields[0], fields[2] = "V", ""
+        lines[entry.lineno - 1] = "\t".join(fields)
+        with replacing(database) as candidate:
+            candidate.write_bytes("\n".join(lines).encode("utf-8", "surrogateescape"))
+
     async def publish_crl(self) -> None:
         async with self._write_lock():
             await self._publish_crl()

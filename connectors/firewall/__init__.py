@@ -22,6 +22,15 @@ class Firewall(Protocol):
         and nothing is written."""
         ...
 
+    async def unblock(self, addresses: list[str]) -> None:
+        """Remove these entries (as ``block`` listed them); absent ones are left as they are. A wider
+        listed network that contains one is not touched."""
+        ...
+
+    async def is_blocked(self, address: str) -> bool:
+        """``address`` (normalized) is an entry of the block list itself: what ``unblock`` removes."""
+        ...
+
 
 __all__ = ["Firewall", "IpNetwork", "covers", "network_covers"]
 

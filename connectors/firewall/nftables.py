@@ -113,6 +113,9 @@ class NftablesFirewall:
                 return await self._live_addresses()
             return {network_text(entry.network) for entry in self._read_entries()}
 
+    async def is_blocked(self, address: str) -> bool:
+        return network_text(parse_address(address)) in await self.blocked()
+
     # ---------------------------------------------------------------- write
 
     async def block(self, addresses: list[str], comment: str) -> None:
@@ -124,6 +127,13 @@ class NftablesFirewall:
         note = sanitize_comment(comment)
         async with self._locked():
             await self._block_locked(requested, note)
+
+    async def unblock(self, addresses: list[str]) -> None:
+        unwanted = {parse_address(text) for text in addresses}
+        async with self._locked():
+            existing = self._read_entries()
+            kept = [entry for entry in existing if entry.network not in unwanted]
+            await self._install(kept, file_changed=kept != existing)
 
     def _locked(self, *, shared: bool = False) -> AbstractAsyncContextManager[None]:
         """One writer at a time on the ruleset, across processes: read, merge, write, load."""
@@ -137,7 +147,14 @@ class NftablesFirewall:
             return
         if not file_changed and await self._live_covers(requested):
             return
-        script = self.render(merged)
+        await self._install(merged, file_changed=file_changed)
+
+    async def _install(self, entries: list[_Entry], *, file_changed: bool) -> None:
+        """Write ``entries`` as the ruleset (when they differ from the file) and, with ``apply``, load it; a
+        load that fails puts the previous file back."""
+        if not file_changed and not self.settings.apply:
+            return
+        script = self.render(entries)
         if self.settings.apply:
             await self._check(script)
         previous = self.path.read_text(encoding="ascii") if file_changed and self.path.exists() else None

@@ -16,3 +16,11 @@ class Proxy(Protocol):
     async def block_fingerprint(self, sha1: str, comment: str) -> None:
         """Add the fingerprint (lower-case hex, no separators); present ones are left alone."""
         ...
+
+    async def unblock_fingerprint(self, sha1: str) -> None:
+        """Remove the fingerprint; an absent one is left absent."""
+        ...
+
+    async def is_blocked(self, sha1: str) -> bool:
+        """The fingerprint is in the block list."""
+        ...

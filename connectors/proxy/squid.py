@@ -123,12 +123,23 @@ class SquidProxy:
         async with self._locked(shared=True):
             return {entry.sha1 for entry in self._read()}
 
+    async def is_blocked(self, sha1: str) -> bool:
+        return normalize_sha1(sha1) in await self.blocked_fingerprints()
+
     # ---------------------------------------------------------------- write
 
     async def block_fingerprint(self, sha1: str, comment: str) -> None:
         wanted = normalize_sha1(sha1)
         async with self._locked():
             await self._block_locked(wanted, comment)
+
+    async def unblock_fingerprint(self, sha1: str) -> None:
+        unwanted = normalize_sha1(sha1)
+        async with self._locked():
+            entries = self._read()
+            kept = [entry for entry in entries if entry.sha1 != unwanted]
+            if kept != entries:
+                await self._replace(render(kept))
 
     def _locked(self, *, shared: bool = False) -> AbstractAsyncContextManager[None]:
         """One writer at a time on the list, across processes: read, add, write, reconfigure."""
@@ -138,8 +149,12 @@ class SquidProxy:
         entries = self._read()
         if any(entry.sha1 == wanted for entry in entries):
             return
+        await self._replace(render([*entries, _Entry(wanted, sanitize_comment(comment))]))
+
+    async def _replace(self, text: str) -> None:
+        """Write the list and, with ``reconfigure``, make Squid load it; a failure puts the previous file back."""
         previous = self._current_text()
-        self._write(render([*entries, _Entry(wanted, sanitize_comment(comment))]))
+        self._write(text)
         if not self.settings.reconfigure:
             return
         try:

@@ -7,9 +7,17 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TicketStatus = Literal["open", "contained", "closed"]
-"""open: escalated, nothing contained yet; contained: containment done and read back; closed: the case ended
-without containment (denied, with the reason in a comment)."""
+TicketStatus = Literal["open", "contained", "partially-contained", "released", "closed"]
+"""open: escalated, nothing contained yet (or reopened by a new alert); contained: every containment the run
+was approved for done and read back; partially-contained: approved, but some of it did not happen (refused
+addresses, a step that did not run: the comment says which); released: containment taken back by a release
+run (the comment says what could not be undone); closed: the case ended without containment (denied, with the
+reason in a comment)."""
+
+ENDED: frozenset[str] = frozenset({"closed", "released"})
+"""Statuses of a case that has ended: a new alert for its certificate reopens it."""
+
+Resolution = Literal["closed", "released"]
 
 
 class Ticket(BaseModel):
@@ -37,6 +45,10 @@ class Ticketing(Protocol):
 
     async def comment(self, ticket_id: str, text: str, status: TicketStatus | None = None) -> Ticket:
         """Add a comment; with ``status``, move the ticket to it in the same write."""
+        ...
+
+    async def close(self, ticket_id: str, text: str, resolution: Resolution = "closed") -> Ticket:
+        """End the case: add ``text`` (why) and move the ticket to ``resolution`` in the same write."""
         ...
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.ticket import Ticket, TicketStatus
+from certsoar.connectors.ticket import Resolution, Ticket, TicketStatus
 from certsoar.errors import ConnectorRejected
 from certsoar.store import RunStore, utcnow
 
@@ -83,6 +83,9 @@ class LocalTicketing:
         found = self._row("id", ticket_id)
         assert found is not None
         return found
+
+    async def close(self, ticket_id: str, text: str, resolution: Resolution = "closed") -> Ticket:
+        return await self.comment(ticket_id, text, resolution)
 
     def list(self, limit: int = 100, *, status: str | None = None) -> list[Ticket]:
         """The latest tickets, newest first (only those in ``status`` when given)."""

@@ -69,11 +69,42 @@ def capture_sweep_dry_run(root: Path) -> Captured:
     return seen
 
 
+def capture_release(root: Path) -> Captured:
+    """(template, context) of every render while a contained run of the lab is released (asked, then approved)."""
+    from certsoar.api import decide, release, run_playbook
+    from certsoar.config import load_config
+    from certsoar.intake import load_alert
+    from certsoar.lab import ensure_lab, lab_paths
+
+    ensure_lab(root)
+    lab = lab_paths(root / "lab")
+    config = load_config(str(lab.config))
+    alert = load_alert(Path(lab.alerts["internal"]).read_bytes())
+    run = asyncio.run(run_playbook(config, "certificate-alert", alert))
+    asyncio.run(decide(config, run["id"], analyst="alice", decision="approved"))
+    seen: Captured = []
+    original = Templates.render
+
+    def recording(self: Templates, name: str, context: dict[str, Any]) -> str:
+        seen.append((name, copy.deepcopy(context)))
+        return original(self, name, context)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Templates, "render", recording)
+        asked = asyncio.run(release(config, run["id"], analyst="alice", comment="a false positive"))
+        asyncio.run(decide(config, asked["id"], analyst="bob", decision="approved"))
+    return seen
+
+
 @pytest.fixture(scope="session")
 def captured(lab_config: Any, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     lab, config = lab_config
-    return [
-        pair
-        for story in ("mimicry", "internal")
-        for pair in capture_dry_run(config, Path(lab.alerts[story]).read_bytes())
-    ] + capture_sweep_dry_run(tmp_path_factory.mktemp("escaping-sweep"))
+    return (
+        [
+            pair
+            for story in ("mimicry", "internal")
+            for pair in capture_dry_run(config, Path(lab.alerts[story]).read_bytes())
+        ]
+        + capture_sweep_dry_run(tmp_path_factory.mktemp("escaping-sweep"))
+        + capture_release(tmp_path_factory.mktemp("escaping-release"))
+    )

@@ -94,6 +94,29 @@ async def test_idempotent_same_bytes_and_no_rewrite(tmp_path: Path) -> None:
     assert 'comment "first"' in fw.path.read_text()  # existing entries keep their reason
 
 
+async def test_unblock_removes_exactly_the_entries_named(tmp_path: Path) -> None:
+    fw = make_firewall(tmp_path, nft="/nonexistent/nft", blocking=BlockingPolicy(widest_prefix_v4=16))
+    await fw.block(["192.0.2.10", "2001:db8::10", "10.99.0.0/16"], "rogue")
+    await fw.block(["192.0.2.11"], "kept")
+    assert await fw.is_blocked("192.0.2.10") and await fw.is_blocked("2001:DB8::10")
+    await fw.unblock(["192.0.2.10", "2001:db8:0::10", "10.99.7.1"])  # a host inside a listed network is no entry
+    assert await fw.blocked() == {"192.0.2.11", "10.99.0.0/16"}
+    assert not await fw.is_blocked("192.0.2.10") and not await fw.is_blocked("2001:db8::10")
+    assert not await fw.is_blocked("10.99.7.1") and await fw.is_blocked("10.99.0.0/16")
+    assert 'comment "kept"' in fw.path.read_text()
+
+
+async def test_unblock_of_an_absent_address_rewrites_nothing(tmp_path: Path) -> None:
+    fw = make_firewall(tmp_path, nft="/nonexistent/nft")
+    await fw.block(["192.0.2.10"], "first")
+    stat = fw.path.stat()
+    await fw.unblock(["192.0.2.99"])
+    assert (fw.path.stat().st_mtime_ns, fw.path.stat().st_ino) == (stat.st_mtime_ns, stat.st_ino)
+    with pytest.raises(ConnectorRejected):
+        await fw.unblock(["192.0.2.10; flush ruleset"])
+    assert await fw.blocked() == {"192.0.2.10"}
+
+
 async def test_addresses_inside_a_listed_network_are_already_blocked(tmp_path: Path) -> None:
     fw = make_firewall(tmp_path, blocking=BlockingPolicy(widest_prefix_v4=16))
     await fw.block(["10.99.7.1", "10.99.8.1"], "hosts")
@@ -287,6 +310,13 @@ async def test_block_stops_real_traffic_between_namespaces(tmp_path: Path, netns
     after = connect()
     assert after.returncode == 1, after.stdout
     assert os.path.exists(f"/run/netns/{client_ns}")
+
+    # released: the kernel set no longer holds it and the server answers again
+    await fw.unblock(["10.99.0.2"])
+    assert not await fw.is_blocked("10.99.0.2") and await fw.blocked() == set()
+    assert "10.99.0.2" not in netns.run(client_ns, "nft", "list", "set", "inet", "certsoar", "blocked_servers").stdout
+    released = connect()
+    assert released.returncode == 0, released.stdout
 
 
 # ------------------------------------------------- concurrent writers in separate processes

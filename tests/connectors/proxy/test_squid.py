@@ -110,6 +110,24 @@ async def test_idempotent_no_write_no_squid_call(tmp_path: Path) -> None:
     assert (proxy.path.stat().st_mtime_ns, proxy.path.stat().st_ino) == (stat.st_mtime_ns, stat.st_ino)
 
 
+async def test_unblock_removes_the_fingerprint_and_its_reason(tmp_path: Path) -> None:
+    proxy = make_proxy(tmp_path)
+    await proxy.block_fingerprint(FP_A, "rogue one")
+    await proxy.block_fingerprint(FP_B, "rogue two")
+    assert await proxy.is_blocked(squid_form(FP_A))
+    await proxy.unblock_fingerprint(squid_form(FP_A))
+    assert await proxy.blocked_fingerprints() == {FP_B} and not await proxy.is_blocked(FP_A)
+    text = proxy.path.read_text()
+    assert "rogue one" not in text and "# rogue two\n" + squid_form(FP_B) in text
+    stat = proxy.path.stat()
+    # absent: no write, and a squid that does not exist is never called
+    await make_proxy(tmp_path, reconfigure=True, squid="/nonexistent/squid").unblock_fingerprint(FP_A)
+    assert (proxy.path.stat().st_mtime_ns, proxy.path.stat().st_ino) == (stat.st_mtime_ns, stat.st_ino)
+    with pytest.raises(ConnectorRejected):
+        await proxy.unblock_fingerprint("not-a-sha1\n" + FP_B)
+    assert await proxy.blocked_fingerprints() == {FP_B}
+
+
 async def test_duplicates_in_the_file_are_collapsed(tmp_path: Path) -> None:
     proxy = make_proxy(tmp_path)
     proxy.path.write_text(
@@ -450,6 +468,10 @@ async def test_live_squid_terminates_listed_certificate_only(tmp_path: Path, liv
         outcome = await attempt(rogue, "rogue.test", until_not="ok")
         assert outcome.startswith("tls failed"), outcome  # CONNECT accepted, then squid terminated the handshake
         assert await attempt(good, "good.test") == "ok"  # the unlisted certificate still passes
+
+        await proxy.unblock_fingerprint(rogue_sha1)  # released: squid reloads the list and splices it again
+        assert not await proxy.is_blocked(rogue_sha1)
+        assert await attempt(rogue, "rogue.test", until_not=outcome) == "ok"
     finally:
         rogue.close()
         good.close()
