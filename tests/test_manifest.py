@@ -42,7 +42,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
         assert a["input_schema"]["type"] == "object" and a["output_schema"]["type"] == "object"
     kinds = {kind: [c["type"] for c in types] for kind, types in manifest["connectors"].items()}
     assert kinds == {
-        "siem": ["files"],
+        "siem": ["files", "qradar", "sentinel"],
         "ca": ["openssl-ca", "vault"],
         "firewall": ["nftables"],
         "proxy": ["squid"],
