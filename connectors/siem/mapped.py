@@ -148,20 +148,20 @@ class Plan:
     wanted: dict[str, set[str]]
     kinds: frozenset[str] | None
     limit: int
+    select_all: bool = False
+    """Kinds given and no indicators: every event of those kinds (indicators that all fail to normalize select
+    nothing, as in the files SIEM)."""
 
     @classmethod
     def of(cls, query: SiemQuery) -> "Plan":
         kinds = frozenset(query.kinds) if query.kinds is not None else None
-        return cls(as_utc(query.start), as_utc(query.end), normalize_query(query), kinds, query.limit)
-
-    @property
-    def select_all(self) -> bool:
-        return self.kinds is not None and not self.wanted
+        every = kinds is not None and not query.indicators
+        return cls(as_utc(query.start), as_utc(query.end), normalize_query(query), kinds, query.limit, every)
 
     @property
     def empty(self) -> bool:
-        """Nothing can match: no indicator survived normalization and no kind selects events."""
-        return not self.wanted and self.kinds is None
+        """Nothing can match: no indicator survived normalization and no kind selects every event."""
+        return not self.wanted and not self.select_all
 
 
 @dataclass(frozen=True)

@@ -430,3 +430,14 @@ async def test_siem_related_runs_on_sentinel(fake: FakeSentinel, tmp_path: Path)
     assert out.servers == [SERVER_IP] and out.clients == [CLIENT_IP, "10.0.0.6"]
     assert out.by_indicator["sha256"] == 2 and out.by_indicator["sha1"] == 1 and out.by_indicator["server"] == 4
     assert "sentinel:sentinel:Corelight_x509_CL (zeek-x509)" in out.sources
+
+
+async def test_indicators_that_are_not_valid_select_nothing(fake: FakeSentinel, tmp_path: Path) -> None:
+    siem = build_sentinel(fake, tmp_path)
+    query = SiemQuery(
+        indicators={"sha256": ["not-a-hash"], "ip": ["999.1.1.1"]},
+        kinds=["tls", "adcs"],
+        start=T0 - timedelta(days=1),
+        end=T0 + timedelta(days=1),
+    )
+    assert await siem.search(query) == [] and fake.queries == []  # as the files SIEM: no match, not every event
