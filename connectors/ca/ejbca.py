@@ -118,7 +118,7 @@ class EjbcaCa:
         """Every certificate of the CA, page by page in issuance order; ``since`` is ignored (EJBCA pages by
         number, and a page number is no watermark once certificates are added: the sweep's claims keep a
         serial from being reported twice)."""
-        page = 1
+        page, previous = 1, None
         while True:
             body = {
                 "pagination": {"page_size": self.settings.page_size, "current_page": page},
@@ -127,6 +127,13 @@ class EjbcaCa:
             }
             found = self._json(await self._call("POST", "/v2/certificate/search", json_body=body, idempotent=True))
             entries = found.get("certificates") or []
+            first = entries[0].get("serialNumber") if entries and isinstance(entries[0], dict) else None
+            if page > 1 and first is not None and first == previous:
+                raise ConnectorRejected(
+                    f"v2/certificate/search answered page {page} with page {page - 1} again: paging is not honoured",
+                    connector=self.instance,
+                )
+            previous = first
             for entry in entries:
                 described = self._describe_v2(entry)
                 if described is not None:

@@ -15,7 +15,7 @@ from pytest_httpx import HTTPXMock
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import RevocationReason
 from certsoar.connectors.ca.ejbca import EjbcaCa, EjbcaSettings
-from certsoar.errors import ConnectorUnavailable
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 ISSUER_IN_PATH = "CN%3DExample%20EJBCA%20Issuing%20CA%2CO%3DExample%20Corp%2CC%3DSE"
 
@@ -116,3 +116,18 @@ def test_settings_demand_a_credential() -> None:
         EjbcaSettings.model_validate(
             {"url": "https://ejbca.example.test", "issuer_dn": "CN=X", "ca_name": "X", "token": "eyJraw-token"}
         )
+
+
+async def test_a_search_that_ignores_paging_is_refused_not_looped(
+    httpx_mock: HTTPXMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FirstPageForever(FakeEjbca):
+        def _search_v2(self, body: dict[str, Any]) -> httpx.Response:
+            return super()._search_v2({**body, "pagination": {**body["pagination"], "current_page": 1}})
+
+    fake = FirstPageForever(EJBCA_TOKEN)
+    ca = ejbca(fake, httpx_mock, tmp_path, monkeypatch, page_size=2)
+    for i in range(5):
+        fake.issue(f"host{i}.corp.example")
+    with pytest.raises(ConnectorRejected, match="answered page 2 with page 1 again"):
+        [c async for c in ca.iter_issued()]
