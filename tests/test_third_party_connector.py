@@ -76,7 +76,17 @@ def test_an_entry_point_in_another_distribution_adds_a_firewall_type(tmp_path: P
     assert "firewall  acme         acme_fw.AcmeFirewall" in listed.stdout
     checked = json.loads(certsoar("connectors", "check", "--config", str(config), "--json").stdout)
     assert checked == [
-        {"kind": "firewall", "instance": "acme", "type": "acme", "ok": True, "detail": "0 address(es) blocked"}
+        {
+            "kind": "firewall",
+            "instance": "acme",
+            "type": "acme",
+            "ok": True,
+            "detail": "0 address(es) blocked",
+            "reachable": True,
+            "authenticated": None,
+            "can_list": None,
+            "list_detail": None,
+        }
     ]
     config.write_text(f"state_dir: {tmp_path / 'state'}\nconnectors:\n  firewall: {{type: acme}}\n")
     refused = certsoar("connectors", "check", "--config", str(config))
