@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from certsoar.connectors.ca import CertificateAuthority, IssuedCertificate, RevocationReason
 from certsoar.connectors.ca.described import ListsLazily, listed_from
 from certsoar.context import ActionContext
-from certsoar.errors import ActionError, ConfigError, ConnectorError
+from certsoar.errors import ActionError, CannotEnumerate, ConfigError, ConnectorError
 from certsoar.issuance import PolicyJudge, judge
 from certsoar.ledger import Effect
 from certsoar.registry import action
@@ -60,6 +60,9 @@ class FindOutput(BaseModel):
     watermarks: dict[str, str] = Field(
         default_factory=dict, description="Per CA (ca:<instance>): where this sweep stopped reading it."
     )
+    not_listed: list[str] = Field(
+        default_factory=list, description="CAs whose product cannot list what they issued, with the reason."
+    )
 
 
 @action(FIND)
@@ -72,6 +75,7 @@ async def find_violations(inp: FindInput, ctx: ActionContext) -> FindOutput:
     excused: list[str] = []
     violations: list[Violation] = []
     watermarks: dict[str, str] = {}
+    not_listed: list[str] = []
     for instance, ca in ctx.connectors.each("ca"):  # each CA from its own watermark, under its own policy
         policy = ctx.config.issuance_policy(instance)
         if policy is None:
@@ -81,36 +85,40 @@ async def find_violations(inp: FindInput, ctx: ActionContext) -> FindOutput:
         watermark = since
         listing = ca.iter_listed(since) if isinstance(ca, ListsLazily) else listed_from(ca.iter_issued(since))
         policy_judge = PolicyJudge(policy, ctx.config.organization.domains)
-        async for listed in listing:
-            examined += 1
-            watermark = listed.position or watermark
-            report_progress(examined, len(violations))
-            if listed.status != "valid":
-                skipped += 1
-                continue
-            cert = listed.read()
-            verdict = policy_judge.judge(cert, ctx.now)
-            excused += [f"{cert.serial} ({b.rule}, excused by {e.owner})" for b, e in verdict.excused]
-            if not verdict.breaches:
-                skipped += bool(verdict.excused)
-                continue
-            if not ctx.ledger.claim(f"ca:{instance}:violation:{cert.serial}", action=FIND, target=cert.serial):
-                skipped += 1
-                continue
-            rules = [b.rule for b in verdict.breaches]
-            violations.append(
-                Violation(
-                    serial=cert.serial,
-                    ca=instance,
-                    subject=cert.subject,
-                    sha256=cert.sha256,
-                    not_before=cert.not_before,
-                    not_after=cert.not_after,
-                    rules=rules,
-                    reasons=[b.reason for b in verdict.breaches],
-                    auto_revoke=bool(set(rules) & set(policy.auto_revoke)),
+        try:
+            async for listed in listing:
+                examined += 1
+                watermark = listed.position or watermark
+                report_progress(examined, len(violations))
+                if listed.status != "valid":
+                    skipped += 1
+                    continue
+                cert = listed.read()
+                verdict = policy_judge.judge(cert, ctx.now)
+                excused += [f"{cert.serial} ({b.rule}, excused by {e.owner})" for b, e in verdict.excused]
+                if not verdict.breaches:
+                    skipped += bool(verdict.excused)
+                    continue
+                if not ctx.ledger.claim(f"ca:{instance}:violation:{cert.serial}", action=FIND, target=cert.serial):
+                    skipped += 1
+                    continue
+                rules = [b.rule for b in verdict.breaches]
+                violations.append(
+                    Violation(
+                        serial=cert.serial,
+                        ca=instance,
+                        subject=cert.subject,
+                        sha256=cert.sha256,
+                        not_before=cert.not_before,
+                        not_after=cert.not_after,
+                        rules=rules,
+                        reasons=[b.reason for b in verdict.breaches],
+                        auto_revoke=bool(set(rules) & set(policy.auto_revoke)),
+                    )
                 )
-            )
+        except CannotEnumerate as exc:  # the sweep says so and reads the other CAs
+            not_listed.append(str(exc))
+            continue
         if watermark is not None:
             watermarks[source] = watermark
     report_progress(examined, len(violations), final=True)
@@ -123,6 +131,7 @@ async def find_violations(inp: FindInput, ctx: ActionContext) -> FindOutput:
         violations=violations,
         watermark=watermarks.get(sources[0]) if len(sources) == 1 else None,
         watermarks=watermarks,
+        not_listed=not_listed,
     )
 
 
@@ -261,7 +270,7 @@ class SummaryInput(BaseModel):
 @action("ca.sweep_summary")
 async def sweep_summary(inp: SummaryInput, ctx: ActionContext) -> SweepSummary:
     """The revocation sweep's summary: examined, violations, revoked, awaiting approval, watermarks."""
-    notes = []
+    notes = [f"not swept: {why}" for why in inp.found.not_listed]
     waiting = inp.revoked.pending
     over = [v for v in waiting if v.waiting and v.waiting.startswith("over the sweep's budget")]
     if over:

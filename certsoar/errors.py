@@ -171,3 +171,7 @@ class ConnectorUnavailable(ConnectorError):
 
 class ConnectorRejected(ConnectorError):
     """Final: the connector refused the request."""
+
+
+class CannotEnumerate(ConnectorRejected):
+    """The product offers no way to list what a CA issued (a sweep reports the CA and goes on)."""

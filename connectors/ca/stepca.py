@@ -39,7 +39,7 @@ from certsoar.connectors.ca import IssuedCertificate, RevocationReason, Revocati
 from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, json_object
 from certsoar.connectors.ca.vault import parse_serial
 from certsoar.connectors.http import HttpClient, HttpSettings, secret
-from certsoar.errors import ConfigError, ConnectorRejected
+from certsoar.errors import CannotEnumerate, ConfigError, ConnectorRejected
 
 REASON_CODES = {
     RevocationReason.unspecified: 0,
@@ -144,10 +144,10 @@ class StepCa:
         return [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in await self._ca_certs()]
 
     async def list_issued(self, since: datetime | None = None) -> list[IssuedCertificate]:
-        raise ConnectorRejected(f"cannot be enumerated: {CANNOT_READ}", connector=self.instance)
+        raise CannotEnumerate(f"cannot be enumerated: {CANNOT_READ}", connector=self.instance)
 
     async def iter_issued(self, since: str | None = None) -> AsyncIterator[IssuedCertificate]:
-        raise ConnectorRejected(f"cannot be enumerated: {CANNOT_READ}", connector=self.instance)
+        raise CannotEnumerate(f"cannot be enumerated: {CANNOT_READ}", connector=self.instance)
         yield  # pragma: no cover - makes this an async generator
 
     async def certificate(self, serial: str) -> IssuedCertificate | None:

@@ -142,20 +142,46 @@ def test_the_key_must_be_a_reference_and_a_signing_key(tmp_path: Path, monkeypat
         stepca(tmp_path, provisioner_key="env:T_PUBLIC_ONLY")
 
 
-async def test_the_revocation_sweep_reports_that_step_ca_cannot_be_enumerated(fake: FakeStepCa, tmp_path: Path) -> None:
+async def test_the_revocation_sweep_says_step_ca_cannot_be_enumerated_and_sweeps_the_other_cas(
+    fake: FakeStepCa, tmp_path: Path
+) -> None:
+    from sweeplab import generate_ca
+
+    generate_ca(tmp_path, 20, outside_every=10)  # 20 certificates, 2 of them outside corp.example
     config = Config.model_validate(
-        {"state_dir": str(tmp_path / "state"), "config_dir": tmp_path, "policy": {"max_validity_days": 90}}
+        {
+            "state_dir": str(tmp_path / "state"),
+            "config_dir": tmp_path,
+            "organization": {"domains": ["corp.example"]},
+            "policy": {"max_validity_days": 398},
+            "connectors": {
+                "ca": [
+                    {
+                        "name": "step",
+                        "type": "stepca",
+                        "url": FakeStepCa.url,
+                        "provisioner": STEP_PROVISIONER,
+                        "provisioner_kid": STEP_KID,
+                        "provisioner_key": "env:T_STEP_KEY",
+                    },
+                    {"name": "lab", "type": "openssl-ca", "openssl_config": "ca/openssl.cnf"},
+                ]
+            },
+        }
     )
     store = RunStore(tmp_path / "store.db")
     ctx = ActionContext(
         run_id="sweep",
         step_id="find",
-        dry_run=False,
+        dry_run=True,
         now=datetime.now(timezone.utc),
         config=config,
-        connectors=Connections(config, overrides={"ca": stepca(tmp_path)}),
-        ledger=EffectLedger(store, store, "sweep", dry_run=False),
+        connectors=Connections(config),
+        ledger=EffectLedger(store, store, "sweep", dry_run=True),
         templates=None,  # type: ignore[arg-type]
     )
-    with pytest.raises(ConnectorRejected, match="stepca: cannot be enumerated"):
-        await find_violations(FindInput(), ctx)
+    found = await find_violations(FindInput(), ctx)
+    [why] = found.not_listed
+    assert why.startswith("step: cannot be enumerated: step-ca's API serves no issued certificate")
+    assert (found.examined, len(found.violations), {v.ca for v in found.violations}) == (20, 2, {"lab"})
+    assert list(found.watermarks) == ["ca:lab"]  # nothing recorded for the CA that was not read
