@@ -65,74 +65,100 @@ class FindOutput(BaseModel):
     )
 
 
+class _Finding:
+    """What the find step has gathered so far, over every CA."""
+
+    def __init__(self) -> None:
+        self.examined = self.skipped = 0
+        self.excused: list[str] = []
+        self.violations: list[Violation] = []
+        self.watermarks: dict[str, str] = {}
+        self.not_listed: list[str] = []
+
+    def consider(
+        self, cert: IssuedCertificate, instance: str, judge: PolicyJudge, auto: set[str], ctx: ActionContext
+    ) -> None:
+        """Judge ``cert``; a violation this run is the first to claim is kept (a serial once per run)."""
+        verdict = judge.judge(cert, ctx.now)
+        self.excused += [f"{cert.serial} ({b.rule}, excused by {e.owner})" for b, e in verdict.excused]
+        if not verdict.breaches:
+            self.skipped += bool(verdict.excused)
+            return
+        key = f"ca:{instance}:violation:{cert.serial}"
+        if any(v.ca == instance and v.serial == cert.serial for v in self.violations) or not ctx.ledger.claim(
+            key, action=FIND, target=cert.serial
+        ):
+            self.skipped += 1
+            return
+        rules = [b.rule for b in verdict.breaches]
+        self.violations.append(
+            Violation(
+                serial=cert.serial,
+                ca=instance,
+                subject=cert.subject,
+                sha256=cert.sha256,
+                not_before=cert.not_before,
+                not_after=cert.not_after,
+                rules=rules,
+                reasons=[b.reason for b in verdict.breaches],
+                auto_revoke=bool(set(rules) & auto),
+            )
+        )
+
+
 @action(FIND)
 async def find_violations(inp: FindInput, ctx: ActionContext) -> FindOutput:
     """Stream every certificate each managed CA issued since its watermark and judge it against the issuance
-    policy; each violating serial is claimed by this run, so no later sweep reports it again."""
+    policy; each violating serial is claimed by this run, so no later sweep reports it again (unless this run
+    fails or its approval expires with nobody deciding: then the next sweep asks again)."""
     if not ctx.connectors.has("ca"):
         raise ConfigError("connectors.ca: not configured")
-    examined = skipped = 0
-    excused: list[str] = []
-    violations: list[Violation] = []
-    watermarks: dict[str, str] = {}
-    not_listed: list[str] = []
+    found = _Finding()
     for instance, ca in ctx.connectors.each("ca"):  # each CA from its own watermark, under its own policy
-        policy = ctx.config.issuance_policy(instance)
-        if policy is None:
-            raise ConfigError("the revocation sweep needs an issuance policy: add policy: to the config")
-        source = f"ca:{instance}"
-        since = None if inp.full else inp.watermarks.get(source)
-        watermark = since
-        listing = ca.iter_listed(since) if isinstance(ca, ListsLazily) else listed_from(ca.iter_issued(since))
-        policy_judge = PolicyJudge(policy, ctx.config.organization.domains)
         try:
-            async for listed in listing:
-                examined += 1
-                watermark = listed.position or watermark
-                report_progress(examined, len(violations))
-                if listed.status != "valid":
-                    skipped += 1
-                    continue
-                cert = listed.read()
-                verdict = policy_judge.judge(cert, ctx.now)
-                excused += [f"{cert.serial} ({b.rule}, excused by {e.owner})" for b, e in verdict.excused]
-                if not verdict.breaches:
-                    skipped += bool(verdict.excused)
-                    continue
-                if not ctx.ledger.claim(f"ca:{instance}:violation:{cert.serial}", action=FIND, target=cert.serial):
-                    skipped += 1
-                    continue
-                rules = [b.rule for b in verdict.breaches]
-                violations.append(
-                    Violation(
-                        serial=cert.serial,
-                        ca=instance,
-                        subject=cert.subject,
-                        sha256=cert.sha256,
-                        not_before=cert.not_before,
-                        not_after=cert.not_after,
-                        rules=rules,
-                        reasons=[b.reason for b in verdict.breaches],
-                        auto_revoke=bool(set(rules) & set(policy.auto_revoke)),
-                    )
-                )
+            await _find_at(instance, ca, inp, ctx, found)
         except CannotEnumerate as exc:  # the sweep says so and reads the other CAs
-            not_listed.append(str(exc))
-            continue
-        if watermark is not None:
-            watermarks[source] = watermark
-    report_progress(examined, len(violations), final=True)
+            found.not_listed.append(str(exc))
+    report_progress(found.examined, len(found.violations), final=True)
     sources = [f"ca:{name}" for name in ctx.connectors.instances("ca")]
     return FindOutput(
         source=", ".join(sources),
-        examined=examined,
-        skipped=skipped,
-        excused=excused,
-        violations=violations,
-        watermark=watermarks.get(sources[0]) if len(sources) == 1 else None,
-        watermarks=watermarks,
-        not_listed=not_listed,
+        examined=found.examined,
+        skipped=found.skipped,
+        excused=found.excused,
+        violations=found.violations,
+        watermark=found.watermarks.get(sources[0]) if len(sources) == 1 else None,
+        watermarks=found.watermarks,
+        not_listed=found.not_listed,
     )
+
+
+async def _find_at(
+    instance: str, ca: CertificateAuthority, inp: FindInput, ctx: ActionContext, found: _Finding
+) -> None:
+    policy = ctx.config.issuance_policy(instance)
+    if policy is None:
+        raise ConfigError("the revocation sweep needs an issuance policy: add policy: to the config")
+    policy_judge, auto = PolicyJudge(policy, ctx.config.organization.domains), {str(r) for r in policy.auto_revoke}
+    source = f"ca:{instance}"
+    since = None if inp.full else inp.watermarks.get(source)
+    if not inp.full:  # findings an earlier sweep left undecided (its approval expired) are asked about again
+        for serial in ctx.ledger.passed_on(FIND, f"ca:{instance}:violation:"):
+            again = await ca.certificate(serial)
+            if again is not None and again.status == "valid":
+                found.consider(again, instance, policy_judge, auto, ctx)
+    watermark = since
+    listing = ca.iter_listed(since) if isinstance(ca, ListsLazily) else listed_from(ca.iter_issued(since))
+    async for listed in listing:
+        found.examined += 1
+        watermark = listed.position or watermark
+        report_progress(found.examined, len(found.violations))
+        if listed.status != "valid":
+            found.skipped += 1
+            continue
+        found.consider(listed.read(), instance, policy_judge, auto, ctx)
+    if watermark is not None:
+        found.watermarks[source] = watermark
 
 
 class RevokeSweepInput(BaseModel):

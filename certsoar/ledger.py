@@ -100,9 +100,13 @@ class EffectLedger:
         """Make this run the one that handles ``key`` (a finding reported once across runs); False when
         another run already has it. A dry run only reads."""
         if self.dry_run:
-            held = self.effects.effect(key)
-            return held is None or held.run_id == self.run_id
+            return self.effects.claim_passes(key, self.run_id)
         return self.effects.claim_effect(key, action=action, target=target, run_id=self.run_id) == self.run_id
+
+    def passed_on(self, action: str, prefix: str) -> list[str]:
+        """Targets of earlier ``action`` claims (keys starting with ``prefix``) left undecided: their run failed or
+        its approval expired."""
+        return self.effects.claims_passed_on(action, prefix)
 
     def done_since(self, action: str, since: datetime) -> int:
         """Verified changes of ``action`` made since ``since`` by any run (budgets)."""

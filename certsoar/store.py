@@ -143,6 +143,10 @@ BUSY_SECONDS = 10.0
 """How long a write waits for another process's transaction before the store reports it locked."""
 
 
+_CLAIM_PASSES = "('failed', 'expired')"
+"""Run statuses whose claims the next run may take: it failed, or its approval expired with nobody deciding."""
+
+
 class RunStatus(StrEnum):
     QUEUED = "queued"  # accepted and persisted (the service), not yet started by a worker
     RUNNING = "running"
@@ -922,16 +926,36 @@ class RunStore:
         return EffectRow(**{**dict(row), "verified": bool(row["verified"]), "evidence": _loads(row["evidence"])})
 
     def claim_effect(self, key: str, *, action: str, target: str, run_id: str) -> str:
-        """Record ``key`` as done by ``run_id`` unless a run that has not failed holds it; returns the run that
-        holds it (of two concurrent claims exactly one wins; a failed run's findings pass to the next)."""
+        """Record ``key`` as done by ``run_id`` unless a run that has not failed or expired holds it; returns the run
+        that holds it (of two concurrent claims exactly one wins; the findings of a run that failed, or whose
+        approval expired with nobody deciding, pass to the next; a denial is a decision and keeps them)."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO effects (key, action, target, state, run_id, verified, evidence, updated)"
                 " VALUES (?,?,?,'done',?,1,NULL,?) ON CONFLICT(key) DO UPDATE SET run_id=excluded.run_id,"
-                " updated=excluded.updated WHERE (SELECT status FROM runs WHERE id=effects.run_id) = 'failed'",
+                f" updated=excluded.updated WHERE (SELECT status FROM runs WHERE id=effects.run_id) IN {_CLAIM_PASSES}",
                 (key, action, target, run_id, utcnow().isoformat()),
             )
             return str(db.execute("SELECT run_id FROM effects WHERE key=?", (key,)).fetchone()[0])
+
+    def claim_passes(self, key: str, run_id: str) -> bool:
+        """``run_id`` could claim ``key`` now (read only: a dry run's view of ``claim_effect``)."""
+        row = self.db.execute(
+            f"SELECT e.run_id, r.status IN {_CLAIM_PASSES} FROM effects e LEFT JOIN runs r ON r.id=e.run_id"
+            " WHERE e.key=?",
+            (key,),
+        ).fetchone()
+        return row is None or row[0] == run_id or bool(row[1])
+
+    def claims_passed_on(self, action: str, prefix: str) -> list[str]:
+        """Targets of ``action`` claims under keys starting with ``prefix`` whose run failed or expired: findings
+        nobody decided, for the next run to take up."""
+        rows = self.db.execute(
+            f"SELECT e.target FROM effects e JOIN runs r ON r.id=e.run_id WHERE e.action=? AND substr(e.key, 1, ?)=?"
+            f" AND r.status IN {_CLAIM_PASSES} ORDER BY e.key",
+            (action, len(prefix), prefix),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def effects_done_since(self, action: str, since: datetime) -> int:
         """How many verified effects of ``action`` were completed at or after ``since`` (a daily budget)."""

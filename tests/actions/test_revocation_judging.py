@@ -225,7 +225,13 @@ class Counting:
 
 def find(root: Path, tmp_path: Path, ca: Counting, policy: dict[str, Any]) -> FindOutput:
     config = Config.model_validate(
-        {"state_dir": tmp_path / "state", "config_dir": root, "organization": {"domains": ORG}, "policy": policy}
+        {
+            "state_dir": tmp_path / "state",
+            "config_dir": root,
+            "organization": {"domains": ORG},
+            "policy": policy,
+            "connectors": {"ca": {"type": "openssl-ca", "openssl_config": "ca/openssl.cnf"}},
+        }
     )
     store = RunStore.in_state_dir(config.state_dir)
     ctx = ActionContext(
@@ -234,7 +240,7 @@ def find(root: Path, tmp_path: Path, ca: Counting, policy: dict[str, Any]) -> Fi
         dry_run=True,
         now=NOW,
         config=config,
-        connectors=Connections(config, store, overrides={"ca": ca}),
+        connectors=Connections(config, store, overrides={"ca": {"openssl-ca": ca}}),
         ledger=EffectLedger(store, store, "r1", dry_run=True),
         templates=None,  # type: ignore[arg-type]
     )

@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,21 @@ def test_rules_without_auto_revoke_wait_for_approval(lab: Lab) -> None:
     assert lab.revoked() == set()
     denied = lab.json("deny", result["run"], "--as", "alice")
     assert denied["status"] == "denied"
+    assert lab.revoked() == set()
+
+
+def test_findings_whose_approval_expired_are_reported_again_and_denied_ones_are_not(lab: Lab) -> None:
+    lab.configure(policy={**POLICY, "auto_revoke": []})
+    first = lab.sweep()
+    assert (first["status"], first["awaiting_approval"]) == ("waiting_approval", 6)
+    with closing(lab.store()) as db, db:
+        db.execute("UPDATE approvals SET expires='2000-01-01T00:00:00+00:00' WHERE run_id=?", (first["run"],))
+    [ended] = lab.json("runs", "expire")
+    assert ended["status"] == "expired"
+    second = lab.sweep()  # nobody decided: the findings come back for a decision
+    assert (second["violations"], second["awaiting_approval"]) == (6, 6)
+    assert lab.json("deny", second["run"], "--as", "alice")["status"] == "denied"
+    assert lab.sweep("--full")["violations"] == 0  # a denial is a decision: not asked again
     assert lab.revoked() == set()
 
 
