@@ -7,6 +7,9 @@ When every requested address is refused the step fails: nothing was contained.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from certsoar.addresses import network_text, parse_network
@@ -138,36 +141,55 @@ class UnblockOutput(BaseModel):
 async def unblock(inp: UnblockInput, ctx: ActionContext) -> UnblockOutput:
     """Take back the blocks run ``run`` made: remove each address the ledger holds blocked by that run, unless
     another run still relies on it; verify by reading the list back (``is_blocked`` false)."""
-    firewall = ctx.connectors.firewall
-    instance = ctx.connectors.instance("firewall")
     effects: list[Effect] = []
     kept: list[Kept] = []
     for address in inp.addresses:
-        blocked = block_key(instance, address)
-        owner = ctx.ledger.owner(blocked)
-        reason = kept_reason(ctx, blocked, owner, address, "firewall.block", inp.run)
-        if reason is not None:
-            kept.append(Kept(target=address, reason=reason))
-            continue
+        for instance, firewall in in_force_at(ctx, "firewall", address, inp.run, block_key, unblock_key):
+            blocked = block_key(instance, address)
+            owner = ctx.ledger.owner(blocked)
+            reason = kept_reason(ctx, blocked, owner, address, "firewall.block", inp.run)
+            if reason is not None:
+                kept.append(Kept(target=address, reason=f"at {instance}: {reason}"))
+                continue
 
-        async def absent(address: str = address) -> tuple[bool, dict[str, object]]:
-            return not await firewall.is_blocked(address), {"address": address, "list": instance}
+            async def absent(address: str = address, firewall: Firewall = firewall, instance: str = instance) -> Read:
+                return not await firewall.is_blocked(address), {"address": address, "list": instance}
 
-        async def write(address: str = address) -> None:
-            await firewall.unblock([address])
+            async def write(address: str = address, firewall: Firewall = firewall) -> None:
+                await firewall.unblock([address])
 
-        effect = await ctx.ledger.apply(
-            unblock_key(instance, address, inp.run),
-            step_id=ctx.step_id,
-            action="firewall.unblock",
-            target=address,
-            is_done=absent,
-            write=write,
-        )
-        if owner is not None:
-            ctx.ledger.release(blocked, owner)
-        effects.append(effect)
-    return UnblockOutput(effects=effects, unblocked=[e.target for e in effects if e.verified or e.planned], kept=kept)
+            effect = await ctx.ledger.apply(
+                unblock_key(instance, address, inp.run),
+                step_id=ctx.step_id,
+                action="firewall.unblock",
+                target=address,
+                is_done=absent,
+                write=write,
+            )
+            if owner is not None:
+                ctx.ledger.release(blocked, owner)
+            effects.append(effect)
+    undone = {e.target for e in effects if e.verified or e.planned}
+    held = {k.target for k in kept}
+    return UnblockOutput(effects=effects, unblocked=[a for a in inp.addresses if a in undone - held], kept=kept)
+
+
+def in_force_at(
+    ctx: ActionContext,
+    kind: str,
+    target: str,
+    run_id: str,
+    made_key: Callable[[str, str], str],
+    undo_key: Callable[[str, str, str], str],
+) -> list[tuple[str, Any]]:
+    """The instances of ``kind`` where the change ``made_key(instance, target)`` is in force, or whose undo by
+    run ``run_id`` is already on record (a step run again): a release acts there and nowhere else."""
+    return [
+        (instance, connector)
+        for instance, connector in ctx.connectors.each(kind)
+        if ctx.ledger.owner(made_key(instance, target)) is not None
+        or ctx.ledger.recorded(undo_key(instance, target, run_id))
+    ]
 
 
 def kept_reason(

@@ -86,38 +86,42 @@ class UnblockCertificateInput(BaseModel):
 
 
 class UnblockCertificateOutput(BaseModel):
-    effect: Effect | None = Field(description="The unblock (None when the block was kept).")
-    kept: str | None = Field(default=None, description="Why the fingerprint stays blocked.")
+    effects: list[Effect] = Field(description="The unblock at each proxy that held this run's block.")
+    kept: str | None = Field(default=None, description="Why the fingerprint stays blocked (at some proxy).")
 
 
 @action("proxy.unblock_certificate", mutates=True, reversible=True)
 async def unblock_certificate(inp: UnblockCertificateInput, ctx: ActionContext) -> UnblockCertificateOutput:
-    """Take back run ``run``'s block of the certificate's SHA-1 unless another run still relies on it; verified by
-    reading the list back (``is_blocked`` false)."""
-    from certsoar.actions.firewall import kept_reason
+    """Take back run ``run``'s block of the certificate's SHA-1 at every proxy that holds it, unless another run
+    still relies on it; verified by reading each list back (``is_blocked`` false)."""
+    from certsoar.actions.firewall import in_force_at, kept_reason
 
-    proxy = ctx.connectors.proxy
-    instance = ctx.connectors.instance("proxy")
-    blocked = block_key(instance, inp.sha1)
-    owner = ctx.ledger.owner(blocked)
-    reason = kept_reason(ctx, blocked, owner, inp.sha1, "proxy.block_certificate", inp.run)
-    if reason is not None:
-        return UnblockCertificateOutput(effect=None, kept=reason)
+    effects: list[Effect] = []
+    kept: list[str] = []
+    for instance, proxy in in_force_at(ctx, "proxy", inp.sha1, inp.run, block_key, unblock_key):
+        blocked = block_key(instance, inp.sha1)
+        owner = ctx.ledger.owner(blocked)
+        reason = kept_reason(ctx, blocked, owner, inp.sha1, "proxy.block_certificate", inp.run)
+        if reason is not None:
+            kept.append(f"at {instance}: {reason}")
+            continue
 
-    async def absent() -> tuple[bool, dict[str, object]]:
-        return not await proxy.is_blocked(inp.sha1), {"sha1": inp.sha1, "list": instance}
+        async def absent(proxy: Proxy = proxy, instance: str = instance) -> tuple[bool, dict[str, object]]:
+            return not await proxy.is_blocked(inp.sha1), {"sha1": inp.sha1, "list": instance}
 
-    async def write() -> None:
-        await proxy.unblock_fingerprint(inp.sha1)
+        async def write(proxy: Proxy = proxy) -> None:
+            await proxy.unblock_fingerprint(inp.sha1)
 
-    effect = await ctx.ledger.apply(
-        unblock_key(instance, inp.sha1, inp.run),
-        step_id=ctx.step_id,
-        action="proxy.unblock_certificate",
-        target=inp.sha1,
-        is_done=absent,
-        write=write,
-    )
-    if owner is not None:
-        ctx.ledger.release(blocked, owner)
-    return UnblockCertificateOutput(effect=effect)
+        effects.append(
+            await ctx.ledger.apply(
+                unblock_key(instance, inp.sha1, inp.run),
+                step_id=ctx.step_id,
+                action="proxy.unblock_certificate",
+                target=inp.sha1,
+                is_done=absent,
+                write=write,
+            )
+        )
+        if owner is not None:
+            ctx.ledger.release(blocked, owner)
+    return UnblockCertificateOutput(effects=effects, kept="; ".join(kept) or None)

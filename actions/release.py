@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.actions.ca import revoke_key
-from certsoar.actions.firewall import Kept, kept_reason
+from certsoar.actions.firewall import Kept, in_force_at, kept_reason
 from certsoar.actions.firewall import block_key as server_block_key
 from certsoar.actions.proxy import block_key as certificate_block_key
 from certsoar.alert import CertificateAlert
@@ -75,29 +75,28 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
             return  # not in force: released already, or never made
         reason = kept_reason(ctx, key, owner, target, action_name, inp.run)
         if reason is None:
-            into.append(target)
+            if target not in into:  # one entry per target, blocked at one instance or several
+                into.append(target)
         else:
             kept.append(Kept(target=target, reason=reason))
 
     for effect in ctx.ledger.effects.run_effects(inp.run):
         if not effect.verified or effect.planned:
             continue
-        if effect.action == "firewall.block" and connectors.has("firewall"):
-            take_back(
-                server_block_key(connectors.instance("firewall"), effect.target),
-                effect.target,
-                effect.action,
-                addresses,
-            )
-        elif effect.action == "proxy.block_certificate" and connectors.has("proxy"):
-            take_back(
-                certificate_block_key(connectors.instance("proxy"), effect.target), effect.target, effect.action, sha1s
-            )
+        instance = effect.key.split(":")[1]  # <kind>:<instance>:...: where the run made it
+        if effect.action == "firewall.block" and instance in connectors.instances("firewall"):
+            take_back(server_block_key(instance, effect.target), effect.target, effect.action, addresses)
+        elif effect.action == "proxy.block_certificate" and instance in connectors.instances("proxy"):
+            take_back(certificate_block_key(instance, effect.target), effect.target, effect.action, sha1s)
         elif effect.action == "ca.revoke" and effect.changed:
             reason = effect.evidence.get("reason")
             held = reason == RevocationReason.certificate_hold.value
-            if held and isinstance(connectors.ca, HoldReleasing):
-                take_back(revoke_key(connectors.instance("ca"), effect.target), effect.target, effect.action, holds)
+            if (
+                held
+                and instance in connectors.instances("ca")
+                and isinstance(connectors.connector("ca", instance), HoldReleasing)
+            ):
+                take_back(revoke_key(instance, effect.target), effect.target, effect.action, holds)
                 continue
             irreversible.append(
                 Irreversible(
@@ -123,6 +122,11 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
     )
 
 
+def hold_release_key(instance: str, serial: str, run_id: str) -> str:
+    """The effect ledger's key of taking back run ``run_id``'s certificateHold of ``serial`` at CA ``instance``."""
+    return f"ca:{instance}:release_hold:{serial}:{run_id}"
+
+
 class HoldInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -140,43 +144,44 @@ class HoldOutput(BaseModel):
 async def release_hold(inp: HoldInput, ctx: ActionContext) -> HoldOutput:
     """Take back run ``run``'s certificateHold revocations at the CA (removeFromCRL): verified when the CA holds the
     serial valid again and its new CRL no longer lists it."""
-    ca = ctx.connectors.ca
-    if not isinstance(ca, HoldReleasing):
-        raise ActionError(f"the CA connector {ctx.connectors.instance('ca')} cannot release a certificateHold")
-    instance = ctx.connectors.instance("ca")
     effects: list[Effect] = []
     statuses: list[RevocationStatus] = []
     kept: list[str] = []
     for serial in inp.serials:
-        revoked = revoke_key(instance, serial)
-        owner = ctx.ledger.owner(revoked)
-        reason = kept_reason(ctx, revoked, owner, serial, "ca.revoke", inp.run)
-        if reason is not None:
-            kept.append(f"{serial}: {reason}")
-            continue
-        seen: list[RevocationStatus] = []
+        for instance, ca in in_force_at(ctx, "ca", serial, inp.run, revoke_key, hold_release_key):
+            if not isinstance(ca, HoldReleasing):
+                raise ActionError(f"the CA connector {instance} cannot release a certificateHold")
+            revoked = revoke_key(instance, serial)
+            owner = ctx.ledger.owner(revoked)
+            reason = kept_reason(ctx, revoked, owner, serial, "ca.revoke", inp.run)
+            if reason is not None:
+                kept.append(f"{serial}: {reason}")
+                continue
+            seen: list[RevocationStatus] = []
 
-        async def valid(serial: str = serial, seen: list[RevocationStatus] = seen) -> tuple[bool, dict[str, object]]:
-            status = await ca.status(serial)
-            seen.append(status)
-            return not status.revoked and not status.in_crl, status.model_dump(mode="json")
+            async def valid(
+                serial: str = serial, seen: list[RevocationStatus] = seen, ca: HoldReleasing = ca
+            ) -> tuple[bool, dict[str, object]]:
+                status = await ca.status(serial)
+                seen.append(status)
+                return not status.revoked and not status.in_crl, status.model_dump(mode="json")
 
-        async def write(serial: str = serial) -> None:
-            await ca.release_hold(serial)
+            async def write(serial: str = serial, ca: HoldReleasing = ca) -> None:
+                await ca.release_hold(serial)
 
-        effects.append(
-            await ctx.ledger.apply(
-                f"ca:{instance}:release_hold:{serial}:{inp.run}",
-                step_id=ctx.step_id,
-                action="ca.release_hold",
-                target=serial,
-                is_done=valid,
-                write=write,
+            effects.append(
+                await ctx.ledger.apply(
+                    hold_release_key(instance, serial, inp.run),
+                    step_id=ctx.step_id,
+                    action="ca.release_hold",
+                    target=serial,
+                    is_done=valid,
+                    write=write,
+                )
             )
-        )
-        if owner is not None:
-            ctx.ledger.release(revoked, owner)
-        statuses.append(seen[-1])
+            if owner is not None:
+                ctx.ledger.release(revoked, owner)
+            statuses.append(seen[-1])
     return HoldOutput(effects=effects, statuses=statuses, kept=kept)
 
 
