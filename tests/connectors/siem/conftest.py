@@ -16,9 +16,10 @@ def siem_vendor(
 ) -> SiemVendor:
     vendor = SIEM_VENDORS[request.param](monkeypatch, tmp_path)
     if vendor.fake is not None:
-        httpx_mock.add_callback(
-            vendor.fake, url=re.compile(re.escape(vendor.fake.url) + "/.*"), is_reusable=True, is_optional=True
-        )
+        for url in vendor.fake.urls:
+            httpx_mock.add_callback(
+                vendor.fake, url=re.compile(re.escape(url) + "/.*"), is_reusable=True, is_optional=True
+            )
     return vendor
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fake_sentinel import API_URL as SENTINEL_API_URL
+from fake_sentinel import SECRETS as SENTINEL_SECRETS
+from fake_sentinel import FakeSentinel, build_sentinel
 from siem_records import (
     ADCS,
     BENIGN,
@@ -60,6 +63,7 @@ class FakeVendor:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.urls: tuple[str, ...] = (url,)
         self.requests: list[httpx.Request] = []
         self.faults: list[Fault] = []
 
@@ -573,6 +577,16 @@ ELASTIC_API_KEY = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 OPENSEARCH_PASSWORD = "conformance-Passw0rd!"
 
 
+def sentinel_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_SENTINEL_SECRET", SENTINEL_SECRETS[0])
+    fake = SentinelStory()
+
+    def build(url: str | None = None, **settings: Any) -> Siem:
+        return build_sentinel(fake.workspace, tmp_path, url, sweep_history="3650d", **settings)
+
+    return SiemVendor("sentinel", build, fake, SENTINEL_SECRETS, {"x509", "ssl", "suricata", "benign"})
+
+
 def files_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -623,10 +637,120 @@ def elastic_vendor(monkeypatch: Any, tmp_path: Path, flavor: str = "elasticsearc
     return SiemVendor(flavor, build, fake, secrets, {"x509", "suricata"})
 
 
+# ---------------------------------------------------------------------------------------------- Sentinel
+
+
+def _kql_time(record: Record) -> str:
+    return record.time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def sentinel_tables(fake: FakeSentinel) -> None:
+    """The story in a Log Analytics workspace: Corelight's Zeek tables and Suricata as custom tables (a column
+    per field, dots as underscores), the AD CS event in SecurityEvent with its EventData XML."""
+    fake.tables.clear()
+    zeek = lambda record, names: {  # noqa: E731 - a Zeek record's fields under their column names
+        name.replace(".", "_"): record.native[name] for name in names if name in record.native
+    }
+    ssl_names = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "server_name", "subject", "issuer")
+    ssl_names += ("cert_chain_fps", "validation_status", "ja3", "ja3s")
+    ssl_types = {name.replace(".", "_"): "string" for name in ssl_names} | {"cert_chain_fps": "dynamic"}
+    fake.table(
+        "Corelight_ssl_CL",
+        {"TimeGenerated": "datetime", **ssl_types, "id_orig_p": "int", "id_resp_p": "int"},
+        [{"TimeGenerated": _kql_time(r), **zeek(r, ssl_names)} for r in (SSL, BENIGN)],
+    )
+    x509_names = ("fingerprint", "certificate.subject", "certificate.issuer", "certificate.serial")
+    fake.table(
+        "Corelight_x509_CL",
+        {"TimeGenerated": "datetime", **{name.replace(".", "_"): "string" for name in x509_names}},
+        [{"TimeGenerated": _kql_time(X509), **zeek(X509, x509_names)}],
+    )
+    conn_names = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "orig_bytes", "resp_bytes")
+    conn_names += ("duration", "conn_state", "service")
+    fake.table(
+        "Corelight_conn_CL",
+        {"TimeGenerated": "datetime", **{name.replace(".", "_"): "string" for name in conn_names}}
+        | {"id_orig_p": "int", "id_resp_p": "int", "orig_bytes": "long", "resp_bytes": "long", "duration": "real"},
+        [{"TimeGenerated": _kql_time(CONN), **zeek(CONN, conn_names)}],
+    )
+    eve, tls = SURICATA.native, SURICATA.native["tls"]
+    fake.table(
+        "Suricata_CL",
+        {"TimeGenerated": "datetime", "flow_id": "long", "src_port": "int", "dest_port": "int"}
+        | dict.fromkeys(("event_type", "src_ip", "dest_ip", "tls_sni", "tls_subject", "tls_issuerdn"), "string")
+        | dict.fromkeys(("tls_serial", "tls_fingerprint", "tls_ja3_hash", "tls_ja3s_hash"), "string"),
+        [
+            {
+                "TimeGenerated": _kql_time(SURICATA),
+                **{k: eve[k] for k in ("event_type", "flow_id", "src_ip", "src_port", "dest_ip", "dest_port")},
+                **{f"tls_{k}": tls[k] for k in ("sni", "subject", "issuerdn", "serial", "fingerprint")},
+                "tls_ja3_hash": tls["ja3"]["hash"],
+                "tls_ja3s_hash": tls["ja3s"]["hash"],
+            }
+        ],
+    )
+    event_data = "".join(
+        f"<Data Name='{k}'>{v}</Data>"
+        for k, v in ADCS.native.items()
+        if k not in ("EventID", "TimeCreated", "Computer")
+    )
+    fake.table(
+        "SecurityEvent",
+        {"TimeGenerated": "datetime", "EventID": "int"}
+        | dict.fromkeys(("Computer", "EventData", "NewProcessName", "CommandLine", "SubjectUserName"), "string")
+        | {"SubjectDomainName": "string"},
+        [
+            {
+                "TimeGenerated": _kql_time(ADCS),
+                "EventID": ADCS.native["EventID"],
+                "Computer": ADCS.native["Computer"],
+                "EventData": f"<EventData xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>{event_data}"
+                "</EventData>",
+            }
+        ],
+    )
+    cef = dict.fromkeys(("SourceIP", "DestinationIP", "ApplicationProtocol"), "string")
+    cef |= {"SourcePort": "int", "DestinationPort": "int", "SentBytes": "long", "ReceivedBytes": "long"}
+    fake.table("CommonSecurityLog", {"TimeGenerated": "datetime", **cef}, [])
+
+
+class SentinelStory(FakeVendor):
+    """fake_sentinel.py's workspace holding the story. Faults go in front of the query requests (the token
+    requests are not counted); a 401 stands for revoked credentials: the fresh token request it leads to is
+    refused too, with the fault's message."""
+
+    def __init__(self) -> None:
+        super().__init__(SENTINEL_API_URL)
+        self.urls = FakeSentinel.urls
+        self.workspace = FakeSentinel()
+        self.token_refusal: str | None = None
+        sentinel_tables(self.workspace)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"error": {"code": "AuthenticationFailed" if status == 401 else "Error", "message": message}}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host != httpx.URL(self.url).host:
+            return self._token(request)
+        if self.faults and self.faults[0].status == 401:
+            self.token_refusal = self.faults[0].body["error"]["message"]
+        return super().__call__(request)
+
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        refusal, self.token_refusal = self.token_refusal, None
+        if refusal is None:
+            return self.workspace(request)
+        return httpx.Response(401, json={"error": "invalid_client", "error_description": refusal})
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        return self.workspace(request)
+
+
 SIEM_VENDORS: dict[str, Callable[[Any, Path], SiemVendor]] = {
     "files": files_vendor,
     "splunk-export": splunk_vendor,
     "splunk-job": lambda monkeypatch, tmp_path: splunk_vendor(monkeypatch, tmp_path, mode="job"),
     "elasticsearch": elastic_vendor,
     "opensearch": lambda monkeypatch, tmp_path: elastic_vendor(monkeypatch, tmp_path, flavor="opensearch"),
+    "sentinel": sentinel_vendor,
 }
