@@ -26,7 +26,6 @@ from remote_lab import (
     SUBJECT,
     T0,
     at,
-    silent_server,  # noqa: F401 - a fixture
 )
 
 from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
@@ -279,7 +278,7 @@ async def test_500_forever_is_unavailable_after_the_configured_attempts(fake: Fa
 async def test_a_silent_server_times_out_instead_of_hanging(
     fake: FakeQradar,
     tmp_path: Path,
-    silent_server: str,  # noqa: F811 - the fixture imported from remote_lab
+    silent_server: str,
 ) -> None:
     siem = build_qradar(fake, tmp_path, url=silent_server, read_timeout=0.3, attempts=2, sources=[{"preset": "tls"}])
     started = time.monotonic()
