@@ -15,6 +15,9 @@ def siem_vendor(
     request: pytest.FixtureRequest, httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> SiemVendor:
     vendor = SIEM_VENDORS[request.param](monkeypatch, tmp_path)
+    gap = vendor.gaps.get(request.node.name)
+    if gap:
+        request.node.add_marker(pytest.mark.xfail(reason=gap, strict=True))
     if vendor.fake is not None:
         for url in vendor.fake.urls:
             httpx_mock.add_callback(

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fake_qradar import SECRETS as QRADAR_SECRETS
+from fake_qradar import URL as QRADAR_URL
+from fake_qradar import FakeQradar, build_qradar
 from fake_sentinel import API_URL as SENTINEL_API_URL
 from fake_sentinel import SECRETS as SENTINEL_SECRETS
 from fake_sentinel import FakeSentinel, build_sentinel
@@ -26,6 +29,7 @@ from siem_records import (
     ADCS,
     BENIGN,
     BENIGN_SHA256,
+    CLIENT,
     CONN,
     EVIL_SHA1,
     EVIL_SHA256,
@@ -34,6 +38,7 @@ from siem_records import (
     JA3S,
     RECORDS,
     SERIAL,
+    SERVER,
     SSL,
     SUBJECT,
     SURICATA,
@@ -568,6 +573,8 @@ class SiemVendor:
     secrets: list[str]
     sweepable: set[str]
     """Records its ``iter_certificates`` yields (those kept as the sensor logged them); empty: not supported."""
+    gaps: dict[str, str] = field(default_factory=dict)
+    """Conformance tests it is known to fail (test id → why): strict xfails, so a fix shows as XPASS."""
 
 
 SPLUNK_URL = "https://splunk.example.test:8089"
@@ -585,6 +592,27 @@ def sentinel_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
         return build_sentinel(fake.workspace, tmp_path, url, sweep_history="3650d", **settings)
 
     return SiemVendor("sentinel", build, fake, SENTINEL_SECRETS, {"x509", "ssl", "suricata", "benign"})
+
+
+def qradar_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_QRADAR_TOKEN", QRADAR_SECRETS[0])
+    fake = QradarStory()
+
+    def build(url: str | None = None, **settings: Any) -> Siem:
+        values = {"sweep_history": "3650d", "sources": QRADAR_SOURCES, **settings}
+        return build_qradar(fake.console, tmp_path, url, **values)
+
+    no_x509 = (
+        "QRadar has no preset for certificate records (Zeek x509): a TLS custom-property event is always read as a "
+        "suricata-tls session, so the x509 record is a 'tls' event from its log source's address"
+    )
+    gaps = {
+        "test_search_by_kind_alone[qradar-x509+adcs]": no_x509,
+        "test_certificate_stream_where_supported[qradar]": no_x509,
+        "test_related_finds_the_same_servers_clients_and_first_sighting[qradar]": no_x509,
+        "test_creations_count_the_same_incidents[qradar]": no_x509,
+    }
+    return SiemVendor("qradar", build, fake, QRADAR_SECRETS, {"x509", "ssl", "suricata", "benign"}, gaps)
 
 
 def files_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
@@ -746,6 +774,105 @@ class SentinelStory(FakeVendor):
         return self.workspace(request)
 
 
+# ---------------------------------------------------------------------------------------------- QRadar
+
+QRADAR_SOURCES = [
+    # this console's custom properties: the TLS ones of the presets, and JA3S, Zeek's uid and conn fields besides
+    {
+        "preset": "tls",
+        "fields": {"uid": '"Zeek UID"', "tls.ja3s.hash": '"JA3S"'},
+        "where": '"TLS Server Name" IS NOT NULL OR "TLS Fingerprint SHA1" IS NOT NULL'
+        ' OR "TLS Fingerprint SHA256" IS NOT NULL',
+    },
+    {"preset": "windows"},
+    {"preset": "flows", "fields": {"uid": '"Zeek UID"', "duration": '"Duration"', "conn_state": '"Connection State"'}},
+]
+
+
+def qradar_rows(fake: FakeQradar) -> None:
+    """The story in QRadar: the sensors' TLS records as events with TLS custom properties (Zeek's x509 record
+    among them: a certificate without a session), the AD CS event with its EventData as properties, and the
+    connection as a flow."""
+    fake.events, fake.flows = [], []
+    ms = lambda record: int(record.time.timestamp() * 1000)  # noqa: E731 - QRadar times are epoch ms
+    zeek = {"LOGSOURCENAME(logsourceid)": "zeek-sensor-1"}
+    fake.event(
+        starttime=ms(X509),
+        **zeek,
+        **{'"TLS Fingerprint SHA256"': EVIL_SHA256, '"TLS Subject"': SUBJECT, '"TLS Issuer"': ISSUER},
+        **{'"TLS Serial"': SERIAL},
+    )
+    fake.event(
+        starttime=ms(SSL),
+        sourceip=SSL.native["id.orig_h"],
+        sourceport=SSL.native["id.orig_p"],
+        destinationip=SERVER,
+        destinationport=443,
+        **zeek,
+        **{'"Zeek UID"': UID, '"TLS Server Name"': "evil.example", '"TLS Subject"': SUBJECT, '"TLS Issuer"': ISSUER},
+        **{'"TLS Fingerprint SHA256"': EVIL_SHA256, '"JA3"': JA3, '"JA3S"': JA3S},
+    )
+    tls = SURICATA.native["tls"]
+    fake.event(
+        starttime=ms(SURICATA),
+        sourceip=SURICATA.native["src_ip"],
+        sourceport=SURICATA.native["src_port"],
+        destinationip=SERVER,
+        destinationport=443,
+        **{"LOGSOURCENAME(logsourceid)": "suricata-1", '"TLS Server Name"': tls["sni"]},
+        **{'"TLS Subject"': tls["subject"], '"TLS Issuer"': tls["issuerdn"], '"TLS Serial"': tls["serial"]},
+        **{'"TLS Fingerprint SHA1"': tls["fingerprint"], '"JA3"': JA3, '"JA3S"': JA3S},
+    )
+    adcs = {f'"{k}"': str(v) for k, v in ADCS.native.items() if k not in ("TimeCreated", "SerialNumber")}
+    fake.event(
+        starttime=ms(ADCS),
+        sourceip="10.1.0.10",
+        **adcs,
+        **{'"SerialNumber"': ADCS.native["SerialNumber"], "UTF8(payload)": "AD CS: EventID=4887 RequestId=2051"},
+    )
+    fake.event(
+        starttime=ms(BENIGN),
+        sourceip="10.0.0.9",
+        sourceport=51000,
+        destinationip="198.51.100.20",
+        destinationport=443,
+        **zeek,
+        **{'"TLS Server Name"': "benign.example", '"TLS Subject"': "CN=benign.example"},
+        **{'"TLS Issuer"': "CN=Good CA,O=Good", '"TLS Fingerprint SHA256"': BENIGN_SHA256},
+    )
+    fake.flows = [
+        {
+            "starttime": ms(CONN),
+            "sourceip": CLIENT,
+            "sourceport": 50000,
+            "destinationip": SERVER,
+            "destinationport": 443,
+            "APPLICATIONNAME(applicationid)": "SSL",
+            "sourcebytes": 1200,
+            "destinationbytes": 5400,
+            '"Zeek UID"': UID,
+            '"Duration"': 1.5,
+            '"Connection State"': "SF",
+        }
+    ]
+
+
+class QradarStory(FakeVendor):
+    """fake_qradar.py's console holding the story; faults go in front of every request."""
+
+    def __init__(self) -> None:
+        super().__init__(QRADAR_URL)
+        self.console = FakeQradar()
+        self.console.polls_before_complete = 1
+        qradar_rows(self.console)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"http_response": {"code": status, "message": "error"}, "code": 0, "description": "", "message": message}
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        return self.console(request)
+
+
 SIEM_VENDORS: dict[str, Callable[[Any, Path], SiemVendor]] = {
     "files": files_vendor,
     "splunk-export": splunk_vendor,
@@ -753,4 +880,5 @@ SIEM_VENDORS: dict[str, Callable[[Any, Path], SiemVendor]] = {
     "elasticsearch": elastic_vendor,
     "opensearch": lambda monkeypatch, tmp_path: elastic_vendor(monkeypatch, tmp_path, flavor="opensearch"),
     "sentinel": sentinel_vendor,
+    "qradar": qradar_vendor,
 }

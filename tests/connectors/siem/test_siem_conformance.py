@@ -73,7 +73,9 @@ async def test_the_events_carry_what_the_siem_actions_read(siem_vendor: SiemVend
 
 
 @pytest.mark.parametrize(
-    ("kinds", "expected"), [(["conn"], ["conn"]), (["adcs"], ["adcs"]), (["x509", "adcs"], ["x509", "adcs"])]
+    ("kinds", "expected"),
+    [(["conn"], ["conn"]), (["adcs"], ["adcs"]), (["x509", "adcs"], ["x509", "adcs"])],
+    ids=["conn", "adcs", "x509+adcs"],
 )
 async def test_search_by_kind_alone(siem_vendor: SiemVendor, kinds: list[str], expected: list[str]) -> None:
     events = await siem_vendor.build().search(query(kinds=kinds))
