@@ -51,7 +51,6 @@ def found(events: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
 
 
 SSL = ("Corelight_ssl_CL (zeek-ssl)", "tls")
-X509 = ("Corelight_x509_CL (zeek-x509)", "x509")
 CONN = ("Corelight_conn_CL (zeek-conn)", "conn")
 SURICATA = ("Suricata_CL (suricata-tls)", "tls")
 CEF = ("CommonSecurityLog (cef)", "conn")
