@@ -4,11 +4,7 @@ own columns: a self-signed certificate for evil.example issued through AD CS by 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-
-import pytest
 
 T0 = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 """The alert's hour, yesterday: recent enough for a first certificate sweep, whatever the day."""
@@ -47,19 +43,3 @@ ADCS_4887_EVENTDATA = (
     '<Data Name="SubjectKeyIdentifier">5a 1b 2c 3d 4e 5f 60 71 82 93 a4 b5 c6 d7 e8 f9 0a 1b 2c 3d</Data>'
     '<Data Name="Subject">CN=evil.example, O=Evil Corp</Data></EventData>'
 )
-
-
-@pytest.fixture
-async def silent_server() -> AsyncIterator[str]:
-    """A server on loopback that accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(accept, "127.0.0.1", 0)
-    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()

@@ -2,8 +2,8 @@
 of siem_records.py in its own shape, and the fake vendors behind pytest-httpx that answer from that state.
 
 A fake evaluates what the connector sends (Splunk: the SPL's quoted terms and field=value filters; Elastic:
-the bool/terms/range/wildcard DSL, point in time and search_after), in the body formats the vendor
-documents; ``inject`` puts failures (401, 429 with Retry-After, 500) in front of the next requests. A new
+the bool/terms/range/wildcard DSL, point in time and search_after; Sentinel's KQL and QRadar's AQL through the
+interpreters of fake_sentinel.py and fake_qradar.py), in the body formats the vendor documents; ``inject`` puts failures (401, 429 with Retry-After, 500) in front of the next requests. A new
 SIEM connector adds a builder here and an entry to ``SIEM_VENDORS``.
 """
 
@@ -19,10 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fake_qradar import SECRETS as QRADAR_SECRETS
+from fake_qradar import URL as QRADAR_URL
+from fake_qradar import FakeQradar, build_qradar
+from fake_sentinel import API_URL as SENTINEL_API_URL
+from fake_sentinel import SECRETS as SENTINEL_SECRETS
+from fake_sentinel import FakeSentinel, build_sentinel
 from siem_records import (
     ADCS,
     BENIGN,
     BENIGN_SHA256,
+    CLIENT,
     CONN,
     EVIL_SHA1,
     EVIL_SHA256,
@@ -31,6 +38,7 @@ from siem_records import (
     JA3S,
     RECORDS,
     SERIAL,
+    SERVER,
     SSL,
     SUBJECT,
     SURICATA,
@@ -60,6 +68,7 @@ class FakeVendor:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.urls: tuple[str, ...] = (url,)
         self.requests: list[httpx.Request] = []
         self.faults: list[Fault] = []
 
@@ -564,6 +573,8 @@ class SiemVendor:
     secrets: list[str]
     sweepable: set[str]
     """Records its ``iter_certificates`` yields (those kept as the sensor logged them); empty: not supported."""
+    gaps: dict[str, str] = field(default_factory=dict)
+    """Conformance tests it is known to fail (test id → why): strict xfails, so a fix shows as XPASS."""
 
 
 SPLUNK_URL = "https://splunk.example.test:8089"
@@ -571,6 +582,37 @@ SPLUNK_TOKEN = "eyJraWQiOiJzcGx1bmsuc2VjcmV0IiwiYWxnIjoiSFM1MTIifQ.conformance-t
 ELASTIC_URL = "https://es.example.test:9200"
 ELASTIC_API_KEY = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 OPENSEARCH_PASSWORD = "conformance-Passw0rd!"
+
+
+def sentinel_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_SENTINEL_SECRET", SENTINEL_SECRETS[0])
+    fake = SentinelStory()
+
+    def build(url: str | None = None, **settings: Any) -> Siem:
+        return build_sentinel(fake.workspace, tmp_path, url, sweep_history="3650d", **settings)
+
+    return SiemVendor("sentinel", build, fake, SENTINEL_SECRETS, {"x509", "ssl", "suricata", "benign"})
+
+
+def qradar_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_QRADAR_TOKEN", QRADAR_SECRETS[0])
+    fake = QradarStory()
+
+    def build(url: str | None = None, **settings: Any) -> Siem:
+        values = {"sweep_history": "3650d", "sources": QRADAR_SOURCES, **settings}
+        return build_qradar(fake.console, tmp_path, url, **values)
+
+    no_x509 = (
+        "QRadar has no preset for certificate records (Zeek x509): a TLS custom-property event is always read as a "
+        "suricata-tls session, so the x509 record is a 'tls' event from its log source's address"
+    )
+    gaps = {
+        "test_search_by_kind_alone[qradar-x509+adcs]": no_x509,
+        "test_certificate_stream_where_supported[qradar]": no_x509,
+        "test_related_finds_the_same_servers_clients_and_first_sighting[qradar]": no_x509,
+        "test_creations_count_the_same_incidents[qradar]": no_x509,
+    }
+    return SiemVendor("qradar", build, fake, QRADAR_SECRETS, {"x509", "ssl", "suricata", "benign"}, gaps)
 
 
 def files_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
@@ -623,10 +665,220 @@ def elastic_vendor(monkeypatch: Any, tmp_path: Path, flavor: str = "elasticsearc
     return SiemVendor(flavor, build, fake, secrets, {"x509", "suricata"})
 
 
+# ---------------------------------------------------------------------------------------------- Sentinel
+
+
+def _kql_time(record: Record) -> str:
+    return record.time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def sentinel_tables(fake: FakeSentinel) -> None:
+    """The story in a Log Analytics workspace: Corelight's Zeek tables and Suricata as custom tables (a column
+    per field, dots as underscores), the AD CS event in SecurityEvent with its EventData XML."""
+    fake.tables.clear()
+    zeek = lambda record, names: {  # noqa: E731 - a Zeek record's fields under their column names
+        name.replace(".", "_"): record.native[name] for name in names if name in record.native
+    }
+    ssl_names = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "server_name", "subject", "issuer")
+    ssl_names += ("cert_chain_fps", "validation_status", "ja3", "ja3s")
+    ssl_types = {name.replace(".", "_"): "string" for name in ssl_names} | {"cert_chain_fps": "dynamic"}
+    fake.table(
+        "Corelight_ssl_CL",
+        {"TimeGenerated": "datetime", **ssl_types, "id_orig_p": "int", "id_resp_p": "int"},
+        [{"TimeGenerated": _kql_time(r), **zeek(r, ssl_names)} for r in (SSL, BENIGN)],
+    )
+    x509_names = ("fingerprint", "certificate.subject", "certificate.issuer", "certificate.serial")
+    fake.table(
+        "Corelight_x509_CL",
+        {"TimeGenerated": "datetime", **{name.replace(".", "_"): "string" for name in x509_names}},
+        [{"TimeGenerated": _kql_time(X509), **zeek(X509, x509_names)}],
+    )
+    conn_names = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "orig_bytes", "resp_bytes")
+    conn_names += ("duration", "conn_state", "service")
+    fake.table(
+        "Corelight_conn_CL",
+        {"TimeGenerated": "datetime", **{name.replace(".", "_"): "string" for name in conn_names}}
+        | {"id_orig_p": "int", "id_resp_p": "int", "orig_bytes": "long", "resp_bytes": "long", "duration": "real"},
+        [{"TimeGenerated": _kql_time(CONN), **zeek(CONN, conn_names)}],
+    )
+    eve, tls = SURICATA.native, SURICATA.native["tls"]
+    fake.table(
+        "Suricata_CL",
+        {"TimeGenerated": "datetime", "flow_id": "long", "src_port": "int", "dest_port": "int"}
+        | dict.fromkeys(("event_type", "src_ip", "dest_ip", "tls_sni", "tls_subject", "tls_issuerdn"), "string")
+        | dict.fromkeys(("tls_serial", "tls_fingerprint", "tls_ja3_hash", "tls_ja3s_hash"), "string"),
+        [
+            {
+                "TimeGenerated": _kql_time(SURICATA),
+                **{k: eve[k] for k in ("event_type", "flow_id", "src_ip", "src_port", "dest_ip", "dest_port")},
+                **{f"tls_{k}": tls[k] for k in ("sni", "subject", "issuerdn", "serial", "fingerprint")},
+                "tls_ja3_hash": tls["ja3"]["hash"],
+                "tls_ja3s_hash": tls["ja3s"]["hash"],
+            }
+        ],
+    )
+    event_data = "".join(
+        f"<Data Name='{k}'>{v}</Data>"
+        for k, v in ADCS.native.items()
+        if k not in ("EventID", "TimeCreated", "Computer")
+    )
+    fake.table(
+        "SecurityEvent",
+        {"TimeGenerated": "datetime", "EventID": "int"}
+        | dict.fromkeys(("Computer", "EventData", "NewProcessName", "CommandLine", "SubjectUserName"), "string")
+        | {"SubjectDomainName": "string"},
+        [
+            {
+                "TimeGenerated": _kql_time(ADCS),
+                "EventID": ADCS.native["EventID"],
+                "Computer": ADCS.native["Computer"],
+                "EventData": f"<EventData xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>{event_data}"
+                "</EventData>",
+            }
+        ],
+    )
+    cef = dict.fromkeys(("SourceIP", "DestinationIP", "ApplicationProtocol"), "string")
+    cef |= {"SourcePort": "int", "DestinationPort": "int", "SentBytes": "long", "ReceivedBytes": "long"}
+    fake.table("CommonSecurityLog", {"TimeGenerated": "datetime", **cef}, [])
+
+
+class SentinelStory(FakeVendor):
+    """fake_sentinel.py's workspace holding the story. Faults go in front of the query requests (the token
+    requests are not counted); a 401 stands for revoked credentials: the fresh token request it leads to is
+    refused too, with the fault's message."""
+
+    def __init__(self) -> None:
+        super().__init__(SENTINEL_API_URL)
+        self.urls = FakeSentinel.urls
+        self.workspace = FakeSentinel()
+        self.token_refusal: str | None = None
+        sentinel_tables(self.workspace)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"error": {"code": "AuthenticationFailed" if status == 401 else "Error", "message": message}}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host != httpx.URL(self.url).host:
+            return self._token(request)
+        if self.faults and self.faults[0].status == 401:
+            self.token_refusal = self.faults[0].body["error"]["message"]
+        return super().__call__(request)
+
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        refusal, self.token_refusal = self.token_refusal, None
+        if refusal is None:
+            return self.workspace(request)
+        return httpx.Response(401, json={"error": "invalid_client", "error_description": refusal})
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        return self.workspace(request)
+
+
+# ---------------------------------------------------------------------------------------------- QRadar
+
+QRADAR_SOURCES = [
+    # this console's custom properties: the TLS ones of the presets, and JA3S, Zeek's uid and conn fields besides
+    {
+        "preset": "tls",
+        "fields": {"uid": '"Zeek UID"', "tls.ja3s.hash": '"JA3S"'},
+        "where": '"TLS Server Name" IS NOT NULL OR "TLS Fingerprint SHA1" IS NOT NULL'
+        ' OR "TLS Fingerprint SHA256" IS NOT NULL',
+    },
+    {"preset": "windows"},
+    {"preset": "flows", "fields": {"uid": '"Zeek UID"', "duration": '"Duration"', "conn_state": '"Connection State"'}},
+]
+
+
+def qradar_rows(fake: FakeQradar) -> None:
+    """The story in QRadar: the sensors' TLS records as events with TLS custom properties (Zeek's x509 record
+    among them: a certificate without a session), the AD CS event with its EventData as properties, and the
+    connection as a flow."""
+    fake.events, fake.flows = [], []
+    ms = lambda record: int(record.time.timestamp() * 1000)  # noqa: E731 - QRadar times are epoch ms
+    zeek = {"LOGSOURCENAME(logsourceid)": "zeek-sensor-1"}
+    fake.event(
+        starttime=ms(X509),
+        **zeek,
+        **{'"TLS Fingerprint SHA256"': EVIL_SHA256, '"TLS Subject"': SUBJECT, '"TLS Issuer"': ISSUER},
+        **{'"TLS Serial"': SERIAL},
+    )
+    fake.event(
+        starttime=ms(SSL),
+        sourceip=SSL.native["id.orig_h"],
+        sourceport=SSL.native["id.orig_p"],
+        destinationip=SERVER,
+        destinationport=443,
+        **zeek,
+        **{'"Zeek UID"': UID, '"TLS Server Name"': "evil.example", '"TLS Subject"': SUBJECT, '"TLS Issuer"': ISSUER},
+        **{'"TLS Fingerprint SHA256"': EVIL_SHA256, '"JA3"': JA3, '"JA3S"': JA3S},
+    )
+    tls = SURICATA.native["tls"]
+    fake.event(
+        starttime=ms(SURICATA),
+        sourceip=SURICATA.native["src_ip"],
+        sourceport=SURICATA.native["src_port"],
+        destinationip=SERVER,
+        destinationport=443,
+        **{"LOGSOURCENAME(logsourceid)": "suricata-1", '"TLS Server Name"': tls["sni"]},
+        **{'"TLS Subject"': tls["subject"], '"TLS Issuer"': tls["issuerdn"], '"TLS Serial"': tls["serial"]},
+        **{'"TLS Fingerprint SHA1"': tls["fingerprint"], '"JA3"': JA3, '"JA3S"': JA3S},
+    )
+    adcs = {f'"{k}"': str(v) for k, v in ADCS.native.items() if k not in ("TimeCreated", "SerialNumber")}
+    fake.event(
+        starttime=ms(ADCS),
+        sourceip="10.1.0.10",
+        **adcs,
+        **{'"SerialNumber"': ADCS.native["SerialNumber"], "UTF8(payload)": "AD CS: EventID=4887 RequestId=2051"},
+    )
+    fake.event(
+        starttime=ms(BENIGN),
+        sourceip="10.0.0.9",
+        sourceport=51000,
+        destinationip="198.51.100.20",
+        destinationport=443,
+        **zeek,
+        **{'"TLS Server Name"': "benign.example", '"TLS Subject"': "CN=benign.example"},
+        **{'"TLS Issuer"': "CN=Good CA,O=Good", '"TLS Fingerprint SHA256"': BENIGN_SHA256},
+    )
+    fake.flows = [
+        {
+            "starttime": ms(CONN),
+            "sourceip": CLIENT,
+            "sourceport": 50000,
+            "destinationip": SERVER,
+            "destinationport": 443,
+            "APPLICATIONNAME(applicationid)": "SSL",
+            "sourcebytes": 1200,
+            "destinationbytes": 5400,
+            '"Zeek UID"': UID,
+            '"Duration"': 1.5,
+            '"Connection State"': "SF",
+        }
+    ]
+
+
+class QradarStory(FakeVendor):
+    """fake_qradar.py's console holding the story; faults go in front of every request."""
+
+    def __init__(self) -> None:
+        super().__init__(QRADAR_URL)
+        self.console = FakeQradar()
+        self.console.polls_before_complete = 1
+        qradar_rows(self.console)
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        return {"http_response": {"code": status, "message": "error"}, "code": 0, "description": "", "message": message}
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        return self.console(request)
+
+
 SIEM_VENDORS: dict[str, Callable[[Any, Path], SiemVendor]] = {
     "files": files_vendor,
     "splunk-export": splunk_vendor,
     "splunk-job": lambda monkeypatch, tmp_path: splunk_vendor(monkeypatch, tmp_path, mode="job"),
     "elasticsearch": elastic_vendor,
     "opensearch": lambda monkeypatch, tmp_path: elastic_vendor(monkeypatch, tmp_path, flavor="opensearch"),
+    "sentinel": sentinel_vendor,
+    "qradar": qradar_vendor,
 }

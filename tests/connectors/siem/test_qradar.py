@@ -1,9 +1,9 @@
-"""The ``qradar`` connector against a fake QRadar console (fake_qradar.py): what every SIEM connector must
-do, and what Ariel adds (search lifecycle, ERROR and CANCELED, Range paging, custom properties)."""
+"""The ``qradar`` connector against a fake QRadar console (fake_qradar.py): what Ariel adds to what every SIEM
+connector must do (test_siem_conformance.py runs it too): the search lifecycle, ERROR and CANCELED, Range
+paging, custom properties it lacks, the AQL it writes."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -14,19 +14,13 @@ import pytest
 from fake_qradar import SECRETS, URL, FakeQradar, build_qradar
 from pytest_httpx import HTTPXMock
 from remote_lab import (
-    CLIENT_IP,
     JA3,
-    JA3S,
-    REQUESTER,
-    SERIAL,
     SERVER_IP,
     SHA1_COLONS,
     SHA256,
     SNI,
-    SUBJECT,
     T0,
     at,
-    silent_server,  # noqa: F401 - a fixture
 )
 
 from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
@@ -59,67 +53,6 @@ ZEEK_TLS = ("tls (suricata-tls)", "tls", 0.0)
 SURICATA_TLS = ("tls (suricata-tls)", "tls", 5.0)
 FLOW = ("flows (qradar-flow)", "conn", 1.0)
 FLOW_LATER = ("flows (qradar-flow)", "conn", 10.0)
-ISSUED = ("windows (windows-adcs-4887)", "adcs", -3600.0)
-PROCESS = ("windows (windows-security-4688)", "process", -3700.0)
-
-EXPECTED = {
-    "sha256": ([SHA256], [ZEEK_TLS]),
-    "sha1": ([SHA1_COLONS.replace(":", "")], [SURICATA_TLS]),
-    "serial": (["a1b2c3d"], [ZEEK_TLS, SURICATA_TLS]),
-    "serial_issuer": ([f"{SERIAL}|O=Evil Corp,CN=evil.example"], [ZEEK_TLS, SURICATA_TLS]),
-    "sni": ([SNI.upper()], [ZEEK_TLS, SURICATA_TLS]),
-    "ip": ([SERVER_IP], [ZEEK_TLS, SURICATA_TLS, FLOW, FLOW_LATER]),
-    "server": ([f"{SERVER_IP}:443"], [ZEEK_TLS, SURICATA_TLS, FLOW, FLOW_LATER]),
-    "host": (["WKS1.corp.example"], [PROCESS]),
-    "requester": (["mallory"], [ISSUED, PROCESS]),  # the 4688 names no domain: 'CORP\\mallory' finds only 4887
-    "ja3": ([JA3], [ZEEK_TLS, SURICATA_TLS]),
-    "ja3s": ([JA3S], []),
-    "subject": ([SUBJECT], [ZEEK_TLS, SURICATA_TLS, ISSUED]),
-    "spki": (["ab" * 32], []),
-}
-
-
-@pytest.mark.parametrize("kind", sorted(EXPECTED))
-async def test_search_by_each_indicator_kind_finds_the_expected_events(
-    fake: FakeQradar, tmp_path: Path, kind: str
-) -> None:
-    values, expected = EXPECTED[kind]
-    siem = build_qradar(fake, tmp_path)
-    report = await siem.search_report(window(**{kind: values}))
-    assert found(report.events) == sorted(expected)
-    assert report.warnings == []
-    assert all(kind in e.matched for e in report.events)
-
-
-async def test_events_carry_what_the_actions_read(fake: FakeQradar, tmp_path: Path) -> None:
-    siem = build_qradar(fake, tmp_path)
-    events = await siem.search(window(ip=[SERVER_IP], requester=[REQUESTER]))
-    tls = next(e for e in events if e.kind == "tls" and e.time == T0)
-    assert (tls.src_ip, tls.dst_ip, tls.dst_port, tls.sni, tls.sha256, tls.serial) == (
-        CLIENT_IP,
-        SERVER_IP,
-        443,
-        SNI,
-        SHA256,
-        "A1B2C3D",
-    )
-    flow = next(e for e in events if e.kind == "conn" and e.time == at(1))
-    assert (flow.bytes_out, flow.bytes_in, flow.service, flow.src_port) == (1200, 5400, "SSL", 51000)
-    issued = next(e for e in events if e.kind == "adcs")
-    assert (issued.request_id, issued.requester, issued.template, issued.host, issued.event_code) == (
-        "77",
-        REQUESTER,
-        "WebServer",
-        "CA01.corp.example",
-        "4887",
-    )
-    assert issued.source == "qradar:qradar:windows (windows-adcs-4887)"
-
-
-async def test_kinds_alone_select_every_event_of_those_kinds(fake: FakeQradar, tmp_path: Path) -> None:
-    siem = build_qradar(fake, tmp_path)
-    query = SiemQuery(kinds=["adcs"], start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
-    assert found(await siem.search(query)) == [ISSUED]
 
 
 async def test_the_aql_has_an_explicit_time_range(fake: FakeQradar, tmp_path: Path) -> None:
@@ -250,44 +183,6 @@ def test_an_inline_token_and_a_bad_field_are_refused() -> None:
 # ------------------------------------------------------------------------------------ conformance
 
 
-async def test_401_is_rejected_naming_the_credentials(fake: FakeQradar, tmp_path: Path) -> None:
-    fake.token = "another-token"
-    siem = build_qradar(fake, tmp_path)
-    with pytest.raises(ConnectorRejected, match="authentication failed.*HTTP 401.*No SEC header"):
-        await siem.search(window(sni=[SNI]))
-    assert len(fake.requests) <= 2  # one per source asked at once, never tried again
-
-
-async def test_429_then_200_succeeds_after_the_retry_after(fake: FakeQradar, tmp_path: Path) -> None:
-    siem = build_qradar(fake, tmp_path, sources=[{"preset": "tls"}])
-    fake.inject(429, headers={"Retry-After": "1"}, body={"message": "too many requests"})
-    started = time.monotonic()
-    assert found(await siem.search(window(sni=[SNI]))) == sorted([ZEEK_TLS, SURICATA_TLS])
-    assert time.monotonic() - started >= 1.0
-    assert len(fake.aql) == 2
-
-
-async def test_500_forever_is_unavailable_after_the_configured_attempts(fake: FakeQradar, tmp_path: Path) -> None:
-    siem = build_qradar(fake, tmp_path, attempts=3, sources=[{"preset": "tls"}])
-    fake.inject(503, times=10, body={"code": 1010, "message": "The Ariel server might be temporarily unavailable"})
-    with pytest.raises(ConnectorUnavailable, match="HTTP 503.*Ariel server.*after 3 attempts"):
-        await siem.search(window(sni=[SNI]))
-    assert len(fake.requests) == 3
-
-
-@LOCAL
-async def test_a_silent_server_times_out_instead_of_hanging(
-    fake: FakeQradar,
-    tmp_path: Path,
-    silent_server: str,  # noqa: F811 - the fixture imported from remote_lab
-) -> None:
-    siem = build_qradar(fake, tmp_path, url=silent_server, read_timeout=0.3, attempts=2, sources=[{"preset": "tls"}])
-    started = time.monotonic()
-    with pytest.raises(ConnectorUnavailable, match="ReadTimeout.*after 2 attempts"):
-        await asyncio.wait_for(siem.search(window(sni=[SNI])), timeout=10)
-    assert time.monotonic() - started < 5
-
-
 async def test_secrets_are_absent_from_logs_errors_warnings_and_reprs(
     fake: FakeQradar, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -342,33 +237,3 @@ def test_the_readme_example_is_valid_settings() -> None:
     tls, windows, flows = [s.source() for s in settings.sources]
     assert tls.fields["tls.sni"] == '"Server Name Indication"' and "cert_sha256" not in tls.fields
     assert windows.text_column == "UTF8(payload)" and flows.kind == "conn"
-
-
-async def test_siem_traffic_change_runs_on_qradar(fake: FakeQradar, tmp_path: Path) -> None:
-    from certsoar.actions.siem import TrafficInput, traffic_change
-    from certsoar.alert import CertificateAlert
-    from certsoar.certs import facts_from_fingerprints
-    from certsoar.config import Config
-    from certsoar.connections import Connections
-    from certsoar.context import ActionContext
-
-    config = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path})
-    ctx = ActionContext(
-        run_id="r1",
-        step_id="traffic",
-        dry_run=True,
-        now=T0,
-        config=config,
-        connectors=Connections(config, overrides={"siem": build_qradar(fake, tmp_path)}),
-        ledger=None,
-        templates=None,  # type: ignore[arg-type]
-    )
-    alert = CertificateAlert.model_validate(
-        {"id": "a-1", "time": at(60), "sha256": SHA256, "src_ip": CLIENT_IP, "dst_ip": SERVER_IP, "dst_port": 443}
-    )
-    out = await traffic_change(TrafficInput(alert=alert, cert=facts_from_fingerprints(SHA256, None)), ctx)
-    assert out.warnings == [] and out.first_seen == T0  # the TLS event carrying the certificate, not the alert
-    observed = {(s.key, s.metric): s.observed for s in out.servers}
-    assert observed[(f"{SERVER_IP}:443", "connections_per_hour")] == 2  # the flows at +1s and +10s
-    assert observed[(f"{SERVER_IP}:443", "bytes_out_per_hour")] == 1200 + 1800
-    assert "qradar:qradar:flows (qradar-flow)" in out.sources  # the connections came from QRadar's flows
