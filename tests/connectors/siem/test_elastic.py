@@ -131,8 +131,8 @@ async def test_a_config_section_builds_it_and_connectors_check_reads_through_it(
     config = Config.model_validate(
         {"state_dir": str(tmp_path / "state"), "config_dir": tmp_path, "connectors": {"siem": section}}
     )
-    siem = Connections(config).siem
-    assert isinstance(siem, ElasticSiem) and siem.instance == "soc-elastic"
+    [(name, siem)] = Connections(config).each("siem")
+    assert isinstance(siem, ElasticSiem) and siem.instance == name == "soc-elastic"
     assert await _probe("siem", siem) == "searched the last hour: 0 TLS event(s)"
     assert fake.pits == {} and searches(fake)[0]["query"]["bool"]["filter"][1]["bool"]["should"][0] == {
         "terms": {"event.dataset": ["zeek.ssl"]}
