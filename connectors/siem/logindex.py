@@ -46,6 +46,7 @@ from certsoar.connectors.siem.readers import (
     layout,
     read_lines,
 )
+from certsoar.errors import ConnectorError
 
 INDEXED_KINDS = frozenset(INDICATOR_FIELDS) | {"server", "serial_issuer"}
 """Indicator kinds the index holds; a query naming another takes every row of its time window."""
@@ -61,11 +62,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-class Unindexable(Exception):
+class Unindexable(ConnectorError):
     """The file is not indexed (the caller scans it)."""
 
 
-class StaleIndex(Exception):
+class StaleIndex(ConnectorError):
     """The file changed between indexing and reading its lines (the caller scans it)."""
 
 
