@@ -34,15 +34,13 @@ from certsoar.connectors.siem.indicators import (
     match,
     normalize_query,
 )
-from certsoar.connectors.siem.logindex import Parsed, RecentLines, StaleIndex, index_of
+from certsoar.connectors.siem.logindex import PROGRESS_EVERY, Parsed, RecentLines, StaleIndex, index_of
 from certsoar.connectors.siem.readers import LogRecord, LogTooLarge, ScanStats, gzip_content_size, is_gzip, read_records
 from certsoar.connectors.siem.sources import find_sources
 from certsoar.errors import ConnectorUnavailable
 from certsoar.progress import Progress, progress
 from certsoar.timeparse import as_utc
 
-PROGRESS_EVERY = 4096
-"""Records between two progress reports (a report costs a clock read)."""
 CERTIFICATE_BATCH = 512
 """Certificate records read per trip to the reading thread (few trips, little held at once)."""
 RECENT_LINES = 4096
@@ -260,7 +258,7 @@ class FilesSiem:
         self, path: Path, plan: _Plan, stats: ScanStats, signature: tuple[int, int], bar: Progress
     ) -> Iterator[SiemEvent]:
         candidates = self._indexed(
-            path, plan.wanted, plan.kinds, plan.select_all, plan.by_file_id, plan.start, plan.end, stats, signature
+            path, plan.wanted, plan.kinds, plan.select_all, plan.by_file_id, plan.start, plan.end, stats, signature, bar
         )
         for examined, parsed in enumerate(candidates, 1):
             if not examined % PROGRESS_EVERY:
@@ -288,10 +286,11 @@ class FilesSiem:
         end: datetime,
         stats: ScanStats,
         signature: tuple[int, int],
+        bar: Progress | None = None,
     ) -> Iterable[Parsed]:
         """The file's records that may match, read through its index (logindex); all its records, when it is not
         indexed. Either way the caller judges each record, so both give the same answer."""
-        index = index_of(path, self.settings.max_file_bytes)
+        index = index_of(path, self.settings.max_file_bytes, bar)
         if index is not None:
             rows = index.rows.candidates(wanted, kinds, select_all, file_ids, start, end)
             try:

@@ -47,6 +47,7 @@ from certsoar.connectors.siem.readers import (
     read_lines,
 )
 from certsoar.errors import ConnectorError
+from certsoar.progress import Progress
 
 INDEXED_KINDS = frozenset(INDICATOR_FIELDS) | {"server", "serial_issuer"}
 """Indicator kinds the index holds; a query naming another takes every row of its time window."""
@@ -68,6 +69,10 @@ class Unindexable(ConnectorError):
 
 class StaleIndex(ConnectorError):
     """The file changed between indexing and reading its lines (the caller scans it)."""
+
+
+PROGRESS_EVERY = 4096
+"""Records indexed between two progress reports."""
 
 
 def micros(when: datetime) -> int:
@@ -140,8 +145,9 @@ def _no_rows(kind: str) -> Rows:
 class _Builder:
     """Rows from lines read in order, continuing ``base`` (its rows, header lines and kind names)."""
 
-    def __init__(self, base: Rows) -> None:
+    def __init__(self, base: Rows, bar: Progress | None) -> None:
         self.base = base
+        self.bar = bar
         self.directives = list(base.directives)
         self.kind_names = list(base.kind_names)
         self.offsets, self.directive_counts = array("q"), array("I")
@@ -168,6 +174,8 @@ class _Builder:
 
     def _add(self, record: LogRecord) -> None:
         self.stats.records += 1
+        if self.bar is not None and not self.stats.records % PROGRESS_EVERY:
+            self.bar.advance(PROGRESS_EVERY)  # indexing a large log is the slow part of its first search
         when = record_time(record.data)
         if when is None:
             self.stats.no_time += 1
@@ -394,7 +402,7 @@ def _edges(handle: io.BufferedReader, end: int) -> tuple[str, str]:
     return hashlib.sha256(head).hexdigest(), hashlib.sha256(tail).hexdigest()
 
 
-def build(path: Path, stamp: Stamp, kept: Kept | None, max_bytes: int) -> FileIndex:
+def build(path: Path, stamp: Stamp, kept: Kept | None, max_bytes: int, bar: Progress | None = None) -> FileIndex:
     """The file's index, from ``kept`` when the file still starts with its bytes, else from the start."""
     with path.open("rb") as handle:
         if Stamp.of(os.fstat(handle.fileno())) != stamp:
@@ -411,23 +419,23 @@ def build(path: Path, stamp: Stamp, kept: Kept | None, max_bytes: int) -> FileIn
                 kept = None
             if content is not handle:  # gzip: read whole, never grown
                 if kept is None:
-                    builder = _Builder(_no_rows(kind))
+                    builder = _Builder(_no_rows(kind), bar)
                     lines = _Counted(_numbered(content, 0))
                     builder.read(lines)
                     rows = builder.rows()
                     kept = Kept(rows, True, stamp.device, stamp.inode, stamp.size, stamp.mtime_ns, *whole, lines.bytes)
                 return FileIndex(stamp, kept, kept.rows)
-        kept = _grown(handle, kind, stamp, kept)
-        tail = _Builder(kept.rows)
+        kept = _grown(handle, kind, stamp, kept, bar)
+        tail = _Builder(kept.rows, bar)
         handle.seek(kept.end)
         tail.read(_numbered(handle, kept.end, stamp.size))
         return FileIndex(stamp, kept, tail.rows() if tail.stats.records or tail.stats.malformed else kept.rows)
 
 
-def _grown(handle: io.BufferedReader, kind: str, stamp: Stamp, kept: Kept | None) -> Kept:
+def _grown(handle: io.BufferedReader, kind: str, stamp: Stamp, kept: Kept | None, bar: Progress | None) -> Kept:
     """``kept`` with the complete lines written after it (all of them without it)."""
     start = kept.end if kept is not None else 0
-    builder = _Builder(kept.rows if kept is not None else _no_rows(kind))
+    builder = _Builder(kept.rows if kept is not None else _no_rows(kind), bar)
     handle.seek(start)
     complete = _Complete(_numbered(handle, start, stamp.size), start)
     builder.read(complete)
@@ -479,7 +487,7 @@ class _Registry:
 _REGISTRY = _Registry()
 
 
-def index_of(path: Path, max_bytes: int) -> FileIndex | None:
+def index_of(path: Path, max_bytes: int, bar: Progress | None = None) -> FileIndex | None:
     """The file's index, built or brought up to date when the file changed (loaded from the cache when this
     process has none); None when the file is not indexed. Searches of the process share one index per file."""
     from certsoar.connectors.siem import indexcache
@@ -497,7 +505,7 @@ def index_of(path: Path, max_bytes: int) -> FileIndex | None:
                 return None
             kept = current.kept if current is not None else _loaded(path, registry)
             try:
-                current = registry.indexes[path] = build(path, stamp, kept, max_bytes)
+                current = registry.indexes[path] = build(path, stamp, kept, max_bytes, bar)
             except (Unindexable, StaleIndex, LogTooLarge, OSError, EOFError, zlib.error):
                 registry.indexes.pop(path, None)
                 registry.not_indexed[path] = (stamp, max_bytes)

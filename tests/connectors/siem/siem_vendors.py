@@ -3,8 +3,8 @@ of siem_records.py in its own shape, and the fake vendors behind pytest-httpx th
 
 A fake evaluates what the connector sends (Splunk: the SPL's quoted terms and field=value filters; Elastic:
 the bool/terms/range/wildcard DSL, point in time and search_after; Sentinel's KQL and QRadar's AQL through the
-interpreters of fake_sentinel.py and fake_qradar.py), in the body formats the vendor documents; ``inject`` puts failures (401, 429 with Retry-After, 500) in front of the next requests. A new
-SIEM connector adds a builder here and an entry to ``SIEM_VENDORS``.
+interpreters of fake_sentinel.py and fake_qradar.py), in the body formats the vendor documents; ``inject`` puts
+failures (401, 429 with Retry-After, 500) in front of the next requests. A new SIEM connector adds a builder here and an entry to ``SIEM_VENDORS``.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def siem(*paths: Path, **options: Any) -> FilesSiem:
 @contextmanager
 def scanning() -> Iterator[None]:
     """Searches in the block scan every file, as the files SIEM did before it had an index."""
-    with mock.patch.object(files, "index_of", lambda path, max_bytes: None):
+    with mock.patch.object(files, "index_of", lambda path, max_bytes, bar=None: None):
         yield
 
 
