@@ -30,6 +30,7 @@ code only at the edge (the runner and the CLI). Every class carries its exit cod
     └── ConnectorError          (1) a connector call that failed
         ├── ConnectorUnavailable    transport error, timeout, 429, 5xx: worth a retry
         └── ConnectorRejected       the other side said no: never retried
+            └── CannotEnumerate     the product cannot list what a CA issued (a sweep notes it, goes on)
 """
 
 from __future__ import annotations

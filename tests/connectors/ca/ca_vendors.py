@@ -770,4 +770,7 @@ CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {
     "stepca": stepca_vendor,
 }
 REAL_VENDORS = frozenset({"cfssl"})
+UNREFUSABLE = frozenset({"cfssl", "stepca"})
+"""Vendors whose fake cannot be made to refuse the connector's credentials (``refuse_credentials`` None): the
+tests marked ``refuses_credentials`` are not collected for them (tests/connectors/ca/conftest.py)."""
 """Vendors whose fake is a live server: their cases are marked ``real``."""

@@ -104,9 +104,9 @@ async def test_401_is_rejected_naming_the_credentials(ca_vendor: CaVendor) -> No
     assert len(ca_vendor.fake.requests) == 1  # a refusal is never tried again
 
 
+@pytest.mark.refuses_credentials
 async def test_a_wrong_token_is_rejected_naming_the_permission(ca_vendor: CaVendor) -> None:
-    if ca_vendor.refuse_credentials is None:
-        pytest.skip(f"{ca_vendor.name}: {ca_vendor.unrefusable}")
+    assert ca_vendor.refuse_credentials is not None
     ca_vendor.refuse_credentials()
     ca = ca_vendor.build()
     with pytest.raises(ConnectorRejected, match=f"not authorized.*HTTP 403.*{ca_vendor.refused_text}"):

@@ -93,6 +93,8 @@ def serial_of(cert: x509.Certificate) -> str:
 async def test_the_revocation_goes_to_the_ca_that_issued_it(
     two_cas: tuple[OpensslCa, OpensslCa], ca_vendor: CaVendor, tmp_path: Path
 ) -> None:
+    if not ca_vendor.reads:  # ca.revoke compares the CA's own copy first: step-ca's API cannot hand it back
+        pytest.skip(f"{ca_vendor.name}: its API cannot hand back what it issued (see test_{ca_vendor.name}.py)")
     a, b = two_cas
     assert a.leaf.issuer == b.leaf.issuer and serial_of(a.leaf) == serial_of(b.leaf) == "1000"  # same name, serial
     assert authority_key_id(b.leaf) != authority_key_id(a.leaf)  # not the same key
