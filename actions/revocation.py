@@ -74,6 +74,7 @@ class _Finding:
         self.violations: list[Violation] = []
         self.watermarks: dict[str, str] = {}
         self.not_listed: list[str] = []
+        self._found: set[tuple[str, str]] = set()  # (CA, serial) already among the violations
 
     def consider(
         self, cert: IssuedCertificate, instance: str, judge: PolicyJudge, auto: set[str], ctx: ActionContext
@@ -85,11 +86,10 @@ class _Finding:
             self.skipped += bool(verdict.excused)
             return
         key = f"ca:{instance}:violation:{cert.serial}"
-        if any(v.ca == instance and v.serial == cert.serial for v in self.violations) or not ctx.ledger.claim(
-            key, action=FIND, target=cert.serial
-        ):
+        if (instance, cert.serial) in self._found or not ctx.ledger.claim(key, action=FIND, target=cert.serial):
             self.skipped += 1
             return
+        self._found.add((instance, cert.serial))
         rules = [b.rule for b in verdict.breaches]
         self.violations.append(
             Violation(

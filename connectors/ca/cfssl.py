@@ -38,9 +38,8 @@ from certsoar.certs.revocation import crl_signer, parse_crl
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.described import describe_issued
-from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, issued_state, json_object
-from certsoar.connectors.ca.vault import parse_serial
-from certsoar.connectors.http import HttpClient, HttpSettings, vendor_message
+from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, issued_state, parse_serial
+from certsoar.connectors.http import HttpClient, HttpSettings, json_object, vendor_message
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable, CrlError
 from certsoar.fileio import locked, replacing
 from certsoar.proc import run_tool

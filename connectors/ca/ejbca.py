@@ -34,9 +34,8 @@ from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.described import describe_issued
-from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, issued_state, json_object
-from certsoar.connectors.ca.vault import parse_serial
-from certsoar.connectors.http import HttpClient, HttpSettings, bearer_auth, secret
+from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, issued_state, parse_serial
+from certsoar.connectors.http import HttpClient, HttpSettings, bearer_auth, json_object, secret
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 REASONS = {

@@ -6,27 +6,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Sequence
 
-import httpx
 from cryptography import x509
 
-from certsoar.certs.fingerprints import sha256_hex
+from certsoar.certs.fingerprints import serial_number, sha256_hex
 from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
-from certsoar.errors import ConnectorUnavailable, CrlError
+from certsoar.errors import ConnectorRejected, CrlError
 
 
-def json_object(response: httpx.Response, connector: str) -> dict[str, Any]:
-    """The JSON object of a 2xx answer; anything else is ConnectorUnavailable (a proxy's page, a truncated body)."""
-    try:
-        body = response.json()
-    except ValueError:
-        raise ConnectorUnavailable(
-            f"{response.request.url.path}: the answer is not JSON", connector=connector
-        ) from None
-    if not isinstance(body, dict):
-        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not a JSON object", connector=connector)
-    return body
+def parse_serial(text: str) -> int:
+    """A vendor CA's serial in any spelling ``serial_number`` accepts → its number; ConnectorRejected unless positive."""
+    number = serial_number(text) if isinstance(text, str) else None
+    if number is None or number <= 0:
+        raise ConnectorRejected(f"{text!r} is not a positive hexadecimal serial number")
+    return number
 
 
 @dataclass(frozen=True)
@@ -77,4 +71,4 @@ def issued_state(cert: x509.Certificate, revoked: bool) -> str:
     return "expired" if cert.not_valid_after_utc <= datetime.now(timezone.utc) else "valid"
 
 
-__all__ = ["CrlFinding", "crl_finding", "issued_state", "json_object"]
+__all__ = ["CrlFinding", "crl_finding", "issued_state", "parse_serial"]

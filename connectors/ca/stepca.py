@@ -36,9 +36,8 @@ from certsoar.certs.fingerprints import serial_hex
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
-from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, json_object
-from certsoar.connectors.ca.vault import parse_serial
-from certsoar.connectors.http import HttpClient, HttpSettings, secret
+from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, parse_serial
+from certsoar.connectors.http import HttpClient, HttpSettings, json_object, secret
 from certsoar.errors import CannotEnumerate, ConfigError, ConnectorRejected
 
 REASON_CODES = {

@@ -24,13 +24,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from certsoar.certs.fingerprints import serial_hex, serial_number, sha256_hex
+from certsoar.certs.fingerprints import serial_hex, sha256_hex
 from certsoar.certs.revocation import crl_reason, crl_signer, parse_crl
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.described import describe_issued
-from certsoar.connectors.http import CachedTokenAuth, HeaderAuth, HttpClient, HttpSettings, secret
+from certsoar.connectors.ca.evidence import parse_serial
+from certsoar.connectors.http import CachedTokenAuth, HeaderAuth, HttpClient, HttpSettings, json_object, secret
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable, CrlError
 
 _PATH_SEGMENTS = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
@@ -109,13 +110,6 @@ def vault_serial(number: int) -> str:
     """Vault's spelling of a serial: lower-case hex bytes joined by ':' (``1f:a0``)."""
     raw = number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
     return ":".join(f"{b:02x}" for b in raw)
-
-
-def parse_serial(text: str) -> int:
-    number = serial_number(text) if isinstance(text, str) else None
-    if number is None or number <= 0:
-        raise ConnectorRejected(f"{text!r} is not a positive hexadecimal serial number")
-    return number
 
 
 class VaultCa:
@@ -221,7 +215,7 @@ class VaultCa:
             response = await self._call(
                 "POST", "/revoke", json_body={"serial_number": vault_serial(number)}, idempotent=True
             )
-            body = _json(response)
+            body = json_object(response)
             data = body.get("data") or {}
             if data.get("state") == "pending":  # queued for a cross-cluster revocation: it lands later
                 raise ConnectorUnavailable(
@@ -304,18 +298,8 @@ class VaultCa:
         }
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise ConnectorUnavailable(f"{response.request.url.path}: the answer is not a JSON object")
-    return body
-
-
 def _data(response: httpx.Response) -> dict[str, Any]:
-    data = _json(response).get("data")
+    data = json_object(response).get("data")
     return data if isinstance(data, dict) else {}
 
 
