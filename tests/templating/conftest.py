@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,9 @@ def lab_config(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return lab, load_config(str(lab.config))
 
 
-def capture_dry_run(config: Any, alert_bytes: bytes) -> Captured:
-    """(template, context) of every render in a dry run of certificate-alert for this alert."""
-    from certsoar.api import run_playbook
-    from certsoar.intake import load_alert
-
+@contextmanager
+def recorded_renders() -> Iterator[Captured]:
+    """Every template rendered inside the block, with a copy of the context it was given."""
     seen: Captured = []
     original = Templates.render
 
@@ -42,6 +42,15 @@ def capture_dry_run(config: Any, alert_bytes: bytes) -> Captured:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Templates, "render", recording)
+        yield seen
+
+
+def capture_dry_run(config: Any, alert_bytes: bytes) -> Captured:
+    """(template, context) of every render in a dry run of certificate-alert for this alert."""
+    from certsoar.api import run_playbook
+    from certsoar.intake import load_alert
+
+    with recorded_renders() as seen:
         asyncio.run(run_playbook(config, "certificate-alert", load_alert(alert_bytes), dry_run=True))
     return seen
 
@@ -56,15 +65,7 @@ def capture_sweep_dry_run(root: Path) -> Captured:
 
     build_sweep_lab(root)
     config = load_config(write_config(root, sweep={"max_per_run": 2}))
-    seen: Captured = []
-    original = Templates.render
-
-    def recording(self: Templates, name: str, context: dict[str, Any]) -> str:
-        seen.append((name, copy.deepcopy(context)))
-        return original(self, name, context)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Templates, "render", recording)
+    with recorded_renders() as seen:
         asyncio.run(run_sweep(config, "revocation", dry_run=True))
     return seen
 
@@ -82,15 +83,7 @@ def capture_release(root: Path) -> Captured:
     alert = load_alert(Path(lab.alerts["internal"]).read_bytes())
     run = asyncio.run(run_playbook(config, "certificate-alert", alert))
     asyncio.run(decide(config, run["id"], analyst="alice", decision="approved"))
-    seen: Captured = []
-    original = Templates.render
-
-    def recording(self: Templates, name: str, context: dict[str, Any]) -> str:
-        seen.append((name, copy.deepcopy(context)))
-        return original(self, name, context)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Templates, "render", recording)
+    with recorded_renders() as seen:
         asked = asyncio.run(release(config, run["id"], analyst="alice", comment="a false positive"))
         asyncio.run(decide(config, asked["id"], analyst="bob", decision="approved"))
     return seen
