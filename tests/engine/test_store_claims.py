@@ -1,9 +1,12 @@
-"""Claims in the run store: a finding belongs to one sweep run; a failed run's findings pass on."""
+"""Claims in the run store: a finding belongs to one sweep run; the findings of a run that failed or whose approval
+expired pass on, and a dry run sees the same as a claim would."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from certsoar.store import RunStatus, RunStore, utcnow
 
@@ -24,6 +27,31 @@ def test_one_run_holds_a_claim_until_it_fails(tmp_path: Path) -> None:
         assert store.claim_effect(key, action="ca.find_violations", target="1002", run_id=third) == second
         store.update_run(second, status=RunStatus.COMPLETED)
         assert store.claim_effect(key, action="ca.find_violations", target="1002", run_id=third) == second
+
+
+@pytest.mark.parametrize(
+    ("status", "passes"),
+    [
+        (RunStatus.FAILED, True),
+        (RunStatus.EXPIRED, True),  # nobody decided: the next sweep asks again
+        (RunStatus.DENIED, False),  # a decision: not asked again
+        (RunStatus.COMPLETED, False),
+        (RunStatus.WAITING_APPROVAL, False),
+        (RunStatus.RUNNING, False),
+    ],
+)
+def test_a_claim_passes_on_only_from_a_failed_or_expired_run_and_a_dry_run_sees_the_same(
+    tmp_path: Path, status: RunStatus, passes: bool
+) -> None:
+    with RunStore(tmp_path / "runs.sqlite3") as store:
+        holder, later = _run(store, "a"), _run(store, "b")
+        key = "ca:openssl-ca:violation:1002"
+        store.claim_effect(key, action="ca.find_violations", target="1002", run_id=holder)
+        store.update_run(holder, status=status)
+        assert store.claims_passed_on("ca.find_violations", "ca:openssl-ca:violation:") == (["1002"] if passes else [])
+        assert store.claims_passed_on("ca.find_violations", "ca:other:violation:") == []
+        assert store.claim_passes(key, later) is passes  # what a dry run reads
+        assert (store.claim_effect(key, action="ca.find_violations", target="1002", run_id=later) == later) is passes
 
 
 def test_effects_done_since_counts_one_action_after_a_time(tmp_path: Path) -> None:
