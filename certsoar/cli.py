@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from certsoar.errors import EXIT_FAILED, AlertError, CertsoarError
+from certsoar.export import EXPORTERS
 
 EXIT_OK = 0
 
@@ -512,6 +513,20 @@ def manifest(check: bool, target: Path) -> None:
         return
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {target}")
+
+
+@main.command("export")
+@click.argument("platform", type=click.Choice(sorted(EXPORTERS)))
+@click.argument("target", type=click.Path(path_type=Path))
+@guarded
+def export_command(platform: str, target: Path) -> None:
+    """Write the content PLATFORM's SOAR installs (pack, app) into the new or empty folder TARGET, and print
+    each file written. It talks to `certsoar serve` with a token; nothing here runs in the SOAR."""
+    from certsoar.export import export
+    from certsoar.manifest import build_manifest
+
+    for path in export(platform, build_manifest(), target):
+        click.echo(str(path))
 
 
 @main.command()

@@ -26,6 +26,7 @@ code only at the edge (the runner and the CLI). Every class carries its exit cod
     ├── QueueFull               (1) the service's run queue is full (try again later)
     ├── SignatureError          (1) a signed request (Slack's) whose signature does not hold
     ├── AuditError              (1) the audit log's hash chain does not verify
+    ├── ExportError             (2) a SOAR export that cannot be written (unknown platform, folder in use)
     ├── ActionError             (1) a step that failed for a reason of its own
     └── ConnectorError          (1) a connector call that failed
         ├── ConnectorUnavailable    transport error, timeout, 429, 5xx: worth a retry
@@ -154,6 +155,10 @@ class QueueFull(CertsoarError):
 
 class AuditError(CertsoarError):
     pass
+
+
+class ExportError(CertsoarError):
+    exit_code = EXIT_USAGE
 
 
 class ActionError(CertsoarError):
