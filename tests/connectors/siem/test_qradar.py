@@ -24,8 +24,8 @@ from remote_lab import (
 )
 
 from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
-from certsoar.connectors.siem.mapped import Plan, prefilter
 from certsoar.connectors.siem.qradar import PRESETS, QradarSettings, aql_query
+from certsoar.connectors.siem.remote import Plan, prefilter
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 from certsoar.registry import connector_class
 
@@ -221,7 +221,8 @@ async def test_the_sweep_streams_the_tls_events_since_the_watermark(fake: FakeQr
         ("suricata-tls", SHA1_COLONS.replace(":", ""), at(5)),
     }  # the row where a full page ended starts the next one too: the sweep drops repeats by certificate
     assert warnings == [] and all(" FROM events " in aql and '"TLS Server Name"' in aql for aql in fake.aql)
-    assert len(fake.aql) == 3  # pages of two rows (0s, 5s), (5s, 30s), (30s), each from where the last ended
+    # the tls source in pages of two rows (0s, 5s), (5s, 30s), (30s), each from where the last ended; x509's one
+    assert len(fake.aql) == 4
     later = [r async for r in siem.iter_certificates(at(1), warnings)]
     assert {r.event.time for r in later} == {at(5)}
 
