@@ -34,6 +34,7 @@ from remote_lab import (
     WORKSTATION,
     at,
 )
+from vendor_faults import Fault
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem.qradar import QradarSettings, QradarSiem
@@ -67,13 +68,6 @@ CUSTOM_PROPERTIES = {
         "Command",
     )
 } | {"username", "LOGSOURCENAME(logsourceid)", "UTF8(payload)"}
-
-
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -144,7 +138,7 @@ class FakeQradar:
             )
         if self.faults:
             fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+            return fault.response()
         path = request.url.path
         if request.method == "POST" and path == "/api/ariel/searches":
             return self._create(request.url.params.get("query_expression", ""))

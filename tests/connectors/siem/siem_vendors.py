@@ -47,6 +47,7 @@ from siem_records import (
     Record,
     colons,
 )
+from vendor_faults import Fault
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import Siem
@@ -54,13 +55,6 @@ from certsoar.connectors.siem.elastic import ElasticSettings, ElasticSiem
 from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
 from certsoar.connectors.siem.splunk import SplunkSettings, SplunkSiem
 from certsoar.logformats import flatten, parse_time
-
-
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)
 
 
 class FakeVendor:
@@ -86,7 +80,7 @@ class FakeVendor:
         self.requests.append(request)
         if self.faults:
             fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+            return fault.response()
         return self.answer(request)
 
 
