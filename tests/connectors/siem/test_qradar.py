@@ -65,6 +65,22 @@ async def test_the_aql_has_an_explicit_time_range(fake: FakeQradar, tmp_path: Pa
         assert aql.endswith(f"START '{at(-1 - 86400):%Y-%m-%d %H:%M}' STOP '{at(2 + 86400):%Y-%m-%d %H:%M}'")
 
 
+async def test_a_serial_logged_with_its_der_sign_byte_is_asked_for_and_found(fake: FakeQradar, tmp_path: Path) -> None:
+    """A serial whose first byte has the high bit set is encoded with a leading 00 (DER); a sensor may log it so.
+    The vendor query asks for that spelling too (the spellings every API SIEM shares), so the row comes back."""
+    fake.event(
+        starttime=int(at(7).timestamp() * 1000),
+        sourceip="10.0.0.7",
+        destinationip=SERVER_IP,
+        destinationport=443,
+        **{'"TLS Server Name"': "signed.example", '"TLS Serial"': "00:8F:12:34:56", "LOGSOURCENAME(logsourceid)": "s1"},
+    )
+    siem = build_qradar(fake, tmp_path, sources=[{"preset": "tls"}])
+    [event] = await siem.search(window(serial=["8f123456"]))
+    assert (event.serial, event.sni, event.matched) == ("8F123456", "signed.example", ["serial"])
+    assert "'00:8f:12:34:56'" in fake.aql[-1].lower()
+
+
 async def test_a_search_is_polled_until_completed(fake: FakeQradar, tmp_path: Path) -> None:
     fake.polls_before_complete = 4
     siem = build_qradar(fake, tmp_path, sources=[{"preset": "tls"}])
