@@ -3,7 +3,9 @@ to be the certificate the alert is about."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from certsoar.certs.dn import parse_dn, same_name
 from certsoar.certs.fingerprints import SHA1_DIGITS, SHA256_DIGITS, normalize_digest, normalize_serial
@@ -13,6 +15,14 @@ from certsoar.errors import ActionError
 from certsoar.ledger import Effect
 from certsoar.registry import action
 from certsoar.routing import IssuingCa, issuing_cas, key_identifier_hex
+
+
+def _none_if_empty(value: object) -> object:
+    return None if value == "" else value
+
+
+UnknownIfEmpty = BeforeValidator(_none_if_empty)
+"""For an optional field: "" (what a playbook renders for a value it lacks) is unknown, not a value."""
 
 
 def _ca_serial(value: str) -> str:
@@ -27,21 +37,22 @@ class ExpectedCertificate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sha256: str | None = Field(default=None, description="SHA-256 of the DER (any hex form).")
-    sha1: str | None = Field(default=None, description="SHA-1 of the DER (any hex form).")
-    subject: str | None = Field(default=None, max_length=4096, description="Subject DN (RFC 4514 or a log's form).")
-    issuer: str | None = Field(default=None, max_length=4096, description="Issuer DN (RFC 4514 or a log's form).")
-    authority_key_id: str | None = Field(
+    sha256: Annotated[str | None, UnknownIfEmpty] = Field(
+        default=None, description="SHA-256 of the DER (any hex form)."
+    )
+    sha1: Annotated[str | None, UnknownIfEmpty] = Field(default=None, description="SHA-1 of the DER (any hex form).")
+    subject: Annotated[str | None, UnknownIfEmpty] = Field(
+        default=None, max_length=4096, description="Subject DN (RFC 4514 or a log's form)."
+    )
+    issuer: Annotated[str | None, UnknownIfEmpty] = Field(
+        default=None, max_length=4096, description="Issuer DN (RFC 4514 or a log's form)."
+    )
+    authority_key_id: Annotated[str | None, UnknownIfEmpty] = Field(
         default=None,
         max_length=512,
         description="The certificate's authority key identifier (hex): with several CAs, the one holding that key "
         "is asked; a CA of the same name with another key is not.",
     )
-
-    @field_validator("sha256", "sha1", "subject", "issuer", "authority_key_id", mode="before")
-    @classmethod
-    def _empty_is_unknown(cls, v: object) -> object:
-        return None if v == "" else v
 
     @field_validator("sha256")
     @classmethod

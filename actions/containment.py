@@ -10,9 +10,11 @@ they still need the approval the playbook demands.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from certsoar.actions.ca import revoke_key
+from certsoar.actions.ca import UnknownIfEmpty, revoke_key
 from certsoar.actions.firewall import block_key as server_block_key
 from certsoar.actions.firewall import normalized_address
 from certsoar.actions.proxy import block_key as certificate_block_key
@@ -33,12 +35,12 @@ class PriorInput(BaseModel):
     serial: str | None = Field(
         default=None, description="Serial to revoke: only when our CA issued the alert's certificate (else none)."
     )
-    issuer: str | None = Field(
+    issuer: Annotated[str | None, UnknownIfEmpty] = Field(
         default=None,
         max_length=4096,
         description="Issuer DN of the certificate: with several CAs, which one revoked it.",
     )
-    authority_key_id: str | None = Field(
+    authority_key_id: Annotated[str | None, UnknownIfEmpty] = Field(
         default=None, max_length=512, description="Its authority key identifier (hex), with issuer (certsoar.routing)."
     )
     sha1: str | None = Field(default=None, description="SHA-1 the proxy would block.")
@@ -48,11 +50,6 @@ class PriorInput(BaseModel):
     @classmethod
     def _serial(cls, v: str | None) -> str | None:
         return checked_serial(v)
-
-    @field_validator("issuer", "authority_key_id", mode="before")
-    @classmethod
-    def _empty_is_unknown(cls, v: object) -> object:
-        return None if v == "" else v
 
     @field_validator("authority_key_id")
     @classmethod

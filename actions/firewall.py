@@ -7,6 +7,7 @@ When every requested address is refused the step fails: nothing was contained.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from certsoar.addresses import network_text, parse_network
 from certsoar.blocking import BlockingPolicy, refusal
 from certsoar.connectors.firewall import Firewall, covers
 from certsoar.context import ActionContext
-from certsoar.errors import ActionError, ConfigError
+from certsoar.errors import ActionError, CertsoarError, ConfigError, ConnectorUnavailable
 from certsoar.fileio import printable_line
 from certsoar.ledger import Effect, release_marker
 from certsoar.registry import action
@@ -83,30 +84,55 @@ async def block(inp: BlockInput, ctx: ActionContext) -> BlockOutput:
     firewalls = ctx.connectors.each("firewall")
     if not firewalls:
         raise ConfigError("connectors.firewall: not configured")
-    effects: list[Effect] = []
-    for instance, firewall in firewalls:  # every firewall: a perimeter and an internal one
-        for address in allowed:
+    done: dict[str, list[Effect]] = {instance: [] for instance, _ in firewalls}
+    failed: dict[str, CertsoarError] = {}
 
-            async def present(address: str = address, firewall: Firewall = firewall, instance: str = instance) -> Read:
-                return covers(await firewall.blocked(), address), {"address": address, "list": instance}
+    async def block_at(instance: str, firewall: Firewall) -> None:
+        try:
+            for address in allowed:
+                done[instance].append(await _block_one(ctx, instance, firewall, address, inp.comment))
+        except CertsoarError as exc:  # kept to this firewall: the others go on and their blocks stand
+            failed[instance] = exc
 
-            async def write(address: str = address, firewall: Firewall = firewall) -> None:
-                await firewall.block([address], inp.comment)
-
-            effects.append(
-                await ctx.ledger.apply(
-                    block_key(instance, address),
-                    step_id=ctx.step_id,
-                    action="firewall.block",
-                    target=address,
-                    is_done=present,
-                    write=write,
-                )
-            )
+    async with asyncio.TaskGroup() as group:  # every firewall at once: a perimeter and an internal one
+        for instance, firewall in firewalls:
+            group.create_task(block_at(instance, firewall))
+    effects = [effect for instance, _ in firewalls for effect in done[instance]]
+    if failed:
+        raise _failure(failed, [instance for instance, _ in firewalls if instance not in failed])
     held = [e.target for e in effects if e.verified or e.planned]
     return BlockOutput(
         effects=effects, blocked=[a for a in allowed if held.count(a) == len(firewalls)], refused=refused
     )
+
+
+async def _block_one(ctx: ActionContext, instance: str, firewall: Firewall, address: str, comment: str) -> Effect:
+    async def present() -> Read:
+        return covers(await firewall.blocked(), address), {"address": address, "list": instance}
+
+    async def write() -> None:
+        await firewall.block([address], comment)
+
+    return await ctx.ledger.apply(
+        block_key(instance, address),
+        step_id=ctx.step_id,
+        action="firewall.block",
+        target=address,
+        is_done=present,
+        write=write,
+    )
+
+
+def _failure(failed: dict[str, CertsoarError], succeeded: list[str]) -> CertsoarError:
+    """One error for the firewalls that failed, naming those that blocked: worth a retry when every failure is
+    (the ledger keeps the blocks already made from being made again)."""
+    reasons = "; ".join(f"{instance}: {error}" for instance, error in failed.items())
+    message = f"blocking failed at {', '.join(failed)} ({reasons})"
+    if succeeded:
+        message += f"; blocked at {', '.join(succeeded)}"
+    if all(isinstance(error, ConnectorUnavailable) for error in failed.values()):
+        return ConnectorUnavailable(message)
+    return ActionError(message)
 
 
 def unblock_key(instance: str, address: str, run_id: str) -> str:

@@ -2,7 +2,7 @@
 Suricata and Windows data, Security Onion).
 
 A search is a ``bool`` filter: the time range, the query's indicators as ``terms`` on the ECS fields
-that carry them (every spelling logs use, remote.spellings; names, a subject's CN and an account as a
+that carry them (every spelling logs use, remote.py's ``spellings``; names, a subject's CN and an account as a
 case-insensitive ``wildcard``) and, when the query names event kinds, each kind's ``terms`` (``kind_filters``). Hits are
 read in time order through a point in time with ``search_after``, so a search goes past the 10 000 hits
 ``from``/``size`` stops at and pages see one state of the indices; the point in time is closed after.
@@ -34,19 +34,19 @@ from certsoar.connectors.http import BasicAuth, HeaderAuth, HttpClient, HttpSett
 from certsoar.connectors.siem import CertificateRecord, SiemEvent, SiemQuery, SiemSearch
 from certsoar.connectors.siem.readers import LogRecord
 from certsoar.connectors.siem.remote import (
-    INDICATOR_FIELDS,
+    INDICATOR_EVENT_FIELDS,
     CertificateReader,
     FieldMap,
-    RemoteQuery,
+    Plan,
     RemoteSiemSettings,
     field_map,
     mapped_record,
     original_record,
     query_terms,
+    record_event,
     windows_record,
 )
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
-from certsoar.timeparse import as_utc
 
 ECS_FIELDS: FieldMap = {
     # ECS 8 (tls.*, source/destination, event.*, process.*, winlog.*) and the zeek.* / suricata.eve.* fields
@@ -197,8 +197,8 @@ class ElasticSiem:
         return (await self.search_report(query)).events
 
     async def search_report(self, query: SiemQuery) -> SiemSearch:
-        remote = RemoteQuery.of(query)
-        dsl = self.dsl(remote)
+        plan = Plan.of(query)
+        dsl = self.dsl(plan)
         if dsl is None:
             return SiemSearch(events=[])
         warnings: list[str] = []
@@ -208,7 +208,7 @@ class ElasticSiem:
                 source = hit.get("_source")
                 if not isinstance(source, dict):
                     continue
-                event = remote.event(self._record(source), self._source(hit), source)
+                event = record_event(self._record(source), plan, self._source(hit), raw=source)
                 if event is not None:
                     events.append(event)
                     if len(events) >= query.limit:
@@ -225,36 +225,37 @@ class ElasticSiem:
         async with aclosing(self._hits({"bool": {"filter": filters}}, warnings)) as hits:
             async for hit in hits:
                 source = hit.get("_source")
-                record = reader.record(_original(source), self._source(hit)) if isinstance(source, dict) else None
+                if not isinstance(source, dict):
+                    continue
+                record = reader.record(original_record(_original(source)), self._source(hit))
                 if record is not None:
                     yield record
         reader.report(warnings, self.instance, "documents keep no Zeek or Suricata event.original (ECS fields only)")
 
     # ------------------------------------------------------------------ the query
 
-    def dsl(self, remote: RemoteQuery) -> dict[str, Any] | None:
+    def dsl(self, plan: Plan) -> dict[str, Any] | None:
         """The ``query`` of a search; None when nothing can match."""
-        query = remote.query
-        window = {"gte": as_utc(query.start).isoformat(), "lte": as_utc(query.end).isoformat()}
+        if plan.empty:
+            return None
+        window = {"gte": plan.start.isoformat(), "lte": plan.end.isoformat()}
         filters: list[dict[str, Any]] = [{"range": {self.settings.time_field: window}}]
-        if query.indicators:
+        if not plan.select_all:
             should = [
                 clause
-                for kind, forms in query_terms(remote).items()
-                for concept in INDICATOR_FIELDS.get(kind, ())
+                for kind, forms in query_terms(plan).items()
+                for concept in INDICATOR_EVENT_FIELDS.get(kind, ())
                 for field in self.fields.get(concept, ())
                 for clause in _clauses(kind, field, forms)
             ]
             if not should:
                 return None
             filters.append({"bool": {"should": should, "minimum_should_match": 1}})
-        if query.kinds is not None:
-            kinds = [k for k in query.kinds if k in self.settings.kind_filters]
+        if plan.kinds is not None:
+            kinds = [k for k in plan.kinds if k in self.settings.kind_filters]
             if not kinds:
                 return None
             filters.append(self._kinds_filter(kinds))
-        elif not query.indicators:
-            return None
         return {"bool": {"filter": filters}}
 
     def _kinds_filter(self, kinds: tuple[str, ...] | list[str]) -> dict[str, Any]:

@@ -9,8 +9,10 @@ authorized service token in ``SEC`` and the API ``Version``.
 The AQL always has an explicit time range: ``START``/``STOP`` a day wider than the window on each side (they
 are read in the console's time zone, to the minute) and ``starttime`` (epoch milliseconds, no time zone)
 bounded exactly. QRadar's own fields (sourceip, destinationip, sourceport, destinationport, starttime, the
-flows' byte counts) are mapped by default; TLS and Windows fields are custom properties, named per site
-(``fields``). A source whose AQL QRadar refuses (a custom property it lacks: 422) is a warning naming it.
+flows' byte counts) are mapped by default; TLS, certificate and Windows fields are custom event properties a
+site defines (a regex or JSON expression per log source type), named per site (``fields``). The ``tls`` preset
+reads sessions (Zeek ssl, Suricata tls), the ``x509`` preset certificates seen without a session (Zeek x509).
+A source whose AQL QRadar refuses (a custom property it lacks: 422) is a warning naming it.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import HeaderAuth, HttpClient, HttpSettings, json_object, secret, vendor_message
 from certsoar.connectors.siem import CertificateRecord, SiemEvent, SiemQuery, SiemSearch
-from certsoar.connectors.siem.mapped import (
+from certsoar.connectors.siem.remote import (
     Condition,
     MappedSource,
     Plan,
     ServerCondition,
     SourceSettings,
-    certificate_records,
     is_usable_value,
+    pages_by_time,
     search_sources,
 )
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
@@ -49,6 +51,10 @@ _ADDRESS_KEYS = {
     "dest_ip": "destinationip",
     "dest_port": "destinationport",
 }
+
+_CERTIFICATE_ONLY = '"TLS Server Name" IS NULL AND "TLS Serial" IS NOT NULL AND "TLS Fingerprint SHA256" IS NOT NULL'
+_SESSION_SHA256 = '"TLS Fingerprint SHA256" IS NOT NULL AND "TLS Serial" IS NULL'
+"""A Zeek x509 record; a Zeek ssl session without a server name (the ``tls`` preset's, besides the named ones)."""
 
 PRESETS: dict[str, MappedSource] = {
     # QRadar's own flow records: connections with their byte counts (client = source).
@@ -82,8 +88,27 @@ PRESETS: dict[str, MappedSource] = {
             "tls.fingerprint": '"TLS Fingerprint SHA1"',
             "cert_sha256": '"TLS Fingerprint SHA256"',
             "tls.ja3.hash": '"JA3"',
+            "validation_status": '"TLS Validation Status"',
         },
-        where='"TLS Server Name" IS NOT NULL OR "TLS Fingerprint SHA1" IS NOT NULL',
+        where=f'"TLS Server Name" IS NOT NULL OR "TLS Fingerprint SHA1" IS NOT NULL OR ({_SESSION_SHA256})',
+    ),
+    # Certificates without a session (Zeek's x509.log): the same custom properties, extracted from the
+    # x509 record's fingerprint, certificate.subject, certificate.issuer and certificate.serial. Only Zeek's
+    # x509 record has a serial and a SHA-256 fingerprint together (ssl.log logs no serial, Suricata's tls
+    # event a SHA-1 fingerprint); no address is mapped, because QRadar gives every event one (the log
+    # source's when the payload has none).
+    "x509": MappedSource(
+        name="x509",
+        table="events",
+        format="zeek-x509",
+        fields={
+            "ts": "starttime",
+            "fingerprint": '"TLS Fingerprint SHA256"',
+            "certificate.subject": '"TLS Subject"',
+            "certificate.issuer": '"TLS Issuer"',
+            "certificate.serial": '"TLS Serial"',
+        },
+        where=_CERTIFICATE_ONLY,
     ),
     # Windows events (AD CS 4886/4887/4888/4870, process creation 4688): the EventData fields as custom
     # properties of the same names; the raw payload is searched for what no property holds.
@@ -111,7 +136,7 @@ PRESETS: dict[str, MappedSource] = {
         text_column="UTF8(payload)",
     ),
 }
-DEFAULT_SOURCES = ["tls", "windows", "flows"]
+DEFAULT_SOURCES = ["tls", "x509", "windows", "flows"]
 
 
 class QradarSource(SourceSettings):
@@ -181,7 +206,7 @@ class QradarSiem:
         """The TLS sources' events since ``since`` (the first sweep reads back ``sweep_history``), ``sweep_page``
         rows per search."""
         history, page = parse_duration(self.settings.sweep_history), self.settings.sweep_page
-        return certificate_records(self._rows, self.sources, since, history, page, warnings, f"qradar:{self.instance}")
+        return pages_by_time(self._rows, self.sources, since, history, page, warnings, f"qradar:{self.instance}")
 
     async def _rows(
         self, plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]

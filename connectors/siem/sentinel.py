@@ -27,14 +27,14 @@ from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import HttpClient, HttpSettings, OAuth2ClientCredentials, secret, vendor_message
 from certsoar.connectors.siem import CertificateRecord, SiemEvent, SiemQuery, SiemSearch
-from certsoar.connectors.siem.mapped import (
+from certsoar.connectors.siem.remote import (
     Condition,
     MappedSource,
     Plan,
     ServerCondition,
     SourceSettings,
-    certificate_records,
     is_usable_value,
+    pages_by_time,
     search_sources,
 )
 from certsoar.errors import ConnectorUnavailable
@@ -244,9 +244,7 @@ class SentinelSiem:
         """The certificate-format tables (Zeek ssl/x509, Suricata tls) since ``since`` (the first sweep reads back
         ``sweep_history``), ``sweep_page`` rows per query."""
         history, page = parse_duration(self.settings.sweep_history), self.settings.sweep_page
-        return certificate_records(
-            self._rows, self.sources, since, history, page, warnings, f"sentinel:{self.instance}"
-        )
+        return pages_by_time(self._rows, self.sources, since, history, page, warnings, f"sentinel:{self.instance}")
 
     async def _rows(
         self, plan: Plan, source: MappedSource, conditions: list[Condition | ServerCondition]

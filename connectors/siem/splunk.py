@@ -1,7 +1,7 @@
 """``splunk``: Splunk Enterprise / Cloud over its REST API (management port 8089).
 
 A search is one SPL string: the configured ``search`` (which indexes), the query's indicators as quoted
-terms in every spelling logs use (remote.spellings) and, when the query names event kinds, the SPL
+terms in every spelling logs use (remote.py's ``spellings``) and, when the query names event kinds, the SPL
 filter of each kind (``kind_filters``). By default it streams from ``POST search/jobs/export``
 (``output_mode=json``: one JSON object per line, read as it arrives); ``mode: job`` creates a search
 job instead (``POST search/jobs``), polls its ``dispatchState`` and pages its ``results`` with
@@ -43,12 +43,13 @@ from certsoar.connectors.siem.remote import (
     CertificateReader,
     Earliest,
     FieldMap,
-    RemoteQuery,
+    Plan,
     RemoteSiemSettings,
     field_map,
     mapped_record,
     original_record,
     query_terms,
+    record_event,
     windows_record,
 )
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
@@ -239,8 +240,8 @@ class SplunkSiem:
         return (await self.search_report(query)).events
 
     async def search_report(self, query: SiemQuery) -> SiemSearch:
-        remote = RemoteQuery.of(query)
-        spl = self.spl(remote)
+        plan = Plan.of(query)
+        spl = self.spl(plan)
         if spl is None:
             return SiemSearch(events=[])
         warnings: list[str] = []
@@ -248,7 +249,7 @@ class SplunkSiem:
         sent = 0
         async for result in self._results(spl, query.start, query.end + timedelta(milliseconds=1), warnings):
             sent += 1
-            event = remote.event(self._record(result), self._source(result), result)
+            event = record_event(self._record(result), plan, self._source(result), raw=result)
             if event is not None:
                 kept.add(event)
         if sent >= self.settings.max_results:
@@ -264,29 +265,29 @@ class SplunkSiem:
         spl = f"{self.settings.search} ({' OR '.join(self.settings.kind_filters[k] for k in CERTIFICATE_SEARCH_KINDS)})"
         reader = CertificateReader(since)
         async for result in self._results(spl, reader.since, None, warnings):
-            record = reader.record(result.get("_raw"), self._source(result))
+            record = reader.record(original_record(result.get("_raw")), self._source(result))
             if record is not None:
                 yield record
         reader.report(warnings, self.instance, "results are not Zeek or Suricata JSON in _raw (CIM fields only)")
 
     # ------------------------------------------------------------------ the search
 
-    def spl(self, remote: RemoteQuery) -> str | None:
+    def spl(self, plan: Plan) -> str | None:
         """The search for a query; None when nothing can match."""
+        if plan.empty:
+            return None
         parts = [self.settings.search]
-        if remote.query.indicators:
-            terms = [spl_term(form) for forms in query_terms(remote).values() for form in forms]
+        if not plan.select_all:
+            terms = [spl_term(form) for forms in query_terms(plan).values() for form in forms]
             terms = [t for t in dict.fromkeys(terms) if t != '""']
             if not terms:
                 return None
             parts.append(f"({' OR '.join(terms)})")
-        if remote.query.kinds is not None:
-            filters = [self.settings.kind_filters[k] for k in remote.query.kinds if k in self.settings.kind_filters]
+        if plan.kinds is not None:
+            filters = [self.settings.kind_filters[k] for k in plan.kinds if k in self.settings.kind_filters]
             if not filters:
                 return None
             parts.append(f"({' OR '.join(filters)})")
-        elif not remote.query.indicators:
-            return None
         # the earliest first: a first sighting must not be cut off by max_results
         return " ".join(parts) + f" | sort 0 _time | head {self.settings.max_results}"
 

@@ -133,3 +133,11 @@ def test_a_serial_our_ca_did_not_issue_is_not_looked_up(store: RunStore, tmp_pat
     done(store, REVOKE)
     out = check(store, tmp_path, serial=None)
     assert not out.contained and out.uncontained == [f"proxy:{SHA1}", "firewall:198.51.100.23"]
+
+
+def test_an_empty_issuer_or_key_identifier_is_unknown() -> None:
+    """A playbook renders a value it lacks as "": unknown, as in ca.revoke's inputs (one validator for both)."""
+    seen = PriorInput.model_validate({"alert": ALERT, "issuer": "", "authority_key_id": ""})
+    assert (seen.issuer, seen.authority_key_id) == (None, None)
+    with pytest.raises(ValueError, match="at most 4096"):
+        PriorInput.model_validate({"alert": ALERT, "issuer": "C" * 4097})

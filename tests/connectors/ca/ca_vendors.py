@@ -12,7 +12,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
+from vendor_faults import Fault
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import CertificateAuthority
@@ -35,13 +36,6 @@ from certsoar.connectors.ca.vault import VaultCa, VaultSettings, vault_serial
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 CA_SUBJECT = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Vault Issuing CA")])
-
-
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)
 
 
 class RealCa:
@@ -140,7 +134,7 @@ class FakeVault:
         self.requests.append(request)
         if self.faults:
             fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+            return fault.response()
         path = request.url.path
         if request.method == "POST" and path == "/v1/auth/approle/login":
             return self._login(request)
@@ -356,7 +350,7 @@ class InjectingFake:
         if not self.faults:
             return None
         fault = self.faults.pop(0)
-        return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        return fault.response()
 
 
 EJBCA_ISSUER = "CN=Example EJBCA Issuing CA,O=Example Corp,C=SE"
@@ -626,7 +620,7 @@ class FakeStepCa(InjectingFake):
             if self.revoke_faults:
                 fault = self.revoke_faults.pop(0)
                 self._verified(json.loads(request.content).get("ott", ""))  # step-ca spends the token first
-                return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+                return fault.response()
             return self._revoke(json.loads(request.content))
         return httpx.Response(404, json={"status": 404, "message": "The requested resource could not be found."})
 

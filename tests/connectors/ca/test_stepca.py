@@ -13,11 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from ca_vendors import STEP_KID, STEP_PROVISIONER, FakeStepCa, Fault
+from ca_vendors import STEP_KID, STEP_PROVISIONER, FakeStepCa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 from pytest_httpx import HTTPXMock
+from vendor_faults import Fault
 
 from certsoar.actions.revocation import FindInput, find_violations
 from certsoar.config import Config

@@ -3,7 +3,7 @@
 It holds rows keyed by AQL field (``sourceip``, ``"TLS Server Name"``, ``LOGSOURCENAME(logsourceid)`` ...:
 remote_lab.py's scenario as a QRadar with TLS and Windows custom properties would hold it), evaluates the
 AQL the connector sends with a small interpreter of what it uses (SELECT ... AS, WHERE with AND/OR, ILIKE,
-=, >=, <=, IN, IS NOT NULL, ORDER BY, LIMIT, START/STOP), walks each search through WAIT and EXECUTE to
+=, >=, <=, IN, IS [NOT] NULL, ORDER BY, LIMIT, START/STOP), walks each search through WAIT and EXECUTE to
 COMPLETED, and pages results by the ``Range: items=a-b`` header. A field it does not know is a 422.
 
 Uniform interface (the shared SIEM conformance suite folds it in): ``FakeQradar`` is the pytest-httpx
@@ -34,6 +34,7 @@ from remote_lab import (
     WORKSTATION,
     at,
 )
+from vendor_faults import Fault
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem.qradar import QradarSettings, QradarSiem
@@ -52,6 +53,7 @@ CUSTOM_PROPERTIES = {
         "TLS Fingerprint SHA1",
         "TLS Fingerprint SHA256",
         "JA3",
+        "TLS Validation Status",
         "EventID",
         "Computer",
         "RequestId",
@@ -66,13 +68,6 @@ CUSTOM_PROPERTIES = {
         "Command",
     )
 } | {"username", "LOGSOURCENAME(logsourceid)", "UTF8(payload)"}
-
-
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,7 +138,7 @@ class FakeQradar:
             )
         if self.faults:
             fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+            return fault.response()
         path = request.url.path
         if request.method == "POST" and path == "/api/ariel/searches":
             return self._create(request.url.params.get("query_expression", ""))
@@ -453,9 +448,11 @@ def parse_where(text: str, known: set[str]) -> Any:
             return lambda row: left(row) is not None and pattern.fullmatch(str(left(row))) is not None
         if word("IS"):
             take()
-            take("NOT")
+            negated = word("NOT")
+            if negated:
+                take()
             take("NULL")
-            return lambda row: left(row) not in (None, "")
+            return lambda row: (left(row) in (None, "")) != negated
         if word("IN"):
             take()
             take("(")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from remote_lab import (
     at,
     iso,
 )
+from vendor_faults import Fault
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem.sentinel import SentinelSettings, SentinelSiem
@@ -61,13 +61,6 @@ ALL_SOURCES = [
     {"preset": "zeek-conn", "table": "Corelight_conn_CL"},
     {"preset": "suricata-tls", "table": "Suricata_CL"},
 ]
-
-
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)
 
 
 class FakeSentinel:
@@ -113,7 +106,7 @@ class FakeSentinel:
             )
         if self.faults:
             fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+            return fault.response()
         body = json.loads(request.content)
         self.queries.append(body)
         try:

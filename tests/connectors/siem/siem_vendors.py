@@ -47,6 +47,7 @@ from siem_records import (
     Record,
     colons,
 )
+from vendor_faults import Fault
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import Siem
@@ -54,13 +55,6 @@ from certsoar.connectors.siem.elastic import ElasticSettings, ElasticSiem
 from certsoar.connectors.siem.files import FilesSiem, FilesSiemSettings
 from certsoar.connectors.siem.splunk import SplunkSettings, SplunkSiem
 from certsoar.logformats import flatten, parse_time
-
-
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, Any] = field(default_factory=dict)
 
 
 class FakeVendor:
@@ -86,7 +80,7 @@ class FakeVendor:
         self.requests.append(request)
         if self.faults:
             fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+            return fault.response()
         return self.answer(request)
 
 
@@ -602,17 +596,7 @@ def qradar_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
         values = {"sweep_history": "3650d", "sources": QRADAR_SOURCES, **settings}
         return build_qradar(fake.console, tmp_path, url, **values)
 
-    no_x509 = (
-        "QRadar has no preset for certificate records (Zeek x509): a TLS custom-property event is always read as a "
-        "suricata-tls session, so the x509 record is a 'tls' event from its log source's address"
-    )
-    gaps = {
-        "test_search_by_kind_alone[qradar-x509+adcs]": no_x509,
-        "test_certificate_stream_where_supported[qradar]": no_x509,
-        "test_related_finds_the_same_servers_clients_and_first_sighting[qradar]": no_x509,
-        "test_creations_count_the_same_incidents[qradar]": no_x509,
-    }
-    return SiemVendor("qradar", build, fake, QRADAR_SECRETS, {"x509", "ssl", "suricata", "benign"}, gaps)
+    return SiemVendor("qradar", build, fake, QRADAR_SECRETS, {"x509", "ssl", "suricata", "benign"})
 
 
 def files_vendor(monkeypatch: Any, tmp_path: Path) -> SiemVendor:
@@ -778,21 +762,21 @@ class SentinelStory(FakeVendor):
 
 QRADAR_SOURCES = [
     # this console's custom properties: the TLS ones of the presets, and JA3S, Zeek's uid and conn fields besides
-    {
-        "preset": "tls",
-        "fields": {"uid": '"Zeek UID"', "tls.ja3s.hash": '"JA3S"'},
-        "where": '"TLS Server Name" IS NOT NULL OR "TLS Fingerprint SHA1" IS NOT NULL'
-        ' OR "TLS Fingerprint SHA256" IS NOT NULL',
-    },
+    {"preset": "tls", "fields": {"uid": '"Zeek UID"', "tls.ja3s.hash": '"JA3S"'}},
+    {"preset": "x509"},
     {"preset": "windows"},
     {"preset": "flows", "fields": {"uid": '"Zeek UID"', "duration": '"Duration"', "conn_state": '"Connection State"'}},
 ]
 
 
 def qradar_rows(fake: FakeQradar) -> None:
-    """The story in QRadar: the sensors' TLS records as events with TLS custom properties (Zeek's x509 record
-    among them: a certificate without a session), the AD CS event with its EventData as properties, and the
-    connection as a flow."""
+    """The story in QRadar: the sensors' TLS records as events with TLS custom properties, the AD CS event with
+    its EventData as properties, and the connection as a flow. Zeek's x509 record (a certificate without a
+    session) holds what a site's custom properties extract from x509.log's JSON (fingerprint,
+    certificate.subject, certificate.issuer, certificate.serial: the fields of Zeek's X509::Info,
+    docs.zeek.org base/files/x509/main.zeek) and no session property; its addresses are left at what QRadar
+    gives an event whose payload has none (the log source's: IBM support "QRadar: How the Source IP and
+    Destination IP are determined from events"), here the fake's default."""
     fake.events, fake.flows = [], []
     ms = lambda record: int(record.time.timestamp() * 1000)  # noqa: E731 - QRadar times are epoch ms
     zeek = {"LOGSOURCENAME(logsourceid)": "zeek-sensor-1"}
@@ -810,6 +794,7 @@ def qradar_rows(fake: FakeQradar) -> None:
         destinationport=443,
         **zeek,
         **{'"Zeek UID"': UID, '"TLS Server Name"': "evil.example", '"TLS Subject"': SUBJECT, '"TLS Issuer"': ISSUER},
+        **{'"TLS Validation Status"': SSL.native["validation_status"]},
         **{'"TLS Fingerprint SHA256"': EVIL_SHA256, '"JA3"': JA3, '"JA3S"': JA3S},
     )
     tls = SURICATA.native["tls"]

@@ -19,7 +19,7 @@ from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import SiemQuery, search_with_warnings
 from certsoar.connectors.siem.elastic import ElasticSettings, ElasticSiem
-from certsoar.connectors.siem.remote import RemoteQuery
+from certsoar.connectors.siem.remote import Plan
 from certsoar.health import _probe
 from certsoar.registry import connector_class
 
@@ -116,7 +116,7 @@ async def test_the_field_map_is_overridable(fake: FakeElastic, tmp_path: Path, m
 
 
 def test_an_indicator_cannot_widen_a_wildcard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    dsl = build(tmp_path, monkeypatch).dsl(RemoteQuery.of(window(indicators={"host": ["*"], "requester": ["a?b"]})))
+    dsl = build(tmp_path, monkeypatch).dsl(Plan.of(window(indicators={"host": ["*"], "requester": ["a?b"]})))
     assert dsl is not None
     wildcards = [c["wildcard"] for c in dsl["bool"]["filter"][1]["bool"]["should"]]
     assert {list(w.values())[0]["value"] for w in wildcards} == {"\\*", "*a\\?b*"}

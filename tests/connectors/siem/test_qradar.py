@@ -24,8 +24,8 @@ from remote_lab import (
 )
 
 from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
-from certsoar.connectors.siem.mapped import Plan, prefilter
 from certsoar.connectors.siem.qradar import PRESETS, QradarSettings, aql_query
+from certsoar.connectors.siem.remote import Plan, prefilter
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 from certsoar.registry import connector_class
 
@@ -63,6 +63,22 @@ async def test_the_aql_has_an_explicit_time_range(fake: FakeQradar, tmp_path: Pa
     for aql in fake.aql:
         assert f"starttime >= {start_ms} AND starttime <= {end_ms}" in aql
         assert aql.endswith(f"START '{at(-1 - 86400):%Y-%m-%d %H:%M}' STOP '{at(2 + 86400):%Y-%m-%d %H:%M}'")
+
+
+async def test_a_serial_logged_with_its_der_sign_byte_is_asked_for_and_found(fake: FakeQradar, tmp_path: Path) -> None:
+    """A serial whose first byte has the high bit set is encoded with a leading 00 (DER); a sensor may log it so.
+    The vendor query asks for that spelling too (the spellings every API SIEM shares), so the row comes back."""
+    fake.event(
+        starttime=int(at(7).timestamp() * 1000),
+        sourceip="10.0.0.7",
+        destinationip=SERVER_IP,
+        destinationport=443,
+        **{'"TLS Server Name"': "signed.example", '"TLS Serial"': "00:8F:12:34:56", "LOGSOURCENAME(logsourceid)": "s1"},
+    )
+    siem = build_qradar(fake, tmp_path, sources=[{"preset": "tls"}])
+    [event] = await siem.search(window(serial=["8f123456"]))
+    assert (event.serial, event.sni, event.matched) == ("8F123456", "signed.example", ["serial"])
+    assert "'00:8f:12:34:56'" in fake.aql[-1].lower()
 
 
 async def test_a_search_is_polled_until_completed(fake: FakeQradar, tmp_path: Path) -> None:
@@ -221,7 +237,8 @@ async def test_the_sweep_streams_the_tls_events_since_the_watermark(fake: FakeQr
         ("suricata-tls", SHA1_COLONS.replace(":", ""), at(5)),
     }  # the row where a full page ended starts the next one too: the sweep drops repeats by certificate
     assert warnings == [] and all(" FROM events " in aql and '"TLS Server Name"' in aql for aql in fake.aql)
-    assert len(fake.aql) == 3  # pages of two rows (0s, 5s), (5s, 30s), (30s), each from where the last ended
+    # the tls source in pages of two rows (0s, 5s), (5s, 30s), (30s), each from where the last ended; x509's one
+    assert len(fake.aql) == 4
     later = [r async for r in siem.iter_certificates(at(1), warnings)]
     assert {r.event.time for r in later} == {at(5)}
 

@@ -25,7 +25,7 @@ from remote_lab import (
 )
 
 from certsoar.connectors.siem import CertificateStream, ReportingSiem, SiemQuery
-from certsoar.connectors.siem.mapped import Plan, prefilter
+from certsoar.connectors.siem.remote import Plan, prefilter
 from certsoar.connectors.siem.sentinel import PRESETS, SentinelSettings, SentinelSiem, kql_query
 from certsoar.errors import ConnectorRejected
 from certsoar.registry import connector_class

@@ -18,7 +18,7 @@ from siem_vendors import SPLUNK_TOKEN, SPLUNK_URL, FakeSplunk, SplunkSearch, spl
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.siem import SiemQuery, search_with_warnings
-from certsoar.connectors.siem.remote import RemoteQuery
+from certsoar.connectors.siem.remote import Plan
 from certsoar.connectors.siem.splunk import SplunkSettings, SplunkSiem
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 from certsoar.registry import connector_class
@@ -163,7 +163,7 @@ async def test_a_failed_job_is_rejected_with_splunks_reason(
 
 def test_an_indicator_cannot_break_out_of_its_term(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hostile = 'x" OR index=* | delete | search "'
-    spl = build(tmp_path, monkeypatch).spl(RemoteQuery.of(query(sni=[hostile], ja3=["a*b\\c"])))
+    spl = build(tmp_path, monkeypatch).spl(Plan.of(query(sni=[hostile], ja3=["a*b\\c"])))
     assert spl is not None and spl.count("|") == 2 and spl.endswith("| sort 0 _time | head 100000")
     command = spl.partition("|")[0]
     assert re.findall(r'"[^"]*"', command) == ['"x or index=  delete  search "', '"abc"']
@@ -173,11 +173,11 @@ def test_an_indicator_cannot_break_out_of_its_term(tmp_path: Path, monkeypatch: 
 def test_an_export_query_is_what_the_fake_evaluates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The SPL written for each kind of query selects what a search of the story needs (a check of the fake)."""
     siem = build(tmp_path, monkeypatch)
-    spl = siem.spl(RemoteQuery.of(query(sha256=[EVIL_SHA256])))
+    spl = siem.spl(Plan.of(query(sha256=[EVIL_SHA256])))
     assert spl is not None and EVIL_SHA256 in spl and EVIL_SHA256.upper() in spl
     selected = [r for r in splunk_results() if SplunkSearch(spl).matches(r)]
     assert [r["sourcetype"] for r in selected] == ["bro:x509:json", "bro:ssl:json"]
-    assert siem.spl(RemoteQuery.of(query())) is None
+    assert siem.spl(Plan.of(query())) is None
 
 
 @LOCAL
