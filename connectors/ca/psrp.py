@@ -188,7 +188,13 @@ class PsrpTransport:
         except WinRMTransportError as exc:
             raise winrm_failure(int(exc.code), str(exc.response_text or "")[:300]) from None
         except WSManFaultError as exc:
-            raise ConnectorRejected(f"WinRM fault {exc.code}: {str(exc.reason or '')[:300]}") from None
+            # pypsrp reads the body of an HTTP error as a WSMan fault; the HTTP status is on the error it replaced
+            http = exc.__context__
+            said = [f"WSMan fault {exc.code}" if exc.code is not None else "", str(exc.reason or "").strip()]
+            fault = ": ".join(part for part in said if part)[:300]
+            if isinstance(http, WinRMTransportError):
+                raise winrm_failure(int(http.code), fault) from None
+            raise ConnectorRejected(f"WinRM: {fault or 'a WSMan fault'}") from None
         except requests.exceptions.SSLError as exc:
             if _tls_verification_failed(exc):
                 raise ConnectorRejected(
