@@ -16,6 +16,7 @@ import pytest
 from ca_vendors import ADCS_PASSWORD, CaVendor, FakeAdcs, adcs_vendor
 from cryptography import x509
 
+from certsoar.actions.revocation import FindInput, find_violations
 from certsoar.config import Config
 from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
@@ -23,8 +24,11 @@ from certsoar.connectors.ca import RevocationReason
 from certsoar.connectors.ca import certutil as fmt
 from certsoar.connectors.ca.adcs import COLUMNS, AdcsCa
 from certsoar.connectors.ca.psrp import Completed, Retryable, certutil_script, parse_reply, powershell_literal
+from certsoar.context import ActionContext
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 from certsoar.health import _check_all
+from certsoar.ledger import EffectLedger
+from certsoar.store import RunStore
 
 DATA = Path(__file__).parents[2] / "data" / "adcs"
 LOCAL = pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
@@ -302,3 +306,43 @@ async def test_the_real_transport_tries_a_failing_endpoint_the_configured_times(
     with pytest.raises(ConnectorUnavailable, match=r"HTTP 503.*after 3 attempts"):
         await vendor.build(url=url, attempts=3).certificate("1A2B")
     assert handler.seen >= 3
+
+
+# ------------------------------------------------------------------------------------------------- the sweep
+
+
+async def test_the_revocation_sweep_reads_ad_cs_from_its_watermark(vendor: CaVendor, tmp_path: Path) -> None:
+    fake = fake_of(vendor)
+    fake.issue("wiki.corp.example")
+    rogue = fake.issue("login.microsoftonline.com", requester="CORP\\mallory", template="WebServer")
+    config = Config.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "config_dir": tmp_path,
+            "organization": {"domains": ["corp.example"]},
+            "policy": {"max_validity_days": 398},
+            "connectors": {"ca": [{"type": "adcs", "name": "corp", "password": "env:CERTSOAR_TEST_ADCS_PASSWORD"}]},
+        }
+    )
+    store = RunStore(tmp_path / "store.db")
+
+    async def sweep(run_id: str, watermarks: dict[str, str]) -> Any:
+        ctx = ActionContext(
+            run_id=run_id,
+            step_id="find",
+            dry_run=False,
+            now=datetime.now(timezone.utc),
+            config=config,
+            connectors=Connections(config, overrides={"ca": {"corp": vendor.build(page_size=2)}}),
+            ledger=EffectLedger(store, store, run_id, dry_run=False),
+            templates=None,  # type: ignore[arg-type]
+        )
+        return await find_violations(FindInput(watermarks=watermarks), ctx)
+
+    first = await sweep("s1", {})
+    assert (first.examined, [v.serial for v in first.violations]) == (2, [rogue])
+    assert first.violations[0].ca == "corp" and first.watermarks == {"ca:corp": "4"}
+    later = fake.issue("vpn.evil.example")
+    second = await sweep("s2", first.watermarks)
+    assert (second.examined, [v.serial for v in second.violations]) == (1, [later])
+    assert second.watermarks == {"ca:corp": "5"}
