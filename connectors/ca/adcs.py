@@ -272,6 +272,36 @@ class AdcsCa:
             status = await self.status(serial)
         return status
 
+    async def release_hold(self, serial: str) -> RevocationStatus:
+        """``certutil -revoke <serial> -1`` (unrevoke) of a certificate held with reason certificateHold, then a
+        CRL that no longer lists it."""
+        number = parse_serial(serial)
+
+        async def release_once() -> None:
+            row = await self._row(number, retry=False)
+            if row is None:
+                raise ConnectorRejected(
+                    f"serial {serial_hex(number)} was not issued by this CA", connector=self.instance
+                )
+            if fmt.number(row["Request.Disposition"]) != fmt.DISPOSITION_REVOKED:
+                return
+            reason = fmt.number(row["Request.RevokedReason"])
+            if reason != REASON_CODES[RevocationReason.certificate_hold]:
+                name = REASON_NAMES.get(reason, "unspecified") if reason is not None else "unspecified"
+                raise ConnectorRejected(
+                    f"serial {serial_hex(number)} was revoked with reason {name}: only a certificateHold can be "
+                    "taken back",
+                    connector=self.instance,
+                )
+            await self._verb(["-revoke", certutil_serial(number), "-1"], "-revoke", retry=False)
+
+        await self._retrying(release_once)
+        status = await self.status(serial)
+        if status.in_crl:
+            await self.publish_crl()
+            status = await self.status(serial)
+        return status
+
     async def publish_crl(self) -> None:
         await self._verb(["-crl"], "-crl")
 

@@ -861,8 +861,19 @@ class FakeAdcs:
                 "-revoke", -2147024809, "0x80070057 (WIN32: 87 ERROR_INVALID_PARAMETER)", "The parameter is incorrect."
             )
         serial = int(serial_text, 16)
-        said = f'Revoking "{serial_text}" -- Reason: {ADCS_REASONS.get(reason, reason)}\n'
+        said = f'Revoking "{serial_text}" -- Reason: {ADCS_REASONS.get(reason, "Unrevoke")}\n'
         row = next((r for r in self.rows.values() if r.cert is not None and r.cert.serial_number == serial), None)
+        if row is not None and reason == -1:  # MS-CSRA: only a certificate on hold is released
+            if row.disposition != 21 or row.reason != 6:
+                failed = self._failed(
+                    "-revoke",
+                    -2147024809,
+                    "0x80070057 (WIN32: 87 ERROR_INVALID_PARAMETER)",
+                    "The parameter is incorrect.",
+                )
+                return Completed(failed.exit_code, said + failed.output)
+            row.disposition, row.reason, row.revoked_when = 20, None, None
+            return Completed(0, said + "CertUtil: -revoke command completed successfully.")
         if row is None or row.disposition not in (20, 21):
             failed = self._failed(
                 "-revoke",

@@ -20,7 +20,7 @@ from certsoar.actions.revocation import FindInput, find_violations
 from certsoar.config import Config
 from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
-from certsoar.connectors.ca import RevocationReason
+from certsoar.connectors.ca import HoldReleasing, RevocationReason
 from certsoar.connectors.ca import certutil as fmt
 from certsoar.connectors.ca.adcs import COLUMNS, AdcsCa
 from certsoar.connectors.ca.psrp import Completed, Retryable, certutil_script, parse_reply, powershell_literal
@@ -346,3 +346,18 @@ async def test_the_revocation_sweep_reads_ad_cs_from_its_watermark(vendor: CaVen
     second = await sweep("s2", first.watermarks)
     assert (second.examined, [v.serial for v in second.violations]) == (1, [later])
     assert second.watermarks == {"ca:corp": "5"}
+
+
+async def test_a_hold_is_released_and_the_next_crl_omits_it(vendor: CaVendor) -> None:
+    fake = fake_of(vendor)
+    held, compromised = fake.issue("wiki.corp.example"), fake.issue("vpn.corp.example")
+    ca = vendor.build()
+    assert isinstance(ca, HoldReleasing)
+    assert (await ca.revoke(held, RevocationReason.certificate_hold)).reason == "certificateHold"
+    await ca.revoke(compromised, RevocationReason.key_compromise)
+    released = await ca.release_hold(held)
+    assert not released.revoked and not released.in_crl and released.known
+    assert [s.url.split()[-3:] for s in fake.requests if "-1" in s.url.split()] == [["-revoke", _even(held), "-1"]]
+    with pytest.raises(ConnectorRejected, match="revoked with reason keyCompromise: only a certificateHold"):
+        await ca.release_hold(compromised)
+    assert (await ca.status(compromised)).in_crl
