@@ -184,16 +184,23 @@ class AdcsCa:
         return [c for c in issued if since is None or c.not_before is None or c.not_before >= since]
 
     async def iter_issued(self, since: str | None = None) -> AsyncIterator[IssuedCertificate]:
-        """Issued and revoked certificates in request-ID order, ``page_size`` request IDs per certutil -view;
-        each one's ``position`` is its request ID. Denied, failed and pending requests are passed over."""
+        """Issued and revoked certificates in request-ID order, ``page_size`` request IDs per certutil -view.
+        Each one's ``position`` is its request ID, unless a request before it is still pending (a template that
+        needs a CA manager's approval): then the position stays before that request, so the sweep that resumes
+        there sees it once it is issued. Denied and failed requests are passed over."""
         after = _request_id(since)
+        pending: int | None = None  # the first request not yet decided
         while True:
             upto = after + self.settings.page_size
             rows = await self._view(f"RequestID>{after},RequestID<={upto}")
             for row in rows:
+                request_id, disposition = fmt.number(row["RequestID"]), fmt.number(row["Request.Disposition"])
+                if pending is None and disposition is not None and disposition <= fmt.DISPOSITION_QUEUE_MAX:
+                    pending = request_id
                 described = self._describe(row)
                 if described is not None:
-                    yield described
+                    position = request_id if pending is None or request_id is None else pending - 1
+                    yield described.model_copy(update={"position": str(position)})
             if rows:
                 after = upto
                 continue

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
 EMPTY = "EMPTY"
+DISPOSITION_QUEUE_MAX = 9
+"""DB_DISP_QUEUE_MAX (certsrv.h): a request at or below it (active 8, pending 9) is not decided yet."""
 DISPOSITION_ISSUED = 20
 """DB_DISP_ISSUED (certsrv.h): issued, not revoked."""
 DISPOSITION_REVOKED = 21
@@ -164,6 +166,7 @@ def failure(verb: str, exit_code: int, output: str) -> str | None:
 
 __all__ = [
     "DISPOSITION_ISSUED",
+    "DISPOSITION_QUEUE_MAX",
     "DISPOSITION_REVOKED",
     "CertutilFormatError",
     "csv_fields",

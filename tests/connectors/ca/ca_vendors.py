@@ -742,7 +742,7 @@ ADCS_HEADERS = {
         "RawCertificate": "Binäres Zertifikat",
     },
 }
-ADCS_DISPOSITIONS = {15: "CA Cert", 20: "Issued", 21: "Revoked", 31: "Denied"}
+ADCS_DISPOSITIONS = {9: "Pending", 15: "CA Cert", 20: "Issued", 21: "Revoked", 31: "Denied"}
 ADCS_REASONS = {
     0: "Unspecified",
     1: "Key Compromise",
@@ -811,6 +811,19 @@ class FakeAdcs:
         cert = self.ca.issue(dns)
         self.rows[self.next_id] = AdcsRow(self.next_id, 20, requester, template, cert)
         self.next_id += 1
+        return format(cert.serial_number, "X")
+
+    def pend(self, requester: str = "CORP\\alice", template: str = "SubCA") -> int:
+        """A request held for a CA manager's approval (DB_DISP_PENDING): its request ID."""
+        self.rows[self.next_id] = AdcsRow(self.next_id, 9, requester, template, None)
+        self.next_id += 1
+        return self.next_id - 1
+
+    def approve(self, request_id: int, dns: str) -> str:
+        """The CA manager issues the pending request (certutil -resubmit)."""
+        cert = self.ca.issue(dns)
+        row = self.rows[request_id]
+        row.disposition, row.cert = 20, cert
         return format(cert.serial_number, "X")
 
     def revocations(self, serial: str) -> int:

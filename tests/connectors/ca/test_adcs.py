@@ -361,3 +361,16 @@ async def test_a_hold_is_released_and_the_next_crl_omits_it(vendor: CaVendor) ->
     with pytest.raises(ConnectorRejected, match="revoked with reason keyCompromise: only a certificateHold"):
         await ca.release_hold(compromised)
     assert (await ca.status(compromised)).in_crl
+
+
+async def test_the_watermark_waits_for_a_request_pending_approval(vendor: CaVendor) -> None:
+    fake = fake_of(vendor)
+    before = fake.issue("wiki.corp.example")  # request 3
+    waiting = fake.pend()  # request 4: a template that needs a CA manager's approval
+    after = fake.issue("vpn.corp.example")  # request 5
+    ca = vendor.build(page_size=2)
+    listed = [c async for c in ca.iter_issued()]
+    assert [(c.serial, c.position) for c in listed] == [(before, "3"), (after, "3")]
+    approved = fake.approve(waiting, "subca.corp.example")
+    resumed = [c async for c in ca.iter_issued(listed[-1].position)]
+    assert [(c.serial, c.position) for c in resumed] == [(approved, "4"), (after, "5")]
