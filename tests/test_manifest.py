@@ -44,7 +44,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     kinds = {kind: [c["type"] for c in types] for kind, types in manifest["connectors"].items()}
     assert kinds == {
         "siem": ["elastic", "files", "qradar", "sentinel", "splunk"],
-        "ca": ["cfssl", "ejbca", "openssl-ca", "stepca", "vault"],
+        "ca": ["adcs", "cfssl", "ejbca", "openssl-ca", "stepca", "vault"],
         "firewall": ["nftables"],
         "proxy": ["squid"],
         "ticket": ["local"],
@@ -55,6 +55,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert ca["passphrase"]["secret"] is True and "secret" not in ca["openssl_config"]
     assert cas["ejbca"]["token"]["secret"] is True and cas["stepca"]["provisioner_key"]["secret"] is True
     assert cas["cfssl"]["ca_key"]["secret"] is True and "secret" not in cas["cfssl"]["certdb"]
+    assert [k for k, v in cas["adcs"].items() if v.get("secret")] == ["password"]
     vault = next(c for c in manifest["connectors"]["ca"] if c["type"] == "vault")["settings_schema"]["properties"]
     assert vault["token"]["secret"] is True and vault["approle_secret_id"]["secret"] is True
     siems = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["siem"]}

@@ -66,7 +66,7 @@ def test_bad_config_exits_2_naming_the_key(cli: Cli, tmp_path: Path) -> None:
     done = cli.run("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]), "--config", str(config))
     assert (
         done.returncode == 2
-        and "connectors.ca.type: unknown type 'no-such-ca' (known: cfssl, ejbca, openssl-ca, stepca, vault)"
+        and "connectors.ca.type: unknown type 'no-such-ca' (known: adcs, cfssl, ejbca, openssl-ca, stepca, vault)"
         in done.stderr
     )
 
@@ -184,9 +184,10 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "ca        cfssl        certsoar.connectors.ca.cfssl.CfsslCa" in listed
     assert "ca        ejbca        certsoar.connectors.ca.ejbca.EjbcaCa" in listed
     assert "ca        stepca       certsoar.connectors.ca.stepca.StepCa" in listed
+    assert "ca        adcs         certsoar.connectors.ca.adcs.AdcsCa" in listed
     assert "notify    slack        certsoar.connectors.notify.slack.SlackNotifier" in listed
     assert "siem      splunk       certsoar.connectors.siem.splunk.SplunkSiem" in listed
     assert "siem      elastic      certsoar.connectors.siem.elastic.ElasticSiem" in listed
     assert "siem      sentinel     certsoar.connectors.siem.sentinel.SentinelSiem" in listed
     assert "siem      qradar       certsoar.connectors.siem.qradar.QradarSiem" in listed
-    assert len(listed.splitlines()) == 16
+    assert len(listed.splitlines()) == 17

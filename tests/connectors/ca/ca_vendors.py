@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -29,8 +30,10 @@ from vendor_faults import Fault
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ca import CertificateAuthority
+from certsoar.connectors.ca.adcs import AdcsCa, AdcsSettings
 from certsoar.connectors.ca.cfssl import CfsslCa, CfsslSettings
 from certsoar.connectors.ca.ejbca import EjbcaCa, EjbcaSettings
+from certsoar.connectors.ca.psrp import Completed, winrm_failure
 from certsoar.connectors.ca.stepca import StepCa, StepCaSettings
 from certsoar.connectors.ca.vault import VaultCa, VaultSettings, vault_serial
 
@@ -708,6 +711,289 @@ def stepca_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
     )
 
 
+ADCS_URL = "https://ca01.corp.example:5986/wsman"
+ADCS_PASSWORD = "Winter2026!conformance-adcs-password"
+ADCS_HEADERS = {
+    "en": {
+        "RequestID": "Issued Request ID",
+        "SerialNumber": "Serial Number",
+        "Request.Disposition": "Request Disposition",
+        "Request.RequesterName": "Requester Name",
+        "CertificateTemplate": "Certificate Template",
+        "Request.RevokedWhen": "Revocation Date",
+        "Request.RevokedReason": "Revocation Reason",
+        "RawCertificate": "Binary Certificate",
+    },
+    # illustrative translations (not recorded from a German CA): the connector must not depend on them
+    "de": {
+        "RequestID": "Ausgestellte Anforderungs-ID",
+        "SerialNumber": "Seriennummer",
+        "Request.Disposition": "Anforderungsverfügung",
+        "Request.RequesterName": "Name des Antragstellers",
+        "CertificateTemplate": "Zertifikatvorlage",
+        "Request.RevokedWhen": "Sperrdatum",
+        "Request.RevokedReason": "Sperrgrund",
+        "RawCertificate": "Binäres Zertifikat",
+    },
+}
+ADCS_DISPOSITIONS = {9: "Pending", 15: "CA Cert", 20: "Issued", 21: "Revoked", 31: "Denied"}
+ADCS_REASONS = {
+    0: "Unspecified",
+    1: "Key Compromise",
+    2: "CA Compromise",
+    3: "Affiliation Changed",
+    4: "Superseded",
+    5: "Cessation of Operation",
+    6: "Certificate Hold",
+    8: "Remove From CRL",
+}
+E_ACCESSDENIED = -2147024891  # 0x80070005
+CRYPT_E_NOT_FOUND = -2146885628  # 0x80092004
+
+
+@dataclass
+class AdcsRow:
+    """A row of the AD CS database (MS-CSRA 3.1.1.1: the Request table joined with the certificate)."""
+
+    request_id: int
+    disposition: int
+    requester: str
+    template: str | None
+    cert: x509.Certificate | None
+    revoked_when: datetime | None = None
+    reason: int | None = None
+
+
+@dataclass
+class Sent:
+    """A certutil command the fake was asked to run, as the suite compares requests (``method``, ``url``)."""
+
+    method: str
+    url: str
+
+
+class FakeAdcs:
+    """An AD CS CA behind the connector's transport interface (connectors/ca/psrp.py ``CertutilTransport``):
+    it keeps the CA database, answers ``certutil -view … csv`` in certutil's format, applies ``-revoke`` as AD
+    CS does (a second one overwrites the date and reason), signs a CRL on ``-crl`` and hands back the
+    published one on ``-getcrl`` and its certificate on ``-ca.cert``. The format facts and where each comes
+    from: tests/data/adcs/SOURCE.txt. ``inject`` puts failures of the WinRM endpoint (HTTP statuses, mapped by
+    the production ``winrm_failure``) in front of the next commands."""
+
+    url = ADCS_URL
+
+    def __init__(self) -> None:
+        self.ca = RealCa(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Corp Issuing CA")]))
+        self.faults: list[Fault] = []
+        self.requests: list[Sent] = []
+        self.revoke_posts: dict[int, int] = {}
+        self.language = "en"
+        self.access_denied = False
+        self.published: dict[int, tuple[datetime, int]] = {}  # what the published CRL lists
+        self.crl = self.ca.crl_der({})
+        self.rows: dict[int, AdcsRow] = {}
+        self.rows[1] = AdcsRow(1, 15, "CORP\\CA01$", None, self.ca.cert)  # the CA's own certificate (DB_DISP_CA_CERT)
+        self.rows[2] = AdcsRow(2, 31, "CORP\\mallory", "WebServer", None)  # denied: no certificate
+        self.next_id = 3
+
+    def inject(
+        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
+    ) -> None:
+        self.faults += [Fault(status, headers or {}, {"message": "; ".join(errors or [])}) for _ in range(times)]
+
+    def issue(self, dns: str, requester: str = "CORP\\svc-webops", template: str = "WebServer") -> str:
+        cert = self.ca.issue(dns)
+        self.rows[self.next_id] = AdcsRow(self.next_id, 20, requester, template, cert)
+        self.next_id += 1
+        return format(cert.serial_number, "X")
+
+    def pend(self, requester: str = "CORP\\alice", template: str = "SubCA") -> int:
+        """A request held for a CA manager's approval (DB_DISP_PENDING): its request ID."""
+        self.rows[self.next_id] = AdcsRow(self.next_id, 9, requester, template, None)
+        self.next_id += 1
+        return self.next_id - 1
+
+    def approve(self, request_id: int, dns: str) -> str:
+        """The CA manager issues the pending request (certutil -resubmit)."""
+        cert = self.ca.issue(dns)
+        row = self.rows[request_id]
+        row.disposition, row.cert = 20, cert
+        return format(cert.serial_number, "X")
+
+    def revocations(self, serial: str) -> int:
+        return self.revoke_posts.get(int(serial, 16), 0)
+
+    # ------------------------------------------------------------------ certutil
+
+    async def certutil(self, args: Sequence[str]) -> Completed:
+        self.requests.append(Sent("certutil", " ".join(args)))
+        if self.faults:
+            fault = self.faults.pop(0)
+            retry_after = fault.headers.get("Retry-After")
+            raise winrm_failure(fault.status, fault.body["message"], float(retry_after) if retry_after else None)
+        argv = list(args)
+        if argv[:1] == ["-config"]:
+            argv = argv[2:]
+        argv = [a for a in argv if a not in ("-gmt", "-seconds")]
+        verb = argv[0] if argv else ""
+        if self.access_denied:
+            return self._failed(verb, E_ACCESSDENIED, "0x80070005 (WIN32: 5 ERROR_ACCESS_DENIED)", "Access is denied.")
+        if verb == "-view":
+            options = dict(zip(argv[1:-1:2], argv[2:-1:2], strict=True))
+            return Completed(0, self._view(options["-restrict"], options["-out"].split(",")))
+        if verb == "-revoke":
+            return self._revoke(argv[1], int(argv[2]))
+        if verb == "-crl":
+            self.published = {
+                r.cert.serial_number: (r.revoked_when, r.reason or 0)
+                for r in self.rows.values()
+                if r.disposition == 21 and r.cert is not None and r.revoked_when is not None
+            }
+            self.crl = self._crl()
+            return Completed(0, "CertUtil: -CRL command completed successfully.")
+        if verb == "-getcrl":
+            return Completed(0, "CertUtil: -GetCRL command completed successfully.", self.crl)
+        if verb == "-ca.cert":
+            der = self.ca.cert.public_bytes(serialization.Encoding.DER)
+            return Completed(0, "CA cert[0]: 3 -- Valid\nCertUtil: -ca.cert command completed successfully.", der)
+        return Completed(-2147024809, f"CertUtil: Unknown arg: {verb}\nCertUtil: The parameter is incorrect.")
+
+    def _failed(self, verb: str, code: int, hresult: str, text: str) -> Completed:
+        return Completed(code, f"CertUtil: {verb} command FAILED: {hresult}\nCertUtil: {text}")
+
+    def _revoke(self, serial_text: str, reason: int) -> Completed:
+        # MS-CSRA: plain hex, an even number of digits
+        if len(serial_text) % 2 or not all(c in "0123456789abcdefABCDEF" for c in serial_text):
+            return self._failed(
+                "-revoke", -2147024809, "0x80070057 (WIN32: 87 ERROR_INVALID_PARAMETER)", "The parameter is incorrect."
+            )
+        serial = int(serial_text, 16)
+        said = f'Revoking "{serial_text}" -- Reason: {ADCS_REASONS.get(reason, "Unrevoke")}\n'
+        row = next((r for r in self.rows.values() if r.cert is not None and r.cert.serial_number == serial), None)
+        if row is not None and reason == -1:  # MS-CSRA: only a certificate on hold is released
+            if row.disposition != 21 or row.reason != 6:
+                failed = self._failed(
+                    "-revoke",
+                    -2147024809,
+                    "0x80070057 (WIN32: 87 ERROR_INVALID_PARAMETER)",
+                    "The parameter is incorrect.",
+                )
+                return Completed(failed.exit_code, said + failed.output)
+            row.disposition, row.reason, row.revoked_when = 20, None, None
+            return Completed(0, said + "CertUtil: -revoke command completed successfully.")
+        if row is None or row.disposition not in (20, 21):
+            failed = self._failed(
+                "-revoke",
+                CRYPT_E_NOT_FOUND,
+                "0x80092004 (-2146885628 CRYPT_E_NOT_FOUND)",
+                "Cannot find object or property.",
+            )
+            return Completed(failed.exit_code, said + failed.output)
+        self.revoke_posts[serial] = self.revoke_posts.get(serial, 0) + 1
+        row.disposition, row.reason = 21, reason
+        row.revoked_when = datetime.now(timezone.utc).replace(microsecond=0)  # a repeat overwrites date and reason
+        return Completed(0, said + "CertUtil: -revoke command completed successfully.")
+
+    def _crl(self) -> bytes:
+        self.ca.crl_number += 1
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.ca.subject)
+            .last_update(NOW)
+            .next_update(NOW + timedelta(days=7))
+            .add_extension(x509.CRLNumber(self.ca.crl_number), critical=False)
+        )
+        for serial, (when, reason) in self.published.items():
+            entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when)
+            if reason in _CRL_REASONS:
+                entry = entry.add_extension(x509.CRLReason(_CRL_REASONS[reason]), critical=False)
+            builder = builder.add_revoked_certificate(entry.build())
+        return builder.sign(self.ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+    def _view(self, restrict: str, columns: list[str]) -> str:
+        rows = [r for r in self.rows.values() if all(_adcs_matches(r, term) for term in restrict.split(","))]
+        header = ",".join(f'"{ADCS_HEADERS[self.language][c]}"' for c in columns)
+        lines = [header] + [",".join(_adcs_field(r, c) for c in columns) for r in rows]
+        return "\n".join(lines) + "\n"
+
+
+_CRL_REASONS = {
+    1: x509.ReasonFlags.key_compromise,
+    2: x509.ReasonFlags.ca_compromise,
+    3: x509.ReasonFlags.affiliation_changed,
+    4: x509.ReasonFlags.superseded,
+    5: x509.ReasonFlags.cessation_of_operation,
+    6: x509.ReasonFlags.certificate_hold,
+    8: x509.ReasonFlags.remove_from_crl,
+}
+
+
+def _adcs_matches(row: AdcsRow, term: str) -> bool:
+    """One restriction of ``-restrict`` (the column, a relational operator, a constant), as the fake needs them."""
+    name, op, value = re.fullmatch(r"\s*([A-Za-z.]+)\s*(<=|>=|<|>|=)\s*(.+?)\s*", term).groups()  # type: ignore[union-attr]
+    if name == "SerialNumber":
+        return row.cert is not None and op == "=" and f"{row.cert.serial_number:x}".zfill(len(value)) == value.lower()
+    assert name == "RequestID", f"the fake does not restrict on {name}"
+    left, right = row.request_id, int(value)
+    return {"<=": left <= right, ">=": left >= right, "<": left < right, ">": left > right, "=": left == right}[op]
+
+
+def _adcs_field(row: AdcsRow, column: str) -> str:
+    """A value as certutil's csv prints it: strings quoted, numbers decorated, EMPTY for nothing."""
+    if column == "RequestID":
+        return f"0x{row.request_id:x}"
+    if column == "SerialNumber":
+        if row.cert is None:
+            return "EMPTY"
+        digits = f"{row.cert.serial_number:x}"
+        return f'"{digits.zfill(len(digits) + len(digits) % 2)}"'
+    if column == "Request.Disposition":
+        return f"0x{row.disposition:x} ({row.disposition}) -- {ADCS_DISPOSITIONS[row.disposition]}"
+    if column == "Request.RequesterName":
+        return '"' + row.requester.replace('"', '""') + '"'
+    if column == "CertificateTemplate":
+        return "EMPTY" if row.template is None else f'"{row.template}"'
+    if column == "Request.RevokedWhen":
+        if row.revoked_when is None:
+            return "EMPTY"
+        return row.revoked_when.strftime("%-m/%-d/%Y %-I:%M:%S.000 %p") + " GMT"
+    if column == "Request.RevokedReason":
+        return "EMPTY" if row.reason is None else f"0x{row.reason:x} -- {ADCS_REASONS[row.reason]}"
+    if column == "RawCertificate":
+        if row.cert is None:
+            return "EMPTY"
+        return '"' + row.cert.public_bytes(serialization.Encoding.PEM).decode().replace("\n", "\r\n") + '"'
+    raise AssertionError(f"the fake does not print {column}")
+
+
+def adcs_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_ADCS_PASSWORD", ADCS_PASSWORD)
+    fake = FakeAdcs()
+
+    def build(url: str | None = None, **settings: Any) -> CertificateAuthority:
+        values = {
+            "url": url or fake.url,
+            "username": "CORP\\svc-certsoar",
+            "password": "env:CERTSOAR_TEST_ADCS_PASSWORD",
+            "auth": "ntlm",
+            "ca_config": "ca01.corp.example\\Corp Issuing CA",
+            "backoff": 0.01,
+            **settings,
+        }
+        env = ConnectorEnv(name="adcs", state_dir=tmp_path)
+        # a url of its own: the real transport (pypsrp) goes there
+        return AdcsCa(AdcsSettings.model_validate(values), env, transport=None if url else fake)
+
+    return CaVendor(
+        name="adcs",
+        fake=fake,  # type: ignore[arg-type]
+        build=build,
+        secrets=[ADCS_PASSWORD],
+        unrefusable="WinRM refuses a password with 401 (the 401 case); a missing CA right is certutil's "
+        "access denied (test_adcs.py)",
+    )
+
+
 class CfsslFront(InjectingFake):
     """A live ``cfssl serve`` (tests/connectors/ca/cfssl_server.py) behind pytest-httpx: each request is
     forwarded to it unchanged, unless a fault was injected in front. Fault bodies use cfssl's envelope
@@ -758,13 +1044,14 @@ def cfssl_vendor(monkeypatch: Any, tmp_path: Any) -> CaVendor:
 
 
 CA_VENDORS: dict[str, Callable[[Any, Any], CaVendor]] = {
+    "adcs": adcs_vendor,
     "vault": vault_vendor,
     "cfssl": cfssl_vendor,
     "ejbca": ejbca_vendor,
     "stepca": stepca_vendor,
 }
 REAL_VENDORS = frozenset({"cfssl"})
-UNREFUSABLE = frozenset({"cfssl", "stepca"})
+UNREFUSABLE = frozenset({"adcs", "cfssl", "stepca"})
 """Vendors whose fake cannot be made to refuse the connector's credentials (``refuse_credentials`` None): the
 tests marked ``refuses_credentials`` are not collected for them (tests/connectors/ca/conftest.py)."""
 """Vendors whose fake is a live server: their cases are marked ``real``."""

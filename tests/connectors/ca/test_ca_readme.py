@@ -9,6 +9,7 @@ import yaml
 from markdown_it import MarkdownIt
 from pydantic import BaseModel
 
+from certsoar.connectors.ca.adcs import AdcsSettings
 from certsoar.connectors.ca.cfssl import CfsslSettings
 from certsoar.connectors.ca.ejbca import EjbcaSettings
 from certsoar.connectors.ca.stepca import StepCaSettings
@@ -17,7 +18,8 @@ README = Path(__file__).parents[3] / "README.md"
 
 
 @pytest.mark.parametrize(
-    ("vendor", "model"), [("cfssl", CfsslSettings), ("ejbca", EjbcaSettings), ("stepca", StepCaSettings)]
+    ("vendor", "model"),
+    [("adcs", AdcsSettings), ("cfssl", CfsslSettings), ("ejbca", EjbcaSettings), ("stepca", StepCaSettings)],
 )
 def test_the_readme_example_is_valid_settings(vendor: str, model: type[BaseModel]) -> None:
     fences = [t.content for t in MarkdownIt().parse(README.read_text(encoding="utf-8")) if t.type == "fence"]
