@@ -45,7 +45,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert kinds == {
         "siem": ["elastic", "files", "qradar", "sentinel", "splunk"],
         "ca": ["cfssl", "ejbca", "openssl-ca", "stepca", "vault"],
-        "firewall": ["nftables"],
+        "firewall": ["edl", "nftables", "panos"],
         "proxy": ["squid"],
         "ticket": ["local"],
         "notify": ["console", "file", "slack"],
@@ -55,6 +55,8 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert ca["passphrase"]["secret"] is True and "secret" not in ca["openssl_config"]
     assert cas["ejbca"]["token"]["secret"] is True and cas["stepca"]["provisioner_key"]["secret"] is True
     assert cas["cfssl"]["ca_key"]["secret"] is True and "secret" not in cas["cfssl"]["certdb"]
+    firewalls = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["firewall"]}
+    assert [k for k, v in firewalls["panos"].items() if v.get("secret")] == ["api_key"]
     vault = next(c for c in manifest["connectors"]["ca"] if c["type"] == "vault")["settings_schema"]["properties"]
     assert vault["token"]["secret"] is True and vault["approle_secret_id"]["secret"] is True
     siems = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["siem"]}
