@@ -46,7 +46,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
         "siem": ["elastic", "files", "qradar", "sentinel", "splunk"],
         "ca": ["cfssl", "ejbca", "openssl-ca", "stepca", "vault"],
         "firewall": ["edl", "nftables", "panos"],
-        "proxy": ["squid"],
+        "proxy": ["edl", "squid"],
         "ticket": ["local"],
         "notify": ["console", "file", "slack"],
     }
