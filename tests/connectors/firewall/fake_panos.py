@@ -41,6 +41,8 @@ class FakePanos:
         self.requests: list[httpx.Request] = []
         self.user_id_requests = 0
         self.faults: list[Fault] = []
+        self.unseen: set[str] = set()
+        """Addresses the next show leaves out (another client changed them between a read and a write)."""
 
     def inject(
         self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
@@ -118,8 +120,11 @@ class FakePanos:
         limit = int(query.findtext("limit") or 500)
         start = int(query.findtext("start-point") or 1)
         rows = sorted(
-            (ip, tags) for ip, tags in self.registered.items() if wanted is None or wanted.get("name") in tags
+            (ip, tags)
+            for ip, tags in self.registered.items()
+            if (wanted is None or wanted.get("name") in tags) and ip not in self.unseen
         )
+        self.unseen = set()
         page = rows[start - 1 : start - 1 + limit]
         root = ET.Element("response", {"status": "success"})
         result = ET.SubElement(root, "result")
