@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fake_fortigate import FakeFortigate
 from fake_panos import FakePanos
 
 from certsoar.blocking import BlockingPolicy
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.firewall import Firewall
 from certsoar.connectors.firewall.edl import EdlFirewall, EdlSettings
+from certsoar.connectors.firewall.fortigate import FortigateFirewall, FortigateSettings
 from certsoar.connectors.firewall.nftables import NftablesFirewall, NftablesSettings
 from certsoar.connectors.firewall.panos import PanosFirewall, PanosSettings
 from certsoar.store import RunStore
@@ -108,10 +110,28 @@ def panos_vendor(monkeypatch: Any, tmp_path: Path) -> FirewallVendor:
     )
 
 
+FORTIGATE_TOKEN = "fgt-conformance-token-4s7xq0b9wz1k3m5n"
+
+
+def fortigate_vendor(monkeypatch: Any, tmp_path: Path) -> FirewallVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_FORTIGATE_TOKEN", FORTIGATE_TOKEN)
+    fake = FakeFortigate(FORTIGATE_TOKEN)
+
+    def build(blocking: BlockingPolicy | None = None, url: str | None = None, **settings: Any) -> Firewall:
+        values = {"url": url or fake.url, "token": "env:CERTSOAR_TEST_FORTIGATE_TOKEN", "backoff": 0.01, **settings}
+        env = ConnectorEnv(name="fortigate", state_dir=tmp_path, blocking=blocking or BlockingPolicy())
+        return FortigateFirewall(FortigateSettings.model_validate(values), env)
+
+    return FirewallVendor(
+        name="fortigate", build=build, listed=fake.listed, state=fake.state, fake=fake, secrets=[FORTIGATE_TOKEN]
+    )
+
+
 FIREWALL_VENDORS: dict[str, Callable[[Any, Path], FirewallVendor]] = {
     "nftables": nftables_vendor,
     "edl": edl_vendor,
     "panos": panos_vendor,
+    "fortigate": fortigate_vendor,
 }
-HTTP_VENDORS = frozenset({"panos"})
+HTTP_VENDORS = frozenset({"panos", "fortigate"})
 """Vendors behind an HTTP API: the cases marked ``http_vendor`` are collected for these only."""
