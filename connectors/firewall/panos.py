@@ -96,8 +96,9 @@ class PanosFirewall:
             page = root.findall("./result/entry")
             for entry in page:
                 tags = {member.text for member in entry.findall("./tag/member")}
-                if self.settings.tag in tags:
-                    found.add(_registered(entry.get("ip"), self.env.name))
+                address = _registered(entry.get("ip"), self.env.name)
+                if self.settings.tag in tags and address is not None:
+                    found.add(address)
             if len(page) < self.settings.page_size:
                 return found
             start += len(page)
@@ -110,7 +111,7 @@ class PanosFirewall:
     async def block(self, addresses: list[str], comment: str) -> None:
         """Registrations carry no comment on PAN-OS: ``comment`` stays in the run record only."""
         requested = blockable(addresses, self.env)
-        listed = {value for value in await self.blocked() if "-" not in value}  # ranges cover nothing asked here
+        listed = await self.blocked()
         wanted = list(dict.fromkeys(network_text(n) for n in requested if not covers(listed, network_text(n))))
         if wanted:
             await self._call("user-id", self._uid_message("register", wanted), "register", idempotent=True)
@@ -179,14 +180,14 @@ def _message(root: ET.Element, failed: list[str]) -> str:
     return "; ".join(line for line in lines if line) or "no message"
 
 
-def _registered(ip: str | None, connector: str) -> str:
-    """A registered address as certsoar writes addresses (PAN-OS also registers ranges: kept as given)."""
+def _registered(ip: str | None, connector: str) -> str | None:
+    """A registered address as certsoar writes addresses; None for a range (certsoar registers none)."""
     if ip is None:
         raise ConnectorUnavailable("show registered-ip: an entry without an ip attribute", connector=connector)
     try:
         return network_text(parse_address(ip))
     except ConnectorRejected:
-        return ip
+        return None
 
 
 __all__ = ["PanosFirewall", "PanosSettings"]

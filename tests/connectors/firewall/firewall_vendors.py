@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fake_fortigate import FakeFortigate
+from fake_opnsense import FakeOpnsense
 from fake_panos import FakePanos
 
 from certsoar.blocking import BlockingPolicy
@@ -25,6 +26,7 @@ from certsoar.connectors.firewall import Firewall
 from certsoar.connectors.firewall.edl import EdlFirewall, EdlSettings
 from certsoar.connectors.firewall.fortigate import FortigateFirewall, FortigateSettings
 from certsoar.connectors.firewall.nftables import NftablesFirewall, NftablesSettings
+from certsoar.connectors.firewall.opnsense import OpnsenseFirewall, OpnsenseSettings
 from certsoar.connectors.firewall.panos import PanosFirewall, PanosSettings
 from certsoar.store import RunStore
 
@@ -127,11 +129,37 @@ def fortigate_vendor(monkeypatch: Any, tmp_path: Path) -> FirewallVendor:
     )
 
 
+OPNSENSE_KEY = "w86XNZob/8Oq8aC5r0kbNarNtdpoQU781fyoeaOBQsBwkXUt"
+OPNSENSE_SECRET = "XeD26XVrJ5ilAc/EmZBVvGZqz4XZ2SPBsVbLwRpS0Ce8u/X3"
+
+
+def opnsense_vendor(monkeypatch: Any, tmp_path: Path) -> FirewallVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_OPN_KEY", OPNSENSE_KEY)
+    monkeypatch.setenv("CERTSOAR_TEST_OPN_SECRET", OPNSENSE_SECRET)
+    fake = FakeOpnsense(OPNSENSE_KEY, OPNSENSE_SECRET)
+
+    def build(blocking: BlockingPolicy | None = None, url: str | None = None, **settings: Any) -> Firewall:
+        values = {
+            "url": url or fake.url,
+            "api_key": "env:CERTSOAR_TEST_OPN_KEY",
+            "api_secret": "env:CERTSOAR_TEST_OPN_SECRET",
+            "backoff": 0.01,
+            **settings,
+        }
+        env = ConnectorEnv(name="opnsense", state_dir=tmp_path, blocking=blocking or BlockingPolicy())
+        return OpnsenseFirewall(OpnsenseSettings.model_validate(values), env)
+
+    return FirewallVendor(
+        name="opnsense", build=build, listed=fake.listed, state=fake.state, fake=fake, secrets=[OPNSENSE_SECRET]
+    )
+
+
 FIREWALL_VENDORS: dict[str, Callable[[Any, Path], FirewallVendor]] = {
     "nftables": nftables_vendor,
     "edl": edl_vendor,
     "panos": panos_vendor,
     "fortigate": fortigate_vendor,
+    "opnsense": opnsense_vendor,
 }
-HTTP_VENDORS = frozenset({"panos", "fortigate"})
+HTTP_VENDORS = frozenset({"panos", "fortigate", "opnsense"})
 """Vendors behind an HTTP API: the cases marked ``http_vendor`` are collected for these only."""
