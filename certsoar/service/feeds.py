@@ -16,10 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from certsoar import api
-from certsoar.config import Config
 from certsoar.errors import AccessError, RateLimited, ScopeError
 from certsoar.feeds import FEEDS, Feed
-from certsoar.service.identity import client_address, refusals, refuse, token_principal
+from certsoar.service.identity import authorize
 
 SCOPE = "feeds"
 _ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
@@ -36,33 +35,16 @@ def _bearer_of(authorization: str | None) -> str | None:
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise AccessError("the Basic credentials are not base64 of user:token") from None
+        return "Basic"  # refused by token_principal, audited like any other refusal
     _, colon, password = decoded.partition(":")
-    if not colon or not password:
-        raise AccessError("the Basic credentials carry no token as the password")
-    return f"Bearer {password}"
-
-
-def _check(request: Request) -> None:
-    config: Config = request.app.state.config
-    if config.service.feeds_public:
-        return
-    refusals(request).check(client_address(request))
-    try:
-        principal = token_principal(config, _bearer_of(request.headers.get("authorization")))
-    except AccessError as exc:
-        refuse(request, "auth.refused", str(exc))
-        raise
-    if SCOPE not in principal.scopes:
-        reason = f"the token {principal.name} lacks scope {SCOPE}"
-        refuse(request, "auth.refused", reason, credential=principal.name)
-        raise ScopeError(reason)
+    return f"Bearer {password}" if colon and password else "Basic"
 
 
 def _route(feed: Feed) -> Any:
     async def serve_feed(request: Request) -> Response:
         try:
-            _check(request)
+            if not request.app.state.config.service.feeds_public:
+                authorize(request, _bearer_of(request.headers.get("authorization")), SCOPE)
         except (ScopeError, RateLimited):
             raise
         except AccessError as exc:

@@ -15,26 +15,20 @@ Body shapes, as vendor-apis.md section 2.2 sums them up from public sources:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 import httpx
+from fake_vendor import InjectingFake
 
 FORTIGATE_URL = "https://fgt.example.test"
 PREFIX = "/api/v2/cmdb/firewall/"
 
 
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, object] = field(default_factory=dict)
-
-
-class FakeFortigate:
+class FakeFortigate(InjectingFake):
     url = FORTIGATE_URL
 
     def __init__(self, token: str, vdom: str = "root") -> None:
+        super().__init__()
         self.token = token
         self.vdom = vdom
         self.objects: dict[str, dict[str, dict[str, str]]] = {"address": {}, "address6": {}}
@@ -42,17 +36,11 @@ class FakeFortigate:
             "addrgrp": {"certsoar-rogue-servers": []},
             "addrgrp6": {"certsoar-rogue-servers6": []},
         }
-        self.requests: list[httpx.Request] = []
         self.writes = 0
-        self.faults: list[Fault] = []
 
-    def inject(
-        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
-    ) -> None:
-        body = {"http_method": "GET", "status": "error", "http_status": status, "vdom": self.vdom}
-        if errors:
-            body["message"] = "; ".join(errors)
-        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+    def error_response(self, status: int, message: str, headers: dict[str, str]) -> httpx.Response:
+        body = {"http_method": "GET", "status": "error", "http_status": status, "vdom": self.vdom, "message": message}
+        return httpx.Response(status, headers=headers, json=body)
 
     def members(self, kind: str = "addrgrp", group: str | None = None) -> list[str]:
         name = group or next(iter(self.groups[kind]))
@@ -73,10 +61,8 @@ class FakeFortigate:
         return json.dumps([self.objects, self.groups], sort_keys=True), self.writes
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.faults:
-            fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        if (fault := self.seen(request)) is not None:
+            return fault
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return httpx.Response(401)
         parts = [unquote(p) for p in request.url.path.removeprefix(PREFIX).split("/")]

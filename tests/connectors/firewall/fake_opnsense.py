@@ -16,37 +16,26 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass, field
 
 import httpx
+from fake_vendor import InjectingFake
 
 OPNSENSE_URL = "https://opnsense.example.test"
 _NOT_AN_ADDRESS = re.compile(r"[^0-9a-f:./_]")
 
 
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: dict[str, object] = field(default_factory=dict)
-
-
-class FakeOpnsense:
+class FakeOpnsense(InjectingFake):
     url = OPNSENSE_URL
 
     def __init__(self, key: str, secret: str, alias: str = "certsoar_rogue_servers", kind: str = "host") -> None:
+        super().__init__()
         self.credentials = base64.b64encode(f"{key}:{secret}".encode()).decode()
         self.aliases: dict[str, tuple[str, list[str]]] = {alias: (kind, [])}
         self.tables: dict[str, set[str]] = {alias: set()}
-        self.requests: list[httpx.Request] = []
         self.writes = 0
-        self.faults: list[Fault] = []
 
-    def inject(
-        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
-    ) -> None:
-        body = {"status": status, "message": "; ".join(errors or ["error"])}
-        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+    def error_response(self, status: int, message: str, headers: dict[str, str]) -> httpx.Response:
+        return httpx.Response(status, headers=headers, json={"status": status, "message": message})
 
     def listed(self, alias: str = "certsoar_rogue_servers") -> set[str]:
         return set(self.tables[alias])
@@ -62,10 +51,8 @@ class FakeOpnsense:
         )
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.faults:
-            fault = self.faults.pop(0)
-            return httpx.Response(fault.status, headers=fault.headers, json=fault.body)
+        if (fault := self.seen(request)) is not None:
+            return fault
         if request.headers.get("Authorization") != f"Basic {self.credentials}":
             return httpx.Response(401, json={"status": 401, "message": "Authentication Failed"})
         parts = request.url.path.removeprefix("/api/firewall/alias_util/").split("/")

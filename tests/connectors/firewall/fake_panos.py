@@ -16,43 +16,34 @@ Body shapes, from public sources (no vendor text copied):
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 import httpx
+from fake_vendor import InjectingFake
 
 PANOS_URL = "https://pa-fw.example.test"
 INVALID_CREDENTIAL = '<response status="error" code="403"><result><msg>Invalid Credential</msg></result></response>'
 
 
-@dataclass
-class Fault:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-
-
-class FakePanos:
+class FakePanos(InjectingFake):
     url = PANOS_URL
 
     def __init__(self, key: str) -> None:
+        super().__init__()
         self.key = key
         self.registered: dict[str, set[str]] = {}
-        self.requests: list[httpx.Request] = []
         self.user_id_requests = 0
-        self.faults: list[Fault] = []
         self.unseen: set[str] = set()
         """Addresses the next show leaves out (another client changed them between a read and a write)."""
 
-    def inject(
-        self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
-    ) -> None:
-        message = ET.Element("msg")
-        message.text = "; ".join(errors or ["error"])
-        root = ET.Element("response", {"status": "error", "code": str(status)})
-        ET.SubElement(root, "result").append(message)
-        body = ET.tostring(root, encoding="unicode")
-        self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+    def error_response(
+        self, status: int, message: str, headers: dict[str, str], *, code: str | None = None
+    ) -> httpx.Response:
+        text = ET.Element("msg")
+        text.text = message
+        root = ET.Element("response", {"status": "error", "code": code or str(status)})
+        ET.SubElement(root, "result").append(text)
+        return _xml(status, ET.tostring(root, encoding="unicode"), headers)
 
     def tagged(self, tag: str) -> set[str]:
         return {ip for ip, tags in self.registered.items() if tag in tags}
@@ -61,10 +52,8 @@ class FakePanos:
         return sorted((ip, sorted(tags)) for ip, tags in self.registered.items()), self.user_id_requests
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.faults:
-            fault = self.faults.pop(0)
-            return _xml(fault.status, fault.body, fault.headers)
+        if (fault := self.seen(request)) is not None:
+            return fault
         if request.url.path != "/api/" or request.method != "POST":
             return _xml(404, '<response status="error" code="400"><msg>Bad request</msg></response>')
         if request.headers.get("X-PAN-KEY") != self.key:

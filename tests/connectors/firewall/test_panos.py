@@ -47,8 +47,7 @@ async def test_a_refused_key_in_a_200_answer_is_rejected_naming_authentication(
     with pytest.raises(ConnectorRejected, match="not authorized.*HTTP 403.*Invalid Credential"):
         await build(tmp_path).blocked()
     fake.key = PANOS_KEY
-    fake.inject(200, errors=["Invalid Credential"])
-    fake.faults[0].body = fake.faults[0].body.replace('code="200"', 'code="403"')
+    fake.faults.append(fake.error_response(200, "Invalid Credential", {}, code="403"))
     with pytest.raises(
         ConnectorRejected, match="authentication failed, PAN-OS refused the API key.*Invalid Credential"
     ):
