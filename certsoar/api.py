@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from certsoar import audit, checkcache
 from certsoar.alert import CertificateAlert
@@ -47,6 +47,9 @@ from certsoar.sweeps import (
 )
 from certsoar.templating import Templates
 from certsoar.validate import check_gates, check_playbook
+
+if TYPE_CHECKING:
+    from certsoar.feeds import Feed
 
 
 def load_checked_playbook(name_or_path: str, template_dirs: tuple[Path, ...] = ()) -> tuple[Playbook, str]:
@@ -577,3 +580,19 @@ def schedule_marks(config: Config) -> dict[str, datetime]:
 def record_schedule(config: Config, sweep: str, due: datetime) -> None:
     with open_store(config) as store:
         store.set_watermarks({f"{SCHEDULE_MARK}{sweep}": due.isoformat()})
+
+
+def feed_text(config: Config, feed: "Feed") -> str:
+    """An external dynamic list as served (``certsoar.feeds``): one entry a line."""
+    from certsoar import feeds
+
+    with open_store(config, read_only=True) as store:
+        return feeds.text(store, feed)
+
+
+def write_feeds(config: Config, folder: Path) -> dict[str, int]:
+    """Write every external dynamic list into ``folder`` as ``<feed>.txt``; the number of entries of each."""
+    from certsoar import feeds
+
+    with open_store(config, read_only=True) as store:
+        return feeds.write(store, folder)

@@ -744,8 +744,8 @@ def token() -> None:
     "--scope",
     "scopes",
     multiple=True,
-    type=click.Choice(["alerts", "read", "decide"]),
-    help="alerts (submit), read, decide; repeat for several (default: alerts and read).",
+    type=click.Choice(["alerts", "read", "decide", "feeds"]),
+    help="alerts (submit), read, decide, feeds (pull the block lists); repeat for several (default: alerts and read).",
 )
 @guarded
 def token_new(name: str, analyst: str | None, scopes: tuple[str, ...]) -> None:
@@ -778,3 +778,25 @@ def passwd(analyst: str) -> None:
     if len(first) < 12:
         fail("a page password needs at least 12 characters", 2)
     click.echo(f"analysts.{analyst}.password_hash: {json.dumps(hash_password(first))}")
+
+
+@main.group()
+def feeds() -> None:
+    """The block lists of the edl connectors, for firewalls and proxies that pull them (served at /v1/feeds/)."""
+
+
+@feeds.command("write")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print {feed: entries} as one JSON object.")
+@guarded
+def feeds_write(folder: Path, config_path: str | None, as_json: bool) -> None:
+    """Write addresses.txt and sha1.txt into FOLDER (each replaced whole), as certsoar serve answers them."""
+    from certsoar.api import write_feeds
+
+    counts = write_feeds(_config(config_path), folder)
+    if as_json:
+        click.echo(json.dumps(counts))
+        return
+    for feed, count in counts.items():
+        click.echo(f"{folder / (feed + '.txt')}: {count} entries")

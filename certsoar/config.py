@@ -556,7 +556,7 @@ class CertificateSweep(_Strict):
     concurrency: int = Field(default=8, ge=1, le=64, description="Certificates the certificate sweep triages at once.")
 
 
-Scope = Literal["alerts", "read", "decide"]
+Scope = Literal["alerts", "read", "decide", "feeds"]
 
 
 class ServiceToken(_Strict):
@@ -564,7 +564,9 @@ class ServiceToken(_Strict):
 
     name: str = Field(min_length=1, description="Who holds it (a SOAR, an analyst's CLI); recorded in the audit.")
     sha256: str = Field(description="SHA-256 (hex) of the bearer token.")
-    scopes: list[Scope] = Field(min_length=1, description="alerts (submit), read, decide (needs analyst).")
+    scopes: list[Scope] = Field(
+        min_length=1, description="alerts (submit), read, decide (needs analyst), feeds (pull the block lists)."
+    )
     analyst: str | None = Field(default=None, description="The analyst this token decides as (needed for decide).")
 
     @field_validator("sha256")
@@ -633,6 +635,11 @@ class Service(_Strict):
     tokens: list[ServiceToken] = Field(default_factory=list)
     trusted_proxy: TrustedProxy | None = None
     slack: SlackService = Field(default_factory=SlackService)
+    feeds_public: bool = Field(
+        default=False,
+        description="Serve /v1/feeds/*.txt to anyone who reaches the service; off: a token with scope feeds "
+        "(as Bearer, or as the password of HTTP Basic for firewalls that can send only that).",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Service:

@@ -45,8 +45,8 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert kinds == {
         "siem": ["elastic", "files", "qradar", "sentinel", "splunk"],
         "ca": ["adcs", "cfssl", "ejbca", "openssl-ca", "stepca", "vault"],
-        "firewall": ["nftables"],
-        "proxy": ["squid"],
+        "firewall": ["edl", "fortigate", "nftables", "opnsense", "panos"],
+        "proxy": ["edl", "squid"],
         "ticket": ["local"],
         "notify": ["console", "file", "slack"],
     }
@@ -56,6 +56,10 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert cas["ejbca"]["token"]["secret"] is True and cas["stepca"]["provisioner_key"]["secret"] is True
     assert cas["cfssl"]["ca_key"]["secret"] is True and "secret" not in cas["cfssl"]["certdb"]
     assert [k for k, v in cas["adcs"].items() if v.get("secret")] == ["password"]
+    firewalls = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["firewall"]}
+    assert [k for k, v in firewalls["panos"].items() if v.get("secret")] == ["api_key"]
+    assert [k for k, v in firewalls["fortigate"].items() if v.get("secret")] == ["token"]
+    assert [k for k, v in firewalls["opnsense"].items() if v.get("secret")] == ["api_key", "api_secret"]
     vault = next(c for c in manifest["connectors"]["ca"] if c["type"] == "vault")["settings_schema"]["properties"]
     assert vault["token"]["secret"] is True and vault["approle_secret_id"]["secret"] is True
     siems = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["siem"]}

@@ -68,7 +68,7 @@ ALERT_CONTENT_TYPES = frozenset(
 SCOPE_KEY = "x-scope"
 """OpenAPI extension naming the token scope an operation needs."""
 
-ROUTERS = ("certsoar.service.page", "certsoar.service.slack")
+ROUTERS = ("certsoar.service.page", "certsoar.service.slack", "certsoar.service.feeds")
 """Routers of the other parts of the service, included when installed."""
 
 

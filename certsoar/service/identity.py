@@ -11,7 +11,8 @@ For the page and Slack (and any router added to the app):
   header; AccessError when there is none or it matches no configured token. A token is compared by its
   SHA-256 against every configured hash in constant time.
 - ``require(scope)`` — the FastAPI dependency of the API routes: the Principal, or AccessError /
-  ScopeError (the app answers 401 / 403 with ``{"error": ...}``). Every refusal is audited
+  ScopeError (the app answers 401 / 403 with ``{"error": ...}``); ``authorize(request, header, scope)`` is its
+  check for a route that reads the credential from elsewhere (the feeds take a Basic password). Every refusal is audited
   (``auth.refused``: client address, reason, never the token) and counts against the client address;
   past ``REFUSALS_ALLOWED`` in ``REFUSAL_WINDOW`` seconds the address gets RateLimited (429).
 - ``proxy_user(config, client_host, headers)`` — the analyst named by ``service.trusted_proxy.header``,
@@ -173,21 +174,27 @@ def refuse(request: Request, event: str, reason: str, **data: str | None) -> Non
     )
 
 
+def authorize(request: Request, authorization: str | None, scope: str) -> Principal:
+    """The Principal of ``authorization`` (a Bearer header) when its token carries ``scope``; every refusal is
+    audited and counted against the client address, which is refused outright past the limit."""
+    config: Config = request.app.state.config
+    refusals(request).check(client_address(request))
+    try:
+        principal = token_principal(config, authorization)
+    except AccessError as exc:
+        refuse(request, "auth.refused", str(exc))
+        raise
+    if scope not in principal.scopes:
+        reason = f"the token {principal.name} lacks scope {scope}"
+        refuse(request, "auth.refused", reason, credential=principal.name)
+        raise ScopeError(reason)
+    return principal
+
+
 def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """FastAPI dependency: the request's Principal when its token carries ``scope``."""
 
     async def dependency(request: Request) -> Principal:
-        config: Config = request.app.state.config
-        refusals(request).check(client_address(request))
-        try:
-            principal = token_principal(config, request.headers.get("authorization"))
-        except AccessError as exc:
-            refuse(request, "auth.refused", str(exc))
-            raise
-        if scope not in principal.scopes:
-            reason = f"the token {principal.name} lacks scope {scope}"
-            refuse(request, "auth.refused", reason, credential=principal.name)
-            raise ScopeError(reason)
-        return principal
+        return authorize(request, request.headers.get("authorization"), scope)
 
     return dependency

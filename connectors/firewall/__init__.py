@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from certsoar.addresses import IpNetwork
+from certsoar.addresses import IpNetwork, network_text, parse_network
+from certsoar.blocking import network_refusal
+from certsoar.errors import ConnectorRejected
+
+if TYPE_CHECKING:
+    from certsoar.connectors import ConnectorEnv
 
 
 @runtime_checkable
@@ -32,7 +37,29 @@ class Firewall(Protocol):
         ...
 
 
-__all__ = ["Firewall", "IpNetwork", "covers", "network_covers"]
+__all__ = ["Firewall", "IpNetwork", "blockable", "covers", "network_covers", "parse_address"]
+
+
+def parse_address(text: str) -> IpNetwork:
+    """One address or CIDR network; host bits must be clear, no zone id. Anything else is refused.
+    Only the parsed value is ever rendered into a vendor's request (``network_text``), never ``text``."""
+    if not isinstance(text, str):
+        raise ConnectorRejected(f"not an IP address or network: {text!r}")
+    try:
+        return parse_network(text)
+    except ValueError as exc:
+        raise ConnectorRejected(f"not an IP address or network: {text!r} ({exc})") from None
+
+
+def blockable(addresses: list[str], env: "ConnectorEnv") -> list[IpNetwork]:
+    """The addresses parsed, each one checked again against the blocking policy before a connector writes:
+    ConnectorRejected when any must never be blocked, so that nothing of the request reaches the vendor."""
+    networks = [parse_address(text) for text in addresses]
+    for network in networks:
+        reason = network_refusal(network, env.blocking)
+        if reason is not None:
+            raise ConnectorRejected(f"refusing to block {network_text(network)}: {reason}", connector=env.name)
+    return networks
 
 
 def network_covers(outer: IpNetwork, inner: IpNetwork) -> bool:

@@ -24,10 +24,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from certsoar.addresses import IpNetwork, network_text, parse_network
-from certsoar.blocking import network_refusal
+from certsoar.addresses import IpNetwork, network_text
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.firewall import network_covers
+from certsoar.connectors.firewall import blockable, network_covers, parse_address
 from certsoar.errors import ConnectorRejected
 from certsoar.fileio import locked, printable_line, write_atomically
 from certsoar.proc import require_success, run_tool
@@ -55,17 +54,6 @@ class NftablesSettings(ConnectorSettings):
         if not _IDENTIFIER.fullmatch(value):
             raise ValueError(f"{value!r} is not a plain nft identifier (letter, then letters/digits/_; max 31)")
         return value
-
-
-def parse_address(text: str) -> IpNetwork:
-    """One address or CIDR network; host bits must be clear, no zone id. Anything else is refused.
-    Only the parsed value is ever rendered into the ruleset (``network_text``), never ``text``."""
-    if not isinstance(text, str):
-        raise ConnectorRejected(f"not an IP address or network: {text!r}")
-    try:
-        return parse_network(text)
-    except ValueError as exc:
-        raise ConnectorRejected(f"not an IP address or network: {text!r} ({exc})") from None
 
 
 def sanitize_comment(comment: str) -> str:
@@ -119,11 +107,7 @@ class NftablesFirewall:
     # ---------------------------------------------------------------- write
 
     async def block(self, addresses: list[str], comment: str) -> None:
-        requested = [parse_address(text) for text in addresses]
-        for network in requested:
-            reason = network_refusal(network, self.env.blocking)
-            if reason is not None:
-                raise ConnectorRejected(f"refusing to block {network_text(network)}: {reason}", connector=self.env.name)
+        requested = blockable(addresses, self.env)
         note = sanitize_comment(comment)
         async with self._locked():
             await self._block_locked(requested, note)

@@ -190,4 +190,9 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "siem      elastic      certsoar.connectors.siem.elastic.ElasticSiem" in listed
     assert "siem      sentinel     certsoar.connectors.siem.sentinel.SentinelSiem" in listed
     assert "siem      qradar       certsoar.connectors.siem.qradar.QradarSiem" in listed
-    assert len(listed.splitlines()) == 17
+    assert "firewall  panos        certsoar.connectors.firewall.panos.PanosFirewall" in listed
+    assert "firewall  fortigate    certsoar.connectors.firewall.fortigate.FortigateFirewall" in listed
+    assert "firewall  opnsense     certsoar.connectors.firewall.opnsense.OpnsenseFirewall" in listed
+    assert "firewall  edl          certsoar.connectors.firewall.edl.EdlFirewall" in listed
+    assert "proxy     edl          certsoar.connectors.proxy.edl.EdlProxy" in listed
+    assert len(listed.splitlines()) == 22

@@ -28,6 +28,7 @@ TOKENS: dict[str, tuple[str | None, list[str]]] = {
     "carol-cli": ("carol", ["read", "decide"]),  # carol is soc-l1: no role for the approval gate
     "alice-soar": ("alice", ["alerts", "read", "decide"]),  # alice submitting: she is the requester
     "reader": (None, ["read"]),
+    "firewall-pull": (None, ["feeds"]),  # a firewall pulling the block lists (certsoar.service.feeds)
 }
 
 
