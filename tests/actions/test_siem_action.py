@@ -108,6 +108,17 @@ def inputs(window: str = "7d") -> RelatedInput:
     return RelatedInput(alert=alert, cert=cert, window=window)
 
 
+async def test_a_files_siem_names_itself_in_its_events(tmp_path):
+    """The fan-out tags each event with its SIEM; a files SIEM's events already carry it, so they are not copied
+    (a sweep's searches return thousands)."""
+    ctx = context(tmp_path)
+    ((name, siem),) = ctx.connectors.each("siem")
+    query = SiemQuery(indicators={"sha1": [SHA1]}, start=SEEN - timedelta(days=7), end=SEEN + timedelta(days=7))
+    events = await siem.search(query)
+    assert name == "lab-logs" and len(events) == 3 and {e.siem for e in events} == {"lab-logs"}
+    assert await ctx.connectors.siem.search(query) == events
+
+
 def test_registered():
     spec = get_action("siem.related")
     assert spec.input_model is RelatedInput and spec.output_model is RelatedOutput and not spec.mutates
