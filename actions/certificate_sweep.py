@@ -88,7 +88,12 @@ class _Triage:
 
         ctx = self.ctx
         runner = Runner(
-            ctx.config, self.store, dry_run=ctx.dry_run, connections=ctx.connectors, templates=ctx.templates
+            ctx.config,
+            self.store,
+            dry_run=ctx.dry_run,
+            connections=ctx.connectors,
+            templates=ctx.templates,
+            journal=ctx.ledger.journal,  # a dry run's runs share the sweep's scratch journal
         )
         try:
             run_id = await runner.start(self.playbook, alert, trigger=TRIGGER, definition=self.definition)
@@ -96,6 +101,8 @@ class _Triage:
             self.problem(f"{alert.id}: {exc}")
             return
         self._count(runner.journal, run_id, alert)
+        if ctx.dry_run:  # counted: what a dry run planned is thrown away, so memory stays flat
+            runner.journal.discard_run(run_id)
 
     def _count(self, journal: RunStore, run_id: str, alert: CertificateAlert) -> None:
         run = journal.get_run(run_id)

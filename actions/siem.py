@@ -15,7 +15,7 @@ from certsoar.alert import CertificateAlert
 from certsoar.certs import CertificateFacts
 from certsoar.connectors.siem import Siem, SiemEvent, SiemQuery, search_with_warnings
 from certsoar.context import ActionContext
-from certsoar.correlation.burst import Incident, decide, exclude, incidents_from_events
+from certsoar.correlation.burst import Incident, add_identity, decide, earlier_lookups, exclude, incidents_from_events
 from certsoar.correlation.identity import format_server
 from certsoar.correlation.periodicity import Beacon
 from certsoar.correlation.traffic import TrafficStat, measure
@@ -199,15 +199,7 @@ async def certificate_creations(inp: CreationsInput, ctx: ActionContext) -> Crea
     at = inp.alert.time
     search = _Searches(ctx.connectors.siem)
     recent = await search(SiemQuery(kinds=CREATION_KINDS, start=at - window, end=at + window, limit=BULK_LIMIT))
-    # earlier issuances decide renewals and whether a certificate was already known before the window
-    earlier = await search(
-        SiemQuery(
-            kinds=["adcs", "x509"],
-            start=at - window - renewal,
-            end=at - window - timedelta(microseconds=1),
-            limit=BULK_LIMIT,
-        )
-    )
+    earlier = await _earlier_issuances(search, recent, at - window - renewal, at - window - timedelta(microseconds=1))
     events = earlier + recent
     kept, excluded = exclude(incidents_from_events(events), limits.automation, renewal)
     around = [i for i in kept if at - window <= i.time <= at + window]
@@ -228,6 +220,28 @@ async def certificate_creations(inp: CreationsInput, ctx: ActionContext) -> Crea
         sources=_unique([i.source for i in around]),
         warnings=search.warnings,
     )
+
+
+async def _earlier_issuances(
+    search: _Searches, recent: list[SiemEvent], start: datetime, end: datetime
+) -> list[SiemEvent]:
+    """The issuances before E2's window that decide renewals and whether a certificate was already known before
+    it: every AD CS event, and the x509 sightings that can matter (burst.earlier_lookups), not the month of
+    certificates a busy network logs (read for every alert, that was most of a sweep's time)."""
+    earlier = await search(SiemQuery(kinds=["adcs"], start=start, end=end, limit=BULK_LIMIT))
+    keys, identities = earlier_lookups(recent)
+    if keys:
+        by_key = await search(
+            SiemQuery(kinds=["x509"], indicators={"spki": sorted(keys)}, start=start, end=end, limit=BULK_LIMIT)
+        )
+        for event in by_key:  # every sighting of those certificates dates and judges them, with or without the key
+            add_identity(identities, event)
+    if identities:
+        indicators = {kind: sorted(values) for kind, values in identities.items()}
+        earlier += await search(
+            SiemQuery(kinds=["x509"], indicators=indicators, start=start, end=end, limit=BULK_LIMIT)
+        )
+    return sorted(earlier, key=lambda e: e.time)
 
 
 # --- E3 ------------------------------------------------------------------------------------------------------

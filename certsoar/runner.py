@@ -79,13 +79,15 @@ class Runner:
         dry_run: bool = False,
         connections: Connections | None = None,
         templates: Templates | None = None,
+        journal: RunStore | None = None,
     ) -> None:
         """``store`` is the persistent run store. In a dry run it is only read (connectors and the
-        ledger look at it) and the run itself is journaled in memory."""
+        ledger look at it) and the run itself is journaled in memory: in ``journal`` when given (a sweep's
+        many dry runs share one), else in a scratch store of its own."""
         self.config = config
         self.store = store
         self.dry_run = dry_run
-        self.journal = RunStore(":memory:") if dry_run else store
+        self.journal = (journal or RunStore.scratch()) if dry_run else store
         self.connections = connections or Connections(config, store)
         self.templates = templates or Templates(config.templates)
         if eventlog.listening():

@@ -315,10 +315,14 @@ class RunStore:
     database that is corrupt or cannot be written raises RunError naming the file, never sqlite3's errors.
     """
 
-    def __init__(self, path: Path | str, *, read_only: bool = False, audit_key: AuditKey | None = None) -> None:
-        """``audit_key`` defaults to a key generated once into ``audit.key`` beside the database."""
+    def __init__(
+        self, path: Path | str, *, read_only: bool = False, audit_key: AuditKey | None = None, audited: bool = True
+    ) -> None:
+        """``audit_key`` defaults to a key generated once into ``audit.key`` beside the database. An unaudited
+        store (``scratch``) writes no audit records."""
         self.path = str(path)
         self.read_only = read_only
+        self.audited = audited
         in_memory = self.path == ":memory:"
         self._audit_key = audit_key or (
             AuditKey.ephemeral() if in_memory else AuditKey.generated(Path(path).parent / KEY_FILE)
@@ -353,6 +357,11 @@ class RunStore:
         except OSError as exc:
             raise RunError(f"run store {self.path}: {exc.strerror or exc}") from exc
         self.db.row_factory = sqlite3.Row
+
+    @classmethod
+    def scratch(cls) -> "RunStore":
+        """A dry run's journal: in memory, gone with the process, so never audited (``check_run`` skips dry runs)."""
+        return cls(":memory:", audited=False)
 
     @classmethod
     def in_state_dir(cls, state_dir: Path, *, read_only: bool = False, audit_key: AuditKey | None = None) -> "RunStore":
@@ -737,6 +746,15 @@ class RunStore:
             )
             self._audit(db, run_id, "step." + status, {"step": step_id, "error": error})
 
+    def discard_run(self, run_id: str) -> None:
+        """Forget a run of a scratch journal (a sweep's dry run, once it has counted what the run came to)."""
+        if self.audited:
+            raise RunError(f"run store {self.path}: only a scratch journal forgets runs")
+        with self.transaction() as db:
+            db.execute("DELETE FROM steps WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM run_effects WHERE run_id=?", (run_id,))
+            db.execute("DELETE FROM runs WHERE id=?", (run_id,))
+
     def steps(self, run_id: str) -> list[StepRow]:
         rows = self.db.execute("SELECT * FROM steps WHERE run_id=? ORDER BY seq", (run_id,)).fetchall()
         return [StepRow(**{**dict(r), "status": StepStatus(r["status"]), "output": _loads(r["output"])}) for r in rows]
@@ -1061,6 +1079,8 @@ class RunStore:
 
     def _audit(self, db: sqlite3.Connection, run_id: str | None, event: str, data: dict[str, Any]) -> None:
         """Append a record inside the caller's write transaction; the head is anchored after its commit."""
+        if not self.audited:
+            return
         row = db.execute("SELECT * FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev_seq, prev = (row["seq"], row["hash"]) if row else (0, GENESIS)
         key = self._audit_key.material(create=True)

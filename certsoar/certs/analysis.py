@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 from cryptography import x509
@@ -20,7 +21,7 @@ from certsoar.certs import anomalies as checks
 from certsoar.certs.allowlist import Identity, match_allowlist
 from certsoar.certs.catalogue import CatalogueError, load_catalogue
 from certsoar.certs.chain import ChainFacts, certifi_root_sha256s, certifi_roots
-from certsoar.certs.dn import Attribute, attributes_of, parse_dn, rfc4514, same_name
+from certsoar.certs.dn import Attribute, attributes_of, comparison_key, parse_dn, rfc4514, same_name
 from certsoar.certs.facts import CertificateFacts, analyze_certificate, facts_from_fingerprints, ioc_reasons
 from certsoar.certs.fingerprints import serial_hex, serial_number
 from certsoar.certs.intel import load_sslbl
@@ -395,7 +396,14 @@ def facts_from_log(logged: LoggedCertificate, alert: CertificateAlert, ctx: Anal
 
 
 def _public_root_named(issuer: list[Attribute]) -> bool:
-    return any(same_name(attributes_of(root.subject), issuer) for root in certifi_roots())
+    """``same_name`` with a certifi root's subject, looked up (a sweep asks this of every certificate)."""
+    return bool(issuer) and tuple(comparison_key(issuer)) in _public_root_names()
+
+
+@cache
+def _public_root_names() -> frozenset[tuple[Attribute, ...]]:
+    subjects = (attributes_of(root.subject) for root in certifi_roots())
+    return frozenset(tuple(comparison_key(subject)) for subject in subjects if subject)
 
 
 def _managed_by_name(issuer: list[Attribute], managed_cas: Sequence[x509.Certificate]) -> x509.Certificate | None:

@@ -57,7 +57,9 @@ def covered_names(dns: Iterable[str], ips: Iterable[str], subject_cn: str | None
     IP-address CN (Covenant writes its server's address there)."""
     names = dict.fromkeys(host for host in map(normalize_host, dns) if host)
     addresses = dict.fromkeys(address for address in (ip.strip() for ip in ips) if address)
-    if subject_cn and looks_like_host(subject_cn):
+    if subject_cn and normalize_host(subject_cn) in names and not is_ip(subject_cn):
+        pass  # the CN repeats a DNS SAN (most certificates): nothing to add, whether it looks like a host or not
+    elif subject_cn and looks_like_host(subject_cn):
         names.setdefault(normalize_host(subject_cn))
     elif subject_cn and is_ip(subject_cn):
         addresses.setdefault(subject_cn.strip())

@@ -9,7 +9,7 @@ alert's time, so the question answered is "is this certificate part of a burst".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -110,23 +110,35 @@ def _certificate_id(event: SiemEvent) -> str | None:
     )
 
 
+def _badly_validated(event: SiemEvent) -> bool:
+    return bool(event.validation_status) and event.validation_status.strip().casefold() != TRUSTED_STATUS
+
+
+def _self_issued(event: SiemEvent) -> bool:
+    return bool(event.subject and event.issuer) and canonical_dn(event.subject) == canonical_dn(event.issuer)
+
+
 def _untrusted_why(events: Sequence[SiemEvent]) -> str | None:
     for event in events:
-        if event.validation_status and event.validation_status.strip().casefold() != TRUSTED_STATUS:
+        if _badly_validated(event):
             return f"validation_status '{event.validation_status}'"
     for event in events:
-        if event.subject and event.issuer and canonical_dn(event.subject) == canonical_dn(event.issuer):
+        if _self_issued(event):
             return "subject equals issuer"
     return None
 
 
-def _first_seen_incidents(events: Iterable[SiemEvent]) -> list[Incident]:
+def _first_seen_incidents(events: Sequence[SiemEvent]) -> list[Incident]:
+    sightings_of = [e for e in events if e.kind in ("x509", "tls")]
+    # only a certificate with an untrusted sighting makes an incident: the others (most, on a busy network:
+    # E2 reads a month of certificates around every alert) are never grouped
+    untrusted = {_certificate_id(e) for e in sightings_of if _badly_validated(e) or _self_issued(e)}
+    untrusted.discard(None)
     by_certificate: dict[str, list[SiemEvent]] = {}
-    for event in events:
-        if event.kind in ("x509", "tls"):
-            certificate = _certificate_id(event)
-            if certificate:
-                by_certificate.setdefault(certificate, []).append(event)
+    for event in sightings_of if untrusted else ():
+        certificate = _certificate_id(event)
+        if certificate is not None and certificate in untrusted:
+            by_certificate.setdefault(certificate, []).append(event)
     found: list[Incident] = []
     for certificate, sightings in by_certificate.items():
         sightings.sort(key=lambda e: e.time)
@@ -156,6 +168,33 @@ def incidents_from_events(events: Sequence[SiemEvent]) -> list[Incident]:
     incidents = [i for e in events for i in (_adcs_incident(e), _command_incident(e)) if i is not None]
     incidents.extend(_first_seen_incidents(events))
     return sorted(incidents, key=lambda i: i.time)
+
+
+def earlier_lookups(recent: Sequence[SiemEvent]) -> tuple[set[str], dict[str, set[str]]]:
+    """What E2 must read of the span before its window, given the window's events: the key ids (SPKI) of the
+    window's incidents, whose earlier x509 sightings may make one a renewal, and the identities of the window's
+    certificates that an earlier sighting may date or turn into an incident (untrusted in the window, or showing
+    one of those keys). Nothing else from before the window can change what is counted or excluded in it: an
+    earlier incident is never in the window, its duplicates are of the same certificate (AD CS events are all
+    read), and a renewal needs the same subject and key."""
+    incidents = incidents_from_events(recent)
+    keys = {i.key_id for i in incidents if i.key_id and i.subject}
+    identities: dict[str, set[str]] = {}
+    for event in recent:
+        if event.kind in ("x509", "tls") and (
+            _badly_validated(event) or _self_issued(event) or (event.spki is not None and event.spki in keys)
+        ):
+            add_identity(identities, event)
+    return keys, identities
+
+
+def add_identity(identities: dict[str, set[str]], event: SiemEvent) -> None:
+    """The indicator that finds every sighting grouped with ``event`` (``_certificate_id``; by serial, any issuer)."""
+    kind, value = (
+        ("sha256", event.sha256) if event.sha256 else ("sha1", event.sha1) if event.sha1 else ("serial", event.serial)
+    )
+    if value:
+        identities.setdefault(kind, set()).add(value)
 
 
 # --- exclusions ----------------------------------------------------------------------------------------------

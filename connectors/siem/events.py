@@ -125,7 +125,8 @@ def _serial(record: dict[str, Any]) -> str | None:
     return normalize_serial(str(value)) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
 
 
-def to_event(record: LogRecord, when: datetime, matched: list[str], source: str) -> SiemEvent:
+def to_event(record: LogRecord, when: datetime, matched: list[str], source: str, siem: str | None = None) -> SiemEvent:
+    """The record as an event; ``siem`` names the SIEM instance it comes from (set here, the fan-out need not copy it)."""
     data = record.data
     src_ip = ip_text(_first(data, *_KEYS["src_ip"]))
     dst_ip = ip_text(_first(data, *_KEYS["dst_ip"]))
@@ -170,4 +171,5 @@ def to_event(record: LogRecord, when: datetime, matched: list[str], source: str)
         validation_status=_string(_first(data, *_KEYS["validation_status"]), 512),
         ja3=_string(_first(data, *INDICATOR_FIELDS["ja3"]), 64),
         ja3s=_string(_first(data, *INDICATOR_FIELDS["ja3s"]), 64),
+        siem=siem,
     )

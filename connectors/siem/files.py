@@ -272,7 +272,7 @@ class FilesSiem:
                 key = (path.name, tuple(matched))
                 event = parsed.events.get(key)
                 if event is None:
-                    event = parsed.events[key] = to_event(parsed.record, when, matched, path.name)
+                    event = parsed.events[key] = to_event(parsed.record, when, matched, path.name, self.instance)
                 yield event
 
     def _indexed(

@@ -13,6 +13,7 @@ from certsoar.alert import CertificateAlert
 from certsoar.certs import facts_from_fingerprints
 from certsoar.config import Config
 from certsoar.connections import Connections
+from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext
 from certsoar.registry import get_action
 
@@ -105,6 +106,17 @@ def inputs(window: str = "7d") -> RelatedInput:
     )
     cert = facts_from_fingerprints(SHA256, SHA1).model_copy(update={"serial": "C7D4"})
     return RelatedInput(alert=alert, cert=cert, window=window)
+
+
+async def test_a_files_siem_names_itself_in_its_events(tmp_path):
+    """The fan-out tags each event with its SIEM; a files SIEM's events already carry it, so they are not copied
+    (a sweep's searches return thousands)."""
+    ctx = context(tmp_path)
+    ((name, siem),) = ctx.connectors.each("siem")
+    query = SiemQuery(indicators={"sha1": [SHA1]}, start=SEEN - timedelta(days=7), end=SEEN + timedelta(days=7))
+    events = await siem.search(query)
+    assert name == "lab-logs" and len(events) == 3 and {e.siem for e in events} == {"lab-logs"}
+    assert await ctx.connectors.siem.search(query) == events
 
 
 def test_registered():
@@ -389,6 +401,63 @@ async def test_renewal_seen_before_the_window_is_excluded(tmp_path):
     )
     assert not any(i.requester == "CORP\\WS-077$" for i in out.incidents)
     assert any("renewal (same subject and key as 2026-05-10T09:00:00+00:00)" in e for e in out.excluded)
+
+
+def x509_record(at: datetime, fingerprint: str, subject: str, issuer: str, spki: str | None = None) -> dict[str, Any]:
+    record = {
+        "_path": "x509",
+        "ts": at.timestamp(),
+        "fingerprint": fingerprint,
+        "certificate.subject": subject,
+        "certificate.issuer": issuer,
+    }
+    return {**record, "spki_sha256": spki} if spki else record
+
+
+async def test_before_the_window_only_what_can_change_the_count_is_read(tmp_path, monkeypatch):
+    """E2 reads the month before its window for renewals and certificates already known, but not every
+    certificate of that month (a sweep asks for each certificate): the answer is the one a read of all of
+    them gives."""
+    from certsoar.connectors.siem.files import FilesSiem
+
+    at = datetime(2026, 5, 30, 10, 30, tzinfo=timezone.utc)
+    public = "CN=R11,O=Let's Encrypt,C=US"
+    renewed, key = "CN=lab.corp.example", "7a" * 32
+    records = [
+        x509_record(at - timedelta(days=10), "01" * 32, renewed, renewed, key),  # renewed in the window
+        x509_record(at - timedelta(days=5), "02" * 32, "CN=known.example", "CN=known.example"),  # seen again
+        x509_record(at - timedelta(days=3), "03" * 32, "CN=old.example", "CN=old.example", "7b" * 32),
+        *(
+            x509_record(at - timedelta(days=30, hours=-n), f"{n:064x}", f"CN=host{n}.example", public)
+            for n in range(300)
+        ),
+        x509_record(at - timedelta(hours=1), "04" * 32, renewed, renewed, key),
+        x509_record(at - timedelta(hours=2), "02" * 32, "CN=known.example", "CN=known.example"),
+        x509_record(at - timedelta(minutes=30), "05" * 32, "CN=new.example", "CN=new.example", "7c" * 32),
+    ]
+    queries: list[SiemQuery] = []
+    search_report = FilesSiem.search_report
+
+    async def recorded(self: FilesSiem, query: SiemQuery) -> Any:
+        queries.append(query)
+        return await search_report(self, query)
+
+    monkeypatch.setattr(FilesSiem, "search_report", recorded)
+    out = await certificate_creations(creations_input(), make_context(tmp_path, {"x509.jsonl": jsonl(*records)}))
+    assert [(i.kind, i.certificate) for i in out.incidents] == [("first-seen-untrusted", "05" * 32)]
+    assert [e.split(": ", 1)[1] for e in out.excluded] == [
+        f"renewal (same subject and key as {(at - timedelta(days=10)).isoformat()})"
+    ]
+    before = [q for q in queries if q.start < at - timedelta(hours=24)]
+    assert before and all(q.kinds == ["adcs"] or q.indicators for q in before), before
+    assert {v for q in before for values in q.indicators.values() for v in values} == {
+        key,  # the window's incidents' keys, then every sighting of the certificates found so
+        "7c" * 32,
+        "01" * 32,
+        "02" * 32,  # the window's untrusted certificates
+        "04" * 32,
+        "05" * 32,
+    }
 
 
 async def test_short_windows_override(tmp_path):

@@ -71,7 +71,18 @@ def _reference(dns: list[str], ips: list[str], cn: str | None) -> tuple[list[str
 
 
 _HOSTS = st.sampled_from(
-    ["a.example.com", "A.example.com.", "xn--bcher-kva.example", "b.example", " ", "", "*.x.example"]
+    # a DNS SAN may hold what is no host (an address, one label): the CN repeating it adds nothing or an address
+    [
+        "a.example.com",
+        "A.example.com.",
+        "xn--bcher-kva.example",
+        "b.example",
+        " ",
+        "",
+        "*.x.example",
+        "10.0.0.1",
+        "intranet",
+    ]
 )
 _IPS = st.sampled_from(["10.0.0.1", "10.0.0.2", " 10.0.0.1 ", "::1", ""])
 

@@ -15,6 +15,7 @@ from certsoar import api
 from certsoar.config import Config, load_config
 from certsoar.intake import load_alert
 from certsoar.lab import LabPaths, lab_paths
+from certsoar.store import RunStore
 
 
 def copy_lab(pristine: Path, where: Path) -> tuple[LabPaths, Config]:
@@ -128,3 +129,30 @@ def test_a_dry_run_writes_nothing(pristine_lab: Path, tmp_path: Path) -> None:
     assert progress and progress[-1] == (5, summary["violations"])
     assert files(tmp_path) == before
     assert alert_runs(config) == []
+
+
+def test_a_dry_run_journals_its_runs_in_one_scratch_store_and_keeps_none(
+    pristine_lab: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A dry sweep does not open a store per certificate, audits nothing of what it throws away, and forgets
+    each run once counted (its memory does not grow with the log); it plans what the real sweep does."""
+    lab, config = copy_lab(pristine_lab, tmp_path / "dry")
+    in_memory: list[RunStore] = []
+    opened = RunStore.__init__
+
+    def counted(self: RunStore, path: Path | str, **options: Any) -> None:
+        opened(self, path, **options)
+        if str(path) == ":memory:":
+            in_memory.append(self)
+
+    monkeypatch.setattr(RunStore, "__init__", counted)
+    dry = summary_of(asyncio.run(api.run_sweep(config, "certificates", dry_run=True)))
+    assert dry["examined"] == 5 and len(in_memory) == 1
+    journal = in_memory[0]
+    assert [tuple(row) for row in journal.db.execute("SELECT playbook FROM runs")] == [("certificate-sweep",)]
+    assert journal.db.execute("SELECT count(*) FROM steps WHERE run_id != ?", (dry["run"],)).fetchone()[0] == 0
+    assert journal.db.execute("SELECT count(*) FROM audit").fetchone()[0] == 0
+
+    real_lab, real_config = copy_lab(pristine_lab, tmp_path / "real")
+    real = summary_of(asyncio.run(api.run_sweep(real_config, "certificates")))
+    assert (dry["examined"], dry["violations"]) == (real["examined"], real["violations"])

@@ -6,7 +6,10 @@ import multiprocessing
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
-from certsoar.store import RunStore
+import pytest
+
+from certsoar.errors import RunError
+from certsoar.store import RunStore, StepStatus
 
 
 def _open_and_create(path: str, barrier: Barrier, alert_id: str) -> None:
@@ -55,3 +58,21 @@ def test_a_failed_transaction_moves_no_watermark(tmp_path: Path) -> None:
         except RuntimeError:
             pass
         assert store.watermark("ca:lab") == "0A"
+
+
+def test_a_scratch_journal_audits_nothing_and_forgets_a_run_when_told(tmp_path: Path) -> None:
+    journal = RunStore.scratch()
+    kept, _ = journal.create_run(playbook="p", alert_id="a", trigger="sweep", alert={}, dry_run=True)
+    gone, _ = journal.create_run(playbook="p", alert_id="b", trigger="sweep", alert={}, dry_run=True)
+    for run_id in (kept, gone):
+        journal.record_step(run_id, "s", action="x.y", status=StepStatus.COMPLETED, output={"n": 1})
+    journal.discard_run(gone)
+    assert [row[0] for row in journal.db.execute("SELECT id FROM runs")] == [kept]
+    assert [s.step_id for s in journal.steps(kept)] == ["s"] and journal.steps(gone) == []
+    assert journal.audit_records() == []
+
+    with RunStore.in_state_dir(tmp_path) as store:  # an audited store forgets nothing
+        run_id, _ = store.create_run(playbook="p", alert_id="a", trigger="alert", alert={})
+        with pytest.raises(RunError, match="only a scratch journal"):
+            store.discard_run(run_id)
+        assert store.get_run(run_id).id == run_id and len(store.audit_records()) == 1
