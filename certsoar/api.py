@@ -161,7 +161,8 @@ async def release(
 ) -> dict[str, Any]:
     """Start (or find) the release of run ``run_id``'s containment: the shipped certificate-release playbook,
     whose approval gate the release waits at like containment does. Asking again, or from two processes at
-    once, gives the one release run of ``run_id``. RunNotFound for an unknown run; RunError for a run that
+    once, gives the one release run of ``run_id`` while it waits or once it completed; asked again after it was
+    denied, expired or failed, a new release run starts (the earlier one kept, superseded). RunNotFound for an unknown run; RunError for a run that
     cannot be released (a release) or a comment that is empty or too long."""
     from certsoar.actions.release import MAX_COMMENT_CHARS, RELEASE_PLAYBOOK, release_alert
 

@@ -82,7 +82,9 @@ config_option = click.option(
     default=None,
     help="Config file (default: $CERTSOAR_CONFIG; `certsoar init` writes one).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print what the command prints as JSON (a list where it prints several)."
+)
 verbose_option = click.option(
     "--verbose", "-v", is_flag=True, help="Also print every step (in the playbook's order) and every notification."
 )
