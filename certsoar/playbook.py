@@ -106,8 +106,9 @@ class Playbook(_Strict):
     steps: list[Step] = Field(min_length=1)
     on_failure: list[Step] = Field(
         default_factory=list,
-        description="Steps run when a step's error ends the run (it stays failed): run.failure holds the error and "
-        "each step that failed or was cancelled, with its error. No approval gates among them.",
+        description="Steps run when a step's error ends the run (it stays failed): run.failure holds the error, "
+        "each step that failed or was cancelled with its error, and the effects the run made (action, target, "
+        "step, verified). No approval gates among them.",
     )
 
     @model_validator(mode="after")

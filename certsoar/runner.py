@@ -261,8 +261,9 @@ class Runner:
         return RunStatus.FAILED, error
 
     async def _on_failure(self, state: RunState, error: str) -> None:
-        """The playbook's ``on_failure`` steps (say so on the ticket, notify), seeing ``run.failure``: the error
-        and each step that failed or was cancelled with its error. A failure among them is journaled and never
+        """The playbook's ``on_failure`` steps (say so on the ticket, notify), seeing ``run.failure``: the error,
+        each step that failed or was cancelled with its error, and the effects the run made all the same (a
+        cancelled step may have made its change before it stopped). A failure among them is journaled and never
         replaces the run's own error."""
         if not state.playbook.on_failure:
             return
@@ -272,7 +273,12 @@ class Runner:
             for step_id, row in latest.items()
             if row.status in (StepStatus.ERROR, StepStatus.CANCELLED)
         }
-        state.variables["run"]["failure"] = {"error": error, "steps": failed}
+        done = [
+            {"action": e.action, "target": e.target, "step": e.step_id, "verified": e.verified}
+            for e in self.journal.run_effects(state.run_id)
+            if not e.planned
+        ]
+        state.variables["run"]["failure"] = {"error": error, "steps": failed, "effects": done}
         for step in state.playbook.on_failure:
             try:
                 await self._step(state, step)

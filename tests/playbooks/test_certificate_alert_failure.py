@@ -1,6 +1,7 @@
 """The shipped certificate-alert's on_failure steps (issue 12): when a containment step fails after the approval,
-the ticket is moved to partially-contained exactly when some containment step completed, and is commented
-only when the run approved containment and has a ticket."""
+the ticket is moved to partially-contained exactly when the run put some containment in place (as its ledger
+holds it: a step cancelled by a failing sibling may have made its change), and is commented only when the run
+approved containment and has a ticket."""
 
 from __future__ import annotations
 
@@ -13,28 +14,33 @@ from certsoar.playbook import find_playbook, load_playbook
 
 BOOK = load_playbook(find_playbook("certificate-alert"))
 [TICKET, NOTIFY] = BOOK.on_failure
-DONE = {"effect": {"key": "k", "changed": True, "verified": True}}
+TICKET_OPENED = {"action": "ticket.open", "target": "abc", "step": "ticket", "verified": True}
 
 
-def _steps(**outputs: Any) -> dict[str, Any]:
-    base = {"approval": {"approved": True}, "ticket": {"ticket": {"key": "abc", "id": "CS-1"}}}
-    return {"steps": {**base, **outputs}, "run": {"failure": {"error": "step block_cert failed: x", "steps": {}}}}
+def _failed(*effects: dict[str, Any]) -> dict[str, Any]:
+    steps = {"approval": {"approved": True}, "ticket": {"ticket": {"key": "abc", "id": "CS-1"}}}
+    failure = {"error": "step block_cert failed: x", "steps": {"block_cert": "x"}, "effects": list(effects)}
+    return {"steps": steps, "run": {"failure": failure}}
+
+
+def _effect(action: str, target: str, step: str) -> dict[str, Any]:
+    return {"action": action, "target": target, "step": step, "verified": True}
 
 
 @pytest.mark.parametrize(
-    ("outputs", "status"),
+    ("effects", "status"),
     [
-        ({"revoke": DONE, "block_servers": None, "block_cert": None}, "partially-contained"),
-        ({"revoke": {"skipped": True}, "block_servers": DONE, "block_cert": None}, "partially-contained"),
-        ({"revoke": {"skipped": True}, "block_servers": None, "block_cert": None}, None),
-        ({"revoke": None, "block_servers": {"failed": True, "error": "e"}, "block_cert": None}, None),
-        ({"block_cert": None}, None),  # the others never journaled
+        ([TICKET_OPENED, _effect("ca.revoke", "1002", "revoke")], "partially-contained"),
+        ([_effect("firewall.block", "198.51.100.23", "block_servers")], "partially-contained"),  # even if cancelled
+        ([_effect("proxy.block_certificate", "d3" * 20, "block_cert")], "partially-contained"),
+        ([TICKET_OPENED], None),  # nothing of the containment in place: the ticket stays open, with the comment
+        ([], None),
     ],
 )
-def test_the_ticket_is_partially_contained_only_when_some_containment_completed(
-    outputs: dict[str, Any], status: str | None
+def test_the_ticket_is_partially_contained_only_when_some_containment_is_in_place(
+    effects: list[dict[str, Any]], status: str | None
 ) -> None:
-    context = _steps(**outputs)
+    context = _failed(*effects)
     assert truthy(TICKET.when, context)
     assert evaluate(TICKET.with_["status"], context) == status
     assert evaluate(TICKET.with_["key"], context) == "abc"
