@@ -644,7 +644,12 @@ def tickets() -> None:
 
 
 @tickets.command("list")
-@click.option("--status", type=click.Choice(["open", "contained", "closed"]), default=None, help="Only these.")
+@click.option(
+    "--status",
+    type=click.Choice(["open", "contained", "partially-contained", "released", "closed"]),  # connectors.ticket
+    default=None,
+    help="Only these.",
+)
 @click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True, help="At most this many.")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print a list of ticket objects.")
