@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from certsoar.alert import CertificateAlert, LoggedCertificate
 from certsoar.certs import AnalysisContext, CertificateFacts, analyze_alert, load_pem_bundle
 from certsoar.certs.analysis import with_requester
-from certsoar.certs.intel_update import catalogue_path, sslbl_path
+from certsoar.certs.intelfiles import catalogue_path, sslbl_path
 from certsoar.certs.trustfiles import read_crl, read_roots
 from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext

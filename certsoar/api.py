@@ -16,7 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from certsoar import audit, checkcache
+import yaml
+from pydantic import ValidationError
+
+from certsoar import audit, checkcache, yamlsafe
 from certsoar.alert import CertificateAlert
 from certsoar.config import Config
 from certsoar.connections import Connections
@@ -87,8 +90,14 @@ def _check(text: str, file: str, template_dirs: tuple[Path, ...]) -> tuple[Playb
     """A text that passed the full check before with the shipped templates (certsoar.checkcache: a CLI
     process runs one alert) gets only the approval check again; templates from the config's folders are
     checked every time."""
-    playbook, raw = parse_playbook(text, file)
     cacheable = not template_dirs
+    if cacheable and checkcache.passed(text):
+        # the text parsed and passed before: read without the (slower) line-numbering loader, which only an
+        # error report needs
+        fast = _parsed_without_lines(text)
+        if fast is not None and not check_gates(fast, {}, file):
+            return fast, []
+    playbook, raw = parse_playbook(text, file)
     if cacheable and checkcache.passed(text):
         problems = check_gates(playbook, raw, file)
     else:
@@ -96,6 +105,13 @@ def _check(text: str, file: str, template_dirs: tuple[Path, ...]) -> tuple[Playb
         if cacheable and not problems:
             checkcache.remember(text)
     return playbook, problems
+
+
+def _parsed_without_lines(text: str) -> Playbook | None:
+    try:
+        return Playbook.model_validate(yamlsafe.safe_load(text))
+    except (yaml.YAMLError, ValidationError):
+        return None
 
 
 SHIPPED_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -148,7 +164,8 @@ async def release(
 ) -> dict[str, Any]:
     """Start (or find) the release of run ``run_id``'s containment: the shipped certificate-release playbook,
     whose approval gate the release waits at like containment does. Asking again, or from two processes at
-    once, gives the one release run of ``run_id``. RunNotFound for an unknown run; RunError for a run that
+    once, gives the one release run of ``run_id`` while it waits or once it completed; asked again after it was
+    denied, expired or failed, a new release run starts (the earlier one kept, superseded). RunNotFound for an unknown run; RunError for a run that
     cannot be released (a release) or a comment that is empty or too long."""
     from certsoar.actions.release import MAX_COMMENT_CHARS, RELEASE_PLAYBOOK, release_alert
 

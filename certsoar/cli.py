@@ -8,7 +8,6 @@ The code is the one the error's class carries (certsoar.errors).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -20,6 +19,13 @@ from certsoar.errors import EXIT_FAILED, AlertError, CertsoarError
 from certsoar.export import EXPORTERS
 
 EXIT_OK = 0
+
+
+def run_async(work: Any) -> Any:
+    """``asyncio.run``, imported only by the commands that run something (``--help`` stays light)."""
+    import asyncio
+
+    return asyncio.run(work)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -77,7 +83,9 @@ config_option = click.option(
     default=None,
     help="Config file (default: $CERTSOAR_CONFIG; `certsoar init` writes one).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print what the command prints as JSON (a list where it prints several)."
+)
 verbose_option = click.option(
     "--verbose", "-v", is_flag=True, help="Also print every step (in the playbook's order) and every notification."
 )
@@ -143,7 +151,7 @@ def run(
 
     alert = load_alert(_read_alert(alert_file), format=alert_format)
     config = _config(config_path)
-    result = asyncio.run(run_playbook(config, playbook, alert, dry_run=dry_run, requester=requester))
+    result = run_async(run_playbook(config, playbook, alert, dry_run=dry_run, requester=requester))
     _print_run(result, as_json, verbose)
     _exit_for_run(result)
 
@@ -178,7 +186,7 @@ def _decide(
 
     from certsoar.api import decide
 
-    result = asyncio.run(
+    result = run_async(
         decide(
             _config(config_path),
             run_id,
@@ -239,7 +247,7 @@ def release(run_id: str, analyst: str, comment: str, config_path: str | None, as
     with what could not be undone (a revocation)."""
     from certsoar.api import release as release_run
 
-    result = asyncio.run(release_run(_config(config_path), run_id, analyst=analyst, comment=comment))
+    result = run_async(release_run(_config(config_path), run_id, analyst=analyst, comment=comment))
     _print_run(result, as_json, verbose)
     _exit_for_run(result)
 
@@ -318,7 +326,7 @@ def runs_resume(run_id: str, config_path: str | None, as_json: bool) -> None:
     approval expired; prints the run as `run` does."""
     from certsoar.api import resume
 
-    result = asyncio.run(resume(_config(config_path), run_id))
+    result = run_async(resume(_config(config_path), run_id))
     _print_run(result, as_json)
     _exit_for_run(result)
 
@@ -386,7 +394,7 @@ def runs_expire(config_path: str | None, as_json: bool) -> None:
     many."""
     from certsoar.api import expire_due_runs
 
-    ended = asyncio.run(expire_due_runs(_config(config_path)))
+    ended = run_async(expire_due_runs(_config(config_path)))
     if as_json:
         click.echo(json.dumps(ended, indent=2, default=str))
         return
@@ -429,7 +437,7 @@ def connectors_check(config_path: str | None, as_json: bool) -> None:
     reachability, authentication and (CAs) whether it can list what it issued; exit 1 when one fails."""
     from certsoar.health import check_connectors, facets
 
-    results = asyncio.run(check_connectors(_config(config_path)))
+    results = run_async(check_connectors(_config(config_path)))
     if as_json:
         click.echo(json.dumps([r.model_dump() for r in results], indent=2))
     else:
@@ -455,7 +463,7 @@ def intel_update(config_path: str | None, as_json: bool) -> None:
     """Fetch SSLBL and the tool catalogue into <state_dir>/intel/; a bad download keeps the old file (exit 1)."""
     from certsoar.certs.intel_update import update_intel
 
-    results = asyncio.run(update_intel(_config(config_path)))
+    results = run_async(update_intel(_config(config_path)))
     if as_json:
         click.echo(json.dumps([r.model_dump() for r in results], indent=2))
     else:
@@ -553,7 +561,7 @@ def demo(state_dir: Path | None) -> None:
     CA issued for an outside domain; each approved, contained and verified."""
     from certsoar.demo import run_demo
 
-    sys.exit(asyncio.run(run_demo(state_dir)))
+    sys.exit(run_async(run_demo(state_dir)))
 
 
 @main.command()
@@ -565,7 +573,7 @@ def doctor(config_path: str | None, as_json: bool) -> None:
     from certsoar.doctor import diagnose
     from certsoar.escaping import visible
 
-    findings = asyncio.run(diagnose(config_path))
+    findings = run_async(diagnose(config_path))
     if as_json:
         click.echo(json.dumps([f.model_dump() for f in findings], indent=2))
     else:
@@ -617,7 +625,7 @@ def sweep(name: str, config_path: str | None, dry_run: bool, full: bool, as_json
     results = {}
     for n in names:
         with progress(f"{n} sweep", unit="certificates" if n != "containment" else "effects") as bar:
-            results[n] = asyncio.run(run_sweep(config, n, dry_run=dry_run, full=full, progress=bar.report))
+            results[n] = run_async(run_sweep(config, n, dry_run=dry_run, full=full, progress=bar.report))
     if as_json:
         shown: Any = results[name] if name != "all" else results
         click.echo(json.dumps(shown, indent=2, default=str))
@@ -651,7 +659,12 @@ def tickets() -> None:
 
 
 @tickets.command("list")
-@click.option("--status", type=click.Choice(["open", "contained", "closed"]), default=None, help="Only these.")
+@click.option(
+    "--status",
+    type=click.Choice(["open", "contained", "partially-contained", "released", "closed"]),  # connectors.ticket
+    default=None,
+    help="Only these.",
+)
 @click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True, help="At most this many.")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print a list of ticket objects.")
@@ -681,7 +694,7 @@ def tickets_show(ticket_id: str, config_path: str | None, as_json: bool) -> None
     """Print one ticket: id, status, severity, title, the runs that worked on it, and every comment."""
     from certsoar.api import show_ticket
 
-    ticket = asyncio.run(show_ticket(_config(config_path), ticket_id))
+    ticket = run_async(show_ticket(_config(config_path), ticket_id))
     if as_json:
         click.echo(json.dumps(ticket, indent=2))
         return

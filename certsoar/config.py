@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from certsoar import yamlsafe
 from certsoar.addresses import network_text, parse_network
 from certsoar.errors import ConfigError
 from certsoar.timeparse import Duration, parse_duration
@@ -761,7 +762,7 @@ def load_config(path: Path | str | None = None, *, with_files: bool = True) -> C
         )
     file = Path(chosen)
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw = yamlsafe.safe_load(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the config: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:

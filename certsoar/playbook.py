@@ -104,6 +104,12 @@ class Playbook(_Strict):
     vars: dict[str, Any] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list, description="Escalation rules, evaluated by escalation.evaluate.")
     steps: list[Step] = Field(min_length=1)
+    on_failure: list[Step] = Field(
+        default_factory=list,
+        description="Steps run when a step's error ends the run (it stays failed): run.failure holds the error, "
+        "each step that failed or was cancelled with its error, and the effects the run made (action, target, "
+        "step, verified). No approval gates among them.",
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Playbook":
@@ -113,10 +119,12 @@ class Playbook(_Strict):
         rule_ids = [r.id for r in self.rules]
         if len(rule_ids) != len(set(rule_ids)):
             raise ValueError("rule ids must be unique")
+        if any(s.approval is not None for top in self.on_failure for s in top.walk()):
+            raise ValueError("on_failure steps take no approval (nothing waits once the run has failed)")
         return self
 
     def all_steps(self) -> list[Step]:
-        return [s for top in self.steps for s in top.walk()]
+        return [s for top in (*self.steps, *self.on_failure) for s in top.walk()]
 
 
 # loading --------------------------------------------------------------------

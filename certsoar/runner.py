@@ -254,10 +254,38 @@ class Runner:
         except WaitingForApproval:
             return RunStatus.WAITING_APPROVAL, None
         except CertsoarError as exc:
-            return RunStatus.FAILED, str(exc)
+            error = str(exc)
         except Exception as exc:  # noqa: BLE001 - the run's edge: whatever went wrong, the run ends failed
-            return RunStatus.FAILED, unexpected(exc)
-        return state.outcome, None
+            error = unexpected(exc)
+        else:
+            return state.outcome, None
+        await self._on_failure(state, error)
+        return RunStatus.FAILED, error
+
+    async def _on_failure(self, state: RunState, error: str) -> None:
+        """The playbook's ``on_failure`` steps (say so on the ticket, notify), seeing ``run.failure``: the error,
+        each step that failed or was cancelled with its error, and the effects the run made all the same (a
+        cancelled step may have made its change before it stopped). A failure among them is journaled and never
+        replaces the run's own error."""
+        if not state.playbook.on_failure:
+            return
+        latest = {row.step_id: row for row in self.journal.steps(state.run_id)}  # a resumed step's last record
+        failed = {
+            step_id: row.error or str(row.status)
+            for step_id, row in latest.items()
+            if row.status in (StepStatus.ERROR, StepStatus.CANCELLED)
+        }
+        done = [
+            {"action": e.action, "target": e.target, "step": e.step_id, "verified": e.verified}
+            for e in self.journal.run_effects(state.run_id)
+            if not e.planned
+        ]
+        state.variables["run"]["failure"] = {"error": error, "steps": failed, "effects": done}
+        for step in state.playbook.on_failure:
+            try:
+                await self._step(state, step)
+            except CertsoarError:
+                continue  # journaled by _step
 
     async def _step(self, state: RunState, step: Step) -> None:
         recorded = state.journal.get(step.id)
@@ -337,7 +365,7 @@ class Runner:
         ``validate`` reads it: ``expressions.required_approvals``) precedes the step in the playbook and was
         approved in this run (planned, in a dry run). Another gate's approval does not stand in for it."""
         required: set[str] = set()
-        for guard in (step, *_blocks_around(state.playbook.steps, step)):
+        for guard in (step, *_blocks_around([*state.playbook.steps, *state.playbook.on_failure], step)):
             required |= required_approvals(guard.when)
         for top in state.playbook.steps:
             if step in top.walk():

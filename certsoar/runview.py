@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from certsoar import yamlsafe
 from certsoar.ledger import release_marker
 from certsoar.runwarnings import run_warnings
 from certsoar.store import RunStore, StepRow, StepStatus
@@ -117,7 +118,7 @@ def _step_ids(definition: str) -> dict[str, int]:
                 walk(step.get("parallel"))
 
     try:
-        walk((yaml.safe_load(definition) or {}).get("steps"))
+        walk((yamlsafe.safe_load(definition) or {}).get("steps"))
     except (yaml.YAMLError, AttributeError):
         return {}
     return order

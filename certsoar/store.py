@@ -147,6 +147,12 @@ _CLAIM_PASSES = "('failed', 'expired')"
 """Run statuses whose claims the next run may take: it failed, or its approval expired with nobody deciding."""
 
 
+RESTARTABLE_TRIGGERS = frozenset({"release"})
+"""Runs that answer a request (``certsoar release``) rather than an alert: asking again after a denial, an expiry
+or a failure starts a new run under the same id (an alert's run starts afresh only when corrected after a
+failure)."""
+
+
 class RunStatus(StrEnum):
     QUEUED = "queued"  # accepted and persisted (the service), not yet started by a worker
     RUNNING = "running"
@@ -481,25 +487,26 @@ class RunStore:
         superseded = None
         if alert_id is not None:
             row = db.execute(
-                "SELECT id, status, alert FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)
+                "SELECT id, status, alert, trigger FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)
             ).fetchone()
             if row:
-                if not self._corrected_after_failure(db, row, alert, now):
+                if self._asked_again_after_refusal(db, row, now):
+                    why = f"{trigger} {alert_id} was asked again after this one was {row['status']}"
+                elif self._corrected_after_failure(db, row, alert, now):
+                    why = f"alert {alert_id} was sent again, corrected"
+                else:
                     return row["id"], False
                 superseded = row["id"]
         run_id = uuid.uuid4().hex[:16]
         if superseded is not None:
-            # The failed run keeps its record (and the ledger its effects, which the new run finds done);
+            # The earlier run keeps its record (and the ledger its effects, which the new run finds done);
             # only the alert id moves to the new run, and the audit links the two.
+            note = f" [superseded by run {run_id}: {why}]"
             db.execute(
                 "UPDATE runs SET alert_id=NULL, error=COALESCE(error, '') || ?, updated=? WHERE id=?",
-                (
-                    f" [superseded by run {run_id}: alert {alert_id} was sent again, corrected]",
-                    now.isoformat(),
-                    superseded,
-                ),
+                (note, now.isoformat(), superseded),
             )
-            self._audit(db, superseded, "run.superseded", {"alert_id": alert_id, "by": run_id})
+            self._audit(db, superseded, "run.superseded", {"alert_id": alert_id, "by": run_id, "note": note})
         db.execute(
             "INSERT INTO runs (id, playbook, alert_id, trigger, status, dry_run, created, updated, requester, alert,"
             " definition) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -533,6 +540,15 @@ class RunStore:
         if owner is not None:
             self._take_lease(db, run_id, owner, now)
         return run_id, True
+
+    def _asked_again_after_refusal(self, db: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> bool:
+        """A request run (a release: ``RESTARTABLE_TRIGGERS``) starts afresh when asked again after it was denied,
+        expired or failed and nobody is executing it; one that waits or completed is the answer (no duplicate)."""
+        return (
+            row["trigger"] in RESTARTABLE_TRIGGERS
+            and row["status"] in (RunStatus.DENIED, RunStatus.EXPIRED, RunStatus.FAILED)
+            and self._holder(db, row["id"], now) is None
+        )
 
     def _corrected_after_failure(self, db: sqlite3.Connection, row: sqlite3.Row, alert: Any, now: datetime) -> bool:
         """The alert starts afresh rather than returning the run its id already has: that run failed, nobody is
@@ -1242,6 +1258,8 @@ class RunStore:
                 status = (RunStatus.RUNNING, None)
             elif event == "run.status":
                 status = (data.get("status"), data.get("error"))
+            elif event == "run.superseded" and status is not None:  # the note added to its error
+                status = (status[0], (status[1] or "") + data.get("note", ""))
             elif event == "effect.intent":
                 intents.add(data.get("key"))
             elif event == "effect.done":

@@ -19,12 +19,23 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
+import jinja2
+from jinja2 import (
+    BaseLoader,
+    BytecodeCache,
+    ChoiceLoader,
+    Environment,
+    FileSystemBytecodeCache,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from certsoar import escaping
 from certsoar.certs.lookalikes import lookalikes
+from certsoar.checkcache import usable_dir
 from certsoar.errors import ActionError
 
 MAX_RENDERED_CHARS = 256 * 1024
@@ -91,11 +102,27 @@ class _OneFormatLoader(BaseLoader):
         return self.inner.list_templates()
 
 
+def _compiled_cache() -> BytecodeCache | None:
+    """Compiled templates kept in the cache folder, so that a process started for one alert does not compile every
+    notification template again (a good part of a one-alert CLI run). Only in a folder of this user's that nobody
+    else can write: what is kept there is code. Entries name the Jinja version; Jinja checks each against the
+    template's source."""
+    folder = usable_dir(create=True)
+    if folder is None:
+        return None
+    try:
+        (folder / "templates").mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return FileSystemBytecodeCache(str(folder / "templates"), f"jinja-{jinja2.__version__}-%s.cache")
+
+
 @lru_cache(maxsize=32)
 def _environment(search: tuple[str, ...], fmt: str) -> ImmutableSandboxedEnvironment:
     """One environment per search path and format, so compiled templates are reused across runs."""
     channel = CHANNELS[fmt]
     env = ImmutableSandboxedEnvironment(
+        bytecode_cache=_compiled_cache(),
         loader=_OneFormatLoader(ChoiceLoader([FileSystemLoader(list(search))]), fmt),
         undefined=StrictUndefined,
         autoescape=channel.markup,

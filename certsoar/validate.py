@@ -42,7 +42,7 @@ def output_fields(playbook: Playbook, known: dict[str, Any]) -> dict[str, set[st
 def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates | None = None) -> list[PlaybookError]:
     templates = templates or Templates()
     known = actions()
-    locations = step_locations(raw)
+    locations = step_locations(raw) | step_locations(raw, ("on_failure",))
     errors: list[PlaybookError] = []
     outputs = output_fields(playbook, known)
 
@@ -110,7 +110,7 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
             check_tree(child, (*blocks, step), earlier)
 
     earlier: set[str] = set()
-    for step in playbook.steps:
+    for step in (*playbook.steps, *playbook.on_failure):
         check_tree(step, (), earlier)
         earlier |= {s.id for s in step.walk()}
     if playbook.rules and not any(s.action == "escalation.evaluate" for s in playbook.all_steps()):
@@ -137,7 +137,7 @@ def check_gates(playbook: Playbook, raw: Any, file: str) -> list[PlaybookError]:
     """Only the approval check of ``check_playbook`` (``_ungated``): the one a cached pass never skips
     (certsoar.checkcache)."""
     known = actions()
-    locations = step_locations(raw)
+    locations = step_locations(raw) | step_locations(raw, ("on_failure",))
     gates = {s.id for s in playbook.all_steps() if s.approval is not None}
     errors: list[PlaybookError] = []
 
@@ -148,7 +148,7 @@ def check_gates(playbook: Playbook, raw: Any, file: str) -> list[PlaybookError]:
         for child in step.parallel or []:
             check_tree(child, (*blocks, step))
 
-    for step in playbook.steps:
+    for step in (*playbook.steps, *playbook.on_failure):
         check_tree(step, ())
     return errors
 

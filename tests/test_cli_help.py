@@ -37,3 +37,21 @@ def test_help_says_what_the_command_prints(command: list[str]) -> None:
 def test_top_level_help_names_quiet_and_the_json_log() -> None:
     done = CliRunner().invoke(main, ["--help"])
     assert "--quiet" in done.output and "--log-format [json]" in done.output and "CERTSOAR_LOG" in done.output
+
+
+@pytest.mark.parametrize("command", [["runs", "list"], ["runs", "audit"], ["runs", "expire"], ["connectors", "check"]])
+def test_json_help_does_not_promise_one_run_where_a_command_prints_several(command: list[str]) -> None:
+    done = CliRunner().invoke(main, [*command, "--help"])
+    assert "--json" in done.output and "the run as one JSON object" not in " ".join(done.output.split())
+
+
+def test_tickets_list_filters_on_every_ticket_status() -> None:
+    from typing import get_args
+
+    import click
+
+    from certsoar.connectors.ticket import TicketStatus
+
+    listing = main.commands["tickets"].commands["list"]  # type: ignore[attr-defined]
+    [status] = [p for p in listing.params if p.name == "status"]
+    assert isinstance(status.type, click.Choice) and set(status.type.choices) == set(get_args(TicketStatus))

@@ -19,6 +19,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from certsoar import yamlsafe
 from certsoar.certs.dn import Attribute, same_name
 from certsoar.certs.fingerprints import SHA1_DIGITS, SHA256_DIGITS, normalize_digest, serial_number
 from certsoar.certs.tools import CertView, ToolMatch
@@ -211,7 +212,7 @@ class Catalogue(_Strict):
 
 def parse_catalogue(text: str, where: str = "<memory>") -> Catalogue:
     try:
-        raw = yaml.safe_load(text)
+        raw = yamlsafe.safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogueError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     try:

@@ -31,7 +31,8 @@ class SslblMatch(BaseModel):
 @dataclass(frozen=True)
 class SslblIndex:
     path: str
-    entries: dict[str, tuple[str, datetime | None]]
+    entries: dict[str, tuple[str, str]]
+    """Listed SHA-1 → (reason, listing date as written: read only for a match; a feed has tens of thousands)."""
     skipped_rows: int
 
     def lookup(self, sha1: str | None) -> SslblMatch | None:
@@ -41,7 +42,7 @@ class SslblIndex:
         hit = self.entries.get(key) if key else None
         if key is None or hit is None:
             return None
-        return SslblMatch(sha1=key, reason=hit[0], listed=hit[1])
+        return SslblMatch(sha1=key, reason=hit[0], listed=_listing_date(hit[1]))
 
 
 def _listing_date(text: str) -> datetime | None:
@@ -53,7 +54,7 @@ def _listing_date(text: str) -> datetime | None:
 
 def parse_sslbl(text: str, path: str = "<memory>") -> SslblIndex:
     """``Listingdate,SHA1,Listingreason`` rows; '#' lines are comments; split on the first two commas."""
-    entries: dict[str, tuple[str, datetime | None]] = {}
+    entries: dict[str, tuple[str, str]] = {}
     skipped = 0
     for line in text.splitlines():
         row = line.strip()
@@ -64,7 +65,7 @@ def parse_sslbl(text: str, path: str = "<memory>") -> SslblIndex:
         if sha1 is None:
             skipped += 1
             continue
-        entries[sha1] = (parts[2].strip() or "listed", _listing_date(parts[0]))
+        entries[sha1] = (parts[2].strip() or "listed", parts[0])
     return SslblIndex(path=path, entries=entries, skipped_rows=skipped)
 
 

@@ -1,14 +1,11 @@
-"""The intel files in force (SSLBL blacklist, tool catalogue) and their refresh from public URLs.
-
-Each file comes from, in order: the path the config names, the copy ``certsoar intel update`` wrote
-into ``<state_dir>/intel/``, the snapshot shipped with the package. An update downloads, validates the
-body as the file it replaces (SSLBL's CSV, or the catalogue's model) and only then replaces the copy
-atomically; a failed or garbled download leaves the old file and says why.
+"""The refresh of the intel files (SSLBL blacklist, tool catalogue) from public URLs; which copy is in force is
+certsoar.certs.intelfiles. An update downloads, validates the body as the file it replaces (SSLBL's CSV, or the
+catalogue's model) and only then replaces the copy atomically; a failed or garbled download leaves the old file
+and says why.
 """
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -18,33 +15,12 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from certsoar.certs.catalogue import CATALOGUE_FILE, MAX_CATALOGUE_BYTES, CatalogueError, parse_catalogue
 from certsoar.certs.intel import MAX_SSLBL_BYTES, parse_sslbl
+from certsoar.certs.intelfiles import INTEL_DIR, SSLBL_FILE
 from certsoar.config import Config
 from certsoar.errors import CertsoarError
 from certsoar.fileio import write_atomically
 
-SSLBL_FILE = "sslblacklist.csv"
-INTEL_DIR = "intel"
-TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 ATTEMPTS = 3
-
-
-def shipped(name: str) -> Path:
-    return Path(str(resources.files("certsoar.certs") / "data" / name))
-
-
-def _in_force(config: Config, configured: Path | None, name: str) -> Path:
-    if configured is not None:
-        return config.resolve(configured)
-    refreshed = config.state_dir / INTEL_DIR / name
-    return refreshed if refreshed.is_file() else shipped(name)
-
-
-def sslbl_path(config: Config) -> Path:
-    return _in_force(config, config.intel.sslbl, SSLBL_FILE)
-
-
-def catalogue_path(config: Config) -> Path:
-    return _in_force(config, config.intel.catalogue, CATALOGUE_FILE)
 
 
 class UpdateResult(BaseModel):
@@ -153,7 +129,7 @@ async def _update_one(
 async def update_intel(config: Config) -> list[UpdateResult]:
     """Refresh the SSLBL blacklist and the tool catalogue into ``<state_dir>/intel/`` (never the package)."""
     folder = config.state_dir / INTEL_DIR
-    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True) as client:
         return [
             await _update_one(client, "sslbl", config.intel.sslbl_url, folder / SSLBL_FILE, config.intel.sslbl),
             await _update_one(

@@ -13,7 +13,8 @@ from pytest_httpx import HTTPXMock
 
 from certsoar.certs.catalogue import load_catalogue
 from certsoar.certs.intel import load_sslbl
-from certsoar.certs.intel_update import catalogue_path, shipped, sslbl_path, update_intel
+from certsoar.certs.intel_update import update_intel
+from certsoar.certs.intelfiles import catalogue_path, shipped, sslbl_path
 from certsoar.cli import main
 from certsoar.config import Config, load_config
 

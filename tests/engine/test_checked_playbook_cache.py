@@ -113,3 +113,23 @@ def test_a_broken_text_names_the_file_it_was_read_under(cache: Path) -> None:
             with pytest.raises(PlaybookError) as raised:
                 api._checked(broken, name)
             assert name in str(raised.value)
+
+
+def test_a_hit_reads_the_text_without_the_line_numbering_loader_unless_it_reports_an_error(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses: list[str] = []
+    real = api.parse_playbook
+
+    def counting(text: str, file: str) -> object:
+        parses.append(file)
+        return real(text, file)
+
+    monkeypatch.setattr(api, "parse_playbook", counting)
+    checkcache.remember(GATED)
+    assert api._checked(GATED, "gated.yaml").steps[1].id == "block"
+    assert parses == []
+    checkcache.remember(UNGATED)  # a vouched-for text that fails the gate check: the error still names its line
+    with pytest.raises(PlaybookError, match="firewall.block needs an approval") as raised:
+        api._checked(UNGATED, "ungated.yaml")
+    assert parses[-1] == "ungated.yaml" and raised.value.line == 7

@@ -60,6 +60,7 @@ async def test_a_corrected_alert_starts_fresh_and_the_ledger_keeps_effects_once(
     assert old.status == "failed" and old.alert_id is None and f"superseded by run {fresh}" in (old.error or "")
     events = {(r["run_id"], r["event"]) for r in store.audit_records()}
     assert (failed, "run.superseded") in events
+    store.check_run(old, store.run_effects(failed))  # the note on its error is audited: it still verifies
 
     # a completed run dedupes, corrected or not
     assert await runner().start(book, fk.make_alert("alert-7", host="other")) == fresh

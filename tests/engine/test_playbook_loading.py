@@ -237,3 +237,15 @@ def test_steps_nested_in_parallel_blocks_are_checked_against_earlier_steps() -> 
     found = problems(text)
     assert any("step a: refers to step 'later', which does not run before it" in p for p in found), found
     assert any("step b: unknown action 'no.such'" in p for p in found), found
+
+
+def test_on_failure_steps_are_checked_like_the_others_and_take_no_approval() -> None:
+    head = "id: pb\ntrigger: {alert: certificate}\nsteps:\n  - {id: g, approval: {roles: [x]}}\n"
+    ungated = head + "on_failure:\n  - {id: r, action: ca.revoke, with: {serial: '01'}}\n"
+    assert any(p.startswith("pb.yaml:6: step r: ca.revoke needs an approval") for p in problems(ungated))
+    unknown = head + "on_failure:\n  - {id: f, action: test.echo, with: {value: '{{ steps.g.aproved }}'}}\n"
+    assert any("pb.yaml:6: step f: step 'g' has no output 'aproved'" in p for p in problems(unknown))
+    seeing = head + "on_failure:\n  - {id: f, action: test.echo, with: {value: '{{ run.failure.error }}'}}\n"
+    assert problems(seeing) == []
+    with pytest.raises(PlaybookError, match="on_failure steps take no approval"):
+        parse_playbook(head + "on_failure:\n  - {id: h, approval: {roles: [x]}}\n", "pb.yaml")

@@ -1,0 +1,52 @@
+"""Start-up of the CLI for a SOAR that calls it once per alert (issue 12): a command imports only what it uses.
+Each command runs in a process of its own, as a SOAR starts it; what it imported is read from ``sys.modules``
+when that process exits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import Cli
+
+PROBE = """
+import atexit, json, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+from certsoar.cli import main
+sys.argv[0] = "certsoar"
+main()
+"""
+
+NEVER_FOR_A_TRIAGE = {"fastapi", "uvicorn", "starlette", "httpx", "rich", "pygments", "multipart"}
+NEVER_FOR_HELP = NEVER_FOR_A_TRIAGE | {"asyncio", "pydantic", "jinja2", "cryptography", "yaml", "sqlite3", "tenacity"}
+
+
+def imported(cli: Cli, tmp_path: Path, *args: str) -> set[str]:
+    """The top-level packages a ``certsoar ARGS`` process had imported when it exited."""
+    modules = tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(modules), *args],
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return {name.split(".")[0] for name in json.loads(modules.read_text())}
+
+
+def test_help_imports_nothing_heavy(cli: Cli, tmp_path: Path) -> None:
+    loaded = imported(cli, tmp_path, "--help")
+    assert "click" in loaded  # the probe saw the command's imports
+    assert loaded & NEVER_FOR_HELP == set()
+
+
+def test_a_dry_run_triage_imports_no_web_or_http_stack(cli: Cli, tmp_path: Path) -> None:
+    args = ("run", "certificate-alert", "--alert", str(cli.lab.alerts["mimicry"]), "--dry-run", "--json")
+    loaded = imported(cli, tmp_path, *args)
+    assert {"pydantic", "jinja2", "cryptography"} <= loaded  # the probe saw the triage's imports
+    assert loaded & NEVER_FOR_A_TRIAGE == set()
