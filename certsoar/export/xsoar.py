@@ -66,6 +66,7 @@ def export(manifest: dict[str, Any], target: Path) -> list[Path]:
         integration / "command_examples.txt": _command_examples(),
         pack / "Playbooks" / "playbook-CertSOAR_Triage.yml": _yaml(_playbook()),
         pack / "Playbooks" / "playbook-CertSOAR_Triage_README.md": _playbook_readme(),
+        pack / "ReleaseNotes" / "1_0_0.md": _release_notes(manifest),
     }
     written = []
     for relative, data in content.items():
@@ -297,6 +298,15 @@ def _pack_readme(manifest: dict[str, Any]) -> str:
         f"The **{PACK}** integration submits certificate alerts to certsoar, reads its runs, and approves or denies "
         "their containment; runs waiting for approval are fetched as incidents. The **CertSOAR Triage** playbook "
         "submits a certificate incident, waits for certsoar's verdict and asks an analyst to approve or deny.\n"
+    )
+
+
+def _release_notes(manifest: dict[str, Any]) -> str:
+    return (
+        "#### Integrations\n\n##### CertSOAR\n\n"
+        f"- Exported from certsoar {manifest['version']}: the commands {', '.join(COMMANDS)} and fetch-incidents.\n\n"
+        "#### Playbooks\n\n##### New: CertSOAR Triage\n\n"
+        "- Submits a certificate incident, waits for the verdict and asks to approve or deny the containment.\n"
     )
 
 

@@ -23,6 +23,7 @@ from certsoar.export import export
 from certsoar.export.soar import RUN_FIELDS
 from certsoar.export.xsoar import COMMANDS
 from certsoar.manifest import build_manifest
+from certsoar.store import RunStatus
 
 SDK = Path(os.environ.get("CERTSOAR_XSOAR_SDK", "/opt/certsoar-sdks/xsoar"))
 """The virtualenv of PyPI demisto-sdk (.ci/run makes it), apart from certsoar's own."""
@@ -310,3 +311,8 @@ def test_every_command_is_documented_with_the_run_fields_and_dispatched(tmp_path
     scripts = {t["task"].get("script") for t in playbook["tasks"].values()}
     assert {"CertSOAR|||certsoar-submit-alert", "CertSOAR|||certsoar-approve", "CertSOAR|||certsoar-deny"} <= scripts
     assert "collection" in {t["type"] for t in playbook["tasks"].values()}
+
+
+def test_the_status_field_names_every_run_status() -> None:
+    [status] = [f for f in RUN_FIELDS if f.path == "status"]
+    assert all(str(s) in status.description for s in RunStatus)
