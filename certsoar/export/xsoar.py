@@ -27,6 +27,8 @@ FROM_VERSION = "6.10.0"
 DOCKER_IMAGE = "demisto/python3:3.12.8.1983910"
 """The python3 image the integration runs in (it needs only requests, which the image has)."""
 OUTPUTS_PREFIX = "CertSOAR.Run"
+APPROVAL_TASK = "certsoar approval"
+"""The data-collection task and its form: its answers are read back from the context under this name."""
 WAITING = str(RunStatus.WAITING_APPROVAL)
 
 COMMANDS: dict[str, str] = {
@@ -444,7 +446,7 @@ def _playbook() -> dict[str, Any]:
         ),
         "4": _task(
             4,
-            "Approve certsoar's containment?",
+            APPROVAL_TASK,
             "collection",
             {"#none#": ["5"]},
             200,
@@ -477,7 +479,7 @@ def _playbook() -> dict[str, Any]:
                         "readonly": False,
                     }
                 ],
-                "title": "certsoar approval",
+                "title": APPROVAL_TASK,
                 "description": "certsoar waits for an analyst's decision on its containment.",
                 "sender": "",
                 "expired": False,
@@ -498,7 +500,7 @@ def _playbook() -> dict[str, Any]:
                         [
                             {
                                 "operator": "isEqualString",
-                                "left": {"value": _context("certsoar approval.Answers.0"), "iscontext": True},
+                                "left": {"value": _context(f"{APPROVAL_TASK}.Answers.0"), "iscontext": True},
                                 "right": {"value": _simple("Approve")},
                             }
                         ]
