@@ -74,9 +74,8 @@ service_lab = services.service_lab
 service = services.service
 
 
-def export_pack(root: Path, manifest: dict[str, Any] | None = None) -> Path:
-    """The pack exported into ``root`` made a content repository (demisto-sdk reads the pack's commit)."""
-    export("xsoar", manifest or build_manifest(), root)
+def content_repository(root: Path) -> Path:
+    """``root`` (an exported pack) made a content repository: demisto-sdk reads the pack's commit."""
     git = require_tool("git")
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
     env["GIT_COMMITTER_EMAIL"] = "t@t"
@@ -120,7 +119,8 @@ def offline_best_practices(tmp_path: Path) -> Path:
 
 @pytest.mark.real
 def test_demisto_sdk_validate_passes_the_pack(tmp_path: Path) -> None:
-    content = export_pack(tmp_path / "content")
+    export("xsoar", build_manifest(), tmp_path / "content")
+    content = content_repository(tmp_path / "content")
     assert (content / "Packs/CertSOAR/.pack-ignore").read_text() == ""  # no error is ignored
     for extra in ((), ("--config-path", str(offline_best_practices(tmp_path)))):
         done = validate(content, *extra)
@@ -136,15 +136,7 @@ def test_demisto_sdk_validate_fails_a_broken_integration(tmp_path: Path) -> None
     integration = yaml.safe_load(yml.read_text())
     integration["configuration"] = [p for p in integration["configuration"] if p["name"] != "first_fetch"]
     yml.write_text(yaml.safe_dump(integration, sort_keys=False))
-    (content / "Packs").rename(tmp_path / "Packs")
-    content.rmdir()
-    content.mkdir()
-    (tmp_path / "Packs").rename(content / "Packs")
-    git = require_tool("git")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
-    env["GIT_COMMITTER_EMAIL"] = "t@t"
-    for args in (["init", "-q", "-b", "master"], ["add", "-A"], ["commit", "-qm", "broken"]):
-        subprocess.run([git, *args], cwd=content, env=env, check=True)
+    content_repository(content)
     done = validate(content, "--config-path", str(offline_best_practices(tmp_path)))
     assert done.returncode != 0 and "IN126" in done.stdout + done.stderr
 
