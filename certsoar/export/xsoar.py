@@ -381,6 +381,17 @@ def _context(path: str) -> dict[str, Any]:
     return {"complex": {"root": path}}
 
 
+def _yes_when_equal(path: str, value: str) -> list[dict[str, Any]]:
+    """A condition task's branch ``yes``, taken when the context at ``path`` is ``value``."""
+    left = {"value": _context(path), "iscontext": True}
+    return [
+        {
+            "label": "yes",
+            "condition": [[{"operator": "isEqualString", "left": left, "right": {"value": _simple(value)}}]],
+        }
+    ]
+
+
 def _playbook() -> dict[str, Any]:
     run_id = _context("CertSOAR.Run.id")
     tasks = {
@@ -429,20 +440,7 @@ def _playbook() -> dict[str, Any]:
             {"#default#": ["7"], "yes": ["4"]},
             450,
             600,
-            conditions=[
-                {
-                    "label": "yes",
-                    "condition": [
-                        [
-                            {
-                                "operator": "isEqualString",
-                                "left": {"value": _context("CertSOAR.Run.status"), "iscontext": True},
-                                "right": {"value": _simple(WAITING)},
-                            }
-                        ]
-                    ],
-                }
-            ],
+            conditions=_yes_when_equal("CertSOAR.Run.status", WAITING),
         ),
         "4": _task(
             4,
@@ -493,20 +491,7 @@ def _playbook() -> dict[str, Any]:
             {"#default#": ["8"], "yes": ["6"]},
             200,
             1000,
-            conditions=[
-                {
-                    "label": "yes",
-                    "condition": [
-                        [
-                            {
-                                "operator": "isEqualString",
-                                "left": {"value": _context(f"{APPROVAL_TASK}.Answers.0"), "iscontext": True},
-                                "right": {"value": _simple("Approve")},
-                            }
-                        ]
-                    ],
-                }
-            ],
+            conditions=_yes_when_equal(f"{APPROVAL_TASK}.Answers.0", "Approve"),
         ),
         "6": _task(
             6,
