@@ -63,7 +63,7 @@ RUN_FIELDS: tuple[RunField, ...] = (
     RunField("id", "string", "The run's id."),
     RunField("playbook", "string", "The playbook the run executes."),
     RunField("alert_id", "string", "The alert's own id (a second alert with it returns this run)."),
-    RunField("status", "string", "queued, running, waiting (for approval), completed, failed, denied or expired."),
+    RunField("status", "string", "queued, running, waiting_approval, completed, failed, denied or expired."),
     RunField("created", "date", "When the run was created (ISO 8601, UTC)."),
     RunField("updated", "date", "When the run last changed (ISO 8601, UTC)."),
     RunField("error", "string", "Why the run failed, when it did."),
