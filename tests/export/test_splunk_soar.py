@@ -12,11 +12,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 from realcomponents import missing, require_tool
 
@@ -139,6 +141,7 @@ def test_the_sdk_builds_the_tarball_with_every_action_and_its_data_paths(
         stderr=subprocess.DEVNULL,
     )
     try:
+        wait_until_served(f"http://127.0.0.1:{port}/index.html", index)
         lock = [str(SDK / "bin" / "uv"), "lock", "--python", str(python), "--no-index"]
         sdk(lock + ["--find-links", f"http://127.0.0.1:{port}/"], project, env)
         sdk([str(SDK / "bin" / "soarapps"), "manifests", "create", "app.json", "."], project, env)
@@ -174,6 +177,18 @@ def test_the_sdk_builds_the_tarball_with_every_action_and_its_data_paths(
             assert paths.get(d.path) == d.type, (name, d.path)
             assert f"`{d.path}`" in readme
     assert actions["get run"]["read_only"] and not actions["approve run"]["read_only"]
+
+
+def wait_until_served(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the wheelhouse server exited {server.returncode}"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} was not served within 30 s")
 
 
 def _member(tarball: tarfile.TarFile, name: str) -> bytes:
@@ -269,7 +284,7 @@ def test_a_changed_description_changes_the_app_and_its_docs(manifest: dict[str, 
     before = tmp_path / "before"
     export("splunk-soar", manifest, before)
     changed = copy.deepcopy(manifest)
-    hostile = 'Approve, said "differently" \\ """; import os  # and a | pipe'
+    hostile = 'Approve, said "differently" \\ """; import os # and a | pipe'
     for endpoint in changed["service"]:
         if endpoint["path"] == "/v1/runs/{run_id}/approve":
             endpoint["summary"] = hostile
