@@ -20,12 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-from realcomponents import missing, require_tool
+from realcomponents import missing
 
 from certsoar.export import export
 from certsoar.export.soar import RUN_FIELDS, operations
 from certsoar.export.splunk_soar import DATA_ROOT, run_output
-from certsoar.lab import ensure_lab
 from certsoar.manifest import build_manifest
 
 SDK = Path(os.environ.get("CERTSOAR_SPLUNK_SOAR_SDK", "/opt/certsoar-sdks/splunk-soar"))
@@ -109,12 +108,7 @@ class Soar:
         return list(result["data"])
 
 
-@pytest.fixture(scope="module")
-def service_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_tool("openssl")
-    state = tmp_path_factory.mktemp("splunk-soar-lab")
-    ensure_lab(state)
-    return state
+service_lab = live.service_lab  # the service tests' pristine lab fixture (openssl), copied per test by make_service
 
 
 @pytest.fixture
@@ -267,6 +261,8 @@ def test_refusals_fail_the_action_with_the_services_message_and_change_nothing(
     assert "alice" in four_eyes["message"]  # the service's own reason names who may not decide
     no_scope = soar.run("approve_run", live.token_of("xsoar"), run_id=mine["id"])
     assert not no_scope["status"] and "HTTP 403" in no_scope["message"] and "decide" in no_scope["message"]
+    sideways = soar.run("get_run", live.token_of("reader"), run_id="../alerts")  # stays one path segment
+    assert not sideways["status"] and "HTTP 404" in sideways["message"], sideways
     not_an_alert = soar.run("submit_alert", live.token_of("xsoar"), alert="{}")
     assert not not_an_alert["status"] and "HTTP 422" in not_an_alert["message"], not_an_alert
     assert service.wait_status(mine["id"], "waiting_approval")["approval"]["status"] == "pending"
