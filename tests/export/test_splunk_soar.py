@@ -24,7 +24,7 @@ from realcomponents import missing
 
 from certsoar.export import export
 from certsoar.export.soar import RUN_FIELDS, operations
-from certsoar.export.splunk_soar import DATA_ROOT, run_output
+from certsoar.export.splunk_soar import DATA_ROOT, SDK_VERSION, run_output
 from certsoar.manifest import build_manifest
 
 SDK = Path(os.environ.get("CERTSOAR_SPLUNK_SOAR_SDK", "/opt/certsoar-sdks/splunk-soar"))
@@ -294,3 +294,9 @@ def test_a_changed_description_changes_the_app_and_its_docs(manifest: dict[str, 
     readme = (after / "README.md").read_text()
     assert hostile.replace("|", "\\|") in readme and "Revoke, described anew." in readme
     assert "Revoke, described anew." not in (before / "README.md").read_text()
+
+
+def test_ci_installs_the_sdk_release_the_app_pins(app_dir: Path) -> None:
+    script = (Path(__file__).parents[2] / ".ci" / "splunk-soar-sdk").read_text()
+    assert f"\nSDK_VERSION={SDK_VERSION}\n" in script
+    assert f'"splunk-soar-sdk=={SDK_VERSION}"' in (app_dir / "pyproject.toml").read_text()
