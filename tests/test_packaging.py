@@ -85,6 +85,7 @@ def test_non_editable_install_runs_from_site_packages(tmp_path: Path) -> None:
     assert (target / "certsoar" / "playbooks" / "certificate-alert.yaml").is_file()
     assert (target / "certsoar" / "templates" / "l1" / "summary.md.j2").is_file()
     assert (target / "certsoar" / "export" / "templates" / "xsoar" / "CertSOAR.py.tmpl").is_file()
+    assert (target / "certsoar" / "export" / "templates" / "splunk_soar" / "app.py.j2").is_file()
 
 
 LICENSE_TEXTS = {"Apache-2.0": ("Apache License", "Version 2.0, January 2004", "END OF TERMS AND CONDITIONS")}
