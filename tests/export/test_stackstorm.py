@@ -5,13 +5,17 @@ turns an inquiry's answer into the approver's decision; and its text follows the
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import importlib.util
 import json
 import os
 import shutil
 import sqlite3
+import ssl
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -249,6 +253,84 @@ def test_refusals_are_failed_actions_that_change_nothing(pack: Path, service: An
     ) == before
     for answer in (four_eyes, no_role, unmapped, bad_alert):
         assert all(token_of(n) not in json.dumps(answer) for n in ("alice-soar", "carol-cli", "xsoar"))
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers GET /v1/runs with [] (or a redirect to ``redirect_to``) and keeps every Authorization it got."""
+
+    seen: list[str | None] = []
+    redirect_to: str | None = None
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).seen.append(self.headers.get("Authorization"))
+        if self.redirect_to:
+            self.send_response(302)
+            self.send_header("Location", self.redirect_to + self.path)
+            self.end_headers()
+            return
+        body = b"[]"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(handler: type[_Recorder], tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.real
+def test_tls_is_verified_unless_switched_off_and_a_redirect_is_not_followed(pack: Path, tmp_path: Path) -> None:
+    openssl = require_tool("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    config = {"token": "tls-token-0123456789", "analysts": {}}
+
+    class Service(_Recorder):
+        seen: list[str | None] = []
+
+    with serving(Service, tls) as url:
+        unknown_ca = act(pack, {**config, "url": url}, "test_connectivity")
+        assert unknown_ca["status"] == "failed" and "CERTIFICATE_VERIFY_FAILED" in unknown_ca["result"]["error"]
+        assert Service.seen == []  # the handshake failed: the token was never sent
+        assert act(pack, {**config, "url": url, "ca_bundle": str(cert)}, "test_connectivity")["status"] == "succeeded"
+        assert act(pack, {**config, "url": url, "verify_tls": False}, "test_connectivity")["status"] == "succeeded"
+
+    class Elsewhere(_Recorder):
+        seen: list[str | None] = []
+
+    with serving(Elsewhere) as elsewhere:
+
+        class Redirecting(_Recorder):
+            seen: list[str | None] = []
+            redirect_to = elsewhere
+
+        with serving(Redirecting) as url:
+            redirected = act(pack, {**config, "url": url}, "test_connectivity")
+    assert redirected["status"] == "failed" and redirected["result"]["status_code"] == 302
+    assert Redirecting.seen == ["Bearer tls-token-0123456789"] and Elsewhere.seen == []
+    assert "tls-token" not in json.dumps(redirected)
 
 
 # --- the workflow: an inquiry's answer is the approver's decision --------------------------------------
