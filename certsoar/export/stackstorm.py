@@ -58,6 +58,16 @@ def _shapes() -> dict[str, _ActionShape]:
         "description": "The service's answer to the decision.",
         "additionalProperties": True,
     }
+    decide = _ActionShape(
+        parameters={
+            "run_id": _RUN_ID,
+            "analyst": _ANALYST,
+            "comment": {"type": "string", "description": "Why; kept in the run and the audit."},
+        },
+        token="self.analyst_token(analyst)",
+        call_args=', body={"comment": comment}',
+        output=decision,
+    )
     return {
         "test_connectivity": _ActionShape(
             parameters={},
@@ -116,26 +126,8 @@ def _shapes() -> dict[str, _ActionShape]:
             result='{"runs": answer}',
             output={"type": "object", "properties": {"runs": {"type": "array", "items": run_object}}},
         ),
-        "approve": _ActionShape(
-            parameters={
-                "run_id": _RUN_ID,
-                "analyst": _ANALYST,
-                "comment": {"type": "string", "description": "Why; kept in the run and the audit."},
-            },
-            token="self.analyst_token(analyst)",
-            call_args=', body={"comment": comment}',
-            output=decision,
-        ),
-        "deny": _ActionShape(
-            parameters={
-                "run_id": _RUN_ID,
-                "analyst": _ANALYST,
-                "comment": {"type": "string", "description": "Why; kept in the run and the audit."},
-            },
-            token="self.analyst_token(analyst)",
-            call_args=', body={"comment": comment}',
-            output=decision,
-        ),
+        "approve": decide,
+        "deny": decide,
         "release": _ActionShape(
             parameters={
                 "run_id": _RUN_ID,
@@ -241,10 +233,7 @@ def _triage_metadata() -> dict[str, Any]:
         "enabled": True,
         "entry_point": "workflows/triage.yaml",
         "parameters": {
-            "alert": _shapes()["submit_alert"].parameters["alert"],
-            "format": _shapes()["submit_alert"].parameters["format"],
-            "playbook": _shapes()["submit_alert"].parameters["playbook"],
-            "content_type": _shapes()["submit_alert"].parameters["content_type"],
+            **_shapes()["submit_alert"].parameters,
             "approver": {
                 "type": "string",
                 "required": True,
@@ -266,36 +255,36 @@ def _triage_metadata() -> dict[str, Any]:
     }
 
 
-_UNSETTLED = "list('queued', 'running')"
-_UNDECIDED = "list('queued', 'running', 'waiting_approval')"
+_ENDS = "list('completed', 'denied', 'expired')"
+"""Run statuses the workflow ends on as succeeded (a denial or an expiry is an answer too)."""
 
 
-def _look(then: str | None, until: str) -> dict[str, Any]:
-    """A task that reads the run again every poll_delay seconds while its status is in ``until``."""
-    task: dict[str, Any] = {
+def _look(waiting: str | None) -> dict[str, Any]:
+    """A task that reads the run again every poll_delay seconds until it settles; with ``waiting``, a run
+    waiting for approval goes on to that task. A run that failed, or is still unsettled when the looks run
+    out, fails the workflow."""
+    status = "result().result.status"
+    unsettled = "list('queued', 'running')" if waiting else "list('queued', 'running', 'waiting_approval')"
+    publish = [{"run": "<% result().result %>"}]
+    next_: list[dict[str, Any]] = []
+    expected = _ENDS
+    if waiting:
+        next_.append(
+            {"when": f"<% succeeded() and {status} = 'waiting_approval' %>", "publish": publish, "do": waiting}
+        )
+        expected = "list('completed', 'denied', 'expired', 'waiting_approval')"
+    next_.append({"when": f"<% succeeded() and {status} in {_ENDS} %>", "publish": publish})
+    next_.append({"when": f"<% succeeded() and not ({status} in {expected}) %>", "publish": publish, "do": "fail"})
+    return {
         "action": f"{PACK}.get_run",
         "input": {"run_id": "<% ctx().run_id %>"},
         "retry": {
-            "when": f"<% succeeded() and result().result.status in {until} %>",
+            "when": f"<% succeeded() and {status} in {unsettled} %>",
             "count": "<% ctx().poll_count %>",
             "delay": "<% ctx().poll_delay %>",
         },
+        "next": next_,
     }
-    if then:
-        task["next"] = [
-            {
-                "when": "<% succeeded() and result().result.status = 'waiting_approval' %>",
-                "publish": [{"run": "<% result().result %>"}],
-                "do": then,
-            },
-            {
-                "when": "<% succeeded() and result().result.status != 'waiting_approval' %>",
-                "publish": [{"run": "<% result().result %>"}],
-            },
-        ]
-    else:
-        task["next"] = [{"when": "<% succeeded() %>", "publish": [{"run": "<% result().result %>"}]}]
-    return task
 
 
 def _decide(action: str) -> dict[str, Any]:
@@ -328,7 +317,7 @@ def _triage_workflow() -> dict[str, Any]:
                     {"when": "<% succeeded() %>", "publish": [{"run_id": "<% result().result.id %>"}], "do": "verdict"}
                 ],
             },
-            "verdict": _look("ask", _UNSETTLED),
+            "verdict": _look("ask"),
             "ask": {
                 "action": "core.ask",
                 "input": {
@@ -359,7 +348,7 @@ def _triage_workflow() -> dict[str, Any]:
             },
             "approve": _decide("approve"),
             "deny": _decide("deny"),
-            "outcome": _look(None, _UNDECIDED),
+            "outcome": _look(None),
         },
     }
 
@@ -457,8 +446,13 @@ def _readme(manifest: dict[str, Any], ops: list[Operation], shapes: dict[str, _A
     return "\n".join(lines) + "\n"
 
 
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a list used twice is written twice, never as an anchor and an alias
+
+
 def _dump(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
 def export(manifest: dict[str, Any], target: Path) -> list[Path]:
