@@ -336,8 +336,8 @@ def test_tls_is_verified_unless_switched_off_and_a_redirect_is_not_followed(pack
 # --- the workflow: an inquiry's answer is the approver's decision --------------------------------------
 
 
-def conduct(pack: Path, service: Any, approver: str, response: dict[str, Any]) -> dict[str, Any]:
-    inputs = {"alert": new_alert(service), "approver": approver, "poll_delay": 1, "poll_count": 120, "ttl": 60}
+def conduct(pack: Path, service: Any, approver: str, response: dict[str, Any], *, looks: int = 120) -> dict[str, Any]:
+    inputs = {"alert": new_alert(service), "approver": approver, "poll_delay": 1, "poll_count": looks, "ttl": 60}
     for name, spec in yaml.safe_load((pack / "actions" / "triage.yaml").read_text())["parameters"].items():
         inputs.setdefault(name, spec.get("default"))
     answer: dict[str, Any] = in_sdk(
@@ -376,6 +376,11 @@ def test_a_denial_or_a_malformed_answer_contains_nothing(pack: Path, service: An
     assert steps(malformed) == ["submit", "verdict", "ask"]
     assert store(service, "SELECT analyst, decision FROM decisions") == [("alice", "denied")]
     assert store(service, "SELECT key FROM effects WHERE key LIKE 'firewall:%'") == []
+
+    # no look left while the run is still queued or running: the workflow fails rather than end as done
+    impatient = conduct(pack, service, "alice", {"decision": "approve", "comment": "-"}, looks=0)
+    assert impatient["status"] == "failed" and steps(impatient) == ["submit", "verdict"]
+    assert impatient["tasks"][-1]["result"]["status"] in ("queued", "running")
 
 
 # --- drift: the pack follows the manifest --------------------------------------------------------------
