@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 
+from certsoar.errors import ConnectorRejected
+
 EMPTY = "EMPTY"
 DISPOSITION_QUEUE_MAX = 9
 """DB_DISP_QUEUE_MAX (certsrv.h): a request at or below it (active 8, pending 9) is not decided yet."""
@@ -38,7 +40,7 @@ _DATE_FORMATS = (
 )
 
 
-class CertutilFormatError(ValueError):
+class CertutilFormatError(ConnectorRejected):
     """certutil's output is not in the form this reader knows."""
 
 
