@@ -89,6 +89,27 @@ def capture_release(root: Path) -> Captured:
     return seen
 
 
+def capture_failed_containment(root: Path) -> Captured:
+    """(template, context) of every render while an approved containment of the lab fails (the proxy's list
+    cannot be read): the playbook's on_failure steps."""
+    from certsoar.api import decide, run_playbook
+    from certsoar.config import load_config
+    from certsoar.intake import load_alert
+    from certsoar.lab import ensure_lab, lab_paths
+
+    ensure_lab(root)
+    lab = lab_paths(root / "lab")
+    squid_list = lab.root / "proxy" / "rogue-certs.txt"
+    squid_list.unlink(missing_ok=True)
+    squid_list.mkdir(parents=True)
+    config = load_config(str(lab.config))
+    run = asyncio.run(run_playbook(config, "certificate-alert", load_alert(Path(lab.alerts["internal"]).read_bytes())))
+    with recorded_renders() as seen:
+        failed = asyncio.run(decide(config, run["id"], analyst="alice", decision="approved"))
+    assert failed["status"] == "failed"
+    return seen
+
+
 @pytest.fixture(scope="session")
 def captured(lab_config: Any, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     lab, config = lab_config
@@ -100,4 +121,5 @@ def captured(lab_config: Any, tmp_path_factory: pytest.TempPathFactory) -> Captu
         ]
         + capture_sweep_dry_run(tmp_path_factory.mktemp("escaping-sweep"))
         + capture_release(tmp_path_factory.mktemp("escaping-release"))
+        + capture_failed_containment(tmp_path_factory.mktemp("escaping-failed-containment"))
     )
