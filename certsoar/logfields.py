@@ -32,6 +32,10 @@ class LogFields:
     validation_status: tuple[str, ...] = ()
     uid: tuple[str, ...] = ()
     """The connection's id, joining records of one session."""
+    host_cert: tuple[str, ...] = ()
+    """Whether the certificate was sent as an endpoint's own (first in its chain) rather than as a chain element."""
+    ca: tuple[str, ...] = ()
+    """The certificate's basicConstraints cA flag."""
 
 
 ZEEK_SSL = LogFields(
@@ -55,6 +59,8 @@ ZEEK_X509 = LogFields(
     issuer=("certificate.issuer",),
     serial=("certificate.serial",),
     digest=("fingerprint",),
+    host_cert=("host_cert",),
+    ca=("basic_constraints.ca",),
 )
 SURICATA_TLS = LogFields(
     time=("timestamp",),

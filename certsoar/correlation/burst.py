@@ -118,6 +118,17 @@ def _self_issued(event: SiemEvent) -> bool:
     return bool(event.subject and event.issuer) and canonical_dn(event.subject) == canonical_dn(event.issuer)
 
 
+def _chain_ca(event: SiemEvent) -> bool:
+    """Logged as a CA sent in a chain, below the endpoint's own certificate: a server sending its public or
+    corporate root, not a certificate made for it. A record that does not say (ssl.log, Suricata, most SIEM
+    field maps) is not one; a self-signed leaf with CA:TRUE (``openssl req -x509``) served as the host's is not."""
+    return event.host_cert is False and event.ca is True
+
+
+def _untrusted_sighting(event: SiemEvent) -> bool:
+    return (_badly_validated(event) or _self_issued(event)) and not _chain_ca(event)
+
+
 def _untrusted_why(events: Sequence[SiemEvent]) -> str | None:
     for event in events:
         if _badly_validated(event):
@@ -132,7 +143,8 @@ def _first_seen_incidents(events: Sequence[SiemEvent]) -> list[Incident]:
     sightings_of = [e for e in events if e.kind in ("x509", "tls")]
     # only a certificate with an untrusted sighting makes an incident: the others (most, on a busy network:
     # E2 reads a month of certificates around every alert) are never grouped
-    untrusted = {_certificate_id(e) for e in sightings_of if _badly_validated(e) or _self_issued(e)}
+    # a certificate logged only as a CA in chains is no creation by itself (the leaf it signed is judged on its own)
+    untrusted = {_certificate_id(e) for e in sightings_of if _untrusted_sighting(e)}
     untrusted.discard(None)
     by_certificate: dict[str, list[SiemEvent]] = {}
     for event in sightings_of if untrusted else ():
@@ -182,7 +194,7 @@ def earlier_lookups(recent: Sequence[SiemEvent]) -> tuple[set[str], dict[str, se
     identities: dict[str, set[str]] = {}
     for event in recent:
         if event.kind in ("x509", "tls") and (
-            _badly_validated(event) or _self_issued(event) or (event.spki is not None and event.spki in keys)
+            _untrusted_sighting(event) or (event.spki is not None and event.spki in keys)
         ):
             add_identity(identities, event)
     return keys, identities

@@ -105,6 +105,12 @@ class SiemEvent(BaseModel):
     validation_status: str | None = Field(
         default=None, description="Sensor's chain verdict (Zeek ssl.log validation_status)."
     )
+    host_cert: bool | None = Field(
+        default=None,
+        description="True when the certificate was sent as an endpoint's own, False when sent only as an element of "
+        "its chain (Zeek x509.log host_cert); None when the record does not say.",
+    )
+    ca: bool | None = Field(default=None, description="basicConstraints cA as logged (Zeek basic_constraints.ca).")
     ja3: str | None = None
     ja3s: str | None = None
 

@@ -16,7 +16,7 @@ from certsoar.logformats import parse_time
 TIME_FIELDS = ("win.time",) + in_any_format("time")  # a Windows event's time is read as intake reads it
 _KEYS = {
     concept: in_any_format(concept)
-    for concept in ("src_ip", "dst_ip", "src_port", "dst_port", "uid", "validation_status")
+    for concept in ("src_ip", "dst_ip", "src_port", "dst_port", "uid", "validation_status", "host_cert", "ca")
 }
 
 
@@ -67,6 +67,14 @@ def _seconds(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if number >= 0 and number == number and number != float("inf") else None
+
+
+def _flag(value: Any) -> bool | None:
+    """A logged boolean (JSON true/false, Zeek T/F); None for anything else, which then says nothing."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().casefold() if isinstance(value, str) else ""
+    return True if text in ("t", "true") else False if text in ("f", "false") else None
 
 
 def _string(value: Any, limit: int = 8192) -> str | None:
@@ -169,6 +177,8 @@ def to_event(record: LogRecord, when: datetime, matched: list[str], source: str,
         spki=_digest(data, "spki"),
         subject_key_id=normalize_digest(ski) if ski else None,
         validation_status=_string(_first(data, *_KEYS["validation_status"]), 512),
+        host_cert=_flag(_first(data, *_KEYS["host_cert"])),
+        ca=_flag(_first(data, *_KEYS["ca"])),
         ja3=_string(_first(data, *INDICATOR_FIELDS["ja3"]), 64),
         ja3s=_string(_first(data, *INDICATOR_FIELDS["ja3s"]), 64),
         siem=siem,

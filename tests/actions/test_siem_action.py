@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from pydantic import ValidationError
 
 from certsoar.actions.siem import RelatedInput, RelatedOutput, related
@@ -15,6 +18,7 @@ from certsoar.config import Config
 from certsoar.connections import Connections
 from certsoar.connectors.siem import SiemQuery
 from certsoar.context import ActionContext
+from certsoar.lab.zeek import X509_FIELDS, write_zeek_log, x509_row
 from certsoar.registry import get_action
 
 SEEN = datetime(2026, 5, 30, 10, 15, tzinfo=timezone.utc)
@@ -475,6 +479,109 @@ def test_bad_creation_window_is_refused():
 async def test_no_creation_in_the_logs(tmp_path):
     out = await certificate_creations(creations_input(), make_context(tmp_path, {"empty.jsonl": ""}))
     assert not out.burst and out.incidents == [] and "no certificate-creation incidents" in out.reason
+
+
+# --- E2: a CA sent in a chain is not a creation; a self-signed CA:TRUE host certificate is -------------------------
+
+ROOTS_AT = datetime(2026, 5, 30, 10, 0, tzinfo=timezone.utc)
+
+
+def openssl_cert(folder: Path, name: str, signer: str | None = None) -> x509.Certificate:
+    """A certificate made as people make them: ``openssl req -x509`` (self-signed, CA:TRUE by default in OpenSSL 3)
+    or, with ``signer``, a leaf that the self-signed one named ``signer`` signed."""
+    key, cert = folder / f"{name}.key", folder / f"{name}.pem"
+    subject = f"/O=Example {name}/CN={name}.example"
+    if signer is None:
+        command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        command += ["-nodes", "-subj", subject, "-days", "30", "-keyout", str(key), "-out", str(cert)]
+        subprocess.run(command, check=True, capture_output=True)
+    else:
+        request = folder / f"{name}.csr"
+        command = ["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        command += ["-subj", subject, "-keyout", str(key), "-out", str(request)]
+        subprocess.run(command, check=True, capture_output=True)
+        command = ["openssl", "x509", "-req", "-in", str(request), "-CA", str(folder / f"{signer}.pem")]
+        command += ["-CAkey", str(folder / f"{signer}.key"), "-days", "30", "-out", str(cert)]
+        subprocess.run(command, check=True, capture_output=True)
+    return x509.load_pem_x509_certificate(cert.read_bytes())
+
+
+def sha256_of(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def write_x509_log(folder: Path, rows: list[list[str]], *, with_roles: bool = True) -> None:
+    """x509.log as Zeek writes it; without ``with_roles`` as Zeek before 4.2, which had no host_cert column."""
+    fields = X509_FIELDS if with_roles else tuple(f for f in X509_FIELDS if f[0] not in ("host_cert", "client_cert"))
+    rows = rows if with_roles else [row[: len(fields)] for row in rows]
+    (folder / "logs").mkdir(exist_ok=True)
+    write_zeek_log(folder / "logs" / "x509.log", "x509", fields, rows, ROOTS_AT, ROOTS_AT + timedelta(hours=1))
+
+
+def ssl_record(at: datetime, server: str, chain: list[x509.Certificate], status: str) -> dict[str, Any]:
+    return {
+        "_path": "ssl",
+        "ts": iso(at),
+        "id.orig_h": "10.20.30.41",
+        "id.orig_p": 50000,
+        "id.resp_h": server,
+        "id.resp_p": 443,
+        "cert_chain_fps": [sha256_of(c) for c in chain],
+        "validation_status": status,
+    }
+
+
+async def test_roots_sent_in_chains_are_not_a_creation_burst_but_an_untrusted_leaf_still_counts(tmp_path):
+    """Three servers each send their (different) self-signed root after their leaf: Zeek logs every certificate
+    of the chain, the roots with host_cert F. The roots make no incident; the leaf a private root signed, which
+    the sensor could not validate, still does: one incident, no burst."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    x509_rows, ssl = [], []
+    for n, status in enumerate(("ok", "ok", "unable to get local issuer certificate"), 1):
+        root = openssl_cert(certs, f"root{n}")
+        leaf = openssl_cert(certs, f"leaf{n}", signer=f"root{n}")
+        at = ROOTS_AT + timedelta(minutes=10 * n)
+        x509_rows += [x509_row(at, leaf, host_cert=True), x509_row(at, root, host_cert=False)]
+        ssl.append(ssl_record(at, f"203.0.113.{n}", [leaf, root], status))
+    write_x509_log(tmp_path, x509_rows)
+    out = await certificate_creations(creations_input(), make_context(tmp_path, {"ssl.ndjson": jsonl(*ssl)}))
+    assert [(i.kind, i.certificate, i.host) for i in out.incidents] == [
+        ("first-seen-untrusted", sha256_of(leaf), "203.0.113.3")
+    ]
+    assert not out.burst and out.unrelated_in_short_window == 1, out.reason
+
+
+@pytest.mark.parametrize("with_ssl_log", [True, False], ids=["with-ssl.log", "x509.log-alone"])
+async def test_self_signed_ca_certificates_served_as_the_host_certificate_are_a_burst(tmp_path, with_ssl_log):
+    """``openssl req -x509`` certificates (CA:TRUE) served by three servers as their own: three creations, whether
+    ssl.log's validation_status says so too or x509.log alone (host_cert T, subject equals issuer) does."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    served = [openssl_cert(certs, f"implant{n}") for n in range(1, 4)]
+    at = [ROOTS_AT + timedelta(minutes=10 * n) for n in range(1, 4)]
+    write_x509_log(tmp_path, [x509_row(when, cert, host_cert=True) for when, cert in zip(at, served, strict=True)])
+    ssl = [
+        ssl_record(when, f"203.0.113.{n}", [cert], "self signed certificate")
+        for n, (when, cert) in enumerate(zip(at, served, strict=True), 1)
+    ]
+    logs = {"ssl.ndjson": jsonl(*ssl)} if with_ssl_log else {}
+    out = await certificate_creations(creations_input(), make_context(tmp_path, logs))
+    assert sorted(i.certificate for i in out.incidents) == sorted(sha256_of(c) for c in served)
+    assert out.burst and out.unrelated_in_short_window == 3, out.reason
+
+
+async def test_a_record_that_does_not_say_its_role_keeps_counting(tmp_path):
+    """A record without host_cert (Zeek 3.x logged none; a pipeline may drop it) does not say whether a self-signed
+    CA was the server's own certificate (an implant's) or a root in its chain: it still counts, as before."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    roots = [openssl_cert(certs, f"root{n}") for n in range(1, 4)]
+    rows = [x509_row(ROOTS_AT + timedelta(minutes=10 * n), cert, host_cert=False) for n, cert in enumerate(roots, 1)]
+    write_x509_log(tmp_path, rows, with_roles=False)
+    out = await certificate_creations(creations_input(), make_context(tmp_path, {}))
+    assert sorted(i.certificate for i in out.incidents) == sorted(sha256_of(c) for c in roots)
+    assert out.burst, out.reason
 
 
 # --- siem.traffic_change (E3) -----------------------------------------------------------------------------------------

@@ -307,3 +307,28 @@ def test_incidents_from_events():
         and "validation_status 'self signed certificate'" in first_seen.evidence
     )
     assert "subject equals issuer" in found[5].evidence
+
+
+def test_only_a_ca_logged_only_in_chains_is_no_creation_incident():
+    """A self-signed certificate the sensor logged as a chain element (Zeek x509 host_cert F) is no incident when it
+    is a CA (a root the server sent along); as the host's own, as a chain element that is no CA, or logged without
+    its role, it still is; one host sighting makes the certificate count whatever its chain sightings say."""
+    root = {"subject": "CN=Root,O=Example", "issuer": "CN=Root,O=Example"}
+    events = [
+        event(0, "x509", sha256="01" * 32, host_cert=False, ca=True, **root),
+        event(1, "x509", sha256="01" * 32, host_cert=False, ca=True, **root),
+        event(2, "x509", sha256="02" * 32, host_cert=True, ca=True, subject="CN=implant", issuer="CN=implant"),
+        event(3, "x509", sha256="03" * 32, host_cert=False, ca=False, subject="CN=odd", issuer="CN=odd"),
+        event(4, "x509", sha256="04" * 32, host_cert=False, ca=None, subject="CN=bare", issuer="CN=bare"),
+        event(5, "x509", sha256="05" * 32, host_cert=None, ca=True, subject="CN=old", issuer="CN=old"),
+        event(6, "x509", sha256="06" * 32, host_cert=False, ca=True, subject="CN=both", issuer="CN=both"),
+        event(7, "x509", sha256="06" * 32, host_cert=True, ca=True, subject="CN=both", issuer="CN=both"),
+    ]
+    found = incidents_from_events(events)
+    assert [(i.certificate, i.time.minute) for i in found] == [
+        ("02" * 32, 2),
+        ("03" * 32, 3),
+        ("04" * 32, 4),
+        ("05" * 32, 5),
+        ("06" * 32, 6),  # first seen in a chain, counted because it was also served as a host's own
+    ]
