@@ -81,6 +81,8 @@ EVENT_FIELDS = (
     "spki",
     "subject_key_id",
     "validation_status",
+    "host_cert",
+    "ca",
     "ja3",
     "ja3s",
 )
@@ -117,6 +119,7 @@ _RECORD_KEY = {
     "template": "win.template",
     "subject_key_id": "win.ski",
     "digest": "fingerprint",
+    "ca": "basic_constraints.ca",
 }
 _PROCESS_CODES = {"1", "4688"}
 _SCRIPT_CODES = {"4104"}
