@@ -28,7 +28,9 @@ from certsoar.errors import ConfigError
 from certsoar.intake import detect, load_alert
 from certsoar.lab import MIMICRY_CLIENT, MIMICRY_SERVERS, ROGUE_SERVER, ensure_lab
 from certsoar.lab import build as lab_build
+from certsoar.lab.sessions import Session
 from certsoar.lab.windows_events import windows_events
+from certsoar.lab.zeek import write_zeek_logs
 
 pytestmark = pytest.mark.real
 
@@ -645,3 +647,44 @@ async def test_the_wiki_certificate_is_allowlisted_and_the_rogue_is_not(
         assert (facts.allowlisted is not None) is allowlisted, key
         if allowlisted:
             assert facts.allowlisted.owner == "it-ops"
+
+
+def test_lab_x509_log_relogs_a_certificate_seen_in_another_role(tmp_path: Path) -> None:
+    """Zeek deduplicates x509.log per certificate and role (X509::LogCertHash): a CA first sent in a chain and then
+    served as a host's own certificate the same day is logged again, with host_cert T."""
+
+    def openssl_req_x509(name: str) -> x509.Certificate:
+        command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        command += ["-subj", f"/CN={name}", "-keyout", str(tmp_path / f"{name}.key"), "-out", str(tmp_path / name)]
+        subprocess.run(command, check=True, capture_output=True)
+        return x509.load_pem_x509_certificate((tmp_path / name).read_bytes())
+
+    ca, leaf = openssl_req_x509("both.example"), openssl_req_x509("leaf.example")
+    at = datetime(2026, 5, 30, 10, 0, tzinfo=timezone.utc)
+
+    def session(minutes: int, chain: tuple[x509.Certificate, ...]) -> Session:
+        return Session(
+            ts=at + timedelta(minutes=minutes),
+            uid=f"C{minutes:017d}",
+            flow_id=minutes + 1,
+            client="10.20.30.41",
+            client_port=50000 + minutes,
+            server="203.0.113.9",
+            port=443,
+            sni="both.example",
+            chain=chain,
+            validation="self signed certificate",
+            orig_bytes=500,
+            resp_bytes=4000,
+            duration=1.0,
+        )
+
+    sessions = [session(0, (leaf, ca)), session(5, (leaf, ca)), session(10, (ca,)), session(15, (ca,))]
+    write_zeek_logs(tmp_path, sessions, [], at + timedelta(hours=1))
+    _, _, rows = _zeek(tmp_path / "x509.log")
+    fingerprint = {hashlib.sha256(_der(c)).hexdigest(): name for name, c in (("ca", ca), ("leaf", leaf))}
+    assert [(fingerprint[row["fingerprint"]], row["host_cert"]) for row in rows] == [
+        ("leaf", "T"),
+        ("ca", "F"),
+        ("ca", "T"),
+    ]

@@ -122,14 +122,14 @@ def _zeek_escape(value: str) -> str:
 def write_zeek_logs(folder: Path, sessions: list[Session], lookups: list[Session], now: datetime) -> None:
     ssl_rows = []
     x509_rows: list[list[str]] = []
-    last_logged: dict[bytes, datetime] = {}
+    last_logged: dict[tuple[bytes, bool], datetime] = {}  # Zeek deduplicates per certificate and role
     for s in sessions:
         ssl_rows.append(_ssl_row(s))
         for position, cert in enumerate(s.chain):
-            encoded = der(cert)
-            if encoded in last_logged and s.ts - last_logged[encoded] < _X509_RELOG:
+            logged = (der(cert), position == 0)
+            if logged in last_logged and s.ts - last_logged[logged] < _X509_RELOG:
                 continue
-            last_logged[encoded] = s.ts
+            last_logged[logged] = s.ts
             x509_rows.append(x509_row(s.ts, cert, host_cert=position == 0))
     # conn.log records are written when the connection ends
     conns = sorted(
