@@ -13,13 +13,29 @@ import logging
 from collections.abc import Callable, Mapping
 
 import httpx
+from pydantic import Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from certsoar.connectors import ConnectorSettings
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 TIMEOUT = 10.0
 LONGEST_RETRY_AFTER = 60.0
 ANSWER_CHARS = 200
+
+
+class DeliverySettings(ConnectorSettings):
+    """What the settings of every notifier that posts through ``post`` share."""
+
+    timeout: float = Field(default=TIMEOUT, gt=0, le=120, description="Seconds to wait for the answer.")
+    attempts: int = Field(default=4, ge=1, le=10, description="Tries per message (transport errors, 429, 5xx).")
+
+
+def secret_reference(value: str) -> str:
+    """A settings validator's check: a secret is written as a reference, never inline."""
+    if not value.startswith(("env:", "file:")):
+        raise ValueError("write it as env:NAME or file:PATH, never inline: it is a secret")
+    return value
 
 
 class _HideSecretUrls(logging.Filter):

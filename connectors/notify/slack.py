@@ -56,13 +56,7 @@ async def post_json(
     )
 
 
-def _reference(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("env:", "file:")):
-        raise ValueError("write it as env:NAME or file:PATH, never inline: it is a secret")
-    return value
-
-
-class SlackNotifierSettings(ConnectorSettings):
+class SlackNotifierSettings(delivery.DeliverySettings):
     webhook_url: str | None = Field(
         default=None,
         description="Incoming webhook URL, as env:NAME or file:PATH (secret). Or give token and channel.",
@@ -74,13 +68,11 @@ class SlackNotifierSettings(ConnectorSettings):
         json_schema_extra={"secret": True},
     )
     channel: str | None = Field(default=None, description="Channel id (C…) chat.postMessage posts to; with token.")
-    attempts: int = Field(default=4, ge=1, le=10, description="Tries per message (transport errors, 429, 5xx).")
-    timeout: float = Field(default=delivery.TIMEOUT, gt=0, le=120, description="Seconds to wait for Slack's answer.")
 
     @field_validator("webhook_url", "token")
     @classmethod
     def _secret_reference(cls, v: str | None) -> str | None:
-        return _reference(v)
+        return None if v is None else delivery.secret_reference(v)
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackNotifierSettings:

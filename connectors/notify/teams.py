@@ -29,20 +29,16 @@ CARD_TEXT_CHARS = 20_000  # Teams refuses a message over about 28 KB
 CARD_VERSION = "1.4"
 
 
-class TeamsNotifierSettings(ConnectorSettings):
+class TeamsNotifierSettings(delivery.DeliverySettings):
     webhook_url: str = Field(
         description="Workflows or incoming webhook URL, as env:NAME or file:PATH (secret).",
         json_schema_extra={"secret": True},
     )
-    timeout: float = Field(default=delivery.TIMEOUT, gt=0, le=120, description="Seconds to wait for the answer.")
-    attempts: int = Field(default=4, ge=1, le=10, description="Tries per message (transport errors, throttling, 5xx).")
 
     @field_validator("webhook_url")
     @classmethod
     def _secret_reference(cls, v: str) -> str:
-        if not v.startswith(("env:", "file:")):
-            raise ValueError("write it as env:NAME or file:PATH, never inline: it is a secret")
-        return v
+        return delivery.secret_reference(v)
 
 
 def card_text(text: str) -> str:

@@ -20,11 +20,11 @@ import json
 import time
 from typing import ClassVar
 
-import httpx
 from pydantic import Field, field_validator
 
 from certsoar.config import secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
+from certsoar.connectors.http import http_url
 from certsoar.connectors.notify import Message, delivery
 from certsoar.errors import ConfigError
 
@@ -40,34 +40,22 @@ def signature(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"{SIGNATURE_VERSION}={digest}"
 
 
-class WebhookNotifierSettings(ConnectorSettings):
+class WebhookNotifierSettings(delivery.DeliverySettings):
     url: str = Field(description="Where the notification is POSTed, https://host/path.")
     secret: str = Field(
         description="Shared HMAC-SHA256 key the receiver verifies the signature with, as env:NAME or file:PATH.",
         json_schema_extra={"secret": True},
     )
-    timeout: float = Field(default=delivery.TIMEOUT, gt=0, le=120, description="Seconds to wait for the answer.")
-    attempts: int = Field(default=4, ge=1, le=10, description="Tries per message (transport errors, 429, 5xx).")
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        try:
-            parsed = httpx.URL(v)
-        except httpx.InvalidURL:
-            raise ValueError("not a URL") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        if parsed.userinfo:
-            raise ValueError("must carry no credentials: the receiver checks the signature")
-        return v
+        return http_url(v)
 
     @field_validator("secret")
     @classmethod
     def _secret_reference(cls, v: str) -> str:
-        if not v.startswith(("env:", "file:")):
-            raise ValueError("write it as env:NAME or file:PATH, never inline: it is a secret")
-        return v
+        return delivery.secret_reference(v)
 
 
 def payload(message: Message) -> bytes:
