@@ -12,6 +12,7 @@ The webhook URL is a secret (it carries its signature): it appears in no error a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 import httpx
@@ -27,6 +28,7 @@ THROTTLED = "HTTP error 429"  # in "Microsoft Teams endpoint returned HTTP error
 LEGACY_OK = "1"  # a legacy connector's success body; Workflows answer 202 with an empty body
 CARD_TEXT_CHARS = 20_000  # Teams refuses a message over about 28 KB
 CARD_VERSION = "1.4"
+_OPENING_BRACES = re.compile(r"\{(?=\{)")
 
 
 class TeamsNotifierSettings(delivery.DeliverySettings):
@@ -41,9 +43,14 @@ class TeamsNotifierSettings(delivery.DeliverySettings):
         return delivery.secret_reference(v)
 
 
+def _inert(text: str) -> str:
+    """Teams expands ``{{DATE(…)}}`` and ``{{TIME(…)}}`` even in a TextRun: a space keeps data from calling them."""
+    return _OPENING_BRACES.sub("{ ", text)
+
+
 def card_text(text: str) -> str:
-    """``text`` for a TextRun: line breaks kept, control characters shown, bounded."""
-    shown = visible(text.strip(), keep_newlines=True)
+    """``text`` for a TextRun: line breaks kept, control characters shown, no date function, bounded."""
+    shown = _inert(visible(text.strip(), keep_newlines=True))
     return shown if len(shown) <= CARD_TEXT_CHARS else shown[: CARD_TEXT_CHARS - 12] + "\n[truncated]"
 
 
@@ -52,7 +59,7 @@ def card_payload(message: Message) -> dict[str, Any]:
     body = [
         {
             "type": "RichTextBlock",
-            "inlines": [{"type": "TextRun", "text": one_line(message.subject, 300), "weight": "Bolder"}],
+            "inlines": [{"type": "TextRun", "text": _inert(one_line(message.subject, 300)), "weight": "Bolder"}],
         },
         {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": card_text(message.body)}]},
     ]

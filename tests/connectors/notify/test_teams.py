@@ -81,6 +81,14 @@ async def test_data_from_a_template_reaches_the_card_escaped_and_uninterpreted(
         assert "\\[click\\]" in run["text"] and "␛" in run["text"]
 
 
+async def test_a_date_function_in_the_data_is_not_expanded(tmp_path: Path, httpx_mock: HTTPXMock) -> None:
+    """Adaptive Cards expand {{DATE(...)}} / {{TIME(...)}} in TextBlock and TextRun text (text features)."""
+    httpx_mock.add_response(url=URL, method="POST", text="1")
+    trick = "CN={{{DATE(2017-02-14T06:08:00Z, SHORT)}}"
+    await notifier(tmp_path).send(MESSAGE.model_copy(update={"subject": trick, "body": trick}))
+    assert all("{{" not in run["text"] and "DATE(" in run["text"] for run in runs(card_of(httpx_mock)))
+
+
 async def test_throttling_told_in_a_200_body_is_waited_out(tmp_path: Path, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=URL, method="POST", status_code=200, text=THROTTLED)
     httpx_mock.add_response(url=URL, method="POST", status_code=200, text="1")
