@@ -125,7 +125,7 @@ async def post(
             ) from None
         except httpx.TransportError as exc:
             raise _Retryable(
-                f"{vendor} unreachable ({type(exc).__name__})", connector=connector, retry_after=None
+                f"cannot reach {vendor} ({type(exc).__name__})", connector=connector, retry_after=None
             ) from None
         status = response.status_code
         if status == 429 or status >= 500:

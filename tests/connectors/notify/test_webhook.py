@@ -3,6 +3,7 @@ scheme alone (hmac + hashlib here, not the notifier's code)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -120,3 +121,28 @@ async def test_an_empty_secret_is_refused_before_anything_is_sent(
 def test_settings_that_cannot_work_are_refused(settings: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         WebhookNotifierSettings.model_validate(settings)
+
+
+@pytest.mark.httpx_mock(should_mock=lambda request: False)
+async def test_a_real_receiver_on_loopback_verifies_the_bytes_on_the_wire(tmp_path: Path) -> None:
+    received: list[httpx.Request] = []
+
+    async def receive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in head[1:] if line)}
+        body = await reader.readexactly(int(headers["content-length"]))
+        received.append(httpx.Request("POST", URL, headers=headers, content=body))
+        status = b"204 No Content" if receiver_accepts(received[-1], KEY, time.time()) else b"401 Unauthorized"
+        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(receive, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        where = await notifier(tmp_path, url=f"http://127.0.0.1:{port}/hook").send(MESSAGE)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert where == "webhook hook (HTTP 204)" and len(received) == 1
+    assert json.loads(received[0].content)["run_id"] == "run7"
