@@ -74,15 +74,20 @@ class HttpSettings(ConnectorSettings):
     @field_validator("url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        try:
-            parsed = httpx.URL(v)
-        except httpx.InvalidURL:
-            raise ValueError("not a URL") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        if parsed.userinfo or parsed.query:
-            raise ValueError("must carry no credentials and no query string (credentials go in their own fields)")
-        return v.rstrip("/")
+        return http_url(v).rstrip("/")
+
+
+def http_url(v: str) -> str:
+    """``v`` if it is an http(s) URL with a host and without credentials or a query string (ValueError else)."""
+    try:
+        parsed = httpx.URL(v)
+    except httpx.InvalidURL:
+        raise ValueError("not a URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parsed.userinfo or parsed.query:
+        raise ValueError("must carry no credentials and no query string (credentials go in their own fields)")
+    return v
 
 
 def secret(reference: str) -> SecretStr:
@@ -616,6 +621,7 @@ __all__ = [
     "Redactor",
     "bearer_auth",
     "secret",
+    "http_url",
     "vendor_message",
     "json_object",
 ]

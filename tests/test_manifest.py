@@ -48,7 +48,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
         "firewall": ["edl", "fortigate", "nftables", "opnsense", "panos"],
         "proxy": ["edl", "squid"],
         "ticket": ["local"],
-        "notify": ["console", "file", "slack"],
+        "notify": ["console", "file", "slack", "teams", "webhook"],
     }
     cas = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["ca"]}
     ca = cas["openssl-ca"]
@@ -69,6 +69,9 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert (
         slack["webhook_url"]["secret"] is True and slack["token"]["secret"] is True and "secret" not in slack["channel"]
     )
+    notifiers = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["notify"]}
+    assert [k for k, v in notifiers["webhook"].items() if v.get("secret")] == ["secret"]
+    assert [k for k, v in notifiers["teams"].items() if v.get("secret")] == ["webhook_url"]
     assert sorted((p["id"], p["trigger"]) for p in manifest["playbooks"]) == [
         ("certificate-alert", {"alert": "certificate"}),
         ("certificate-release", {"alert": "release"}),

@@ -11,24 +11,22 @@ The webhook URL and the token are secrets: they appear in no error and no log li
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, field_validator, model_validator
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from certsoar.config import secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
-from certsoar.connectors.notify import Message
-from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+from certsoar.connectors.notify import Message, delivery
+from certsoar.errors import ConnectorRejected
 from certsoar.escaping import mrkdwn as mrkdwn_escape
 from certsoar.templating import subject_of
 
 POST_MESSAGE_URL = "https://slack.com/api/chat.postMessage"
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 SECTION_CHARS = 3000  # Slack's limit on a section's text
 MAX_BLOCKS = 50  # Slack's limit on a message's blocks
-LONGEST_RETRY_AFTER = 60.0
 APPROVAL_EVENT = "approval/request"
 
 
@@ -36,65 +34,29 @@ class SlackError(ConnectorRejected):
     """Slack refused the message (an ``ok: false`` answer, a webhook's error text, a 4xx)."""
 
 
-class _Retryable(ConnectorUnavailable):
-    def __init__(self, message: str, *, connector: str, retry_after: float | None) -> None:
-        super().__init__(message, connector=connector)
-        self.retry_after = retry_after
-
-
-def _wait(state: RetryCallState) -> float:
-    """Slack's Retry-After when it gave one (bounded), else 0.5 s doubling up to 8 s."""
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, _Retryable) and exc.retry_after is not None:
-        return min(max(exc.retry_after, 0.0), LONGEST_RETRY_AFTER)
-    return float(min(0.5 * 2 ** (state.attempt_number - 1), 8.0))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-
-
 async def post_json(
-    url: str, payload: dict[str, Any], *, connector: str, attempts: int = 4, headers: dict[str, str] | None = None
+    url: str,
+    payload: dict[str, Any],
+    *,
+    connector: str,
+    attempts: int = 4,
+    headers: dict[str, str] | None = None,
+    timeout: float = delivery.TIMEOUT,
 ) -> httpx.Response:
-    """POST ``payload`` as JSON, TLS verified, with timeouts; transport errors, 429 and 5xx are tried again
-    (honouring Retry-After) up to ``attempts`` times. A 4xx other than 429 is SlackError. Errors name
-    ``connector``, never the URL (a webhook URL is a secret) nor the headers."""
-
-    async def once(client: httpx.AsyncClient) -> httpx.Response:
-        try:
-            response = await client.post(url, json=payload, headers=headers)
-        except httpx.TransportError as exc:
-            raise _Retryable(
-                f"Slack unreachable ({type(exc).__name__})", connector=connector, retry_after=None
-            ) from None
-        if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(
-                f"Slack answered HTTP {response.status_code}", connector=connector, retry_after=_retry_after(response)
-            )
-        if response.status_code >= 400:
-            raise SlackError(
-                f"Slack refused the message: HTTP {response.status_code} {response.text[:200]!r}", connector=connector
-            )
-        return response
-
-    async with httpx.AsyncClient(timeout=TIMEOUT, verify=True, follow_redirects=False) as client:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(_Retryable), stop=stop_after_attempt(attempts), wait=_wait, reraise=True
-        )
-        return await retrying(once, client)
+    """POST ``payload`` as JSON through ``delivery.post``: errors name ``connector``, never the URL (a webhook
+    URL is a secret) nor the headers."""
+    return await delivery.post(
+        url,
+        json.dumps(payload).encode(),
+        vendor="Slack",
+        connector=connector,
+        attempts=attempts,
+        timeout=timeout,
+        headers=lambda: headers or {},
+    )
 
 
-def _reference(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("env:", "file:")):
-        raise ValueError("write it as env:NAME or file:PATH, never inline: it is a secret")
-    return value
-
-
-class SlackNotifierSettings(ConnectorSettings):
+class SlackNotifierSettings(delivery.DeliverySettings):
     webhook_url: str | None = Field(
         default=None,
         description="Incoming webhook URL, as env:NAME or file:PATH (secret). Or give token and channel.",
@@ -106,12 +68,11 @@ class SlackNotifierSettings(ConnectorSettings):
         json_schema_extra={"secret": True},
     )
     channel: str | None = Field(default=None, description="Channel id (C…) chat.postMessage posts to; with token.")
-    attempts: int = Field(default=4, ge=1, le=10, description="Tries per message (transport errors, 429, 5xx).")
 
     @field_validator("webhook_url", "token")
     @classmethod
     def _secret_reference(cls, v: str | None) -> str | None:
-        return _reference(v)
+        return None if v is None else delivery.secret_reference(v)
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackNotifierSettings:
@@ -201,7 +162,9 @@ class SlackNotifier:
         connector = f"notify {self.instance}"
         if self.settings.webhook_url is not None:
             url = secret_from(self.settings.webhook_url)
-            response = await post_json(url, payload, connector=connector, attempts=self.settings.attempts)
+            response = await post_json(
+                url, payload, connector=connector, attempts=self.settings.attempts, timeout=self.settings.timeout
+            )
             if response.text.strip() != "ok":
                 raise SlackError(f"the webhook did not take the message: {response.text[:200]!r}", connector=connector)
             return f"slack webhook ({self.instance})"
@@ -212,6 +175,7 @@ class SlackNotifier:
             {"channel": self.settings.channel, **payload},
             connector=connector,
             attempts=self.settings.attempts,
+            timeout=self.settings.timeout,
             headers={"Authorization": f"Bearer {token}"},
         )
         try:

@@ -1,0 +1,156 @@
+"""One POST to a messaging endpoint whose URL may be a secret (Slack, Teams, a generic webhook).
+
+Not ``connectors/http.py``: that layer puts the request path in its errors, and these URLs carry their
+credential in the path or the query. Here no error and no log line names the URL or a header.
+Transport errors, timeouts, 429, 5xx and a throttling answer in a 2xx body are tried again up to
+``attempts`` times, waiting Retry-After (bounded) or 0.5 s doubling up to 8 s. A repeat can show a message
+twice at worst, which beats losing it; receivers that care deduplicate on the delivery key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+
+import httpx
+from pydantic import Field
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from certsoar.connectors import ConnectorSettings
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+
+TIMEOUT = 10.0
+LONGEST_RETRY_AFTER = 60.0
+ANSWER_CHARS = 200
+
+
+class DeliverySettings(ConnectorSettings):
+    """What the settings of every notifier that posts through ``post`` share."""
+
+    timeout: float = Field(default=TIMEOUT, gt=0, le=120, description="Seconds to wait for the answer.")
+    attempts: int = Field(default=4, ge=1, le=10, description="Tries per message (transport errors, 429, 5xx).")
+
+
+def secret_reference(value: str) -> str:
+    """A settings validator's check: a secret is written as a reference, never inline."""
+    if not value.startswith(("env:", "file:")):
+        raise ValueError("write it as env:NAME or file:PATH, never inline: it is a secret")
+    return value
+
+
+class _HideSecretUrls(logging.Filter):
+    """httpx logs each request's URL at INFO; these URLs are credentials, so they are logged as host only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.urls and isinstance(record.args, tuple):
+            record.args = tuple(_hidden(a) if str(a) in self.urls else a for a in record.args)
+        return True
+
+
+def _hidden(url: object) -> str:
+    parsed = httpx.URL(str(url))
+    return f"{parsed.scheme}://{parsed.host}/***"
+
+
+_secret_urls = _HideSecretUrls()
+logging.getLogger("httpx").addFilter(_secret_urls)
+
+
+class _Retryable(ConnectorUnavailable):
+    def __init__(self, message: str, *, connector: str, retry_after: float | None) -> None:
+        super().__init__(message, connector=connector)
+        self.retry_after = retry_after
+
+
+def _wait(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, _Retryable) and exc.retry_after is not None:
+        return min(max(exc.retry_after, 0.0), LONGEST_RETRY_AFTER)
+    return float(min(0.5 * 2 ** (state.attempt_number - 1), 8.0))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _never(response: httpx.Response) -> bool:
+    return False
+
+
+def _refusal(vendor: str, response: httpx.Response, connector: str) -> ConnectorRejected:
+    status = response.status_code
+    answer = f" {response.text[:ANSWER_CHARS]!r}" if response.text.strip() else ""
+    if status == 401:
+        why = "authentication failed, the credentials were refused"
+    elif status == 403:
+        why = "not authorized"
+    else:
+        why = "refused the message"
+    return ConnectorRejected(f"{vendor}: {why} (HTTP {status}){answer}", connector=connector)
+
+
+async def post(
+    url: str,
+    content: bytes,
+    *,
+    vendor: str,
+    connector: str,
+    attempts: int = 4,
+    timeout: float = TIMEOUT,
+    headers: Callable[[], Mapping[str, str]] = dict,
+    throttled: Callable[[httpx.Response], bool] = _never,
+) -> httpx.Response:
+    """POST ``content`` (JSON) to ``url``, TLS verified, no redirects; ``headers`` is called before every
+    attempt (a signature made fresh each time). Returns the 2xx response. ConnectorUnavailable when the
+    attempts run out, ConnectorRejected on another 4xx."""
+
+    _secret_urls.urls.add(str(httpx.URL(url)))
+
+    async def once(client: httpx.AsyncClient) -> httpx.Response:
+        sent = {"Content-Type": "application/json", **headers()}
+        try:
+            response = await client.post(url, content=content, headers=sent)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(
+                f"{vendor} did not answer within {timeout:g}s ({type(exc).__name__})",
+                connector=connector,
+                retry_after=None,
+            ) from None
+        except httpx.TransportError as exc:
+            raise _Retryable(
+                f"cannot reach {vendor} ({type(exc).__name__})", connector=connector, retry_after=None
+            ) from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Retryable(
+                f"{vendor} answered HTTP {status}", connector=connector, retry_after=_retry_after(response)
+            )
+        if status >= 300:
+            raise _refusal(vendor, response, connector)
+        if throttled(response):
+            raise _Retryable(
+                f"{vendor} throttled the message (HTTP {status} {response.text[:ANSWER_CHARS]!r})",
+                connector=connector,
+                retry_after=_retry_after(response),
+            )
+        return response
+
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), verify=True, follow_redirects=False
+    ) as client:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Retryable), stop=stop_after_attempt(attempts), wait=_wait, reraise=True
+        )
+        try:
+            return await retrying(once, client)
+        except _Retryable as exc:
+            raise ConnectorUnavailable(
+                f"{exc.args[0].removeprefix(f'{connector}: ')} (gave up after {attempts} attempts)", connector=connector
+            ) from None
