@@ -190,7 +190,7 @@ class CachedTokenAuth(httpx.Auth):
     def _store(self, response: httpx.Response) -> None:
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _Retry(f"the token request: HTTP {status}", connector="", retry_after=_retry_after(response))
+            raise RetryLater(f"the token request: HTTP {status}", connector="", retry_after=retry_after(response))
         if status != 200:
             raise _refusal(response, what="the token request", redactor=Redactor(self.secrets()))
         try:
@@ -295,10 +295,21 @@ def _redact_fields(value: Any) -> Any:
 # ----------------------------------------------------------------------------------------------- client
 
 
-class _Retry(ConnectorUnavailable):
-    def __init__(self, message: str, *, connector: str, retry_after: float | None) -> None:
+class RetryLater(ConnectorUnavailable):
+    """A failure worth another try: a transport error, a timeout, 429 or 5xx; after ``retry_after`` seconds
+    when the other side said how long to wait. Every connector's retry loop retries on this one class."""
+
+    def __init__(self, message: str, *, connector: str = "", retry_after: float | None = None) -> None:
         super().__init__(message, connector=connector)
         self.retry_after = retry_after
+
+
+def retry_wait(state: RetryCallState, *, longest_retry_after: float, backoff: float, longest_backoff: float) -> float:
+    """tenacity's wait: the Retry-After the failure carried (capped), else ``backoff`` doubling per attempt."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, RetryLater) and exc.retry_after is not None:
+        return min(max(exc.retry_after, 0.0), longest_retry_after)
+    return float(min(backoff * 2 ** (state.attempt_number - 1), longest_backoff))
 
 
 class HttpClient:
@@ -384,7 +395,7 @@ class HttpClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.attempts),
             wait=self._wait,
-            retry=retry_if_exception_type(_Retry),
+            retry=retry_if_exception_type(RetryLater),
             reraise=True,
         )
 
@@ -396,7 +407,7 @@ class HttpClient:
 
         try:
             return await retrying(attempt)
-        except _Retry as exc:
+        except RetryLater as exc:
             raise ConnectorUnavailable(
                 f"{exc.args[0].removeprefix(f'{self.connector}: ')} (gave up after {self.settings.attempts} attempts)",
                 connector=self.connector,
@@ -434,23 +445,23 @@ class HttpClient:
                         f"{where}: TLS: the server's certificate does not verify (set ca_bundle to the CA that issued it)",
                         connector=self.connector,
                     ) from None
-                raise _Retry(
+                raise RetryLater(
                     f"{where}: cannot connect ({type(exc).__name__})", connector=self.connector, retry_after=None
                 ) from None
             except httpx.ConnectTimeout as exc:
                 # nothing reached the server: trying again is safe whatever the method
-                raise _Retry(
+                raise RetryLater(
                     f"{where}: cannot connect ({type(exc).__name__})", connector=self.connector, retry_after=None
                 ) from None
             except httpx.TransportError as exc:
                 message = f"{where}: {type(exc).__name__} after {time.monotonic() - started:.1f}s"
                 if repeatable:
-                    raise _Retry(message, connector=self.connector, retry_after=None) from None
+                    raise RetryLater(message, connector=self.connector, retry_after=None) from None
                 raise ConnectorUnavailable(
                     message + " (not tried again: the request may have been applied)", connector=self.connector
                 ) from None
-            except _Retry as exc:  # the auth's own token request met a 429 or 5xx
-                raise _Retry(
+            except RetryLater as exc:  # the auth's own token request met a 429 or 5xx
+                raise RetryLater(
                     self.redactor.text(str(exc)), connector=self.connector, retry_after=exc.retry_after
                 ) from None
             except ConnectorRejected as exc:  # the auth's own token request was refused
@@ -463,7 +474,7 @@ class HttpClient:
         if status == 429 or status >= 500:
             message = f"{where}: HTTP {status}{self._vendor_message(response)}"
             if repeatable:
-                raise _Retry(message, connector=self.connector, retry_after=_retry_after(response))
+                raise RetryLater(message, connector=self.connector, retry_after=retry_after(response))
             raise ConnectorUnavailable(
                 message + " (not tried again: the request may have been applied)", connector=self.connector
             )
@@ -474,10 +485,12 @@ class HttpClient:
         return f": {self.redactor.text(message)}" if message else ""
 
     def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retry) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.settings.max_retry_after)
-        return float(min(self.settings.backoff * 2 ** (state.attempt_number - 1), 30.0))
+        return retry_wait(
+            state,
+            longest_retry_after=self.settings.max_retry_after,
+            backoff=self.settings.backoff,
+            longest_backoff=30.0,
+        )
 
     def _log(self, request: httpx.Request, response: httpx.Response, seconds: float, *, streamed: bool) -> None:
         if not log.isEnabledFor(logging.DEBUG):
@@ -557,7 +570,8 @@ def _refusal(response: httpx.Response, *, what: str, redactor: Redactor, connect
     return ConnectorRejected(f"{what}: HTTP {status}{detail}", connector=connector)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the answer's Retry-After asks for (a number or an HTTP date), None without one."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None

@@ -44,7 +44,7 @@ from certsoar.connectors.ca.psrp import (
     PsrpTransport,
     Retryable,
 )
-from certsoar.connectors.http import Redactor, secret
+from certsoar.connectors.http import Redactor, retry_wait, secret
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 log = logging.getLogger("certsoar.connectors.ca.adcs")
@@ -430,10 +430,12 @@ class AdcsCa:
             ) from None
 
     def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, Retryable) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.settings.max_retry_after)
-        return float(min(self.settings.backoff * 2 ** (state.attempt_number - 1), 60.0))
+        return retry_wait(
+            state,
+            longest_retry_after=self.settings.max_retry_after,
+            backoff=self.settings.backoff,
+            longest_backoff=60.0,
+        )
 
 
 def _certificate(data: bytes) -> x509.Certificate:

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
+from certsoar.connectors.http import RetryLater
+from certsoar.errors import ConfigError, ConnectorRejected
 
 OUT_FILE = "<out-file>"
 """An argument that stands for a fresh temporary file on the CA host: certutil writes to it (``-getcrl``,
@@ -37,12 +38,11 @@ class Completed:
     """The bytes certutil wrote to OUT_FILE, when an argument was OUT_FILE and it wrote one."""
 
 
-class Retryable(ConnectorUnavailable):
+class Retryable(RetryLater):
     """The CA host or its WinRM endpoint did not answer, or answered 429/5xx: worth another try."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+        super().__init__(message, retry_after=retry_after)
         self.status = status
 
 

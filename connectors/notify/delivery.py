@@ -17,6 +17,7 @@ from pydantic import Field
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from certsoar.connectors import ConnectorSettings
+from certsoar.connectors.http import RetryLater, retry_after, retry_wait
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 TIMEOUT = 10.0
@@ -29,13 +30,6 @@ class DeliverySettings(ConnectorSettings):
 
     timeout: float = Field(default=TIMEOUT, gt=0, le=120, description="Seconds to wait for the answer.")
     attempts: int = Field(default=4, ge=1, le=10, description="Tries per message (transport errors, 429, 5xx).")
-
-
-def secret_reference(value: str) -> str:
-    """A settings validator's check: a secret is written as a reference, never inline."""
-    if not value.startswith(("env:", "file:")):
-        raise ValueError("write it as env:NAME or file:PATH, never inline: it is a secret")
-    return value
 
 
 class _HideSecretUrls(logging.Filter):
@@ -60,24 +54,8 @@ _secret_urls = _HideSecretUrls()
 logging.getLogger("httpx").addFilter(_secret_urls)
 
 
-class _Retryable(ConnectorUnavailable):
-    def __init__(self, message: str, *, connector: str, retry_after: float | None) -> None:
-        super().__init__(message, connector=connector)
-        self.retry_after = retry_after
-
-
 def _wait(state: RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, _Retryable) and exc.retry_after is not None:
-        return min(max(exc.retry_after, 0.0), LONGEST_RETRY_AFTER)
-    return float(min(0.5 * 2 ** (state.attempt_number - 1), 8.0))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
+    return retry_wait(state, longest_retry_after=LONGEST_RETRY_AFTER, backoff=0.5, longest_backoff=8.0)
 
 
 def _never(response: httpx.Response) -> bool:
@@ -118,27 +96,25 @@ async def post(
         try:
             response = await client.post(url, content=content, headers=sent)
         except httpx.TimeoutException as exc:
-            raise _Retryable(
+            raise RetryLater(
                 f"{vendor} did not answer within {timeout:g}s ({type(exc).__name__})",
                 connector=connector,
                 retry_after=None,
             ) from None
         except httpx.TransportError as exc:
-            raise _Retryable(
+            raise RetryLater(
                 f"cannot reach {vendor} ({type(exc).__name__})", connector=connector, retry_after=None
             ) from None
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _Retryable(
-                f"{vendor} answered HTTP {status}", connector=connector, retry_after=_retry_after(response)
-            )
+            raise RetryLater(f"{vendor} answered HTTP {status}", connector=connector, retry_after=retry_after(response))
         if status >= 300:
             raise _refusal(vendor, response, connector)
         if throttled(response):
-            raise _Retryable(
+            raise RetryLater(
                 f"{vendor} throttled the message (HTTP {status} {response.text[:ANSWER_CHARS]!r})",
                 connector=connector,
-                retry_after=_retry_after(response),
+                retry_after=retry_after(response),
             )
         return response
 
@@ -146,11 +122,11 @@ async def post(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), verify=True, follow_redirects=False
     ) as client:
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(_Retryable), stop=stop_after_attempt(attempts), wait=_wait, reraise=True
+            retry=retry_if_exception_type(RetryLater), stop=stop_after_attempt(attempts), wait=_wait, reraise=True
         )
         try:
             return await retrying(once, client)
-        except _Retryable as exc:
+        except RetryLater as exc:
             raise ConnectorUnavailable(
                 f"{exc.args[0].removeprefix(f'{connector}: ')} (gave up after {attempts} attempts)", connector=connector
             ) from None

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from certsoar.config import secret_from
+from certsoar.config import secret_from, secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.notify import Message, delivery
 from certsoar.errors import ConnectorRejected
@@ -72,7 +72,7 @@ class SlackNotifierSettings(delivery.DeliverySettings):
     @field_validator("webhook_url", "token")
     @classmethod
     def _secret_reference(cls, v: str | None) -> str | None:
-        return None if v is None else delivery.secret_reference(v)
+        return secret_reference(v, "the webhook URL and the token")
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackNotifierSettings:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, field_validator
 
-from certsoar.config import secret_from
+from certsoar.config import secret_from, secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.notify import Message, delivery
 from certsoar.errors import ConnectorRejected
@@ -40,7 +40,9 @@ class TeamsNotifierSettings(delivery.DeliverySettings):
     @field_validator("webhook_url")
     @classmethod
     def _secret_reference(cls, v: str) -> str:
-        return delivery.secret_reference(v)
+        checked = secret_reference(v, "the webhook URL")
+        assert checked is not None
+        return checked
 
 
 def _inert(text: str) -> str:

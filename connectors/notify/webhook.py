@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from certsoar.config import secret_from
+from certsoar.config import secret_from, secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import http_url
 from certsoar.connectors.notify import Message, delivery
@@ -55,7 +55,9 @@ class WebhookNotifierSettings(delivery.DeliverySettings):
     @field_validator("secret")
     @classmethod
     def _secret_reference(cls, v: str) -> str:
-        return delivery.secret_reference(v)
+        checked = secret_reference(v, "the signing secret")
+        assert checked is not None
+        return checked
 
 
 def payload(message: Message) -> bytes:

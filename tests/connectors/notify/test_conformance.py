@@ -4,14 +4,17 @@ loopback server). Delivered once; a 429 waited out; 5xx forever is ConnectorUnav
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from pytest_httpx import HTTPXMock
 
 from certsoar.connectors import ConnectorEnv
@@ -109,6 +112,33 @@ async def test_429_then_delivered_after_the_wait(channel: tuple[Channel, str], h
     await chosen.build(url, {}).send(MESSAGE)
     assert time.monotonic() - started >= 0.9
     assert len(httpx_mock.get_requests()) == 2
+
+
+async def test_a_retry_after_given_as_an_http_date_is_waited_out(
+    channel: tuple[Channel, str], httpx_mock: HTTPXMock
+) -> None:
+    """Retry-After is seconds or an HTTP date (RFC 9110 §10.2.3); a date 2 s ahead is a wait of 1–2 s (the
+    date has whole seconds), not the 0.5 s backoff a notifier that reads only numbers falls back to."""
+    chosen, url = channel
+    when = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=2), usegmt=True)
+    httpx_mock.add_response(url=url, method="POST", status_code=429, headers={"Retry-After": when})
+    httpx_mock.add_response(url=url, method="POST", **chosen.ok)
+    started = time.monotonic()
+    await chosen.build(url, {}).send(MESSAGE)
+    assert time.monotonic() - started >= 0.9
+    assert len(httpx_mock.get_requests()) == 2
+
+
+@pytest.mark.parametrize("reference", ["env:", "file:", "env:  ", "CONFORMANCE_VALUE"])
+def test_a_secret_written_without_a_name_or_inline_is_refused_at_load(reference: str) -> None:
+    settings = {
+        SlackNotifierSettings: {"webhook_url": reference},
+        TeamsNotifierSettings: {"webhook_url": reference},
+        WebhookNotifierSettings: {"url": WEBHOOK_URL, "secret": reference},
+    }
+    for model, values in settings.items():
+        with pytest.raises(ValidationError, match="env:NAME or file:PATH"):
+            model.model_validate(values)
 
 
 async def test_500_forever_is_unavailable_after_the_attempts(
