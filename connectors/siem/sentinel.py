@@ -44,6 +44,13 @@ _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,127}$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 ADCS_AND_PROCESS_EVENTS = "EventID in (4886, 4887, 4888, 4870, 4688)"
 
+
+def _custom_columns(time_key: str, *keys: str) -> dict[str, str]:
+    """A custom table's columns for a log's keys: each key with its dots as underscores, the record's time in
+    TimeGenerated (what the ingestion pipelines write)."""
+    return {time_key: "TimeGenerated", **{key: key.replace(".", "_") for key in keys}}
+
+
 PRESETS: dict[str, MappedSource] = {
     # Windows Security events as the Azure Monitor Agent writes them: EventID, Computer, and the event's
     # EventData XML (AD CS 4886/4887/4888/4870 fields live only there); 4688 has its own columns too.
@@ -84,68 +91,62 @@ PRESETS: dict[str, MappedSource] = {
     "zeek-ssl": MappedSource(
         name="Zeek_ssl_CL",
         format="zeek-ssl",
-        fields={
-            "ts": "TimeGenerated",
-            "uid": "uid",
-            "id.orig_h": "id_orig_h",
-            "id.orig_p": "id_orig_p",
-            "id.resp_h": "id_resp_h",
-            "id.resp_p": "id_resp_p",
-            "server_name": "server_name",
-            "subject": "subject",
-            "issuer": "issuer",
-            "cert_chain_fps": "cert_chain_fps",
-            "validation_status": "validation_status",
-            "ja3": "ja3",
-            "ja3s": "ja3s",
-        },
+        fields=_custom_columns(
+            "ts",
+            "uid",
+            "id.orig_h",
+            "id.orig_p",
+            "id.resp_h",
+            "id.resp_p",
+            "server_name",
+            "subject",
+            "issuer",
+            "cert_chain_fps",
+            "validation_status",
+            "ja3",
+            "ja3s",
+        ),
     ),
     "zeek-x509": MappedSource(
         name="Zeek_x509_CL",
         format="zeek-x509",
-        fields={
-            "ts": "TimeGenerated",
-            "fingerprint": "fingerprint",
-            "certificate.subject": "certificate_subject",
-            "certificate.issuer": "certificate_issuer",
-            "certificate.serial": "certificate_serial",
-        },
+        fields=_custom_columns("ts", "fingerprint", "certificate.subject", "certificate.issuer", "certificate.serial"),
     ),
     "zeek-conn": MappedSource(
         name="Zeek_conn_CL",
         format="zeek-conn",
-        fields={
-            "ts": "TimeGenerated",
-            "uid": "uid",
-            "id.orig_h": "id_orig_h",
-            "id.orig_p": "id_orig_p",
-            "id.resp_h": "id_resp_h",
-            "id.resp_p": "id_resp_p",
-            "orig_bytes": "orig_bytes",
-            "resp_bytes": "resp_bytes",
-            "duration": "duration",
-            "conn_state": "conn_state",
-            "service": "service",
-        },
+        fields=_custom_columns(
+            "ts",
+            "uid",
+            "id.orig_h",
+            "id.orig_p",
+            "id.resp_h",
+            "id.resp_p",
+            "orig_bytes",
+            "resp_bytes",
+            "duration",
+            "conn_state",
+            "service",
+        ),
     ),
     "suricata-tls": MappedSource(
         name="Suricata_CL",
         format="suricata-tls",
-        fields={
-            "timestamp": "TimeGenerated",
-            "flow_id": "flow_id",
-            "src_ip": "src_ip",
-            "src_port": "src_port",
-            "dest_ip": "dest_ip",
-            "dest_port": "dest_port",
-            "tls.sni": "tls_sni",
-            "tls.subject": "tls_subject",
-            "tls.issuerdn": "tls_issuerdn",
-            "tls.serial": "tls_serial",
-            "tls.fingerprint": "tls_fingerprint",
-            "tls.ja3.hash": "tls_ja3_hash",
-            "tls.ja3s.hash": "tls_ja3s_hash",
-        },
+        fields=_custom_columns(
+            "timestamp",
+            "flow_id",
+            "src_ip",
+            "src_port",
+            "dest_ip",
+            "dest_port",
+            "tls.sni",
+            "tls.subject",
+            "tls.issuerdn",
+            "tls.serial",
+            "tls.fingerprint",
+            "tls.ja3.hash",
+            "tls.ja3s.hash",
+        ),
         where='event_type == "tls"',
     ),
 }
