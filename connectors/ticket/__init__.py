@@ -40,7 +40,8 @@ class Ticketing(Protocol):
 
     # write
     async def open(self, key: str, title: str, body: str, severity: str) -> Ticket:
-        """Open a ticket, or return the open one with the same key unchanged."""
+        """Open a ticket, or return the one with the same key unchanged: an ended one (``ENDED``) too, never a
+        second ticket for the key; the caller reopens it with ``comment(..., status="open")``."""
         ...
 
     async def comment(self, ticket_id: str, text: str, status: TicketStatus | None = None) -> Ticket:
