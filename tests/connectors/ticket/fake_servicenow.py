@@ -115,7 +115,9 @@ class FakeServiceNow:
             return httpx.Response(401, json={"error_description": "access_denied", "error": "server_error"})
         token = uuid.uuid4().hex
         self.issued.append(token)
-        return httpx.Response(200, json={"access_token": token, "scope": "useraccount", "token_type": "Bearer", "expires_in": 1799})
+        return httpx.Response(
+            200, json={"access_token": token, "scope": "useraccount", "token_type": "Bearer", "expires_in": 1799}
+        )
 
     def _list(self, rows: list[dict[str, str]], request: httpx.Request) -> httpx.Response:
         conditions, order = parse_query(request.url.params.get("sysparm_query", ""))

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fake_servicenow import FakeServiceNow
+
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ticket import Ticketing
 from certsoar.connectors.ticket.local import LocalTicketing, LocalTicketingSettings
+from certsoar.connectors.ticket.servicenow import ServiceNowSettings, ServiceNowTicketing
 from certsoar.store import RunStore
 
 
@@ -77,8 +80,52 @@ def local_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
     )
 
 
+SERVICENOW_PASSWORD = "sn-conformance-Pa55w0rd-7c1e9b"
+SERVICENOW_STATUS = {"1": "open", "2": "contained", "3": "partially-contained"}
+"""The incident states' meaning in certsoar's words (ServiceNowSettings' documented defaults)."""
+
+
+def servicenow_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_SN_PASSWORD", SERVICENOW_PASSWORD)
+    fake = FakeServiceNow(password=SERVICENOW_PASSWORD)
+
+    def build(url: str | None = None, **settings: Any) -> Ticketing:
+        values = {
+            "url": url or fake.url,
+            "username": "certsoar.integration",
+            "password": "env:CERTSOAR_TEST_SN_PASSWORD",
+            "backoff": 0.01,
+            **settings,
+        }
+        env = ConnectorEnv(name="servicenow", state_dir=tmp_path)
+        return ServiceNowTicketing(ServiceNowSettings.model_validate(values), env)
+
+    def status(record: dict[str, str]) -> str:
+        if record["state"] in ("6", "7", "8"):
+            return "released" if record["close_code"] == "Solution provided" else "closed"
+        return SERVICENOW_STATUS[record["state"]]
+
+    def held() -> list[Held]:
+        records = sorted(fake.records(), key=lambda r: r["sys_created_on"])
+        return [
+            Held(r["sys_id"], status(r), [r["short_description"], r["description"], *fake.notes(r["sys_id"])])
+            for r in records
+        ]
+
+    return TicketVendor(
+        name="servicenow",
+        build=build,
+        held=held,
+        state=fake.state,
+        fake=fake,
+        secrets=[SERVICENOW_PASSWORD],
+        unknown_id="0" * 32,
+    )
+
+
 TICKET_VENDORS: dict[str, Callable[[Any, Path], TicketVendor]] = {
     "local": local_vendor,
+    "servicenow": servicenow_vendor,
 }
-HTTP_VENDORS = frozenset[str]()
+HTTP_VENDORS = frozenset({"servicenow"})
 """Vendors behind an HTTP API: the cases marked ``ticket_http`` are collected for these only."""
