@@ -215,7 +215,7 @@ class ServiceNowTicketing:
     async def comment(self, ticket_id: str, text: str, status: TicketStatus | None = None) -> Ticket:
         if status == "closed" or status == "released":
             return await self.close(ticket_id, text, status)
-        change = {self.settings.journal: _journal_text(text)}
+        change: dict[str, str] = {self.settings.journal: _journal_text(text)}
         if status is not None:
             change["state"] = self.states[status]
         return await self._patch(ticket_id, change)

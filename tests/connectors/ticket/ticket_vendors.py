@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from fake_servicenow import FakeServiceNow
+from fake_thehive import FakeTheHive
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ticket import Ticketing
 from certsoar.connectors.ticket.local import LocalTicketing, LocalTicketingSettings
 from certsoar.connectors.ticket.servicenow import ServiceNowSettings, ServiceNowTicketing
+from certsoar.connectors.ticket.thehive import TheHiveSettings, TheHiveTicketing
 from certsoar.store import RunStore
 
 
@@ -123,9 +125,55 @@ def servicenow_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
     )
 
 
+THEHIVE_KEY = "th5-conformance-apikey-Qm9vZ2xlMjAyNg"
+
+
+def thehive_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
+    monkeypatch.setenv("CERTSOAR_TEST_THEHIVE_KEY", THEHIVE_KEY)
+    fake = FakeTheHive(THEHIVE_KEY, organisation="soc")
+
+    def build(url: str | None = None, **settings: Any) -> Ticketing:
+        values = {
+            "url": url or fake.url,
+            "api_key": "env:CERTSOAR_TEST_THEHIVE_KEY",
+            "organisation": "soc",
+            "backoff": 0.01,
+            **settings,
+        }
+        env = ConnectorEnv(name="thehive", state_dir=tmp_path)
+        return TheHiveTicketing(TheHiveSettings.model_validate(values), env)
+
+    def status(record: dict[str, Any]) -> str:
+        """TheHive's status in certsoar's words: the default resolutions, else the certsoar status tag."""
+        ended = {"FalsePositive": "released", "Other": "closed"}
+        if record["status"] in ended:
+            return ended[record["status"]]
+        return next(t.split(":")[1] for t in record["tags"] if t.startswith("certsoar:"))
+
+    def held() -> list[Held]:
+        tickets = []
+        for alert in sorted(fake.alerts.values(), key=lambda a: a["_createdAt"]):
+            case = fake.cases.get(alert.get("caseId", ""))
+            comments = fake.comments_of(alert["_id"]) + (fake.comments_of(case["_id"]) if case else [])
+            texts = [alert["title"], alert["description"], *comments]
+            tickets.append(Held(alert["_id"], status(case or alert), texts))
+        return tickets
+
+    return TicketVendor(
+        name="thehive",
+        build=build,
+        held=held,
+        state=fake.state,
+        fake=fake,
+        secrets=[THEHIVE_KEY],
+        unknown_id="~999999",
+    )
+
+
 TICKET_VENDORS: dict[str, Callable[[Any, Path], TicketVendor]] = {
     "local": local_vendor,
     "servicenow": servicenow_vendor,
+    "thehive": thehive_vendor,
 }
-HTTP_VENDORS = frozenset({"servicenow"})
+HTTP_VENDORS = frozenset({"servicenow", "thehive"})
 """Vendors behind an HTTP API: the cases marked ``ticket_http`` are collected for these only."""
