@@ -43,7 +43,7 @@ CORRELATION_ID_CHARS = 100
 SHORT_DESCRIPTION_CHARS = 160
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9:._-]+$")
 _CODE_TAG = re.compile(r"\[(/?code)\]", re.I)
-RECORD_FIELDS = "sys_id,number,state,short_description,urgency,close_code,correlation_id,sys_created_on"
+RECORD_FIELDS = "sys_id,number,state,short_description,urgency,impact,close_code,correlation_id,sys_created_on"
 
 DEFAULT_STATES: dict[str, dict[str, str]] = {
     # incident: 1 New, 2 In Progress, 3 On Hold, 6 Resolved, 7 Closed, 8 Canceled. Resolved (not Closed) ends a
@@ -66,6 +66,7 @@ DEFAULT_STATES: dict[str, dict[str, str]] = {
     },
 }
 DEFAULT_ENDED_STATES = {"incident": ["6", "7", "8"], "sn_si_incident": ["3", "7"]}
+DEFAULT_CLOSE_CODES = {"closed": "No resolution provided", "released": "Solution provided"}
 URGENCY_IMPACT = {"critical": ("1", "1"), "high": ("1", "2"), "medium": ("2", "2"), "low": ("2", "3")}
 """certsoar severity → (urgency, impact); ServiceNow's priority matrix makes them P1, P2, P3 and P4."""
 
@@ -107,9 +108,10 @@ class ServiceNowSettings(HttpSettings):
         description="State values that end a case, whoever set them (default incident: 6, 7, 8; sn_si_incident: 3, 7).",
     )
     close_codes: dict[Resolution, str] = Field(
-        default_factory=lambda: {"closed": "No resolution provided", "released": "Solution provided"},
+        default_factory=dict,
         description="close_code written when a case ends: closed (denied) and released (containment taken back). "
-        "The two must differ: the close code is how a release is told from a denial when read back.",
+        "The two must differ: the close code is how a release is told from a denial when read back. Defaults: "
+        "closed 'No resolution provided', released 'Solution provided'.",
     )
 
     @field_validator("password", "token", "client_secret")
@@ -141,7 +143,8 @@ class ServiceNowSettings(HttpSettings):
             raise ValueError("an OAuth client needs both client_id and client_secret")
         if sum([basic, self.token is not None, client]) != 1:
             raise ValueError("give exactly one of username with password, token, or client_id with client_secret")
-        if self.close_codes.get("closed") == self.close_codes.get("released"):
+        chosen = {**DEFAULT_CLOSE_CODES, **self.close_codes}
+        if chosen["closed"] == chosen["released"]:
             raise ValueError("close_codes: closed and released need different codes")
         return self
 
@@ -157,8 +160,7 @@ class ServiceNowTicketing:
         self.states: dict[str, str] = {**DEFAULT_STATES[settings.table], **settings.states}
         ended = settings.ended_states if settings.ended_states is not None else DEFAULT_ENDED_STATES[settings.table]
         self.ended_states = {*ended, self.states["closed"], self.states["released"]}
-        self.close_codes: dict[str, str] = {"closed": "No resolution provided", "released": "Solution provided"}
-        self.close_codes.update(settings.close_codes)
+        self.close_codes: dict[str, str] = {**DEFAULT_CLOSE_CODES, **settings.close_codes}
         self.http = HttpClient(settings, env, auth=_auth(settings))
         self.path = f"/api/now/table/{settings.table}"
 
