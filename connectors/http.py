@@ -522,7 +522,16 @@ def vendor_message(response: httpx.Response) -> str:
         return text[:MESSAGE_CHARS] if text and "html" not in response.headers.get("content-type", "") else ""
     found: list[str] = []
     if isinstance(body, dict):
-        for key in ("errors", "messages", "error_description", "error_message", "message", "detail", "error"):
+        for key in (
+            "errorMessages",  # Jira's, beside its field-keyed "errors"
+            "errors",
+            "messages",
+            "error_description",
+            "error_message",
+            "message",
+            "detail",
+            "error",
+        ):
             value = body.get(key)
             if isinstance(value, list):
                 found += [_message_of(v) if isinstance(v, dict) else str(v) for v in value]
@@ -530,7 +539,7 @@ def vendor_message(response: httpx.Response) -> str:
                 found.append(_message_of(value))
             elif value:
                 found.append(str(value))
-            if found:
+            if any(found):
                 break
     return "; ".join(f for f in found if f)[:MESSAGE_CHARS]
 

@@ -47,7 +47,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
         "ca": ["adcs", "cfssl", "ejbca", "openssl-ca", "stepca", "vault"],
         "firewall": ["edl", "fortigate", "nftables", "opnsense", "panos"],
         "proxy": ["edl", "squid"],
-        "ticket": ["local", "servicenow", "thehive"],
+        "ticket": ["jira", "local", "servicenow", "thehive"],
         "notify": ["console", "file", "slack", "teams", "webhook"],
     }
     cas = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["ca"]}
@@ -56,13 +56,14 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert cas["ejbca"]["token"]["secret"] is True and cas["stepca"]["provisioner_key"]["secret"] is True
     assert cas["cfssl"]["ca_key"]["secret"] is True and "secret" not in cas["cfssl"]["certdb"]
     assert [k for k, v in cas["adcs"].items() if v.get("secret")] == ["password"]
+    tickets = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["ticket"]}
+    assert [k for k, v in tickets["jira"].items() if v.get("secret")] == ["api_token", "token"]
+    assert [k for k, v in tickets["servicenow"].items() if v.get("secret")] == ["password", "token", "client_secret"]
+    assert [k for k, v in tickets["thehive"].items() if v.get("secret")] == ["api_key"]
     firewalls = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["firewall"]}
     assert [k for k, v in firewalls["panos"].items() if v.get("secret")] == ["api_key"]
     assert [k for k, v in firewalls["fortigate"].items() if v.get("secret")] == ["token"]
     assert [k for k, v in firewalls["opnsense"].items() if v.get("secret")] == ["api_key", "api_secret"]
-    tickets = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["ticket"]}
-    assert [k for k, v in tickets["servicenow"].items() if v.get("secret")] == ["password", "token", "client_secret"]
-    assert [k for k, v in tickets["thehive"].items() if v.get("secret")] == ["api_key"]
     vault = next(c for c in manifest["connectors"]["ca"] if c["type"] == "vault")["settings_schema"]["properties"]
     assert vault["token"]["secret"] is True and vault["approle_secret_id"]["secret"] is True
     siems = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["siem"]}

@@ -197,6 +197,7 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "firewall  opnsense     certsoar.connectors.firewall.opnsense.OpnsenseFirewall" in listed
     assert "firewall  edl          certsoar.connectors.firewall.edl.EdlFirewall" in listed
     assert "proxy     edl          certsoar.connectors.proxy.edl.EdlProxy" in listed
+    assert "ticket    jira         certsoar.connectors.ticket.jira.JiraTicketing" in listed
     assert "ticket    servicenow   certsoar.connectors.ticket.servicenow.ServiceNowTicketing" in listed
     assert "ticket    thehive      certsoar.connectors.ticket.thehive.TheHiveTicketing" in listed
-    assert len(listed.splitlines()) == 26
+    assert len(listed.splitlines()) == 27

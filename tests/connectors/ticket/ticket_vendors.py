@@ -3,7 +3,7 @@ vendor's own state behind the connector's back.
 
 A vendor gives ``build(**settings)`` (the connector), ``held()`` (the tickets the vendor holds, read without the
 connector: ``Held`` per ticket, its texts as a reader of that vendor sees them and its status in certsoar's
-words) and ``state()`` (a snapshot that changes whenever the vendor is written to). An HTTP vendor also has a
+words), oldest first, and ``state()`` (a snapshot that changes whenever the vendor is written to). An HTTP vendor also has a
 ``fake`` behind pytest-httpx (``url``, ``requests`` and ``inject(status, times=, headers=, errors=)`` to answer
 the next requests with a failure in the vendor's own error body) and the ``secrets`` its credentials are made
 of. A new ticket connector adds a case to ``TICKET_VENDORS`` (an HTTP one to ``HTTP_VENDORS`` too).
@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fake_jira import JIRA_URL, FakeJira
 from fake_servicenow import FakeServiceNow
 from fake_thehive import FakeTheHive
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ticket import Ticketing
+from certsoar.connectors.ticket.jira import JiraSettings, JiraTicketing
 from certsoar.connectors.ticket.local import LocalTicketing, LocalTicketingSettings
 from certsoar.connectors.ticket.servicenow import ServiceNowSettings, ServiceNowTicketing
 from certsoar.connectors.ticket.thehive import TheHiveSettings, TheHiveTicketing
@@ -34,8 +36,9 @@ class Held:
     """One ticket as the vendor keeps it."""
 
     id: str
-    status: str
-    """In certsoar's words (open, contained, …, closed), translated from the vendor's own status."""
+    statuses: frozenset[str]
+    """The certsoar statuses (open, contained, …, closed) the vendor's own status stands for: one, or several for
+    a vendor with fewer statuses (Jira's Done is both released and closed)."""
     texts: list[str]
     """Title, description and comments, in order, as the vendor shows them to a reader."""
 
@@ -69,7 +72,9 @@ def local_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
 
     def held() -> list[Held]:
         return [
-            Held(id=r["id"], status=r["status"], texts=[r["title"], r["body"], *json.loads(r["comments"])])
+            Held(
+                id=r["id"], statuses=frozenset({r["status"]}), texts=[r["title"], r["body"], *json.loads(r["comments"])]
+            )
             for r in rows()
         ]
 
@@ -80,6 +85,66 @@ def local_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
         state=lambda: ([tuple(r) for r in rows()], store.db.total_changes),
         close=store.close,
     )
+
+
+JIRA_API_TOKEN = "ATATT3xFfGF0conformance0token0Zq7wK9mB2vX4nP6rT8yL1cD3fH5jS"
+JIRA_PAT = "NjE0NzE2MjU3OTk5Oconformance0pat0x9Jg2kLmQvR8sT1uW"
+JIRA_EMAIL = "soar-bot@example.com"
+JIRA_STATUSES = {"To Do": {"open"}, "In Progress": {"contained", "partially-contained"}, "Done": {"released", "closed"}}
+"""What each status of Jira's simplified workflow stands for, by the connector's default transitions."""
+
+
+def _jira_vendor(deployment: str, monkeypatch: Any, tmp_path: Path) -> TicketVendor:
+    secret = JIRA_API_TOKEN if deployment == "cloud" else JIRA_PAT
+    monkeypatch.setenv("CERTSOAR_TEST_JIRA_TOKEN", secret)
+    fake = FakeJira(deployment, email=JIRA_EMAIL, token=secret)
+    credentials = (
+        {"email": JIRA_EMAIL, "api_token": "env:CERTSOAR_TEST_JIRA_TOKEN"}
+        if deployment == "cloud"
+        else {"token": "env:CERTSOAR_TEST_JIRA_TOKEN"}
+    )
+
+    def build(url: str | None = None, **settings: Any) -> Ticketing:
+        values = {
+            "url": url or JIRA_URL,
+            "deployment": deployment,
+            "project": "SEC",
+            "backoff": 0.01,
+            **credentials,
+            **settings,
+        }
+        return JiraTicketing(JiraSettings.model_validate(values), ConnectorEnv(name="jira", state_dir=tmp_path))
+
+    def held() -> list[Held]:
+        return [
+            Held(
+                id=issue.key,
+                statuses=frozenset(JIRA_STATUSES[issue.status]),
+                texts=[
+                    issue.fields["summary"],
+                    *(fake.shown(b) for b in [issue.fields["description"], *issue.comments]),
+                ],
+            )
+            for issue in fake.issues.values()
+        ]
+
+    return TicketVendor(
+        name=f"jira-{deployment}",
+        build=build,
+        held=held,
+        state=fake.state,
+        fake=fake,
+        secrets=[secret],
+        unknown_id="SEC-9999",
+    )
+
+
+def jira_cloud_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
+    return _jira_vendor("cloud", monkeypatch, tmp_path)
+
+
+def jira_datacenter_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
+    return _jira_vendor("datacenter", monkeypatch, tmp_path)
 
 
 SERVICENOW_PASSWORD = "sn-conformance-Pa55w0rd-7c1e9b"
@@ -110,7 +175,11 @@ def servicenow_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
     def held() -> list[Held]:
         records = sorted(fake.records(), key=lambda r: r["sys_created_on"])
         return [
-            Held(r["sys_id"], status(r), [r["short_description"], r["description"], *fake.notes(r["sys_id"])])
+            Held(
+                r["sys_id"],
+                frozenset({status(r)}),
+                [r["short_description"], r["description"], *fake.notes(r["sys_id"])],
+            )
             for r in records
         ]
 
@@ -156,7 +225,7 @@ def thehive_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
             case = fake.cases.get(alert.get("caseId", ""))
             comments = fake.comments_of(alert["_id"]) + (fake.comments_of(case["_id"]) if case else [])
             texts = [alert["title"], alert["description"], *comments]
-            tickets.append(Held(alert["_id"], status(case or alert), texts))
+            tickets.append(Held(alert["_id"], frozenset({status(case or alert)}), texts))
         return tickets
 
     return TicketVendor(
@@ -172,8 +241,10 @@ def thehive_vendor(monkeypatch: Any, tmp_path: Path) -> TicketVendor:
 
 TICKET_VENDORS: dict[str, Callable[[Any, Path], TicketVendor]] = {
     "local": local_vendor,
+    "jira-cloud": jira_cloud_vendor,
+    "jira-datacenter": jira_datacenter_vendor,
     "servicenow": servicenow_vendor,
     "thehive": thehive_vendor,
 }
-HTTP_VENDORS = frozenset({"servicenow", "thehive"})
+HTTP_VENDORS = frozenset({"jira-cloud", "jira-datacenter", "servicenow", "thehive"})
 """Vendors behind an HTTP API: the cases marked ``ticket_http`` are collected for these only."""
