@@ -60,3 +60,25 @@ class TicketListing(Protocol):
     def list(self, limit: int = 100, *, status: str | None = None) -> list[Ticket]: ...
 
     async def get(self, ticket_id: str) -> Ticket | None: ...
+
+
+class Observables(BaseModel):
+    """What a ticket is about, for a ticket system that records it as typed observables (TheHive)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hashes: list[str] = Field(default_factory=list, max_length=8, description="Certificate fingerprints, hex.")
+    addresses: list[str] = Field(default_factory=list, max_length=256, description="Addresses of the servers.")
+    names: list[str] = Field(default_factory=list, max_length=64, description="SNI and certificate names.")
+
+    def __bool__(self) -> bool:
+        return bool(self.hashes or self.addresses or self.names)
+
+
+@runtime_checkable
+class ObservableTicketing(Protocol):
+    """A ticket system that takes the observables with the ticket; ``ticket.open`` then opens through it."""
+
+    async def open_with_observables(
+        self, key: str, title: str, body: str, severity: str, observables: Observables
+    ) -> Ticket: ...

@@ -21,34 +21,31 @@ Authentication: an API key as ``Authorization: Bearer``; ``organisation`` adds `
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import HttpClient, HttpSettings, bearer_auth, json_object, secret, vendor_message
-from certsoar.connectors.ticket import Resolution, Ticket, TicketStatus
+from certsoar.connectors.ticket import Observables, Resolution, Ticket, TicketStatus
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+
+log = logging.getLogger("certsoar.connectors.thehive")
 
 _ID = re.compile(r"^~?[A-Za-z0-9_-]{1,64}$")
 _HASH = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
+_FQDN = re.compile(
+    r"^(?=.{1,253}$)(?:\*\.)?(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9-]{1,63}\.?$"
+)
 OPEN_STATUSES = frozenset({"New", "InProgress", "Updated"})
 """Statuses of an alert or case still being worked; any other (FalsePositive, TruePositive, Other…) ended it."""
 SEVERITY = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 STATUS_TAG = "certsoar:"
-
-
-class Observables(BaseModel):
-    """What the alert is about, as observables TheHive can correlate across alerts and cases."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    hashes: list[str] = Field(default_factory=list, description="Certificate fingerprints (SHA-256, SHA-1), hex.")
-    addresses: list[str] = Field(default_factory=list, description="IP addresses of the servers presenting it.")
-    names: list[str] = Field(default_factory=list, description="SNI and certificate names.")
 
 
 class TheHiveSettings(HttpSettings):
@@ -266,10 +263,24 @@ class TheHiveTicketing:
 
 
 def _observables(key: str, extra: Observables, tlp: int) -> list[dict[str, Any]]:
-    wanted = [("hash", h.lower()) for h in [key, *extra.hashes] if _HASH.fullmatch(h)]
-    wanted += [("ip", a) for a in extra.addresses] + [("fqdn", n.lower()) for n in extra.names]
+    """The key and ``extra`` as TheHive observables; a value that is not what its type says is left out (an
+    alert's SNI is the adversary's text: it never costs the ticket)."""
+    given = [("hash", h.lower()) for h in extra.hashes if _HASH.fullmatch(h)]
+    given += [("ip", str(ip)) for ip in map(_ip, extra.addresses) if ip is not None]
+    given += [("fqdn", n.lower().rstrip(".")) for n in extra.names if _FQDN.fullmatch(n)]
+    dropped = len(extra.hashes) + len(extra.addresses) + len(extra.names) - len(given)
+    if dropped:
+        log.info("thehive: %d value(s) that are no hash, address or host name left out of the observables", dropped)
+    wanted = ([("hash", key.lower())] if _HASH.fullmatch(key) else []) + given
     unique = list(dict.fromkeys(wanted))  # TheHive refuses the same (dataType, data) twice in one alert
     return [{"dataType": t, "data": d, "ioc": True, "tlp": tlp, "tags": ["certsoar"]} for t, d in unique]
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def _with_status(record: dict[str, Any], status: str) -> list[str]:
@@ -284,4 +295,4 @@ def _int(value: object) -> int:
         return 0
 
 
-__all__ = ["TheHiveTicketing", "TheHiveSettings", "Observables"]
+__all__ = ["TheHiveTicketing", "TheHiveSettings"]

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from pytest_httpx import HTTPXMock
 
 from certsoar.connectors import ConnectorEnv
-from certsoar.connectors.ticket.thehive import Observables, TheHiveSettings, TheHiveTicketing
+from certsoar.connectors.ticket import Observables
+from certsoar.connectors.ticket.thehive import TheHiveSettings, TheHiveTicketing
 from certsoar.errors import ConnectorRejected
 
 API_KEY = "th5-test-apikey-c2VjcmV0"
@@ -46,8 +47,8 @@ async def test_the_alert_carries_the_key_and_typed_observables(fake: FakeTheHive
     tickets = build(tmp_path)
     observables = Observables(
         hashes=[KEY.lower(), "0f" * 20],
-        addresses=["203.0.113.7", "2001:db8::7", "203.0.113.7"],
-        names=["Login.Example.COM"],
+        addresses=["203.0.113.7", "2001:0db8::0007", "203.0.113.7", "203.0.113.7/../x"],
+        names=["Login.Example.COM", "evil.example\n<script>alert(1)</script>", "*.cdn.example"],
     )
     ticket = await tickets.open_with_observables(KEY, "Rogue certificate", "Self-signed.", "high", observables)
     alert = sent_alert(fake)
@@ -66,7 +67,8 @@ async def test_the_alert_carries_the_key_and_typed_observables(fake: FakeTheHive
         ("ip", "203.0.113.7"),
         ("ip", "2001:db8::7"),
         ("fqdn", "login.example.com"),
-    ]
+        ("fqdn", "*.cdn.example"),
+    ]  # what is no address or host name is left out, and the alert is still opened
     assert ticket.key == KEY and ticket.severity == "high" and ticket.url == f"{THEHIVE_URL}/alerts/{ticket.id}/details"
     assert all(r.headers["X-Organisation"] == "soc-emea" for r in fake.requests)
 
