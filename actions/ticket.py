@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from certsoar.connectors.ticket import ENDED, Resolution, Ticket, TicketStatus
+from certsoar.connectors.ticket import ENDED, Observables, ObservableTicketing, Resolution, Ticket, TicketStatus
 from certsoar.context import ActionContext
 from certsoar.errors import ActionError
 from certsoar.ledger import Effect
@@ -25,6 +25,11 @@ class OpenInput(BaseModel):
     key: str = Field(min_length=1, max_length=256, description="Natural key of the case: the certificate's SHA-256.")
     template: str = Field(description="Template of the ticket body; its first line is the title.")
     severity: str = Field(description="low, medium, high or critical.")
+    observables: Observables = Field(
+        default_factory=Observables,
+        description="The certificate's hashes, its servers' addresses and its SNI, for a ticket system that records "
+        "them as observables (thehive); the others ignore them.",
+    )
 
 
 class TicketOutput(BaseModel):
@@ -53,7 +58,10 @@ async def open_ticket(inp: OpenInput, ctx: ActionContext) -> TicketOutput:
         return found is not None, {"ticket": found.id} if found else {}
 
     async def create() -> None:
-        await tickets.open(inp.key, title, body, inp.severity)
+        if inp.observables and isinstance(tickets, ObservableTicketing):
+            await tickets.open_with_observables(inp.key, title, body, inp.severity, inp.observables)
+        else:
+            await tickets.open(inp.key, title, body, inp.severity)
 
     effect = await ctx.ledger.apply(
         _ticket_key(ctx, inp.key),
