@@ -182,12 +182,6 @@ class ServiceNowTicketing:
         records = await self._records(self.path, {"sysparm_query": query, "sysparm_fields": RECORD_FIELDS})
         return await self._ticket(records[0], key) if records else None
 
-    async def get(self, ticket_id: str) -> Ticket | None:
-        records = await self._records(
-            self.path, {"sysparm_query": f"sys_id={_query_value(ticket_id)}", "sysparm_fields": RECORD_FIELDS}
-        )
-        return await self._ticket(records[0], None) if records else None
-
     # ---------------------------------------------------------------- write
 
     async def open(self, key: str, title: str, body: str, severity: str) -> Ticket:
@@ -285,9 +279,16 @@ class ServiceNowTicketing:
             ),
             status=self._status(str(record.get("state") or ""), str(record.get("close_code") or "")),
             url=f"{self.settings.url}/nav_to.do?uri={self.settings.table}.do%3Fsys_id%3D{sys_id}",
-            created=_created(record.get("sys_created_on")),
+            created=self._created(record.get("sys_created_on")),
             comments=await self._journal(sys_id),
         )
+
+    def _created(self, value: object) -> datetime:
+        """sys_created_on as the API gives it with sysparm_display_value=false: ``YYYY-MM-DD HH:MM:SS``, UTC."""
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise ConnectorUnavailable(f"sys_created_on {value!r} is no date", connector=self.env.name) from None
 
     def _status(self, state: str, close_code: str) -> str:
         if state in self.ended_states:
@@ -328,14 +329,6 @@ def _result(answer: dict[str, Any], connector: str) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise ConnectorUnavailable("the answer holds no result record", connector=connector)
     return result
-
-
-def _created(value: object) -> datetime:
-    """sys_created_on as the API gives it with sysparm_display_value=false: ``YYYY-MM-DD HH:MM:SS`` in UTC."""
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return datetime.now(timezone.utc)
 
 
 __all__ = ["ServiceNowTicketing", "ServiceNowSettings"]

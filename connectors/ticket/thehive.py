@@ -155,7 +155,12 @@ class TheHiveTicketing:
             promoted = await self.http.request(
                 "POST", f"/api/v1/alert/{ticket_id}/case", json_body={}, headers=self.headers
             )
-            alert = {**alert, "caseId": str(json_object(promoted, self.env.name)["_id"])}
+            case_id = json_object(promoted, self.env.name).get("_id")
+            if not case_id:
+                raise ConnectorUnavailable(
+                    f"alert {ticket_id}: the promotion answered no case id", connector=self.env.name
+                )
+            alert = {**alert, "caseId": str(case_id)}
         kind, record = await self._target(alert)
         await self._comment(kind, str(record["_id"]), text)
         if status is not None:
