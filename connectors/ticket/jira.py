@@ -3,7 +3,7 @@
 Deduplication. Every issue certsoar opens carries the label ``<label_prefix><first 32 hex digits of the SHA-256
 of the key>`` (the key hashed, so any key makes a valid label: no spaces, fixed length), and ``find`` looks it up
 with JQL. Jira's search is eventually consistent (a just-created issue may be missing from it), so the connector
-also keeps a local record of key → issue id in the state dir, written under a lock shared by every process on
+also keeps a local record of key → issue key in the state dir, written under a lock shared by every process on
 the machine before the lock is released: an ``open`` right after another one finds the first issue even when
 JQL does not yet. An issue deleted in Jira is dropped from the record and searched for again.
 
@@ -169,7 +169,7 @@ class JiraTicketing:
             fields: dict[str, Any] = {
                 "project": {"key": self.settings.project},
                 "issuetype": {"name": self.settings.issue_type},
-                "summary": one_line(title, SUMMARY_MAX_CHARS),
+                "summary": one_line(" ".join(title.split()), SUMMARY_MAX_CHARS),
                 "description": self._body(body),
                 "labels": [*self.settings.labels, self.label(key)],
             }
@@ -178,9 +178,9 @@ class JiraTicketing:
             created = json_object(
                 await self.http.request("POST", f"{self.api}/issue", json_body={"fields": fields}), self.env.name
             )
-            issue_id = str(created.get("id") or "")
+            issue_id = str(created.get("key") or "")
             if not issue_id:
-                raise ConnectorUnavailable("POST issue: the answer names no issue", connector=self.env.name)
+                raise ConnectorUnavailable("POST issue: the answer names no issue key", connector=self.env.name)
             self._remember(key, issue_id)
         await self._set_property(issue_id, key, severity, "open", self._jira_status_name(await self._raw(issue_id)))
         return await self._checked(issue_id)
@@ -211,12 +211,12 @@ class JiraTicketing:
     async def _search(self, key: str) -> str | None:
         jql = f'project = "{self.settings.project}" AND labels = "{self.label(key)}" ORDER BY created ASC'
         path = f"{self.api}/search/jql" if self.settings.deployment == "cloud" else f"{self.api}/search"
-        params = {"jql": jql, "fields": "created", "maxResults": "1"}
+        params = {"jql": jql, "fields": "created", "maxResults": "1"}  # the oldest: the one every process finds
         answer = json_object(await self.http.request("GET", path, params=params), self.env.name)
         issues = answer.get("issues")
         if not isinstance(issues, list):
             raise ConnectorUnavailable("search: the answer holds no issues list", connector=self.env.name)
-        return str(issues[0]["id"]) if issues and isinstance(issues[0], dict) and "id" in issues[0] else None
+        return str(issues[0]["key"]) if issues and isinstance(issues[0], dict) and "key" in issues[0] else None
 
     async def _raw(self, issue: str, *, missing_ok: bool = False) -> dict[str, Any]:
         response = await self.http.request(

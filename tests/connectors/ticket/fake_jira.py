@@ -69,6 +69,7 @@ class FakeJira:
         self.search_lag = search_lag
         self.issues: dict[str, Issue] = {}
         self.writes = 0
+        self.created = 0
 
     def inject(
         self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
@@ -154,7 +155,8 @@ class FakeJira:
             errors["labels"] = "The label can't contain spaces."
         if errors:
             return httpx.Response(400, json={"errorMessages": [], "errors": errors})
-        number = len(self.issues) + 24
+        self.created += 1
+        number = self.created + 23
         issue = Issue(
             id=str(10000 + number),
             key=f"{self.project}-{number}",
