@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fake_jira import JIRA_URL, FakeJira
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,6 +22,8 @@ from pydantic import ValidationError
 from pytest_httpx import HTTPXMock
 from ticket_vendors import JIRA_API_TOKEN, JIRA_EMAIL, JIRA_PAT
 
+from certsoar.config import load_config
+from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ticket.jira import (
     JiraSettings,
@@ -30,7 +33,7 @@ from certsoar.connectors.ticket.jira import (
     wiki_literal,
     wiki_text,
 )
-from certsoar.errors import ConnectorRejected
+from certsoar.errors import ConfigError, ConnectorRejected
 
 KEY = "3f1d2c5a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060504"
 LABEL = "certsoar-" + hashlib.sha256(KEY.encode()).hexdigest()[:32]
@@ -227,3 +230,30 @@ def test_a_comment_names_an_issue_key_or_nothing_is_sent(tmp_path: Path, monkeyp
     )
     with pytest.raises(ConnectorRejected, match="is no Jira issue key"):
         asyncio.run(tickets.comment("../../myself", "x"))
+
+
+def test_a_config_section_builds_the_connector_and_an_inline_token_is_refused_unrepeated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JIRA_API_TOKEN", JIRA_API_TOKEN)
+    section = {
+        "type": "jira",
+        "name": "jira-cloud",
+        "url": "https://example.atlassian.net",
+        "email": JIRA_EMAIL,
+        "api_token": "env:JIRA_API_TOKEN",
+        "project": "SEC",
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"state_dir": "state", "connectors": {"ticket": section}}), encoding="utf-8")
+    tickets = Connections(load_config(path, with_files=False)).ticket
+    assert isinstance(tickets, JiraTicketing) and tickets.record == tmp_path / "state" / "jira-jira-cloud.json"
+    assert JIRA_API_TOKEN not in repr(tickets) and JIRA_API_TOKEN not in repr(vars(tickets))
+
+    path.write_text(
+        yaml.safe_dump({"state_dir": "state", "connectors": {"ticket": {**section, "api_token": JIRA_API_TOKEN}}}),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="env:NAME or file:PATH") as caught:
+        load_config(path, with_files=False)
+    assert JIRA_API_TOKEN not in str(caught.value)
