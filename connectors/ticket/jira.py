@@ -189,9 +189,10 @@ class JiraTicketing:
         if not _ISSUE_KEY.fullmatch(ticket_id):
             raise ConnectorRejected(f"{ticket_id!r} is no Jira issue key", connector=self.env.name)
         raw = await self._raw(ticket_id)
-        transition = await self._transition(ticket_id, raw, status) if status is not None else None
-        await self.http.request("POST", f"{self.api}/issue/{ticket_id}/comment", json_body={"body": self._body(text)})
         if status is not None:
+            # the move before the comment: a comment that is there means the move was made (ticket.comment's
+            # read-back looks for the comment), and a move repeated after a failed comment finds it done
+            transition = await self._transition(ticket_id, raw, status)
             if transition is not None:
                 await self.http.request(
                     "POST", f"{self.api}/issue/{ticket_id}/transitions", json_body={"transition": {"id": transition}}
@@ -201,6 +202,7 @@ class JiraTicketing:
             await self._set_property(
                 ticket_id, str(stored.get("key", "")), str(stored.get("severity", "")), status, after
             )
+        await self.http.request("POST", f"{self.api}/issue/{ticket_id}/comment", json_body={"body": self._body(text)})
         return await self._checked(ticket_id)
 
     async def close(self, ticket_id: str, text: str, resolution: Resolution = "closed") -> Ticket:

@@ -59,6 +59,7 @@ class FakeJira:
     def __init__(self, deployment: str, *, email: str = "", token: str, project: str = "SEC", search_lag: int = 1):
         self.requests: list[httpx.Request] = []
         self.faults: list[Fault] = []
+        self.targeted: list[tuple[str, str, Fault]] = []
         self.cloud = deployment == "cloud"
         self.api = "/rest/api/3/" if self.cloud else "/rest/api/2/"
         if self.cloud:
@@ -78,6 +79,10 @@ class FakeJira:
         body = {"errorMessages": errors or ["error"], "errors": {}}
         self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
 
+    def inject_at(self, method: str, path_end: str, status: int) -> None:
+        """Answer the next ``method`` request whose path ends in ``path_end`` with ``status``."""
+        self.targeted.append((method, path_end, Fault(status, {}, {"errorMessages": ["error"], "errors": {}})))
+
     def state(self) -> object:
         return json.dumps([vars(i) for i in self.issues.values()], sort_keys=True, default=str), self.writes
 
@@ -92,6 +97,10 @@ class FakeJira:
         self.requests.append(request)
         if self.faults:
             return self.faults.pop(0).response()
+        for n, (method, path_end, fault) in enumerate(self.targeted):
+            if request.method == method and request.url.path.endswith(path_end):
+                del self.targeted[n]
+                return fault.response()
         if request.headers.get("Authorization") != self.authorization:
             return httpx.Response(
                 401, json={"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}

@@ -33,7 +33,7 @@ from certsoar.connectors.ticket.jira import (
     wiki_literal,
     wiki_text,
 )
-from certsoar.errors import ConfigError, ConnectorRejected
+from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
 
 KEY = "3f1d2c5a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817060504"
 LABEL = "certsoar-" + hashlib.sha256(KEY.encode()).hexdigest()[:32]
@@ -179,6 +179,22 @@ async def test_the_transitions_mapping_is_followed(fake: FakeJira, tmp_path: Pat
     assert transition == {"transition": {"id": "31"}}
     again = await tickets.comment(opened.id, "still contained", "contained")  # in Done already: no transition
     assert again.status == "contained" and len(sent(fake, "POST", "/transitions")) == 1
+
+
+async def test_a_move_that_fails_leaves_no_comment_and_a_retry_completes_it(fake: FakeJira, tmp_path: Path) -> None:
+    """ticket.comment reads its write back by the comment: a comment must never stand without its move."""
+    tickets = build(fake, tmp_path, attempts=1)
+    opened = await tickets.open(KEY, "t", "b", "high")
+    fake.inject_at("POST", "/transitions", 503)
+    with pytest.raises(ConnectorUnavailable):
+        await tickets.comment(opened.id, "Contained.", "contained")
+    assert fake.issues["10024"].comments == [] and fake.issues["10024"].status == "To Do"
+    fake.inject_at("POST", "/comment", 503)
+    with pytest.raises(ConnectorUnavailable):
+        await tickets.comment(opened.id, "Contained.", "contained")
+    moved = await tickets.comment(opened.id, "Contained.", "contained")
+    assert moved.status == "contained" and moved.comments == ["Contained."]
+    assert len(sent(fake, "POST", "/transitions")) == 2  # the one refused, the one made; none after
 
 
 async def test_a_status_someone_changed_in_jira_is_read_from_its_category(fake: FakeJira, tmp_path: Path) -> None:
