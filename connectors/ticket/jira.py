@@ -152,11 +152,12 @@ class JiraTicketing:
     async def find(self, key: str) -> Ticket | None:
         recorded = self._recorded().get(key)
         if recorded is not None:
-            issue = await self._issue(recorded, missing_ok=True)
-            if issue is not None:
-                return issue
+            raw = await self._raw(recorded, missing_ok=True)
+            if raw:
+                return self._ticket(raw, key)
         found = await self._search(key)
-        return None if found is None else await self._issue(found, missing_ok=True)
+        raw = {} if found is None else await self._raw(found, missing_ok=True)
+        return self._ticket(raw, key) if raw else None
 
     # ---------------------------------------------------------------- write
 
@@ -165,6 +166,10 @@ class JiraTicketing:
             existing = await self.find(key)
             if existing is not None:
                 self._remember(key, existing.id)
+                raw = await self._raw(existing.id)
+                if not (raw.get("properties") or {}).get(PROPERTY):  # a crash came between create and property
+                    await self._set_property(existing.id, key, severity, existing.status, self._jira_status_name(raw))
+                    return await self._checked(existing.id)
                 return existing
             fields: dict[str, Any] = {
                 "project": {"key": self.settings.project},
@@ -229,23 +234,19 @@ class JiraTicketing:
         )
         return {} if response.status_code == 404 else json_object(response, self.env.name)
 
-    async def _issue(self, issue: str, *, missing_ok: bool = False) -> Ticket | None:
-        raw = await self._raw(issue, missing_ok=missing_ok)
-        return self._ticket(raw) if raw else None
-
     async def _checked(self, issue: str) -> Ticket:
-        ticket = await self._issue(issue)
-        assert ticket is not None
-        return ticket
+        return self._ticket(await self._raw(issue))
 
-    def _ticket(self, raw: dict[str, Any]) -> Ticket:
+    def _ticket(self, raw: dict[str, Any], key: str = "") -> Ticket:
+        """The issue as a Ticket; its key from the property (``key`` where the property is missing: a crash
+        between create and property)."""
         try:
             fields = raw["fields"]
             stored = (raw.get("properties") or {}).get(PROPERTY) or {}
             comments = [self._text(c["body"]) for c in (fields.get("comment") or {}).get("comments", [])]
             return Ticket(
                 id=str(raw["key"]),
-                key=str(stored.get("key", "")),
+                key=str(stored.get("key") or key),
                 title=str(fields["summary"]),
                 severity=str(stored.get("severity", "")),
                 status=self._status(fields["status"], stored),

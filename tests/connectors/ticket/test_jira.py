@@ -26,6 +26,7 @@ from certsoar.config import load_config
 from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ticket.jira import (
+    PROPERTY,
     JiraSettings,
     JiraTicketing,
     adf_document,
@@ -195,6 +196,18 @@ async def test_a_move_that_fails_leaves_no_comment_and_a_retry_completes_it(fake
     moved = await tickets.comment(opened.id, "Contained.", "contained")
     assert moved.status == "contained" and moved.comments == ["Contained."]
     assert len(sent(fake, "POST", "/transitions")) == 2  # the one refused, the one made; none after
+
+
+async def test_an_open_cut_short_after_the_create_is_completed_by_the_next(fake: FakeJira, tmp_path: Path) -> None:
+    fake.inject_at("PUT", f"/properties/{PROPERTY}", 503)
+    with pytest.raises(ConnectorUnavailable):
+        await build(fake, tmp_path, attempts=1).open(KEY, "t", "b", "high")
+    assert len(fake.issues) == 1 and fake.issues["10024"].properties == {}
+    tickets = build(fake, tmp_path)
+    ticket = await tickets.open(KEY, "t", "b", "high")
+    assert len(fake.issues) == 1 and ticket.key == KEY and ticket.severity == "high" and ticket.status == "open"
+    moved = await tickets.comment(ticket.id, "Contained.", "contained")
+    assert moved.key == KEY and moved.status == "contained" and await tickets.find(KEY) == moved
 
 
 async def test_a_status_someone_changed_in_jira_is_read_from_its_category(fake: FakeJira, tmp_path: Path) -> None:
