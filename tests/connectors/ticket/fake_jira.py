@@ -17,6 +17,9 @@ issue comments, issue properties, transitions) and the Atlassian Document Format
   existed); ``GET …/issue/{id}/transitions`` → ``{"transitions": [{"id", "name", "to": {"name",
   "statusCategory"}}]}`` and ``POST`` with ``{"transition": {"id"}}`` → 204. The workflow is Jira's simplified
   one: To Do, In Progress, Done, each reachable from the others by a transition named after it.
+- the ``properties`` parameter of get issue (Cloud and Server/Data Center: jira.js ``GetIssue`` parameters) and
+  the transition body ``{"transition": {"id"}}`` (the v2 reference as PowerJira's Invoke-JiraTransitionIssue
+  quotes it) were checked in those public references;
 - Cloud takes Basic email:API-token, Data Center ``Bearer`` a personal access token; else 401.
 
 ``shown(body)`` is what a reader of the issue sees: the text of an ADF document made of paragraphs, text and
