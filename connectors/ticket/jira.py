@@ -183,12 +183,13 @@ class JiraTicketing:
             created = json_object(
                 await self.http.request("POST", f"{self.api}/issue", json_body={"fields": fields}), self.env.name
             )
-            issue_id = str(created.get("key") or "")
-            if not issue_id:
+            issue_key = str(created.get("key") or "")
+            if not issue_key:
                 raise ConnectorUnavailable("POST issue: the answer names no issue key", connector=self.env.name)
-            self._remember(key, issue_id)
-        await self._set_property(issue_id, key, severity, "open", self._jira_status_name(await self._raw(issue_id)))
-        return await self._checked(issue_id)
+            self._remember(key, issue_key)
+            raw = await self._raw(issue_key)
+            await self._set_property(issue_key, key, severity, "open", self._jira_status_name(raw))
+        return await self._checked(issue_key)
 
     async def comment(self, ticket_id: str, text: str, status: TicketStatus | None = None) -> Ticket:
         if not _ISSUE_KEY.fullmatch(ticket_id):
