@@ -3,7 +3,7 @@
 Deduplication. Every issue certsoar opens carries the label ``<label_prefix><first 32 hex digits of the SHA-256
 of the key>`` (the key hashed, so any key makes a valid label: no spaces, fixed length), and ``find`` looks it up
 with JQL. Jira's search is eventually consistent (a just-created issue may be missing from it), so the connector
-also keeps a local record of key → issue id in the state dir, written under a lock shared by every process on
+also keeps a local record of key → issue key in the state dir, written under a lock shared by every process on
 the machine before the lock is released: an ``open`` right after another one finds the first issue even when
 JQL does not yet. An issue deleted in Jira is dropped from the record and searched for again.
 
@@ -152,11 +152,12 @@ class JiraTicketing:
     async def find(self, key: str) -> Ticket | None:
         recorded = self._recorded().get(key)
         if recorded is not None:
-            issue = await self._issue(recorded, missing_ok=True)
-            if issue is not None:
-                return issue
+            raw = await self._raw(recorded, missing_ok=True)
+            if raw:
+                return self._ticket(raw, key)
         found = await self._search(key)
-        return None if found is None else await self._issue(found, missing_ok=True)
+        raw = {} if found is None else await self._raw(found, missing_ok=True)
+        return self._ticket(raw, key) if raw else None
 
     # ---------------------------------------------------------------- write
 
@@ -165,11 +166,15 @@ class JiraTicketing:
             existing = await self.find(key)
             if existing is not None:
                 self._remember(key, existing.id)
+                raw = await self._raw(existing.id)
+                if not (raw.get("properties") or {}).get(PROPERTY):  # a crash came between create and property
+                    await self._set_property(existing.id, key, severity, existing.status, self._jira_status_name(raw))
+                    return await self._checked(existing.id)
                 return existing
             fields: dict[str, Any] = {
                 "project": {"key": self.settings.project},
                 "issuetype": {"name": self.settings.issue_type},
-                "summary": one_line(title, SUMMARY_MAX_CHARS),
+                "summary": one_line(" ".join(title.split()), SUMMARY_MAX_CHARS),
                 "description": self._body(body),
                 "labels": [*self.settings.labels, self.label(key)],
             }
@@ -178,20 +183,22 @@ class JiraTicketing:
             created = json_object(
                 await self.http.request("POST", f"{self.api}/issue", json_body={"fields": fields}), self.env.name
             )
-            issue_id = str(created.get("id") or "")
-            if not issue_id:
-                raise ConnectorUnavailable("POST issue: the answer names no issue", connector=self.env.name)
-            self._remember(key, issue_id)
-        await self._set_property(issue_id, key, severity, "open", self._jira_status_name(await self._raw(issue_id)))
-        return await self._checked(issue_id)
+            issue_key = str(created.get("key") or "")
+            if not issue_key:
+                raise ConnectorUnavailable("POST issue: the answer names no issue key", connector=self.env.name)
+            self._remember(key, issue_key)
+            raw = await self._raw(issue_key)
+            await self._set_property(issue_key, key, severity, "open", self._jira_status_name(raw))
+        return await self._checked(issue_key)
 
     async def comment(self, ticket_id: str, text: str, status: TicketStatus | None = None) -> Ticket:
         if not _ISSUE_KEY.fullmatch(ticket_id):
             raise ConnectorRejected(f"{ticket_id!r} is no Jira issue key", connector=self.env.name)
         raw = await self._raw(ticket_id)
-        transition = await self._transition(ticket_id, raw, status) if status is not None else None
-        await self.http.request("POST", f"{self.api}/issue/{ticket_id}/comment", json_body={"body": self._body(text)})
         if status is not None:
+            # the move before the comment: a comment that is there means the move was made (ticket.comment's
+            # read-back looks for the comment), and a move repeated after a failed comment finds it done
+            transition = await self._transition(ticket_id, raw, status)
             if transition is not None:
                 await self.http.request(
                     "POST", f"{self.api}/issue/{ticket_id}/transitions", json_body={"transition": {"id": transition}}
@@ -201,6 +208,7 @@ class JiraTicketing:
             await self._set_property(
                 ticket_id, str(stored.get("key", "")), str(stored.get("severity", "")), status, after
             )
+        await self.http.request("POST", f"{self.api}/issue/{ticket_id}/comment", json_body={"body": self._body(text)})
         return await self._checked(ticket_id)
 
     async def close(self, ticket_id: str, text: str, resolution: Resolution = "closed") -> Ticket:
@@ -211,12 +219,12 @@ class JiraTicketing:
     async def _search(self, key: str) -> str | None:
         jql = f'project = "{self.settings.project}" AND labels = "{self.label(key)}" ORDER BY created ASC'
         path = f"{self.api}/search/jql" if self.settings.deployment == "cloud" else f"{self.api}/search"
-        params = {"jql": jql, "fields": "created", "maxResults": "1"}
+        params = {"jql": jql, "fields": "created", "maxResults": "1"}  # the oldest: the one every process finds
         answer = json_object(await self.http.request("GET", path, params=params), self.env.name)
         issues = answer.get("issues")
         if not isinstance(issues, list):
             raise ConnectorUnavailable("search: the answer holds no issues list", connector=self.env.name)
-        return str(issues[0]["id"]) if issues and isinstance(issues[0], dict) and "id" in issues[0] else None
+        return str(issues[0]["key"]) if issues and isinstance(issues[0], dict) and "key" in issues[0] else None
 
     async def _raw(self, issue: str, *, missing_ok: bool = False) -> dict[str, Any]:
         response = await self.http.request(
@@ -227,23 +235,19 @@ class JiraTicketing:
         )
         return {} if response.status_code == 404 else json_object(response, self.env.name)
 
-    async def _issue(self, issue: str, *, missing_ok: bool = False) -> Ticket | None:
-        raw = await self._raw(issue, missing_ok=missing_ok)
-        return self._ticket(raw) if raw else None
-
     async def _checked(self, issue: str) -> Ticket:
-        ticket = await self._issue(issue)
-        assert ticket is not None
-        return ticket
+        return self._ticket(await self._raw(issue))
 
-    def _ticket(self, raw: dict[str, Any]) -> Ticket:
+    def _ticket(self, raw: dict[str, Any], key: str = "") -> Ticket:
+        """The issue as a Ticket; its key from the property (``key`` where the property is missing: a crash
+        between create and property)."""
         try:
             fields = raw["fields"]
             stored = (raw.get("properties") or {}).get(PROPERTY) or {}
             comments = [self._text(c["body"]) for c in (fields.get("comment") or {}).get("comments", [])]
             return Ticket(
                 id=str(raw["key"]),
-                key=str(stored.get("key", "")),
+                key=str(stored.get("key") or key),
                 title=str(fields["summary"]),
                 severity=str(stored.get("severity", "")),
                 status=self._status(fields["status"], stored),

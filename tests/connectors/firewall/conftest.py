@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from firewall_vendors import FIREWALL_VENDORS, HTTP_VENDORS, FirewallVendor
 from namespaces import netns
 from pytest_httpx import HTTPXMock
+from vendor_cases import deselect_unless_http, serve
 
 __all__ = ["netns", "firewall_vendor"]
 
@@ -26,21 +26,11 @@ def firewall_vendor(
     vendor = FIREWALL_VENDORS[request.param](monkeypatch, tmp_path)
     assert (vendor.fake is not None) == (vendor.name in HTTP_VENDORS), "HTTP_VENDORS is out of step"
     if vendor.fake is not None:
-        httpx_mock.add_callback(
-            vendor.fake, url=re.compile(re.escape(vendor.fake.url) + "/.*"), is_reusable=True, is_optional=True
-        )
+        serve(httpx_mock, vendor.fake)
     yield vendor
     vendor.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A case about the HTTP layer is not collected for a connector that speaks no HTTP (nftables, edl)."""
-    dropped = [
-        item
-        for item in items
-        if item.get_closest_marker("http_vendor") is not None
-        and getattr(getattr(item, "callspec", None), "params", {}).get("firewall_vendor") not in HTTP_VENDORS
-    ]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if item not in dropped]
+    deselect_unless_http(config, items, marker="http_vendor", fixture="firewall_vendor", http_vendors=HTTP_VENDORS)

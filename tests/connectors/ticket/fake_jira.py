@@ -17,6 +17,9 @@ issue comments, issue properties, transitions) and the Atlassian Document Format
   existed); ``GET …/issue/{id}/transitions`` → ``{"transitions": [{"id", "name", "to": {"name",
   "statusCategory"}}]}`` and ``POST`` with ``{"transition": {"id"}}`` → 204. The workflow is Jira's simplified
   one: To Do, In Progress, Done, each reachable from the others by a transition named after it.
+- the ``properties`` parameter of get issue (Cloud and Server/Data Center: jira.js ``GetIssue`` parameters) and
+  the transition body ``{"transition": {"id"}}`` (the v2 reference as PowerJira's Invoke-JiraTransitionIssue
+  quotes it) were checked in those public references;
 - Cloud takes Basic email:API-token, Data Center ``Bearer`` a personal access token; else 401.
 
 ``shown(body)`` is what a reader of the issue sees: the text of an ADF document made of paragraphs, text and
@@ -59,6 +62,7 @@ class FakeJira:
     def __init__(self, deployment: str, *, email: str = "", token: str, project: str = "SEC", search_lag: int = 1):
         self.requests: list[httpx.Request] = []
         self.faults: list[Fault] = []
+        self.targeted: list[tuple[str, str, Fault]] = []
         self.cloud = deployment == "cloud"
         self.api = "/rest/api/3/" if self.cloud else "/rest/api/2/"
         if self.cloud:
@@ -69,6 +73,7 @@ class FakeJira:
         self.search_lag = search_lag
         self.issues: dict[str, Issue] = {}
         self.writes = 0
+        self.created = 0
 
     def inject(
         self, status: int, *, times: int = 1, headers: dict[str, str] | None = None, errors: list[str] | None = None
@@ -76,6 +81,10 @@ class FakeJira:
         """Answer the next ``times`` requests with ``status`` and Jira's error body."""
         body = {"errorMessages": errors or ["error"], "errors": {}}
         self.faults += [Fault(status, headers or {}, body) for _ in range(times)]
+
+    def inject_at(self, method: str, path_end: str, status: int) -> None:
+        """Answer the next ``method`` request whose path ends in ``path_end`` with ``status``."""
+        self.targeted.append((method, path_end, Fault(status, {}, {"errorMessages": ["error"], "errors": {}})))
 
     def state(self) -> object:
         return json.dumps([vars(i) for i in self.issues.values()], sort_keys=True, default=str), self.writes
@@ -91,6 +100,10 @@ class FakeJira:
         self.requests.append(request)
         if self.faults:
             return self.faults.pop(0).response()
+        for n, (method, path_end, fault) in enumerate(self.targeted):
+            if request.method == method and request.url.path.endswith(path_end):
+                del self.targeted[n]
+                return fault.response()
         if request.headers.get("Authorization") != self.authorization:
             return httpx.Response(
                 401, json={"errorMessages": ["Client must be authenticated to access this resource."], "errors": {}}
@@ -154,7 +167,8 @@ class FakeJira:
             errors["labels"] = "The label can't contain spaces."
         if errors:
             return httpx.Response(400, json={"errorMessages": [], "errors": errors})
-        number = len(self.issues) + 24
+        self.created += 1
+        number = self.created + 23
         issue = Issue(
             id=str(10000 + number),
             key=f"{self.project}-{number}",

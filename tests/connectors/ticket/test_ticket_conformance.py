@@ -5,13 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from ticket_vendors import TicketVendor
 
+from certsoar.actions.ticket import CloseInput, OpenInput, close_ticket, open_ticket
+from certsoar.config import Config
+from certsoar.connections import Connections
 from certsoar.connectors.ticket import ENDED, Ticketing
+from certsoar.context import ActionContext
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 from certsoar.escaping import visible
+from certsoar.ledger import EffectLedger
+from certsoar.store import RunStore
+from certsoar.templating import Templates
 
 LOCAL = pytest.mark.httpx_mock(should_mock=lambda request: request.url.host != "127.0.0.1")
 HTTP = pytest.mark.ticket_http
@@ -137,6 +146,47 @@ async def test_hostile_text_is_stored_as_text_never_interpreted(ticket_vendor: T
     assert all(shown_as_text(text, HOSTILE) for text in held.texts[1:]), held.texts
     found = await tickets.find(KEY)
     assert found is not None and found.title == HOSTILE_TITLE and found.status == "released"
+
+
+def context(tmp_path: Path, tickets: Ticketing, run_id: str, ledger: RunStore) -> ActionContext:
+    templates = tmp_path / "templates"
+    (templates / "case").mkdir(parents=True, exist_ok=True)
+    (templates / "case" / "open.md.j2").write_text("Rogue certificate {{ vars.cn }}\nSeen on {{ vars.server }}.\n")
+    (templates / "case" / "end.md.j2").write_text("Released by {{ vars.analyst }}.\n")
+    config = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path})
+    return ActionContext(
+        run_id=run_id,
+        step_id="ticket",
+        dry_run=False,
+        now=datetime.now(timezone.utc),
+        config=config,
+        connectors=Connections(config, overrides={"ticket": {"tickets": tickets}}),
+        ledger=EffectLedger(ledger, ledger, run_id, dry_run=False),
+        templates=Templates([templates]),
+        variables={"vars": {"cn": "login.example.com", "server": "203.0.113.7", "analyst": "bob"}},
+    )
+
+
+async def test_the_ticket_actions_open_once_and_reopen_an_ended_case(
+    ticket_vendor: TicketVendor, tmp_path: Path
+) -> None:
+    """Runs with ledgers of their own (two hosts, or a ledger lost): only the connector keeps them one ticket."""
+    opening = OpenInput(key=KEY, template="case/open.md.j2", severity="high")
+    first = await open_ticket(opening, context(tmp_path, ticket_vendor.build(), "r1", RunStore(tmp_path / "a.db")))
+    assert first.effect.changed and first.effect.verified and first.ticket is not None
+    assert first.ticket.title == "Rogue certificate login.example.com"
+    second = await open_ticket(opening, context(tmp_path, ticket_vendor.build(), "r2", RunStore(tmp_path / "b.db")))
+    assert not second.effect.changed and second.ticket == first.ticket and second.reopened is None
+
+    ending = CloseInput(key=KEY, template="case/end.md.j2", resolution="released")
+    ended = await close_ticket(ending, context(tmp_path, ticket_vendor.build(), "rel", RunStore(tmp_path / "a.db")))
+    assert ended.effect.changed and ended.ticket is not None and ended.ticket.status == "released"
+
+    third = await open_ticket(opening, context(tmp_path, ticket_vendor.build(), "r3", RunStore(tmp_path / "c.db")))
+    assert not third.effect.changed and third.reopened is not None and third.reopened.changed
+    assert third.ticket is not None and third.ticket.id == first.ticket.id and third.ticket.status == "open"
+    [held] = ticket_vendor.held()
+    assert "open" in held.statuses and held.texts[-1].startswith("Reopened by run r3")
 
 
 # ------------------------------------------------------------------------ the HTTP layer (HTTP vendors only)
