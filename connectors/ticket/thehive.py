@@ -162,19 +162,20 @@ class TheHiveTicketing:
                 )
             alert = {**alert, "caseId": str(case_id)}
         kind, record = await self._target(alert)
-        await self._comment(kind, str(record["_id"]), text)
         if status is not None:
             change: dict[str, Any] = {"tags": _with_status(record, status)}
             if str(record.get("status")) not in OPEN_STATUSES:  # reopened
                 change["status"] = "New" if kind == "alert" else "InProgress"
             await self._patch(kind, str(record["_id"]), change)
+        # the comment last: ticket.comment takes a comment it finds as its write done, move included
+        await self._comment(kind, str(record["_id"]), text)
         return await self._ticket(await self._alert(ticket_id))
 
     async def close(self, ticket_id: str, text: str, resolution: Resolution = "closed") -> Ticket:
         kind, record = await self._target(await self._alert(ticket_id))
-        await self._comment(kind, str(record["_id"]), text)
         change = {"status": self.resolutions[resolution], "summary": text, "tags": _with_status(record, resolution)}
         await self._patch(kind, str(record["_id"]), change)
+        await self._comment(kind, str(record["_id"]), text)
         return await self._ticket(await self._alert(ticket_id))
 
     # ---------------------------------------------------------------- helpers

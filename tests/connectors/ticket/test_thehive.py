@@ -105,6 +105,31 @@ async def test_a_denied_escalation_is_closed_as_an_alert_without_a_case(fake: Fa
     assert fake.alerts[opened.id]["status"] == "New" and reopened.status == "open"
 
 
+@pytest.mark.parametrize("status", ["contained", "released"])
+async def test_a_move_that_fails_leaves_no_comment_and_a_retry_completes_it(
+    fake: FakeTheHive, tmp_path: Path, httpx_mock: HTTPXMock, status: str
+) -> None:
+    """ticket.comment takes a comment it finds as its write done: the comment never stands without its move."""
+    tickets = build(tmp_path)
+    opened = await tickets.open(KEY, "Rogue certificate", "body", "high")
+
+    def refusing_patches(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            return httpx.Response(400, json={"type": "BadRequest", "message": "Invalid status"})
+        return fake(request)
+
+    httpx_mock.reset()
+    httpx_mock.add_callback(refusing_patches, url=re.compile(re.escape(THEHIVE_URL) + "/.*"), is_reusable=True)
+    with pytest.raises(ConnectorRejected, match="Invalid status"):
+        await tickets.comment(opened.id, "Moved.", status)  # type: ignore[arg-type]
+    assert fake.comments == []
+
+    httpx_mock.reset()
+    httpx_mock.add_callback(fake, url=re.compile(re.escape(THEHIVE_URL) + "/.*"), is_reusable=True)
+    moved = await tickets.comment(opened.id, "Moved.", status)  # type: ignore[arg-type]
+    assert moved.status == status and moved.comments == ["Moved."]
+
+
 async def test_a_case_resolved_by_hand_reads_as_closed(fake: FakeTheHive, tmp_path: Path) -> None:
     tickets = build(tmp_path)
     opened = await tickets.open(KEY, "Rogue certificate", "body", "high")
