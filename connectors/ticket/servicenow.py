@@ -248,9 +248,9 @@ class ServiceNowTicketing:
         if not re.fullmatch(r"[0-9a-f]{32}", ticket_id):
             raise ConnectorRejected(f"no ticket {ticket_id!r}: a sys_id is 32 hex digits", connector=self.env.name)
         path = f"{self.path}/{ticket_id}"
-        # the same PATCH twice leaves the same fields; only the journal would gain a second entry, which the
-        # ticket actions' ledger prevents
-        response = await self.http.request("PATCH", path, json_body=change, params=self._params(), idempotent=True)
+        # not sent again after it may have been applied: the journal would gain a second entry (ticket.comment
+        # reads the journal back to know whether its write was done)
+        response = await self.http.request("PATCH", path, json_body=change, params=self._params(), idempotent=False)
         return await self._ticket(_result(json_object(response, self.env.name), self.env.name), None)
 
     async def _journal(self, sys_id: str) -> list[str]:

@@ -17,7 +17,7 @@ from pytest_httpx import HTTPXMock
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.ticket.servicenow import ServiceNowSettings, ServiceNowTicketing
-from certsoar.errors import ConnectorRejected
+from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 
 PASSWORD = "sn-test-Pa55w0rd-93b1"
 CLIENT_SECRET = "sn-oauth-client-secret-5f0a1c"
@@ -198,3 +198,12 @@ def test_settings_refuse_what_could_leak_or_confuse(settings: dict[str, Any]) ->
     values = {"url": SERVICENOW_URL, "username": "u", "password": "env:SN_PASSWORD", **settings}
     with pytest.raises(ValidationError):
         ServiceNowSettings.model_validate({k: v for k, v in values.items() if v is not None})
+
+
+async def test_a_comment_that_may_have_been_applied_is_not_sent_again(fake: FakeServiceNow, tmp_path: Path) -> None:
+    tickets = build(tmp_path, backoff=0.01)
+    opened = await tickets.open(KEY, "Rogue certificate", "body", "high")
+    fake.inject(502, errors=["Bad gateway"])
+    with pytest.raises(ConnectorUnavailable, match="not tried again"):
+        await tickets.comment(opened.id, "Contained.", "contained")
+    assert [r.method for r in fake.requests].count("PATCH") == 1  # a retry could double the journal entry
