@@ -197,4 +197,5 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "firewall  opnsense     certsoar.connectors.firewall.opnsense.OpnsenseFirewall" in listed
     assert "firewall  edl          certsoar.connectors.firewall.edl.EdlFirewall" in listed
     assert "proxy     edl          certsoar.connectors.proxy.edl.EdlProxy" in listed
-    assert len(listed.splitlines()) == 24
+    assert "proxy     zscaler      certsoar.connectors.proxy.zscaler.ZscalerProxy" in listed
+    assert len(listed.splitlines()) == 25

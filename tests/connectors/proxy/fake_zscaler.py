@@ -58,6 +58,8 @@ class FakeZscaler:
         self.logouts = 0
         self.writes = 0
         self.activations = 0
+        self.activation_stuck = False
+        """When set, an activation is accepted but never completes (GET /status stays PENDING)."""
         self.staged: dict[str, dict[str, Any]] = {
             CATEGORY: {
                 "id": CATEGORY,
@@ -114,6 +116,8 @@ class FakeZscaler:
             return httpx.Response(200, json={})
         if path == "/status/activate" and request.method == "POST":
             self.activations += 1
+            if self.activation_stuck:
+                return httpx.Response(200, json={"status": "PENDING"})
             self.active = copy.deepcopy(self.staged)
             return httpx.Response(200, json={"status": "ACTIVE"})
         if path == "/status" and request.method == "GET":
