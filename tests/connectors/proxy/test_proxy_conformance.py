@@ -39,23 +39,28 @@ def by_name(proxy: Any) -> bool:
     return "name" in blocks_by(proxy)
 
 
-def target(proxy: Any) -> str:
-    return NAME if by_name(proxy) else SHA1
+def targets(proxy: Any, sha1: str = SHA1, name: str = NAME) -> set[str]:
+    """What the proxy blocks of a certificate: its SHA-1, its name, or both, as ``blocks_by`` says."""
+    return ({sha1} if "fingerprint" in blocks_by(proxy) else set()) | ({name} if by_name(proxy) else set())
+
+
+def is_sha1(value: str) -> bool:
+    return len(value) == 40 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
 async def block_one(proxy: Any, value: str, comment: str = "rogue") -> None:
-    if by_name(proxy):
-        await proxy.block_names([value], comment)
-    else:
+    if is_sha1(value):
         await proxy.block_fingerprint(value, comment)
+    else:
+        await proxy.block_names([value], comment)
 
 
 async def unblock_one(proxy: Any, value: str) -> None:
-    await (proxy.unblock_names([value]) if by_name(proxy) else proxy.unblock_fingerprint(value))
+    await (proxy.unblock_fingerprint(value) if is_sha1(value) else proxy.unblock_names([value]))
 
 
 async def is_blocked(proxy: Any, value: str) -> bool:
-    return bool(await (proxy.is_name_blocked(value) if by_name(proxy) else proxy.is_blocked(value)))
+    return bool(await (proxy.is_blocked(value) if is_sha1(value) else proxy.is_name_blocked(value)))
 
 
 def context(tmp_path: Path, proxy: Any, run_id: str, store: RunStore) -> ActionContext:
@@ -81,58 +86,63 @@ async def test_the_connector_says_what_it_blocks_by_and_reads_an_empty_list(prox
         assert isinstance(proxy, Proxy) and await proxy.blocked_fingerprints() == set()
     if by_name(proxy):
         assert isinstance(proxy, NameBlockingProxy) and await proxy.blocked_names() == set()
-    assert not await is_blocked(proxy, target(proxy))
+    for value in targets(proxy):
+        assert not await is_blocked(proxy, value)
 
 
 async def test_block_twice_makes_one_entry_and_the_second_changes_nothing(proxy_vendor: ProxyVendor) -> None:
     proxy = proxy_vendor.build()
-    value = target(proxy)
-    await block_one(proxy, value.upper(), "first")  # any case: one canonical entry
-    after_first = proxy_vendor.state()
-    await block_one(proxy, value, "second")
-    assert proxy_vendor.state() == after_first
-    assert proxy_vendor.listed() == {value} and await is_blocked(proxy, value)
+    for value in sorted(targets(proxy)):
+        await block_one(proxy, value.upper(), "first")  # any case: one canonical entry
+        after_first = proxy_vendor.state()
+        await block_one(proxy, value, "second")
+        assert proxy_vendor.state() == after_first and await is_blocked(proxy, value)
+    assert proxy_vendor.listed() == targets(proxy)
 
 
 async def test_the_block_action_twice_changes_once_verified(proxy_vendor: ProxyVendor, tmp_path: Path) -> None:
     proxy = proxy_vendor.build()
     store = RunStore(tmp_path / "ledger.sqlite3")
-    effects = []
+    changed: list[list[bool]] = []
     for run_id in ("r1", "r2"):
         inp = BlockCertificateInput(sha1=SHA1, names=[NAME], comment="rogue")
         out = await block_certificate(inp, context(tmp_path, proxy, run_id, store))
-        effects += out.effects
+        changed.append([e.changed for e in out.effects])
+        assert all(e.verified for e in out.effects) and {e.target for e in out.effects} == targets(proxy)
         assert out.names == ([NAME] if by_name(proxy) else [])
-    assert [e.changed for e in effects] == [True, False] and all(e.verified for e in effects)
-    assert {e.target for e in effects} == {target(proxy)}
-    assert proxy_vendor.listed() == {target(proxy)}
+    assert changed == [[True] * len(targets(proxy)), [False] * len(targets(proxy))]
+    assert proxy_vendor.listed() == targets(proxy)
 
 
 async def test_the_unblock_action_removes_and_verifies(proxy_vendor: ProxyVendor, tmp_path: Path) -> None:
     proxy = proxy_vendor.build()
     store = RunStore(tmp_path / "ledger.sqlite3")
-    other = "beacon.evil-cdn.example" if by_name(proxy) else "a" * 40
-    await block_one(proxy, other, "another run's block, made by hand")
+    others = targets(proxy, "a" * 40, "beacon.evil-cdn.example")
+    for other in others:
+        await block_one(proxy, other, "another block, made by hand")
     await block_certificate(BlockCertificateInput(sha1=SHA1, names=[NAME]), context(tmp_path, proxy, "r1", store))
     out = await unblock_certificate(
         UnblockCertificateInput(run="r1", sha1=SHA1, names=[NAME]), context(tmp_path, proxy, "rel", store)
     )
-    [effect] = out.effects
-    assert effect.changed and effect.verified and effect.target == target(proxy)
-    assert not await is_blocked(proxy, target(proxy))
-    assert proxy_vendor.listed() == {other}  # what the run did not block stays
+    assert {e.target for e in out.effects} == targets(proxy)
+    assert all(e.changed and e.verified for e in out.effects)
+    for value in targets(proxy):
+        assert not await is_blocked(proxy, value)
+    assert proxy_vendor.listed() == others  # what the run did not block stays
     again = await unblock_certificate(
         UnblockCertificateInput(run="r1", sha1=SHA1, names=[NAME]), context(tmp_path, proxy, "rel", store)
     )
-    assert [e.changed for e in again.effects] == [False]
+    assert [e.changed for e in again.effects] == [False] * len(targets(proxy))
 
 
 async def test_unblock_of_what_was_never_blocked_changes_nothing(proxy_vendor: ProxyVendor) -> None:
     proxy = proxy_vendor.build()
-    await block_one(proxy, target(proxy))
+    for value in targets(proxy):
+        await block_one(proxy, value)
     before = proxy_vendor.state()
-    await unblock_one(proxy, "other.evil-cdn.example" if by_name(proxy) else "b" * 40)
-    assert proxy_vendor.state() == before and proxy_vendor.listed() == {target(proxy)}
+    for value in targets(proxy, "b" * 40, "other.evil-cdn.example"):
+        await unblock_one(proxy, value)
+    assert proxy_vendor.state() == before and proxy_vendor.listed() == targets(proxy)
 
 
 async def test_refused_names_never_reach_the_proxy(proxy_vendor: ProxyVendor, tmp_path: Path) -> None:
@@ -146,15 +156,15 @@ async def test_refused_names_never_reach_the_proxy(proxy_vendor: ProxyVendor, tm
         assert proxy_vendor.state() == before
         if proxy_vendor.fake is not None:
             assert proxy_vendor.fake.requests == []
-        with pytest.raises(ActionError, match="nothing was blocked"):
-            await block_certificate(BlockCertificateInput(names=REFUSED), context(tmp_path, proxy, "r0", store))
-        assert proxy_vendor.state() == before
+    with pytest.raises(ActionError, match="nothing was blocked"):
+        await block_certificate(BlockCertificateInput(names=REFUSED), context(tmp_path, proxy, "r0", store))
+    assert proxy_vendor.state() == before
     out = await block_certificate(
         BlockCertificateInput(sha1=SHA1, names=[*REFUSED, NAME]), context(tmp_path, proxy, "r1", store)
     )
     assert sorted(r.name for r in out.refused) == sorted(REFUSED)
     assert all(r.reason for r in out.refused)
-    assert proxy_vendor.listed() == {target(proxy)}
+    assert proxy_vendor.listed() == targets(proxy)
 
 
 @pytest.mark.parametrize(
@@ -191,7 +201,7 @@ async def test_401_is_rejected_naming_the_credentials(proxy_vendor: ProxyVendor)
     proxy = proxy_vendor.build()
     proxy_vendor.fake.inject(401, errors=["Invalid Credential"])
     with pytest.raises(ConnectorRejected, match="authentication failed"):
-        await block_one(proxy, target(proxy))
+        await block_one(proxy, NAME)
     assert len(proxy_vendor.fake.requests) == 1  # a refusal is never tried again
     assert proxy_vendor.listed() == set()
 
@@ -201,9 +211,9 @@ async def test_429_then_200_succeeds(proxy_vendor: ProxyVendor) -> None:
     proxy = proxy_vendor.build()
     proxy_vendor.fake.inject(429, headers={"Retry-After": "1"}, errors=["too many requests"])
     started = time.monotonic()
-    await block_one(proxy, target(proxy))
+    await block_one(proxy, NAME)
     assert time.monotonic() - started >= 1.0
-    assert proxy_vendor.listed() == {target(proxy)} and await is_blocked(proxy, target(proxy))
+    assert proxy_vendor.listed() == {NAME} and await is_blocked(proxy, NAME)
 
 
 @HTTP
@@ -211,7 +221,7 @@ async def test_500_forever_is_unavailable_after_the_attempts(proxy_vendor: Proxy
     proxy = proxy_vendor.build(attempts=3)
     proxy_vendor.fake.inject(500, times=10, errors=["internal error"])
     with pytest.raises(ConnectorUnavailable, match="HTTP 500.*after 3 attempts"):
-        await block_one(proxy, target(proxy))
+        await block_one(proxy, NAME)
     assert len(proxy_vendor.fake.requests) == 3
     assert proxy_vendor.listed() == set()
 
@@ -222,7 +232,7 @@ async def test_a_silent_server_times_out_instead_of_hanging(proxy_vendor: ProxyV
     proxy = proxy_vendor.build(url=silent_server, read_timeout=0.3, attempts=2)
     started = time.monotonic()
     with pytest.raises(ConnectorUnavailable, match="ReadTimeout.*after 2 attempts"):
-        await asyncio.wait_for(is_blocked(proxy, target(proxy)), timeout=10)
+        await asyncio.wait_for(is_blocked(proxy, NAME), timeout=10)
     assert time.monotonic() - started < 3
 
 
@@ -234,12 +244,12 @@ async def test_secrets_are_absent_from_logs_errors_and_results(
     proxy = proxy_vendor.build(attempts=2)
     store = RunStore(tmp_path / "ledger.sqlite3")
     out = await block_certificate(BlockCertificateInput(sha1=SHA1, names=[NAME]), context(tmp_path, proxy, "r1", store))
-    await unblock_one(proxy, target(proxy))
+    await unblock_one(proxy, NAME)
     errors: list[str] = []
     for status in (401, 400, 500):
         proxy_vendor.fake.inject(status, times=2, errors=[f"key {' '.join(proxy_vendor.secrets)} refused"])
         with pytest.raises((ConnectorRejected, ConnectorUnavailable)) as caught:
-            await block_one(proxy, target(proxy))
+            await block_one(proxy, NAME)
         errors.append(str(caught.value))
     logged = [r.getMessage() for r in caplog.records]
     requests = [line for line in logged if proxy_vendor.fake.url in line and "-> HTTP" in line]
