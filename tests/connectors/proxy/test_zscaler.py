@@ -110,3 +110,15 @@ async def test_only_a_custom_category_is_written(zia: ProxyVendor) -> None:
     with pytest.raises(ConnectorRejected, match="not a custom category"):
         await proxy.block_names([NAME], "rogue")
     assert not [r for r in zia.fake.requests if r.method == "PUT"]
+
+
+def test_the_readme_example_is_valid_settings() -> None:
+    import yaml
+    from markdown_it import MarkdownIt
+
+    readme = Path(__file__).parents[3] / "README.md"
+    fences = [t.content for t in MarkdownIt().parse(readme.read_text(encoding="utf-8")) if t.type == "fence"]
+    [example] = [f for f in fences if "type: zscaler\n" in f]
+    section = yaml.safe_load(example)["connectors"]["proxy"]
+    settings = ZscalerSettings.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
+    assert settings.model_dump(exclude_unset=True).keys() == set(section) - {"type", "name"}
