@@ -198,10 +198,11 @@ def name_refusal(name: str, policy: BlockingPolicy) -> str | None:
         return "an IP address, not a name (addresses are blocked at the firewall)"
     except ValueError:
         pass
-    if "." not in base:
+    wildcard = canonical != base
+    if "." not in base and not wildcard:
         return "a single label: it names a host on every network, not one server"
     if _suffixes().is_public(base):
-        what = "a wildcard over a public suffix" if canonical != base else "a public suffix"
+        what = "a wildcard over a public suffix" if wildcard else "a public suffix"
         return f"{what} ({base}): it would block every site registered under it"
     protected = next((d for d in policy.protected_names if _at_or_below(base, d)), None)
     if protected is not None:
