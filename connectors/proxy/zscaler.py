@@ -30,7 +30,6 @@ from urllib.parse import quote
 
 import httpx
 from pydantic import Field, field_validator
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from certsoar.config import secret_reference
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
@@ -40,7 +39,6 @@ from certsoar.connectors.http import (
     RetryLater,
     json_object,
     retry_after,
-    retry_wait,
     secret,
     vendor_message,
 )
@@ -294,12 +292,6 @@ class ZscalerProxy:
         Every call is safe to repeat: ADD/REMOVE_FROM_LIST of the same names and a second activation change
         nothing, so POSTs are sent as idempotent."""
         headers = {"Cookie": f"{SESSION_COOKIE}={self._session_id}"} if self._session_id else {}
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(RetryLater),
-            reraise=True,
-        )
 
         async def attempt() -> httpx.Response:
             response = await self.http.request(
@@ -321,21 +313,7 @@ class ZscalerProxy:
                 )
             return response
 
-        try:
-            return await retrying(attempt)
-        except RetryLater as exc:
-            raise ConnectorUnavailable(
-                f"{exc.args[0].removeprefix(f'{self.env.name}: ')} (gave up after {self.settings.attempts} attempts)",
-                connector=self.env.name,
-            ) from None
-
-    def _wait(self, state: RetryCallState) -> float:
-        return retry_wait(
-            state,
-            longest_retry_after=self.settings.max_retry_after,
-            backoff=self.settings.backoff,
-            longest_backoff=30.0,
-        )
+        return await self.http.retried(attempt)
 
 
 __all__ = ["ZscalerProxy", "ZscalerSettings", "obfuscate_api_key"]
