@@ -23,8 +23,13 @@ from certsoar.store import EffectRow, utcnow
 from certsoar.sweeps import SweepSummary, report_progress
 from certsoar.timeparse import parse_duration
 
-CHECKED = ("ca.revoke", "firewall.block", "proxy.block_certificate")
-_KIND = {"ca.revoke": "ca", "firewall.block": "firewall", "proxy.block_certificate": "proxy"}
+CHECKED = ("ca.revoke", "firewall.block", "proxy.block_certificate", "proxy.block_name")
+_KIND = {
+    "ca.revoke": "ca",
+    "firewall.block": "firewall",
+    "proxy.block_certificate": "proxy",
+    "proxy.block_name": "proxy",
+}
 
 Check = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
 
@@ -60,25 +65,33 @@ class _Targets:
         self._lists: dict[tuple[str, str], set[str]] = {}
         self._crl_published: set[str] = set()
 
-    async def _list(self, kind: str, instance: str) -> set[str]:
-        if (kind, instance) not in self._lists:
-            connector = self.ctx.connectors.connector(kind, instance)
-            self._lists[(kind, instance)] = (
-                await connector.blocked() if kind == "firewall" else await connector.blocked_fingerprints()
-            )
-        return self._lists[(kind, instance)]
+    async def _list(self, action_name: str, instance: str) -> set[str]:
+        if (action_name, instance) not in self._lists:
+            connector = self.ctx.connectors.connector(_KIND[action_name], instance)
+            if action_name == "firewall.block":
+                listed = await connector.blocked()
+            elif action_name == "proxy.block_name":
+                listed = await connector.blocked_names()
+            else:
+                listed = await connector.blocked_fingerprints()
+            self._lists[(action_name, instance)] = listed
+        return self._lists[(action_name, instance)]
 
     async def holds(self, effect: EffectRow) -> str | None:
         """None when the effect holds, else what the target shows instead."""
         instance = instance_of(effect)
         if effect.action == "firewall.block":
-            if covers(await self._list("firewall", instance), effect.target):
+            if covers(await self._list(effect.action, instance), effect.target):
                 return None
             return "not in the firewall's block set"
         if effect.action == "proxy.block_certificate":
-            if effect.target in await self._list("proxy", instance):
+            if effect.target in await self._list(effect.action, instance):
                 return None
             return "not in the proxy's fingerprint list"
+        if effect.action == "proxy.block_name":
+            if effect.target in await self._list(effect.action, instance):
+                return None
+            return "not in the proxy's list of blocked names"
         return self._crl_problem(await self.ctx.connectors.connector("ca", instance).status(effect.target))
 
     def _crl_problem(self, status: RevocationStatus) -> str | None:
@@ -122,6 +135,15 @@ class _Targets:
                 await connector.block_fingerprint(effect.target, f"certsoar repair, run {self.ctx.run_id}")
 
             return listed, add
+        if effect.action == "proxy.block_name":
+
+            async def named() -> tuple[bool, dict[str, object]]:
+                return effect.target in await connector.blocked_names(), {"name": effect.target, "list": instance}
+
+            async def add_name() -> None:
+                await connector.block_names([effect.target], f"certsoar repair, run {self.ctx.run_id}")
+
+            return named, add_name
 
         async def revoked() -> tuple[bool, dict[str, object]]:
             status = await connector.status(effect.target)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from certsoar.actions.ca import revoke_key
 from certsoar.actions.firewall import Kept, in_force_at, kept_reason
 from certsoar.actions.firewall import block_key as server_block_key
+from certsoar.actions.proxy import NAME_BLOCK, name_block_key
 from certsoar.actions.proxy import block_key as certificate_block_key
 from certsoar.alert import CertificateAlert
 from certsoar.connectors.ca import HoldReleasing, RevocationReason, RevocationStatus
@@ -43,6 +44,7 @@ class PlanOutput(BaseModel):
     run: str
     addresses: list[str] = Field(description="Servers the run blocked at the firewall, to unblock.")
     sha1: str | None = Field(description="The certificate SHA-1 the run blocked at the proxy, to unblock.")
+    names: list[str] = Field(default_factory=list, description="Server names the run blocked at a proxy, to unblock.")
     holds: list[str] = Field(description="Serials the run revoked with reason certificateHold, to release at the CA.")
     kept: list[Kept] = Field(description="What the run contained that stays, because another run still needs it.")
     reversible: bool = Field(description="The run did something this release can take back.")
@@ -65,6 +67,7 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
     connectors = ctx.connectors
     addresses: list[str] = []
     sha1s: list[str] = []
+    names: list[str] = []
     holds: list[str] = []
     kept: list[Kept] = []
     irreversible: list[Irreversible] = []
@@ -88,6 +91,8 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
             take_back(server_block_key(instance, effect.target), effect.target, effect.action, addresses)
         elif effect.action == "proxy.block_certificate" and instance in connectors.instances("proxy"):
             take_back(certificate_block_key(instance, effect.target), effect.target, effect.action, sha1s)
+        elif effect.action == NAME_BLOCK and instance in connectors.instances("proxy"):
+            take_back(name_block_key(instance, effect.target), effect.target, effect.action, names)
         elif effect.action == "ca.revoke" and effect.changed:
             reason = effect.evidence.get("reason")
             held = reason == RevocationReason.certificate_hold.value
@@ -113,9 +118,10 @@ async def plan(inp: RunInput, ctx: ActionContext) -> PlanOutput:
         run=inp.run,
         addresses=addresses,
         sha1=sha1s[0] if sha1s else None,
+        names=names,
         holds=holds,
         kept=kept,
-        reversible=bool(addresses or sha1s or holds),
+        reversible=bool(addresses or sha1s or names or holds),
         irreversible=irreversible,
         ticket_key=tickets[0] if tickets else None,
         already_released=ctx.ledger.recorded(release_marker(inp.run)),

@@ -12,13 +12,26 @@ IPv6 forms that carry an IPv4 address (6to4 ``2002::/16``, NAT64 ``64:ff9b::/96`
 ``2001::/32`` with its server and its obfuscated client) are judged by that address as well: a
 NAT64 address of the DNS server or of 127.0.0.1 is refused like the IPv4 address itself. A
 protected network written in an IPv4-mapped form protects the IPv4 network too.
+
+Names (for a proxy that blocks by name: the SNI and the certificate's DNS names) are judged too: a name is
+blocked only in its canonical form (``canonical_name``: lower case, IDNA ``xn--`` labels, no trailing dot,
+a wildcard only as a whole leftmost label). Never blocked: an IP literal (the firewall's job), a single label,
+a public suffix of the Public Suffix List (``com``, ``co.uk``, ``github.io``) or a wildcard directly over one
+(``*.com``: it would block a whole registry), and any name at or below a domain the configuration protects
+(``protected_names``) or owns (``organization.domains``): a rogue certificate naming ``login.corp.example``
+is contained at the firewall, never by cutting the real site off at the proxy.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import idna
+from publicsuffixlist import PublicSuffixList
 
 from certsoar.addresses import IpNetwork, parse_network
 
@@ -84,6 +97,7 @@ class BlockingPolicy:
     """The configuration's part of the decision (``protected_networks`` and ``blocking``)."""
 
     protected: tuple[IpNetwork, ...] = ()
+    protected_names: tuple[str, ...] = ()
     widest_prefix_v4: int = DEFAULT_WIDEST_PREFIX_V4
     widest_prefix_v6: int = DEFAULT_WIDEST_PREFIX_V6
 
@@ -94,6 +108,7 @@ class BlockingPolicy:
         protected += [v4 for network in protected for v4, name in embedded_ipv4(network) if name == "IPv4-mapped"]
         return cls(
             protected=tuple(dict.fromkeys(protected)),
+            protected_names=tuple(dict.fromkeys([*config.protected_names, *config.organization.domains])),
             widest_prefix_v4=config.blocking.widest_prefix_v4,
             widest_prefix_v6=config.blocking.widest_prefix_v6,
         )
@@ -138,3 +153,65 @@ def _never_or_protected(network: IpNetwork, policy: BlockingPolicy) -> str | Non
 
 def _overlap(a: IpNetwork, b: IpNetwork) -> bool:
     return a.version == b.version and a.overlaps(b)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------------ names
+
+MAX_NAME_CHARS = 253
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+@functools.cache
+def _suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list the package ships: no download
+
+
+def canonical_name(text: str) -> str:
+    """``text`` as a DNS name in the one form a name block is keyed and written by (ValueError when it is none):
+    lower case, internationalized labels in their ``xn--`` form, no trailing dot, ``*.`` allowed only in front."""
+    if not isinstance(text, str) or not text or len(text) > 4 * MAX_NAME_CHARS:
+        raise ValueError("not a DNS name")
+    name = text.rstrip(".").lower()
+    wildcard = name.startswith("*.")
+    labels = name.removeprefix("*.").split(".")
+    try:
+        labels = [label if label.isascii() else idna.encode(label, uts46=True).decode("ascii") for label in labels]
+    except idna.IDNAError as exc:
+        raise ValueError(f"not a DNS name ({exc})") from None
+    if not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("not a DNS name (labels of letters, digits and '-', a wildcard only as '*.' in front)")
+    canonical = ("*." if wildcard else "") + ".".join(labels)
+    if len(canonical) > MAX_NAME_CHARS:
+        raise ValueError(f"longer than {MAX_NAME_CHARS} characters")
+    return canonical
+
+
+def name_refusal(name: str, policy: BlockingPolicy) -> str | None:
+    """Why the DNS name ``name`` must not be blocked by name (at a proxy), or None when it may be."""
+    try:
+        canonical = canonical_name(name)
+    except ValueError as exc:
+        return str(exc)
+    base = canonical.removeprefix("*.")
+    try:
+        parse_network(base)
+        return "an IP address, not a name (addresses are blocked at the firewall)"
+    except ValueError:
+        pass
+    wildcard = canonical != base
+    if "." not in base and not wildcard:
+        return "a single label: it names a host on every network, not one server"
+    if _suffixes().is_public(base):
+        what = "a wildcard over a public suffix" if wildcard else "a public suffix"
+        return f"{what} ({base}): it would block every site registered under it"
+    protected = next((d for d in policy.protected_names if _at_or_below(base, d)), None)
+    if protected is not None:
+        return f"at or below protected domain {protected} (protected_names, organization.domains)"
+    covered = next((d for d in policy.protected_names if canonical != base and _at_or_below(d, base)), None)
+    if covered is not None:
+        return f"the wildcard covers protected domain {covered} (protected_names, organization.domains)"
+    return None
+
+
+def _at_or_below(name: str, domain: str) -> bool:
+    return name == domain or name.endswith("." + domain)

@@ -804,7 +804,7 @@ def feeds() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {feed: entries} as one JSON object.")
 @guarded
 def feeds_write(folder: Path, config_path: str | None, as_json: bool) -> None:
-    """Write addresses.txt and sha1.txt into FOLDER (each replaced whole), as certsoar serve answers them."""
+    """Write addresses.txt, sha1.txt and sni.txt into FOLDER (each replaced whole), as certsoar serve answers them."""
     from certsoar.api import write_feeds
 
     counts = write_feeds(_config(config_path), folder)

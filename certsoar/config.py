@@ -701,6 +701,10 @@ class Config(_Strict):
         description="Networks never blocked, nor any network overlapping them (DNS servers, domain controllers, "
         "the SIEM, the firewall itself); CIDR or address.",
     )
+    protected_names: list[str] = Field(
+        default_factory=list,
+        description="DNS domains never blocked by name at a proxy, nor any name below them (with organization.domains).",
+    )
     blocking: Blocking = Field(default_factory=Blocking, description="Limits on what the firewall may block.")
     audit: Audit = Field(default_factory=Audit)
     service: Service = Field(default_factory=Service)
@@ -715,6 +719,11 @@ class Config(_Strict):
     config_dir: Path = Field(
         default_factory=Path.cwd, exclude=True, description="Folder of the config file; relative paths resolve here."
     )
+
+    @field_validator("protected_names")
+    @classmethod
+    def _protected_names(cls, v: list[str]) -> list[str]:
+        return Organization._lower(v)
 
     @model_validator(mode="after")
     def _token_analysts_exist(self) -> Config:

@@ -3,12 +3,14 @@
 Firewalls and proxies that pull a list (PAN-OS External Dynamic List, FortiGate external threat feed, Check
 Point IoC feed, OPNsense URL table alias) read one entry per line over HTTP. The ``edl`` firewall connector
 adds server addresses to the ``addresses`` feed, the ``edl`` proxy connector certificate SHA-1 fingerprints
-to the ``sha1`` feed; ``certsoar serve`` answers ``/v1/feeds/<feed>.txt`` and ``certsoar feeds write DIR``
-writes the same files. Rows are keyed by (connector instance, feed, value): a value blocked twice is one row,
-and an instance's unblock never removes what another instance listed.
+to the ``sha1`` feed and server names (the SNI, the certificate's DNS names) to the ``sni`` feed; ``certsoar
+serve`` answers ``/v1/feeds/<feed>.txt`` and ``certsoar feeds write DIR`` writes the same files. Rows are keyed
+by (connector instance, feed, value): a value blocked twice is one row, and an instance's unblock never removes
+what another instance listed.
 
 Only values parsed and rendered again by certsoar go into a feed (an address from ``network_text``, a
-fingerprint as 40 lower-case hex digits), so a feed line can never carry what an alert put in it.
+fingerprint as 40 lower-case hex digits, a name in ``certsoar.blocking.canonical_name`` form), so a feed line
+can never carry what an alert put in it.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from pathlib import Path
 from typing import Literal
 
 from certsoar.addresses import network_text, parse_network
+from certsoar.blocking import canonical_name
 from certsoar.fileio import write_atomically
 from certsoar.store import RunStore, utcnow
 
-Feed = Literal["addresses", "sha1"]
-FEEDS: tuple[Feed, ...] = ("addresses", "sha1")
+Feed = Literal["addresses", "sha1", "sni"]
+FEEDS: tuple[Feed, ...] = ("addresses", "sha1", "sni")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_entries (
@@ -111,13 +114,17 @@ def _checked(feed: Feed, value: str) -> str:
         if not _SHA1.fullmatch(value):
             raise ValueError(f"not a SHA-1 fingerprint in lower-case hex: {value!r}")
         return value
+    if feed == "sni":
+        if value != canonical_name(value):
+            raise ValueError(f"not a DNS name in canonical form: {value!r}")
+        return value
     if value != network_text(parse_network(value)):
         raise ValueError(f"not a normalized address or network: {value!r}")
     return value
 
 
 def _order_key(feed: Feed) -> Callable[[str], tuple[int, int, int] | str]:
-    if feed == "sha1":
+    if feed in ("sha1", "sni"):
         return lambda value: value
 
     def by_address(value: str) -> tuple[int, int, int]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from certsoar.api import open_store
 from certsoar.config import INSTANCE_KINDS, Config, ConnectorSection
 from certsoar.connections import Connections
+from certsoar.connectors.proxy import blocks_by
 from certsoar.connectors.siem import SiemQuery, search_with_warnings
 from certsoar.errors import CertsoarError, ConnectorRejected, ConnectorUnavailable
 from certsoar.store import utcnow
@@ -74,6 +75,8 @@ async def _probe(kind: str, connector: Any) -> str:
     if kind == "firewall":
         return f"{len(await connector.blocked())} address(es) blocked"
     if kind == "proxy":
+        if "fingerprint" not in blocks_by(connector):
+            return f"{len(await connector.blocked_names())} name(s) blocked"
         return f"{len(await connector.blocked_fingerprints())} fingerprint(s) blocked"
     if kind == "ticket":
         await connector.find("certsoar-connectors-check")

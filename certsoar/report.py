@@ -24,7 +24,7 @@ STATUS_TEXT = {
     "denied": "denied: nothing was contained",
     "expired": "expired: the approval ran out, nothing was contained",
 }
-CONTAINMENT = ("ca.revoke", "firewall.block", "proxy.block_certificate")
+CONTAINMENT = ("ca.revoke", "firewall.block", "proxy.block_certificate", "proxy.block_name")
 
 
 def _v(value: object) -> str:
@@ -40,7 +40,7 @@ def _when(stamp: object) -> str:
 
 
 VERBS = {"ca.revoke": ("revoke", "revoked"), "firewall.block": ("block", "blocked")}
-VERBS["proxy.block_certificate"] = VERBS["firewall.block"]
+VERBS["proxy.block_certificate"] = VERBS["proxy.block_name"] = VERBS["firewall.block"]
 
 
 def _effect_line(effect: dict[str, Any], instance: str) -> str:
@@ -50,6 +50,7 @@ def _effect_line(effect: dict[str, Any], instance: str) -> str:
         "ca.revoke": f"serial {target} at CA {instance}",
         "firewall.block": f"{target} at firewall {instance}",
         "proxy.block_certificate": f"certificate SHA-1 {target} at proxy {instance}",
+        "proxy.block_name": f"name {target} at proxy {instance}",
     }.get(action, target)
     plan, done = VERBS.get(action, (_v(action), _v(action)))
     if effect.get("planned"):

@@ -26,10 +26,10 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import certifi
 import httpx
@@ -41,6 +41,7 @@ from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.errors import ConfigError, ConnectorRejected, ConnectorUnavailable
 
 log = logging.getLogger("certsoar.connectors.http")
+_T = TypeVar("_T")
 
 REDACTED = "***"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "LIST"})
@@ -392,12 +393,6 @@ class HttpClient:
     ) -> httpx.Response:
         method = method.upper()
         repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(RetryLater),
-            reraise=True,
-        )
 
         async def attempt() -> httpx.Response:
             request = client.build_request(
@@ -405,8 +400,20 @@ class HttpClient:
             )
             return await self._once(client, request, repeatable, accepted, authenticated, stream)
 
+        return await self.retried(attempt)
+
+    async def retried(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()`` tried again while it raises RetryLater, up to ``attempts`` times with this connector's waits;
+        ConnectorUnavailable after the last. (A vendor whose own answers ask for another try, such as an edit
+        lock, raises RetryLater from ``call``.)"""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryLater),
+            reraise=True,
+        )
         try:
-            return await retrying(attempt)
+            return await retrying(call)
         except RetryLater as exc:
             raise ConnectorUnavailable(
                 f"{exc.args[0].removeprefix(f'{self.connector}: ')} (gave up after {self.settings.attempts} attempts)",

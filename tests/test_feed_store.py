@@ -34,6 +34,10 @@ def test_entries_are_ordered_by_address_and_listed_once_across_instances(tmp_pat
         ("addresses", "10.0.0.9 "),
         ("sha1", "AB" * 20),
         ("sha1", "ab" * 20 + "\n"),
+        ("sni", "Evil.example"),
+        ("sni", "evil.example."),
+        ("sni", "evil.example\nother.example"),
+        ("sni", "bücher.example"),
     ],
 )
 def test_only_normalized_values_enter_a_feed(tmp_path: Path, feed: feeds.Feed, value: str) -> None:
@@ -51,7 +55,7 @@ def test_write_replaces_every_feed_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out).mkdir()
     (out / "addresses.txt").write_text("stale\n")
-    assert feeds.write(store, out) == {"addresses": 0, "sha1": 1}
+    assert feeds.write(store, out) == {"addresses": 0, "sha1": 1, "sni": 0}
     assert (out / "addresses.txt").read_text() == "" and (out / "sha1.txt").read_text() == "ab" * 20 + "\n"
 
 

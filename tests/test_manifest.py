@@ -46,7 +46,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
         "siem": ["elastic", "files", "qradar", "sentinel", "splunk"],
         "ca": ["adcs", "cfssl", "ejbca", "openssl-ca", "stepca", "vault"],
         "firewall": ["edl", "fortigate", "nftables", "opnsense", "panos"],
-        "proxy": ["edl", "squid"],
+        "proxy": ["edl", "squid", "zscaler"],
         "ticket": ["jira", "local", "servicenow", "thehive"],
         "notify": ["console", "file", "slack", "teams", "webhook"],
     }
@@ -64,6 +64,8 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     assert [k for k, v in firewalls["panos"].items() if v.get("secret")] == ["api_key"]
     assert [k for k, v in firewalls["fortigate"].items() if v.get("secret")] == ["token"]
     assert [k for k, v in firewalls["opnsense"].items() if v.get("secret")] == ["api_key", "api_secret"]
+    proxies = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["proxy"]}
+    assert [k for k, v in proxies["zscaler"].items() if v.get("secret")] == ["password", "api_key"]
     vault = next(c for c in manifest["connectors"]["ca"] if c["type"] == "vault")["settings_schema"]["properties"]
     assert vault["token"]["secret"] is True and vault["approle_secret_id"]["secret"] is True
     siems = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["siem"]}

@@ -34,7 +34,7 @@ from certsoar.store import GateStatus, RunStatus
 
 COOKIE = "certsoar_page"
 PREFIX = "/approvals"
-CONTAINMENT_ACTIONS = ("ca.revoke", "firewall.block", "proxy.block_certificate")
+CONTAINMENT_ACTIONS = ("ca.revoke", "firewall.block", "proxy.block_certificate", "proxy.block_name")
 RELATED_SHOWN = 25
 PLANS_KEPT = 256
 SECURITY_HEADERS = {

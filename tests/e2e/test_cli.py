@@ -200,4 +200,5 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "ticket    jira         certsoar.connectors.ticket.jira.JiraTicketing" in listed
     assert "ticket    servicenow   certsoar.connectors.ticket.servicenow.ServiceNowTicketing" in listed
     assert "ticket    thehive      certsoar.connectors.ticket.thehive.TheHiveTicketing" in listed
-    assert len(listed.splitlines()) == 27
+    assert "proxy     zscaler      certsoar.connectors.proxy.zscaler.ZscalerProxy" in listed
+    assert len(listed.splitlines()) == COUNT

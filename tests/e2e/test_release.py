@@ -325,3 +325,52 @@ def test_a_block_another_run_relies_on_stays_until_that_run_is_released_too(cli:
     assert done["ticket"]["status"] == "released"
     swept = cli.json("sweep", "containment")
     assert swept["drift"] == 0, swept
+
+
+PROXY_LINE = "  proxy: {type: squid, fingerprint_file: proxy/rogue-certs.txt, reconfigure: false}\n"
+
+
+def _with_name_proxy(cli: Cli) -> None:
+    """The lab's Squid list, and an ``edl`` proxy beside it that blocks by name (its sni feed in the run store)."""
+    text = cli.lab.config.read_text(encoding="utf-8")
+    assert PROXY_LINE in text
+    both = (
+        "  proxy: [{type: squid, name: squid, fingerprint_file: proxy/rogue-certs.txt, reconfigure: false}, "
+        "{type: edl, name: pulled}]\n"
+    )
+    cli.lab.config.write_text(text.replace(PROXY_LINE, both), encoding="utf-8")
+
+
+def _sni_feed(cli: Cli) -> list[str]:
+    try:
+        rows = _db(cli).execute("SELECT value FROM feed_entries WHERE feed='sni' ORDER BY value").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    return [value for (value,) in rows]
+
+
+def test_release_takes_back_the_names_a_proxy_blocked_by_name(cli: Cli) -> None:
+    _with_name_proxy(cli)
+    contained = _contain(cli, "mimicry")
+    assert contained["status"] == "completed", contained["error"]
+    by_name = [e for e in contained["effects"] if e["action"] == "proxy.block_name"]
+    assert by_name and all(e["changed"] and e["verified"] and e["key"].startswith("proxy:pulled:") for e in by_name)
+    names = sorted(e["target"] for e in by_name)
+    assert _sni_feed(cli) == names
+    published = cli.json("feeds", "write", str(cli.lab.root / "published"))
+    assert published["sni"] == len(names)
+    assert (cli.lab.root / "published" / "sni.txt").read_text() == "".join(f"{n}\n" for n in names)
+
+    asked = cli.json("release", contained["id"], "--as", "alice", "--comment", "false positive")
+    request = next(n["body"] for n in asked["notifications"] if n["template"] == "approval/release.md.j2")
+    assert all(f"Unblock name `{n}`" in request for n in names)
+    released = cli.json("approve", asked["id"], "--as", "bob")
+    assert released["status"] == "completed", released["error"]
+    undone = [e for e in released["effects"] if e["action"] == "proxy.unblock_name"]
+    assert sorted(e["target"] for e in undone) == names and all(e["changed"] and e["verified"] for e in undone)
+    assert _sni_feed(cli) == [] and _lists(cli)[1] == ""
+    ledger = _ledger(cli)
+    assert {ledger[e["key"]] for e in by_name} == {(contained["id"], "released")}
+
+    again = cli.json("release", contained["id"], "--as", "carol", "--comment", "again")
+    assert again["id"] == asked["id"] and _ledger(cli) == ledger and _sni_feed(cli) == []

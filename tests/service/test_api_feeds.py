@@ -50,6 +50,7 @@ def test_a_block_is_served_until_it_is_released(service_lab: Path, tmp_path: Pat
         with service.client("firewall-pull") as pull:
             assert pull.get("/v1/feeds/addresses.txt").text == listed
             assert pull.get("/v1/feeds/sha1.txt").text == ""
+            assert pull.get("/v1/feeds/sni.txt").text == ""
         with service.client() as anonymous:
             by_basic = anonymous.get("/v1/feeds/addresses.txt", headers=basic("pa-fw01", token_of("firewall-pull")))
             assert by_basic.status_code == 200 and by_basic.text == listed
@@ -74,6 +75,7 @@ def test_a_block_is_served_until_it_is_released(service_lab: Path, tmp_path: Pat
         )
         assert cli.returncode == 0, cli.stderr
         assert (written / "addresses.txt").read_text() == listed and (written / "sha1.txt").read_text() == ""
+        assert (written / "sni.txt").read_text() == ""
 
         with service.client("alice-cli") as alice:
             release_id = alice.post(f"/v1/runs/{run_id}/release", json={"comment": "false positive"}).json()["id"]

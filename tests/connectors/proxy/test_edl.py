@@ -1,4 +1,5 @@
-"""The ``edl`` proxy connector: certificate fingerprints kept in the run store for /v1/feeds/sha1.txt."""
+"""The ``edl`` proxy connector: certificate fingerprints and server names kept in the run store for
+/v1/feeds/sha1.txt and /v1/feeds/sni.txt."""
 
 from __future__ import annotations
 
@@ -76,3 +77,25 @@ async def test_the_block_action_twice_changes_once(tmp_path: Path) -> None:
         changed.append((out.effect.changed, out.effect.verified))
     assert changed == [(True, True), (False, True)]
     assert feeds.text(store, "sha1") == f"{SHA1}\n"
+
+
+async def test_names_go_to_the_sni_feed_in_canonical_form_each_once(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    first, second = proxy(store, "first"), proxy(store, "second")
+    await first.block_names(["C2.Evil.example.", "*.evil-cdn.example", "bücher.example"], "rogue")
+    await second.block_names(["c2.evil.example"], "rogue")
+    assert feeds.text(store, "sni") == "*.evil-cdn.example\nc2.evil.example\nxn--bcher-kva.example\n"
+    await first.unblock_names(["c2.evil.example"])
+    assert await first.blocked_names() == {"*.evil-cdn.example", "xn--bcher-kva.example"}
+    assert "c2.evil.example\n" in feeds.text(store, "sni")  # the second instance still lists it
+    out = tmp_path / "published"
+    assert feeds.write(store, out)["sni"] == 3
+    assert (out / "sni.txt").read_text() == feeds.text(store, "sni")
+
+
+@pytest.mark.parametrize("refused", ["*.com", "co.uk", "localhost", "203.0.113.7", "evil.example\nx.example"])
+async def test_a_refused_name_never_reaches_the_sni_feed(tmp_path: Path, refused: str) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    with pytest.raises(ConnectorRejected, match="refusing to block name"):
+        await proxy(store).block_names(["c2.evil.example", refused], "x")
+    assert feeds.text(store, "sni") == ""
