@@ -253,3 +253,6 @@ class PanosAddressObjects:
 def _lines(root: ET.Element) -> str:
     lines = [" ".join(part.strip() for part in element.itertext() if part.strip()) for element in root.iter("msg")]
     return "; ".join(line for line in lines if line)
+
+
+__all__ = ["OBJECT_NAME", "PanosAddressObjects"]
