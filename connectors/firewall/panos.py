@@ -1,9 +1,10 @@
 """``panos``: a Palo Alto Networks firewall over the PAN-OS XML API, in one of two modes.
 
-``mode: tag`` (the default; a Panorama answers it too): certsoar registers each blocked address with one tag (User-ID API, ``type=user-id``, a ``uid-message``
-``register`` / ``unregister``); a Dynamic Address Group matching that tag, used by a deny rule, is set up
-once by the operator. Registrations take effect at once: no commit. Reads list the addresses registered
-with the tag (``type=op``, ``<show><object><registered-ip>``, page by page).
+``mode: tag`` (the default; a firewall or a Panorama): certsoar registers each blocked address with one tag
+(User-ID API, ``type=user-id``, a ``uid-message`` ``register`` / ``unregister``); a Dynamic Address Group
+matching that tag, used by a deny rule, is set up once by the operator. Registrations take effect at once: no
+commit. Reads list the addresses registered with the tag (``type=op``, ``<show><object><registered-ip>``, page by
+page).
 
 PAN-OS answers most errors with HTTP 200 and ``<response status="error">``: the body is checked on every
 answer. A register of an address already tagged answers an error whose entry message ends in ``already

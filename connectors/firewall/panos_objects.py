@@ -163,7 +163,8 @@ class PanosAddressObjects:
         if root.get("status") != "success" or group is None:
             raise ConnectorRejected(
                 f"address group {self.settings.group} is not in the {where} configuration of "
-                f"{self.settings.vsys or 'vsys1'}: create it once (with a placeholder member) and use it in a deny rule",
+                f"{self.settings.vsys or 'vsys1'}: create it once (with a placeholder member) and use it in a deny "
+                "rule",
                 connector=self.env.name,
             )
         static = group.find("static")
@@ -198,7 +199,8 @@ class PanosAddressObjects:
                 raise self._refusal(root, "commit")
             if time.monotonic() + wait > deadline:
                 raise ConnectorUnavailable(
-                    f"commit: another commit still ran after {self.settings.commit_timeout:g}s ({message[:DETAIL_CHARS]})",
+                    f"commit: another commit still ran after {self.settings.commit_timeout:g}s "
+                    f"({message[:DETAIL_CHARS]})",
                     connector=self.env.name,
                 )
             log.info("%s: commit refused for now, trying again in %.1fs: %s", self.env.name, wait, message)

@@ -19,7 +19,7 @@ HOSTILE = (
     "HOSTILE one | two\nthree\r\n\t`code` <script>alert(1)</script> <b>bold</b> a\\|b c\\ d || `unclosed | x\u202e"
 )
 SHOWN = "HOSTILE one | two three code <script>alert(1)</script> <b>bold</b> a\\|b c\\ d || `unclosed | x\\u202e"
-"""What a reader sees in the cell: the text itself (the code span's backticks are markup), the hidden character shown."""
+"""What a reader sees in the cell: the text itself (a code span's backticks are markup), a hidden character shown."""
 
 
 @pytest.fixture(scope="module")

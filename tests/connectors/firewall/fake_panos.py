@@ -250,7 +250,8 @@ class FakePanos(InjectingFake):
                 if any(name in members for members in self.candidate.groups.values()):
                     return _xml(
                         200,
-                        '<response status="error" code="10"><msg><line>Reference count not zero</line></msg></response>',
+                        '<response status="error" code="10"><msg><line>Reference count not zero</line></msg>'
+                        "</response>",
                     )
                 del self.candidate.objects[name]
                 changed.add(("object", name))
