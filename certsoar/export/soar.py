@@ -5,10 +5,12 @@ the code it talks to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from certsoar.errors import ExportError
+from certsoar.escaping import visible
 
 
 @dataclass(frozen=True)
@@ -90,3 +92,31 @@ def run_field(run: dict[str, Any], path: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def markdown_cell(text: object) -> str:
+    """``text`` as the content of one Markdown table cell, whatever it holds: one line (every run of white space,
+    newlines included, becomes one space; a hidden character such as U+202E is shown), a backslash or a pipe
+    escaped so that it cannot end the cell, and ``<`` as ``&lt;`` so that it cannot open raw HTML (a ``>`` in a
+    row opens nothing).
+    Backticks and emphasis stay (unlike ``escaping.markdown``): the descriptions show code, and a code span cannot
+    reach past its cell."""
+    line = visible(" ".join(str(text).split()))
+    return line.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, spaced_rule: bool = True) -> list[str]:
+    """The lines of a Markdown table, every cell through ``markdown_cell``. ``spaced_rule`` writes the rule under
+    the header as ``| --- |`` (else ``|---|``, as the StackStorm README has it)."""
+    width = len(header)
+    rule = "| " + " | ".join(["---"] * width) + " |" if spaced_rule else "|" + "|".join(["---"] * width) + "|"
+    lines = [_markdown_row(header), rule]
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"a table row of {len(row)} cells under a header of {width}")
+        lines.append(_markdown_row(row))
+    return lines
+
+
+def _markdown_row(cells: Sequence[object]) -> str:
+    return "| " + " | ".join(markdown_cell(cell) for cell in cells) + " |"

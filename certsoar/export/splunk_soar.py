@@ -16,7 +16,7 @@ from jinja2 import FunctionLoader, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from certsoar.errors import ExportError
-from certsoar.export.soar import RUN_FIELDS, Operation, operations
+from certsoar.export.soar import RUN_FIELDS, Operation, markdown_table, operations
 from certsoar.intake import FORMATS
 from certsoar.store import RunStatus
 
@@ -103,13 +103,8 @@ def export(manifest: dict[str, Any], target: Path) -> list[Path]:
         "statuses": [str(s) for s in RunStatus],
         "playbooks": alert_playbooks(manifest),
         "default_playbook": "certificate-alert",
-        "actions": [_action_row(op) for op in ops.values()],
         "scopes": _scopes(ops.values()),
-        "manifest_playbooks": [
-            {**pb, "trigger": ", ".join(f"{k}: {v}" for k, v in (pb.get("trigger") or {}).items())}
-            for pb in manifest["playbooks"]
-        ],
-        "manifest_actions": manifest["actions"],
+        "tables": _readme_tables(manifest, ops, data_paths),
     }
     if context["default_playbook"] not in context["playbooks"]:
         raise ExportError("the manifest has no certificate-alert playbook triggered by an alert: regenerate it")
@@ -181,14 +176,39 @@ def alert_playbooks(manifest: dict[str, Any]) -> list[str]:
     return [pb["id"] for pb in manifest["playbooks"] if "alert" in (pb.get("trigger") or {})]
 
 
-def _action_row(op: Operation) -> dict[str, str]:
-    return {
-        "action": _ACTION_NAMES[op.name],
-        "method": op.method,
-        "path": op.path,
-        "scope": op.scope or "none",
-        "description": op.description,
+def _readme_tables(manifest: dict[str, Any], ops: dict[str, Operation], data_paths: list[DataPath]) -> dict[str, str]:
+    """The README's tables, by name, as Markdown (without the last line break)."""
+
+    def yes(value: object) -> str:
+        return "yes" if value else "no"
+
+    def trigger(book: dict[str, Any]) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in (book.get("trigger") or {}).items())
+
+    tables = {
+        "actions": markdown_table(
+            ["action", "service call", "token scope", "what it does"],
+            [
+                [_ACTION_NAMES[op.name], f"`{op.method} {op.path}`", op.scope or "none", op.description]
+                for op in ops.values()
+            ],
+        ),
+        "data_paths": markdown_table(
+            ["data path", "type", "meaning"], [[f"`{p.path}`", p.type, p.description] for p in data_paths]
+        ),
+        "playbooks": markdown_table(
+            ["playbook", "trigger", "what it does"],
+            [[book["id"], trigger(book), book["description"]] for book in manifest["playbooks"]],
+        ),
+        "manifest_actions": markdown_table(
+            ["action", "changes something", "reversible", "needs approval", "what it does"],
+            [
+                [a["name"], yes(a["mutates"]), yes(a["reversible"]), yes(a["needs_approval"]), a["description"]]
+                for a in manifest["actions"]
+            ],
+        ),
     }
+    return {name: "\n".join(lines) for name, lines in tables.items()}
 
 
 def _scopes(ops: Any) -> list[tuple[str, list[str]]]:
@@ -215,11 +235,10 @@ def _environment() -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    # Values land in Python or TOML literals (a JSON string or list of strings is both) and in Markdown tables: each filter makes its value one
-    # literal of its language, whatever a description holds.
+    # Values land in Python or TOML literals (a JSON string or list of strings is both): each filter makes its value
+    # one literal of its language, whatever a description holds. The README's tables come written (soar.markdown_table).
     env.filters["py"] = lambda value: json.dumps(value, ensure_ascii=False)
     env.filters["toml"] = json.dumps
-    env.filters["md"] = lambda text: " ".join(str(text).split()).replace("|", "\\|")
     return env
 
 

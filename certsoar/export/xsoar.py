@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from certsoar.export.soar import RUN_FIELDS, Operation, operations
+from certsoar.export.soar import RUN_FIELDS, Operation, markdown_table, operations
 from certsoar.service.app import ALERT_CONTENT_TYPES
 from certsoar.store import RunStatus
 
@@ -252,8 +252,8 @@ def _description(manifest: dict[str, Any]) -> str:
     )
 
 
-def _row(*cells: str) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |\n"
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    return "".join(f"{line}\n" for line in markdown_table(header, rows))
 
 
 def integration_readme(manifest: dict[str, Any], ops: dict[str, Operation]) -> str:
@@ -261,12 +261,14 @@ def integration_readme(manifest: dict[str, Any], ops: dict[str, Operation]) -> s
     context, and certsoar's playbooks and actions as the manifest describes them."""
     out = [f"{manifest['description']}\n\nThis integration talks to the certsoar service (`certsoar serve`).\n"]
     out.append("\n## Configure CertSOAR in Cortex\n\n")
-    out.append(_row("Parameter", "Description", "Required") + _row("---", "---", "---"))
-    out.append(_row("Server URL", "Where `certsoar serve` listens.", "True"))
-    out.append(_row("API token", "A token of `certsoar token new` with scopes alerts, read, decide.", "True"))
-    out.append(_row("Fetch incidents", "Each run waiting for approval becomes one incident.", "False"))
-    out.append(_row("First fetch time", "Only runs created since then (default 3 days).", "False"))
-    out.append(_row("Maximum number of incidents per fetch", "Default 50.", "False"))
+    parameters = [
+        ["Server URL", "Where `certsoar serve` listens.", "True"],
+        ["API token", "A token of `certsoar token new` with scopes alerts, read, decide.", "True"],
+        ["Fetch incidents", "Each run waiting for approval becomes one incident.", "False"],
+        ["First fetch time", "Only runs created since then (default 3 days).", "False"],
+        ["Maximum number of incidents per fetch", "Default 50.", "False"],
+    ]
+    out.append(_table(["Parameter", "Description", "Required"], parameters))
     out.append("\n## Commands\n")
     out.append(
         "\nYou can execute these commands from the CLI, as part of an automation, or in a playbook.\n"
@@ -277,20 +279,19 @@ def integration_readme(manifest: dict[str, Any], ops: dict[str, Operation]) -> s
         out.append(f"\n### {command}\n\n***\n{operation.description}\n\n")
         out.append(f"#### Base Command\n\n`{command}`\n\n")
         out.append(f"Calls `{operation.method} {operation.path}` with a token of scope `{operation.scope}`.\n\n")
-        out.append("#### Input\n\n" + _row("Argument Name", "Description", "Required") + _row("---", "---", "---"))
-        for arg in _arguments(command, manifest):
-            out.append(_row(arg["name"], arg["description"], "Required" if arg.get("required") else "Optional"))
-        out.append("\n#### Context Output\n\n" + _row("Path", "Type", "Description") + _row("---", "---", "---"))
-        for output in _outputs(command):
-            out.append(_row(output["contextPath"], output["type"], output["description"]))
-    out.append("\n## certsoar's playbooks\n\n" + _row("Playbook", "Description") + _row("---", "---"))
-    for book in manifest["playbooks"]:
-        out.append(_row(book["id"], book["description"]))
-    out.append(
-        "\n## certsoar's actions\n\n" + _row("Action", "Changes things", "Description") + _row("---", "---", "---")
-    )
-    for action in manifest["actions"]:
-        out.append(_row(action["name"], "yes" if action["mutates"] else "no", action["description"]))
+        arguments = [
+            [arg["name"], arg["description"], "Required" if arg.get("required") else "Optional"]
+            for arg in _arguments(command, manifest)
+        ]
+        out.append("#### Input\n\n" + _table(["Argument Name", "Description", "Required"], arguments))
+        outputs = [[output["contextPath"], output["type"], output["description"]] for output in _outputs(command)]
+        out.append("\n#### Context Output\n\n" + _table(["Path", "Type", "Description"], outputs))
+    playbooks = [[book["id"], book["description"]] for book in manifest["playbooks"]]
+    out.append("\n## certsoar's playbooks\n\n" + _table(["Playbook", "Description"], playbooks))
+    actions = [
+        [action["name"], "yes" if action["mutates"] else "no", action["description"]] for action in manifest["actions"]
+    ]
+    out.append("\n## certsoar's actions\n\n" + _table(["Action", "Changes things", "Description"], actions))
     return "".join(out)
 
 

@@ -23,7 +23,7 @@ import pytest
 from realcomponents import missing
 
 from certsoar.export import export
-from certsoar.export.soar import RUN_FIELDS, operations
+from certsoar.export.soar import RUN_FIELDS, markdown_cell, operations
 from certsoar.export.splunk_soar import DATA_ROOT, SDK_VERSION, run_output
 from certsoar.manifest import build_manifest
 
@@ -309,7 +309,7 @@ def test_a_changed_description_changes_the_app_and_its_docs(manifest: dict[str, 
     compile(app_py, "app.py", "exec")  # any description stays one string literal
     assert json.dumps(hostile) in app_py and json.dumps(hostile) not in (before / "src" / "app.py").read_text()
     readme = (after / "README.md").read_text()
-    assert hostile.replace("|", "\\|") in readme and "Revoke, described anew." in readme
+    assert markdown_cell(hostile) in readme and "Revoke, described anew." in readme
     assert "Revoke, described anew." not in (before / "README.md").read_text()
 
 

@@ -112,6 +112,41 @@ def panos_vendor(monkeypatch: Any, tmp_path: Path) -> FirewallVendor:
     )
 
 
+PANOS_GROUP = "certsoar-rogue-servers"
+
+
+def panos_objects_vendor(monkeypatch: Any, tmp_path: Path) -> FirewallVendor:
+    """``panos`` with ``mode: address-objects``: objects in a static group, a partial commit, job polling."""
+    monkeypatch.setenv("CERTSOAR_TEST_PANOS_KEY", PANOS_KEY)
+    fake = FakePanos(PANOS_KEY)
+    fake.add_group(PANOS_GROUP, ["placeholder-192.0.2.255"])
+    fake.candidate.objects["placeholder-192.0.2.255"] = fake.running.objects["placeholder-192.0.2.255"] = {
+        "ip-netmask": "192.0.2.255/32"
+    }
+
+    def build(blocking: BlockingPolicy | None = None, url: str | None = None, **settings: Any) -> Firewall:
+        values = {
+            "url": url or fake.url,
+            "api_key": "env:CERTSOAR_TEST_PANOS_KEY",
+            "mode": "address-objects",
+            "admin": fake.admin,
+            "poll_interval": 0.01,
+            "backoff": 0.01,
+            **settings,
+        }
+        env = ConnectorEnv(name="panos-objects", state_dir=tmp_path, blocking=blocking or BlockingPolicy())
+        return PanosFirewall(PanosSettings.model_validate(values), env)
+
+    return FirewallVendor(
+        name="panos-objects",
+        build=build,
+        listed=lambda: fake.listed_objects(PANOS_GROUP),
+        state=fake.state,
+        fake=fake,
+        secrets=[PANOS_KEY],
+    )
+
+
 FORTIGATE_TOKEN = "fgt-conformance-token-4s7xq0b9wz1k3m5n"
 
 
@@ -158,8 +193,9 @@ FIREWALL_VENDORS: dict[str, Callable[[Any, Path], FirewallVendor]] = {
     "nftables": nftables_vendor,
     "edl": edl_vendor,
     "panos": panos_vendor,
+    "panos-objects": panos_objects_vendor,
     "fortigate": fortigate_vendor,
     "opnsense": opnsense_vendor,
 }
-HTTP_VENDORS = frozenset({"panos", "fortigate", "opnsense"})
+HTTP_VENDORS = frozenset({"panos", "panos-objects", "fortigate", "opnsense"})
 """Vendors behind an HTTP API: the cases marked ``http_vendor`` are collected for these only."""

@@ -30,7 +30,9 @@ README = Path(__file__).parents[3] / "README.md"
 )
 def test_the_readme_example_is_valid_settings(vendor: str, kind: str, model: type[BaseModel]) -> None:
     fences = [t.content for t in MarkdownIt().parse(README.read_text(encoding="utf-8")) if t.type == "fence"]
-    [example] = [f for f in fences if f"type: {vendor}\n" in f]
-    section = yaml.safe_load(example)["connectors"][kind]
-    settings = model.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
-    assert settings.model_dump(exclude_unset=True).keys() == set(section) - {"type", "name"}
+    examples = [f for f in fences if f"type: {vendor}\n" in f]
+    assert examples
+    for example in examples:  # one a mode
+        section = yaml.safe_load(example)["connectors"][kind]
+        settings = model.model_validate({k: v for k, v in section.items() if k not in ("type", "name")})
+        assert settings.model_dump(exclude_unset=True).keys() == set(section) - {"type", "name"}
