@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
 from certsoar.config import format_validation_error
@@ -333,3 +335,13 @@ def test_a_bad_setting_is_refused_at_load_without_repeating_a_secret(tmp_path: P
     with pytest.raises(ValidationError) as caught:
         notifier(tmp_path, 587, None, **setting)
     assert PASSWORD not in format_validation_error(caught.value)  # what a config load reports
+
+
+def test_the_readme_example_is_valid_settings() -> None:
+    readme = Path(__file__).parents[3] / "README.md"
+    fences = [t.content for t in MarkdownIt().parse(readme.read_text(encoding="utf-8")) if t.type == "fence"]
+    [example] = [f for f in fences if "type: email\n" in f]
+    section = yaml.safe_load(example)["connectors"]["notify"]
+    settings = EmailNotifierSettings.model_validate({k: v for k, v in section.items() if k != "type"})
+    assert settings.model_dump(exclude_unset=True).keys() == set(section) - {"type"}
+    assert settings.tls == "starttls" and settings.server_port == 587
