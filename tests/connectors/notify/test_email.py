@@ -4,8 +4,6 @@ permanent ones (5xx) fail at once, and nothing from the data reaches a header bu
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import logging
 import socket
 import ssl
@@ -22,10 +20,6 @@ import pytest
 import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from markdown_it import MarkdownIt
 from pydantic import ValidationError
 
@@ -107,34 +101,6 @@ class Server:
     mailbox: Mailbox
 
 
-def throwaway_certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost; its own file is the CA bundle that trusts it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "smtp.pem", folder / "smtp.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_path, key_path
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -142,8 +108,9 @@ def free_port() -> int:
         return port
 
 
-def serve(tmp_path: Path, *, tls: str = "starttls") -> Iterator[Server]:
-    cert, key = throwaway_certificate(tmp_path)
+def serve(certificate: tuple[Path, Path], *, tls: str = "starttls") -> Iterator[Server]:
+    """An aiosmtpd server on loopback: STARTTLS and AUTH required, or implicit TLS, or neither (``none``)."""
+    cert, key = certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
     mailbox = Mailbox()
@@ -164,8 +131,8 @@ def serve(tmp_path: Path, *, tls: str = "starttls") -> Iterator[Server]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    yield from serve(tmp_path)
+def server(loopback_certificate: tuple[Path, Path]) -> Iterator[Server]:
+    yield from serve(loopback_certificate)
 
 
 @pytest.fixture(autouse=True)
@@ -234,6 +201,20 @@ async def test_data_reaches_no_header_but_a_one_line_subject(server: Server, tmp
     assert [a.addr_spec for a in mail["To"].addresses] == ["soc@corp.example"]
 
 
+async def test_cr_lf_handed_straight_to_the_notifier_adds_no_header_or_recipient(
+    server: Server, tmp_path: Path
+) -> None:
+    """The notifier does not rely on the template layer: a raw subject with CR/LF stays one Subject line."""
+    raw = Message(
+        key="k", subject="x\r\nBcc: attacker@evil.example\r\nX-Evil: 1", body="b\r\nTo: attacker@evil.example"
+    )
+    await notifier(tmp_path, server.port, server.ca).send(raw)
+    [mail] = server.mailbox.received
+    assert mail["Subject"] == "x␍␊Bcc: attacker@evil.example␍␊X-Evil: 1"
+    assert "Bcc" not in mail and "X-Evil" not in mail and mail["To"] == "soc@corp.example"
+    assert server.mailbox.sessions[0]["rcpt"] == ["soc@corp.example", "ciso@corp.example"]
+
+
 async def test_a_retry_carries_the_same_message_id(server: Server, tmp_path: Path) -> None:
     """451 (transient) to the first DATA: tried again, accepted; both attempts name one Message-ID."""
     server.mailbox.data_answers = ["451 4.3.0 Try again later"]
@@ -282,21 +263,25 @@ async def test_a_certificate_nobody_trusts_is_refused(server: Server, tmp_path: 
     assert server.mailbox.logins == [] and server.mailbox.received == []
 
 
-async def test_a_server_without_starttls_gets_nothing_in_clear(tmp_path: Path) -> None:
-    for plain in serve(tmp_path, tls="none"):
+async def test_a_server_without_starttls_gets_nothing_in_clear(
+    tmp_path: Path, loopback_certificate: tuple[Path, Path]
+) -> None:
+    for plain in serve(loopback_certificate, tls="none"):
         with pytest.raises(ConnectorRejected, match="does not offer STARTTLS"):
             await notifier(tmp_path, plain.port, plain.ca).send(rendered(tmp_path))
         assert plain.mailbox.logins == [] and plain.mailbox.received == []
 
 
-async def test_implicit_tls(tmp_path: Path) -> None:
-    for tls in serve(tmp_path, tls="implicit"):
+async def test_implicit_tls(tmp_path: Path, loopback_certificate: tuple[Path, Path]) -> None:
+    for tls in serve(loopback_certificate, tls="implicit"):
         await notifier(tmp_path, tls.port, tls.ca, tls="implicit").send(rendered(tmp_path))
         assert tls.mailbox.sessions[0]["tls"] and tls.mailbox.sessions[0]["authenticated"]
 
 
-async def test_no_tls_only_to_loopback_and_said_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    for plain in serve(tmp_path, tls="none"):
+async def test_no_tls_only_to_loopback_and_said_loudly(
+    tmp_path: Path, loopback_certificate: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    for plain in serve(loopback_certificate, tls="none"):
         relay = notifier(tmp_path, plain.port, None, tls="none", username=None, password=None)
         await relay.send(rendered(tmp_path))
         assert plain.mailbox.sessions[0]["tls"] is False and len(plain.mailbox.received) == 1
