@@ -12,7 +12,7 @@ templates that show a certificate's names to a person.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -30,6 +30,8 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
 )
+from jinja2.ext import Extension
+from jinja2.lexer import Token, TokenStream
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
@@ -118,6 +120,15 @@ def _compiled_cache(escaped_for: str) -> BytecodeCache | None:
     return FileSystemBytecodeCache(str(folder / "templates"), f"jinja-{jinja2.__version__}-{escaped_for}-%s.cache")
 
 
+class _TextAsHtml(Extension):
+    """The text written in a Markdown (or plain-text) template is not HTML: in its HTML rendering a ``<why>`` in
+    it must show, not open an element, so the template's own text is escaped too (values are, by autoescape)."""
+
+    def filter_stream(self, stream: TokenStream) -> Iterator[Token]:
+        for token in stream:
+            yield Token(token.lineno, "data", escaping.html_text(token.value)) if token.type == "data" else token
+
+
 @lru_cache(maxsize=32)
 def _environment(search: tuple[str, ...], fmt: str, escaped_for: str) -> ImmutableSandboxedEnvironment:
     """One environment per search path, format of the templates and format of the output, so compiled templates
@@ -131,6 +142,7 @@ def _environment(search: tuple[str, ...], fmt: str, escaped_for: str) -> Immutab
         finalize=channel.finalize,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=[_TextAsHtml] if channel.markup and not CHANNELS[fmt].markup else [],
     )
 
     def literal(value: object, limit: int = 300) -> str:
