@@ -43,6 +43,8 @@ async def send(inp: NotifyInput, ctx: ActionContext) -> NotifyOutput:
         run_id=ctx.run_id,
         event=event,
         mrkdwn=mrkdwn,
+        text=ctx.templates.render(inp.template, ctx.variables, escaped_for="txt"),
+        html=ctx.templates.render(inp.template, ctx.variables, escaped_for="html"),
     )
     sent_to: list[str] = []
     effects: list[Effect] = []

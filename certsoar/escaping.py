@@ -115,3 +115,8 @@ def mrkdwn_code(text: str, limit: int = 300) -> str:
 
 def html(text: str) -> str:
     return _html_escape(visible(text), quote=True)
+
+
+def html_text(text: str) -> str:
+    """Text a template wrote, for HTML: ``&``, ``<`` and ``>`` escaped, its line breaks and quotes kept."""
+    return _html_escape(text, quote=False)

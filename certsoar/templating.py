@@ -12,7 +12,7 @@ templates that show a certificate's names to a person.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -30,6 +30,8 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
 )
+from jinja2.ext import Extension
+from jinja2.lexer import Token, TokenStream
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
@@ -88,7 +90,7 @@ def format_of(template: str) -> str:
 
 
 class _OneFormatLoader(BaseLoader):
-    """Loads only templates of one format, so an included template is escaped for what it was written for."""
+    """Loads only templates of one format, so an included template is escaped like the one including it."""
 
     def __init__(self, inner: BaseLoader, fmt: str) -> None:
         self.inner, self.fmt = inner, fmt
@@ -102,11 +104,12 @@ class _OneFormatLoader(BaseLoader):
         return self.inner.list_templates()
 
 
-def _compiled_cache() -> BytecodeCache | None:
+def _compiled_cache(escaped_for: str) -> BytecodeCache | None:
     """Compiled templates kept in the cache folder, so that a process started for one alert does not compile every
     notification template again (a good part of a one-alert CLI run). Only in a folder of this user's that nobody
     else can write: what is kept there is code. Entries name the Jinja version; Jinja checks each against the
-    template's source."""
+    template's source. Code compiled to escape for HTML differs from the rest, so each output format has its own
+    entries."""
     folder = usable_dir(create=True)
     if folder is None:
         return None
@@ -114,21 +117,32 @@ def _compiled_cache() -> BytecodeCache | None:
         (folder / "templates").mkdir(mode=0o700, exist_ok=True)
     except OSError:
         return None
-    return FileSystemBytecodeCache(str(folder / "templates"), f"jinja-{jinja2.__version__}-%s.cache")
+    return FileSystemBytecodeCache(str(folder / "templates"), f"jinja-{jinja2.__version__}-{escaped_for}-%s.cache")
+
+
+class _TextAsHtml(Extension):
+    """The text written in a Markdown (or plain-text) template is not HTML: in its HTML rendering a ``<why>`` in
+    it must show, not open an element, so the template's own text is escaped too (values are, by autoescape)."""
+
+    def filter_stream(self, stream: TokenStream) -> Iterator[Token]:
+        for token in stream:
+            yield Token(token.lineno, "data", escaping.html_text(token.value)) if token.type == "data" else token
 
 
 @lru_cache(maxsize=32)
-def _environment(search: tuple[str, ...], fmt: str) -> ImmutableSandboxedEnvironment:
-    """One environment per search path and format, so compiled templates are reused across runs."""
-    channel = CHANNELS[fmt]
+def _environment(search: tuple[str, ...], fmt: str, escaped_for: str) -> ImmutableSandboxedEnvironment:
+    """One environment per search path, format of the templates and format of the output, so compiled templates
+    are reused across runs."""
+    channel = CHANNELS[escaped_for]
     env = ImmutableSandboxedEnvironment(
-        bytecode_cache=_compiled_cache(),
+        bytecode_cache=_compiled_cache(escaped_for),
         loader=_OneFormatLoader(ChoiceLoader([FileSystemLoader(list(search))]), fmt),
         undefined=StrictUndefined,
         autoescape=channel.markup,
         finalize=channel.finalize,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=[_TextAsHtml] if channel.markup and not CHANNELS[fmt].markup else [],
     )
 
     def literal(value: object, limit: int = 300) -> str:
@@ -148,13 +162,14 @@ class Templates:
     def __init__(self, extra_dirs: list[Path] | None = None) -> None:
         self.search = tuple(str(p) for p in (extra_dirs or [])) + (str(shipped_templates_dir()),)
 
-    def environment(self, name: str) -> ImmutableSandboxedEnvironment:
+    def environment(self, name: str, escaped_for: str | None = None) -> ImmutableSandboxedEnvironment:
         fmt = format_of(name)
-        if fmt not in CHANNELS:
-            raise ActionError(
-                f"template {name}: no escaping is known for format {fmt!r} (known: {', '.join(sorted(CHANNELS))})"
-            )
-        return _environment(self.search, fmt)
+        for wanted in (fmt, escaped_for or fmt):
+            if wanted not in CHANNELS:
+                raise ActionError(
+                    f"template {name}: no escaping is known for format {wanted!r} (known: {', '.join(sorted(CHANNELS))})"
+                )
+        return _environment(self.search, fmt, escaped_for or fmt)
 
     def exists(self, name: str) -> bool:
         try:
@@ -164,11 +179,13 @@ class Templates:
         return True
 
     def names(self) -> list[str]:
-        return sorted(n for n in _environment(self.search, "txt").list_templates() if n.endswith(".j2"))
+        return sorted(n for n in _environment(self.search, "txt", "txt").list_templates() if n.endswith(".j2"))
 
-    def render(self, name: str, context: dict[str, Any]) -> str:
+    def render(self, name: str, context: dict[str, Any], *, escaped_for: str | None = None) -> str:
+        """``name`` rendered with every value escaped for its format, or for ``escaped_for``: the plain text
+        (``txt``) or the HTML of a Markdown notification, for channels that show no Markdown."""
         try:
-            text = self.environment(name).get_template(name).render(**context)
+            text = self.environment(name, escaped_for).get_template(name).render(**context)
         except TemplateError as exc:
             raise ActionError(f"template {name}: {exc}") from exc
         if len(text) > MAX_RENDERED_CHARS:

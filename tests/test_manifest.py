@@ -48,7 +48,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
         "firewall": ["edl", "fortigate", "nftables", "opnsense", "panos"],
         "proxy": ["edl", "squid", "zscaler"],
         "ticket": ["jira", "local", "servicenow", "thehive"],
-        "notify": ["console", "file", "slack", "teams", "webhook"],
+        "notify": ["console", "email", "file", "slack", "teams", "webhook"],
     }
     cas = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["ca"]}
     ca = cas["openssl-ca"]
@@ -78,6 +78,7 @@ def test_manifest_describes_every_action_connector_and_playbook() -> None:
     notifiers = {c["type"]: c["settings_schema"]["properties"] for c in manifest["connectors"]["notify"]}
     assert [k for k, v in notifiers["webhook"].items() if v.get("secret")] == ["secret"]
     assert [k for k, v in notifiers["teams"].items() if v.get("secret")] == ["webhook_url"]
+    assert [k for k, v in notifiers["email"].items() if v.get("secret")] == ["password"]
     assert sorted((p["id"], p["trigger"]) for p in manifest["playbooks"]) == [
         ("certificate-alert", {"alert": "certificate"}),
         ("certificate-release", {"alert": "release"}),

@@ -6,6 +6,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from certsoar.templating import subject_of
+
 
 class Message(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -25,6 +27,23 @@ class Message(BaseModel):
         description="The same notification rendered from the template's .mrkdwn.j2 sibling, when there is one "
         "(Slack); escaped for mrkdwn by the template layer like any rendering.",
     )
+    text: str | None = Field(
+        default=None,
+        description="The same template rendered as plain text (values shown, not escaped for Markdown), for "
+        "channels that show text as it is (Teams, the plain part of an email).",
+    )
+    html: str | None = Field(
+        default=None, description="The same template rendered with every value escaped for HTML (email)."
+    )
+
+    @property
+    def plain_body(self) -> str:
+        """What a channel that interprets no markup shows: the plain-text rendering, else the body."""
+        return self.text if self.text is not None else self.body
+
+    @property
+    def plain_subject(self) -> str:
+        return subject_of(self.text) if self.text is not None else self.subject
 
 
 @runtime_checkable

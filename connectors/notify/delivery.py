@@ -1,4 +1,5 @@
-"""One POST to a messaging endpoint whose URL may be a secret (Slack, Teams, a generic webhook).
+"""One POST to a messaging endpoint whose URL may be a secret (Slack, Teams, a generic webhook), and the retry
+loop every notifier's delivery runs in (``retried``; email's SMTP uses it too).
 
 Not ``connectors/http.py``: that layer puts the request path in its errors, and these URLs carry their
 credential in the path or the query. Here no error and no log line names the URL or a header.
@@ -10,7 +11,8 @@ twice at worst, which beats losing it; receivers that care deduplicate on the de
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 import httpx
 from pydantic import Field
@@ -23,6 +25,7 @@ from certsoar.errors import ConnectorRejected, ConnectorUnavailable
 TIMEOUT = 10.0
 LONGEST_RETRY_AFTER = 60.0
 ANSWER_CHARS = 200
+T = TypeVar("T")
 
 
 class DeliverySettings(ConnectorSettings):
@@ -121,12 +124,22 @@ async def post(
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)), verify=True, follow_redirects=False
     ) as client:
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(RetryLater), stop=stop_after_attempt(attempts), wait=_wait, reraise=True
-        )
-        try:
-            return await retrying(once, client)
-        except RetryLater as exc:
-            raise ConnectorUnavailable(
-                f"{exc.args[0].removeprefix(f'{connector}: ')} (gave up after {attempts} attempts)", connector=connector
-            ) from None
+        return await retried(lambda: once(client), attempts=attempts, connector=connector)
+
+
+async def retried(attempt: Callable[[], Awaitable[T]], *, attempts: int, connector: str) -> T:
+    """``attempt()`` tried again on RetryLater, up to ``attempts`` times in all (Retry-After or a doubling
+    wait between); ConnectorUnavailable when they run out. Any other error ends it at once."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(RetryLater), stop=stop_after_attempt(attempts), wait=_wait, reraise=True
+    )
+
+    async def call() -> T:  # a coroutine function, which tenacity awaits (it would return a lambda's coroutine)
+        return await attempt()
+
+    try:
+        return await retrying(call)
+    except RetryLater as exc:
+        raise ConnectorUnavailable(
+            f"{exc.args[0].removeprefix(f'{connector}: ')} (gave up after {attempts} attempts)", connector=connector
+        ) from None

@@ -2,7 +2,8 @@
 
 The text comes from the ``.mrkdwn.j2`` sibling of the notification's template when there is one (escaped
 for mrkdwn by the template layer, so data opens no link, mention or markup); otherwise the rendered text
-goes in ``plain_text`` blocks, which Slack shows without interpreting anything. An approval request gets
+goes in ``plain_text`` blocks, which Slack shows without interpreting anything (the plain-text rendering,
+``Message.text``: a Markdown escape would show its backslash there). An approval request gets
 Approve / Deny buttons (their value is the run id) when ``service.public_url`` is set: the clicks come
 back to ``POST /v1/slack/interactions`` (certsoar.service.slack).
 
@@ -137,8 +138,8 @@ def message_payload(message: Message, public_url: str | None) -> dict[str, Any]:
         fallback = subject_of(message.mrkdwn).strip("*")
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in _chunks(message.mrkdwn)]
     else:
-        fallback = mrkdwn_escape(message.subject)
-        blocks = [{"type": "section", "text": {"type": "plain_text", "text": c}} for c in _chunks(message.body)]
+        fallback = mrkdwn_escape(message.plain_subject)
+        blocks = [{"type": "section", "text": {"type": "plain_text", "text": c}} for c in _chunks(message.plain_body)]
     buttons = message.event == APPROVAL_EVENT and public_url is not None and message.run_id is not None
     room = MAX_BLOCKS - (1 if buttons else 0)
     if len(blocks) > room:

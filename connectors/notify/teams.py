@@ -3,8 +3,11 @@ legacy incoming-webhook URL.
 
 The text goes in ``TextRun`` elements of a ``RichTextBlock``, which Adaptive Cards never read as Markdown
 (unlike ``TextBlock``), so nothing in the data opens a link or markup; control characters are shown, never
-sent. Legacy connectors answer a throttled post with HTTP 200 and the text ``Microsoft Teams endpoint returned
-HTTP error 429`` in the body, so the body is read on every 2xx: that answer is tried again like a 429.
+sent. For the same reason the card carries the plain-text rendering of the template (``Message.text``), not the
+Markdown one: a Markdown escape (``a\\_b``) would show its backslash.
+
+Legacy connectors answer a throttled post with HTTP 200 and the text ``Microsoft Teams endpoint returned HTTP
+error 429`` in the body, so the body is read on every 2xx: that answer is tried again like a 429.
 
 The webhook URL is a secret (it carries its signature): it appears in no error and no log line.
 """
@@ -61,9 +64,9 @@ def card_payload(message: Message) -> dict[str, Any]:
     body = [
         {
             "type": "RichTextBlock",
-            "inlines": [{"type": "TextRun", "text": _inert(one_line(message.subject, 300)), "weight": "Bolder"}],
+            "inlines": [{"type": "TextRun", "text": _inert(one_line(message.plain_subject, 300)), "weight": "Bolder"}],
         },
-        {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": card_text(message.body)}]},
+        {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": card_text(message.plain_body)}]},
     ]
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

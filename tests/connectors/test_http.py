@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import ssl
 import time
@@ -13,10 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr, ValidationError
 from pytest_httpx import HTTPXMock
 
@@ -187,34 +182,11 @@ async def test_bearer_auth_sends_the_token_and_keeps_it_out_of_its_repr(tmp_path
 # ------------------------------------------------------------------------------------ real TLS
 
 
-def _tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "server.pem", tmp_path / "server.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file, cert_file
-
-
 @pytest.fixture
-async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+async def tls_server(loopback_certificate: tuple[Path, Path]) -> AsyncIterator[tuple[str, Path]]:
     """An HTTPS server on loopback with a self-signed certificate; yields its URL and the certificate."""
-    cert_file, key_file, bundle = _tls_files(tmp_path)
+    cert_file, key_file = loopback_certificate
+    bundle = cert_file
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
 

@@ -188,6 +188,7 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "notify    slack        certsoar.connectors.notify.slack.SlackNotifier" in listed
     assert "notify    webhook      certsoar.connectors.notify.webhook.WebhookNotifier" in listed
     assert "notify    teams        certsoar.connectors.notify.teams.TeamsNotifier" in listed
+    assert "notify    email        certsoar.connectors.notify.email.EmailNotifier" in listed
     assert "siem      splunk       certsoar.connectors.siem.splunk.SplunkSiem" in listed
     assert "siem      elastic      certsoar.connectors.siem.elastic.ElasticSiem" in listed
     assert "siem      sentinel     certsoar.connectors.siem.sentinel.SentinelSiem" in listed

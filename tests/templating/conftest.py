@@ -36,9 +36,10 @@ def recorded_renders() -> Iterator[Captured]:
     seen: Captured = []
     original = Templates.render
 
-    def recording(self: Templates, name: str, context: dict[str, Any]) -> str:
-        seen.append((name, copy.deepcopy(context)))
-        return original(self, name, context)
+    def recording(self: Templates, name: str, context: dict[str, Any], *, escaped_for: str | None = None) -> str:
+        if escaped_for is None:  # the plain-text and HTML renderings of a notification get the same context
+            seen.append((name, copy.deepcopy(context)))
+        return original(self, name, context, escaped_for=escaped_for)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Templates, "render", recording)

@@ -68,3 +68,15 @@ def test_a_cache_folder_others_can_write_keeps_no_code(
         templating._environment.cache_clear()
         assert templates.render("l1/note.md.j2", {"subject": "s"}) == "s"
     assert len(seen) == 2 and not (cache / "templates").exists()
+
+
+def test_a_markdown_template_rendered_as_html_is_escaped_for_html_from_the_cache_too(
+    cache: Path, tmp_path: Path
+) -> None:
+    """The HTML of a notification comes from its Markdown template; code compiled for Markdown escapes nothing for
+    HTML, so the two are cached apart (one cache entry for both would let <script> through in a new process)."""
+    templates = page(tmp_path / "mine", "# {{ subject }}\n")
+    assert templates.render("l1/note.md.j2", {"subject": "<b>"}) == "# &lt;b>"
+    templating._environment.cache_clear()  # as a new process
+    assert templates.render("l1/note.md.j2", {"subject": "<b>*"}, escaped_for="html") == "# &lt;b&gt;*"
+    assert templates.render("l1/note.md.j2", {"subject": "<b>*"}, escaped_for="txt") == "# <b>*"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -84,6 +85,35 @@ def test_each_payload_everywhere(captured: Captured, payload: str) -> None:
     for name, context in variants(captured):
         rendered = Templates().render(name, hostile(context, [payload]))
         assert problems(rendered, headings=template_headings(name, context)) == [], name
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append(tag)
+
+
+def html_tags(text: str) -> list[str]:
+    parser = _Tags()
+    parser.feed(text)
+    parser.close()
+    return parser.seen
+
+
+def test_each_payload_as_plain_text_and_html(captured: Captured) -> None:
+    """The renderings Teams and email show: in plain text every value stays on its line, no control character is
+    sent; in HTML data opens no element (the only ones are the template's own: ``| literal``'s <code>)."""
+    for name, context in variants(captured):
+        for payload in ["", *PAYLOADS]:
+            data = hostile(context, [payload]) if payload else context
+            text = Templates().render(name, data, escaped_for="txt")
+            assert all(c == "\n" or c.isprintable() for c in text), (name, payload)
+            broken_off = payload.splitlines()[1:]  # what would start a line of its own if a break were sent
+            assert not any(line.startswith(tail) for tail in broken_off if tail for line in text.splitlines())
+            assert set(html_tags(Templates().render(name, data, escaped_for="html"))) <= {"code"}, (name, payload)
 
 
 # --- certificates whose names carry the payloads, through the real analysis --------------------------

@@ -1,6 +1,8 @@
 """What every HTTP notifier promises, whatever the vendor: slack, webhook and teams (pytest-httpx and a silent
 loopback server). Delivered once; a 429 waited out; 5xx forever is ConnectorUnavailable after the attempts;
-401/403 are ConnectorRejected; a server that never answers times out; no secret in anything captured."""
+401/403 are ConnectorRejected; a server that never answers times out; no secret in anything captured.
+Email is not HTTP: it shares the secret-reference case here, and has its own failure cases against a real SMTP
+server in test_email.py (451 then accepted, 550 at once, silence times out, refused AUTH)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pytest_httpx import HTTPXMock
 
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.notify import Message, Notifier
+from certsoar.connectors.notify.email import EmailNotifierSettings
 from certsoar.connectors.notify.slack import SlackNotifier, SlackNotifierSettings
 from certsoar.connectors.notify.teams import TeamsNotifier, TeamsNotifierSettings
 from certsoar.connectors.notify.webhook import WebhookNotifier, WebhookNotifierSettings
@@ -31,6 +34,8 @@ TEAMS_URL = (
 )
 WEBHOOK_URL = "https://receiver.example/hooks/certsoar"
 HMAC_KEY = "HMACSECRETKEYXXXXXXXXXXXX"
+
+EMAIL = {"host": "smtp.corp.example", "from_address": "soar@corp.example", "to": ["soc@corp.example"], "username": "u"}
 
 MESSAGE = Message(key="run1:notify", subject="Contained `evil`", body="# Contained `evil`\n", run_id="run1")
 
@@ -135,6 +140,7 @@ def test_a_secret_written_without_a_name_or_inline_is_refused_at_load(reference:
         SlackNotifierSettings: {"webhook_url": reference},
         TeamsNotifierSettings: {"webhook_url": reference},
         WebhookNotifierSettings: {"url": WEBHOOK_URL, "secret": reference},
+        EmailNotifierSettings: {**EMAIL, "password": reference},
     }
     for model, values in settings.items():
         with pytest.raises(ValidationError, match="env:NAME or file:PATH"):

@@ -24,6 +24,7 @@ from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.notify import Message
 from certsoar.connectors.notify.slack import POST_MESSAGE_URL, SlackError, SlackNotifier, SlackNotifierSettings
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+from certsoar.templating import Templates, subject_of
 
 WEBHOOK = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
 TOKEN = "xoxb-1234-5678-secretsecretsecret"
@@ -91,6 +92,23 @@ async def test_without_a_mrkdwn_rendering_the_text_goes_as_plain_text(tmp_path: 
     assert {b["text"]["type"] for b in payload["blocks"]} == {"plain_text"}
     assert "<!channel>" in payload["blocks"][0]["text"]["text"]
     assert "<" not in payload["text"]  # the fallback text is mrkdwn: escaped
+
+
+async def test_plain_text_blocks_carry_the_plain_text_rendering(tmp_path: Path, httpx_mock: HTTPXMock) -> None:
+    """A plain_text block shows a Markdown escape's backslash: without a mrkdwn rendering the blocks carry the
+    template's plain-text rendering, exactly."""
+    httpx_mock.add_response(url=WEBHOOK, method="POST", text="ok")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "x.md.j2").write_text("# Contained {{ name | literal }}\n\nrule {{ name }}\n")
+    templates, context = Templates([tmp_path / "t"]), {"name": "a_b*c* <!channel> [x](https://evil.example)"}
+    body = templates.render("x.md.j2", context)
+    text = templates.render("x.md.j2", context, escaped_for="txt")
+    await notifier(tmp_path).send(Message(key="k", subject=subject_of(body), body=body, text=text))
+    payload = sent(httpx_mock)
+    [block] = payload["blocks"]
+    shown = "a_b*c* <!channel> [x](https://evil.example)"
+    assert block["text"] == {"type": "plain_text", "text": f"# Contained {shown}\n\nrule {shown}"}
+    assert payload["text"] == "Contained a_b*c* &lt;!channel&gt; [x](https://evil.example)"  # mrkdwn: escaped
 
 
 async def test_a_long_message_is_cut_into_sections_slack_accepts(tmp_path: Path, httpx_mock: HTTPXMock) -> None:

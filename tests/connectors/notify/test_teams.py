@@ -14,16 +14,23 @@ Where the answers come from:
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_httpx import HTTPXMock
 
+from certsoar.actions.notify import NotifyInput, send
+from certsoar.config import Config
+from certsoar.connections import Connections
 from certsoar.connectors import ConnectorEnv
 from certsoar.connectors.notify import Message
 from certsoar.connectors.notify.teams import TeamsNotifier, TeamsNotifierSettings
+from certsoar.context import ActionContext
 from certsoar.errors import ConnectorRejected, ConnectorUnavailable
+from certsoar.ledger import EffectLedger
+from certsoar.store import RunStore
 from certsoar.templating import Templates
 
 URL = "https://contoso.webhook.office.com/webhookb2/1111@2222/IncomingWebhook/SECRETPART/3333"
@@ -127,3 +134,34 @@ async def test_a_very_long_text_is_cut_under_teams_size_limit(tmp_path: Path, ht
 def test_settings_that_cannot_work_are_refused(settings: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         TeamsNotifierSettings.model_validate(settings)
+
+
+async def test_the_card_carries_the_text_exactly_with_no_markdown_escape(tmp_path: Path, httpx_mock: HTTPXMock) -> None:
+    """Through notify.send with a template, as a playbook sends it: a TextRun shows Markdown escapes literally, so
+    the card carries the plain-text rendering (no backslash, no backtick), still inert: {{DATE(…)}} is broken up,
+    a mention or a link is only text (no entities, no action), a control character is shown."""
+    httpx_mock.add_response(url=URL, method="POST", text="1")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "x.md.j2").write_text("# Contained {{ name | literal }}\n\nSNI {{ name }}; rule a_b *fired*\n")
+    name = "a_b*c* [click](https://evil.example) <at>Everyone</at> {{DATE(2030-01-01T00:00:00Z)}} C:\\x\x1b"
+    config = Config.model_validate({"state_dir": str(tmp_path / "state"), "config_dir": tmp_path})
+    store = RunStore(tmp_path / "runs.sqlite3")
+    ctx = ActionContext(
+        run_id="r1",
+        step_id="notify",
+        dry_run=False,
+        now=datetime.now(timezone.utc),
+        config=config,
+        connectors=Connections(config, store, overrides={"notify": [("soc", notifier(tmp_path))]}),
+        ledger=EffectLedger(store, store, "r1", dry_run=False),
+        templates=Templates([tmp_path / "t"]),
+        variables={"name": name},
+    )
+    out = await send(NotifyInput(template="x.md.j2"), ctx)
+    assert out.sent_to == ["teams soc (HTTP 200)"]
+    card = card_of(httpx_mock)
+    shown = "a_b*c* [click](https://evil.example) <at>Everyone</at> { {DATE(2030-01-01T00:00:00Z)}} C:\\x␛"
+    subject, text = runs(card)
+    assert subject["text"] == f"Contained {shown}"
+    assert text["text"] == f"# Contained {shown}\n\nSNI {shown}; rule a_b *fired*"
+    assert not {"msteams", "entities", "selectAction"} & set(json.dumps(card).replace('"', " ").split())
