@@ -25,6 +25,11 @@ class Message(BaseModel):
         description="The same notification rendered from the template's .mrkdwn.j2 sibling, when there is one "
         "(Slack); escaped for mrkdwn by the template layer like any rendering.",
     )
+    releasable: bool = Field(
+        default=False,
+        description="The message announces containment done and verified, which a release may take back (Slack "
+        "then offers its release field).",
+    )
 
 
 @runtime_checkable
