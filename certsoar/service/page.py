@@ -4,7 +4,9 @@ approves or denies it.
 Server-rendered (Jinja, autoescaped, no script, no external asset). Identity is a password (argon2id, from
 ``analysts.<name>.password_hash``) or, when ``service.trusted_proxy`` is set, the proxy's header, believed
 only from the proxy's addresses. Every form carries the session's CSRF token and every POST checks it.
-Decisions go through ``certsoar.api.decide`` like the CLI's, recorded as ``via="page"``.
+Decisions go through ``certsoar.api.decide`` like the CLI's, recorded as ``via="page"``. A finished run's
+containment can be released (``certsoar.service.releasing`` says whether and by whom) through
+``certsoar.api.release``; the release run's page then asks for its own approval.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ import json
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -28,6 +27,7 @@ from test_slack_interactions import (  # noqa: F401 (fixtures)
     client_for,
     config,
     config_file,
+    interaction,
     post,
     pristine_lab,
     replies,
@@ -47,25 +47,7 @@ WEBHOOK = "https://hooks.slack.com/services/T0CAG/B0SOC/notarealwebhooksecret"
 
 def typed(user: str, block_id: str, text: str) -> bytes:
     """The block_actions payload Slack sends when ``user`` types ``text`` into the release field and presses Enter."""
-    payload = {
-        "type": "block_actions",
-        "user": {"id": user, "username": "someone", "team_id": "T0CAG"},
-        "team": {"id": "T0CAG", "domain": "acme"},
-        "api_app_id": "A0CA5",
-        "trigger_id": "12466734323.1395872398",
-        "response_url": RESPONSE_URL,
-        "container": {"type": "message", "message_ts": "1548261231.000200", "channel_id": "C0CA5"},
-        "actions": [
-            {
-                "type": "plain_text_input",
-                "block_id": block_id,
-                "action_id": "release",
-                "value": text,
-                "action_ts": "1548426417.840180",
-            }
-        ],
-    }
-    return urlencode({"payload": json.dumps(payload)}).encode()
+    return interaction(user, {"type": "plain_text_input", "block_id": block_id, "action_id": "release", "value": text})
 
 
 def lists(root: Path) -> tuple[str, str]:
@@ -74,6 +56,15 @@ def lists(root: Path) -> tuple[str, str]:
     elements = [line for line in (nft.read_text().splitlines() if nft.exists() else []) if line.startswith("\t\t\t")]
     fingerprints = [line for line in (squid.read_text().splitlines() if squid.exists() else []) if line[:1] != "#"]
     return "\n".join(elements), "\n".join(fingerprints)
+
+
+def with_webhook(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> Config:  # noqa: F811
+    """The lab's config with a Slack incoming webhook as its notifier."""
+    monkeypatch.setenv("CERTSOAR_TEST_SLACK_WEBHOOK", WEBHOOK)
+    raw = yaml.safe_load(config_file.read_text())
+    raw["connectors"]["notify"] = [{"type": "slack", "webhook_url": "env:CERTSOAR_TEST_SLACK_WEBHOOK"}]
+    config_file.write_text(yaml.safe_dump(raw))
+    return load_config(config_file)
 
 
 def sent(httpx_mock: HTTPXMock) -> list[dict[str, Any]]:
@@ -101,11 +92,7 @@ async def test_release_in_slack_end_to_end(
     httpx_mock: HTTPXMock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("CERTSOAR_TEST_SLACK_WEBHOOK", WEBHOOK)
-    raw = yaml.safe_load(config_file.read_text())
-    raw["connectors"]["notify"] = [{"type": "slack", "webhook_url": "env:CERTSOAR_TEST_SLACK_WEBHOOK"}]
-    config_file.write_text(yaml.safe_dump(raw))
-    config = load_config(config_file)  # noqa: F811 (with the webhook added)
+    config = with_webhook(config_file, monkeypatch)  # noqa: F811
     root = config_file.parent
     httpx_mock.add_response(url=WEBHOOK, method="POST", text="ok", is_reusable=True)
     httpx_mock.add_response(url=RESPONSE_URL, method="POST", text="ok", is_reusable=True)
@@ -221,3 +208,39 @@ async def test_forged_replayed_or_repeated_release_requests_make_at_most_one_rel
     assert second["response_type"] == "ephemeral" and f"`{release['id']}`" in second["text"]
     runs = [r for r in api.list_runs(config, 1000) if r["playbook"] == "certificate-release"]
     assert [r["id"] for r in runs] == [release["id"]]
+
+
+def test_the_release_field_goes_only_on_a_releasable_message_with_a_public_url() -> None:
+    from certsoar.connectors.notify import Message
+    from certsoar.connectors.notify.slack import message_payload
+
+    def kinds(message: Message, public_url: str | None = "https://certsoar.example") -> list[str]:
+        return [b["type"] for b in message_payload(message, public_url)["blocks"]]
+
+    outcome = Message(key="r:outcome", subject="s", body="b", run_id="r1", event="outcome/containment")
+    assert kinds(outcome) == ["section"]  # a denied or dry run's outcome: nothing to release
+    releasable = outcome.model_copy(update={"releasable": True})
+    assert kinds(releasable) == ["section", "input"]
+    assert kinds(releasable, None) == ["section"]  # Slack could not reach the service
+    [field] = release_fields(message_payload(releasable, "https://certsoar.example"))
+    assert field["block_id"] == "certsoar_release:r1" and field["element"]["max_length"] == 2000
+    request = Message(key="r:approval", subject="s", body="b", run_id="r2", event="approval/release")
+    assert approve_button([message_payload(request, "https://x.example")], "r2")["confirm"]["title"]["text"] == (
+        "Approve release?"
+    )
+
+
+async def test_a_denied_runs_outcome_offers_no_release(
+    config_file: Path,  # noqa: F811
+    httpx_mock: HTTPXMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = with_webhook(config_file, monkeypatch)  # noqa: F811
+    httpx_mock.add_response(url=WEBHOOK, method="POST", text="ok", is_reusable=True)
+    alert = load_alert(lab_paths(config_file.parent).alerts["mimicry"].read_bytes())
+    run = await api.run_playbook(config, "certificate-alert", alert)
+    denied = await api.decide(config, run["id"], analyst="bob", decision="denied")
+    assert denied["status"] == "denied"
+    messages = sent(httpx_mock)
+    assert any("Outcome" in m["text"] for m in messages)
+    assert all(release_fields(m) == [] for m in messages)
