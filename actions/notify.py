@@ -10,6 +10,17 @@ from certsoar.ledger import Effect
 from certsoar.registry import action
 from certsoar.templating import format_of, subject_of
 
+RELEASABLE_EVENTS = ("outcome/containment",)
+CONTAINMENT_ACTIONS = ("ca.revoke", "firewall.block", "proxy.block_certificate")
+
+
+def _contained(ctx: ActionContext) -> bool:
+    """This run's containment is done and verified (a dry run's is only planned)."""
+    if ctx.dry_run:
+        return False
+    effects = ctx.ledger.effects.run_effects(ctx.run_id)
+    return any(e.action in CONTAINMENT_ACTIONS and e.verified and not e.planned for e in effects)
+
 
 class NotifyInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -45,6 +56,7 @@ async def send(inp: NotifyInput, ctx: ActionContext) -> NotifyOutput:
         mrkdwn=mrkdwn,
         text=ctx.templates.render(inp.template, ctx.variables, escaped_for="txt"),
         html=ctx.templates.render(inp.template, ctx.variables, escaped_for="html"),
+        releasable=event in RELEASABLE_EVENTS and _contained(ctx),
     )
     sent_to: list[str] = []
     effects: list[Effect] = []

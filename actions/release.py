@@ -209,6 +209,11 @@ async def record(inp: RunInput, ctx: ActionContext) -> RecordOutput:
 MAX_COMMENT_CHARS = 2000
 
 
+def release_alert_id(run_id: str) -> str:
+    """The alert id of run ``run_id``'s release: one release run per run at a time."""
+    return f"release:{run_id}"
+
+
 def release_alert(run_id: str, analyst: str, comment: str, now: datetime) -> CertificateAlert:
     """The alert a release run starts with: its id names the run taken back, so asking twice (or from two
     processes at once) finds the one release run; ``raw`` carries the run, who asked and why.
@@ -216,7 +221,7 @@ def release_alert(run_id: str, analyst: str, comment: str, now: datetime) -> Cer
     Built without validation, as a sweep's alert is: it names no certificate (``certsoar.api.release`` checks
     the run exists first)."""
     return CertificateAlert.model_construct(
-        id=f"release:{run_id}",
+        id=release_alert_id(run_id),
         time=now,
         source_format="release",
         event="release",

@@ -184,6 +184,15 @@ async def release(
         return run_view(store, release_id)
 
 
+def release_of(config: Config, run_id: str) -> dict[str, Any] | None:
+    """The run object of run ``run_id``'s current release run (waiting, done, or the latest asked), or None."""
+    from certsoar.actions.release import RELEASE_PLAYBOOK, release_alert_id
+
+    with open_store(config, read_only=True) as store:
+        release_id = store.run_for_alert(RELEASE_PLAYBOOK, release_alert_id(run_id))
+        return run_view(store, release_id) if release_id is not None else None
+
+
 def _playbook_of(store: RunStore, run_id: str, config: Config) -> Playbook:
     run = store.get_run(run_id)
     if not run.definition:

@@ -592,6 +592,11 @@ class RunStore:
         ).fetchall()
         return [dict(r) for r in rows]
 
+    def run_for_alert(self, playbook: str, alert_id: str) -> str | None:
+        """The run of ``playbook`` that alert ``alert_id`` names now (a superseded one has given its id up)."""
+        row = self.db.execute("SELECT id FROM runs WHERE playbook=? AND alert_id=?", (playbook, alert_id)).fetchone()
+        return str(row["id"]) if row else None
+
     def run_counts(self) -> dict[str, int]:
         """How many runs are in each status."""
         return {r[0]: r[1] for r in self.db.execute("SELECT status, count(*) FROM runs GROUP BY status")}

@@ -4,7 +4,9 @@ approves or denies it.
 Server-rendered (Jinja, autoescaped, no script, no external asset). Identity is a password (argon2id, from
 ``analysts.<name>.password_hash``) or, when ``service.trusted_proxy`` is set, the proxy's header, believed
 only from the proxy's addresses. Every form carries the session's CSRF token and every POST checks it.
-Decisions go through ``certsoar.api.decide`` like the CLI's, recorded as ``via="page"``.
+Decisions go through ``certsoar.api.decide`` like the CLI's, recorded as ``via="page"``. A finished run's
+containment can be released (``certsoar.service.releasing`` says whether and by whom) through
+``certsoar.api.release``; the release run's page then asks for its own approval.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from certsoar.service.identity import hash_password, proxy_user, verify_password
 from certsoar.service.loginlimit import LoginLimiter
 from certsoar.service.lookalikes import lookalikes, marked
 from certsoar.service.pagesessions import PageSession, PageSessions, csrf_matches
+from certsoar.service.releasing import RELEASE_PLAYBOOK, asker_refusal, release_state
 from certsoar.store import GateStatus, RunStatus
 
 COOKIE = "certsoar_page"
 PREFIX = "/approvals"
 CONTAINMENT_ACTIONS = ("ca.revoke", "firewall.block", "proxy.block_certificate", "proxy.block_name")
+RELEASE_ACTIONS = ("firewall.unblock", "proxy.unblock_certificate", "proxy.unblock_name", "ca.release_hold")
 RELATED_SHOWN = 25
 PLANS_KEPT = 256
 SECURITY_HEADERS = {
@@ -218,14 +222,15 @@ def decide_refusal(config: Config, analyst: str | None, run: dict[str, Any]) -> 
 
 
 def _containment(view: dict[str, Any] | None) -> dict[str, Any]:
-    """The containment effects of a run object (planned in a dry run, done and verified in a real one), the
-    addresses refused, and the steps that were skipped or failed."""
+    """The containment effects of a run object (planned in a dry run, done and verified in a real one; for a
+    release run, what it took back), the addresses refused, and the steps that were skipped or failed."""
     if view is None:
         return {"effects": [], "refused": [], "skipped": [], "failed": []}
-    steps = [s for s in view["steps"] if s["action"] in CONTAINMENT_ACTIONS]
+    actions = RELEASE_ACTIONS if view["playbook"] == RELEASE_PLAYBOOK else CONTAINMENT_ACTIONS
+    steps = [s for s in view["steps"] if s["action"] in actions]
     refused = [r for s in steps if isinstance(s["output"], dict) for r in s["output"].get("refused") or []]
     return {
-        "effects": [e for e in view["effects"] if e["action"] in CONTAINMENT_ACTIONS],
+        "effects": [e for e in view["effects"] if e["action"] in actions],
         "refused": refused,
         "skipped": [s for s in steps if s["status"] == "skipped"],
         "failed": [s for s in steps if s["status"] == "failed"],
@@ -236,6 +241,13 @@ def _notification(view: dict[str, Any], step: str) -> str | None:
     for note in view["notifications"]:
         if note["step"] == step:
             return str(note["body"] or "")
+    return None
+
+
+def _step_output(view: dict[str, Any], action: str) -> dict[str, Any] | None:
+    for step in view["steps"]:
+        if step["action"] == action and isinstance(step["output"], dict):
+            return dict(step["output"])
     return None
 
 
@@ -328,9 +340,11 @@ async def run_page(request: Request, run_id: str) -> Response:
         run = api.show_run(config, run_id)
     except RunError:
         return _render(request, "refused.html", session, status=404, new=new, reason=f"no run {run_id!r}")
+    is_release = run["playbook"] == RELEASE_PLAYBOOK
     plan, plan_error = (None, None)
-    if run["status"] == RunStatus.WAITING_APPROVAL:
+    if run["status"] == RunStatus.WAITING_APPROVAL and not is_release:
         plan, plan_error = await _plan(request, run)
+    releasing = None if is_release else release_state(config, run)
     facts = run.get("facts") or {}
     related, related_count = _related(run)
     gate = run.get("approval") or {}
@@ -354,6 +368,10 @@ async def run_page(request: Request, run_id: str) -> Response:
         approved=sum(1 for d in gate.get("decisions") or [] if d["decision"] == GateStatus.APPROVED),
         time_left=_time_left(gate.get("expires")) if gate.get("status") == GateStatus.PENDING else "",
         refusal=decide_refusal(config, session.analyst, run),
+        releasing=releasing,
+        may_release=releasing is not None and asker_refusal(config, session.analyst, run),
+        release_plan=_step_output(run, "release.plan") if is_release else None,
+        release_request=_notification(run, "approval.request") if is_release else None,
     )
 
 
@@ -396,3 +414,39 @@ async def decide(
     finally:
         _state(request).plans.pop(run_id, None)
     return _redirect(request, f"{PREFIX}/runs/{run_id}")
+
+
+@router.post("/runs/{run_id}/release", response_class=HTMLResponse)
+async def release(request: Request, run_id: str, comment: str = Form(""), csrf: str = Form("")) -> Response:
+    """Ask to take back the run's containment as the session's analyst: the release run, waiting for its
+    approval. Asked again (a second tab) while that release waits or once it is done: that same release run."""
+    session, _ = _session(request)
+    shown_id = one_line(run_id, 64)
+    if not csrf_matches(session, csrf):
+        reason = "missing or wrong CSRF token: nothing was released"
+        return _refuse(request, session, 403, reason, event="page.release_refused", run_id=shown_id)
+    if session.analyst is None:
+        reason = "not logged in: nothing was released"
+        return _refuse(request, session, 403, reason, event="page.release_refused", run_id=shown_id)
+    config = _config(request)
+    try:
+        run = api.show_run(config, run_id)
+    except RunError:
+        return _render(request, "refused.html", session, status=404, reason=f"no run {run_id!r}")
+    refusal = asker_refusal(config, session.analyst, run)
+    if refusal is not None:
+        return _refuse(request, session, 403, refusal, event="page.release_refused", run_id=run_id)
+    state = release_state(config, run)
+    if state.release is not None:
+        return _redirect(request, f"{PREFIX}/runs/{state.release['id']}")
+    if state.refusal is not None:
+        return _refuse(request, session, 409, state.refusal, event="page.release_refused", run_id=run_id)
+    if not comment.strip():
+        return _render(request, "refused.html", session, status=400, reason="a release needs a comment saying why")
+    try:
+        released = await api.release(config, run_id, analyst=session.analyst, comment=comment)
+    except RunError as exc:
+        return _render(request, "refused.html", session, status=409, reason=str(exc))
+    except CertsoarError as exc:
+        return _render(request, "refused.html", session, status=502, reason=f"the release did not start: {exc}")
+    return _redirect(request, f"{PREFIX}/runs/{released['id']}")

@@ -1,4 +1,5 @@
-"""``POST /v1/slack/interactions``: Approve / Deny clicks from Slack, verified, decided as the mapped analyst.
+"""``POST /v1/slack/interactions``: Approve / Deny clicks and release requests from Slack, verified, acted on
+as the mapped analyst.
 
 A request is believed only when its ``X-Slack-Signature`` is Slack's v0 HMAC-SHA256 over
 ``v0:{X-Slack-Request-Timestamp}:{raw body}`` with ``service.slack.signing_secret`` (compared in constant
@@ -10,6 +11,15 @@ outcome goes back through the payload's ``response_url``: the original message r
 and the run's status (while the gate still waits for more approvals, a note beside it, buttons kept), or,
 for a refusal, an ephemeral note to the clicker naming the reason (the buttons stay for an analyst who may
 decide). Refusals are audited through ``certsoar.api``.
+
+A release comes from the release field of a containment-outcome message (certsoar.connectors.notify.slack): the
+analyst types why and presses Enter, and Slack sends a ``block_actions`` payload whose action is the field
+(block id ``certsoar_release:<run id>``, value the text typed). A required reason in the message rather than a
+modal: opening a modal needs a bot token and ``views.open`` within 3 s of the click, while the message may have
+come through an incoming webhook; the typed reason arrives signed like any click. The analyst must hold a role
+the run's own gate accepts (certsoar.service.releasing, as on the page); the release run is started through
+``certsoar.api.release`` and its approval request posted by its playbook like any other, buttons included; the
+channel is told which release run waits (or, to the asker alone, why none was started).
 
 The replay memory lives in the process: run the service as one process (as ``certsoar serve`` does).
 """
@@ -30,9 +40,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from certsoar import api
 from certsoar.config import Config, secret_from
-from certsoar.connectors.notify.slack import post_json
+from certsoar.connectors.notify.slack import RELEASE_ACTION, RELEASE_BLOCK, post_json
 from certsoar.errors import ApprovalError, CertsoarError, ConfigError, RunNotFound, SignatureError
 from certsoar.escaping import mrkdwn
+from certsoar.service.releasing import asker_refusal, release_state
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +101,8 @@ class SlackUser(BaseModel):
 class SlackAction(BaseModel):
     model_config = ConfigDict(extra="ignore")
     action_id: str
-    value: str = Field(default="", max_length=200)
+    block_id: str = Field(default="", max_length=255)
+    value: str | None = Field(default="", max_length=2000)
 
 
 class BlockActions(BaseModel):
@@ -105,9 +117,16 @@ class BlockActions(BaseModel):
     def decision(self) -> tuple[Literal["approved", "denied"], str] | None:
         for action in self.actions:
             if action.action_id == "approve":
-                return "approved", action.value
+                return "approved", action.value or ""
             if action.action_id == "deny":
-                return "denied", action.value
+                return "denied", action.value or ""
+        return None
+
+    def release(self) -> tuple[str, str] | None:
+        """The run whose release the release field asks for, and the reason typed."""
+        for action in self.actions:
+            if action.action_id == RELEASE_ACTION and action.block_id.startswith(RELEASE_BLOCK):
+                return action.block_id.removeprefix(RELEASE_BLOCK), action.value or ""
         return None
 
 
@@ -168,6 +187,51 @@ async def apply_decision(
         await _reply(response_url, {"replace_original": True, "text": text})
 
 
+def _ephemeral(text: str) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "replace_original": False, "text": text}
+
+
+def _release_refused(config: Config, run_id: str, slack_user: str, analyst: str | None, reason: str) -> str:
+    api.record_refusal(
+        config,
+        "slack.release_refused",
+        {"run": run_id, "credential": f"slack:{slack_user}", "analyst": analyst, "reason": reason, "via": VIA},
+    )
+    return f"Refused, nothing released: {mrkdwn(reason)}"
+
+
+async def apply_release(
+    config: Config, *, run_id: str, analyst: str, slack_user: str, comment: str, response_url: str
+) -> None:
+    """Start the release of run ``run_id``'s containment as ``analyst`` and say in the channel which release run
+    waits for approval; a refusal goes to the asker alone (and is audited)."""
+    try:
+        run = api.show_run(config, run_id)
+    except RunNotFound as exc:
+        await _reply(response_url, _ephemeral(_release_refused(config, run_id, slack_user, analyst, str(exc))))
+        return
+    state = release_state(config, run)
+    refusal = asker_refusal(config, analyst, run) or state.refusal
+    if state.release is not None and refusal == state.refusal:  # asked already: that release, not a second
+        existing = state.release
+        text = f"Release run `{existing['id']}` of run `{run_id}` is already *{existing['status']}*."
+        await _reply(response_url, _ephemeral(text))
+        return
+    if refusal is not None:
+        await _reply(response_url, _ephemeral(_release_refused(config, run_id, slack_user, analyst, refusal)))
+        return
+    try:
+        release = await api.release(config, run_id, analyst=analyst, comment=comment)
+    except CertsoarError as exc:
+        await _reply(response_url, _ephemeral(_release_refused(config, run_id, slack_user, analyst, str(exc))))
+        return
+    text = (
+        f"{analyst} (<@{slack_user}>) asked to release the containment of run `{run_id}`: "
+        f"release run `{release['id']}` is *{release['status']}*."
+    )
+    await _reply(response_url, {"response_type": "in_channel", "replace_original": False, "text": text})
+
+
 def _signing_secret(config: Config) -> str:
     reference = config.service.slack.signing_secret
     if reference is None:
@@ -191,7 +255,7 @@ def _refused(status: int, reason: str) -> JSONResponse:
     "/v1/slack/interactions",
     status_code=200,
     response_model=None,
-    summary="Approve/Deny clicks from Slack (signed by Slack with the signing secret)",
+    summary="Approve/Deny clicks and release requests from Slack (signed by Slack with the signing secret)",
     responses={
         400: {"description": "A payload that is not a block_actions click, or a response_url off Slack"},
         401: {"description": "A missing, wrong, stale, future or replayed signature: nothing decided"},
@@ -201,7 +265,7 @@ def _refused(status: int, reason: str) -> JSONResponse:
     },
 )
 async def interactions(request: Request, background: BackgroundTasks) -> Response:
-    """Slack's interactivity request URL: Approve / Deny clicks on approval requests."""
+    """Slack's interactivity request URL: Approve / Deny clicks on approval requests, release requests."""
     config: Config = request.app.state.config
     try:
         secret = _signing_secret(config)
@@ -234,14 +298,33 @@ async def interactions(request: Request, background: BackgroundTasks) -> Respons
         payload = BlockActions.model_validate_json(fields["payload"][0])
     except (UnicodeDecodeError, ValueError, KeyError, ValidationError):
         return _refused(400, "not a block_actions payload")
-    chosen = payload.decision()
-    if chosen is None:
+    chosen, asked = payload.decision(), payload.release()
+    if chosen is None and asked is None:
         return Response(status_code=200)  # another button of the app: nothing for certsoar to do
     if not _is_slack_response_url(payload.response_url):
         return _refused(400, f"response_url is not on https://{RESPONSE_URL_HOST}")
-    decision, run_id = chosen
     user = payload.user.id
     analyst = analyst_of(config, user)
+    if asked is not None:
+        run_id, comment = asked
+        if analyst is None:
+            reason = f"Slack user {user} is no analyst (set analysts.<name>.slack_user)"
+            background.add_task(
+                _reply, payload.response_url, _ephemeral(_release_refused(config, run_id, user, None, reason))
+            )
+        else:
+            background.add_task(
+                apply_release,
+                config,
+                run_id=run_id,
+                analyst=analyst,
+                slack_user=user,
+                comment=comment,
+                response_url=payload.response_url,
+            )
+        return Response(status_code=200)
+    assert chosen is not None
+    decision, run_id = chosen
     if analyst is None:
         reason = f"Slack user {user} is no analyst (set analysts.<name>.slack_user)"
         api.audit_refused_decision(config, run_id, via=VIA, credential=f"slack:{user}", analyst=None, reason=reason)

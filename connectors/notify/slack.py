@@ -3,8 +3,9 @@
 The text comes from the ``.mrkdwn.j2`` sibling of the notification's template when there is one (escaped
 for mrkdwn by the template layer, so data opens no link, mention or markup); otherwise the rendered text
 goes in ``plain_text`` blocks, which Slack shows without interpreting anything (the plain-text rendering,
-``Message.text``: a Markdown escape would show its backslash there). An approval request gets
-Approve / Deny buttons (their value is the run id) when ``service.public_url`` is set: the clicks come
+``Message.text``: a Markdown escape would show its backslash there). An approval request (of containment or of
+its release) gets Approve / Deny buttons (their value is the run id) when ``service.public_url`` is set, and a
+message announcing verified containment a release field (type why, press Enter): the clicks and the release come
 back to ``POST /v1/slack/interactions`` (certsoar.service.slack).
 
 The webhook URL and the token are secrets: they appear in no error and no log line.
@@ -28,7 +29,11 @@ from certsoar.templating import subject_of
 POST_MESSAGE_URL = "https://slack.com/api/chat.postMessage"
 SECTION_CHARS = 3000  # Slack's limit on a section's text
 MAX_BLOCKS = 50  # Slack's limit on a message's blocks
-APPROVAL_EVENT = "approval/request"
+APPROVAL_EVENTS = {"approval/request": "containment", "approval/release": "release"}
+"""The approval requests that get buttons, and what approving them approves."""
+RELEASE_BLOCK = "certsoar_release:"
+"""The release field's block id: this prefix and the run id."""
+RELEASE_ACTION = "release"
 
 
 class SlackError(ConnectorRejected):
@@ -104,8 +109,12 @@ def _chunks(text: str, limit: int = SECTION_CHARS) -> list[str]:
     return [p.rstrip("\n") or " " for p in pieces]
 
 
-def decision_buttons(run_id: str) -> dict[str, Any]:
+def decision_buttons(run_id: str, approves: str = "containment") -> dict[str, Any]:
     """The actions block of an approval request: Approve (with a confirm dialog) and Deny, valued the run id."""
+    consequence = {
+        "containment": f"Run {run_id} will revoke and block what the request lists.",
+        "release": f"Run {run_id} will unblock what the request lists; revocations stay.",
+    }[approves]
 
     def text(value: str) -> dict[str, str]:
         return {"type": "plain_text", "text": value}
@@ -121,14 +130,38 @@ def decision_buttons(run_id: str) -> dict[str, Any]:
                 "style": "primary",
                 "value": run_id,
                 "confirm": {
-                    "title": text("Approve containment?"),
-                    "text": text(f"Run {run_id} will revoke and block what the request lists."),
+                    "title": text(f"Approve {approves}?"),
+                    "text": text(consequence),
                     "confirm": text("Approve"),
                     "deny": text("Cancel"),
                 },
             },
             {"type": "button", "action_id": "deny", "text": text("Deny"), "style": "danger", "value": run_id},
         ],
+    }
+
+
+def release_field(run_id: str) -> dict[str, Any]:
+    """An input block that asks for the release of run ``run_id``'s containment: the reason typed and Enter
+    pressed come back as a ``block_actions`` interaction (dispatch_action), no modal needed."""
+    return {
+        "type": "input",
+        "block_id": f"{RELEASE_BLOCK}{run_id}",
+        "dispatch_action": True,
+        "optional": True,
+        "label": {"type": "plain_text", "text": "Release this containment (false positive): why?"},
+        "element": {
+            "type": "plain_text_input",
+            "action_id": RELEASE_ACTION,
+            "max_length": 2000,
+            "dispatch_action_config": {"trigger_actions_on": ["on_enter_pressed"]},
+            "placeholder": {"type": "plain_text", "text": "the reason, then Enter"},
+        },
+        "hint": {
+            "type": "plain_text",
+            "text": "Another analyst approves the release. It unblocks at the firewall and the proxy; a revocation "
+            "stays (a certificateHold is lifted where the CA supports removeFromCRL).",
+        },
     }
 
 
@@ -140,14 +173,16 @@ def message_payload(message: Message, public_url: str | None) -> dict[str, Any]:
     else:
         fallback = mrkdwn_escape(message.plain_subject)
         blocks = [{"type": "section", "text": {"type": "plain_text", "text": c}} for c in _chunks(message.plain_body)]
-    buttons = message.event == APPROVAL_EVENT and public_url is not None and message.run_id is not None
-    room = MAX_BLOCKS - (1 if buttons else 0)
+    interactive: list[dict[str, Any]] = []
+    if public_url is not None and message.run_id is not None:
+        if message.event in APPROVAL_EVENTS:
+            interactive.append(decision_buttons(message.run_id, APPROVAL_EVENTS[message.event]))
+        if message.releasable:
+            interactive.append(release_field(message.run_id))
+    room = MAX_BLOCKS - len(interactive)
     if len(blocks) > room:
         blocks = blocks[: room - 1] + [{"type": "section", "text": {"type": "plain_text", "text": "[truncated]"}}]
-    if buttons:
-        assert message.run_id is not None
-        blocks.append(decision_buttons(message.run_id))
-    return {"text": fallback, "blocks": blocks}
+    return {"text": fallback, "blocks": blocks + interactive}
 
 
 class SlackNotifier:

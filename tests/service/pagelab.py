@@ -17,8 +17,8 @@ from realcomponents import require_tool
 
 from certsoar.lab import ensure_lab, lab_paths
 
-PASSWORDS = {"alice": "alice-correct-horse", "bob": "bob-battery-staple"}
-ROLES = {"alice": ["soc-tier2"], "bob": ["soc-tier1"], "carol": ["soc-l1"]}
+PASSWORDS = {"alice": "alice-correct-horse", "bob": "bob-battery-staple", "dave": "dave-second-pair-of-eyes"}
+ROLES = {"alice": ["soc-tier2"], "bob": ["soc-tier1"], "carol": ["soc-l1"], "dave": ["soc-tier2"]}
 
 
 @dataclass
@@ -27,7 +27,8 @@ class PageLab:
     config: Path
 
     def write_config(self, **service: object) -> Path:
-        """The lab's config with page passwords for alice (soc-tier2) and bob (soc-tier1) and ``service``."""
+        """The lab's config with page passwords for alice and dave (soc-tier2) and bob (soc-tier1), and
+        ``service``."""
         data = yaml.safe_load((self.root / "config.yaml").read_text(encoding="utf-8"))
         hasher = PasswordHasher()
         data["analysts"] = {

@@ -1,7 +1,8 @@
 """The approval page in a real browser (Debian's chromium driven by Selenium) against `certsoar serve`
 on a loopback port, on a real lab run waiting for approval: alice logs in, sees the rule and the
 planned containment, approves and sees the verified outcome; bob (soc-tier1) sees no approve button and his
-forged POST is refused."""
+forged POST is refused; dave releases the containment in the browser, alice approves the release, the nft set and
+the Squid list are back as before."""
 
 from __future__ import annotations
 
@@ -195,3 +196,52 @@ def test_alice_approves_in_the_browser_and_bob_cannot(
         cwd=page_lab.root / "ca",
     )
     assert "Revoked" in revoked.stdout + revoked.stderr
+
+
+def _lists(root: Path) -> tuple[list[str], list[str]]:
+    """The nft ruleset's element lines and the Squid list's fingerprint lines."""
+    nft, squid = root / "firewall" / "certsoar.nft", root / "proxy" / "rogue-certs.txt"
+    elements = [line for line in (nft.read_text().splitlines() if nft.exists() else []) if line.startswith("\t\t\t")]
+    fingerprints = [line for line in (squid.read_text().splitlines() if squid.exists() else []) if line[:1] != "#"]
+    return elements, fingerprints
+
+
+def test_dave_releases_in_the_browser_and_alice_approves_the_release(
+    page_lab: PageLab,  # noqa: F811
+    served: str,
+    browser,  # type: ignore[no-untyped-def]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    before = _lists(page_lab.root)
+    run_id = page_lab.waiting_run("internal")
+    page_lab.certsoar("approve", run_id, "--as", "alice")
+    blocked = _lists(page_lab.root)
+    assert blocked != before and all(blocked)
+
+    # dave (soc-tier2) reads what a release cannot undo, says why, and clicks
+    log_in(driver, served, "dave")
+    driver.get(f"{served}/approvals/runs/{run_id}")
+    release = driver.find_element(By.ID, "release").text
+    assert "A release cannot undo" in release and "serial 1002 stays revoked (keyCompromise)" in release
+    driver.find_element(By.ID, "release-comment").send_keys("the rogue name was a sanctioned test")
+    navigates(driver, driver.find_element(By.ID, "release-button").click)
+    assert driver.find_element(By.ID, "status").text == "waiting_approval"
+    release_id = driver.current_url.rsplit("/", 1)[1]
+    assert run_id in driver.find_element(By.ID, "release-plan").text
+    assert _lists(page_lab.root) == blocked  # nothing taken back before the approval
+
+    # alice approves the release: the blocks are gone, read back
+    log_in(driver, served, "alice")
+    driver.get(f"{served}/approvals/runs/{release_id}")
+    navigates(driver, driver.find_element(By.ID, "approve").click)
+    assert driver.find_element(By.ID, "status").text == "completed"
+    effects = driver.find_elements(By.CSS_SELECTOR, "#outcome tr.effect")
+    assert len(effects) == 2 and all(row.text.endswith("verified") for row in effects)
+    assert _lists(page_lab.root) == before
+    driver.get(f"{served}/approvals/runs/{run_id}")
+    assert (
+        f"release run {release_id} already took this containment back" in driver.find_element(By.ID, "no-release").text
+    )
+    assert api.show_run(load_config(page_lab.config), run_id)["released_by"] == release_id

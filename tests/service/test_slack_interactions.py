@@ -104,7 +104,8 @@ def start_run(
     return run
 
 
-def click(user: str, action: str, run_id: str) -> bytes:
+def interaction(user: str, action: dict[str, Any]) -> bytes:
+    """The form body of Slack's block_actions payload for ``user``'s ``action``."""
     payload = {
         "type": "block_actions",
         "user": {"id": user, "username": "someone", "team_id": "T0CAG"},
@@ -113,18 +114,14 @@ def click(user: str, action: str, run_id: str) -> bytes:
         "trigger_id": "12466734323.1395872398",
         "response_url": RESPONSE_URL,
         "container": {"type": "message", "message_ts": "1548261231.000200", "channel_id": "C0CA5"},
-        "actions": [
-            {
-                "type": "button",
-                "action_id": action,
-                "block_id": "certsoar_decision",
-                "value": run_id,
-                "text": {"type": "plain_text", "text": action.title()},
-                "action_ts": "1548426417.840180",
-            }
-        ],
+        "actions": [{**action, "action_ts": "1548426417.840180"}],
     }
     return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def click(user: str, action: str, run_id: str) -> bytes:
+    button = {"type": "button", "action_id": action, "block_id": "certsoar_decision", "value": run_id}
+    return interaction(user, {**button, "text": {"type": "plain_text", "text": action.title()}})
 
 
 def signed(body: bytes, *, at: int | None = None, secret: str = SECRET) -> dict[str, str]:
