@@ -102,7 +102,8 @@ async def _tools(config: Any) -> list[Finding]:
     for check, binary, args, setting, banner in wanted:
         line, why = await _version(binary, *args)
         if line is not None and banner not in line:
-            line, why = None, f"{binary} is not {check}: {' '.join(args)} printed {line[:200]!r}"
+            why = f"{binary} is not {check}: {' '.join(args)} printed {line[:200]!r}"
+            line = None
         if line is None:
             fix = (
                 f"install {check} (Debian/Ubuntu: apt-get install {'nftables' if check == 'nft' else 'squid-openssl'})"
