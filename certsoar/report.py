@@ -67,10 +67,13 @@ def _certificate(facts: dict[str, Any] | None) -> list[str]:
     line += f", issued by {_v(issuer)}" if issuer else ", issuer not known"
     if facts.get("self_signed"):
         line += " (self-signed)"
-    lines = [line]
-    for c in lookalikes(facts.get("subject"), issuer, " ".join(facts.get("names") or []), facts.get("subject_cn")):
-        lines.append(f"  look-alike character {_v(c)}")
-    return lines
+    names = " ".join(facts.get("names") or [])
+    return [line, *lookalike_lines(facts.get("subject"), issuer, names, facts.get("subject_cn"))]
+
+
+def lookalike_lines(*texts: object) -> list[str]:
+    """One line for each look-alike character in ``texts``, so that no name an analyst reads hides one."""
+    return [f"  look-alike character {_v(c)}" for c in lookalikes(*texts)]
 
 
 def _verdict(verdict: dict[str, Any] | None) -> list[str]:
