@@ -112,6 +112,45 @@ def _containment(run: dict[str, Any]) -> list[str]:
     return [head, *lines]
 
 
+RELEASE = ("ca.release_hold", "firewall.unblock", "proxy.unblock_certificate")
+RELEASE_TEXT = {
+    "ca.release_hold": ("release the hold on", "released the hold on", "serial {} at CA {}"),
+    "firewall.unblock": ("unblock", "unblocked", "{} at firewall {}"),
+    "proxy.unblock_certificate": ("unblock", "unblocked", "certificate SHA-1 {} at proxy {}"),
+}
+
+
+def _release(run: dict[str, Any]) -> list[str]:
+    """What a release run takes back (planned while it waits for approval, done afterwards), what stays
+    because another run needs it, and what no release can undo (a revocation)."""
+    plan = next((s.get("output") for s in run.get("steps", []) if s.get("action") == "release.plan"), None)
+    if not isinstance(plan, dict):
+        return []
+    lines = []
+    done = sorted(
+        (e for e in run.get("effects", []) if e.get("action") in RELEASE),
+        key=lambda e: (RELEASE.index(e["action"]), str(e["target"])),
+    )
+    for e in done:
+        plan_verb, done_verb, what = RELEASE_TEXT[e["action"]]
+        where = what.format(_v(e["target"]), _v(str(e["key"]).split(":")[1]))
+        if e.get("planned"):
+            lines.append(f"  - would {plan_verb} {where}")
+        else:
+            already = "" if e["changed"] else ", already before this run"
+            lines.append(f"  - {done_verb} {where} ({'verified' if e['verified'] else 'NOT verified'}{already})")
+    if not done and run["status"] in ("waiting_approval", "running", "queued"):
+        lines += [f"  - would release the hold on serial {_v(serial)} at the CA" for serial in plan.get("holds") or []]
+        lines += [f"  - would unblock {_v(address)} at the firewall" for address in plan.get("addresses") or []]
+        if plan.get("sha1"):
+            lines.append(f"  - would unblock certificate SHA-1 {_v(plan['sha1'])} at the proxy")
+    lines += [f"  - stays: {_v(k['target'])} ({_v(k['reason'])})" for k in plan.get("kept") or []]
+    lines += [f"  - not undone: {_v(i['why'])}" for i in plan.get("irreversible") or []]
+    if not lines:
+        return []
+    return [f"release of run {_v(plan.get('run'))}:", *lines]
+
+
 def _notified(run: dict[str, Any]) -> list[str]:
     sent: dict[str, list[str]] = {}
     for e in run.get("effects", []):
@@ -176,6 +215,7 @@ def describe_run(run: dict[str, Any], *, verbose: bool = False, notifications: b
     lines.extend(_certificate(run.get("facts")))
     lines.extend(_verdict(run.get("verdict")))
     lines.extend(_containment(run))
+    lines.extend(_release(run))
     lines.extend(_approval(run.get("approval")))
     lines.extend(_ticket(run.get("ticket")))
     lines.extend(_notified(run))
