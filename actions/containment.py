@@ -173,10 +173,10 @@ def seen_at(alert: CertificateAlert) -> str:
     if alert.host:
         parts.append(f"on {alert.host}")
     if alert.src_ip or alert.dst_ip:
-        server = alert.dst_ip or "?"
+        server = alert.dst_ip or "(server not named)"
         if alert.dst_ip and alert.dst_port is not None:
             server = format_server(alert.dst_ip, alert.dst_port)
-        parts.append(f"{alert.src_ip or '?'} -> {server}")
+        parts.append(f"{alert.src_ip or '(client not named)'} -> {server}")
     if alert.sni:
         parts.append(f"SNI {alert.sni}")
     return ", ".join(parts)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from certsoar.addresses import canonical_ip
+from certsoar.parsedamage import damage_in_words
 from certsoar.timeparse import as_utc
 
 MAX_ALERT_BYTES = 4 * 1024 * 1024
@@ -146,15 +146,6 @@ def _check_parses(pem: str) -> None:
         try:
             x509.load_pem_x509_certificates(pem.encode("utf-8", errors="replace"))
         except (ValueError, x509.InvalidVersion) as exc:
-            raise ValueError(f"certificate_pem is not a readable X.509 certificate: {_damage(str(exc))}") from None
-
-
-def _damage(parser_text: str) -> str:
-    """What is wrong, in words, from the parser's text (``ParseError { kind: …, location: [...] }``)."""
-    if "Unable to load PEM" in parser_text:
-        return "the PEM block is damaged (a character outside base64, or broken BEGIN/END lines)"
-    where = re.findall(r'"(\w+)::(\w+)"', parser_text)
-    inside = f" in {where[-1][0]}.{where[-1][1]}" if where else ""
-    if "ShortData" in parser_text:
-        return f"its DER encoding is cut short{inside}"
-    return f"its DER encoding is malformed{inside}"
+            raise ValueError(
+                f"certificate_pem is not a readable X.509 certificate: {damage_in_words(str(exc))}"
+            ) from None

@@ -485,8 +485,11 @@ def render_template(config: Config, name: str, run_id: str) -> str:
     if gate is not None:
         variables["approval"] = gate.model_dump()
     templates = Templates(config.templates)
-    if not templates.exists(name):
+    problem = templates.problem(name)
+    if problem == "does not exist":
         raise PlaybookNotFound(f"no template {name!r} (see `certsoar templates list`)")
+    if problem:
+        raise PlaybookError(problem, file=name)
     return templates.render(name, variables)
 
 

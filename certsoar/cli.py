@@ -678,11 +678,14 @@ def tickets_list(status: str | None, limit: int, config_path: str | None, as_jso
         click.echo(json.dumps(found, indent=2))
         return
     from certsoar.escaping import visible
+    from certsoar.report import lookalike_lines
 
     for t in found:
         click.echo(
             visible(f"{t['id']}  {t['status']:<9} {t['severity']:<8} {len(t['comments'])} comment(s)  {t['title']}")
         )
+        for line in lookalike_lines(t["title"]):
+            click.echo(line)
 
 
 @tickets.command("show")
@@ -691,7 +694,7 @@ def tickets_list(status: str | None, limit: int, config_path: str | None, as_jso
 @click.option("--json", "as_json", is_flag=True, help="Print the ticket as one JSON object.")
 @guarded
 def tickets_show(ticket_id: str, config_path: str | None, as_json: bool) -> None:
-    """Print one ticket: id, status, severity, title, the runs that worked on it, and every comment."""
+    """Print one ticket: id, status, severity, title, the runs that worked on it, its description and every comment."""
     from certsoar.api import show_ticket
 
     ticket = run_async(show_ticket(_config(config_path), ticket_id))
@@ -699,10 +702,16 @@ def tickets_show(ticket_id: str, config_path: str | None, as_json: bool) -> None
         click.echo(json.dumps(ticket, indent=2))
         return
     from certsoar.escaping import for_terminal, visible
+    from certsoar.report import lookalike_lines
 
     click.echo(visible(f"ticket {ticket['id']} ({ticket['status']}, {ticket['severity']}): {ticket['title']}"))
+    for line in lookalike_lines(ticket["title"]):
+        click.echo(line)
     click.echo(visible(f"opened {ticket['created']}; certificate {ticket['key']}"))
     click.echo(visible(f"runs: {', '.join(ticket['runs']) or 'none recorded'}"))
+    if ticket["body"]:
+        click.echo("--- description ---")
+        click.echo(for_terminal(ticket["body"]).rstrip())
     for number, comment in enumerate(ticket["comments"], 1):
         click.echo(f"--- comment {number} ---")
         click.echo(for_terminal(comment).rstrip())

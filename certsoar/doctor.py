@@ -51,7 +51,7 @@ async def diagnose(config_path: str | None) -> list[Finding]:
         findings.extend(await _tools(config))
         findings.append(_state_dir(config.state_dir))
         findings.append(_audit_key(config))
-    findings.append(_playbooks())
+    findings.append(_playbooks(config.templates if config is not None else []))
     if config is not None and all(f.ok for f in findings if f.check == "state_dir"):
         findings.extend(await _connectors(config))
     return findings
@@ -92,14 +92,18 @@ async def _tools(config: Any) -> list[Finding]:
     for firewall in config.connectors.sections("firewall"):
         if firewall.type == "nftables" and firewall.settings().get("apply"):
             binary = str(firewall.settings().get("nft", "nft"))
-            wanted.append(("nft", binary, ("--version",), "connectors.firewall.nft"))
+            wanted.append(("nft", binary, ("--version",), "connectors.firewall.nft", "nftables v"))
     for proxy in config.connectors.sections("proxy"):
         if proxy.type == "squid" and proxy.settings().get("reconfigure"):
-            wanted.append(("squid", str(proxy.settings().get("squid", "squid")), ("-v",), "connectors.proxy.squid"))
+            squid = str(proxy.settings().get("squid", "squid"))
+            wanted.append(("squid", squid, ("-v",), "connectors.proxy.squid", "Squid Cache"))
     wanted = list(dict.fromkeys(wanted))  # two firewalls running one nft are one check
     findings = []
-    for check, binary, args, setting in wanted:
+    for check, binary, args, setting, banner in wanted:
         line, why = await _version(binary, *args)
+        if line is not None and banner not in line:
+            why = f"{binary} is not {check}: {' '.join(args)} printed {line[:200]!r}"
+            line = None
         if line is None:
             fix = (
                 f"install {check} (Debian/Ubuntu: apt-get install {'nftables' if check == 'nft' else 'squid-openssl'})"
@@ -132,12 +136,12 @@ def _audit_key(config: Any) -> Finding:
     """The audit log's key can be read (a generated one is made at the first run when there is none yet)."""
     from certsoar.audit import KEY_FILE, key_for
 
-    key = key_for(config)
     if config.audit.key is None and not (config.state_dir / KEY_FILE).exists():
         return Finding(
             check="audit_key", ok=True, detail=f"none yet: the first run generates {config.state_dir / KEY_FILE}"
         )
     try:
+        key = key_for(config)
         key.material(create=False)
     except CertsoarError as exc:
         return Finding(
@@ -159,19 +163,22 @@ def _user() -> str:
         return str(os.geteuid())
 
 
-def _playbooks() -> Finding:
-    """The shipped playbooks and templates are installed and check (package data of a broken install)."""
+def _playbooks(template_dirs: list[Path]) -> Finding:
+    """The shipped playbooks check with the templates they would render: the config's `templates:` folders
+    (an override that does not compile would fail every run), then the shipped ones (package data)."""
     from certsoar.playbook import shipped_playbooks, shipped_playbooks_dir
     from certsoar.validate import validate_paths
 
     fix = "reinstall certsoar (pip install --force-reinstall certsoar): the package data is damaged"
     try:
         names = [p.stem for p in shipped_playbooks()]
-        problems = validate_paths([shipped_playbooks_dir()])
+        problems = validate_paths([shipped_playbooks_dir()], template_dirs)
     except CertsoarError as exc:
         return Finding(check="playbooks", ok=False, detail=str(exc), fix=fix)
     if not names or problems:
         detail = "; ".join(str(p) for p in problems[:3]) or f"no playbook in {shipped_playbooks_dir()}"
+        if template_dirs and problems:
+            fix = f"correct the templates in {', '.join(map(str, template_dirs))} that the message names, or {fix}"
         return Finding(check="playbooks", ok=False, detail=detail, fix=fix)
     return Finding(check="playbooks", ok=True, detail=f"{', '.join(names)} installed and check")
 

@@ -63,7 +63,18 @@ def listening() -> bool:
     return log.isEnabledFor(logging.INFO) and bool(log.handlers or log.propagate and logging.getLogger().handlers)
 
 
+FAILED_STATUSES = frozenset({"failed", "error"})
+
+
+def level_of(fields: dict[str, Any]) -> int:
+    """error for a run or step that failed, warning for one that carried on past an error, else info: the
+    level a SIEM alerts on."""
+    if fields.get("status") in FAILED_STATUSES:
+        return logging.ERROR
+    return logging.WARNING if fields.get("error") else logging.INFO
+
+
 def event(name: str, **fields: Any) -> None:
     """Log one event with the fields of FIELDS it has; nothing happens unless a handler listens."""
     if log.isEnabledFor(logging.INFO):
-        log.info(name, extra={k: v for k, v in fields.items() if k in FIELDS})
+        log.log(level_of(fields), name, extra={k: v for k, v in fields.items() if k in FIELDS})

@@ -68,10 +68,13 @@ def _certificate(facts: dict[str, Any] | None) -> list[str]:
     line += f", issued by {_v(issuer)}" if issuer else ", issuer not known"
     if facts.get("self_signed"):
         line += " (self-signed)"
-    lines = [line]
-    for c in lookalikes(facts.get("subject"), issuer, " ".join(facts.get("names") or []), facts.get("subject_cn")):
-        lines.append(f"  look-alike character {_v(c)}")
-    return lines
+    names = " ".join(facts.get("names") or [])
+    return [line, *lookalike_lines(facts.get("subject"), issuer, names, facts.get("subject_cn"))]
+
+
+def lookalike_lines(*texts: object) -> list[str]:
+    """One line for each look-alike character in ``texts``, so that no name an analyst reads hides one."""
+    return [f"  look-alike character {_v(c)}" for c in lookalikes(*texts)]
 
 
 def _verdict(verdict: dict[str, Any] | None) -> list[str]:
@@ -108,6 +111,45 @@ def _containment(run: dict[str, Any]) -> list[str]:
         return []
     head = "planned containment (dry run, nothing changed):" if run.get("dry_run") else "containment:"
     return [head, *lines]
+
+
+RELEASE = ("ca.release_hold", "firewall.unblock", "proxy.unblock_certificate")
+RELEASE_TEXT = {
+    "ca.release_hold": ("release the hold on", "released the hold on", "serial {} at CA {}"),
+    "firewall.unblock": ("unblock", "unblocked", "{} at firewall {}"),
+    "proxy.unblock_certificate": ("unblock", "unblocked", "certificate SHA-1 {} at proxy {}"),
+}
+
+
+def _release(run: dict[str, Any]) -> list[str]:
+    """What a release run takes back (planned while it waits for approval, done afterwards), what stays
+    because another run needs it, and what no release can undo (a revocation)."""
+    plan = next((s.get("output") for s in run.get("steps", []) if s.get("action") == "release.plan"), None)
+    if not isinstance(plan, dict):
+        return []
+    lines = []
+    done = sorted(
+        (e for e in run.get("effects", []) if e.get("action") in RELEASE),
+        key=lambda e: (RELEASE.index(e["action"]), str(e["target"])),
+    )
+    for e in done:
+        plan_verb, done_verb, what = RELEASE_TEXT[e["action"]]
+        where = what.format(_v(e["target"]), _v(str(e["key"]).split(":")[1]))
+        if e.get("planned"):
+            lines.append(f"  - would {plan_verb} {where}")
+        else:
+            already = "" if e["changed"] else ", already before this run"
+            lines.append(f"  - {done_verb} {where} ({'verified' if e['verified'] else 'NOT verified'}{already})")
+    if not done and run["status"] in ("waiting_approval", "running", "queued"):
+        lines += [f"  - would release the hold on serial {_v(serial)} at the CA" for serial in plan.get("holds") or []]
+        lines += [f"  - would unblock {_v(address)} at the firewall" for address in plan.get("addresses") or []]
+        if plan.get("sha1"):
+            lines.append(f"  - would unblock certificate SHA-1 {_v(plan['sha1'])} at the proxy")
+    lines += [f"  - stays: {_v(k['target'])} ({_v(k['reason'])})" for k in plan.get("kept") or []]
+    lines += [f"  - not undone: {_v(i['why'])}" for i in plan.get("irreversible") or []]
+    if not lines:
+        return []
+    return [f"release of run {_v(plan.get('run'))}:", *lines]
 
 
 def _notified(run: dict[str, Any]) -> list[str]:
@@ -174,6 +216,7 @@ def describe_run(run: dict[str, Any], *, verbose: bool = False, notifications: b
     lines.extend(_certificate(run.get("facts")))
     lines.extend(_verdict(run.get("verdict")))
     lines.extend(_containment(run))
+    lines.extend(_release(run))
     lines.extend(_approval(run.get("approval")))
     lines.extend(_ticket(run.get("ticket")))
     lines.extend(_notified(run))

@@ -29,6 +29,8 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
 )
 from jinja2.ext import Extension
 from jinja2.lexer import Token, TokenStream
@@ -171,12 +173,22 @@ class Templates:
                 )
         return _environment(self.search, fmt, escaped_for or fmt)
 
-    def exists(self, name: str) -> bool:
+    def problem(self, name: str) -> str | None:
+        """None when ``name`` loads and compiles, else what is wrong with it (``does not exist``, the syntax
+        error and its line, a format without escaping), for the operator who wrote it."""
         try:
             self.environment(name).get_template(name)
-        except (TemplateError, ActionError):
-            return False
-        return True
+        except TemplateNotFound:
+            return "does not exist"
+        except TemplateSyntaxError as exc:
+            where = f"{exc.filename or exc.name or name}, line {exc.lineno}"
+            return f"does not compile ({where}): {exc.message}"
+        except (TemplateError, ActionError) as exc:
+            return f"cannot be used: {exc}"
+        return None
+
+    def exists(self, name: str) -> bool:
+        return self.problem(name) is None
 
     def names(self) -> list[str]:
         return sorted(n for n in _environment(self.search, "txt", "txt").list_templates() if n.endswith(".j2"))
@@ -186,7 +198,12 @@ class Templates:
         (``txt``) or the HTML of a Markdown notification, for channels that show no Markdown."""
         try:
             text = self.environment(name, escaped_for).get_template(name).render(**context)
-        except TemplateError as exc:
+        except TemplateNotFound as exc:
+            missing = "does not exist" if exc.name == name else f"includes {exc.name!r}, which does not exist"
+            raise ActionError(f"template {name}: {missing}") from exc
+        # A template (an operator's override too) can also fail as Python does: the sandbox's range limit
+        # (OverflowError), a division by zero, a bad comparison. Each is this template's failure, said so.
+        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
             raise ActionError(f"template {name}: {exc}") from exc
         if len(text) > MAX_RENDERED_CHARS:
             text = text[:MAX_RENDERED_CHARS] + "\n[truncated]\n"

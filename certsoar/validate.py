@@ -83,10 +83,10 @@ def check_playbook(playbook: Playbook, raw: Any, file: str, templates: Templates
                     if f.is_required() and key not in step.with_:
                         err(f"step {step.id}: {step.action} needs input {key!r}", (*loc, "with"))
             template = step.with_.get("template")
-            if isinstance(template, str) and "{{" not in template and not templates.exists(template):
-                err(f"step {step.id}: template {template!r} does not exist", (*loc, "with", "template"))
-        if step.approval and step.approval.template and not templates.exists(step.approval.template):
-            err(f"step {step.id}: template {step.approval.template!r} does not exist", (*loc, "approval", "template"))
+            if isinstance(template, str) and "{{" not in template and (problem := templates.problem(template)):
+                err(f"step {step.id}: template {template!r} {problem}", (*loc, "with", "template"))
+        if step.approval and step.approval.template and (problem := templates.problem(step.approval.template)):
+            err(f"step {step.id}: template {step.approval.template!r} {problem}", (*loc, "approval", "template"))
         exprs = list(strings_in(step.with_))
         if isinstance(step.when, str):
             exprs.append(step.when)

@@ -62,6 +62,28 @@ def test_a_missing_or_bad_trust_file_is_refused_at_load_naming_the_field(tmp_pat
         assert field in str(refused.value) and problem in str(refused.value), (config, str(refused.value))
 
 
+def test_a_trust_file_of_the_wrong_kind_or_damaged_is_said_in_words(tmp_path: Path) -> None:
+    der = (DATA / "pkits" / "GoodCACRL.crl").read_bytes()
+    shutil.copy(DATA / "x509" / "custom__ca__ca.pem", tmp_path / "root.pem")
+    (tmp_path / "short.crl").write_bytes(der[: len(der) // 2])
+    (tmp_path / "tag.crl").write_bytes(b"\x31" + der[1:])
+    root = (tmp_path / "root.pem").read_text().splitlines()
+    (tmp_path / "broken.pem").write_text("\n".join([*root[:3], root[3][:10] + "!!!!" + root[3][14:], *root[4:]]))
+    cases = [
+        ({"trust": {"crls": ["root.pem"]}}, "trust.crls[0]: ", "it holds a PEM CERTIFICATE block, not an X509 CRL"),
+        ({"trust": {"crls": ["short.crl"]}}, "trust.crls[0]: ", "its DER encoding is cut short"),
+        ({"trust": {"crls": ["tag.crl"]}}, "trust.crls[0]: ", "its DER encoding is malformed"),
+        ({"trust": {"internal_roots": ["tag.crl"]}}, "internal_roots[0]: ", "no -----BEGIN CERTIFICATE----- block"),
+        ({"trust": {"internal_roots": ["broken.pem"]}}, "internal_roots[0]: ", "the PEM block is damaged"),
+    ]
+    for config, field, problem in cases:
+        with pytest.raises(ConfigError) as refused:
+            load_config(write(tmp_path, config))
+        said = str(refused.value)
+        assert field in said and problem in said, (config, said)
+        assert "ParseError" not in said and "Tag {" not in said and "https://" not in said, said
+
+
 def test_good_trust_files_and_thresholds_load(tmp_path: Path) -> None:
     shutil.copy(DATA / "pkits" / "GoodCACRL.crl", tmp_path / "good.crl")
     shutil.copy(DATA / "x509" / "custom__ca__ca.pem", tmp_path / "root.pem")

@@ -64,3 +64,14 @@ def test_secrets_the_config_references_never_reach_the_log(
     text = stream.getvalue()
     assert "SeCrEt-VaLuE-123" not in text and "xoxb-file-secret-456" not in text
     assert json.loads(text)["error"] == "POST [redacted] failed; token [redacted]"
+
+
+def test_the_level_says_whether_it_failed(stream: io.StringIO) -> None:
+    eventlog.event("step", run_id="r1", step="cert", status="completed")
+    eventlog.event("step", run_id="r1", step="summary", status="error", error="notify slack: cannot reach Slack")
+    eventlog.event("step", run_id="r1", step="related", status="completed", error="siem: one source unreadable")
+    eventlog.event("run", run_id="r1", status="failed", error="step summary failed")
+    levels = [
+        (r["step"] if "step" in r else r["event"], r["level"]) for r in map(json.loads, stream.getvalue().splitlines())
+    ]
+    assert levels == [("cert", "info"), ("summary", "error"), ("related", "warning"), ("run", "error")]

@@ -7,6 +7,7 @@ known issuer certificate (internal roots, managed CAs, presented intermediates) 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.certs.dn import Attribute, attributes_of, same_name
 from certsoar.errors import CrlError
+from certsoar.parsedamage import damage_in_words
 from certsoar.timeparse import as_utc
 
 
@@ -49,7 +51,12 @@ def parse_crl(data: bytes, source: str) -> x509.CertificateRevocationList:
     try:
         return x509.load_pem_x509_crl(data) if b"-----BEGIN X509 CRL-----" in data else x509.load_der_x509_crl(data)
     except ValueError as exc:
-        raise CrlError(f"{source}: not a PEM or DER CRL: {exc}") from exc
+        pem = re.search(rb"-----BEGIN ([A-Z0-9 ]+)-----", data)
+        if pem is not None and pem.group(1) != b"X509 CRL":
+            why = f"it holds a PEM {pem.group(1).decode()} block, not an X509 CRL"
+        else:
+            why = damage_in_words(str(exc))
+        raise CrlError(f"{source}: not a PEM or DER CRL: {why}") from exc
 
 
 def crl_signer(

@@ -10,6 +10,7 @@ from cryptography import x509
 from certsoar.certs.chain import load_certificates_quietly
 from certsoar.certs.revocation import LoadedCrl, load_crl
 from certsoar.errors import ConfigError, CrlError
+from certsoar.parsedamage import damage_in_words
 
 
 def read_roots(path: Path, field: str = "trust.internal_roots") -> list[x509.Certificate]:
@@ -18,10 +19,14 @@ def read_roots(path: Path, field: str = "trust.internal_roots") -> list[x509.Cer
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{field}: {path}: cannot read: {exc.strerror or exc}") from exc
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ConfigError(
+            f"{field}: {path}: not a PEM certificate bundle: it holds no -----BEGIN CERTIFICATE----- block"
+        )
     try:
         roots = load_certificates_quietly(data)
     except ValueError as exc:
-        raise ConfigError(f"{field}: {path}: not a PEM certificate bundle: {exc}") from exc
+        raise ConfigError(f"{field}: {path}: not a PEM certificate bundle: {damage_in_words(str(exc))}") from exc
     return roots
 
 

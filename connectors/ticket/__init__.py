@@ -26,6 +26,7 @@ class Ticket(BaseModel):
     id: str
     key: str = Field(description="Natural key: the certificate's SHA-256 (or another stable identity).")
     title: str
+    body: str = Field("", description="The description it was opened with (why, the certificate, where seen).")
     severity: str
     status: str
     url: str | None = None

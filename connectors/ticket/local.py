@@ -50,6 +50,7 @@ class LocalTicketing:
             id=row["id"],
             key=row["key"],
             title=row["title"],
+            body=row["body"],
             severity=row["severity"],
             status=row["status"],
             created=datetime.fromisoformat(row["created"]),

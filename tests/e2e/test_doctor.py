@@ -58,3 +58,43 @@ def test_a_broken_install_names_each_problem_and_its_fix(cli: Cli, tmp_path: Pat
     assert found["openssl"]["ok"] and found["playbooks"]["ok"]
     human = cli.run("doctor")
     assert human.returncode == 1 and "fix: " in human.stdout and "1 problem(s) found" in human.stdout
+
+
+def test_an_audit_key_that_cannot_be_read_is_a_finding_not_a_crash(cli: Cli, tmp_path: Path) -> None:
+    text = cli.lab.config.read_text()
+    short = tmp_path / "short.key"
+    short.write_text("too-short\n")
+    for reference, detail in [
+        ("env:CERTSOAR_TEST_NO_SUCH_KEY", "CERTSOAR_TEST_NO_SUCH_KEY is not set"),
+        (f"file:{tmp_path / 'missing.key'}", "missing.key"),
+        (f"file:{short}", "shorter than 32 characters"),
+    ]:
+        cli.lab.config.write_text(f"{text}\naudit: {{key: '{reference}'}}\n")
+        done = cli.run("doctor", "--json")
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        found = {f["check"]: f for f in json.loads(done.stdout)}
+        assert not found["audit_key"]["ok"] and detail in found["audit_key"]["detail"], found["audit_key"]
+        assert found["audit_key"]["fix"] and found["config"]["ok"]
+
+
+def test_a_tool_that_is_not_squid_or_nft_is_named(cli: Cli) -> None:
+    text = cli.lab.config.read_text()
+    cli.lab.config.write_text(
+        text.replace("apply: false", "apply: true, nft: /bin/echo").replace(
+            "reconfigure: false", "reconfigure: true, squid: /bin/echo"
+        )
+    )
+    found = findings(cli, expect=1)
+    for check in ("nft", "squid"):
+        assert not found[check]["ok"] and f"/bin/echo is not {check}" in found[check]["detail"], found[check]
+        assert found[check]["fix"]
+
+
+def test_an_override_template_that_does_not_compile_fails_the_playbooks_check(cli: Cli) -> None:
+    folder = cli.lab.root / "my-templates" / "l1"
+    folder.mkdir(parents=True)
+    (folder / "summary.md.j2").write_text("# Summary of {{ run.id }\n")
+    cli.lab.config.write_text(cli.lab.config.read_text() + "\ntemplates: [my-templates]\n")
+    found = findings(cli, expect=1)
+    assert not found["playbooks"]["ok"] and "l1/summary.md.j2" in found["playbooks"]["detail"], found["playbooks"]
+    assert "my-templates" in found["playbooks"]["fix"]

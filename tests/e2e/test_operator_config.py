@@ -76,13 +76,30 @@ def test_a_hostile_override_stays_in_the_sandbox(cli: Cli) -> None:
         "globals": "{{ lipsum.__globals__['os'].popen('id').read() }}",
         "include": "{% include '../../../../../../etc/passwd' %}",
         "format": "{{ '{0.__class__}'.format(alert) }}",
+        "range": "{% for i in range(10 ** 9) %}x{% endfor %}",
+        "arithmetic": "{{ alert.id // 0 }}",
     }
     for name, body in escapes.items():
         (folder / "l1" / "summary.md.j2").write_text(body)
         done = cli.run("templates", "render", "l1/summary.md.j2", "--run", run["id"], "--config", str(config))
         assert done.returncode != 0, (name, done.stdout)
         assert "uid=" not in done.stdout + done.stderr and "root:" not in done.stdout + done.stderr, name
-        assert "template l1/summary.md.j2" in done.stderr, (name, done.stderr)
+        assert "template l1/summary.md.j2" in done.stderr and "Traceback" not in done.stderr, (name, done.stderr)
+
+
+def test_an_override_that_does_not_compile_is_named_with_its_line(cli: Cli) -> None:
+    folder = cli.lab.root / "broken"
+    (folder / "l1").mkdir(parents=True)
+    (folder / "l1" / "summary.md.j2").write_text("# Summary\n{% if alert.id %}\n")
+    config = config_with(cli, "broken.yaml", "templates: [broken]\n")
+    checked = cli.run("validate", "--json", "--config", str(config))
+    assert checked.returncode == 1
+    [error] = json.loads(checked.stdout)["errors"]
+    assert "template 'l1/summary.md.j2' does not compile" in error["message"], error
+    assert f"{folder / 'l1' / 'summary.md.j2'}, line 2" in error["message"], error
+    run = cli.json("run", "certificate-alert", "--alert", str(cli.lab.alerts["internal"]))
+    shown = cli.run("templates", "render", "l1/summary.md.j2", "--run", run["id"], "--config", str(config))
+    assert shown.returncode == 1 and "does not compile" in shown.stderr and "no template" not in shown.stderr
 
 
 def json_lines(text: str) -> list[dict]:

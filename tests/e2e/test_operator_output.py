@@ -105,7 +105,7 @@ def test_a_dry_run_prints_no_approve_command(cli: Cli) -> None:
     assert cli.run("runs", "show", plan["id"]).returncode == 2  # the run the command would name does not exist
 
 
-def lookalike_certificate() -> str:
+def lookalike_certificate(subject_cn: str = "cdn-update.net") -> str:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(timezone.utc)
     issuer = x509.Name(
@@ -117,7 +117,7 @@ def lookalike_certificate() -> str:
     )
     return (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cdn-update.net")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(0x5EED)
@@ -149,6 +149,26 @@ def test_lookalike_characters_are_named_in_the_report_the_summary_and_the_approv
     slack = cli.run("templates", "render", "approval/request.mrkdwn.j2", "--run", run["id"])
     assert slack.returncode == 0, slack.stderr
     assert "U+043E CYRILLIC SMALL LETTER O" in slack.stdout and "certsoar approve" in slack.stdout
+
+
+def test_lookalike_characters_are_named_in_the_ticket_and_the_outcome(cli: Cli, tmp_path: Path) -> None:
+    alert = json.loads(cli.lab.alerts["mimicry"].read_text())
+    alert.update(id="lookalike-2", certificate_pem=lookalike_certificate(f"l{CYRILLIC_O}gin.corp.example"))
+    path = tmp_path / "lookalike.json"
+    path.write_text(json.dumps(alert))
+    run = cli.json("run", "certificate-alert", "--alert", str(path))
+    run = cli.json("deny", run["id"], "--as", "bob", "--comment", "a test box")
+    outcome = next(n["body"] for n in run["notifications"] if n["template"] == "outcome/containment.md.j2")
+    assert f"- {CYRILLIC_O} {LOOKALIKE_NOTE}" in outcome
+
+    ticket = run["ticket"]["id"]
+    shown = cli.json("tickets", "show", ticket)
+    assert f"  - {CYRILLIC_O} {LOOKALIKE_NOTE}" in shown["body"]  # the issuer's and the subject's
+    human = cli.run("tickets", "show", ticket).stdout.splitlines()
+    assert human[1] == f'  look-alike character "{CYRILLIC_O}" {LOOKALIKE_NOTE}', human
+    assert "--- description ---" in human and any("Look-alike characters" in line for line in human)
+    listed = cli.run("tickets", "list").stdout.splitlines()
+    assert listed[0].startswith(ticket) and listed[1] == f'  look-alike character "{CYRILLIC_O}" {LOOKALIKE_NOTE}'
 
 
 def test_the_summary_says_what_the_alert_does_not_name(cli: Cli, tmp_path: Path) -> None:

@@ -374,3 +374,31 @@ def test_release_takes_back_the_names_a_proxy_blocked_by_name(cli: Cli) -> None:
 
     again = cli.json("release", contained["id"], "--as", "carol", "--comment", "again")
     assert again["id"] == asked["id"] and _ledger(cli) == ledger and _sni_feed(cli) == []
+
+
+def test_the_short_report_of_a_release_says_what_it_takes_back_and_what_stays(cli: Cli) -> None:
+    run = _contain(cli)
+    [address] = [e["target"] for e in run["effects"] if e["action"] == "firewall.block"]
+    [sha1] = [e["target"] for e in run["effects"] if e["action"] == "proxy.block_certificate"]
+    [serial] = [e["target"] for e in run["effects"] if e["action"] == "ca.revoke"]
+    stays = f"  - not undone: serial {serial} stays revoked (keyCompromise): a revocation cannot be undone; issue a new"
+    stays += " certificate if this one was legitimate"
+    asked = cli.run("release", run["id"], "--as", "alice", "--comment", "a false positive")
+    assert asked.returncode == 0, asked.stderr
+    lines = asked.stdout.splitlines()
+    release_id = lines[0].split()[1]
+    assert lines[1:5] == [
+        f"release of run {run['id']}:",
+        f"  - would unblock {address} at the firewall",
+        f"  - would unblock certificate SHA-1 {sha1} at the proxy",
+        stays,
+    ], asked.stdout
+    approved = cli.run("approve", release_id, "--as", "bob")
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.splitlines()[1:5] == [
+        f"release of run {run['id']}:",
+        f"  - unblocked {address} at firewall nftables (verified)",
+        f"  - unblocked certificate SHA-1 {sha1} at proxy squid (verified)",
+        stays,
+    ], approved.stdout
+    assert "ticket: " in approved.stdout and "(released)" in approved.stdout

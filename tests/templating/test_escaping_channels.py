@@ -187,3 +187,31 @@ def test_a_format_without_escaping_or_a_mixed_include_is_refused(custom: Templat
         custom.render("custom/table.csv.j2", {"alert": {"sni": "x"}})
     with pytest.raises(ActionError, match="custom/sni.txt.j2 is a txt template; this one renders md"):
         custom.render("custom/mixed.md.j2", {"alert": {"sni": "x"}})
+
+
+def test_an_override_that_does_not_compile_is_said_so_not_missing(tmp_path: Path) -> None:
+    (tmp_path / "l1").mkdir()
+    (tmp_path / "l1" / "summary.md.j2").write_text("# Summary\n{{ run.id \n")
+    templates = Templates([tmp_path])
+    problem = templates.problem("l1/summary.md.j2")
+    assert problem is not None and problem.startswith("does not compile (")
+    assert f"{tmp_path / 'l1' / 'summary.md.j2'}, line 2" in problem
+    assert templates.problem("l1/nothing.md.j2") == "does not exist"
+    assert templates.problem("approval/request.md.j2") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("{% for i in range(100000000) %}x{% endfor %}", "Range too big"),
+        ("{{ 1 // 0 }}", "by zero"),
+        ("{{ 'a' < 1 }}", "not supported between"),
+        ("{% include 'custom/gone.md.j2' %}", "includes 'custom/gone.md.j2', which does not exist"),
+    ],
+)
+def test_a_template_failing_at_render_time_is_an_action_error(tmp_path: Path, body: str, said: str) -> None:
+    (tmp_path / "custom").mkdir()
+    (tmp_path / "custom" / "t.md.j2").write_text(body)
+    with pytest.raises(ActionError, match="template custom/t.md.j2: ") as failed:
+        Templates([tmp_path]).render("custom/t.md.j2", {})
+    assert said in str(failed.value)
