@@ -19,13 +19,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from jinja2 import (
     BaseLoader,
     BytecodeCache,
     ChoiceLoader,
     Environment,
-    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
@@ -35,7 +33,7 @@ from markupsafe import Markup
 
 from certsoar import escaping
 from certsoar.certs.lookalikes import lookalikes
-from certsoar.checkcache import usable_dir
+from certsoar.checkcache import compiled_jinja
 from certsoar.errors import ActionError
 
 MAX_RENDERED_CHARS = 256 * 1024
@@ -103,18 +101,9 @@ class _OneFormatLoader(BaseLoader):
 
 
 def _compiled_cache() -> BytecodeCache | None:
-    """Compiled templates kept in the cache folder, so that a process started for one alert does not compile every
-    notification template again (a good part of a one-alert CLI run). Only in a folder of this user's that nobody
-    else can write: what is kept there is code. Entries name the Jinja version; Jinja checks each against the
-    template's source."""
-    folder = usable_dir(create=True)
-    if folder is None:
-        return None
-    try:
-        (folder / "templates").mkdir(mode=0o700, exist_ok=True)
-    except OSError:
-        return None
-    return FileSystemBytecodeCache(str(folder / "templates"), f"jinja-{jinja2.__version__}-%s.cache")
+    """Compiled templates kept in the cache folder (checkcache.compiled_jinja), so that a process started for one
+    alert does not compile every notification template again (a good part of a one-alert CLI run)."""
+    return compiled_jinja("templates")
 
 
 @lru_cache(maxsize=32)

@@ -68,3 +68,16 @@ def test_a_cache_folder_others_can_write_keeps_no_code(
         templating._environment.cache_clear()
         assert templates.render("l1/note.md.j2", {"subject": "s"}) == "s"
     assert len(seen) == 2 and not (cache / "templates").exists()
+
+
+def test_a_damaged_entry_is_compiled_again_not_an_error_in_the_notification(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    templates = page(tmp_path / "mine", "# {{ subject }}\n")
+    assert templates.render("l1/note.md.j2", {"subject": "s"}) == "# s"
+    (entry,) = (cache / "templates").iterdir()
+    entry.write_bytes(entry.read_bytes()[:40])  # cut short: a full disk, a crash while another process wrote it
+    templating._environment.cache_clear()
+    seen = compiles(monkeypatch)
+    assert templates.render("l1/note.md.j2", {"subject": "s"}) == "# s"
+    assert seen == ["l1/note.md.j2"]
