@@ -8,6 +8,7 @@ addresses are rebuilt from their integer value, so a zone id cannot travel on.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -19,8 +20,10 @@ def parse_ip(text: str) -> IpAddress:
     return ipaddress.ip_address(parsed.packed)  # from the bytes: no zone id
 
 
+@lru_cache(maxsize=4096)
 def canonical_ip(text: str) -> str:
-    """``parse_ip`` as text: the compressed, lower-case form."""
+    """``parse_ip`` as text: the compressed, lower-case form. Memoized: a log search gives the same few addresses
+    thousands of times (a bounded cache; text that is no address raises every time, never cached)."""
     return str(parse_ip(text))
 
 

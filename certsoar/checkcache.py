@@ -17,6 +17,10 @@ import os
 import stat
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jinja2 import BytecodeCache, FileSystemBytecodeCache
 
 CACHE_ENV = "CERTSOAR_CACHE"
 KEY_FILE = "key"
@@ -72,6 +76,44 @@ def usable_dir(*, create: bool) -> Path | None:
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o022:
         return None
     return folder
+
+
+def compiled_jinja(subfolder: str, variant: str = "") -> "BytecodeCache | None":
+    """Jinja's compiled code kept in ``subfolder`` of the cache folder, so that a process started for one alert
+    does not compile the same templates and expressions again. Only in a folder of this user's that nobody else
+    can write: what is kept there is code. Entries name the Jinja version; Jinja checks each against its source
+    (and writes it atomically: concurrent processes read a whole entry or none). Code compiled differently from
+    one source (another escaping) is kept under its own ``variant``."""
+    import jinja2
+
+    folder = usable_dir(create=True)
+    if folder is None:
+        return None
+    try:
+        (folder / subfolder).mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    prefix = f"jinja-{jinja2.__version__}-{variant}-" if variant else f"jinja-{jinja2.__version__}-"
+    return _tolerant_cache()(str(folder / subfolder), prefix + "%s.cache")
+
+
+@cache
+def _tolerant_cache() -> "type[FileSystemBytecodeCache]":
+    """Jinja's file cache, for which a damaged entry (cut short, say) is a miss rather than an error in whatever
+    renders or evaluates through it."""
+    import pickle
+
+    from jinja2 import FileSystemBytecodeCache
+    from jinja2.bccache import Bucket
+
+    class Tolerant(FileSystemBytecodeCache):
+        def load_bytecode(self, bucket: Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
+                bucket.reset()
+
+    return Tolerant
 
 
 def signing_key(folder: Path) -> bytes | None:

@@ -68,6 +68,8 @@ _ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
 
 
 def _unescape(text: str) -> str:
+    if "\\x" not in text:  # most fields: no regex pass (a log search unescapes every field it reads)
+        return text
     return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 

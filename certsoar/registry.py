@@ -20,6 +20,8 @@ from pydantic import BaseModel
 from certsoar.errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:
+    from importlib.metadata import EntryPoints, SelectableGroups
+
     from certsoar.context import ActionContext
 
 ACTION_GROUP = "certsoar.actions"
@@ -80,10 +82,22 @@ def action(
 
 
 @cache
+def _installed_entry_points() -> "EntryPoints | SelectableGroups":
+    """Every installed entry point, read once a process: each ``entry_points(group=...)`` reads the metadata of
+    every installed distribution again (a triage asks for seven groups)."""
+    return entry_points()
+
+
+def in_group(group: str) -> list[EntryPoint]:
+    """The installed entry points of one group."""
+    return list(_installed_entry_points().select(group=group))
+
+
+@cache
 def _load_actions() -> None:
     """Import every module of the entry-point group ``certsoar.actions`` (built-ins included): their
     ``@action`` decorators register them."""
-    for ep in entry_points(group=ACTION_GROUP):
+    for ep in in_group(ACTION_GROUP):
         try:
             ep.load()
         except Exception as exc:  # a broken third-party plugin must name itself
@@ -111,7 +125,7 @@ def connector_group(kind: str) -> str:
 def _declared(kind: str) -> dict[str, EntryPoint]:
     """The entry points of one kind by type name, not loaded; RegistryError for a name declared twice."""
     found: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=connector_group(kind)):
+    for ep in in_group(connector_group(kind)):
         if ep.name in found:
             # the same declaration seen twice (an editable install's metadata beside the installed one) is one
             if found[ep.name].value == ep.value:
@@ -147,5 +161,6 @@ def connector_class(kind: str, type_name: str) -> Any:
 
 def forget_connectors() -> None:
     """Read the entry points again at the next lookup (tests that change them)."""
+    _installed_entry_points.cache_clear()
     _declared.cache_clear()
     _load_connector.cache_clear()

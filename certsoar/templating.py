@@ -19,13 +19,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from jinja2 import (
     BaseLoader,
     BytecodeCache,
     ChoiceLoader,
     Environment,
-    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
@@ -39,7 +37,7 @@ from markupsafe import Markup
 
 from certsoar import escaping
 from certsoar.certs.lookalikes import lookalikes
-from certsoar.checkcache import usable_dir
+from certsoar.checkcache import compiled_jinja
 from certsoar.errors import ActionError
 
 MAX_RENDERED_CHARS = 256 * 1024
@@ -107,19 +105,10 @@ class _OneFormatLoader(BaseLoader):
 
 
 def _compiled_cache(escaped_for: str) -> BytecodeCache | None:
-    """Compiled templates kept in the cache folder, so that a process started for one alert does not compile every
-    notification template again (a good part of a one-alert CLI run). Only in a folder of this user's that nobody
-    else can write: what is kept there is code. Entries name the Jinja version; Jinja checks each against the
-    template's source. Code compiled to escape for HTML differs from the rest, so each output format has its own
-    entries."""
-    folder = usable_dir(create=True)
-    if folder is None:
-        return None
-    try:
-        (folder / "templates").mkdir(mode=0o700, exist_ok=True)
-    except OSError:
-        return None
-    return FileSystemBytecodeCache(str(folder / "templates"), f"jinja-{jinja2.__version__}-{escaped_for}-%s.cache")
+    """Compiled templates kept in the cache folder (checkcache.compiled_jinja), so that a process started for one
+    alert does not compile every notification template again (a good part of a one-alert CLI run). Code compiled
+    to escape for HTML differs from the rest, so each output format has its own entries."""
+    return compiled_jinja("templates", variant=escaped_for)
 
 
 class _TextAsHtml(Extension):

@@ -6,6 +6,7 @@ index is cached per path and re-read when the file's modification time or size c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,8 @@ from certsoar.reloading import ReloadingFile
 from certsoar.timeparse import as_utc
 
 MAX_SSLBL_BYTES = 64 * 1024 * 1024
+_NORMAL_SHA1 = re.compile(r"[0-9a-f]{%d}" % SHA1_DIGITS)
+"""A SHA-1 already as ``normalize_digest`` gives it (every row of the published file): kept as it is."""
 
 
 class SslblMatch(BaseModel):
@@ -61,7 +64,12 @@ def parse_sslbl(text: str, path: str = "<memory>") -> SslblIndex:
         if not row or row.startswith("#"):
             continue
         parts = row.split(",", 2)
-        sha1 = normalize_digest(parts[1], SHA1_DIGITS) if len(parts) == 3 else None
+        if len(parts) != 3:
+            sha1 = None
+        elif _NORMAL_SHA1.fullmatch(parts[1]):  # a triage reads the whole list for one certificate: the usual row fast
+            sha1 = parts[1]
+        else:
+            sha1 = normalize_digest(parts[1], SHA1_DIGITS)
         if sha1 is None:
             skipped += 1
             continue

@@ -118,3 +118,26 @@ def test_missing_feed_is_a_note_not_a_crash(tmp_path):
     )
     assert facts.sslbl is None
     assert any("SSLBL" in n and "skipped" in n for n in facts.notes)
+
+
+def test_the_usual_rows_are_read_without_normalizing_and_read_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A triage parses the whole shipped list for one certificate (issue 12, start-up): its rows, already in the
+    normal form, are taken as they are; any other spelling is normalized as before."""
+    from certsoar.certs import intel
+    from certsoar.certs.fingerprints import normalize_digest
+    from certsoar.certs.intelfiles import SSLBL_FILE, shipped
+
+    text = shipped(SSLBL_FILE).read_text(encoding="utf-8")
+    spelled = "2023-11-14 06:52:51," + ":".join(DCRAT[i : i + 2].upper() for i in range(0, 40, 2)) + ",DCRat C&C\n"
+    calls: list[str] = []
+
+    def counted(value: str, length: int | tuple[int, ...] | None = None) -> str | None:
+        calls.append(value)
+        return normalize_digest(value, length)
+
+    monkeypatch.setattr(intel, "normalize_digest", counted)
+    index = parse_sslbl(text + spelled + "2023-11-14 06:52:51,not-a-digest,x\n")
+    assert len(calls) == 2  # the two rows not in the normal form
+    assert index.entries[DCRAT] == ("DCRat C&C", "2023-11-14 06:52:51") and index.skipped_rows == 1
+    rows = [r.split(",", 2) for r in text.splitlines() if r.strip() and not r.startswith("#")]
+    assert set(index.entries) == {normalize_digest(sha1, 40) for _, sha1, _ in rows}

@@ -80,3 +80,16 @@ def test_a_markdown_template_rendered_as_html_is_escaped_for_html_from_the_cache
     templating._environment.cache_clear()  # as a new process
     assert templates.render("l1/note.md.j2", {"subject": "<b>*"}, escaped_for="html") == "# &lt;b&gt;*"
     assert templates.render("l1/note.md.j2", {"subject": "<b>*"}, escaped_for="txt") == "# <b>*"
+
+
+def test_a_damaged_entry_is_compiled_again_not_an_error_in_the_notification(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    templates = page(tmp_path / "mine", "# {{ subject }}\n")
+    assert templates.render("l1/note.md.j2", {"subject": "s"}) == "# s"
+    (entry,) = (cache / "templates").iterdir()
+    entry.write_bytes(entry.read_bytes()[:40])  # cut short: a full disk, a crash while another process wrote it
+    templating._environment.cache_clear()
+    seen = compiles(monkeypatch)
+    assert templates.render("l1/note.md.j2", {"subject": "s"}) == "# s"
+    assert seen == ["l1/note.md.j2"]
