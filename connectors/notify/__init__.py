@@ -44,6 +44,7 @@ class Message(BaseModel):
     @property
     def plain_subject(self) -> str:
         return subject_of(self.text) if self.text is not None else self.subject
+
     releasable: bool = Field(
         default=False,
         description="The message announces containment done and verified, which a release may take back (Slack "

@@ -202,4 +202,4 @@ def test_connectors_list_names_the_builtin_types(cli: Cli) -> None:
     assert "ticket    servicenow   certsoar.connectors.ticket.servicenow.ServiceNowTicketing" in listed
     assert "ticket    thehive      certsoar.connectors.ticket.thehive.TheHiveTicketing" in listed
     assert "proxy     zscaler      certsoar.connectors.proxy.zscaler.ZscalerProxy" in listed
-    assert len(listed.splitlines()) == COUNT
+    assert len(listed.splitlines()) == 29
