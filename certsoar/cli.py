@@ -275,7 +275,9 @@ def _since(value: str | None) -> Any:
     try:
         return as_utc(datetime.fromisoformat(value))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is neither a duration (24h, 7d) nor an ISO 8601 time") from None
+        raise click.BadParameter(
+            f"{value!r} is neither a duration (24h, 7d) nor an ISO 8601 time", param_hint="'--since'"
+        ) from None
 
 
 @runs.command("list")
