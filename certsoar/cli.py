@@ -275,7 +275,9 @@ def _since(value: str | None) -> Any:
     try:
         return as_utc(datetime.fromisoformat(value))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is neither a duration (24h, 7d) nor an ISO 8601 time") from None
+        raise click.BadParameter(
+            f"{value!r} is neither a duration (24h, 7d) nor an ISO 8601 time", param_hint="'--since'"
+        ) from None
 
 
 @runs.command("list")
@@ -460,7 +462,8 @@ def intel() -> None:
 @json_option
 @guarded
 def intel_update(config_path: str | None, as_json: bool) -> None:
-    """Fetch SSLBL and the tool catalogue into <state_dir>/intel/; a bad download keeps the old file (exit 1)."""
+    """Fetch SSLBL and the tool catalogue into <state_dir>/intel/; a bad download keeps the old file (exit 1).
+    Prints one line a file: updated, kept or skipped, its name, path and what happened."""
     from certsoar.certs.intel_update import update_intel
 
     results = run_async(update_intel(_config(config_path)))
@@ -508,7 +511,7 @@ def validate(paths: tuple[Path, ...], config_path: str | None, as_json: bool) ->
 @click.option("--check", is_flag=True, help="Fail when manifest.json differs from what the code declares.")
 @click.option("--path", "target", type=click.Path(path_type=Path), default=Path("manifest.json"), show_default=True)
 def manifest(check: bool, target: Path) -> None:
-    """Write manifest.json from the code (or --check that it has not drifted)."""
+    """Write manifest.json from the code (or --check that it has not drifted); prints what it wrote or found."""
     from certsoar.manifest import build_manifest, render_manifest
 
     text = render_manifest(build_manifest())
@@ -541,7 +544,8 @@ def export_command(platform: str, target: Path) -> None:
 @click.argument("folder", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
 @guarded
 def init(folder: Path) -> None:
-    """Write a commented starter config to FOLDER/config.yaml (default: here); never overwrites."""
+    """Write a commented starter config to FOLDER/config.yaml (default: here); never overwrites. Prints the file
+    written and the command to check it."""
     from certsoar.starter import write_starter_config
 
     target = write_starter_config(folder)
@@ -558,7 +562,8 @@ def init(folder: Path) -> None:
 @guarded
 def demo(state_dir: Path | None) -> None:
     """Both stories on the bundled lab: a self-signed certificate imitating a real CA, and one our own
-    CA issued for an outside domain; each approved, contained and verified."""
+    CA issued for an outside domain; each approved, contained and verified. Prints each command it stands for
+    and its run as `run` does."""
     from certsoar.demo import run_demo
 
     sys.exit(run_async(run_demo(state_dir)))
@@ -611,6 +616,9 @@ def serve(config_path: str | None, host: str, port: int) -> None:
 @guarded
 def sweep(name: str, config_path: str | None, dry_run: bool, full: bool, as_json: bool) -> None:
     """Run a scheduled sweep now (the revocation sweep judges what our CA issued against the policy).
+
+    Prints, for each sweep: its run, status and counts (examined, violations, revoked, awaiting approval,
+    skipped, drift), its errors and notes, the approve command for a batch and the new watermarks.
 
     Never two of one sweep at once: a second start while one runs exits 2 (run busy). Exit 1 when a
     sweep run failed."""
@@ -813,7 +821,8 @@ def feeds() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {feed: entries} as one JSON object.")
 @guarded
 def feeds_write(folder: Path, config_path: str | None, as_json: bool) -> None:
-    """Write addresses.txt, sha1.txt and sni.txt into FOLDER (each replaced whole), as certsoar serve answers them."""
+    """Write addresses.txt, sha1.txt and sni.txt into FOLDER (each replaced whole), as certsoar serve answers them.
+    Prints each file written with its number of entries."""
     from certsoar.api import write_feeds
 
     counts = write_feeds(_config(config_path), folder)

@@ -788,6 +788,8 @@ def load_config(path: Path | str | None = None, *, with_files: bool = True) -> C
     except ValidationError as exc:
         raise ConfigError(f"{file}: {format_validation_error(exc)}") from exc
     state = config.state_dir if config.state_dir.is_absolute() else base / config.state_dir
+    if state.exists() and not state.is_dir():
+        raise ConfigError(f"{file}: state_dir: {state} is not a folder")
     templates = [config.resolve(folder) for folder in config.templates]
     for i, folder in enumerate(templates):
         if not folder.is_dir():

@@ -23,6 +23,14 @@ PRINTING = [
     ["validate"],
     ["connectors", "list"],
     ["connectors", "check"],
+    ["release"],
+    ["sweep"],
+    ["manifest"],
+    ["init"],
+    ["demo"],
+    ["doctor"],
+    ["intel", "update"],
+    ["feeds", "write"],
 ]
 
 

@@ -110,3 +110,9 @@ def test_a_connector_section_is_checked_at_load_by_every_command(tmp_path: Path)
     config = {"connectors": {"notify": [{"type": "console"}, {"type": "file"}]}}
     with pytest.raises(ConfigError, match=r"connectors\.notify \(file\): outbox: Field required"):
         load_config(write(tmp_path, config))
+
+
+def test_a_state_dir_that_is_a_file_is_refused_at_load(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"state_dir: .*state is not a folder"):
+        load_config(write(tmp_path, {}))
