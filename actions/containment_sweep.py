@@ -18,12 +18,13 @@ from certsoar.connectors.ca import CrlPublisher, RevocationReason, RevocationSta
 from certsoar.connectors.firewall import covers
 from certsoar.context import ActionContext
 from certsoar.errors import CertsoarError, ConnectorRejected
+from certsoar.ledger import CONTAINMENT_ACTIONS
 from certsoar.registry import action
 from certsoar.store import EffectRow, utcnow
 from certsoar.sweeps import SweepSummary, report_progress
 from certsoar.timeparse import parse_duration
 
-CHECKED = ("ca.revoke", "firewall.block", "proxy.block_certificate", "proxy.block_name")
+CHECKED = CONTAINMENT_ACTIONS
 _KIND = {
     "ca.revoke": "ca",
     "firewall.block": "firewall",

@@ -6,12 +6,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certsoar.connectors.notify import Message
 from certsoar.context import ActionContext
-from certsoar.ledger import Effect
+from certsoar.ledger import CONTAINMENT_ACTIONS, Effect
 from certsoar.registry import action
 from certsoar.templating import format_of, subject_of
 
 RELEASABLE_EVENTS = ("outcome/containment",)
-CONTAINMENT_ACTIONS = ("ca.revoke", "firewall.block", "proxy.block_certificate")
 
 
 def _contained(ctx: ActionContext) -> bool:

@@ -20,6 +20,12 @@ from certsoar.errors import ActionError
 from certsoar.faults import crashpoint
 from certsoar.store import EffectRow, RunStore
 
+CONTAINMENT_ACTIONS = ("ca.revoke", "firewall.block", "proxy.block_certificate", "proxy.block_name")
+"""The actions whose effects contain a certificate: what a release takes back, a containment sweep checks and a
+report lists as containment (in this order)."""
+RELEASE_ACTIONS = ("ca.release_hold", "firewall.unblock", "proxy.unblock_certificate", "proxy.unblock_name")
+"""The actions whose effects take containment back (in the order a report lists them)."""
+
 
 class Effect(BaseModel):
     key: str = Field(description="Natural key of the change.")

@@ -14,6 +14,7 @@ from typing import Any
 
 from certsoar.certs.lookalikes import lookalikes
 from certsoar.escaping import for_terminal, visible
+from certsoar.ledger import CONTAINMENT_ACTIONS, RELEASE_ACTIONS
 
 STATUS_TEXT = {
     "queued": "queued (not started yet)",
@@ -24,7 +25,7 @@ STATUS_TEXT = {
     "denied": "denied: nothing was contained",
     "expired": "expired: the approval ran out, nothing was contained",
 }
-CONTAINMENT = ("ca.revoke", "firewall.block", "proxy.block_certificate", "proxy.block_name")
+CONTAINMENT = CONTAINMENT_ACTIONS
 
 
 def _v(value: object) -> str:
@@ -113,11 +114,12 @@ def _containment(run: dict[str, Any]) -> list[str]:
     return [head, *lines]
 
 
-RELEASE = ("ca.release_hold", "firewall.unblock", "proxy.unblock_certificate")
+RELEASE = RELEASE_ACTIONS
 RELEASE_TEXT = {
     "ca.release_hold": ("release the hold on", "released the hold on", "serial {} at CA {}"),
     "firewall.unblock": ("unblock", "unblocked", "{} at firewall {}"),
     "proxy.unblock_certificate": ("unblock", "unblocked", "certificate SHA-1 {} at proxy {}"),
+    "proxy.unblock_name": ("unblock", "unblocked", "name {} at proxy {}"),
 }
 
 
@@ -145,6 +147,7 @@ def _release(run: dict[str, Any]) -> list[str]:
         lines += [f"  - would unblock {_v(address)} at the firewall" for address in plan.get("addresses") or []]
         if plan.get("sha1"):
             lines.append(f"  - would unblock certificate SHA-1 {_v(plan['sha1'])} at the proxy")
+        lines += [f"  - would unblock name {_v(name)} at the proxy" for name in plan.get("names") or []]
     lines += [f"  - stays: {_v(k['target'])} ({_v(k['reason'])})" for k in plan.get("kept") or []]
     lines += [f"  - not undone: {_v(i['why'])}" for i in plan.get("irreversible") or []]
     if not lines:

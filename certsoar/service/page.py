@@ -28,6 +28,7 @@ from certsoar import api
 from certsoar.config import Config
 from certsoar.errors import ApprovalError, CertsoarError, RunError
 from certsoar.escaping import one_line, visible
+from certsoar.ledger import CONTAINMENT_ACTIONS, RELEASE_ACTIONS
 from certsoar.service.identity import hash_password, proxy_user, verify_password
 from certsoar.service.loginlimit import LoginLimiter
 from certsoar.service.lookalikes import lookalikes, marked
@@ -37,8 +38,6 @@ from certsoar.store import GateStatus, RunStatus
 
 COOKIE = "certsoar_page"
 PREFIX = "/approvals"
-CONTAINMENT_ACTIONS = ("ca.revoke", "firewall.block", "proxy.block_certificate", "proxy.block_name")
-RELEASE_ACTIONS = ("firewall.unblock", "proxy.unblock_certificate", "proxy.unblock_name", "ca.release_hold")
 RELATED_SHOWN = 25
 PLANS_KEPT = 256
 SECURITY_HEADERS = {

@@ -16,9 +16,9 @@ from typing import Any
 
 from certsoar import api
 from certsoar.config import Config
+from certsoar.ledger import CONTAINMENT_ACTIONS
 from certsoar.store import RunStatus
 
-CONTAINMENT_ACTIONS = ("ca.revoke", "firewall.block", "proxy.block_certificate")
 RELEASE_PLAYBOOK = "certificate-release"
 HOLD = "certificateHold"
 UNSETTLED = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING_APPROVAL)

@@ -402,3 +402,17 @@ def test_the_short_report_of_a_release_says_what_it_takes_back_and_what_stays(cl
         stays,
     ], approved.stdout
     assert "ticket: " in approved.stdout and "(released)" in approved.stdout
+
+
+def test_the_short_report_of_a_release_lists_the_names_it_unblocks(cli: Cli) -> None:
+    _with_name_proxy(cli)
+    run = _contain(cli, "mimicry")
+    names = sorted(e["target"] for e in run["effects"] if e["action"] == "proxy.block_name")
+    assert names
+    asked = cli.run("release", run["id"], "--as", "alice", "--comment", "a false positive")
+    assert asked.returncode == 0, asked.stderr
+    assert all(f"  - would unblock name {n} at the proxy" in asked.stdout.splitlines() for n in names), asked.stdout
+    approved = cli.run("approve", asked.stdout.splitlines()[0].split()[1], "--as", "bob")
+    assert approved.returncode == 0, approved.stderr
+    shown = approved.stdout.splitlines()
+    assert all(f"  - unblocked name {n} at proxy pulled (verified)" in shown for n in names), approved.stdout
