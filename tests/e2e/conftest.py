@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from clidriver import Cli
 from realcomponents import require_tool
 
-from certsoar.lab import LabPaths, ensure_lab, lab_paths
+from certsoar.lab import ensure_lab, lab_paths
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,33 +18,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "pristine_lab" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.real)
-
-
-@dataclass
-class Cli:
-    lab: LabPaths
-    env: dict[str, str]
-
-    def run(
-        self, *args: str, crash_at: str | None = None, stdin: bytes | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        env = dict(self.env)
-        if crash_at:
-            env["CERTSOAR_TEST_CRASH_AT"] = crash_at
-        return subprocess.run(
-            [sys.executable, "-m", "certsoar", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            input=stdin.decode() if stdin else None,
-            check=False,
-        )
-
-    def json(self, *args: str, expect: int = 0, **kw: Any) -> dict[str, Any]:
-        done = self.run(*args, "--json", **kw)
-        assert done.returncode == expect, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-        return json.loads(done.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +36,3 @@ def cli(pristine_lab: Path, tmp_path: Path) -> Cli:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CERTSOAR_")}
     env["CERTSOAR_CONFIG"] = str(lab.config)
     return Cli(lab=lab, env=env)
-
-
-def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()
-    }

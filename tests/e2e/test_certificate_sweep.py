@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from conftest import snapshot
+from clidriver import snapshot
 
 from certsoar import api
 from certsoar.config import Config, load_config

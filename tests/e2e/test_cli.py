@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Cli, snapshot
+from clidriver import Cli, snapshot
 
 
 def alert(cli: Cli, **changes: object) -> bytes:

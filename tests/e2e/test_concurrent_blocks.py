@@ -9,7 +9,7 @@ import multiprocessing
 from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
 
-from conftest import Cli
+from clidriver import Cli
 
 RUNS = 6
 PLAYBOOK = """\

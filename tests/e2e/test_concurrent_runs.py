@@ -14,7 +14,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from conftest import Cli
+from clidriver import Cli
 from realcomponents import missing
 from test_crash_resume import effects_in_targets
 

@@ -9,7 +9,7 @@ import json
 import sqlite3
 from typing import Any
 
-from conftest import Cli
+from clidriver import Cli
 
 CONTAINMENT = ("ca.revoke", "firewall.block", "proxy.block_certificate")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import Cli
+from clidriver import Cli
 
 CONTAINMENT = ("ca.revoke", "firewall.block", "proxy.block_certificate")
 

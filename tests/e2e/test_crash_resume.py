@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import Cli
+from clidriver import Cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 

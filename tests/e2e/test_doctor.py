@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Cli, snapshot
+from clidriver import Cli, snapshot
 
 
 def findings(cli: Cli, *args: str, expect: int) -> dict[str, dict]:

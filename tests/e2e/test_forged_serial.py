@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import Cli
+from clidriver import Cli
 from cryptography import x509
 
 from certsoar.playbook import find_playbook

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from clidriver import Cli
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "intake"
 SAMPLES = [

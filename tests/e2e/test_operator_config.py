@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Cli
+from clidriver import Cli
 
 SECRET = "T0KEN-do-not-log-9f8e7d6c5b4a"
 

@@ -8,7 +8,7 @@ import ssl
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from clidriver import Cli
 
 
 @pytest.mark.parametrize(

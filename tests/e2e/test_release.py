@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import Cli
+from clidriver import Cli
 
 from certsoar.connectors.proxy.squid import squid_form
 from certsoar.playbook import shipped_playbooks_dir

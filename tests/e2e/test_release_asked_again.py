@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import Any
 
-from conftest import Cli
+from clidriver import Cli
 
 from certsoar import api
 from certsoar.config import load_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Cli
+from clidriver import Cli
 
 SIEM_STEPS = "creations, related, traffic"
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import Cli
+from clidriver import Cli
 
 from certsoar import registry
 

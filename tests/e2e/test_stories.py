@@ -6,7 +6,7 @@ import json
 import sqlite3
 import subprocess
 
-from conftest import Cli, snapshot
+from clidriver import Cli, snapshot
 from cryptography import x509
 
 

@@ -34,8 +34,8 @@ RUN_ACTIONS = ("submit alert", "get run", "list runs", "approve run", "deny run"
 
 
 def _service_helpers() -> ModuleType:
-    """tests/service/conftest.py (the live `certsoar serve`), under a name of its own: ``conftest`` is taken."""
-    path = Path(__file__).parents[1] / "service" / "conftest.py"
+    """tests/service/servicelab.py (the live `certsoar serve`), by path: tests/service is not on the path here."""
+    path = Path(__file__).parents[1] / "service" / "servicelab.py"
     spec = importlib.util.spec_from_file_location("splunk_soar_service_helpers", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -36,10 +36,9 @@ HARNESS = Path(__file__).parent / "stackstorm_sdk"
 
 
 def _service_helpers() -> Any:
-    # By path and under a name of its own: `from conftest import` would get whichever conftest pytest
-    # imported last when tests/service and tests/export run in one session.
+    # tests/service/servicelab.py, by path: tests/service is not on the path here.
     spec = importlib.util.spec_from_file_location(
-        "certsoar_service_conftest", HARNESS.parents[1] / "service" / "conftest.py"
+        "certsoar_service_conftest", HARNESS.parents[1] / "service" / "servicelab.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -58,9 +58,10 @@ def sdk_tool(name: str) -> Path:
 
 
 def _service_conftest() -> ModuleType:
-    """tests/service/conftest.py under a name of its own, so its fixtures serve here without colliding."""
+    """tests/service/servicelab.py (the live `certsoar serve` and its lab fixture), by path: tests/service is not
+    on the path here."""
     spec = importlib.util.spec_from_file_location(
-        "certsoar_service_conftest", Path(__file__).parents[1] / "service" / "conftest.py"
+        "certsoar_service_conftest", Path(__file__).parents[1] / "service" / "servicelab.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

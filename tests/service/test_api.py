@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import Service, make_service, token_of
+from servicelab import Service, make_service, token_of
 
 JSON = {"Content-Type": "application/json"}
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Service, make_service, token_of
+from servicelab import Service, make_service, token_of
 from test_api import waiting_run
 
 SERVER = "203.0.113.45"

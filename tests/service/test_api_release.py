@@ -3,7 +3,7 @@ analyst approves it, the blocks are gone; the refusals change nothing."""
 
 from __future__ import annotations
 
-from conftest import Service
+from servicelab import Service
 from test_api import store_snapshot, waiting_run
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from conftest import Captured
-
 from certsoar.actions.containment import seen_at
 from certsoar.alert import CertificateAlert
 from certsoar.templating import Templates
 
+Captured = list[tuple[str, dict[str, Any]]]  # as the recorded_renders fixture yields them
 MISSING_WORDS = ("unknown", "None", "`?`", " ? ")
 
 
