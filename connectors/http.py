@@ -7,8 +7,9 @@ with an ``httpx.Auth`` and calls ``request``. What the layer guarantees:
   connect and read timeouts are explicit.
 - Transport errors, 429 and 5xx are tried again up to ``attempts`` times, waiting the server's
   ``Retry-After`` (capped at ``max_retry_after``) or else a doubling backoff. A request that is not
-  idempotent is tried again only when the connection never opened (nothing was sent), unless the
-  caller passes ``idempotent=True`` because the vendor treats a repeat as a no-op.
+  idempotent is tried again only when the connection never opened (nothing was sent) or the answer was
+  429 (refused before it was processed), unless the caller passes ``idempotent=True`` because the
+  vendor treats a repeat as a no-op.
 - At most ``concurrency`` requests of one connector are in flight at once.
 - Every request and response is logged at debug with credentials redacted: sensitive headers, query
   parameters and JSON fields by name, and the connector's secret values wherever they appear.
@@ -480,7 +481,7 @@ class HttpClient:
             return response
         if status == 429 or status >= 500:
             message = f"{where}: HTTP {status}{self._vendor_message(response)}"
-            if repeatable:
+            if repeatable or status == 429:  # a 429 is refused before it is processed (RFC 6585): safe to send again
                 raise RetryLater(message, connector=self.connector, retry_after=retry_after(response))
             raise ConnectorUnavailable(
                 message + " (not tried again: the request may have been applied)", connector=self.connector

@@ -96,6 +96,16 @@ async def test_a_post_is_not_tried_again_after_a_500_unless_declared_safe(
     assert len(httpx_mock.get_requests()) == 4
 
 
+async def test_a_post_refused_with_429_is_sent_again_after_the_wait(tmp_path: Path, httpx_mock: HTTPXMock) -> None:
+    """A 429 means the request was turned away before it was processed (RFC 6585), so even a create is sent again:
+    without it, a busy Jira or ServiceNow would fail the opening of a ticket on the first throttle."""
+    httpx_mock.add_response(url=f"{API}/create", method="POST", status_code=429, headers={"Retry-After": "0"})
+    httpx_mock.add_response(url=f"{API}/create", method="POST", status_code=201, json={"id": "7"})
+    http = client(tmp_path, attempts=3)
+    created = await http.request("POST", "/create", json_body={"name": "x"})
+    assert created.json() == {"id": "7"} and len(httpx_mock.get_requests()) == 2
+
+
 async def test_a_post_is_tried_again_when_the_connection_never_opened(tmp_path: Path, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_exception(httpx.ConnectError("refused"), url=f"{API}/create")
     httpx_mock.add_response(url=f"{API}/create", method="POST", status_code=201, json={"id": 1})
