@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from certsoar import feeds
+from certsoar import blocking, feeds
 from certsoar.actions.containment_sweep import ContainmentSweepInput, containment
 from certsoar.actions.proxy import BlockCertificateInput, block_certificate
 from certsoar.config import Config
@@ -59,3 +59,17 @@ async def test_the_containment_sweep_repairs_a_name_block_removed_by_hand(tmp_pa
         (effect.key, "not in the proxy's list of blocked names", True)
     ]
     assert feeds.entries(store, "sni", "pulled") == [NAME]
+
+
+async def test_names_are_not_judged_when_no_proxy_blocks_by_name(tmp_path: Path) -> None:
+    """Squid matches fingerprints only: the alert's names are left alone, and the public-suffix list (a tenth of a
+    second of a one-alert CLI run) is never loaded."""
+    blocking._suffixes.cache_clear()
+    store = RunStore(tmp_path / "runs.sqlite3")
+    ctx = context(tmp_path, store, "block")
+    squid = {"type": "squid", "name": "squid", "fingerprint_file": str(tmp_path / "rogue.txt"), "reconfigure": False}
+    ctx.config = Config.model_validate({**ctx.config.model_dump(), "connectors": {"proxy": squid}})
+    ctx.connectors = Connections(ctx.config, store)
+    out = await block_certificate(BlockCertificateInput(sha1="a" * 40, names=[NAME, "com"]), ctx)
+    assert [e.action for e in out.effects] == ["proxy.block_certificate"] and out.names == [] and out.refused == []
+    assert blocking._suffixes.cache_info().currsize == 0
