@@ -850,6 +850,17 @@ def secret_reference(value: str | None, what: str) -> str | None:
     return value
 
 
+def required_secrets(*fields: str, what: str) -> Any:
+    """A settings validator for ``fields``, secrets the settings cannot do without (secret_reference)."""
+
+    def check(cls: type, value: str) -> str:
+        checked = secret_reference(value, what)
+        assert checked is not None
+        return checked
+
+    return field_validator(*fields)(classmethod(check))  # type: ignore[arg-type]
+
+
 def secret_from(value: str) -> str:
     """Resolve ``env:NAME`` or ``file:PATH`` to the secret; anything else is refused."""
     kind, _, ref = value.partition(":")

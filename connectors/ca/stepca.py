@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from pydantic import Field, SecretStr, field_validator
 
 from certsoar.certs.fingerprints import serial_hex
-from certsoar.config import secret_reference
+from certsoar.config import required_secrets
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.ca import IssuedCertificate, RevocationReason, RevocationStatus
 from certsoar.connectors.ca.evidence import CrlFinding, crl_finding, parse_serial
@@ -76,12 +76,7 @@ class StepCaSettings(HttpSettings):
     )
     crl_path: str = Field(default="/1.0/crl", description="Where step-ca serves its CRL (/crl or /1.0/crl).")
 
-    @field_validator("provisioner_key")
-    @classmethod
-    def _key_reference(cls, v: str) -> str:
-        checked = secret_reference(v, "the provisioner key")
-        assert checked is not None
-        return checked
+    _key_reference = required_secrets("provisioner_key", what="the provisioner key")
 
     @field_validator("crl_path")
     @classmethod

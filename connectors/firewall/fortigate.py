@@ -21,7 +21,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from certsoar.addresses import IpNetwork, network_text
-from certsoar.config import secret_reference
+from certsoar.config import required_secrets
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.firewall import blockable, covers, parse_address
 from certsoar.connectors.http import HttpClient, HttpSettings, bearer_auth, json_object, secret
@@ -48,12 +48,7 @@ class FortigateSettings(HttpSettings):
     )
     prefix: str = Field(default="certsoar-", description="Start of the names of the address objects certsoar makes.")
 
-    @field_validator("token")
-    @classmethod
-    def _token_reference(cls, v: str) -> str:
-        checked = secret_reference(v, "the token")
-        assert checked is not None
-        return checked
+    _token_reference = required_secrets("token", what="the token")
 
     @field_validator("vdom", "group", "group6", "prefix")
     @classmethod

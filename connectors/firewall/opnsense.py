@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from certsoar.addresses import network_text
-from certsoar.config import secret_reference
+from certsoar.config import required_secrets
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.firewall import blockable, covers, parse_address
 from certsoar.connectors.http import BasicAuth, HttpClient, HttpSettings, json_object, secret
@@ -36,12 +36,7 @@ class OpnsenseSettings(HttpSettings):
     alias: str = Field(default="certsoar_rogue_servers", description="The host or network alias a block rule uses.")
     page_size: int = Field(default=500, ge=1, le=10000, description="Alias entries read per request.")
 
-    @field_validator("api_key", "api_secret")
-    @classmethod
-    def _reference(cls, v: str) -> str:
-        checked = secret_reference(v, "the API key and secret")
-        assert checked is not None
-        return checked
+    _reference = required_secrets("api_key", "api_secret", what="the API key and secret")
 
     @field_validator("alias")
     @classmethod

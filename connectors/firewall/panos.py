@@ -26,7 +26,7 @@ import httpx
 from pydantic import Field, field_validator, model_validator
 
 from certsoar.addresses import network_text
-from certsoar.config import secret_reference
+from certsoar.config import required_secrets
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.firewall import blockable, covers, parse_address
 from certsoar.connectors.firewall.panos_objects import OBJECT_NAME, PanosAddressObjects
@@ -72,12 +72,7 @@ class PanosSettings(HttpSettings):
     )
     poll_interval: float = Field(default=1.0, gt=0, le=60, description="address-objects: seconds between job polls.")
 
-    @field_validator("api_key")
-    @classmethod
-    def _key_reference(cls, v: str) -> str:
-        checked = secret_reference(v, "the API key")
-        assert checked is not None
-        return checked
+    _key_reference = required_secrets("api_key", what="the API key")
 
     @field_validator("tag")
     @classmethod

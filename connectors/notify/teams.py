@@ -19,9 +19,9 @@ import re
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from certsoar.config import secret_from, secret_reference
+from certsoar.config import required_secrets, secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.notify import Message, delivery
 from certsoar.errors import ConnectorRejected
@@ -40,12 +40,7 @@ class TeamsNotifierSettings(delivery.DeliverySettings):
         json_schema_extra={"secret": True},
     )
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _secret_reference(cls, v: str) -> str:
-        checked = secret_reference(v, "the webhook URL")
-        assert checked is not None
-        return checked
+    _secret_reference = required_secrets("webhook_url", what="the webhook URL")
 
 
 def _inert(text: str) -> str:

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from certsoar.config import secret_from, secret_reference
+from certsoar.config import required_secrets, secret_from
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import http_url
 from certsoar.connectors.notify import Message, delivery
@@ -52,12 +52,7 @@ class WebhookNotifierSettings(delivery.DeliverySettings):
     def _http_url(cls, v: str) -> str:
         return http_url(v)
 
-    @field_validator("secret")
-    @classmethod
-    def _secret_reference(cls, v: str) -> str:
-        checked = secret_reference(v, "the signing secret")
-        assert checked is not None
-        return checked
+    _secret_reference = required_secrets("secret", what="the signing secret")
 
 
 def payload(message: Message) -> bytes:

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field, field_validator
 
-from certsoar.config import secret_reference
+from certsoar.config import required_secrets
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import (
     HttpClient,
@@ -75,12 +75,7 @@ class ZscalerSettings(HttpSettings):
     )
     activation_wait: float = Field(default=1.0, ge=0, le=60, description="Seconds between those reads.")
 
-    @field_validator("password", "api_key")
-    @classmethod
-    def _secret_reference(cls, v: str) -> str:
-        checked = secret_reference(v, "the secret")
-        assert checked is not None
-        return checked
+    _secret_reference = required_secrets("password", "api_key", what="the secret")
 
     @field_validator("category")
     @classmethod

@@ -27,9 +27,9 @@ import re
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from certsoar.config import secret_reference
+from certsoar.config import required_secrets
 from certsoar.connectors import ConnectorEnv, ConnectorSettings
 from certsoar.connectors.http import HttpClient, HttpSettings, bearer_auth, json_object, secret, vendor_message
 from certsoar.connectors.ticket import Observables, Resolution, Ticket, TicketStatus
@@ -64,12 +64,7 @@ class TheHiveSettings(HttpSettings):
         "back, a false positive). The two must differ: the status is how a release is told from a denial.",
     )
 
-    @field_validator("api_key")
-    @classmethod
-    def _reference(cls, v: str) -> str:
-        checked = secret_reference(v, "the API key")
-        assert checked is not None
-        return checked
+    _reference = required_secrets("api_key", what="the API key")
 
     @model_validator(mode="after")
     def _resolutions(self) -> "TheHiveSettings":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from proxy_vendors import HTTP_VENDORS, PROXY_VENDORS, ProxyVendor
 from pytest_httpx import HTTPXMock
+from vendor_cases import deselect_unless_http, serve
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,21 +22,11 @@ def proxy_vendor(
     vendor = PROXY_VENDORS[request.param](monkeypatch, tmp_path)
     assert (vendor.fake is not None) == (vendor.name in HTTP_VENDORS), "HTTP_VENDORS is out of step"
     if vendor.fake is not None:
-        httpx_mock.add_callback(
-            vendor.fake, url=re.compile(re.escape(vendor.fake.url) + "/.*"), is_reusable=True, is_optional=True
-        )
+        serve(httpx_mock, vendor.fake)
     yield vendor
     vendor.close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A case about the HTTP layer is not collected for a connector that speaks no HTTP (squid, edl)."""
-    dropped = [
-        item
-        for item in items
-        if item.get_closest_marker("http_proxy") is not None
-        and getattr(getattr(item, "callspec", None), "params", {}).get("proxy_vendor") not in HTTP_VENDORS
-    ]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if item not in dropped]
+    deselect_unless_http(config, items, marker="http_proxy", fixture="proxy_vendor", http_vendors=HTTP_VENDORS)
